@@ -1,0 +1,180 @@
+//! The network between actors: one-way latency within and between regions, random loss,
+//! and scheduled partitions between named groups of actors.
+//!
+//! ```text
+//!   actor A (region r1) --latency(r1,r2), loss, partition?--> actor B (region r2)
+//! ```
+//!
+//! The engine does not know what the actors are; the model builder tells the network each
+//! actor's region and which actors stand on each side of a partition.
+
+use rand::Rng as _;
+
+use crate::dist::Dist;
+use crate::queue::ActorId;
+use crate::rng::Rng;
+use crate::time::SimTime;
+
+/// A partition: between `from` and `until`, no message crosses between side A and side B.
+#[derive(Clone, Debug)]
+pub struct Partition {
+    /// Start of the partition.
+    pub from: SimTime,
+    /// End of the partition (exclusive).
+    pub until: SimTime,
+    /// Per actor: 0 on neither side, 1 on side A, 2 on side B.
+    side: Vec<u8>,
+}
+
+impl Partition {
+    /// A partition between the actors of `a` and those of `b`.
+    pub fn new(from: SimTime, until: SimTime, a: &[ActorId], b: &[ActorId]) -> Self {
+        let n = a.iter().chain(b).map(|&x| x as usize + 1).max().unwrap_or(0);
+        let mut side = vec![0u8; n];
+        for &x in a {
+            side[x as usize] = 1;
+        }
+        for &x in b {
+            side[x as usize] = 2;
+        }
+        Partition { from, until, side }
+    }
+
+    fn side_of(&self, x: ActorId) -> u8 {
+        self.side.get(x as usize).copied().unwrap_or(0)
+    }
+
+    /// Whether this partition separates `a` and `b` at time `t`.
+    pub fn separates(&self, a: ActorId, b: ActorId, t: SimTime) -> bool {
+        if t < self.from || t >= self.until {
+            return false;
+        }
+        let (sa, sb) = (self.side_of(a), self.side_of(b));
+        sa != 0 && sb != 0 && sa != sb
+    }
+}
+
+/// Latency, loss and partitions between actors.
+#[derive(Clone, Debug, Default)]
+pub struct Network {
+    region_of: Vec<u16>,
+    regions: usize,
+    /// `latency[r1 * regions + r2]`; `None` means zero delay.
+    latency: Vec<Option<Dist>>,
+    loss: f64,
+    partitions: Vec<Partition>,
+}
+
+impl Network {
+    /// A network where every message arrives at once and none is lost.
+    pub fn ideal() -> Self {
+        Network::default()
+    }
+
+    /// A network with `regions` regions; `within` is the default one-way latency inside any
+    /// region and between regions until [`Network::set_between`] says otherwise.
+    pub fn new(regions: usize, within: Option<Dist>, loss: f64) -> Self {
+        let regions = regions.max(1);
+        Network {
+            region_of: Vec::new(),
+            regions,
+            latency: vec![within; regions * regions],
+            loss,
+            partitions: Vec::new(),
+        }
+    }
+
+    /// Sets the one-way latency between two regions (both directions).
+    pub fn set_between(&mut self, r1: usize, r2: usize, d: Dist) {
+        let n = self.regions;
+        self.latency[r1 * n + r2] = Some(d.clone());
+        self.latency[r2 * n + r1] = Some(d);
+    }
+
+    /// Places `actor` in `region`.
+    pub fn place(&mut self, actor: ActorId, region: usize) {
+        let i = actor as usize;
+        if self.region_of.len() <= i {
+            self.region_of.resize(i + 1, 0);
+        }
+        self.region_of[i] = region.min(self.regions.saturating_sub(1)) as u16;
+    }
+
+    /// Adds a scheduled partition.
+    pub fn add_partition(&mut self, p: Partition) {
+        self.partitions.push(p);
+    }
+
+    /// The scheduled partitions.
+    pub fn partitions(&self) -> &[Partition] {
+        &self.partitions
+    }
+
+    /// Whether `a` and `b` can talk at time `t` (no partition between them).
+    pub fn reachable(&self, a: ActorId, b: ActorId, t: SimTime) -> bool {
+        !self.partitions.iter().any(|p| p.separates(a, b, t))
+    }
+
+    fn region(&self, a: ActorId) -> usize {
+        self.region_of.get(a as usize).copied().unwrap_or(0) as usize
+    }
+
+    /// The fate of one message from `a` to `b` sent at `t`: `Some(delay)` or `None` if lost.
+    #[inline]
+    pub fn transit(&self, a: ActorId, b: ActorId, t: SimTime, rng: &mut Rng) -> Option<SimTime> {
+        if !self.partitions.is_empty() && !self.reachable(a, b, t) {
+            return None;
+        }
+        if self.loss > 0.0 && rng.random::<f64>() < self.loss {
+            return None;
+        }
+        if self.latency.is_empty() {
+            return Some(SimTime::ZERO);
+        }
+        let i = self.region(a) * self.regions + self.region(b);
+        Some(match &self.latency[i] {
+            Some(d) => d.sample(rng),
+            None => SimTime::ZERO,
+        })
+    }
+
+    /// Mean one-way latency from `a` to `b` in ns (for back-of-envelope estimates).
+    pub fn mean_latency(&self, a: ActorId, b: ActorId) -> f64 {
+        if self.latency.is_empty() {
+            return 0.0;
+        }
+        let i = self.region(a) * self.regions + self.region(b);
+        self.latency[i].as_ref().map_or(0.0, Dist::mean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::stream;
+
+    #[test]
+    fn partitions_cut_both_ways_only_while_active() {
+        let mut n = Network::new(1, None, 0.0);
+        n.add_partition(Partition::new(SimTime(10), SimTime(20), &[0], &[1, 2]));
+        let mut r = stream(1, "n");
+        assert!(n.transit(0, 1, SimTime(5), &mut r).is_some());
+        assert!(n.transit(0, 1, SimTime(10), &mut r).is_none());
+        assert!(n.transit(2, 0, SimTime(19), &mut r).is_none());
+        assert!(n.transit(1, 2, SimTime(15), &mut r).is_some());
+        assert!(n.transit(0, 3, SimTime(15), &mut r).is_some());
+        assert!(n.transit(0, 1, SimTime(20), &mut r).is_some());
+    }
+
+    #[test]
+    fn regions_have_their_own_latency() {
+        let mut n = Network::new(2, Some(Dist::Const(100.0)), 0.0);
+        n.set_between(0, 1, Dist::Const(40_000.0));
+        n.place(0, 0);
+        n.place(1, 1);
+        n.place(2, 0);
+        let mut r = stream(1, "n");
+        assert_eq!(n.transit(0, 1, SimTime(0), &mut r), Some(SimTime(40_000)));
+        assert_eq!(n.transit(0, 2, SimTime(0), &mut r), Some(SimTime(100)));
+    }
+}

@@ -1,0 +1,250 @@
+//! The simulation loop: actors addressed by id, reacting to messages through a context.
+//!
+//! ```text
+//!   loop { pop (time, seq, to, msg) -> actors[to].handle(msg, ctx) -> ctx pushes events }
+//! ```
+//!
+//! The actor type is one enum chosen by the model crate, so dispatch is a single `match`
+//! with no boxing; messages are one closed enum, stored inline in the heap.
+
+use crate::net::Network;
+use crate::queue::{ActorId, EventQueue, TimerId};
+use crate::rng::Rng;
+use crate::time::SimTime;
+
+/// Something that reacts to messages.
+pub trait Actor {
+    /// The one message type of the model.
+    type Msg;
+    /// State every actor of the model may read and write (request table, global metrics).
+    type Shared;
+    /// Reacts to one message.
+    fn handle(&mut self, msg: Self::Msg, ctx: &mut Ctx<'_, Self::Msg, Self::Shared>);
+}
+
+/// What an actor may do while it handles a message.
+pub struct Ctx<'a, M, S> {
+    now: SimTime,
+    me: ActorId,
+    queue: &'a mut EventQueue<M>,
+    net: &'a Network,
+    /// This actor's own random stream.
+    pub rng: &'a mut Rng,
+    /// State shared by all actors of the run.
+    pub shared: &'a mut S,
+}
+
+impl<M, S> Ctx<'_, M, S> {
+    /// The current simulated time.
+    #[inline]
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// The id of the actor being run.
+    #[inline]
+    pub fn me(&self) -> ActorId {
+        self.me
+    }
+
+    /// Sends `msg` to `to` through the network. Returns `false` when the network lost it
+    /// (loss or a partition between the two); the message is then gone.
+    #[inline]
+    pub fn send(&mut self, to: ActorId, msg: M) -> bool {
+        match self.net.transit(self.me, to, self.now, self.rng) {
+            Some(d) => {
+                self.queue.push(self.now + d, to, msg);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends `msg` to `to` after `delay`, bypassing the network (same machine).
+    #[inline]
+    pub fn send_local(&mut self, to: ActorId, delay: SimTime, msg: M) -> TimerId {
+        self.queue.push(self.now + delay, to, msg)
+    }
+
+    /// Sends `msg` to this actor itself after `delay`; the id can cancel it.
+    #[inline]
+    pub fn timer(&mut self, delay: SimTime, msg: M) -> TimerId {
+        self.queue.push(self.now + delay, self.me, msg)
+    }
+
+    /// Sends `msg` to this actor itself at absolute time `at` (now if `at` is past).
+    #[inline]
+    pub fn timer_at(&mut self, at: SimTime, msg: M) -> TimerId {
+        self.queue.push(at.max(self.now), self.me, msg)
+    }
+
+    /// Cancels a timer; harmless if it already fired.
+    pub fn cancel(&mut self, id: TimerId) {
+        self.queue.cancel(id);
+    }
+
+    /// Whether `to` is reachable now (no partition between this actor and it).
+    pub fn reachable(&self, to: ActorId) -> bool {
+        self.net.reachable(self.me, to, self.now)
+    }
+
+    /// The network (for latency estimates).
+    pub fn net(&self) -> &Network {
+        self.net
+    }
+}
+
+/// One run's whole world: actors, their streams, the queue, the network, shared state.
+pub struct Simulation<A: Actor> {
+    actors: Vec<A>,
+    rngs: Vec<Rng>,
+    queue: EventQueue<A::Msg>,
+    net: Network,
+    shared: A::Shared,
+    now: SimTime,
+    events: u64,
+}
+
+impl<A: Actor> Simulation<A> {
+    /// An empty world.
+    pub fn new(net: Network, shared: A::Shared) -> Self {
+        Simulation {
+            actors: Vec::new(),
+            rngs: Vec::new(),
+            queue: EventQueue::new(),
+            net,
+            shared,
+            now: SimTime::ZERO,
+            events: 0,
+        }
+    }
+
+    /// Adds an actor with its random stream; returns its id.
+    pub fn add(&mut self, actor: A, rng: Rng) -> ActorId {
+        self.actors.push(actor);
+        self.rngs.push(rng);
+        (self.actors.len() - 1) as ActorId
+    }
+
+    /// Schedules `msg` for `to` at `time` from outside the actors (initial events).
+    pub fn schedule(&mut self, time: SimTime, to: ActorId, msg: A::Msg) -> TimerId {
+        self.queue.push(time, to, msg)
+    }
+
+    /// Processes one event; returns `false` when the queue is empty.
+    #[inline]
+    pub fn step(&mut self) -> bool {
+        let Some(ev) = self.queue.pop() else {
+            return false;
+        };
+        debug_assert!(ev.time >= self.now, "time went backwards");
+        self.now = ev.time;
+        self.events += 1;
+        let i = ev.to as usize;
+        let mut ctx = Ctx {
+            now: self.now,
+            me: ev.to,
+            queue: &mut self.queue,
+            net: &self.net,
+            rng: &mut self.rngs[i],
+            shared: &mut self.shared,
+        };
+        self.actors[i].handle(ev.msg, &mut ctx);
+        true
+    }
+
+    /// Runs every event up to and including time `t`; the clock then reads `t`.
+    pub fn run_until(&mut self, t: SimTime) {
+        while let Some(next) = self.queue.peek_time() {
+            if next > t {
+                break;
+            }
+            self.step();
+        }
+        self.now = self.now.max(t);
+    }
+
+    /// Runs while `keep_going(shared)` holds and events remain before `limit`.
+    pub fn run_while(&mut self, limit: SimTime, mut keep_going: impl FnMut(&A::Shared) -> bool) {
+        while keep_going(&self.shared) {
+            match self.queue.peek_time() {
+                Some(next) if next <= limit => {
+                    self.step();
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The shared state.
+    pub fn shared(&self) -> &A::Shared {
+        &self.shared
+    }
+
+    /// The shared state, mutably.
+    pub fn shared_mut(&mut self) -> &mut A::Shared {
+        &mut self.shared
+    }
+
+    /// The actors, by id.
+    pub fn actors(&self) -> &[A] {
+        &self.actors
+    }
+
+    /// The actors, mutably (end-of-run collection).
+    pub fn actors_mut(&mut self) -> &mut [A] {
+        &mut self.actors
+    }
+
+    /// The network.
+    pub fn net(&self) -> &Network {
+        &self.net
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::stream;
+
+    struct Pinger {
+        peer: ActorId,
+        got: Vec<(u64, u32)>,
+    }
+    impl Actor for Pinger {
+        type Msg = u32;
+        type Shared = u64;
+        fn handle(&mut self, msg: u32, ctx: &mut Ctx<'_, u32, u64>) {
+            self.got.push((ctx.now().0, msg));
+            *ctx.shared += 1;
+            if msg < 4 {
+                ctx.send(self.peer, msg + 1);
+                let t = ctx.timer(SimTime(1000), 99);
+                ctx.cancel(t);
+            }
+        }
+    }
+
+    #[test]
+    fn messages_travel_with_latency_and_cancelled_timers_never_fire() {
+        let net = Network::new(1, Some(crate::Dist::Const(10.0)), 0.0);
+        let mut sim: Simulation<Pinger> = Simulation::new(net, 0);
+        sim.add(Pinger { peer: 1, got: vec![] }, stream(1, "a"));
+        sim.add(Pinger { peer: 0, got: vec![] }, stream(1, "b"));
+        sim.schedule(SimTime(0), 0, 0);
+        sim.run_until(SimTime(10_000));
+        assert_eq!(*sim.shared(), 5);
+        assert_eq!(sim.actors()[0].got, vec![(0, 0), (20, 2), (40, 4)]);
+        assert_eq!(sim.actors()[1].got, vec![(10, 1), (30, 3)]);
+    }
+}

@@ -1,0 +1,195 @@
+//! Simulated time: an integer count of nanoseconds, and the duration grammar users type.
+
+use std::fmt;
+use std::ops::{Add, AddAssign, Sub};
+
+/// A point in simulated time (or a span of it), in integer nanoseconds.
+///
+/// There is no floating-point clock anywhere in a run: sums of durations are exact,
+/// so event order never depends on rounding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimTime(pub u64);
+
+impl SimTime {
+    /// Time zero, the start of every run.
+    pub const ZERO: SimTime = SimTime(0);
+    /// The far future: a timer that never fires.
+    pub const MAX: SimTime = SimTime(u64::MAX);
+
+    /// Nanoseconds.
+    pub const fn from_nanos(ns: u64) -> Self {
+        SimTime(ns)
+    }
+    /// Microseconds.
+    pub const fn from_micros(us: u64) -> Self {
+        SimTime(us * 1_000)
+    }
+    /// Milliseconds.
+    pub const fn from_millis(ms: u64) -> Self {
+        SimTime(ms * 1_000_000)
+    }
+    /// Whole seconds.
+    pub const fn from_secs(s: u64) -> Self {
+        SimTime(s * 1_000_000_000)
+    }
+    /// Seconds as a float, rounded to the nearest nanosecond (negative and NaN give zero).
+    pub fn from_secs_f64(s: f64) -> Self {
+        if s.is_nan() || s <= 0.0 {
+            SimTime(0)
+        } else if s >= u64::MAX as f64 / 1e9 {
+            SimTime::MAX
+        } else {
+            SimTime((s * 1e9).round() as u64)
+        }
+    }
+    /// Nanoseconds.
+    pub const fn as_nanos(self) -> u64 {
+        self.0
+    }
+    /// Seconds as a float (for reporting only).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+    /// Milliseconds as a float (for reporting only).
+    pub fn as_millis_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+    /// `self + d`, saturating at [`SimTime::MAX`].
+    pub fn saturating_add(self, d: SimTime) -> SimTime {
+        SimTime(self.0.saturating_add(d.0))
+    }
+    /// `self - d`, saturating at zero.
+    pub fn saturating_sub(self, d: SimTime) -> SimTime {
+        SimTime(self.0.saturating_sub(d.0))
+    }
+}
+
+impl Add for SimTime {
+    type Output = SimTime;
+    fn add(self, rhs: SimTime) -> SimTime {
+        self.saturating_add(rhs)
+    }
+}
+
+impl AddAssign for SimTime {
+    fn add_assign(&mut self, rhs: SimTime) {
+        *self = self.saturating_add(rhs);
+    }
+}
+
+impl Sub for SimTime {
+    type Output = SimTime;
+    fn sub(self, rhs: SimTime) -> SimTime {
+        self.saturating_sub(rhs)
+    }
+}
+
+impl fmt::Display for SimTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0;
+        let units: [(u64, &str); 6] = [
+            (3_600_000_000_000, "h"),
+            (60_000_000_000, "m"),
+            (1_000_000_000, "s"),
+            (1_000_000, "ms"),
+            (1_000, "us"),
+            (1, "ns"),
+        ];
+        if ns == 0 {
+            return write!(f, "0s");
+        }
+        for (size, unit) in units {
+            if ns % size == 0 {
+                return write!(f, "{}{}", ns / size, unit);
+            }
+        }
+        write!(f, "{ns}ns")
+    }
+}
+
+/// Why a duration string did not parse.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    /// The text had no number in front.
+    #[error("expected a duration such as \"250us\", \"5ms\", \"2s\", \"10m\" or \"24h\", found {0:?}")]
+    Syntax(String),
+    /// The unit is not one we know.
+    #[error("unknown time unit {unit:?} in {text:?}: use ns, us, ms, s, m, h or d")]
+    Unit {
+        /// The unit as written.
+        unit: String,
+        /// The whole text.
+        text: String,
+    },
+    /// Negative, NaN or too large.
+    #[error("duration {0:?} is out of range (must be finite and not negative)")]
+    Range(String),
+}
+
+/// Parses `"250us"`, `"5ms"`, `"2s"`, `"1.5s"`, `"10m"`, `"24h"`, `"2d"` into [`SimTime`].
+/// A bare `0` is accepted as zero; any other bare number is an error (a unit is required).
+pub fn parse_duration(text: &str) -> Result<SimTime, DurationError> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim();
+    if num.is_empty() {
+        return Err(DurationError::Syntax(text.to_string()));
+    }
+    let value: f64 = num
+        .parse()
+        .map_err(|_| DurationError::Syntax(text.to_string()))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(DurationError::Range(text.to_string()));
+    }
+    let scale = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        "d" => 86400e9,
+        "" if value == 0.0 => 1.0,
+        "" => return Err(DurationError::Syntax(text.to_string())),
+        other => {
+            return Err(DurationError::Unit {
+                unit: other.to_string(),
+                text: text.to_string(),
+            })
+        }
+    };
+    let ns = value * scale;
+    if ns > 1e19 {
+        return Err(DurationError::Range(text.to_string()));
+    }
+    Ok(SimTime(ns.round() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(parse_duration("250us").unwrap(), SimTime::from_micros(250));
+        assert_eq!(parse_duration("5ms").unwrap(), SimTime::from_millis(5));
+        assert_eq!(parse_duration("1.5s").unwrap(), SimTime::from_millis(1500));
+        assert_eq!(parse_duration("10m").unwrap(), SimTime::from_secs(600));
+        assert_eq!(parse_duration("24h").unwrap(), SimTime::from_secs(86400));
+        assert_eq!(parse_duration("0").unwrap(), SimTime::ZERO);
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5parsecs").is_err());
+        assert!(parse_duration("-5ms").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn displays_round_units() {
+        assert_eq!(SimTime::from_millis(5).to_string(), "5ms");
+        assert_eq!(SimTime::from_secs(120).to_string(), "2m");
+        assert_eq!(SimTime(1500).to_string(), "1500ns");
+    }
+}
