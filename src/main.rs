@@ -1,1 +1,241 @@
-fn main() {}
+//! The `dssim` command line: run, check and replay experiments.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use dssim_lab::{Diagnostic, Experiment, LabError, RunSettings};
+
+mod progress;
+
+/// Deterministic discrete-event simulator of distributed web systems.
+#[derive(Parser, Debug)]
+#[command(name = "dssim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run an experiment (or a bare model for 60 s) and write its output folder.
+    Run {
+        /// Experiment or model file (.toml or .json).
+        file: PathBuf,
+        /// Output folder [default: results/<experiment name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Parallel runs [default: all cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Experiment seed (overrides the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a model path or experiment key: PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Run only shard K of N (K/N, 0-based): runs whose id mod N is K.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Keep runs already recorded in the output folder and run the rest.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Validate a model or experiment and print the run plan.
+    Check {
+        /// Experiment or model file.
+        file: PathBuf,
+        /// Override a model path or experiment key: PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
+    /// Re-run one recorded run; exit 0 only if its runs.csv row is identical.
+    Replay {
+        /// An output folder written by `dssim run`.
+        dir: PathBuf,
+        /// The run id to replay.
+        #[arg(long)]
+        run: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            report(&e);
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn load(file: &Path, set: &[String], seed: Option<u64>) -> Result<Experiment, LabError> {
+    let mut exp = Experiment::load(file)?;
+    for s in set {
+        exp.apply_cli_set(s)?;
+    }
+    if let Some(s) = seed {
+        exp.seed = s;
+    }
+    Ok(exp)
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), LabError> {
+    let bad = || {
+        LabError::Input(Diagnostic::plain(
+            Path::new("--shard"),
+            format!("expected K/N with 0 <= K < N (for example 0/4), found {s:?}"),
+        ))
+    };
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || k >= n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+fn dispatch(cli: Cli) -> Result<u8, LabError> {
+    match cli.command {
+        Command::Run {
+            file,
+            out,
+            jobs,
+            seed,
+            set,
+            shard,
+            resume,
+        } => {
+            let exp = load(&file, &set, seed)?;
+            let shard = shard.as_deref().map(parse_shard).transpose()?;
+            let out = out.unwrap_or_else(|| PathBuf::from("results").join(&exp.name));
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let settings = RunSettings {
+                out: out.clone(),
+                jobs,
+                resume,
+                shard,
+                command: std::env::args().collect(),
+            };
+            let cancel = Arc::new(AtomicBool::new(false));
+            {
+                let c = cancel.clone();
+                let _ = ctrlc::set_handler(move || {
+                    if c.swap(true, Ordering::SeqCst) {
+                        // A second Ctrl-C: everything finished is already on disk.
+                        std::process::exit(130);
+                    }
+                    eprintln!("\ninterrupted: finishing the runs in flight and flushing (Ctrl-C again to quit now)");
+                });
+            }
+            let tty = std::io::stdout().is_terminal();
+            let summary = if tty {
+                let p = progress::Bar::new();
+                dssim_lab::execute(&exp, &settings, &p, &cancel)?
+            } else {
+                dssim_lab::execute(&exp, &settings, &dssim_lab::Quiet, &cancel)?
+            };
+            let rate = if summary.wall_s > 0.0 {
+                summary.events as f64 / summary.wall_s
+            } else {
+                0.0
+            };
+            println!(
+                "{}: {} runs written to {} ({} already recorded), {} events in {:.2}s ({:.2} M events/s)",
+                exp.name,
+                summary.ran,
+                out.display(),
+                summary.skipped,
+                summary.events,
+                summary.wall_s,
+                rate / 1e6
+            );
+            if summary.interrupted {
+                eprintln!(
+                    "stopped early: resume with `dssim run {} --out {} --resume`",
+                    file.display(),
+                    out.display()
+                );
+                return Ok(130);
+            }
+            Ok(0)
+        }
+        Command::Check { file, set } => {
+            let exp = load(&file, &set, None)?;
+            exp.check_all()?;
+            let events = exp.estimate_events()?;
+            println!("{}: ok", file.display());
+            if !exp.description.is_empty() {
+                println!("  {}", exp.description);
+            }
+            println!("  experiment   {}", exp.name);
+            println!("  model        {}", exp.model_source.path.display());
+            println!("  duration     {} (warm-up {})", exp.duration, exp.warmup);
+            println!("  seed         {}", exp.seed);
+            println!(
+                "  plan         {} point(s) x {} replication(s) = {} run(s)",
+                exp.points(),
+                exp.replications,
+                exp.runs()
+            );
+            for (path, vals) in &exp.sweep {
+                let v: Vec<String> = vals.iter().map(dssim_lab::experiment::value_text).collect();
+                println!("  sweep        {path} = [{}]", v.join(", "));
+            }
+            println!("  est. events  ~{:.3e} in all", events);
+            Ok(0)
+        }
+        Command::Replay { dir, run } => {
+            let (recorded, new) = dssim_lab::replay(&dir, run)?;
+            if recorded == new {
+                println!("run {run}: identical");
+                Ok(0)
+            } else {
+                eprintln!("run {run}: differs\n  recorded: {recorded}\n  replayed: {new}");
+                Ok(1)
+            }
+        }
+    }
+}
+
+/// Prints an error: file diagnostics with a source excerpt, others as one line.
+fn report(e: &LabError) {
+    match e {
+        LabError::Input(d) => render(d),
+        LabError::Inputs(ds) => ds.iter().for_each(render),
+        other => eprintln!("error: {other}"),
+    }
+}
+
+fn render(d: &Diagnostic) {
+    use ariadne::{Config, Label, Report, ReportKind, Source};
+    eprintln!("error: {d}");
+    if let (Some(text), Some(span)) = (&d.text, &d.span) {
+        let name = d.file.display().to_string();
+        let span =
+            span.start.min(text.len())..span.end.min(text.len()).max(span.start.min(text.len()));
+        let mut r = Report::build(ReportKind::Error, (name.clone(), span.clone()))
+            .with_config(Config::default().with_color(std::io::stderr().is_terminal()))
+            .with_message(&d.message)
+            .with_label(Label::new((name.clone(), span)).with_message("here"));
+        if let Some(h) = &d.help {
+            r = r.with_help(h);
+        }
+        let _ = r.finish().eprint((name, Source::from(text.as_str())));
+    }
+}

@@ -165,7 +165,8 @@ impl Dist {
                 if mean <= 0.0 {
                     return Err(err(format!("in {text:?}: the mean must be above zero")));
                 }
-                let inner = Gamma::new(k, mean / k).map_err(|e| err(format!("in {text:?}: {e}")))?;
+                let inner =
+                    Gamma::new(k, mean / k).map_err(|e| err(format!("in {text:?}: {e}")))?;
                 Dist::Erlang {
                     k: k as u32,
                     mean,
@@ -247,7 +248,11 @@ impl Dist {
                 }
             }
         };
-        SimTime::from_nanos(if x >= 1.8e19 { u64::MAX } else { x.round() as u64 })
+        SimTime::from_nanos(if x >= 1.8e19 {
+            u64::MAX
+        } else {
+            x.round() as u64
+        })
     }
 
     /// The mean, in nanoseconds (infinite for a Pareto with shape ≤ 1).
@@ -387,7 +392,11 @@ mod tests {
         ] {
             let d = Dist::parse(s).unwrap();
             let m = sample_mean(&d, 200_000);
-            assert!((m / d.mean() - 1.0).abs() < 0.05, "{s}: {m} vs {}", d.mean());
+            assert!(
+                (m / d.mean() - 1.0).abs() < 0.05,
+                "{s}: {m} vs {}",
+                d.mean()
+            );
         }
     }
 

@@ -27,7 +27,10 @@ pub use time::{parse_duration, DurationError, SimTime};
 
 /// The closest of `candidates` to `word` by edit distance, if close enough to be a
 /// plausible typo ("did you mean ...?").
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         let d = levenshtein(&word.to_lowercase(), &c.to_lowercase());
@@ -58,7 +61,10 @@ mod tests {
     #[test]
     fn did_you_mean_finds_close_names() {
         let names = ["round_robin", "least_connections", "random"];
-        assert_eq!(super::did_you_mean("round_robbin", names), Some("round_robin"));
+        assert_eq!(
+            super::did_you_mean("round_robbin", names),
+            Some("round_robin")
+        );
         assert_eq!(super::did_you_mean("zzz", names), None);
     }
 }

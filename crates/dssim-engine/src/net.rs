@@ -29,7 +29,12 @@ pub struct Partition {
 impl Partition {
     /// A partition between the actors of `a` and those of `b`.
     pub fn new(from: SimTime, until: SimTime, a: &[ActorId], b: &[ActorId]) -> Self {
-        let n = a.iter().chain(b).map(|&x| x as usize + 1).max().unwrap_or(0);
+        let n = a
+            .iter()
+            .chain(b)
+            .map(|&x| x as usize + 1)
+            .max()
+            .unwrap_or(0);
         let mut side = vec![0u8; n];
         for &x in a {
             side[x as usize] = 1;

@@ -119,6 +119,12 @@ impl<A: Actor> Simulation<A> {
         }
     }
 
+    /// Replaces the network (once every actor is placed), keeping everything else.
+    pub fn with_network(mut self, net: Network) -> Self {
+        self.net = net;
+        self
+    }
+
     /// Adds an actor with its random stream; returns its id.
     pub fn add(&mut self, actor: A, rng: Rng) -> ActorId {
         self.actors.push(actor);
@@ -239,8 +245,20 @@ mod tests {
     fn messages_travel_with_latency_and_cancelled_timers_never_fire() {
         let net = Network::new(1, Some(crate::Dist::Const(10.0)), 0.0);
         let mut sim: Simulation<Pinger> = Simulation::new(net, 0);
-        sim.add(Pinger { peer: 1, got: vec![] }, stream(1, "a"));
-        sim.add(Pinger { peer: 0, got: vec![] }, stream(1, "b"));
+        sim.add(
+            Pinger {
+                peer: 1,
+                got: vec![],
+            },
+            stream(1, "a"),
+        );
+        sim.add(
+            Pinger {
+                peer: 0,
+                got: vec![],
+            },
+            stream(1, "b"),
+        );
         sim.schedule(SimTime(0), 0, 0);
         sim.run_until(SimTime(10_000));
         assert_eq!(*sim.shared(), 5);

@@ -111,7 +111,9 @@ impl fmt::Display for SimTime {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DurationError {
     /// The text had no number in front.
-    #[error("expected a duration such as \"250us\", \"5ms\", \"2s\", \"10m\" or \"24h\", found {0:?}")]
+    #[error(
+        "expected a duration such as \"250us\", \"5ms\", \"2s\", \"10m\" or \"24h\", found {0:?}"
+    )]
     Syntax(String),
     /// The unit is not one we know.
     #[error("unknown time unit {unit:?} in {text:?}: use ns, us, ms, s, m, h or d")]

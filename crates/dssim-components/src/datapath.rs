@@ -1,0 +1,22 @@
+//! The data path of a service instance: what it calls after its CPU work to read or write
+//! data (cache, database). The service knows only this seam: [`DataPath::target`] names the
+//! actor to call for a request, and the worker stays busy until that call is answered.
+
+use dssim_engine::ActorId;
+
+use crate::request::Request;
+
+/// Where an instance sends a request for its data; empty when the service has none.
+#[derive(Clone, Debug, Default)]
+pub struct DataPath {
+    /// The first data component (a cache or a database entry point).
+    pub entry: Option<ActorId>,
+}
+
+impl DataPath {
+    /// The actor to call for `req`, if the service has a data tier.
+    #[inline]
+    pub fn target(&self, _req: &Request) -> Option<ActorId> {
+        self.entry
+    }
+}

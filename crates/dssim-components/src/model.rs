@@ -1,0 +1,538 @@
+//! A model: the system under study, as a whole. Validates a [`ModelConfig`], wires names to
+//! actor ids once, runs it, and reports what it measured.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dssim_engine::{did_you_mean, rng, ActorId, Network, Partition, SimTime, Simulation};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Arrival, Client, ClientConfig};
+use crate::node::{Msg, Node};
+use crate::report::{ComponentRow, RunReport};
+use crate::sampler::Sampler;
+use crate::service::{Instance, ServiceConfig};
+use crate::stats::{Outcome, Shared};
+use crate::units::{check_non_negative, check_ratio, DistSpec, Dur};
+use crate::ConfigError;
+
+/// The whole model file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Traffic sources.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// App nodes.
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
+    /// Latency, loss, regions and partitions.
+    #[serde(default)]
+    pub network: NetworkConfig,
+}
+
+/// The `[network]` table.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Default one-way latency (within a region); zero when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<DistSpec>,
+    /// Probability that a message is lost.
+    #[serde(default)]
+    pub loss: f64,
+    /// One-way latency between regions, keyed `"a:b"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub regions: BTreeMap<String, DistSpec>,
+    /// Scheduled partitions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<PartitionConfig>,
+}
+
+/// A `[[network.partitions]]` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    /// Two lists of component or instance names.
+    pub sides: Vec<Vec<String>>,
+    /// Start.
+    pub from: Dur,
+    /// End.
+    pub until: Dur,
+}
+
+/// How long a run lasts and what it records.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Seed of this run (all streams derive from it).
+    pub seed: u64,
+    /// Arrivals stop here.
+    pub duration: SimTime,
+    /// Metrics ignore requests first sent before this.
+    pub warmup: SimTime,
+    /// Width of a time-series row; none when absent.
+    pub timeseries: Option<SimTime>,
+}
+
+/// What a name in the model stands for.
+#[derive(Clone, Debug)]
+enum Named {
+    Client,
+    Service,
+}
+
+impl ModelConfig {
+    fn names(&self) -> BTreeMap<String, Named> {
+        let mut m = BTreeMap::new();
+        for c in &self.clients {
+            m.insert(c.name.clone(), Named::Client);
+        }
+        for s in &self.services {
+            m.insert(s.name.clone(), Named::Service);
+        }
+        m
+    }
+
+    /// Checks references, ranges and required fields; every problem is reported with the
+    /// path of the offending value (`clients.users.rate`).
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errs = Vec::new();
+        let mut seen = BTreeSet::new();
+        let all_names = self
+            .clients
+            .iter()
+            .map(|c| ("clients", &c.name))
+            .chain(self.services.iter().map(|s| ("services", &s.name)));
+        for (kind, n) in all_names {
+            if n.is_empty() || n.contains('.') {
+                errs.push(ConfigError::new(
+                    format!("{kind}.{n}.name"),
+                    format!("{n:?} is not a valid name: use letters, digits, '-' or '_' (no dots)"),
+                ));
+            }
+            if !seen.insert(n.clone()) {
+                errs.push(ConfigError::new(
+                    format!("{kind}.{n}.name"),
+                    format!("the name {n:?} is used twice; names must be unique"),
+                ));
+            }
+        }
+        let names = self.names();
+        if self.clients.is_empty() {
+            errs.push(ConfigError::new(
+                "clients",
+                "the model has no [[clients]]: nothing would send requests",
+            ));
+        }
+        for c in &self.clients {
+            let p = format!("clients.{}", c.name);
+            match names.get(&c.target) {
+                Some(Named::Service) => {}
+                Some(Named::Client) => errs.push(ConfigError::new(
+                    format!("{p}.target"),
+                    format!("{:?} is a client; a client sends to a service", c.target),
+                )),
+                None => errs.push(unknown_name(
+                    format!("{p}.target"),
+                    &c.target,
+                    self.services.iter().map(|s| s.name.as_str()),
+                )),
+            }
+            match c.arrival {
+                Arrival::Poisson | Arrival::Constant => match c.rate {
+                    None => errs.push(ConfigError::new(
+                        format!("{p}.rate"),
+                        "arrival = \"poisson\" or \"constant\" needs `rate` (requests per second)",
+                    )),
+                    Some(r) => {
+                        if let Err(e) = check_non_negative(&format!("{p}.rate"), r) {
+                            errs.push(e);
+                        }
+                    }
+                },
+                Arrival::Closed => {
+                    if c.users.is_none() {
+                        errs.push(ConfigError::new(
+                            format!("{p}.users"),
+                            "arrival = \"closed\" needs `users` (and usually `think`)",
+                        ));
+                    }
+                }
+            }
+            if let Err(e) = check_ratio(&format!("{p}.read_ratio"), c.read_ratio) {
+                errs.push(e);
+            }
+            if c.keys == 0 {
+                errs.push(ConfigError::new(format!("{p}.keys"), "must be at least 1"));
+            }
+            if c.user_ids == Some(0) {
+                errs.push(ConfigError::new(
+                    format!("{p}.user_ids"),
+                    "must be at least 1",
+                ));
+            }
+            if c.timeout == Some(Dur(SimTime::ZERO)) {
+                errs.push(ConfigError::new(
+                    format!("{p}.timeout"),
+                    "a zero timeout would time out every request; remove it for none",
+                ));
+            }
+        }
+        for s in &self.services {
+            let p = format!("services.{}", s.name);
+            if s.instances == 0 {
+                errs.push(ConfigError::new(
+                    format!("{p}.instances"),
+                    "must be at least 1",
+                ));
+            }
+            if s.workers == 0 {
+                errs.push(ConfigError::new(
+                    format!("{p}.workers"),
+                    "must be at least 1",
+                ));
+            }
+            if !(s.speed.is_finite() && s.speed > 0.0) {
+                errs.push(ConfigError::new(
+                    format!("{p}.speed"),
+                    format!("must be a number above zero; found {}", s.speed),
+                ));
+            }
+        }
+        if let Err(e) = check_ratio("network.loss", self.network.loss) {
+            errs.push(e);
+        }
+        let regions = self.region_names();
+        for key in self.network.regions.keys() {
+            let parts: Vec<&str> = key.split(':').collect();
+            if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+                errs.push(ConfigError::new(
+                    format!("network.regions.{key}"),
+                    "region pairs are written \"a:b\" (for example \"us-east:eu-west\")",
+                ));
+            }
+        }
+        let _ = regions;
+        for (i, part) in self.network.partitions.iter().enumerate() {
+            let p = format!("network.partitions.{i}");
+            if part.sides.len() != 2 {
+                errs.push(ConfigError::new(
+                    format!("{p}.sides"),
+                    format!("a partition has two sides; found {}", part.sides.len()),
+                ));
+            }
+            if part.until <= part.from {
+                errs.push(ConfigError::new(
+                    format!("{p}.until"),
+                    "must be after `from`",
+                ));
+            }
+            for name in part.sides.iter().flatten() {
+                if self.resolve(name).is_none() {
+                    errs.push(unknown_name(
+                        format!("{p}.sides"),
+                        name,
+                        self.addressable().iter().map(String::as_str),
+                    ));
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+
+    fn region_names(&self) -> Vec<String> {
+        let mut set = BTreeSet::new();
+        for r in self
+            .clients
+            .iter()
+            .filter_map(|c| c.region.clone())
+            .chain(self.services.iter().filter_map(|s| s.region.clone()))
+        {
+            set.insert(r);
+        }
+        for k in self.network.regions.keys() {
+            for p in k.split(':') {
+                set.insert(p.to_string());
+            }
+        }
+        let mut v = vec![String::new()];
+        v.extend(set);
+        v
+    }
+
+    /// Every name a partition or fault may address: components and their instances.
+    pub fn addressable(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.clients.iter().map(|c| c.name.clone()).collect();
+        for s in &self.services {
+            v.push(s.name.clone());
+            v.extend((0..s.instances).map(|i| format!("{}.{i}", s.name)));
+        }
+        v
+    }
+
+    /// Which (service, instance range) a name stands for, if any; clients give `None` here
+    /// and are resolved by [`World`].
+    fn resolve(&self, name: &str) -> Option<()> {
+        if self.clients.iter().any(|c| c.name == name) {
+            return Some(());
+        }
+        let (base, idx) = match name.rsplit_once('.') {
+            Some((b, i)) => (b, i.parse::<u32>().ok()),
+            None => (name, None),
+        };
+        let svc = self
+            .services
+            .iter()
+            .find(|s| s.name == name || (s.name == base && idx.is_some()))?;
+        match idx {
+            Some(i) if svc.name == base => (i < svc.instances).then_some(()),
+            _ => Some(()),
+        }
+    }
+
+    /// Builds the world of one run.
+    pub fn build(&self, opts: &RunOptions) -> Result<World, Vec<ConfigError>> {
+        self.validate()?;
+        let regions = self.region_names();
+        let region_ix = |r: &Option<String>| -> usize {
+            r.as_ref()
+                .and_then(|r| regions.iter().position(|x| x == r))
+                .unwrap_or(0)
+        };
+        let mut net = if self.network.latency.is_none()
+            && self.network.regions.is_empty()
+            && self.network.loss == 0.0
+            && self.network.partitions.is_empty()
+        {
+            Network::ideal()
+        } else {
+            Network::new(
+                regions.len(),
+                self.network.latency.as_ref().map(|d| d.0.clone()),
+                self.network.loss,
+            )
+        };
+        for (k, d) in &self.network.regions {
+            if let Some((a, b)) = k.split_once(':') {
+                let ia = regions.iter().position(|x| x == a).unwrap_or(0);
+                let ib = regions.iter().position(|x| x == b).unwrap_or(0);
+                net.set_between(ia, ib, d.0.clone());
+            }
+        }
+
+        let shared = Shared {
+            stats: crate::stats::Stats {
+                warmup: opts.warmup,
+                end: opts.duration,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut sim: Simulation<Node> = Simulation::new(Network::ideal(), shared);
+        let mut ids: BTreeMap<String, Vec<ActorId>> = BTreeMap::new();
+        let mut placement = Vec::new();
+        let mut total_workers = 0u64;
+        let mut total_instances = 0u64;
+        for (si, s) in self.services.iter().enumerate() {
+            let mut v = Vec::new();
+            for i in 0..s.instances {
+                let name = format!("{}.{i}", s.name);
+                let id = sim.add(
+                    Node::Instance(Instance::new(si, s)),
+                    rng::stream(opts.seed, &name),
+                );
+                placement.push((id, region_ix(&s.region)));
+                ids.insert(name, vec![id]);
+                v.push(id);
+                total_workers += u64::from(s.workers.max(1));
+                total_instances += 1;
+            }
+            ids.insert(s.name.clone(), v);
+        }
+        let mut clients = Vec::new();
+        for c in &self.clients {
+            let targets = ids.get(&c.target).cloned().unwrap_or_default();
+            let client = Client::new(c, targets, opts.duration);
+            let id = sim.add(Node::Client(client), rng::stream(opts.seed, &c.name));
+            placement.push((id, region_ix(&c.region)));
+            ids.insert(c.name.clone(), vec![id]);
+            clients.push(id);
+        }
+        for (id, r) in placement {
+            net.place(id, r);
+        }
+        for p in &self.network.partitions {
+            let side = |names: &Vec<String>| -> Vec<ActorId> {
+                names
+                    .iter()
+                    .flat_map(|n| ids.get(n).cloned().unwrap_or_default())
+                    .collect()
+            };
+            if let [a, b] = p.sides.as_slice() {
+                net.add_partition(Partition::new(p.from.0, p.until.0, &side(a), &side(b)));
+            }
+        }
+        // The real network replaces the ideal one now that every actor is placed.
+        let mut sim = sim.with_network(net);
+        for &c in &clients {
+            let mut first = Vec::new();
+            if let Node::Client(cl) = &sim.actors()[c as usize] {
+                cl.start(&mut |t, m| first.push((t, m)));
+            }
+            for (t, m) in first {
+                sim.schedule(t, c, m);
+            }
+        }
+        {
+            let g = &mut sim.shared_mut().stats.gauges;
+            g.workers.set(SimTime::ZERO, total_workers as f64);
+            g.instances.set(SimTime::ZERO, total_instances as f64);
+        }
+        if let Some(iv) = opts.timeseries.filter(|d| *d > SimTime::ZERO) {
+            let id = sim.add(
+                Node::Sampler(Sampler {
+                    interval: iv,
+                    until: opts.duration,
+                    start: SimTime::ZERO,
+                }),
+                rng::stream(opts.seed, "sampler"),
+            );
+            sim.schedule(iv.min(opts.duration), id, Msg::Tick);
+        }
+        Ok(World {
+            sim,
+            opts: opts.clone(),
+            model: self.clone(),
+            clients,
+        })
+    }
+}
+
+fn unknown_name<'a>(
+    path: String,
+    name: &str,
+    valid: impl Iterator<Item = &'a str> + Clone,
+) -> ConfigError {
+    let hint = did_you_mean(name, valid.clone())
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
+    let list: Vec<&str> = valid.collect();
+    ConfigError::new(
+        path,
+        format!(
+            "no component is named {name:?}{hint}; known names: {}",
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            }
+        ),
+    )
+}
+
+/// One run, built and ready.
+pub struct World {
+    sim: Simulation<Node>,
+    opts: RunOptions,
+    model: ModelConfig,
+    clients: Vec<ActorId>,
+}
+
+/// A run that could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A bug: some request did not end exactly once.
+    #[error("conservation violated: {requests} requests but {ended} outcomes ({pending} unfinished); this is a bug in dssim")]
+    Conservation {
+        /// Counted requests.
+        requests: u64,
+        /// Outcomes recorded.
+        ended: u64,
+        /// Requests still pending.
+        pending: u64,
+    },
+}
+
+impl World {
+    /// Runs to the end: warm-up, the measured window, then a drain (no new arrivals) until
+    /// every counted request has ended or as long again as the run has passed; requests
+    /// still unanswered then end as dropped.
+    pub fn run(mut self) -> Result<RunReport, RunError> {
+        let o = self.opts.clone();
+        self.sim.run_until(o.warmup);
+        for a in self.sim.actors_mut() {
+            if let Node::Instance(i) = a {
+                i.stats.busy.reset(o.warmup);
+                i.stats.queued.reset(o.warmup);
+            }
+        }
+        self.sim.run_until(o.duration);
+        let components = self.component_rows();
+        let drain_limit = o.duration + o.duration.max(SimTime::from_secs(1));
+        self.sim.run_while(drain_limit, |s| s.stats.pending > 0);
+        // Whatever is still unanswered ends as dropped, exactly once.
+        let now = self.sim.now();
+        let shared = self.sim.shared_mut();
+        let mut leftovers = Vec::new();
+        shared.reqs.for_each_live(|r| {
+            if !r.abandoned && shared.stats.counts(r.first_sent) {
+                leftovers.push((r.first_sent, r.op));
+            }
+        });
+        for (t, op) in leftovers {
+            shared.stats.finished(t, op, now, Outcome::Dropped);
+        }
+        let st = &shared.stats;
+        if !st.conserved() {
+            return Err(RunError::Conservation {
+                requests: st.requests,
+                ended: st.ok + st.errors + st.timeouts + st.shed + st.dropped,
+                pending: st.pending,
+            });
+        }
+        let _ = &self.clients;
+        Ok(RunReport::new(
+            &self.opts,
+            &self.sim.shared().stats,
+            components,
+            self.sim.events(),
+            self.model.services.iter().map(|s| s.instances).sum(),
+        ))
+    }
+
+    fn component_rows(&self) -> Vec<ComponentRow> {
+        let now = self.sim.now();
+        let mut rows = Vec::new();
+        for (si, s) in self.model.services.iter().enumerate() {
+            let mut requests = 0;
+            let mut busy = 0.0;
+            let mut queued = 0.0;
+            let mut hist = dssim_engine::Histogram::new();
+            let mut workers = 0.0;
+            for a in self.sim.actors() {
+                if let Node::Instance(i) = a {
+                    if i.service == si {
+                        requests += i.stats.requests;
+                        busy += i.stats.busy.mean(now);
+                        queued += i.stats.queued.mean(now);
+                        hist.merge(&i.stats.sojourn);
+                        workers += f64::from(i.workers());
+                    }
+                }
+            }
+            rows.push(ComponentRow {
+                component: s.name.clone(),
+                kind: "service",
+                requests,
+                utilization: (workers > 0.0).then(|| busy / workers),
+                mean_queue: Some(queued),
+                p99_ms: hist.quantile_ms(0.99),
+                hit_ratio: None,
+            });
+        }
+        rows
+    }
+}

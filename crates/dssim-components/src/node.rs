@@ -1,0 +1,55 @@
+//! The one message type and the one actor type of a model: closed enums, so the event
+//! loop dispatches with a single `match` and stores messages inline.
+
+use dssim_engine::Actor;
+
+use crate::client::Client;
+use crate::request::{ReqId, Status};
+use crate::sampler::Sampler;
+use crate::service::Instance;
+use crate::stats::Shared;
+
+/// Every message a component can receive.
+#[derive(Clone, Copy, Debug)]
+pub enum Msg {
+    /// A request attempt arrives; its return path is in the request table.
+    Request(ReqId),
+    /// The answer to a request this actor sent on.
+    Response(ReqId, Status),
+    /// A client's deadline for an attempt.
+    Timeout(ReqId),
+    /// A service worker finished a request.
+    Done(ReqId),
+    /// A component's own wake-up (arrivals, think times); the payload is its to interpret.
+    Wake(u64),
+    /// The time-series sampler's tick.
+    Tick,
+}
+
+/// The context every component handles messages with.
+pub type Ctx<'a> = dssim_engine::Ctx<'a, Msg, Shared>;
+
+/// Every kind of actor a model can hold.
+#[derive(Debug)]
+pub enum Node {
+    /// A traffic source.
+    Client(Client),
+    /// One instance of a service.
+    Instance(Instance),
+    /// The time-series sampler.
+    Sampler(Sampler),
+}
+
+impl Actor for Node {
+    type Msg = Msg;
+    type Shared = Shared;
+
+    #[inline]
+    fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
+        match self {
+            Node::Client(c) => c.handle(msg, ctx),
+            Node::Instance(s) => s.handle(msg, ctx),
+            Node::Sampler(s) => s.handle(msg, ctx),
+        }
+    }
+}

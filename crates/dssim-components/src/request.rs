@@ -1,0 +1,238 @@
+//! Requests in flight and how they travel.
+//!
+//! One *attempt* of a client request lives in the [`RequestTable`] from the client's send to
+//! the response the client receives. Components pass only its [`ReqId`] in messages. The
+//! attempt carries a return path (a small stack of actor ids): [`call`] pushes the caller
+//! and sends the request on; [`reply`] pops the caller and answers it. A message the
+//! network cannot deliver becomes a `Dropped` answer for whoever waits on it, so every
+//! attempt still gets exactly one answer and nothing waits forever.
+
+use dssim_engine::{ActorId, SimTime};
+
+use crate::node::{Ctx, Msg};
+
+/// Read or write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Reads a key.
+    Read,
+    /// Writes a key.
+    Write,
+}
+
+/// How a component answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Served.
+    Ok,
+    /// Failed (dead instance, refused, internal error).
+    Error,
+    /// Turned away by load shedding or a full queue (HTTP 503).
+    Shed,
+    /// Lost by the network (loss or a partition).
+    Dropped,
+}
+
+/// Handle of an attempt in the [`RequestTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReqId {
+    /// Slot index.
+    pub idx: u32,
+    /// Generation of the slot, so a stale handle is recognised.
+    pub gen: u32,
+}
+
+const MAX_HOPS: usize = 8;
+
+/// One attempt of a client request.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Sequence number of the logical request within its client.
+    pub seq: u64,
+    /// The client actor that sent it.
+    pub client: ActorId,
+    /// The user it is for.
+    pub user: u32,
+    /// The key it reads or writes.
+    pub key: u64,
+    /// Read or write.
+    pub op: Op,
+    /// When the logical request was first sent (latency starts here).
+    pub first_sent: SimTime,
+    /// Retry number: 0 for the first attempt.
+    pub attempt: u32,
+    /// Whether the client has given up on this attempt (timed out).
+    pub abandoned: bool,
+    hops: [ActorId; MAX_HOPS],
+    depth: u8,
+}
+
+impl Request {
+    /// A new attempt with an empty return path.
+    pub fn new(
+        seq: u64,
+        client: ActorId,
+        user: u32,
+        key: u64,
+        op: Op,
+        first_sent: SimTime,
+    ) -> Self {
+        Request {
+            seq,
+            client,
+            user,
+            key,
+            op,
+            first_sent,
+            attempt: 0,
+            abandoned: false,
+            hops: [0; MAX_HOPS],
+            depth: 0,
+        }
+    }
+}
+
+/// Slab of attempts in flight; memory grows with requests in flight, not with time.
+#[derive(Debug, Default)]
+pub struct RequestTable {
+    slots: Vec<(u32, Option<Request>)>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl RequestTable {
+    /// Stores an attempt and returns its handle.
+    pub fn insert(&mut self, r: Request) -> ReqId {
+        self.live += 1;
+        if let Some(idx) = self.free.pop() {
+            let slot = &mut self.slots[idx as usize];
+            slot.1 = Some(r);
+            ReqId { idx, gen: slot.0 }
+        } else {
+            self.slots.push((0, Some(r)));
+            ReqId {
+                idx: (self.slots.len() - 1) as u32,
+                gen: 0,
+            }
+        }
+    }
+
+    /// The attempt behind `id`, if it is still live.
+    #[inline]
+    pub fn get(&self, id: ReqId) -> Option<&Request> {
+        match self.slots.get(id.idx as usize) {
+            Some((g, Some(r))) if *g == id.gen => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The attempt behind `id`, mutably, if it is still live.
+    #[inline]
+    pub fn get_mut(&mut self, id: ReqId) -> Option<&mut Request> {
+        match self.slots.get_mut(id.idx as usize) {
+            Some((g, Some(r))) if *g == id.gen => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Frees the slot of `id` and returns the attempt.
+    pub fn remove(&mut self, id: ReqId) -> Option<Request> {
+        let slot = self.slots.get_mut(id.idx as usize)?;
+        if slot.0 != id.gen || slot.1.is_none() {
+            return None;
+        }
+        let r = slot.1.take();
+        slot.0 = slot.0.wrapping_add(1);
+        self.free.push(id.idx);
+        self.live -= 1;
+        r
+    }
+
+    /// Calls `f` on every live attempt, in slot order.
+    pub fn for_each_live(&self, mut f: impl FnMut(&Request)) {
+        for (_, r) in &self.slots {
+            if let Some(r) = r {
+                f(r);
+            }
+        }
+    }
+
+    /// Attempts in flight.
+    pub fn live(&self) -> usize {
+        self.live
+    }
+}
+
+/// Sends request `req` on to `to`, remembering this actor as the one to answer.
+/// If the network cannot deliver it, this actor gets a `Dropped` answer at once.
+#[inline]
+pub fn call(ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
+    let me = ctx.me();
+    let pushed = match ctx.shared.reqs.get_mut(req) {
+        Some(r) if (r.depth as usize) < MAX_HOPS => {
+            r.hops[r.depth as usize] = me;
+            r.depth += 1;
+            true
+        }
+        _ => false,
+    };
+    if !pushed {
+        // A path deeper than MAX_HOPS is a modelling error caught at validation; answer
+        // rather than lose the request.
+        ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Error));
+        return;
+    }
+    if !ctx.send(to, Msg::Request(req)) {
+        if let Some(r) = ctx.shared.reqs.get_mut(req) {
+            r.depth -= 1;
+        }
+        ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Dropped));
+    }
+}
+
+/// Sends request `req` on to `to` on the same machine after `delay` (no network).
+#[inline]
+pub fn call_local(ctx: &mut Ctx<'_>, to: ActorId, delay: SimTime, req: ReqId) {
+    let me = ctx.me();
+    match ctx.shared.reqs.get_mut(req) {
+        Some(r) if (r.depth as usize) < MAX_HOPS => {
+            r.hops[r.depth as usize] = me;
+            r.depth += 1;
+            ctx.send_local(to, delay, Msg::Request(req));
+        }
+        _ => {
+            ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Error));
+        }
+    }
+}
+
+/// Answers request `req` to whoever sent it here. If the network cannot deliver the
+/// answer, the caller receives `Dropped` instead (the connection broke).
+#[inline]
+pub fn reply(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+    let Some(r) = ctx.shared.reqs.get_mut(req) else {
+        return;
+    };
+    if r.depth == 0 {
+        return;
+    }
+    r.depth -= 1;
+    let to = r.hops[r.depth as usize];
+    if !ctx.send(to, Msg::Response(req, status)) {
+        ctx.send_local(to, SimTime::ZERO, Msg::Response(req, Status::Dropped));
+    }
+}
+
+/// Answers request `req` to its caller on the same machine after `delay` (no network).
+#[inline]
+pub fn reply_local(ctx: &mut Ctx<'_>, req: ReqId, delay: SimTime, status: Status) {
+    let Some(r) = ctx.shared.reqs.get_mut(req) else {
+        return;
+    };
+    if r.depth == 0 {
+        return;
+    }
+    r.depth -= 1;
+    let to = r.hops[r.depth as usize];
+    ctx.send_local(to, delay, Msg::Response(req, status));
+}

@@ -1,0 +1,226 @@
+//! What a run measures: outcomes, latency histograms, gauges and the time series.
+//!
+//! Conservation: every counted request (first sent inside the measured window
+//! `[warmup, end)`) ends exactly once as ok, error, timeout, shed or dropped.
+
+use dssim_engine::{Histogram, SimTime, TimeWeighted};
+
+use crate::request::{Op, RequestTable};
+
+/// How a logical request ended, as its client saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Served.
+    Ok,
+    /// Failed.
+    Error,
+    /// The client gave up waiting.
+    Timeout,
+    /// Turned away by load shedding (503).
+    Shed,
+    /// Lost on the way, or still unanswered when the run's drain ended.
+    Dropped,
+}
+
+/// State every actor of a run shares.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Attempts in flight.
+    pub reqs: RequestTable,
+    /// Run-wide metrics.
+    pub stats: Stats,
+}
+
+/// Levels sampled into the time series, kept up to date by the components.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// Busy workers, all services.
+    pub busy: TimeWeighted,
+    /// Workers available (live instances × workers), all services.
+    pub workers: TimeWeighted,
+    /// Requests waiting in service queues.
+    pub queued: TimeWeighted,
+    /// Logical requests in flight, client side.
+    pub in_flight: TimeWeighted,
+    /// Live service instances.
+    pub instances: TimeWeighted,
+}
+
+/// Counts within one time-series interval.
+#[derive(Debug, Default)]
+pub struct Interval {
+    /// Requests sent by clients (logical).
+    pub arrivals: u64,
+    /// Requests that ended ok.
+    pub ok: u64,
+    /// Errors, timeouts and drops.
+    pub errors: u64,
+    /// Shed requests.
+    pub shed: u64,
+    /// Latency of the requests that ended ok.
+    pub latency: Histogram,
+}
+
+/// One row of timeseries.csv.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesRow {
+    /// Interval start, seconds.
+    pub t_s: f64,
+    /// Requests completed ok per second.
+    pub rps: f64,
+    /// Requests sent per second.
+    pub arrivals_rps: f64,
+    /// p99 latency of the interval's ok completions (ms).
+    pub p99_ms: Option<f64>,
+    /// Errors, timeouts and drops in the interval.
+    pub errors: u64,
+    /// Shed requests in the interval.
+    pub shed: u64,
+    /// Mean live instances.
+    pub instances: f64,
+    /// Mean requests waiting in queues.
+    pub queue_len: f64,
+    /// Mean requests in flight (Little's L).
+    pub in_flight: f64,
+    /// Busy workers / available workers.
+    pub utilization: Option<f64>,
+    /// Cache hits / lookups in the interval (no cache: empty).
+    pub cache_hit_ratio: Option<f64>,
+    /// Mean replication lag of changes applied in the interval (ms; no replicas: empty).
+    pub repl_lag_ms: Option<f64>,
+}
+
+/// Run-wide metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Start of the measured window.
+    pub warmup: SimTime,
+    /// End of arrivals.
+    pub end: SimTime,
+    /// Counted requests.
+    pub requests: u64,
+    /// Outcomes of counted requests.
+    pub ok: u64,
+    /// See [`Outcome::Error`].
+    pub errors: u64,
+    /// See [`Outcome::Timeout`].
+    pub timeouts: u64,
+    /// See [`Outcome::Shed`].
+    pub shed: u64,
+    /// See [`Outcome::Dropped`].
+    pub dropped: u64,
+    /// Counted requests not yet ended.
+    pub pending: u64,
+    /// Attempts sent, retries included (counted requests only).
+    pub attempts: u64,
+    /// Latency of counted requests that ended ok.
+    pub latency: Histogram,
+    /// The same for reads.
+    pub read_latency: Histogram,
+    /// The same for writes.
+    pub write_latency: Histogram,
+    /// Time-series levels.
+    pub gauges: Gauges,
+    /// The current time-series interval.
+    pub interval: Interval,
+    /// Closed time-series rows.
+    pub series: Vec<SeriesRow>,
+}
+
+impl Stats {
+    /// Whether a request first sent at `t` is counted.
+    #[inline]
+    pub fn counts(&self, t: SimTime) -> bool {
+        t >= self.warmup && t < self.end
+    }
+
+    /// A client sent a new logical request at `now`.
+    #[inline]
+    pub fn started(&mut self, now: SimTime) {
+        self.interval.arrivals += 1;
+        self.gauges.in_flight.add(now, 1.0);
+        if self.counts(now) {
+            self.requests += 1;
+            self.pending += 1;
+        }
+    }
+
+    /// A logical request first sent at `first_sent` ended at `now`.
+    #[inline]
+    pub fn finished(&mut self, first_sent: SimTime, op: Op, now: SimTime, outcome: Outcome) {
+        self.gauges.in_flight.add(now, -1.0);
+        match outcome {
+            Outcome::Ok => {
+                self.interval.ok += 1;
+                self.interval.latency.record(now - first_sent);
+            }
+            Outcome::Shed => self.interval.shed += 1,
+            _ => self.interval.errors += 1,
+        }
+        if !self.counts(first_sent) {
+            return;
+        }
+        self.pending -= 1;
+        match outcome {
+            Outcome::Ok => {
+                self.ok += 1;
+                let d = now - first_sent;
+                self.latency.record(d);
+                match op {
+                    Op::Read => self.read_latency.record(d),
+                    Op::Write => self.write_latency.record(d),
+                }
+            }
+            Outcome::Error => self.errors += 1,
+            Outcome::Timeout => self.timeouts += 1,
+            Outcome::Shed => self.shed += 1,
+            Outcome::Dropped => self.dropped += 1,
+        }
+    }
+
+    /// Closes the time-series interval `[start, now)`.
+    pub fn close_interval(&mut self, start: SimTime, now: SimTime) {
+        let span = (now - start).as_secs_f64();
+        if span <= 0.0 {
+            return;
+        }
+        let g = &mut self.gauges;
+        let workers = g.workers.mean(now);
+        let busy = g.busy.mean(now);
+        let row = SeriesRow {
+            t_s: start.as_secs_f64(),
+            rps: self.interval.ok as f64 / span,
+            arrivals_rps: self.interval.arrivals as f64 / span,
+            p99_ms: self.interval.latency.quantile_ms(0.99),
+            errors: self.interval.errors,
+            shed: self.interval.shed,
+            instances: g.instances.mean(now),
+            queue_len: g.queued.mean(now),
+            in_flight: g.in_flight.mean(now),
+            utilization: (workers > 0.0).then(|| busy / workers),
+            cache_hit_ratio: None,
+            repl_lag_ms: None,
+        };
+        for tw in [
+            &mut g.busy,
+            &mut g.workers,
+            &mut g.queued,
+            &mut g.in_flight,
+            &mut g.instances,
+        ] {
+            tw.reset(now);
+        }
+        self.interval.arrivals = 0;
+        self.interval.ok = 0;
+        self.interval.errors = 0;
+        self.interval.shed = 0;
+        self.interval.latency.clear();
+        self.series.push(row);
+    }
+
+    /// Whether every counted request ended exactly once.
+    pub fn conserved(&self) -> bool {
+        self.pending == 0
+            && self.requests == self.ok + self.errors + self.timeouts + self.shed + self.dropped
+    }
+}

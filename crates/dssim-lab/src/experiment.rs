@@ -1,0 +1,657 @@
+//! Experiments: a model, how long to run it, what to vary. Expands into a plan of runs
+//! (sweep points × replications), each with its fully resolved model and seed.
+
+use std::path::{Path, PathBuf};
+
+use dssim_components::units::Dur;
+use dssim_components::{ModelConfig, RunOptions};
+use dssim_engine::{did_you_mean, rng, SimTime};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{humanize, Diagnostic, LabError};
+use crate::source::Source;
+
+/// The experiment file, with the model left as a raw tree.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, bound(deserialize = "M: Deserialize<'de>"))]
+struct ExperimentFile<M = toml::Value> {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    model: Option<M>,
+    #[serde(default)]
+    duration: Option<Dur>,
+    #[serde(default)]
+    warmup: Option<Dur>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    replications: Option<u32>,
+    #[serde(default)]
+    set: toml::Table,
+    #[serde(default)]
+    sweep: toml::Table,
+    #[serde(default)]
+    output: OutputConfig,
+}
+
+/// The `[output]` table.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Width of a timeseries.csv row; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeseries: Option<Dur>,
+    /// Requests per run to trace in full (trace.json).
+    #[serde(default)]
+    pub trace: u64,
+}
+
+/// An experiment, loaded and checked.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    /// Name (file stem when absent).
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// The experiment file.
+    pub source: Source,
+    /// The model file (the experiment file itself for an inline model).
+    pub model_source: Source,
+    /// The model tree before overrides.
+    model: toml::Value,
+    /// Path of the model within `model_source` (`["model"]` for inline, `[]` otherwise).
+    model_prefix: Vec<String>,
+    /// Simulated time of arrivals.
+    pub duration: SimTime,
+    /// Metrics ignore requests sent before this.
+    pub warmup: SimTime,
+    /// Experiment seed.
+    pub seed: u64,
+    /// Runs per sweep point.
+    pub replications: u32,
+    /// Overrides applied to every run: (path, value, where it came from).
+    set: Vec<(String, toml::Value, Origin)>,
+    /// Swept paths and their values, in file order.
+    pub sweep: Vec<(String, Vec<toml::Value>)>,
+    /// Output settings.
+    pub output: OutputConfig,
+}
+
+/// Where an override was written, for error messages.
+#[derive(Clone, Debug)]
+enum Origin {
+    File(&'static str),
+    Cli,
+}
+
+/// One run of the plan.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// Run id: `point * replications + replication`.
+    pub run: usize,
+    /// Sweep point.
+    pub point: usize,
+    /// Replication index.
+    pub replication: u32,
+    /// Run seed (common across points).
+    pub seed: u64,
+    /// The swept values of its point, as text, in sweep order.
+    pub swept: Vec<String>,
+    /// The resolved model.
+    pub model: ModelConfig,
+    /// Duration, warm-up, time series.
+    pub opts: RunOptions,
+}
+
+const EXPERIMENT_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "duration",
+    "warmup",
+    "seed",
+    "replications",
+    "output.timeseries",
+    "output.trace",
+];
+
+impl Experiment {
+    /// Loads an experiment file, or a bare model file (run for 60 s with no warm-up).
+    pub fn load(path: &Path) -> Result<Experiment, LabError> {
+        let source = Source::read(path)?;
+        let tree = source.value()?;
+        let is_experiment = tree.as_table().is_some_and(|t| {
+            ["model", "duration", "sweep", "replications", "set"]
+                .iter()
+                .any(|k| t.contains_key(*k))
+        });
+        if !is_experiment {
+            // A bare model: check it with spans, then wrap it in a default experiment.
+            let _: ModelConfig = source.parse()?;
+            let name = stem(path);
+            return Ok(Experiment {
+                name,
+                description: String::new(),
+                model_source: source.clone(),
+                source,
+                model: tree,
+                model_prefix: vec![],
+                duration: SimTime::from_secs(60),
+                warmup: SimTime::ZERO,
+                seed: 1,
+                replications: 1,
+                set: vec![],
+                sweep: vec![],
+                output: OutputConfig::default(),
+            });
+        }
+        let file: ExperimentFile = source.parse()?;
+        let (model_source, model, model_prefix) = match &file.model {
+            Some(toml::Value::String(rel)) => {
+                let p = resolve_relative(path, rel);
+                let ms = Source::read(&p).map_err(|_| {
+                    LabError::Input(Diagnostic {
+                        file: path.to_path_buf(),
+                        text: Some(source.text.clone()),
+                        span: source.locate(&["model"]),
+                        message: format!("cannot read the model file {}", p.display()),
+                        help: Some("`model` is a path relative to the experiment file".into()),
+                    })
+                })?;
+                let _: ModelConfig = ms.parse()?;
+                let v = ms.value()?;
+                (ms, v, vec![])
+            }
+            Some(v @ toml::Value::Table(_)) => {
+                // Inline model: check it with spans by parsing the file with a typed model.
+                let _: ExperimentFile<ModelConfig> = source.parse()?;
+                (source.clone(), v.clone(), vec!["model".to_string()])
+            }
+            Some(_) => {
+                return Err(source_error(
+                    &source,
+                    &["model"],
+                    "`model` is a path to a model file or an inline [model] table",
+                    None,
+                ))
+            }
+            None => {
+                return Err(source_error(
+                    &source,
+                    &[],
+                    "the experiment has no `model`: give a path (model = \"../models/x.toml\") or an inline [model] table",
+                    None,
+                ))
+            }
+        };
+        let mut set = Vec::new();
+        for (k, v) in &file.set {
+            set.push((k.clone(), v.clone(), Origin::File("set")));
+        }
+        let mut sweep = Vec::new();
+        for (k, v) in &file.sweep {
+            match v {
+                toml::Value::Array(vals) if !vals.is_empty() => {
+                    sweep.push((k.clone(), vals.clone()))
+                }
+                _ => {
+                    return Err(source_error(
+                        &source,
+                        &["sweep", k],
+                        &format!("[sweep] \"{k}\" must be a non-empty list of values"),
+                        None,
+                    ))
+                }
+            }
+        }
+        let exp = Experiment {
+            name: file.name.clone().unwrap_or_else(|| stem(path)),
+            description: file.description.clone().unwrap_or_default(),
+            model_source,
+            source: source.clone(),
+            model,
+            model_prefix,
+            duration: file.duration.map_or(SimTime::from_secs(60), |d| d.0),
+            warmup: file.warmup.map_or(SimTime::ZERO, |d| d.0),
+            seed: file.seed.unwrap_or(1),
+            replications: file.replications.unwrap_or(1),
+            set,
+            sweep,
+            output: file.output.clone(),
+        };
+        exp.check_numbers()?;
+        Ok(exp)
+    }
+
+    fn check_numbers(&self) -> Result<(), LabError> {
+        if self.duration == SimTime::ZERO {
+            return Err(source_error(
+                &self.source,
+                &["duration"],
+                "duration must be above zero",
+                None,
+            ));
+        }
+        if self.warmup >= self.duration {
+            return Err(source_error(
+                &self.source,
+                &["warmup"],
+                &format!(
+                    "warmup ({}) must be shorter than duration ({})",
+                    self.warmup, self.duration
+                ),
+                None,
+            ));
+        }
+        if self.replications == 0 {
+            return Err(source_error(
+                &self.source,
+                &["replications"],
+                "replications must be at least 1",
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies a `--set PATH=VALUE` from the command line (model paths or experiment keys).
+    pub fn apply_cli_set(&mut self, assignment: &str) -> Result<(), LabError> {
+        let Some((path, raw)) = assignment.split_once('=') else {
+            return Err(cli_error(format!(
+                "--set takes PATH=VALUE (for example services.app.workers=4), found {assignment:?}"
+            )));
+        };
+        let path = path.trim();
+        let value = parse_cli_value(raw.trim());
+        let as_dur = || -> Result<SimTime, LabError> {
+            match &value {
+                toml::Value::String(s) => dssim_engine::parse_duration(s)
+                    .map_err(|e| cli_error(format!("--set {path}: {e}"))),
+                _ => Err(cli_error(format!(
+                    "--set {path}: expected a duration such as \"30s\""
+                ))),
+            }
+        };
+        let as_int = || -> Result<u64, LabError> {
+            value
+                .as_integer()
+                .filter(|i| *i >= 0)
+                .map(|i| i as u64)
+                .ok_or_else(|| cli_error(format!("--set {path}: expected a whole number")))
+        };
+        match path {
+            "duration" => self.duration = as_dur()?,
+            "warmup" => self.warmup = as_dur()?,
+            "seed" => self.seed = as_int()?,
+            "replications" => self.replications = as_int()?.min(u64::from(u32::MAX)) as u32,
+            "name" => self.name = raw.trim().to_string(),
+            "description" => self.description = raw.trim().to_string(),
+            "output.timeseries" => self.output.timeseries = Some(Dur(as_dur()?)),
+            "output.trace" => self.output.trace = as_int()?,
+            _ => {
+                let p = path.strip_prefix("model.").unwrap_or(path);
+                let first = p.split('.').next().unwrap_or("");
+                let model_keys = [
+                    "clients",
+                    "services",
+                    "network",
+                    "load_balancers",
+                    "caches",
+                    "databases",
+                    "queues",
+                    "faults",
+                    "autoscalers",
+                ];
+                if !model_keys.contains(&first) {
+                    let all = EXPERIMENT_KEYS.iter().chain(model_keys.iter()).copied();
+                    let help =
+                        did_you_mean(first, all.clone()).map(|s| format!("did you mean `{s}`?"));
+                    return Err(LabError::Input(Diagnostic {
+                        help,
+                        ..Diagnostic::plain(
+                            Path::new("--set"),
+                            format!(
+                                "unknown path {path:?}: a path starts with an experiment key ({}) or a model section ({})",
+                                EXPERIMENT_KEYS.join(", "),
+                                model_keys.join(", ")
+                            ),
+                        )
+                    }));
+                }
+                // A CLI override wins over the file's [set] and [sweep] for the same path.
+                self.sweep.retain(|(k, _)| k != p);
+                self.set.push((p.to_string(), value, Origin::Cli));
+            }
+        }
+        self.check_numbers()
+    }
+
+    /// Number of sweep points.
+    pub fn points(&self) -> usize {
+        self.sweep.iter().map(|(_, v)| v.len()).product()
+    }
+
+    /// Total runs.
+    pub fn runs(&self) -> usize {
+        self.points() * self.replications as usize
+    }
+
+    /// The swept paths (runs.csv column headers).
+    pub fn swept_paths(&self) -> Vec<String> {
+        self.sweep.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The values of sweep point `point`, in sweep order (the last path varies fastest).
+    fn point_values(&self, point: usize) -> Vec<(&str, &toml::Value)> {
+        let mut rem = point;
+        let mut out = vec![];
+        for (k, vals) in self.sweep.iter().rev() {
+            out.push((k.as_str(), &vals[rem % vals.len()]));
+            rem /= vals.len();
+        }
+        out.reverse();
+        out
+    }
+
+    /// The run of id `run`, fully resolved.
+    pub fn spec(&self, run: usize) -> Result<RunSpec, LabError> {
+        let reps = self.replications as usize;
+        let point = run / reps;
+        let replication = (run % reps) as u32;
+        let mut tree = self.model.clone();
+        for (path, value, origin) in &self.set {
+            self.apply(&mut tree, path, value.clone(), origin)?;
+        }
+        let values = self.point_values(point);
+        for (path, value) in &values {
+            self.apply(&mut tree, path, (*value).clone(), &Origin::File("sweep"))?;
+        }
+        let model: ModelConfig = tree.clone().try_into().map_err(|e: toml::de::Error| {
+            let (message, help) = humanize(e.message());
+            let origin = self.describe_overrides(&values);
+            LabError::Input(Diagnostic {
+                help,
+                ..Diagnostic::plain(
+                    &self.source.path,
+                    format!("{message} (in the model after {origin})"),
+                )
+            })
+        })?;
+        model.validate().map_err(|errs| self.model_errors(errs))?;
+        let seed = rng::replication_seed(self.seed, u64::from(replication));
+        Ok(RunSpec {
+            run,
+            point,
+            replication,
+            seed,
+            swept: values.iter().map(|(_, v)| value_text(v)).collect(),
+            model,
+            opts: RunOptions {
+                seed,
+                duration: self.duration,
+                warmup: self.warmup,
+                timeseries: self.output.timeseries.map(|d| d.0),
+            },
+        })
+    }
+
+    fn describe_overrides(&self, values: &[(&str, &toml::Value)]) -> String {
+        let mut parts: Vec<String> = self
+            .set
+            .iter()
+            .map(|(k, v, _)| format!("{k} = {}", value_text(v)))
+            .collect();
+        parts.extend(
+            values
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", value_text(v))),
+        );
+        if parts.is_empty() {
+            "loading".into()
+        } else {
+            format!("applying {}", parts.join(", "))
+        }
+    }
+
+    /// Turns validation errors into diagnostics that point into the model file.
+    fn model_errors(&self, errs: Vec<dssim_components::ConfigError>) -> LabError {
+        let diags: Vec<Diagnostic> = errs
+            .into_iter()
+            .map(|e| {
+                let mut segs: Vec<&str> = self.model_prefix.iter().map(String::as_str).collect();
+                segs.extend(e.path.split('.'));
+                let span = self.model_source.locate(&segs);
+                let help = e
+                    .message
+                    .find("(did you mean")
+                    .map(|i| e.message[i + 1..].trim_end_matches(')').to_string());
+                Diagnostic {
+                    file: self.model_source.path.clone(),
+                    text: Some(self.model_source.text.clone()),
+                    span,
+                    message: format!("{}: {}", e.path, e.message),
+                    help,
+                }
+            })
+            .collect();
+        if diags.len() == 1 {
+            LabError::Input(diags.into_iter().next().expect("one diagnostic"))
+        } else {
+            LabError::Inputs(diags)
+        }
+    }
+
+    /// Sets `path` (names address list entries) to `value` in the model tree.
+    fn apply(
+        &self,
+        tree: &mut toml::Value,
+        path: &str,
+        value: toml::Value,
+        origin: &Origin,
+    ) -> Result<(), LabError> {
+        let fail = |message: String, help: Option<String>| -> LabError {
+            match origin {
+                Origin::File(table) => {
+                    let mut d = match self.source.locate(&[table, path]) {
+                        Some(span) => Diagnostic {
+                            file: self.source.path.clone(),
+                            text: Some(self.source.text.clone()),
+                            span: Some(span),
+                            message: message.clone(),
+                            help: None,
+                        },
+                        None => Diagnostic::plain(&self.source.path, message.clone()),
+                    };
+                    d.help = help;
+                    LabError::Input(d)
+                }
+                Origin::Cli => LabError::Input(Diagnostic {
+                    help,
+                    ..Diagnostic::plain(Path::new("--set"), message)
+                }),
+            }
+        };
+        let segs: Vec<&str> = path
+            .strip_prefix("model.")
+            .unwrap_or(path)
+            .split('.')
+            .collect();
+        let mut cur = tree;
+        let mut i = 0;
+        while i < segs.len() {
+            let seg = segs[i];
+            let last = i + 1 == segs.len();
+            match cur {
+                toml::Value::Table(t) => {
+                    if last {
+                        t.insert(seg.to_string(), value);
+                        return Ok(());
+                    }
+                    cur = t
+                        .entry(seg.to_string())
+                        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                    i += 1;
+                }
+                toml::Value::Array(items) => {
+                    let names: Vec<String> = items
+                        .iter()
+                        .filter_map(|it| it.get("name").and_then(|n| n.as_str()).map(String::from))
+                        .collect();
+                    let pos = names.iter().position(|n| n == seg);
+                    let Some(pos) = pos else {
+                        let help = did_you_mean(seg, names.iter().map(String::as_str))
+                            .map(|s| format!("did you mean `{s}`?"));
+                        return Err(fail(
+                            format!(
+                                "path {path:?}: no entry named {seg:?} in `{}`; valid names: {}",
+                                segs[..i].join("."),
+                                if names.is_empty() {
+                                    "none".into()
+                                } else {
+                                    names.join(", ")
+                                }
+                            ),
+                            help,
+                        ));
+                    };
+                    if last {
+                        return Err(fail(
+                            format!("path {path:?} names a whole component; add the parameter to set (for example {path}.instances)"),
+                            None,
+                        ));
+                    }
+                    cur = &mut items[pos];
+                    i += 1;
+                }
+                _ => {
+                    return Err(fail(
+                        format!(
+                            "path {path:?}: `{}` is a value, not a table",
+                            segs[..i].join(".")
+                        ),
+                        None,
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every run of the plan resolves (all sweep points), without running anything.
+    pub fn check_all(&self) -> Result<(), LabError> {
+        for p in 0..self.points() {
+            self.spec(p * self.replications as usize)?;
+        }
+        Ok(())
+    }
+
+    /// A rough count of events the whole plan will process (for `check` and limits).
+    pub fn estimate_events(&self) -> Result<f64, LabError> {
+        let mut total = 0.0;
+        for p in 0..self.points() {
+            let spec = self.spec(p * self.replications as usize)?;
+            total += estimate_run_events(&spec) * f64::from(self.replications);
+        }
+        Ok(total)
+    }
+
+    /// A fingerprint of the experiment's inputs (files and overrides).
+    pub fn fingerprint(&self) -> String {
+        let mut h = dssim_engine::rng::fnv1a(self.source.text.as_bytes());
+        h ^= dssim_engine::rng::splitmix64(dssim_engine::rng::fnv1a(
+            self.model_source.text.as_bytes(),
+        ));
+        for (k, v, _) in &self.set {
+            h = dssim_engine::rng::splitmix64(
+                h ^ dssim_engine::rng::fnv1a(format!("{k}={v}").as_bytes()),
+            );
+        }
+        let tail = format!(
+            "{}|{}|{}|{}|{:?}",
+            self.duration, self.warmup, self.seed, self.replications, self.output
+        );
+        h = dssim_engine::rng::splitmix64(h ^ dssim_engine::rng::fnv1a(tail.as_bytes()));
+        format!("{h:016x}")
+    }
+}
+
+/// Roughly four events per request (send, arrive, done, answer) per hop.
+fn estimate_run_events(spec: &RunSpec) -> f64 {
+    let secs = spec.opts.duration.as_secs_f64();
+    let mut reqs = 0.0;
+    for c in &spec.model.clients {
+        reqs += match (c.rate, c.users) {
+            (Some(r), _) => r * secs,
+            (None, Some(u)) => {
+                let think = c.think.as_ref().map_or(0.0, |d| d.0.mean() / 1e9);
+                let svc = spec
+                    .model
+                    .services
+                    .iter()
+                    .map(|s| s.service_time.0.mean() / 1e9)
+                    .sum::<f64>()
+                    .max(1e-6);
+                u as f64 * secs / (think + svc)
+            }
+            _ => 0.0,
+        };
+    }
+    reqs * 4.0
+}
+
+/// A value as it appears in a CSV cell.
+pub fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses a `--set` value as a TOML value; anything that is not one is a string.
+pub fn parse_cli_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or(toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.trim_matches('"').to_string()),
+    }
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "experiment".into())
+}
+
+fn resolve_relative(base: &Path, rel: &str) -> PathBuf {
+    let p = Path::new(rel);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.parent().unwrap_or(Path::new(".")).join(p)
+    }
+}
+
+fn source_error(src: &Source, path: &[&str], message: &str, help: Option<String>) -> LabError {
+    LabError::Input(Diagnostic {
+        file: src.path.clone(),
+        text: Some(src.text.clone()),
+        span: if path.is_empty() {
+            None
+        } else {
+            src.locate(path)
+        },
+        message: message.to_string(),
+        help,
+    })
+}
+
+fn cli_error(message: String) -> LabError {
+    LabError::Input(Diagnostic::plain(Path::new("--set"), message))
+}
