@@ -63,6 +63,9 @@ pub struct Request {
     pub attempt: u32,
     /// Whether the client has given up on this attempt (timed out).
     pub abandoned: bool,
+    /// Version of the key this request read (reads) or created (writes); 0 when none yet.
+    /// The consistency oracle compares it with the newest acknowledged version.
+    pub version: u64,
     hops: [ActorId; MAX_HOPS],
     depth: u8,
 }
@@ -86,6 +89,7 @@ impl Request {
             first_sent,
             attempt: 0,
             abandoned: false,
+            version: 0,
             hops: [0; MAX_HOPS],
             depth: 0,
         }

@@ -227,10 +227,12 @@ fn recorded_runs(path: &Path, header: &str) -> Result<BTreeSet<usize>, LabError>
     let mut lines = text.split_inclusive('\n');
     match lines.next() {
         Some(h) if h.trim_end() == header => {}
-        Some(_) => return Err(LabError::Run(format!(
+        Some(_) => {
+            return Err(LabError::Run(format!(
             "{}: its columns differ from this experiment's; use another --out or remove the folder",
             path.display()
-        ))),
+        )))
+        }
         None => return Ok(done),
     }
     let width = header.split(',').count();
