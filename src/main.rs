@@ -224,14 +224,17 @@ fn report(e: &LabError) {
 
 fn render(d: &Diagnostic) {
     use ariadne::{Config, Label, Report, ReportKind, Source};
-    eprintln!("error: {d}");
-    if let (Some(text), Some(span)) = (&d.text, &d.span) {
+    let (Some(text), Some(span)) = (&d.text, &d.span) else {
+        eprintln!("error: {d}");
+        return;
+    };
+    {
         let name = d.file.display().to_string();
         let span =
             span.start.min(text.len())..span.end.min(text.len()).max(span.start.min(text.len()));
         let mut r = Report::build(ReportKind::Error, (name.clone(), span.clone()))
             .with_config(Config::default().with_color(std::io::stderr().is_terminal()))
-            .with_message(&d.message)
+            .with_message(format!("{}: {}", d.location(), d.message))
             .with_label(Label::new((name.clone(), span)).with_message("here"));
         if let Some(h) = &d.help {
             r = r.with_help(h);

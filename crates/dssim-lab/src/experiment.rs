@@ -423,15 +423,12 @@ impl Experiment {
                 let mut segs: Vec<&str> = self.model_prefix.iter().map(String::as_str).collect();
                 segs.extend(e.path.split('.'));
                 let span = self.model_source.locate(&segs);
-                let help = e
-                    .message
-                    .find("(did you mean")
-                    .map(|i| e.message[i + 1..].trim_end_matches(')').to_string());
+                let (message, help) = split_hint(&e.message);
                 Diagnostic {
                     file: self.model_source.path.clone(),
                     text: Some(self.model_source.text.clone()),
                     span,
-                    message: format!("{}: {}", e.path, e.message),
+                    message: format!("{}: {}", e.path, message),
                     help,
                 }
             })
@@ -599,6 +596,19 @@ fn estimate_run_events(spec: &RunSpec) -> f64 {
         };
     }
     reqs * 4.0
+}
+
+/// Splits a " (did you mean ...?)" hint out of a message.
+fn split_hint(message: &str) -> (String, Option<String>) {
+    let Some(start) = message.find(" (did you mean") else {
+        return (message.to_string(), None);
+    };
+    let Some(len) = message[start..].find(')') else {
+        return (message.to_string(), None);
+    };
+    let hint = message[start + 2..start + len].to_string();
+    let rest = format!("{}{}", &message[..start], &message[start + len + 1..]);
+    (rest, Some(hint))
 }
 
 /// A value as it appears in a CSV cell.
