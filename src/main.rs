@@ -85,6 +85,11 @@ enum Command {
         #[arg(long, default_value_t = 1000.0)]
         row_bytes: f64,
     },
+    /// Every parameter, its default and meaning (generated from the loader's own schema).
+    Explain {
+        /// A section (clients, services, network, ...) or a path prefix; all when absent.
+        component: Option<String>,
+    },
     /// Re-run one recorded run; exit 0 only if its runs.csv row is identical.
     Replay {
         /// An output folder written by `dssim run`.
@@ -317,6 +322,34 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                     Path::new("estimate"),
                     "give a model or experiment file, or --users N for the traffic calculator",
                 )));
+            }
+            Ok(0)
+        }
+        Command::Explain { component } => {
+            use dssim_components::explain;
+            let params = explain::params(component.as_deref());
+            if params.is_empty() {
+                let c = component.unwrap_or_default();
+                let sections = explain::sections();
+                let help = dssim_engine::did_you_mean(&c, sections.iter().copied())
+                    .map(|s| format!("did you mean `{s}`?"));
+                return Err(LabError::Input(Diagnostic {
+                    help,
+                    ..Diagnostic::plain(
+                        Path::new("explain"),
+                        format!(
+                            "no parameters under {c:?}; sections: {}",
+                            sections.join(", ")
+                        ),
+                    )
+                }));
+            }
+            for p in params {
+                println!("{}", p.path);
+                println!("    {}  [default: {}]", p.kind, p.default);
+                if !p.doc.is_empty() {
+                    println!("    {}", p.doc);
+                }
             }
             Ok(0)
         }

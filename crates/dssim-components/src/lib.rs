@@ -10,6 +10,7 @@
 pub mod client;
 pub mod database;
 pub mod datapath;
+pub mod explain;
 pub mod model;
 pub mod node;
 pub mod popularity;

@@ -120,7 +120,13 @@ const EXPERIMENT_KEYS: &[&str] = &[
 impl Experiment {
     /// Loads an experiment file, or a bare model file (run for 60 s with no warm-up).
     pub fn load(path: &Path) -> Result<Experiment, LabError> {
-        let source = Source::read(path)?;
+        Experiment::from_source(Source::read(path)?)
+    }
+
+    /// Loads an experiment (or bare model) from text already read; `source.path` decides
+    /// the syntax and anchors relative model paths.
+    pub fn from_source(source: Source) -> Result<Experiment, LabError> {
+        let path = &source.path.clone();
         let tree = source.value()?;
         let is_experiment = tree.as_table().is_some_and(|t| {
             ["model", "duration", "sweep", "replications", "set"]
