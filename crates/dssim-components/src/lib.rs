@@ -8,6 +8,7 @@
 //! their context; every request ends exactly once (see [`stats`]).
 
 pub mod client;
+pub mod consistency;
 pub mod database;
 pub mod datapath;
 pub mod model;
