@@ -1131,12 +1131,17 @@ impl DbNode {
 
     /// A replica applies a change shipped to it (the newest version of a key wins).
     fn apply(&mut self, ctx: &mut Ctx<'_>, x: u64) {
-        let (epoch, _from, seq) = unpack(x);
+        let (epoch, from, seq) = unpack(x);
         let now = ctx.now();
         let me = self.node;
         let warmup = ctx.shared.stats.warmup;
         let st = self.st_mut(ctx);
-        if epoch != st.epoch & 0xFFFF || !st.nodes[me].alive {
+        // The delay covers the time the change still sits on its primary: a change whose
+        // primary crashed before it arrived never left it.
+        if epoch != st.epoch & 0xFFFF
+            || !st.nodes[me].alive
+            || st.nodes.get(from).is_none_or(|n| !n.alive)
+        {
             return;
         }
         let Some(e) = st.entry_mut(seq) else {
@@ -1437,8 +1442,13 @@ impl DbNode {
                 e.applied |= 1 << me;
             }
         } else {
+            // Resume shipping from the oldest change (replicas skip what they have).
+            let base = st.base;
             for e in &mut st.log {
                 e.acked = true;
+            }
+            for n in &mut st.nodes {
+                n.shipped = base;
             }
             self.ship(ctx);
         }
