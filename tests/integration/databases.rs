@@ -348,8 +348,8 @@ fn range_sharding_makes_a_hot_spot_under_zipf_keys_and_hash_spreads_it() {
 
 #[test]
 fn throughput_against_connections_peaks_near_the_usl_optimum() {
-    let (sigma, kappa) = (0.05, 0.002);
-    let n_star = ((1.0 - sigma) / kappa as f64).sqrt(); // 21.8
+    let (sigma, kappa): (f64, f64) = (0.05, 0.002);
+    let n_star = ((1.0 - sigma) / kappa).sqrt(); // 21.8
     let mut best = (0u32, 0.0);
     let mut last = 0.0;
     for n in [4u32, 8, 14, 22, 32, 48, 64] {
