@@ -26,7 +26,7 @@
 //!   (plus the mean network latency between them). `async` acknowledges at commit,
 //!   `semi_sync` after one replica acknowledged, `sync` after every live replica did. A
 //!   partition stops shipping; the backlog is shipped when it heals.
-//! - **Reads** go to the primary, to a random replica, or (`read_your_writes(w)`) to the
+//! - **Reads** go to the primary, to one of the nearest replicas (at random), or (`read_your_writes(w)`) to the
 //!   primary for a user who wrote within `w`, else to a replica.
 //! - **Failover** (`failover = { detect, promote }`): when a primary is killed
 //!   ([`Msg::Kill`]), the replica that applied the most changes becomes primary
@@ -570,7 +570,8 @@ impl DbRouter {
     }
 
     /// The node that should serve request `req`, as seen from the calling actor: the
-    /// shard's primary for writes, the node `read_from` names for reads. When that node
+    /// shard's primary for writes, the node `read_from` names for reads (among replicas,
+    /// one of the nearest, at random). When that node
     /// is dead or cut off from the caller, another node the caller reaches (under `ap` it
     /// serves; under `cp` it refuses, an error rather than a hang).
     pub fn route(&self, ctx: &mut Ctx<'_>, req: ReqId) -> ActorId {
@@ -599,7 +600,21 @@ impl DbRouter {
                 ok |= 1 << i;
             }
         }
-        let replicas = ok & !(1 << primary);
+        let mut replicas = ok & !(1 << primary);
+        if wants_replica && replicas.count_ones() > 1 {
+            // Prefer the nearest replicas (a replica in the caller's own region).
+            let me = ctx.me();
+            let lat = |i: usize| ctx.net().mean_latency(me, shard.nodes[i].actor);
+            let best = (0..shard.nodes.len())
+                .filter(|&i| replicas & (1 << i) != 0)
+                .map(lat)
+                .fold(f64::INFINITY, f64::min);
+            for i in 0..shard.nodes.len() {
+                if replicas & (1 << i) != 0 && lat(i) > best * 1.5 + 1.0 {
+                    replicas &= !(1 << i);
+                }
+            }
+        }
         let mask = if wants_replica && replicas != 0 {
             replicas
         } else if ok & (1 << primary) != 0 || ok == 0 {
