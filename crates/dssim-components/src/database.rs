@@ -576,7 +576,9 @@ impl DbRouter {
     /// serves; under `cp` it refuses, an error rather than a hang).
     pub fn route(&self, ctx: &mut Ctx<'_>, req: ReqId) -> ActorId {
         let Some((key, op, user)) = ctx.shared.reqs.get(req).map(|r| (r.key, r.op, r.user)) else {
-            return ActorId::MAX;
+            // A request no longer in the table: any node will do (it ignores it).
+            let shard = &ctx.shared.dbs[self.db].shards[0];
+            return shard.nodes[shard.primary].actor;
         };
         let now = ctx.now();
         let s = self.shard_of(key);
@@ -1142,6 +1144,8 @@ impl DbNode {
             self.reship_armed = true;
             ctx.timer(RETRY, Msg::Wake(WAKE_RESHIP));
         }
+        // Without live replicas nothing else would trim the log.
+        self.st_mut(ctx).trim();
     }
 
     /// A replica applies a change shipped to it (the newest version of a key wins).
