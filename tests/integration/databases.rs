@@ -454,3 +454,82 @@ until = "2s"
         "{text:?}"
     );
 }
+
+#[test]
+fn buffer_pool_hit_ratio_matches_the_che_approximation() {
+    let (keys, pages, alpha) = (5000usize, 500.0, 0.8);
+    let m = app_db(
+        &format!("rate = 2000\nread_ratio = 1.0\nkeys = {keys}\npopularity = \"zipf({alpha})\""),
+        &format!(
+            "read_time = \"exp(1ms)\"\nwrite_time = \"exp(1ms)\"\nbuffer_pool = {{ pages = {pages}, disk_read = \"exp(4ms)\" }}"
+        ),
+    );
+    let r = run(&m, &opts(4, 30.0, 5.0));
+    let got = r
+        .components
+        .iter()
+        .find(|c| c.component == "db.primary")
+        .and_then(|c| c.hit_ratio)
+        .expect("the primary reports its buffer-pool hit ratio");
+    // Che: T solves Σ (1 − e^{−p_i T}) = C; hit = Σ p_i (1 − e^{−p_i T}).
+    let w: Vec<f64> = (1..=keys).map(|i| (i as f64).powf(-alpha)).collect();
+    let z: f64 = w.iter().sum();
+    let p: Vec<f64> = w.iter().map(|x| x / z).collect();
+    let filled = |t: f64| p.iter().map(|pi| 1.0 - (-pi * t).exp()).sum::<f64>();
+    let (mut lo, mut hi) = (0.0, 1e9);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if filled(mid) < pages {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let che: f64 = p.iter().map(|pi| pi * (1.0 - (-pi * lo).exp())).sum();
+    // ~50k lookups: sampling sd < 0.003; Che's own error is about 1% at this size.
+    assert!((got - che).abs() < 0.02, "hit ratio {got}, Che {che}");
+}
+
+#[test]
+fn semi_sync_write_latency_lies_between_async_and_sync() {
+    let p99 = |replication: &str| {
+        let m = app_db(
+            "rate = 300\nread_ratio = 0.0",
+            &format!(
+                "replicas = 2\nread_time = \"exp(1ms)\"\nwrite_time = \"exp(1ms)\"\nreplication = \"{replication}\"\nreplication_delay = \"exp(20ms)\""
+            ),
+        );
+        metric(&run(&m, &opts(6, 20.0, 1.0)), "write_p99_ms")
+    };
+    let (a, semi, sync) = (p99("async"), p99("semi_sync"), p99("sync"));
+    // p99 of the min, then the max, of two exp(20 ms) delays: 10 ln 100 ≈ 46 ms and ≈ 106 ms.
+    assert!(
+        a < 10.0 && semi > 35.0 && semi < 60.0 && sync > 90.0,
+        "{a} {semi} {sync}"
+    );
+}
+
+#[test]
+fn replication_lag_has_a_time_series() {
+    let m = cap_model(
+        "ap",
+        r#"
+[[network.partitions]]
+sides = [["db.primary"], ["db.replica.0", "db.replica.1"]]
+from = "4s"
+until = "6s"
+"#,
+    );
+    let mut o = opts(8, 10.0, 1.0);
+    o.timeseries = Some(SimTime::from_secs(1));
+    let r = run(&m, &o);
+    let lag: Vec<f64> = r.series.iter().filter_map(|s| s.repl_lag_ms).collect();
+    assert!(lag.len() >= 8);
+    // The backlog of the partition arrives at the heal: that interval's mean lag is huge.
+    let peak = r
+        .series
+        .iter()
+        .find(|s| s.t_s == 6.0)
+        .and_then(|s| s.repl_lag_ms);
+    assert!(peak.is_some_and(|p| p > 200.0), "{:?}", r.series);
+}
