@@ -1339,12 +1339,14 @@ impl DbNode {
         if primary {
             self.ship(ctx);
         }
-        if let Some((size, wait)) = self.p.batch {
-            if self.batch.len() >= size {
+        // The next group goes when it is full or its oldest write has waited `max_wait`.
+        if let (Some((size, wait)), Some(&(_, oldest))) = (self.p.batch, self.batch.first()) {
+            let due = oldest + wait;
+            if self.batch.len() >= size || due <= ctx.now() {
                 self.flush(ctx);
-            } else if !self.batch.is_empty() && !self.batch_timer {
+            } else if !self.batch_timer {
                 self.batch_timer = true;
-                ctx.timer(wait, Msg::Wake(WAKE_BATCH));
+                ctx.timer_at(due, Msg::Wake(WAKE_BATCH));
             }
         }
     }
