@@ -245,7 +245,7 @@ pub struct DatabaseConfig {
     /// Per-change shipping delay to each replica; zero when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_delay: Option<DistSpec>,
-    /// Where reads go.
+    /// Where reads go (with no replicas, every read goes to the primary).
     #[serde(default)]
     pub read_from: ReadFrom,
     /// Behaviour under partitions.
@@ -1543,15 +1543,6 @@ pub fn validate(d: &DatabaseConfig, errs: &mut Vec<crate::ConfigError>) {
                 "the read_your_writes window must be above zero, such as \"read_your_writes(5s)\"",
             ));
         }
-    }
-    if d.replicas == 0 && d.read_from != ReadFrom::Primary {
-        errs.push(ConfigError::new(
-            format!("{p}.read_from"),
-            format!(
-                "read_from = \"{}\" needs replicas; with replicas = 0 every read goes to the primary",
-                d.read_from
-            ),
-        ));
     }
     if let Some(c) = &d.contention {
         if !(c.sigma.is_finite() && (0.0..1.0).contains(&c.sigma)) {
