@@ -24,8 +24,11 @@
 //! - **Replication**: every commit on a primary gets a global version and goes to the
 //!   shard's replication log; each change reaches each replica `replication_delay` later
 //!   (plus the mean network latency between them). `async` acknowledges at commit,
-//!   `semi_sync` after one replica acknowledged, `sync` after every live replica did. A
-//!   partition stops shipping; the backlog is shipped when it heals.
+//!   `semi_sync` after one replica acknowledged, `sync` after every live replica did.
+//!   Changes travel independently (a later one may overtake an earlier one; a replica keeps
+//!   the newest version of each key), so every change's lag follows `replication_delay`
+//!   whatever the load. A partition stops shipping; the backlog is shipped when it heals.
+//!   A change still in its delay when its primary crashes never leaves it.
 //! - **Reads** go to the primary, to one of the nearest replicas (at random), or (`read_your_writes(w)`) to the
 //!   primary for a user who wrote within `w`, else to a replica.
 //! - **Failover** (`failover = { detect, promote }`): when a primary is killed
