@@ -211,6 +211,12 @@ impl Client {
         if r.abandoned {
             return; // already ended as a timeout; the late answer is discarded
         }
+        if ctx.shared.oracle.enabled {
+            let counted = ctx.shared.stats.counts(r.first_sent);
+            ctx.shared
+                .oracle
+                .observe(&r, status == Status::Ok, counted, ctx.now());
+        }
         let outcome = match status {
             Status::Ok => Outcome::Ok,
             Status::Error => Outcome::Error,

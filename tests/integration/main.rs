@@ -1,0 +1,3 @@
+//! End-to-end checks of dssim: one integration binary, one module per concern.
+
+mod databases;
