@@ -1,6 +1,10 @@
 //! The data path of a service instance: what it calls after its CPU work to read or write
 //! data (cache, database). The service knows only this seam: [`DataPath::target`] names the
 //! actor to call for a request, and the worker stays busy until that call is answered.
+//!
+//! With `cache = "redis"` the entry is the cache (one shared actor, or with `local = true`
+//! the instance's own cache, reached without the network); the cache reads and writes the
+//! database itself (see [`crate::cache`]). Without a cache the entry is the database.
 
 use dssim_engine::ActorId;
 
@@ -11,6 +15,8 @@ use crate::request::Request;
 pub struct DataPath {
     /// The first data component (a cache or a database entry point).
     pub entry: Option<ActorId>,
+    /// Whether `entry` is on the same machine (a local cache): called without the network.
+    pub local: bool,
 }
 
 impl DataPath {

@@ -3,6 +3,7 @@
 
 use dssim_engine::Actor;
 
+use crate::cache::{Cache, CacheStep};
 use crate::client::Client;
 use crate::request::{ReqId, Status};
 use crate::sampler::Sampler;
@@ -24,6 +25,12 @@ pub enum Msg {
     Wake(u64),
     /// The time-series sampler's tick.
     Tick,
+    /// A cache's own step for a request (see [`crate::cache`]).
+    Cache(ReqId, CacheStep),
+    /// A fault: the receiving node dies (a cache loses its entries and buffered writes).
+    Kill,
+    /// The end of a fault: the receiving node comes back.
+    Recover,
 }
 
 /// The context every component handles messages with.
@@ -38,6 +45,8 @@ pub enum Node {
     Instance(Instance),
     /// The time-series sampler.
     Sampler(Sampler),
+    /// A cache node or CDN edge (boxed: it is much larger than the other nodes).
+    Cache(Box<Cache>),
 }
 
 impl Actor for Node {
@@ -50,6 +59,7 @@ impl Actor for Node {
             Node::Client(c) => c.handle(msg, ctx),
             Node::Instance(s) => s.handle(msg, ctx),
             Node::Sampler(s) => s.handle(msg, ctx),
+            Node::Cache(c) => c.handle(msg, ctx),
         }
     }
 }
