@@ -584,9 +584,10 @@ impl Cache {
         }
         let expires = self.ttl.map_or(SimTime::MAX, |t| now.saturating_add(t));
         // Warming inserts distinct keys below the capacity: nothing is evicted, so the
-        // random stream is never drawn and a fixed one serves.
+        // random stream is never drawn and a fixed one serves. The coldest go in first, so
+        // LRU, FIFO and LFU (ties: oldest first) would evict them first.
         let mut rng = dssim_engine::rng::stream(0, "warm");
-        for k in 0..self.warm.min(10_000_000) {
+        for k in (0..self.warm.min(10_000_000)).rev() {
             self.store.insert(k, 0, expires, &mut rng);
         }
     }

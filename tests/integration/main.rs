@@ -1,0 +1,3 @@
+//! End-to-end tests, one module per concern (one integration binary).
+
+mod caches;
