@@ -32,10 +32,7 @@ fn opts(seed: u64, duration: &str, warmup: &str) -> RunOptions {
 fn run_with(m: &ModelConfig, o: &RunOptions, inject: &[(&str, &str, Msg)]) -> RunReport {
     let mut w = m.build(o).expect("builds");
     for (at, name, msg) in inject {
-        assert!(
-            w.inject(parse_duration(at).unwrap(), name, *msg) > 0,
-            "{name}"
-        );
+        assert!(w.inject(name, parse_duration(at).unwrap(), *msg), "{name}");
     }
     w.run().expect("conservation holds")
 }

@@ -626,15 +626,17 @@ pub enum RunError {
 }
 
 impl World {
-    /// Schedules `msg` at time `at` for every actor that `name` stands for (a component,
-    /// an instance `app.2`, a local cache `redis@app.2`): the hook faults and tests use
-    /// (`Msg::Kill`, `Msg::Recover`). Returns how many actors it reached.
-    pub fn inject(&mut self, at: SimTime, name: &str, msg: Msg) -> usize {
-        let targets = self.ids.get(name).cloned().unwrap_or_default();
-        for &id in &targets {
+    /// Delivers `msg` at time `at` to every actor `name` addresses (an instance, a
+    /// service, a database node such as `db.primary`, a shard, a database): the hook
+    /// faults use to kill and recover components. Returns whether the name is known.
+    pub fn inject(&mut self, name: &str, at: SimTime, msg: Msg) -> bool {
+        let Some(ids) = self.ids.get(name) else {
+            return false;
+        };
+        for &id in ids {
             self.sim.schedule(at, id, msg);
         }
-        targets.len()
+        true
     }
 
     /// Runs to the end: warm-up, the measured window, then a drain (no new arrivals) until
