@@ -11,7 +11,7 @@
 use dssim_components::cache::is_cacheable;
 use dssim_components::node::Msg;
 use dssim_components::{ModelConfig, RunOptions, RunReport};
-use dssim_engine::{parse_duration, SimTime};
+use dssim_engine::parse_duration;
 
 fn model(text: &str) -> ModelConfig {
     let m: ModelConfig = toml::from_str(text).expect("test model parses");
@@ -424,35 +424,40 @@ fn cdn_edge_offloads_the_origin() {
     assert_eq!(r.metric("ok"), r.metric("requests"));
 }
 
+/// 2000 entries over 10000 zipf keys at 500 requests/s: a cold cache needs many seconds
+/// to fill.
+fn warming_model(warm: &str) -> ModelConfig {
+    model(&format!(
+        r#"
+        [[clients]]
+        name = "users"
+        target = "app"
+        rate = 500
+        keys = 10000
+        popularity = "zipf(0.8)"
+
+        [[services]]
+        name = "app"
+        workers = 100000
+        service_time = "0ms"
+        cache = "redis"
+
+        [[caches]]
+        name = "redis"
+        capacity = 2000
+        {warm}
+        "#
+    ))
+}
+
 #[test]
 fn warming_removes_the_cold_start() {
-    // 2000 entries over 10000 zipf keys at 500 requests/s: a cold cache needs many seconds
-    // to fill; a warmed one starts with the hottest keys.
-    let m = |warm: &str| {
-        model(&format!(
-            r#"
-            [[clients]]
-            name = "users"
-            target = "app"
-            rate = 500
-            keys = 10000
-            popularity = "zipf(0.8)"
-
-            [[services]]
-            name = "app"
-            workers = 100000
-            service_time = "0ms"
-            cache = "redis"
-
-            [[caches]]
-            name = "redis"
-            capacity = 2000
-            {warm}
-            "#
-        ))
-    };
+    // A warmed cache starts with the hottest keys, above the LRU steady state.
     let h = |m: &ModelConfig| run(m, 9, "2s", "0s").metric("cache_hit_ratio").unwrap();
-    let (hc, hw) = (h(&m("")), h(&m("warm = \"hottest\"")));
+    let (hc, hw) = (
+        h(&warming_model("")),
+        h(&warming_model("warm = \"hottest\"")),
+    );
     let p = zipf(10_000, 0.8);
     let steady = che_lru(&p, 2000.0);
     let top: f64 = p[..2000].iter().sum();
@@ -544,5 +549,120 @@ fn cache_mistakes_are_reported_with_paths() {
     assert!(has("caches.c.origin", "needs `origin`"), "{errs:?}");
     let unknown = toml::from_str::<ModelConfig>("[[caches]]\nname = \"r\"\nevicton = \"lru\"\n");
     assert!(unknown.is_err());
-    let _ = SimTime::ZERO;
+}
+
+#[test]
+fn runs_with_caches_are_deterministic() {
+    // Random eviction draws from the cache's stream; the CDN picks origin instances at random.
+    let mut m = app_cache("random", "max_ops = 50000\nlatency = \"exp(0.2ms)\"");
+    m.services[0].instances = 2;
+    let a = run(&m, 21, "3s", "1s");
+    let b = run(&m, 21, "3s", "1s");
+    assert_eq!(a, b);
+    let c = run(&m, 22, "3s", "1s");
+    assert_ne!(a.metric("cache_hit_ratio"), c.metric("cache_hit_ratio"));
+}
+
+#[test]
+fn conservation_holds_through_loss_partitions_timeouts_and_crashes() {
+    // Every request ends exactly once (World::run checks it) while the app loses its cache
+    // for a second, messages are lost, clients time out and the cache crashes.
+    for (stampede, policy) in [
+        ("none", "cache_aside"),
+        ("coalesce", "write_through"),
+        ("lock", "write_behind"),
+    ] {
+        let m = model(&format!(
+            r#"
+            [[clients]]
+            name = "users"
+            target = "edge"
+            rate = 1500
+            read_ratio = 0.8
+            keys = 50
+            timeout = "30ms"
+            browser_cache = {{ max_age = "100ms", cacheable = 0.2 }}
+
+            [[caches]]
+            name = "edge"
+            tier = "cdn"
+            origin = "app"
+            cacheable = 0.3
+            ttl = "200ms"
+            origin_latency = "exp(3ms)"
+            stampede = "{stampede}"
+
+            [[services]]
+            name = "app"
+            instances = 2
+            workers = 4
+            queue = 10
+            service_time = "exp(1ms)"
+            cache = "redis"
+
+            [[caches]]
+            name = "redis"
+            capacity = 20
+            ttl = "50ms"
+            max_ops = 3000
+            stampede = "{stampede}"
+            write_policy = "{policy}"
+            flush_interval = "20ms"
+            origin = "db"
+
+            [[services]]
+            name = "db"
+            workers = 2
+            service_time = "exp(2ms)"
+
+            [network]
+            latency = "exp(0.5ms)"
+            loss = 0.01
+
+            [[network.partitions]]
+            sides = [["redis"], ["app"]]
+            from = "1s"
+            until = "1.5s"
+            "#
+        ));
+        let r = run_with(
+            &m,
+            &opts(5, "4s", "0.5s"),
+            &[
+                ("2.5s", "redis", Msg::Kill),
+                ("2.7s", "redis", Msg::Recover),
+            ],
+        );
+        let n = |k: &str| r.metric(k).unwrap();
+        println!(
+            "{stampede}/{policy}: requests {} ok {} errors {} timeouts {} shed {} dropped {}",
+            n("requests"),
+            n("ok"),
+            n("errors"),
+            n("timeouts"),
+            n("shed"),
+            n("dropped")
+        );
+        assert!(n("dropped") + n("errors") + n("timeouts") > 0.0);
+        assert!(n("ok") > 0.5 * n("requests"));
+    }
+}
+
+#[test]
+fn timeseries_show_a_cold_cache_warming_up() {
+    let mut o = opts(2, "20s", "0s");
+    o.timeseries = Some(parse_duration("2s").unwrap());
+    let series = |warm: &str| -> Vec<f64> {
+        let r = warming_model(warm).build(&o).unwrap().run().unwrap();
+        let h: Vec<f64> = r.series.iter().filter_map(|s| s.cache_hit_ratio).collect();
+        assert_eq!(h.len(), r.series.len());
+        h
+    };
+    let (cold, warm) = (series(""), series("warm = \"hottest\""));
+    println!("hit ratio per 2 s: cold {cold:.3?}\n                   warm {warm:.3?}");
+    assert!(
+        cold[0] < cold[cold.len() - 1] - 0.1,
+        "the cold cache warms up"
+    );
+    assert!(warm[0] > cold[0] + 0.2, "the warmed cache starts warm");
 }
