@@ -20,7 +20,7 @@
 //! |---|---|
 //! | `cache_aside` | goes to the database; then `invalidation` acts on the cache: `delete` removes the entry, `versioned` updates the entry's version if present (and a fill never overwrites a newer version), `ttl_only` leaves it stale until its TTL |
 //! | `write_through` | goes to the database; on its answer the entry is stored with the new version |
-//! | `write_behind` | is stored in the cache and acknowledged at once; the cache flushes buffered writes to the database every `flush_interval` (writes to one key coalesce). Buffered writes die with the cache (`lost_writes`) |
+//! | `write_behind` | is stored in the cache and acknowledged at once; the cache flushes buffered writes to the database every `flush_interval` (writes to one key coalesce into one). Buffered writes die with the cache (counted in `lost_writes`). Versions come only from the database: the acknowledgement carries none and the entry learns the new version when the flush is acknowledged |
 //!
 //! `capacity` bounds entries (absent: unbounded); `eviction` is `lru`, `lfu`, `fifo` or
 //! `random`. `ttl` is set when an entry is stored and **not** reset by hits, so under
@@ -736,11 +736,12 @@ impl Cache {
             return;
         }
         // Write-behind: the cache holds the newest value; the database learns it at the
-        // next flush. The version is provisional (the next after the cached one).
-        let version = self.store.peek(key).unwrap_or(0) + 1;
+        // next flush. Versions come only from the database: the entry keeps the version it
+        // had until the flush is acknowledged, and the acknowledgement to the client carries
+        // none (the consistency oracle ignores it).
+        let version = self.store.peek(key).unwrap_or(0);
         let expires = self.expiry(ctx.now());
-        if let Some(ev) = self.store.insert(key, version, expires, ctx.rng) {
-            let _ = ev;
+        if self.store.insert(key, version, expires, ctx.rng).is_some() {
             self.stats.evictions += 1;
         }
         let n = self.dirty.entry(key).or_insert(0);
@@ -792,7 +793,17 @@ impl Cache {
             return;
         };
         if kind == Call::Flush {
-            ctx.shared.reqs.remove(req);
+            // The database took a buffered write: the entry learns its version, unless the
+            // key was written again meanwhile or the cache restarted.
+            if let Some(r) = ctx.shared.reqs.remove(req) {
+                if status == Status::Ok
+                    && epoch == self.epoch
+                    && !self.dirty.contains_key(&r.key)
+                    && self.store.peek(r.key).is_some_and(|v| v < r.version)
+                {
+                    self.store.set_version(r.key, r.version);
+                }
+            }
             return;
         }
         let Some(r) = ctx.shared.reqs.get(req) else {
