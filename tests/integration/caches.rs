@@ -531,6 +531,17 @@ fn cache_mistakes_are_reported_with_paths() {
         [[caches]]
         name = "c"
         tier = "cdn"
+        warm = "hottest"
+
+        [[services]]
+        name = "web"
+        service_time = "1ms"
+        cache = "d"
+
+        [[caches]]
+        name = "d"
+        origin = "web"
+        warm = 20000000
         "#;
     let m: ModelConfig = toml::from_str(bad).unwrap();
     let errs = m.validate().unwrap_err();
@@ -547,6 +558,9 @@ fn cache_mistakes_are_reported_with_paths() {
     assert!(has("caches.redis.max_ops", "above zero"), "{errs:?}");
     assert!(has("caches.a.origin", "loop"), "{errs:?}");
     assert!(has("caches.c.origin", "needs `origin`"), "{errs:?}");
+    assert!(has("caches.c.warm", "give `capacity`"), "{errs:?}");
+    assert!(has("caches.d.origin", "would loop"), "{errs:?}");
+    assert!(has("caches.d.warm", "at most"), "{errs:?}");
     let unknown = toml::from_str::<ModelConfig>("[[caches]]\nname = \"r\"\nevicton = \"lru\"\n");
     assert!(unknown.is_err());
 }

@@ -257,6 +257,18 @@ impl ModelConfig {
                     self.services.iter().map(|s| s.name.as_str()),
                 )),
             }
+            if self
+                .services
+                .iter()
+                .any(|s| &s.name == origin && s.cache.as_deref() == Some(c.name.as_str()))
+            {
+                errs.push(ConfigError::new(
+                    p.clone(),
+                    format!(
+                        "{origin:?} reads through this cache; a miss sent back to it would loop"
+                    ),
+                ));
+            }
             // Edges may stand in front of edges, but a loop would never answer.
             let mut at = c;
             for _ in 0..self.caches.len() {

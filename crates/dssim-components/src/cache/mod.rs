@@ -29,7 +29,7 @@
 //! `stampede`: `none` lets every concurrent miss of a key read the database (a hot key
 //! expiring under load sends a burst); `coalesce` makes concurrent misses wait for the one
 //! read in flight and share its answer; `lock` lets one miss read while the others retry
-//! the lookup every `lock_retry`. Each operation takes `latency` and, with `max_ops`, a
+//! the lookup every `lock_retry` (a retry is not charged as an operation). Each operation takes `latency` and, with `max_ops`, a
 //! FIFO server of `1/max_ops` per operation (queueing appears near capacity).
 //! `warm = "hottest"` (or a number of entries) pre-loads the most popular keys (the lowest
 //! key ids) at start and after a restart, to compare a cold start with a warm one.
@@ -251,6 +251,17 @@ impl CacheConfig {
                 ));
             }
         }
+        match (self.warm, self.capacity) {
+            (Some(Warm::Hottest), None) => errs.push(ConfigError::new(
+                format!("{p}.warm"),
+                "warm = \"hottest\" fills the cache to its capacity: give `capacity`, or a number of entries to warm",
+            )),
+            (Some(Warm::Entries(n)), _) if n > MAX_WARM => errs.push(ConfigError::new(
+                format!("{p}.warm"),
+                format!("at most {MAX_WARM} entries can be warmed; found {n}"),
+            )),
+            _ => {}
+        }
         if let Some(c) = self.cacheable {
             if let Err(e) = crate::units::check_ratio(&format!("{p}.cacheable"), c) {
                 errs.push(e);
@@ -294,6 +305,9 @@ impl CacheConfig {
         errs
     }
 }
+
+/// The most entries `warm` may pre-load.
+pub const MAX_WARM: u64 = 10_000_000;
 
 /// A `browser_cache` table on a client: per-user caching of cacheable reads.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -587,7 +601,7 @@ impl Cache {
         // random stream is never drawn and a fixed one serves. The coldest go in first, so
         // LRU, FIFO and LFU (ties: oldest first) would evict them first.
         let mut rng = dssim_engine::rng::stream(0, "warm");
-        for k in (0..self.warm.min(10_000_000)).rev() {
+        for k in (0..self.warm.min(MAX_WARM)).rev() {
             self.store.insert(k, 0, expires, &mut rng);
         }
     }
