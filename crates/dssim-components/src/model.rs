@@ -758,7 +758,7 @@ impl World {
                 utilization: (c.max_ops.is_some() && window > 0.0 && nodes > 0)
                     .then(|| st.busy_ns as f64 / 1e9 / (window * f64::from(nodes))),
                 mean_queue: None,
-                p99_ms: None,
+                p99_ms: st.sojourn.quantile_ms(0.99),
                 hit_ratio: ratio(st.hits, st.lookups),
             });
             if c.tier == Tier::Cdn {

@@ -47,14 +47,14 @@
 //! Measures: requests, hit ratio (hits / lookups) per cache (components.csv, one row per
 //! `[[caches]]` entry; a CDN adds a `<name>.origin` row whose `requests` are origin calls
 //! and whose `hit_ratio` is the origin offload; a client with a browser cache adds a
-//! `<client>.browser` row), the overall hit ratio of all caches (runs.csv and
+//! `<client>.browser` row; `p99_ms` is a cache's time from arrival to answer), the overall hit ratio of all caches (runs.csv and
 //! timeseries.csv `cache_hit_ratio`), writes lost from write-behind buffers
 //! (`lost_writes`), and per cache: backend reads and writes, coalesced misses and the
 //! largest number of concurrent database reads of one key (the stampede).
 
 pub mod store;
 
-use dssim_engine::{rng::splitmix64, ActorId, Dist, SimTime};
+use dssim_engine::{rng::splitmix64, ActorId, Dist, Histogram, SimTime};
 use rand::Rng as _;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -437,6 +437,8 @@ pub struct CacheStats {
     pub lost_writes: u64,
     /// Nanoseconds of server time used (with `max_ops`).
     pub busy_ns: u128,
+    /// Time from arrival to answer (hits: queue + latency; misses: + the backend).
+    pub sojourn: Histogram,
 }
 
 impl CacheStats {
@@ -454,6 +456,7 @@ impl CacheStats {
         self.evictions += o.evictions;
         self.lost_writes += o.lost_writes;
         self.busy_ns += o.busy_ns;
+        self.sojourn.merge(&o.sojourn);
     }
 }
 
@@ -504,6 +507,7 @@ pub struct Cache {
     waiters: Vec<(ReqId, u32)>,
     free_waiters: Vec<u32>,
     outstanding: KeyMap<u64, (u32, Call)>,
+    arrived: KeyMap<u64, SimTime>,
     dirty: KeyMap<u64, u32>,
     dirty_order: Vec<u64>,
     flush_scheduled: bool,
@@ -553,6 +557,7 @@ impl Cache {
             waiters: Vec::new(),
             free_waiters: Vec::new(),
             outstanding: KeyMap::default(),
+            arrived: KeyMap::default(),
             dirty: KeyMap::default(),
             dirty_order: Vec::new(),
             flush_scheduled: false,
@@ -629,7 +634,10 @@ impl Cache {
         }
     }
 
-    fn answer(&self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+    fn answer(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        if let Some(t) = self.arrived.remove(&pack(req)) {
+            self.stats.sojourn.record(ctx.now() - t);
+        }
         if self.local {
             reply_local(ctx, req, SimTime::ZERO, status);
         } else {
@@ -651,6 +659,7 @@ impl Cache {
         if counted {
             self.stats.requests += 1;
             self.stats.busy_ns += u128::from(self.op_time.0);
+            self.arrived.insert(pack(req), now);
         }
         let mut delay = SimTime::ZERO;
         if self.op_time > SimTime::ZERO {
