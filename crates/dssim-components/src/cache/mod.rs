@@ -45,12 +45,13 @@
 //! ends at once as ok with zero latency, and no request leaves the client.
 //!
 //! Measures: requests, hit ratio (hits / lookups) per cache (components.csv, one row per
-//! `[[caches]]` entry; a CDN adds a `<name>.origin` row whose `requests` are origin calls
-//! and whose `hit_ratio` is the origin offload; a client with a browser cache adds a
-//! `<client>.browser` row; `p99_ms` is a cache's time from arrival to answer), the overall hit ratio of all caches (runs.csv and
-//! timeseries.csv `cache_hit_ratio`), writes lost from write-behind buffers
-//! (`lost_writes`), and per cache: backend reads and writes, coalesced misses and the
-//! largest number of concurrent database reads of one key (the stampede).
+//! `[[caches]]` entry, its `p99_ms` the time from arrival to answer; a CDN adds a
+//! `<name>.origin` row whose `requests` are origin calls and whose `hit_ratio` is the origin
+//! offload; a client with a browser cache adds a `<client>.browser` row), the overall hit
+//! ratio of all caches (runs.csv and timeseries.csv `cache_hit_ratio`), writes lost from
+//! write-behind buffers (`lost_writes`), and per cache ([`CacheStats`]): backend reads and
+//! writes, coalesced misses and the largest number of concurrent database reads of one key
+//! (the stampede).
 
 pub mod store;
 
