@@ -1,3 +1,4 @@
 //! End-to-end checks of dssim: one integration binary, one module per concern.
 
+mod caches;
 mod databases;
