@@ -398,6 +398,10 @@ pub fn search(
     let lo = match s.lo {
         Some(v) => v,
         None => current_value(exp, &path).ok_or_else(|| {
+            // A bad path says so first; a good one without a value needs --lo.
+            if let Err(e) = at(exp, s, 1.0, true) {
+                return e;
+            }
             input(format!(
                 "{path:?} has no numeric value in the model to start from; give --lo"
             ))
