@@ -676,7 +676,7 @@ fn capacity_rejects_bad_input_with_exit_2() {
         ),
         (
             vec!["--slo", "p99_ms<200", "--vary", "clients.users.name"],
-            "no numeric value",
+            "expected a string",
         ),
     ] {
         let mut all = vec!["capacity", e];
