@@ -300,7 +300,7 @@ fn ctrl_c_stops_gracefully_and_resume_finishes() {
     // Flushed: every file ends with a whole line, runs are a prefix of the plan, points.csv
     // matches the runs recorded, the manifest says incomplete.
     let recorded = data_rows(&out);
-    assert!(recorded >= 5 && recorded < 120, "{recorded} runs recorded");
+    assert!((5..120).contains(&recorded), "{recorded} runs recorded");
     for f in CSVS {
         let t = fs::read_to_string(out.join(f)).expect("csv");
         assert!(t.ends_with('\n'), "{f} ends mid-line");

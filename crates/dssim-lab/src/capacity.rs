@@ -527,7 +527,6 @@ pub fn search(
         }
         bracket = Some((a, b));
     }
-    drop(probe);
 
     let find = |v: f64| probes.iter().find(|p| p.value == v);
     let passing = |p: &&Probe| p.pass;
