@@ -180,7 +180,7 @@ fn merged_shards_are_byte_identical_to_an_unsharded_run() {
 
 /// An experiment of many small runs, slow enough to be interrupted part-way.
 fn long_sweep(dir: &Path) -> PathBuf {
-    // ~250k events per run in release, ~12k in debug builds (slower by about as much).
+    // ~125k events per run in release, ~6k in debug builds (slower by about as much).
     let duration = if cfg!(debug_assertions) {
         "60s"
     } else {
