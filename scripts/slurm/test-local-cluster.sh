@@ -32,11 +32,11 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null ||
     apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
 fi
 
-dssim=${DSSIM:-$root/target/release/dssim}
-if [ ! -x "$dssim" ]; then
-    say "building dssim"
+if [ -z "${DSSIM:-}" ]; then
+    say "building dssim (cargo build --release)"
     cargo build --release --quiet
 fi
+dssim=${DSSIM:-$root/target/release/dssim}
 export DSSIM=$dssim
 
 # Stop daemons a previous, killed run of this script left behind (by their pid files).
