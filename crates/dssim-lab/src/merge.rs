@@ -165,14 +165,21 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command: &[String]) -> Result<MergeSu
         let recorded = row_runs(&files[0]);
         let recorded_set: BTreeSet<usize> = recorded.iter().copied().collect();
         if recorded_set != expected || recorded.len() != expected.len() || !m.complete {
-            let missing = expected.difference(&recorded_set).count();
+            let foreign = recorded_set.difference(&expected).count();
+            let dups = recorded.len() - recorded_set.len();
+            let damage = if foreign + dups > 0 {
+                format!(
+                    "; its runs.csv also holds {foreign} run(s) of other shards and {dups} repeated row(s)"
+                )
+            } else {
+                String::new()
+            };
             return Err(bad(
                 d,
                 format!(
-                    "shard {k}/{n} is incomplete ({} of {} runs recorded{}); finish it with `dssim run ... --shard {k}/{n} --out {} --resume`",
+                    "shard {k}/{n} is incomplete ({} of its {} runs recorded{damage}); finish it with `dssim run FILE --shard {k}/{n} --out {} --resume`",
                     recorded_set.intersection(&expected).count(),
                     expected.len(),
-                    if missing == 0 && recorded_set != expected { ", and runs of other shards" } else { "" },
                     d.display()
                 ),
             ));
