@@ -2,3 +2,4 @@
 
 mod caches;
 mod databases;
+mod sweeps;

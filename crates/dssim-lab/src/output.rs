@@ -264,7 +264,17 @@ fn keep_runs(path: &Path, header: &str, done: &BTreeSet<usize>) -> Result<(), La
             }
         }
     }
-    fs::write(path, out).map_err(|e| LabError::io(path, e))
+    write_atomic(path, &out)
+}
+
+/// Replaces `path` with `text` through a temporary file and a rename, so a process killed
+/// part-way leaves either the old file or the new one, never a cut one.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), LabError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, text).map_err(|e| LabError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| LabError::io(path, e))
 }
 
 /// Sorts the rows of every per-run CSV in `dir` by run id (stable), for folders that were
@@ -302,7 +312,7 @@ pub fn sort_by_run(dir: &Path) -> Result<(), LabError> {
         for (_, l) in rows {
             out.push_str(l);
         }
-        fs::write(&path, out).map_err(|e| LabError::io(&path, e))?;
+        write_atomic(&path, &out)?;
     }
     Ok(())
 }
@@ -369,8 +379,7 @@ pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
         }
         out.push('\n');
     }
-    let path = dir.join("points.csv");
-    fs::write(&path, out).map_err(|e| LabError::io(&path, e))
+    write_atomic(&dir.join("points.csv"), &out)
 }
 
 /// Per sweep point: its swept values, every metric's values over replications, run count.
