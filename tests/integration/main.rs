@@ -2,4 +2,5 @@
 
 mod caches;
 mod databases;
+mod reliability;
 mod sweeps;
