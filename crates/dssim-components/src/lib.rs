@@ -10,6 +10,8 @@
 pub mod client;
 pub mod database;
 pub mod datapath;
+pub mod faults;
+pub mod load_balancer;
 pub mod model;
 pub mod node;
 pub mod popularity;

@@ -7,6 +7,8 @@ use dssim_engine::{did_you_mean, rng, ActorId, Network, Partition, SimTime, Simu
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Arrival, Client, ClientConfig};
+use crate::faults::FaultConfig;
+use crate::load_balancer::{LoadBalancer, LoadBalancerConfig};
 use crate::node::{Msg, Node};
 use crate::report::{ComponentRow, RunReport};
 use crate::sampler::Sampler;
@@ -22,9 +24,15 @@ pub struct ModelConfig {
     /// Traffic sources.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// Load balancers in front of services.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancerConfig>,
     /// App nodes.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// Scheduled faults: instances killed, recovered, slowed down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultConfig>,
     /// Latency, loss, regions and partitions.
     #[serde(default)]
     pub network: NetworkConfig,
@@ -78,6 +86,7 @@ pub struct RunOptions {
 enum Named {
     Client,
     Service,
+    LoadBalancer,
 }
 
 impl ModelConfig {
@@ -88,6 +97,9 @@ impl ModelConfig {
         }
         for s in &self.services {
             m.insert(s.name.clone(), Named::Service);
+        }
+        for l in &self.load_balancers {
+            m.insert(l.name.clone(), Named::LoadBalancer);
         }
         m
     }
@@ -101,7 +113,8 @@ impl ModelConfig {
             .clients
             .iter()
             .map(|c| ("clients", &c.name))
-            .chain(self.services.iter().map(|s| ("services", &s.name)));
+            .chain(self.services.iter().map(|s| ("services", &s.name)))
+            .chain(self.load_balancers.iter().map(|l| ("load_balancers", &l.name)));
         for (kind, n) in all_names {
             if n.is_empty() || n.contains('.') {
                 errs.push(ConfigError::new(
@@ -126,15 +139,21 @@ impl ModelConfig {
         for c in &self.clients {
             let p = format!("clients.{}", c.name);
             match names.get(&c.target) {
-                Some(Named::Service) => {}
+                Some(Named::Service | Named::LoadBalancer) => {}
                 Some(Named::Client) => errs.push(ConfigError::new(
                     format!("{p}.target"),
-                    format!("{:?} is a client; a client sends to a service", c.target),
+                    format!(
+                        "{:?} is a client; a client sends to a load balancer or a service",
+                        c.target
+                    ),
                 )),
                 None => errs.push(unknown_name(
                     format!("{p}.target"),
                     &c.target,
-                    self.services.iter().map(|s| s.name.as_str()),
+                    self.services
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .chain(self.load_balancers.iter().map(|l| l.name.as_str())),
                 )),
             }
             match c.arrival {
@@ -157,7 +176,9 @@ impl ModelConfig {
                         ));
                     }
                 }
+                Arrival::Steps | Arrival::Diurnal | Arrival::Trace => {}
             }
+            c.validate_traffic(&p, &mut errs);
             if let Err(e) = check_ratio(&format!("{p}.read_ratio"), c.read_ratio) {
                 errs.push(e);
             }
@@ -197,6 +218,29 @@ impl ModelConfig {
                     format!("must be a number above zero; found {}", s.speed),
                 ));
             }
+        }
+        for l in &self.load_balancers {
+            l.validate(
+                &format!("load_balancers.{}", l.name),
+                &self.services,
+                &mut errs,
+            );
+        }
+        let instances: Vec<String> = self
+            .services
+            .iter()
+            .flat_map(|s| {
+                std::iter::once(s.name.clone())
+                    .chain((0..s.instances).map(move |i| format!("{}.{i}", s.name)))
+            })
+            .collect();
+        for (i, f) in self.faults.iter().enumerate() {
+            f.validate(
+                &format!("faults.{i}"),
+                |n| instances.iter().any(|x| x == n),
+                &instances,
+                &mut errs,
+            );
         }
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
             errs.push(e);
@@ -250,6 +294,7 @@ impl ModelConfig {
             .iter()
             .filter_map(|c| c.region.clone())
             .chain(self.services.iter().filter_map(|s| s.region.clone()))
+            .chain(self.load_balancers.iter().filter_map(|l| l.region.clone()))
         {
             set.insert(r);
         }
@@ -265,7 +310,12 @@ impl ModelConfig {
 
     /// Every name a partition or fault may address: components and their instances.
     pub fn addressable(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.clients.iter().map(|c| c.name.clone()).collect();
+        let mut v: Vec<String> = self
+            .clients
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(self.load_balancers.iter().map(|l| l.name.clone()))
+            .collect();
         for s in &self.services {
             v.push(s.name.clone());
             v.extend((0..s.instances).map(|i| format!("{}.{i}", s.name)));
@@ -276,7 +326,9 @@ impl ModelConfig {
     /// Which (service, instance range) a name stands for, if any; clients give `None` here
     /// and are resolved by [`World`].
     fn resolve(&self, name: &str) -> Option<()> {
-        if self.clients.iter().any(|c| c.name == name) {
+        if self.clients.iter().any(|c| c.name == name)
+            || self.load_balancers.iter().any(|l| l.name == name)
+        {
             return Some(());
         }
         let (base, idx) = match name.rsplit_once('.') {
@@ -352,6 +404,15 @@ impl ModelConfig {
             }
             ids.insert(s.name.clone(), v);
         }
+        let mut lbs = Vec::new();
+        for l in &self.load_balancers {
+            let backends = ids.get(&l.backends).cloned().unwrap_or_default();
+            let lb = LoadBalancer::new(l, &l.backends, backends);
+            let id = sim.add(Node::LoadBalancer(lb), rng::stream(opts.seed, &l.name));
+            placement.push((id, region_ix(&l.region)));
+            ids.insert(l.name.clone(), vec![id]);
+            lbs.push(id);
+        }
         let mut clients = Vec::new();
         for c in &self.clients {
             let targets = ids.get(&c.target).cloned().unwrap_or_default();
@@ -377,10 +438,24 @@ impl ModelConfig {
         }
         // The real network replaces the ideal one now that every actor is placed.
         let mut sim = sim.with_network(net);
-        for &c in &clients {
+        for f in &self.faults {
+            let targets = f
+                .target()
+                .and_then(|n| ids.get(n))
+                .cloned()
+                .unwrap_or_default();
+            for (t, action) in f.events() {
+                for &id in &targets {
+                    sim.schedule(t, id, Msg::Fault(action));
+                }
+            }
+        }
+        for &c in lbs.iter().chain(&clients) {
             let mut first = Vec::new();
-            if let Node::Client(cl) = &sim.actors()[c as usize] {
-                cl.start(&mut |t, m| first.push((t, m)));
+            match &sim.actors()[c as usize] {
+                Node::Client(cl) => cl.start(&mut |t, m| first.push((t, m))),
+                Node::LoadBalancer(lb) => lb.start(&mut |t, m| first.push((t, m))),
+                _ => {}
             }
             for (t, m) in first {
                 sim.schedule(t, c, m);
@@ -407,6 +482,7 @@ impl ModelConfig {
             opts: opts.clone(),
             model: self.clone(),
             clients,
+            names: ids,
         })
     }
 }
@@ -439,6 +515,7 @@ pub struct World {
     opts: RunOptions,
     model: ModelConfig,
     clients: Vec<ActorId>,
+    names: BTreeMap<String, Vec<ActorId>>,
 }
 
 /// A run that could not complete.
@@ -462,11 +539,15 @@ impl World {
     /// still unanswered then end as dropped.
     pub fn run(mut self) -> Result<RunReport, RunError> {
         let o = self.opts.clone();
+        // After an `advance` past the warm-up the averages already run from time zero.
+        let fresh = self.sim.now() <= o.warmup;
         self.sim.run_until(o.warmup);
-        for a in self.sim.actors_mut() {
-            if let Node::Instance(i) = a {
-                i.stats.busy.reset(o.warmup);
-                i.stats.queued.reset(o.warmup);
+        if fresh {
+            for a in self.sim.actors_mut() {
+                if let Node::Instance(i) = a {
+                    i.stats.busy.reset(o.warmup);
+                    i.stats.queued.reset(o.warmup);
+                }
             }
         }
         self.sim.run_until(o.duration);
@@ -503,6 +584,21 @@ impl World {
         ))
     }
 
+    /// Runs the world up to time `t` without ending the run, so its components can be
+    /// inspected with [`World::node`]; [`World::run`] then carries on from there.
+    pub fn advance(&mut self, t: SimTime) {
+        self.sim.run_until(t);
+    }
+
+    /// The component or instance called `name` (`"lb"`, `"app.2"`, `"users"`); a name
+    /// that stands for several instances (a service) gives `None`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        match self.names.get(name)?.as_slice() {
+            [id] => self.sim.actors().get(*id as usize),
+            _ => None,
+        }
+    }
+
     fn component_rows(&self) -> Vec<ComponentRow> {
         let now = self.sim.now();
         let mut rows = Vec::new();
@@ -532,6 +628,19 @@ impl World {
                 p99_ms: hist.quantile_ms(0.99),
                 hit_ratio: None,
             });
+        }
+        for l in &self.model.load_balancers {
+            if let Some(Node::LoadBalancer(lb)) = self.node(&l.name) {
+                rows.push(ComponentRow {
+                    component: l.name.clone(),
+                    kind: "load_balancer",
+                    requests: lb.stats.requests,
+                    utilization: None,
+                    mean_queue: None,
+                    p99_ms: lb.stats.sojourn.quantile_ms(0.99),
+                    hit_ratio: None,
+                });
+            }
         }
         rows
     }

@@ -4,6 +4,8 @@
 use dssim_engine::Actor;
 
 use crate::client::Client;
+use crate::faults::FaultAction;
+use crate::load_balancer::LoadBalancer;
 use crate::request::{ReqId, Status};
 use crate::sampler::Sampler;
 use crate::service::Instance;
@@ -24,6 +26,26 @@ pub enum Msg {
     Wake(u64),
     /// The time-series sampler's tick.
     Tick,
+    /// A client's backoff is over: send this pending retry attempt.
+    Retry(ReqId),
+    /// A health probe from load balancer `from` about its backend `backend`.
+    Probe {
+        /// The load balancer to answer.
+        from: dssim_engine::ActorId,
+        /// The backend index, echoed back.
+        backend: u32,
+        /// The probe round, echoed back.
+        round: u32,
+    },
+    /// A live instance's answer to a [`Msg::Probe`].
+    ProbeAck {
+        /// The backend index of the probe.
+        backend: u32,
+        /// The probe round.
+        round: u32,
+    },
+    /// A scheduled fault (kill, recover, slow down) for an instance.
+    Fault(FaultAction),
 }
 
 /// The context every component handles messages with.
@@ -38,6 +60,8 @@ pub enum Node {
     Instance(Instance),
     /// The time-series sampler.
     Sampler(Sampler),
+    /// A load balancer.
+    LoadBalancer(LoadBalancer),
 }
 
 impl Actor for Node {
@@ -50,6 +74,7 @@ impl Actor for Node {
             Node::Client(c) => c.handle(msg, ctx),
             Node::Instance(s) => s.handle(msg, ctx),
             Node::Sampler(s) => s.handle(msg, ctx),
+            Node::LoadBalancer(l) => l.handle(msg, ctx),
         }
     }
 }
