@@ -1,0 +1,3 @@
+//! End-to-end tests of dssim, one module per concern.
+
+mod traffic;
