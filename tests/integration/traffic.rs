@@ -11,7 +11,8 @@ fn model(text: &str) -> ModelConfig {
     let m: ModelConfig = Source::from_text(Path::new("test.toml"), text.to_string())
         .parse()
         .unwrap_or_else(|e| panic!("bad test model: {e:?}"));
-    m.validate().unwrap_or_else(|e| panic!("invalid test model: {e:?}"));
+    m.validate()
+        .unwrap_or_else(|e| panic!("invalid test model: {e:?}"));
     m
 }
 
@@ -36,8 +37,7 @@ fn run(m: &ModelConfig, o: &RunOptions) -> RunReport {
 }
 
 fn metric(r: &RunReport, name: &str) -> f64 {
-    r.metric(name)
-        .unwrap_or_else(|| panic!("no metric {name}"))
+    r.metric(name).unwrap_or_else(|| panic!("no metric {name}"))
 }
 
 fn lb_model(n: usize, lambda: f64, algorithm: &str) -> ModelConfig {
@@ -239,7 +239,11 @@ latency = "uniform(0.2ms, 0.6ms)"
     // Alive again but not yet back in rotation: no traffic until `healthy` successes.
     let back_bound = rcv + healthy * interval + timeout;
     w.advance(SimTime::from_secs_f64(rcv + 1.0));
-    assert_eq!(lb(&w).0, at_recover, "traffic before the health check passed");
+    assert_eq!(
+        lb(&w).0,
+        at_recover,
+        "traffic before the health check passed"
+    );
     w.advance(SimTime::from_secs_f64(back_bound + 1.0));
     let (after, changes) = lb(&w);
     assert_eq!(changes.len(), 2, "{changes:?}");
@@ -266,7 +270,10 @@ latency = "uniform(0.2ms, 0.6ms)"
         .map(|s| s.t_s)
         .collect();
     let (first, last) = (rows_with_errors[0], *rows_with_errors.last().unwrap());
-    assert!(first >= k - 0.1 - 1e-9 && last <= out + 1e-9, "errors in {rows_with_errors:?}");
+    assert!(
+        first >= k - 0.1 - 1e-9 && last <= out + 1e-9,
+        "errors in {rows_with_errors:?}"
+    );
     // The instance count dips while app.2 is dead.
     let inst = |t: f64| {
         r.series
@@ -361,7 +368,10 @@ target = "app"
     let r = run(&m, &opts(2, 15.0, 0.0, Some(1.0)));
     for (from, to, rate) in [(0.0, 10.0, 100.0), (10.0, 15.0, 2000.0)] {
         let (n, e) = (count(&r, from, to), rate * (to - from));
-        assert!((n - e).abs() < 4.0 * e.sqrt(), "steps {from}-{to}: {n} vs {e}");
+        assert!(
+            (n - e).abs() < 4.0 * e.sqrt(),
+            "steps {from}-{to}: {n} vs {e}"
+        );
     }
     // Diurnal: 100/s at t = 0 rising to 900/s at half the 20 s period. Over the middle half
     // of the period the mean rate is 500 + 400·(2/π) ≈ 754.6/s; over the outer half 245.4/s.
@@ -400,8 +410,8 @@ fn model_files_of_the_traffic_tier_load_and_run() {
         "diurnal.toml",
         "trace.toml",
     ] {
-        let exp = dssim_lab::Experiment::load(&root.join(f))
-            .unwrap_or_else(|e| panic!("{f}: {e:?}"));
+        let exp =
+            dssim_lab::Experiment::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e:?}"));
         let mut spec = exp.spec(0).unwrap_or_else(|e| panic!("{f}: {e:?}"));
         // Keep the test short: the first 20 simulated seconds.
         spec.opts.duration = spec.opts.duration.min(SimTime::from_secs(20));
@@ -427,7 +437,10 @@ fn traffic_errors_point_at_the_offending_value() {
     let e = bad(&format!(
         "{svc}[[clients]]\nname = \"u\"\ntarget = \"lb\"\nrate = 1\n[[load_balancers]]\nname = \"lb\"\nbackends = \"ap\"\n"
     ));
-    assert!(e[0].starts_with("load_balancers.lb.backends") && e[0].contains("did you mean \"app\""), "{e:?}");
+    assert!(
+        e[0].starts_with("load_balancers.lb.backends") && e[0].contains("did you mean \"app\""),
+        "{e:?}"
+    );
     let e = bad(&format!(
         "{svc}[[clients]]\nname = \"u\"\ntarget = \"lb\"\nrate = 1\n[[load_balancers]]\nname = \"lb\"\nbackends = \"app\"\nalgorithm = \"weighted_round_robin\"\nweights = [1, 2]\n"
     ));
@@ -435,7 +448,10 @@ fn traffic_errors_point_at_the_offending_value() {
     let e = bad(&format!(
         "{svc}[[clients]]\nname = \"u\"\ntarget = \"app\"\nrate = 1\n[[faults]]\nkill = \"app.3\"\nat = \"1s\"\n"
     ));
-    assert!(e[0].starts_with("faults.0.kill") && e[0].contains("app.2"), "{e:?}");
+    assert!(
+        e[0].starts_with("faults.0.kill") && e[0].contains("app.2"),
+        "{e:?}"
+    );
     let e = bad(&format!(
         "{svc}[[clients]]\nname = \"u\"\ntarget = \"app\"\narrival = \"steps\"\n"
     ));

@@ -123,9 +123,9 @@ impl ByteSize {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let n: f64 = num.parse().map_err(|_| {
-            format!("expected a size such as \"2KB\" or \"1MiB\", found {text:?}")
-        })?;
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("expected a size such as \"2KB\" or \"1MiB\", found {text:?}"))?;
         let mult = match unit.trim() {
             "" | "B" => 1.0,
             "KB" | "kB" => 1e3,
@@ -415,9 +415,9 @@ impl ClientConfig {
             Arrival::Poisson | Arrival::Constant => self.rate,
             Arrival::Closed => None,
             Arrival::Diurnal => Some((self.rate.unwrap_or(0.0) + self.peak.unwrap_or(0.0)) / 2.0),
-            Arrival::Trace => (h > 0.0).then(|| {
-                self.trace.iter().filter(|t| **t < h).count() as f64 / h
-            }),
+            Arrival::Trace => {
+                (h > 0.0).then(|| self.trace.iter().filter(|t| **t < h).count() as f64 / h)
+            }
             Arrival::Steps => {
                 let steps = self.steps.as_deref().unwrap_or(&[]);
                 if h <= 0.0 {
@@ -458,14 +458,29 @@ const FIRST: u64 = u64::MAX - 1;
 /// The arrival process, resolved to what the event loop needs.
 #[derive(Debug)]
 enum Process {
-    Poisson { mean_gap_ns: f64 },
-    Constant { gap_ns: f64 },
+    Poisson {
+        mean_gap_ns: f64,
+    },
+    Constant {
+        gap_ns: f64,
+    },
     Closed,
     /// `(start, rate per ns)`; `cursor` indexes the step in force.
-    Steps { steps: Vec<(SimTime, f64)>, before: f64, cursor: usize },
+    Steps {
+        steps: Vec<(SimTime, f64)>,
+        before: f64,
+        cursor: usize,
+    },
     /// Rates per ns.
-    Diurnal { base: f64, peak: f64, period_ns: f64 },
-    Trace { times: Vec<SimTime>, cursor: usize },
+    Diurnal {
+        base: f64,
+        peak: f64,
+        period_ns: f64,
+    },
+    Trace {
+        times: Vec<SimTime>,
+        cursor: usize,
+    },
 }
 
 /// The retry policy in force, with its budget's token bucket.
@@ -504,7 +519,13 @@ impl Client {
     /// A client sending to `targets` (one is picked at random per request) until `end`.
     pub fn new(cfg: &ClientConfig, targets: Vec<ActorId>, end: SimTime) -> Self {
         let rate = cfg.rate.unwrap_or(0.0);
-        let per_ns = |r: f64| if r.is_finite() && r > 0.0 { r / 1e9 } else { 0.0 };
+        let per_ns = |r: f64| {
+            if r.is_finite() && r > 0.0 {
+                r / 1e9
+            } else {
+                0.0
+            }
+        };
         let gap = if rate > 0.0 {
             1e9 / rate
         } else {
@@ -645,7 +666,7 @@ impl Client {
                 let mut t = now;
                 loop {
                     let e: f64 = Exp1.sample(ctx.rng);
-                    t = t + SimTime::from_nanos((e / top).round() as u64);
+                    t += SimTime::from_nanos((e / top).round() as u64);
                     if t >= self.end {
                         return None;
                     }
@@ -681,11 +702,7 @@ impl Client {
                     ctx.timer_at(next, Msg::Wake(OPEN));
                 }
             }
-            Msg::Wake(user) => {
-                if ctx.now() < self.end {
-                    self.send_new(ctx, user as u32);
-                }
-            }
+            Msg::Wake(user) if ctx.now() < self.end => self.send_new(ctx, user as u32),
             Msg::Response(req, status) => self.on_response(ctx, req, status),
             Msg::Timeout(req) => self.on_timeout(ctx, req),
             Msg::Retry(req) => self.dispatch(ctx, req),
@@ -753,8 +770,8 @@ impl Client {
         } else {
             nominal
         };
-        let wait = SimTime::from_nanos(wait.min(u64::MAX as f64 / 2.0).round() as u64)
-            .max(r.retry_after);
+        let wait =
+            SimTime::from_nanos(wait.min(u64::MAX as f64 / 2.0).round() as u64).max(r.retry_after);
         self.retries += 1;
         let id = ctx.shared.reqs.insert(r.retry());
         if wait == SimTime::ZERO {

@@ -107,7 +107,14 @@ impl FaultConfig {
         if self.kill.is_some() {
             if self.factor.is_some() || self.until.is_some() {
                 errs.push(ConfigError::new(
-                    format!("{p}.{}", if self.factor.is_some() { "factor" } else { "until" }),
+                    format!(
+                        "{p}.{}",
+                        if self.factor.is_some() {
+                            "factor"
+                        } else {
+                            "until"
+                        }
+                    ),
                     "`factor` and `until` go with `slow`; a kill ends with `recover`",
                 ));
             }
@@ -132,20 +139,15 @@ impl FaultConfig {
                     format!("{p}.factor"),
                     "a slow fault needs `factor` (service times are multiplied by it, e.g. 3.0)",
                 )),
-                Some(f) if !(f.is_finite() && f > 0.0 && f <= 1e6) => {
-                    errs.push(ConfigError::new(
-                        format!("{p}.factor"),
-                        format!("must be a number above zero (3.0: three times slower); found {f}"),
-                    ))
-                }
+                Some(f) if !(f.is_finite() && f > 0.0 && f <= 1e6) => errs.push(ConfigError::new(
+                    format!("{p}.factor"),
+                    format!("must be a number above zero (3.0: three times slower); found {f}"),
+                )),
                 _ => {}
             }
             if let Some(u) = self.until {
                 if u <= self.at {
-                    errs.push(ConfigError::new(
-                        format!("{p}.until"),
-                        "must be after `at`",
-                    ));
+                    errs.push(ConfigError::new(format!("{p}.until"), "must be after `at`"));
                 }
             }
         }

@@ -629,9 +629,8 @@ impl LoadBalancer {
         }
         if changed {
             self.live.clear();
-            self.live.extend(
-                (0..self.backends.len() as u32).filter(|b| self.in_rotation[*b as usize]),
-            );
+            self.live
+                .extend((0..self.backends.len() as u32).filter(|b| self.in_rotation[*b as usize]));
         }
     }
 }
@@ -661,10 +660,7 @@ mod tests {
         );
         // Every moved key went to the new node.
         for k in 0..keys {
-            let (a, b) = (
-                small[ring_index(&small, k)].1,
-                big[ring_index(&big, k)].1,
-            );
+            let (a, b) = (small[ring_index(&small, k)].1, big[ring_index(&big, k)].1);
             assert!(a == b || b == n as u32);
         }
     }

@@ -114,7 +114,11 @@ impl ModelConfig {
             .iter()
             .map(|c| ("clients", &c.name))
             .chain(self.services.iter().map(|s| ("services", &s.name)))
-            .chain(self.load_balancers.iter().map(|l| ("load_balancers", &l.name)));
+            .chain(
+                self.load_balancers
+                    .iter()
+                    .map(|l| ("load_balancers", &l.name)),
+            );
         for (kind, n) in all_names {
             if n.is_empty() || n.contains('.') {
                 errs.push(ConfigError::new(

@@ -146,10 +146,8 @@ impl Instance {
                 from,
                 backend,
                 round,
-            } => {
-                if self.fault.alive {
-                    ctx.send(from, Msg::ProbeAck { backend, round });
-                }
+            } if self.fault.alive => {
+                ctx.send(from, Msg::ProbeAck { backend, round });
             }
             Msg::Fault(action) => self.fault(ctx, action),
             _ => {}

@@ -637,7 +637,12 @@ pub fn parse_trace(text: &str) -> Result<Vec<f64>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let field = line.split(',').next().unwrap_or("").trim().trim_matches('"');
+        let field = line
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
         match field.parse::<f64>() {
             Ok(t) if t.is_finite() && t >= 0.0 => out.push(t),
             Ok(t) => {
