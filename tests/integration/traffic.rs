@@ -320,9 +320,18 @@ fn retries_without_a_budget_keep_a_storm_going_and_a_budget_ends_it() {
     let o = opts(11, 45.0, 25.0, None);
     let storm = run(&storm_model(None), &o);
     let calm = run(&storm_model(Some(0.1)), &o);
+    // Same seed, same everything: jittered backoffs draw from the client's own stream.
+    assert_eq!(storm, run(&storm_model(None), &o), "not deterministic");
     let amp = |r: &RunReport| {
+        // The client's count of attempts and the server's count of arrivals agree.
         let app = r.components.iter().find(|c| c.component == "app").unwrap();
-        app.requests as f64 / metric(r, "requests")
+        let a = metric(r, "attempts") / metric(r, "requests");
+        let served = app.requests as f64 / metric(r, "requests");
+        assert!(
+            (a - served).abs() < 0.05 * a,
+            "attempts {a}, arrivals {served}"
+        );
+        a
     };
     let (a_storm, a_calm) = (amp(&storm), amp(&calm));
     let (g_storm, g_calm) = (
@@ -340,6 +349,16 @@ fn retries_without_a_budget_keep_a_storm_going_and_a_budget_ends_it() {
     // the load falls back under capacity and nearly everything succeeds.
     assert!(a_calm < 1.1 + 0.01, "attempts per request {a_calm}");
     assert!(g_calm > 0.99, "availability {g_calm}");
+    // During the trigger the budget binds: retries ≤ 10% of requests + the bucket.
+    let during = run(&storm_model(Some(0.1)), &opts(11, 16.0, 10.0, None));
+    let req = metric(&during, "requests");
+    let a = metric(&during, "attempts") / req;
+    println!("during the trigger with budget 0.1: attempts/request {a:.3}");
+    assert!(a > 1.05, "the budget should be in use: {a}");
+    assert!(
+        a <= 1.1 + dssim_components::client::RETRY_BUCKET / req + 1e-9,
+        "attempts per request {a}"
+    );
 }
 
 #[test]
