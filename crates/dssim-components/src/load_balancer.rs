@@ -453,8 +453,10 @@ impl LoadBalancer {
                 }
             }
             Algorithm::LeastConnections => {
-                // Scan from a rotating start so ties are broken in turn, not always
-                // towards the first backend.
+                // A linear scan: backends are tens to hundreds, and a scan over a small
+                // contiguous array costs less than keeping a priority queue updated on every
+                // request and every answer. Start from a rotating index so ties are broken
+                // in turn, not always towards the first backend.
                 let start = self.turn % len;
                 self.turn = self.turn.wrapping_add(1);
                 let mut best = cands[start];

@@ -48,6 +48,9 @@ pub enum Msg {
     Fault(FaultAction),
 }
 
+// Messages are stored inline in the event heap: keep them two words at most.
+const _: () = assert!(std::mem::size_of::<Msg>() <= 16);
+
 /// The context every component handles messages with.
 pub type Ctx<'a> = dssim_engine::Ctx<'a, Msg, Shared>;
 
