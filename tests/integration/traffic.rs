@@ -484,3 +484,137 @@ fn traffic_errors_point_at_the_offending_value() {
     ));
     assert!(e[0].starts_with("clients.u.retries.multiplier"), "{e:?}");
 }
+
+#[test]
+fn layer_seven_pays_its_parse_time_on_every_request() {
+    let lb = |layer: u32| {
+        model(&format!(
+            r#"
+[[clients]]
+name = "users"
+target = "lb"
+rate = 500
+[[load_balancers]]
+name = "lb"
+backends = "app"
+layer = {layer}
+parse = "0.25ms"
+[[services]]
+name = "app"
+instances = 2
+workers = 2
+service_time = "exp(2ms)"
+"#
+        ))
+    };
+    // Round robin draws nothing at random and the parse time is constant, so the two runs
+    // see the same arrivals and service times, shifted by exactly the parse time.
+    let o = opts(4, 20.0, 2.0, None);
+    let (l4, l7) = (run(&lb(4), &o), run(&lb(7), &o));
+    let d = metric(&l7, "latency_mean_ms") - metric(&l4, "latency_mean_ms");
+    assert!((d - 0.25).abs() < 0.01, "layer 7 - layer 4 = {d} ms");
+}
+
+#[test]
+fn a_gray_instance_passes_health_checks_and_only_load_aware_balancing_avoids_it() {
+    // app.1 is 5× slower from the start: 2 workers at 25 ms = 80/s, but round robin sends it
+    // 200/s. Its health probes still succeed, so it stays in rotation.
+    let m = |alg: &str| {
+        model(&format!(
+            r#"
+[[clients]]
+name = "users"
+target = "lb"
+rate = 800
+[[load_balancers]]
+name = "lb"
+backends = "app"
+algorithm = "{alg}"
+health_check = {{ interval = "1s", timeout = "100ms" }}
+[[services]]
+name = "app"
+instances = 4
+workers = 2
+service_time = "exp(5ms)"
+[[faults]]
+slow = "app.1"
+factor = 5.0
+at = "0s"
+"#
+        ))
+    };
+    let o = opts(6, 20.0, 2.0, None);
+    let mut p99 = Vec::new();
+    for alg in ["round_robin", "least_connections"] {
+        let mut w = world(&m(alg), &o);
+        w.advance(o.duration);
+        match w.node("lb") {
+            Some(dssim_components::node::Node::LoadBalancer(lb)) => {
+                assert!(lb.stats.changes.is_empty(), "{:?}", lb.stats.changes);
+            }
+            _ => panic!("no load balancer"),
+        }
+        p99.push(metric(&w.run().expect("conservation"), "p99_ms"));
+    }
+    println!(
+        "gray instance: p99 round_robin {:.1} ms, least_connections {:.1} ms",
+        p99[0], p99[1]
+    );
+    assert!(p99[0] > 10.0 * p99[1], "{p99:?}");
+}
+
+#[test]
+fn every_request_ends_once_with_loss_partitions_kills_and_retries() {
+    // Lost messages become `dropped` answers, partitions cut the balancer from two
+    // instances for a while, one instance dies for good; clients time out and retry.
+    for alg in [
+        "power_of_two",
+        "ip_hash",
+        "consistent_hash",
+        "least_connections",
+    ] {
+        let m = model(&format!(
+            r#"
+[[clients]]
+name = "users"
+target = "lb"
+rate = 600
+user_ids = 500
+keys = 5000
+popularity = "zipf(0.9)"
+timeout = "50ms"
+retries = {{ max = 2, backoff = "5ms", jitter = true, budget = 0.2 }}
+[[load_balancers]]
+name = "lb"
+backends = "app"
+algorithm = "{alg}"
+layer = 7
+health_check = {{ interval = "500ms", timeout = "100ms", healthy = 1, unhealthy = 2 }}
+[[services]]
+name = "app"
+instances = 4
+workers = 2
+queue = 20
+service_time = "exp(4ms)"
+[[faults]]
+kill = "app.3"
+at = "4s"
+[network]
+latency = "uniform(0.2ms, 0.6ms)"
+loss = 0.01
+[[network.partitions]]
+sides = [["lb"], ["app.0", "app.1"]]
+from = "6s"
+until = "8s"
+"#
+        ));
+        let r = run(&m, &opts(8, 12.0, 1.0, Some(1.0)));
+        let sum: f64 = ["ok", "errors", "timeouts", "shed", "dropped"]
+            .iter()
+            .map(|k| metric(&r, k))
+            .sum();
+        assert_eq!(sum, metric(&r, "requests"), "{alg}");
+        assert!(metric(&r, "attempts") > metric(&r, "requests"), "{alg}");
+        assert_eq!(r.series.last().map(|s| s.instances), Some(3.0), "{alg}");
+    }
+}
