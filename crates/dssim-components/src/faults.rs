@@ -98,7 +98,7 @@ impl FaultConfig {
                 errs.push(ConfigError::new(
                     format!("{p}.{field}"),
                     format!(
-                        "{name:?} is not an instance or a service{hint}; instances are written service.index, such as \"app.2\"; valid: {}",
+                        "{name:?} is not an instance or a service; instances are written service.index, such as \"app.2\"; valid: {}{hint}",
                         if valid.is_empty() { "none".to_string() } else { valid.join(", ") }
                     ),
                 ));

@@ -150,7 +150,7 @@ impl LoadBalancerConfig {
             errs.push(ConfigError::new(
                 format!("{p}.backends"),
                 format!(
-                    "no service is named {:?}{hint}; `backends` names a service, whose instances share the traffic; services: {}",
+                    "no service is named {:?}; `backends` names a service, whose instances share the traffic; services: {}{hint}",
                     self.backends,
                     if names.is_empty() { "none".to_string() } else { names.join(", ") }
                 ),

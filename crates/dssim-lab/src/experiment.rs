@@ -525,7 +525,12 @@ impl Experiment {
                         .iter()
                         .filter_map(|it| it.get("name").and_then(|n| n.as_str()).map(String::from))
                         .collect();
-                    let pos = names.iter().position(|n| n == seg);
+                    // By name; entries without names (faults, partitions) by index.
+                    let pos = names.iter().position(|n| n == seg).or_else(|| {
+                        seg.parse::<usize>()
+                            .ok()
+                            .filter(|i| *i < items.len() && items[*i].get("name").is_none())
+                    });
                     let Some(pos) = pos else {
                         let help = did_you_mean(seg, names.iter().map(String::as_str))
                             .map(|s| format!("did you mean `{s}`?"));
@@ -533,7 +538,12 @@ impl Experiment {
                             format!(
                                 "path {path:?}: no entry named {seg:?} in `{}`; valid names: {}",
                                 segs[..i].join("."),
-                                if names.is_empty() {
+                                if names.is_empty() && !items.is_empty() {
+                                    format!(
+                                        "none (entries without names go by index, 0 to {})",
+                                        items.len() - 1
+                                    )
+                                } else if names.is_empty() {
                                     "none".into()
                                 } else {
                                     names.join(", ")
