@@ -4,3 +4,4 @@ mod caches;
 mod databases;
 mod reliability;
 mod sweeps;
+mod traffic;
