@@ -426,7 +426,8 @@ impl Experiment {
                 let help = e
                     .message
                     .find("(did you mean")
-                    .map(|i| e.message[i + 1..].trim_end_matches(')').to_string());
+                    .and_then(|i| e.message[i + 1..].split_once(')'))
+                    .map(|(hint, _)| hint.to_string());
                 Diagnostic {
                     file: self.model_source.path.clone(),
                     text: Some(self.model_source.text.clone()),
