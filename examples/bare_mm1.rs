@@ -22,7 +22,10 @@ enum Kind {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let customers: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(5_000_000);
+    let customers: u64 = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5_000_000);
     let rate: f64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(800.0);
     let mean_s: f64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0.001);
 

@@ -76,7 +76,11 @@ fn outputs_are_identical_for_any_jobs_and_replay_reproduces_a_run() {
         assert!(x == y, "{f} differs between --jobs 1 and --jobs 2");
     }
     let runs = String::from_utf8(read(&a, "runs.csv")).expect("utf-8");
-    assert_eq!(runs.lines().count(), 1 + 12, "header + 4 points x 3 replications");
+    assert_eq!(
+        runs.lines().count(),
+        1 + 12,
+        "header + 4 points x 3 replications"
+    );
     assert!(a.join("manifest.json").exists());
     // The sweep did something: shedding and timeouts occur at the heavier points.
     assert!(
@@ -121,7 +125,11 @@ fn outputs_are_identical_for_any_jobs_and_replay_reproduces_a_run() {
     assert_ne!(edited, runs);
     std::fs::write(tampered.join("runs.csv"), edited).expect("write");
     let o = dssim(&["replay", tampered.to_str().expect("utf-8"), "--run", "7"]);
-    assert_eq!(o.status.code(), Some(1), "replay must fail on a changed row");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "replay must fail on a changed row"
+    );
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
 
     // Another seed gives other numbers (same shape).
@@ -150,8 +158,14 @@ fn a_run_is_the_same_alone_or_in_a_sweep() {
     // replications 2, so its replication 1 has the same seed.
     let one = EXPERIMENT
         .replace("replications = 3", "replications = 2")
-        .replace("\"services.app.workers\" = [1, 2]", "\"services.app.workers\" = [2]")
-        .replace("\"clients.users.rate\" = [300, 600]", "\"clients.users.rate\" = [600]");
+        .replace(
+            "\"services.app.workers\" = [1, 2]",
+            "\"services.app.workers\" = [2]",
+        )
+        .replace(
+            "\"clients.users.rate\" = [300, 600]",
+            "\"clients.users.rate\" = [600]",
+        );
     let file1 = write(&dir, "one.toml", &one);
     run_ok(&file1, &b, &["--jobs", "1"]);
     let metrics = |text: &str, run: &str| -> String {

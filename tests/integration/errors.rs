@@ -31,7 +31,11 @@ fn check(file: &Path, extra: &[&str]) -> Output {
 /// Asserts a bad-input failure: exit code 2, no panic, and stderr containing every needle.
 fn assert_input_error(o: &Output, needles: &[&str]) -> String {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(o.status.code(), Some(2), "exit code 2 expected; stderr:\n{err}");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "exit code 2 expected; stderr:\n{err}"
+    );
     assert!(!err.contains("panicked"), "a panic on bad input:\n{err}");
     for n in needles {
         assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
@@ -56,7 +60,12 @@ fn a_misspelled_key_gives_its_position_and_a_suggestion() {
     assert_input_error(&check(&f, &[]), &[&loc, "did you mean `rate`"]);
     // `run` reports the same error.
     let out = dir.join("out");
-    let o = dssim(&["run", f.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]);
+    let o = dssim(&[
+        "run",
+        f.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
     assert_input_error(&o, &[&loc, "did you mean `rate`"]);
 }
 
@@ -87,7 +96,10 @@ fn an_unknown_target_names_the_closest_component() {
         "bad.toml",
         &GOOD.replace("target = \"server\"", "target = \"sever\""),
     );
-    let err = assert_input_error(&check(&f, &[]), &[":8:10", "\"sever\"", "did you mean \"server\""]);
+    let err = assert_input_error(
+        &check(&f, &[]),
+        &[":8:10", "\"sever\"", "did you mean \"server\""],
+    );
     // The hint is the suggestion alone, not the rest of the message.
     assert!(
         !err.contains("Help: did you mean \"server\"?); known names"),
@@ -148,7 +160,12 @@ fn json_files_load_with_the_same_schema_and_errors() {
            "services": [{"name": "server", "service_time": "exp(1ms)"}]}}"#;
     let f = write(&dir, "good.json", good);
     let out = dir.join("out");
-    let o = dssim(&["run", f.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]);
+    let o = dssim(&[
+        "run",
+        f.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let runs = std::fs::read_to_string(out.join("runs.csv")).expect("runs.csv");
     assert_eq!(runs.lines().count(), 2);
@@ -163,7 +180,11 @@ fn invalid_toml_syntax_gives_line_and_column() {
     let dir = tmp_dir("syntax");
     let f = write(&dir, "bad.toml", &GOOD.replace("rate = 5", "rate = 5 ="));
     assert_input_error(&check(&f, &[]), &["bad.toml:9:10"]);
-    let f = write(&dir, "unclosed.toml", &GOOD.replace("\"exp(1ms)\"", "\"exp(1ms)"));
+    let f = write(
+        &dir,
+        "unclosed.toml",
+        &GOOD.replace("\"exp(1ms)\"", "\"exp(1ms)"),
+    );
     assert_input_error(&check(&f, &[]), &["unclosed.toml:13:"]);
 }
 
@@ -184,32 +205,79 @@ fn bad_values_never_panic_or_hang() {
         ("rate = 5", "rate = 5\npopularity = \"zipf(-1)\""),
         ("rate = 5", "arrival = \"closed\""),
         ("service_time = \"exp(1ms)\"", "service_time = \"exp(\""),
-        ("service_time = \"exp(1ms)\"", "service_time = \"exp(-1ms)\""),
-        ("service_time = \"exp(1ms)\"", "service_time = \"uniform(9ms, 1ms)\""),
-        ("service_time = \"exp(1ms)\"", "service_time = \"hyperexp(1.5, 1ms, 2ms)\""),
-        ("service_time = \"exp(1ms)\"", "service_time = \"pareto(1ms, 0)\""),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(-1ms)\"",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"uniform(9ms, 1ms)\"",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"hyperexp(1.5, 1ms, 2ms)\"",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"pareto(1ms, 0)\"",
+        ),
         ("service_time = \"exp(1ms)\"", "service_time = 5"),
-        ("service_time = \"exp(1ms)\"", "service_time = \"exp(1ms)\"\nworkers = -1"),
-        ("service_time = \"exp(1ms)\"", "service_time = \"exp(1ms)\"\nworkers = 0"),
-        ("service_time = \"exp(1ms)\"", "service_time = \"exp(1ms)\"\ninstances = 0"),
-        ("service_time = \"exp(1ms)\"", "service_time = \"exp(1ms)\"\nspeed = 0"),
-        ("service_time = \"exp(1ms)\"", "service_time = \"exp(1ms)\"\nspeed = -1"),
-        ("service_time = \"exp(1ms)\"", "service_time = \"exp(1ms)\"\nname = \"server\""),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\nworkers = -1",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\nworkers = 0",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\ninstances = 0",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\nspeed = 0",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\nspeed = -1",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\nname = \"server\"",
+        ),
         ("seed = 1", "seed = -1"),
         ("seed = 1", "seed = 1\nreplications = 0"),
         ("seed = 1", "seed = 1\nmodel = 5"),
-        ("seed = 1", "seed = 1\n[sweep]\n\"services.server.workers\" = []"),
-        ("seed = 1", "seed = 1\n[sweep]\n\"services.server.workers\" = 3"),
-        ("seed = 1", "seed = 1\n[sweep]\n\"services.server.wrkers\" = [1, 2]"),
+        (
+            "seed = 1",
+            "seed = 1\n[sweep]\n\"services.server.workers\" = []",
+        ),
+        (
+            "seed = 1",
+            "seed = 1\n[sweep]\n\"services.server.workers\" = 3",
+        ),
+        (
+            "seed = 1",
+            "seed = 1\n[sweep]\n\"services.server.wrkers\" = [1, 2]",
+        ),
         ("seed = 1", "seed = 1\n[output]\ntimeseries = \"soon\""),
         ("[model]", "[model]\n[[model.caches]]\nname = \"c\""),
     ];
     for (i, (from, to)) in cases.iter().enumerate() {
-        assert!(GOOD.contains(from), "case {i}: {from:?} is not in the base file");
+        assert!(
+            GOOD.contains(from),
+            "case {i}: {from:?} is not in the base file"
+        );
         let f = write(&dir, &format!("case{i}.toml"), &GOOD.replacen(from, to, 1));
         let out = dir.join(format!("out{i}"));
         let o = dssim_within(
-            &["run", f.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")],
+            &[
+                "run",
+                f.to_str().expect("utf-8"),
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
             20,
         );
         let err = String::from_utf8_lossy(&o.stderr);
@@ -218,7 +286,10 @@ fn bad_values_never_panic_or_hang() {
             Some(2),
             "case {i} ({to:?}) should be refused as bad input; stderr:\n{err}"
         );
-        assert!(!err.contains("panicked"), "case {i} ({to:?}) panicked:\n{err}");
+        assert!(
+            !err.contains("panicked"),
+            "case {i} ({to:?}) panicked:\n{err}"
+        );
         assert!(err.starts_with("error: "), "case {i} ({to:?}): {err}");
     }
     // Not TOML at all, an empty file, a missing file.

@@ -125,12 +125,22 @@ fn mmc_mean_wait_matches_erlang_c() {
         .iter()
         .map(|r| 1000.0 * num(r, "mean_queue") / lambda)
         .collect();
-    assert_agrees("M/M/14 mean wait via Lq/lambda (ms)", &via_queue, wq_ms, 0.1);
+    assert_agrees(
+        "M/M/14 mean wait via Lq/lambda (ms)",
+        &via_queue,
+        wq_ms,
+        0.1,
+    );
     let via_latency: Vec<f64> = column(&runs, "latency_mean_ms")
         .into_iter()
         .map(|w| w - s_ms)
         .collect();
-    assert_agrees("M/M/14 mean wait via W - E[S] (ms)", &via_latency, wq_ms, 0.25);
+    assert_agrees(
+        "M/M/14 mean wait via W - E[S] (ms)",
+        &via_latency,
+        wq_ms,
+        0.25,
+    );
     // Utilization is lambda E[S] / c = 10/14.
     assert_agrees(
         "M/M/14 utilization",
@@ -151,7 +161,10 @@ fn mm1k_blocking_probability() {
         "name = \"mm1k\"\nduration = \"21s\"\nwarmup = \"1s\"\nseed = 3\nreplications = 20\n\
          [sweep]\n\"clients.users.rate\" = [900, 1500]",
         "arrival = \"poisson\"\nrate = 900",
-        &format!("workers = 1\nqueue = {}\nservice_time = \"exp(1ms)\"", K - 1),
+        &format!(
+            "workers = 1\nqueue = {}\nservice_time = \"exp(1ms)\"",
+            K - 1
+        ),
     );
     let (runs, _) = run("mm1k", &text);
     assert_eq!(runs.len(), 40);
@@ -171,12 +184,7 @@ fn mm1k_blocking_probability() {
             .iter()
             .map(|r| num(r, "shed") / num(r, "requests"))
             .collect();
-        assert_agrees(
-            &format!("M/M/1/{K} P_K at rho={rho}"),
-            &blocked,
-            pk,
-            0.05,
-        );
+        assert_agrees(&format!("M/M/1/{K} P_K at rho={rho}"), &blocked, pk, 0.05);
         assert_agrees(
             &format!("M/M/1/{K} mean sojourn at rho={rho} (ms)"),
             &column(&rows, "latency_mean_ms"),

@@ -160,18 +160,14 @@ impl Client {
                         e * self.mean_gap_ns
                     }
                 };
-                let next = ctx.now() + SimTime::from_nanos(gap.round() as u64);
+                let next = ctx.now() + SimTime::from_nanos_f64(gap);
                 if next < self.end {
                     ctx.timer_at(next, Msg::Wake(OPEN));
                 }
                 let user = ctx.rng.random_range(0..self.user_ids) as u32;
                 self.send_new(ctx, user);
             }
-            Msg::Wake(user) => {
-                if ctx.now() < self.end {
-                    self.send_new(ctx, user as u32);
-                }
-            }
+            Msg::Wake(user) if ctx.now() < self.end => self.send_new(ctx, user as u32),
             Msg::Response(req, status) => self.on_response(ctx, req, status),
             Msg::Timeout(req) => self.on_timeout(ctx, req),
             _ => {}

@@ -336,6 +336,7 @@ impl ModelConfig {
             stats: crate::stats::Stats {
                 warmup: opts.warmup,
                 end: opts.duration,
+                series_on: opts.timeseries.is_some_and(|d| d > SimTime::ZERO),
                 ..Default::default()
             },
             ..Default::default()
