@@ -307,10 +307,6 @@ pub fn sort_by_run(dir: &Path) -> Result<(), LabError> {
     Ok(())
 }
 
-/// One sweep point while points.csv is built: its swept values, every metric's values over
-/// its replications, and how many runs it has.
-type PointRows = (Vec<String>, Vec<Vec<f64>>, usize);
-
 /// Writes points.csv from runs.csv: per sweep point, the mean of every metric over its
 /// replications and the half-width of its 95% confidence interval (Student t).
 pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
@@ -330,7 +326,9 @@ pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
         .filter(|m| !matches!(*m, "duration_s" | "events"))
         .collect();
     // point -> (swept values, per-metric values)
-    let mut points: std::collections::BTreeMap<usize, PointRows> = Default::default();
+    #[allow(clippy::type_complexity)]
+    let mut points: std::collections::BTreeMap<usize, (Vec<String>, Vec<Vec<f64>>, usize)> =
+        Default::default();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| LabError::io(&runs_path, e))?;
         let point: usize = rec.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
