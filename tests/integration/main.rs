@@ -1,11 +1,14 @@
-//! End-to-end tests of the `dssim` binary, in one test binary (one link, one process
-//! per `cargo test`): queueing theory checks, determinism, error reporting and resume.
+//! End-to-end checks of dssim: one integration binary, one module per concern.
 //!
-//! Every test writes its experiment inline, runs the real binary with fixed seeds into its
-//! own temporary folder, and reads the CSV files back, as a user or a notebook would.
+//! The theory, determinism, errors and resume modules write their experiments inline, run
+//! the real binary with fixed seeds into their own temporary folders (helpers in `common`),
+//! and read the CSV files back, as a user or a notebook would.
 
+mod caches;
 mod common;
+mod databases;
 mod determinism;
 mod errors;
 mod resume;
+mod sweeps;
 mod theory;
