@@ -9,6 +9,7 @@ mod common;
 mod databases;
 mod determinism;
 mod errors;
+mod reliability;
 mod resume;
 mod sweeps;
 mod theory;
