@@ -624,9 +624,9 @@ impl Client {
         let next = match &mut self.process {
             Process::Poisson { mean_gap_ns } => {
                 let e: f64 = Exp1.sample(ctx.rng);
-                now + SimTime::from_nanos((e * *mean_gap_ns).round() as u64)
+                now + SimTime::from_nanos_f64(e * *mean_gap_ns)
             }
-            Process::Constant { gap_ns } => now + SimTime::from_nanos(gap_ns.round() as u64),
+            Process::Constant { gap_ns } => now + SimTime::from_nanos_f64(*gap_ns),
             Process::Closed => return None,
             Process::Steps {
                 steps,
@@ -648,7 +648,7 @@ impl Client {
                     let boundary = steps.get(*cursor).map(|s| s.0);
                     if rate > 0.0 {
                         let e: f64 = Exp1.sample(ctx.rng);
-                        let cand = t + SimTime::from_nanos((e / rate).round() as u64);
+                        let cand = t + SimTime::from_nanos_f64(e / rate);
                         if boundary.is_none_or(|b| cand < b) {
                             break cand;
                         }
@@ -673,7 +673,7 @@ impl Client {
                 let mut t = now;
                 loop {
                     let e: f64 = Exp1.sample(ctx.rng);
-                    t += SimTime::from_nanos((e / top).round() as u64);
+                    t += SimTime::from_nanos_f64(e / top);
                     if t >= self.end {
                         return None;
                     }

@@ -89,6 +89,9 @@ pub struct RunOptions {
     pub timeseries: Option<SimTime>,
 }
 
+/// The highest arrival rate a client may have: one request per nanosecond.
+pub const MAX_RATE: f64 = 1e9;
+
 /// What a name in the model stands for.
 #[derive(Clone, Debug)]
 enum Named {
@@ -212,6 +215,12 @@ impl ModelConfig {
                     Some(r) => {
                         if let Err(e) = check_non_negative(&format!("{p}.rate"), r) {
                             errs.push(e);
+                        } else if r > MAX_RATE {
+                            // Gaps would round to zero nanoseconds: time would never advance.
+                            errs.push(ConfigError::new(
+                                format!("{p}.rate"),
+                                format!("{r} requests/s is more than one per nanosecond, the clock's resolution; use at most {MAX_RATE:e}"),
+                            ));
                         }
                     }
                 },
@@ -536,6 +545,7 @@ impl ModelConfig {
             stats: crate::stats::Stats {
                 warmup: opts.warmup,
                 end: opts.duration,
+                series_on: opts.timeseries.is_some_and(|d| d > SimTime::ZERO),
                 cache_lost_writes: self
                     .caches
                     .iter()
