@@ -42,7 +42,15 @@ enum Command {
         shard: Option<String>,
         /// Keep runs already recorded in the output folder and run the rest.
         #[arg(long)]
-        resume: bool,
+        resume: bool,        /// Refuse a run estimated to process more events than this [default: 1e10].
+        #[arg(long, value_name = "N")]
+        max_events: Option<f64>,
+        /// Refuse a run estimated to hold more memory than this, e.g. 16GiB [default: 8GiB].
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<String>,
+        /// Run even past the event and memory limits.
+        #[arg(long)]
+        force: bool,
     },
     /// Validate a model or experiment and print the run plan.
     Check {
@@ -51,6 +59,15 @@ enum Command {
         /// Override a model path or experiment key: PATH=VALUE (repeatable).
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
+        /// Refuse a run estimated to process more events than this [default: 1e10].
+        #[arg(long, value_name = "N")]
+        max_events: Option<f64>,
+        /// Refuse a run estimated to hold more memory than this, e.g. 16GiB [default: 8GiB].
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<String>,
+        /// Run even past the event and memory limits.
+        #[arg(long)]
+        force: bool,
     },
     /// Back-of-envelope: per-component load, utilization, Erlang-C wait, the first
     /// bottleneck; or, with --users, the traffic calculator.
@@ -206,8 +223,12 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             set,
             shard,
             resume,
+            max_events,
+            max_memory,
+            force,
         } => {
-            let exp = load(&file, &set, seed)?;
+            let mut exp = load(&file, &set, seed)?;
+            exp.limits = limits(max_events, max_memory.as_deref(), force)?;
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(&exp.name));
             let jobs = jobs_or_cores(jobs);
@@ -261,10 +282,18 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             }
             Ok(0)
         }
-        Command::Check { file, set } => {
-            let exp = load(&file, &set, None)?;
+        Command::Check {
+            file,
+            set,
+            max_events,
+            max_memory,
+            force,
+        } => {
+            let mut exp = load(&file, &set, None)?;
+            exp.limits = limits(max_events, max_memory.as_deref(), force)?;
             exp.check_all()?;
             let events = exp.estimate_events()?;
+            let (most_events, most_memory) = exp.estimate_runs()?;
             println!("{}: ok", file.display());
             if !exp.description.is_empty() {
                 println!("  {}", exp.description);
@@ -284,6 +313,19 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 println!("  sweep        {path} = [{}]", v.join(", "));
             }
             println!("  est. events  ~{:.3e} in all", events);
+            println!(
+                "  per run      up to ~{:.3e} events (limit {:.1e}; most from {}), ~{} of memory (limit {}; most from {})",
+                most_events.events,
+                exp.limits.max_events,
+                most_events.events_cause.1,
+                dssim_lab::limits::show_bytes(most_memory.memory),
+                dssim_lab::limits::show_bytes(exp.limits.max_memory),
+                most_memory.memory_cause.1,
+            );
+            let spec = exp.spec(0)?;
+            for w in dssim_components::sanity::warnings(&spec.model) {
+                println!("  warning      {}: {}", w.path, w.message);
+            }
             Ok(0)
         }
         Command::Estimate {
@@ -470,6 +512,32 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             }
         }
     }
+}
+
+/// The limits of `run` and `check` from their flags.
+fn limits(
+    max_events: Option<f64>,
+    max_memory: Option<&str>,
+    force: bool,
+) -> Result<dssim_lab::limits::Limits, LabError> {
+    let mut l = dssim_lab::limits::Limits {
+        force,
+        ..Default::default()
+    };
+    if let Some(n) = max_events {
+        if !(n.is_finite() && n > 0.0) {
+            return Err(LabError::Input(Diagnostic::plain(
+                Path::new("--max-events"),
+                format!("expected a number of events above zero, such as 1e11; found {n}"),
+            )));
+        }
+        l.max_events = n;
+    }
+    if let Some(m) = max_memory {
+        l.max_memory = dssim_lab::limits::parse_size(m)
+            .map_err(|e| LabError::Input(Diagnostic::plain(Path::new("--max-memory"), e)))?;
+    }
+    Ok(l)
 }
 
 fn jobs_or_cores(jobs: Option<usize>) -> usize {

@@ -21,6 +21,7 @@ pub mod popularity;
 pub mod report;
 pub mod request;
 pub mod sampler;
+pub mod sanity;
 pub mod service;
 pub mod stats;
 pub mod units;

@@ -427,6 +427,7 @@ impl ModelConfig {
                 }
             }
         }
+        crate::sanity::check(self, &mut errs);
         if errs.is_empty() {
             Ok(())
         } else {

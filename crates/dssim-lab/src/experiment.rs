@@ -10,6 +10,7 @@ use dssim_engine::{did_you_mean, rng, SimTime};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{humanize, Diagnostic, LabError};
+use crate::limits::{self, Limits};
 use crate::source::Source;
 
 /// The experiment file, with the model left as a raw tree.
@@ -79,6 +80,8 @@ pub struct Experiment {
     pub sweep: Vec<(String, Vec<toml::Value>)>,
     /// Output settings.
     pub output: OutputConfig,
+    /// Events and memory one run may take (checked before it is built).
+    pub limits: Limits,
 }
 
 /// Where an override was written, for error messages.
@@ -152,6 +155,7 @@ impl Experiment {
                 set: vec![],
                 sweep: vec![],
                 output: OutputConfig::default(),
+                limits: Limits::default(),
             });
         }
         let file: ExperimentFile = source.parse()?;
@@ -227,6 +231,7 @@ impl Experiment {
             set,
             sweep,
             output: file.output.clone(),
+            limits: Limits::default(),
         };
         exp.check_numbers()?;
         Ok(exp)
@@ -387,8 +392,18 @@ impl Experiment {
             })
         })?;
         self.load_traces(&mut model)?;
-        model.validate().map_err(|errs| self.model_errors(errs))?;
         let seed = rng::replication_seed(self.seed, u64::from(replication));
+        let opts = RunOptions {
+            seed,
+            duration: self.duration,
+            warmup: self.warmup,
+            timeseries: self.output.timeseries.map(|d| d.0),
+        };
+        // Before validation, which itself walks every instance.
+        limits::check(&limits::estimate(&model, &opts), &self.limits).map_err(|r| {
+            self.model_errors(vec![dssim_components::ConfigError::new(r.path, r.message)])
+        })?;
+        model.validate().map_err(|errs| self.model_errors(errs))?;
         Ok(RunSpec {
             run,
             point,
@@ -396,12 +411,7 @@ impl Experiment {
             seed,
             swept: values.iter().map(|(_, v)| value_text(v)).collect(),
             model,
-            opts: RunOptions {
-                seed,
-                duration: self.duration,
-                warmup: self.warmup,
-                timeseries: self.output.timeseries.map(|d| d.0),
-            },
+            opts,
         })
     }
 
@@ -591,9 +601,29 @@ impl Experiment {
         let mut total = 0.0;
         for p in 0..self.points() {
             let spec = self.spec(p * self.replications as usize)?;
-            total += estimate_run_events(&spec) * f64::from(self.replications);
+            total += limits::estimate(&spec.model, &spec.opts).events * f64::from(self.replications);
         }
         Ok(total)
+    }
+
+    /// The costliest run of the plan by events and by memory (the estimates `check` prints).
+    pub fn estimate_runs(&self) -> Result<(limits::RunEstimate, limits::RunEstimate), LabError> {
+        let mut most_events: Option<limits::RunEstimate> = None;
+        let mut most_memory: Option<limits::RunEstimate> = None;
+        for p in 0..self.points() {
+            let spec = self.spec(p * self.replications as usize)?;
+            let e = limits::estimate(&spec.model, &spec.opts);
+            if most_events.as_ref().is_none_or(|m| e.events > m.events) {
+                most_events = Some(e.clone());
+            }
+            if most_memory.as_ref().is_none_or(|m| e.memory > m.memory) {
+                most_memory = Some(e);
+            }
+        }
+        match (most_events, most_memory) {
+            (Some(a), Some(b)) => Ok((a, b)),
+            _ => Err(LabError::Run("the plan has no runs".into())),
+        }
     }
 
     /// A fingerprint of the experiment's inputs (files and overrides).
@@ -614,30 +644,6 @@ impl Experiment {
         h = dssim_engine::rng::splitmix64(h ^ dssim_engine::rng::fnv1a(tail.as_bytes()));
         format!("{h:016x}")
     }
-}
-
-/// Roughly four events per request (send, arrive, done, answer) per hop.
-fn estimate_run_events(spec: &RunSpec) -> f64 {
-    let secs = spec.opts.duration.as_secs_f64();
-    let mut reqs = 0.0;
-    for c in &spec.model.clients {
-        reqs += match (c.mean_rate(spec.opts.duration), c.users) {
-            (Some(r), _) => r * secs,
-            (None, Some(u)) => {
-                let think = c.think.as_ref().map_or(0.0, |d| d.0.mean() / 1e9);
-                let svc = spec
-                    .model
-                    .services
-                    .iter()
-                    .map(|s| s.service_time.0.mean() / 1e9)
-                    .sum::<f64>()
-                    .max(1e-6);
-                u as f64 * secs / (think + svc)
-            }
-            _ => 0.0,
-        };
-    }
-    reqs * 4.0
 }
 
 /// Splits a " (did you mean ...?)" hint out of a message.

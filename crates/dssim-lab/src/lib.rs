@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod error;
 pub mod estimate;
 pub mod experiment;
+pub mod limits;
 pub mod manifest;
 pub mod merge;
 pub mod output;
