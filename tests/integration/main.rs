@@ -9,6 +9,8 @@ mod common;
 mod databases;
 mod determinism;
 mod errors;
+mod fuzz_regressions;
+mod properties;
 mod reliability;
 mod resume;
 mod sweeps;
