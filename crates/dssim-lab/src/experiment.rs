@@ -423,15 +423,24 @@ impl Experiment {
                 let mut segs: Vec<&str> = self.model_prefix.iter().map(String::as_str).collect();
                 segs.extend(e.path.split('.'));
                 let span = self.model_source.locate(&segs);
-                let help = e
-                    .message
-                    .find("(did you mean")
-                    .map(|i| e.message[i + 1..].trim_end_matches(')').to_string());
+                // Move a " (did you mean X?)" out of the message into the help, once.
+                let (message, help) = match e.message.find(" (did you mean") {
+                    Some(i) => {
+                        let rest = &e.message[i + 2..];
+                        let end = rest.find(')').unwrap_or(rest.len());
+                        let after = rest.get(end + 1..).unwrap_or("");
+                        (
+                            format!("{}{after}", &e.message[..i]),
+                            Some(rest[..end].to_string()),
+                        )
+                    }
+                    None => (e.message.clone(), None),
+                };
                 Diagnostic {
                     file: self.model_source.path.clone(),
                     text: Some(self.model_source.text.clone()),
                     span,
-                    message: format!("{}: {}", e.path, e.message),
+                    message: format!("{}: {message}", e.path),
                     help,
                 }
             })
