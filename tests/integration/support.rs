@@ -43,12 +43,16 @@ pub struct Plan {
     pub replications: u64,
     /// Width of a time-series row; none when absent.
     pub timeseries: Option<SimTime>,
+    /// Seeds are `first_seed .. first_seed + replications`: each test takes its own range,
+    /// so that the checks of different tests are independent (the models share component
+    /// names, and equal seeds would give them the same random streams).
+    pub first_seed: u64,
 }
 
-/// Runs `plan.replications` replications of `m` with seeds `1..=R` (in parallel; the
+/// Runs `plan.replications` replications of `m` with consecutive seeds (in parallel; the
 /// reports come back in replication order).
 pub fn replicate(m: &ModelConfig, plan: Plan) -> Vec<RunReport> {
-    (1..=plan.replications)
+    (plan.first_seed..plan.first_seed + plan.replications)
         .into_par_iter()
         .map(|seed| {
             let opts = RunOptions {

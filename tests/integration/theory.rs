@@ -82,6 +82,7 @@ fn mm1_sojourn_time_is_exponential() {
             duration_s: 410,
             replications: R,
             timeseries: Some(SimTime::from_secs(10)),
+            first_seed: 1000,
         },
     );
     let (lambda, mu) = (800.0, 1000.0);
@@ -97,7 +98,7 @@ fn mm1_sojourn_time_is_exponential() {
     );
     for (col, p) in [("p50_ms", 0.5), ("p90_ms", 0.9), ("p99_ms", 0.99)] {
         let est = Estimate::over(&reports, |r| metric(r, col));
-        let theory = -(1.0 - p as f64).ln() / rate_ms;
+        let theory = -(1.0f64 - p).ln() / rate_ms;
         assert_theory(&format!("M/M/1 {col}"), est, theory, HDR_RESOLUTION, 0.05);
     }
     let util = Estimate::over(&reports, |r| component(r, "server").utilization.unwrap());
@@ -144,6 +145,7 @@ fn mmc_wait_matches_erlang_c() {
             duration_s: 205,
             replications: R,
             timeseries: None,
+            first_seed: 2000,
         },
     );
     let (c, lambda, mu) = (14u32, 1000.0, 100.0); // per second
@@ -207,6 +209,7 @@ fn mm1k_blocking_probability() {
                 duration_s: 102,
                 replications: R,
                 timeseries: None,
+                first_seed: 3000,
             },
         );
         let k = 5;
@@ -263,6 +266,7 @@ fn mg1_wait_matches_pollaczek_khinchine() {
                 duration_s: 205,
                 replications: R,
                 timeseries: None,
+                first_seed: 4000,
             },
         );
         let (es_ms, rho) = (1.0, 0.8);
@@ -319,6 +323,7 @@ fn littles_law_holds_on_the_time_series() {
             duration_s: duration,
             replications: 4,
             timeseries: Some(SimTime::from_secs(5)),
+            first_seed: 5000,
         },
     );
     for (i, r) in reports.iter().enumerate() {
@@ -381,6 +386,7 @@ fn closed_loop_matches_the_machine_repairman_model() {
             duration_s: 205,
             replications: R,
             timeseries: None,
+            first_seed: 6000,
         },
     );
     let (n, z, s) = (10, 0.040, 0.005);
