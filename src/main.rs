@@ -52,6 +52,44 @@ enum Command {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
     },
+    /// Back-of-envelope: per-component load, utilization, Erlang-C wait, the first
+    /// bottleneck; or, with --users, the traffic calculator.
+    Estimate {
+        /// Experiment or model file (optional with --users).
+        file: Option<PathBuf>,
+        /// Override a model path: PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Total users (traffic calculator).
+        #[arg(long)]
+        users: Option<f64>,
+        /// Share of users active per day.
+        #[arg(long, default_value_t = 0.1)]
+        active: f64,
+        /// Requests per active user per day.
+        #[arg(long, default_value_t = 50.0)]
+        requests_per_user: f64,
+        /// Share of daily requests in the peak window.
+        #[arg(long, default_value_t = 0.4)]
+        peak_share: f64,
+        /// Length of the peak window, hours.
+        #[arg(long, default_value_t = 4.0)]
+        peak_hours: f64,
+        /// Bytes per response (bandwidth).
+        #[arg(long, default_value_t = 2000.0)]
+        bytes_per_request: f64,
+        /// Rows written per active user per day (storage).
+        #[arg(long, default_value_t = 10.0)]
+        rows_per_user_day: f64,
+        /// Bytes per row.
+        #[arg(long, default_value_t = 1000.0)]
+        row_bytes: f64,
+    },
+    /// Every parameter, its default and meaning (generated from the loader's own schema).
+    Explain {
+        /// A section (clients, services, network, ...) or a path prefix; all when absent.
+        component: Option<String>,
+    },
     /// Re-run one recorded run; exit 0 only if its runs.csv row is identical.
     Replay {
         /// An output folder written by `dssim run`.
@@ -200,6 +238,121 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             println!("  est. events  ~{:.3e} in all", events);
             Ok(0)
         }
+        Command::Estimate {
+            file,
+            set,
+            users,
+            active,
+            requests_per_user,
+            peak_share,
+            peak_hours,
+            bytes_per_request,
+            rows_per_user_day,
+            row_bytes,
+        } => {
+            if let Some(users) = users {
+                let t = dssim_lab::estimate::Traffic {
+                    users,
+                    active,
+                    requests_per_user,
+                    peak_share,
+                    peak_hours,
+                    bytes_per_request,
+                    rows_per_user_day,
+                    row_bytes,
+                }
+                .estimate();
+                println!("users                 {users:>14.0}");
+                println!("daily active users    {:>14.0}", t.dau);
+                println!("requests per day      {:>14.0}", t.daily_requests);
+                println!("average rps           {:>14.1}", t.average_rps);
+                println!("peak rps              {:>14.1}", t.peak_rps);
+                println!(
+                    "storage growth        {:>14.2} GB/day  ({:.2} TB/year)",
+                    t.storage_gb_per_day, t.storage_tb_per_year
+                );
+                println!("bandwidth at peak     {:>14.3} Gbps", t.peak_gbps);
+            }
+            if let Some(file) = file {
+                let exp = load(&file, &set, None)?;
+                let spec = exp.spec(0)?;
+                let est = dssim_lab::estimate::components(&spec.model);
+                println!(
+                    "{:<16} {:<10} {:>12} {:>8} {:>8} {:>12} {:>12} {:>14}",
+                    "component",
+                    "kind",
+                    "offered_rps",
+                    "servers",
+                    "util",
+                    "wait_ms",
+                    "sojourn_ms",
+                    "saturates_at"
+                );
+                for e in &est {
+                    println!(
+                        "{:<16} {:<10} {:>12.1} {:>8} {:>8.3} {:>12.3} {:>12.3} {:>14.1}",
+                        e.component,
+                        e.kind,
+                        e.offered_rps,
+                        e.servers,
+                        e.utilization,
+                        e.wait_ms,
+                        e.sojourn_ms,
+                        e.saturation_rps
+                    );
+                }
+                if let Some(b) = est
+                    .iter()
+                    .min_by(|a, b| a.saturation_rps.total_cmp(&b.saturation_rps))
+                {
+                    println!(
+                        "first bottleneck: {} ({}), saturates at {:.1} rps{}",
+                        b.component,
+                        b.kind,
+                        b.saturation_rps,
+                        if b.utilization >= 1.0 {
+                            " — already overloaded at the offered load"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            } else if users.is_none() {
+                return Err(LabError::Input(Diagnostic::plain(
+                    Path::new("estimate"),
+                    "give a model or experiment file, or --users N for the traffic calculator",
+                )));
+            }
+            Ok(0)
+        }
+        Command::Explain { component } => {
+            use dssim_components::explain;
+            let params = explain::params(component.as_deref());
+            if params.is_empty() {
+                let c = component.unwrap_or_default();
+                let sections = explain::sections();
+                let help = dssim_engine::did_you_mean(&c, sections.iter().copied())
+                    .map(|s| format!("did you mean `{s}`?"));
+                return Err(LabError::Input(Diagnostic {
+                    help,
+                    ..Diagnostic::plain(
+                        Path::new("explain"),
+                        format!(
+                            "no parameters under {c:?}; sections: {}",
+                            sections.join(", ")
+                        ),
+                    )
+                }));
+            }
+            for p in params {
+                println!("{}", p.path);
+                println!("    {}  [default: {}]", p.kind, p.default);
+                if !p.doc.is_empty() {
+                    println!("    {}", p.doc);
+                }
+            }
+            Ok(0)
+        }
         Command::Replay { dir, run } => {
             let (recorded, new) = dssim_lab::replay(&dir, run)?;
             if recorded == new {
@@ -224,14 +377,17 @@ fn report(e: &LabError) {
 
 fn render(d: &Diagnostic) {
     use ariadne::{Config, Label, Report, ReportKind, Source};
-    eprintln!("error: {d}");
-    if let (Some(text), Some(span)) = (&d.text, &d.span) {
+    let (Some(text), Some(span)) = (&d.text, &d.span) else {
+        eprintln!("error: {d}");
+        return;
+    };
+    {
         let name = d.file.display().to_string();
         let span =
             span.start.min(text.len())..span.end.min(text.len()).max(span.start.min(text.len()));
         let mut r = Report::build(ReportKind::Error, (name.clone(), span.clone()))
             .with_config(Config::default().with_color(std::io::stderr().is_terminal()))
-            .with_message(&d.message)
+            .with_message(format!("{}: {}", d.location(), d.message))
             .with_label(Label::new((name.clone(), span)).with_message("here"));
         if let Some(h) = &d.help {
             r = r.with_help(h);

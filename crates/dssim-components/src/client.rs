@@ -167,11 +167,7 @@ impl Client {
                 let user = ctx.rng.random_range(0..self.user_ids) as u32;
                 self.send_new(ctx, user);
             }
-            Msg::Wake(user) => {
-                if ctx.now() < self.end {
-                    self.send_new(ctx, user as u32);
-                }
-            }
+            Msg::Wake(user) if ctx.now() < self.end => self.send_new(ctx, user as u32),
             Msg::Response(req, status) => self.on_response(ctx, req, status),
             Msg::Timeout(req) => self.on_timeout(ctx, req),
             _ => {}
@@ -214,6 +210,12 @@ impl Client {
         };
         if r.abandoned {
             return; // already ended as a timeout; the late answer is discarded
+        }
+        if ctx.shared.oracle.enabled {
+            let counted = ctx.shared.stats.counts(r.first_sent);
+            ctx.shared
+                .oracle
+                .observe(&r, status == Status::Ok, counted, ctx.now());
         }
         let outcome = match status {
             Status::Ok => Outcome::Ok,

@@ -7,6 +7,7 @@ use dssim_engine::{did_you_mean, rng, ActorId, Network, Partition, SimTime, Simu
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Arrival, Client, ClientConfig};
+use crate::database::{DatabaseConfig, DbNode, DbRouter, DbState, NodeState, ShardState};
 use crate::node::{Msg, Node};
 use crate::report::{ComponentRow, RunReport};
 use crate::sampler::Sampler;
@@ -25,6 +26,9 @@ pub struct ModelConfig {
     /// App nodes.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// Databases (primaries, replicas, shards).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseConfig>,
     /// Latency, loss, regions and partitions.
     #[serde(default)]
     pub network: NetworkConfig,
@@ -78,6 +82,7 @@ pub struct RunOptions {
 enum Named {
     Client,
     Service,
+    Database,
 }
 
 impl ModelConfig {
@@ -88,6 +93,9 @@ impl ModelConfig {
         }
         for s in &self.services {
             m.insert(s.name.clone(), Named::Service);
+        }
+        for d in &self.databases {
+            m.insert(d.name.clone(), Named::Database);
         }
         m
     }
@@ -101,7 +109,8 @@ impl ModelConfig {
             .clients
             .iter()
             .map(|c| ("clients", &c.name))
-            .chain(self.services.iter().map(|s| ("services", &s.name)));
+            .chain(self.services.iter().map(|s| ("services", &s.name)))
+            .chain(self.databases.iter().map(|d| ("databases", &d.name)));
         for (kind, n) in all_names {
             if n.is_empty() || n.contains('.') {
                 errs.push(ConfigError::new(
@@ -130,6 +139,13 @@ impl ModelConfig {
                 Some(Named::Client) => errs.push(ConfigError::new(
                     format!("{p}.target"),
                     format!("{:?} is a client; a client sends to a service", c.target),
+                )),
+                Some(Named::Database) => errs.push(ConfigError::new(
+                    format!("{p}.target"),
+                    format!(
+                        "{:?} is a database; clients send to a service, whose `database` names it",
+                        c.target
+                    ),
                 )),
                 None => errs.push(unknown_name(
                     format!("{p}.target"),
@@ -197,6 +213,18 @@ impl ModelConfig {
                     format!("must be a number above zero; found {}", s.speed),
                 ));
             }
+            if let Some(db) = &s.database {
+                if !matches!(names.get(db), Some(Named::Database)) {
+                    errs.push(unknown_name(
+                        format!("{p}.database"),
+                        db,
+                        self.databases.iter().map(|d| d.name.as_str()),
+                    ));
+                }
+            }
+        }
+        for d in &self.databases {
+            crate::database::validate(d, &mut errs);
         }
         self.check_zero_time_loops(&mut errs);
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
@@ -245,15 +273,20 @@ impl ModelConfig {
     }
 
     /// A closed loop whose every cycle takes no simulated time (no think time, a service
-    /// that answers in zero time, no network latency) would run forever at one instant;
-    /// refuse it here rather than hang. Times are whole nanoseconds, so a mean below half a
-    /// nanosecond counts as zero.
+    /// that answers by itself in zero time, no network latency) would run forever at one
+    /// instant; refuse it here rather than hang. Times are whole nanoseconds, so a mean
+    /// below half a nanosecond counts as zero.
     fn check_zero_time_loops(&self, errs: &mut Vec<ConfigError>) {
         let zero = |mean_ns: f64| mean_ns < 0.5;
         let latency = self.network.latency.as_ref().map_or(0.0, |d| d.0.mean());
         for c in self.clients.iter().filter(|c| c.arrival == Arrival::Closed) {
             let think = c.think.as_ref().map_or(0.0, |d| d.0.mean());
-            let Some(s) = self.services.iter().find(|s| s.name == c.target) else {
+            // Only a service that answers by itself: anything it calls may take time.
+            let Some(s) = self
+                .services
+                .iter()
+                .find(|s| s.name == c.target && s.database.is_none())
+            else {
                 continue;
             };
             let service = if s.speed > 0.0 {
@@ -283,6 +316,12 @@ impl ModelConfig {
             .iter()
             .filter_map(|c| c.region.clone())
             .chain(self.services.iter().filter_map(|s| s.region.clone()))
+            .chain(self.databases.iter().filter_map(|d| d.region.clone()))
+            .chain(
+                self.databases
+                    .iter()
+                    .filter_map(|d| d.replica_region.clone()),
+            )
         {
             set.insert(r);
         }
@@ -303,6 +342,9 @@ impl ModelConfig {
             v.push(s.name.clone());
             v.extend((0..s.instances).map(|i| format!("{}.{i}", s.name)));
         }
+        for d in &self.databases {
+            v.extend(d.addresses().into_iter().map(|(n, _)| n));
+        }
         v
     }
 
@@ -310,6 +352,13 @@ impl ModelConfig {
     /// and are resolved by [`World`].
     fn resolve(&self, name: &str) -> Option<()> {
         if self.clients.iter().any(|c| c.name == name) {
+            return Some(());
+        }
+        if self
+            .databases
+            .iter()
+            .any(|d| d.addresses().iter().any(|(n, _)| n == name))
+        {
             return Some(());
         }
         let (base, idx) = match name.rsplit_once('.') {
@@ -369,14 +418,25 @@ impl ModelConfig {
         let mut placement = Vec::new();
         let mut total_workers = 0u64;
         let mut total_instances = 0u64;
+        let key_space = self.clients.iter().map(|c| c.keys).max().unwrap_or(1);
+        let routers: Vec<DbRouter> = self
+            .databases
+            .iter()
+            .enumerate()
+            .map(|(di, d)| DbRouter::new(di, d, key_space))
+            .collect();
         for (si, s) in self.services.iter().enumerate() {
             let mut v = Vec::new();
+            let router = s
+                .database
+                .as_ref()
+                .and_then(|n| self.databases.iter().position(|d| &d.name == n))
+                .map(|di| routers[di].clone());
             for i in 0..s.instances {
                 let name = format!("{}.{i}", s.name);
-                let id = sim.add(
-                    Node::Instance(Instance::new(si, s)),
-                    rng::stream(opts.seed, &name),
-                );
+                let mut inst = Instance::new(si, s);
+                inst.data.db = router.clone();
+                let id = sim.add(Node::Instance(inst), rng::stream(opts.seed, &name));
                 placement.push((id, region_ix(&s.region)));
                 ids.insert(name, vec![id]);
                 v.push(id);
@@ -385,6 +445,37 @@ impl ModelConfig {
             }
             ids.insert(s.name.clone(), v);
         }
+        for (di, d) in self.databases.iter().enumerate() {
+            let mut state = DbState::default();
+            for sh in 0..d.shards {
+                let mut shard = ShardState::default();
+                for n in 0..=d.replicas {
+                    let name = d.node_name(sh, n);
+                    let node = DbNode::new(di, sh as usize, n as usize, d);
+                    let id = sim.add(Node::Db(node), rng::stream(opts.seed, &name));
+                    let region = match &d.replica_region {
+                        Some(_) if n > 0 => &d.replica_region,
+                        _ => &d.region,
+                    };
+                    placement.push((id, region_ix(region)));
+                    shard.nodes.push(NodeState {
+                        actor: id,
+                        alive: true,
+                        ..Default::default()
+                    });
+                }
+                state.shards.push(shard);
+            }
+            for (name, members) in d.addresses() {
+                let v = members
+                    .iter()
+                    .map(|&(sh, n)| state.shards[sh as usize].nodes[n as usize].actor)
+                    .collect();
+                ids.insert(name, v);
+            }
+            sim.shared_mut().dbs.push(state);
+        }
+        sim.shared_mut().oracle.enabled = !self.databases.is_empty();
         let mut clients = Vec::new();
         for c in &self.clients {
             let targets = ids.get(&c.target).cloned().unwrap_or_default();
@@ -440,6 +531,7 @@ impl ModelConfig {
             opts: opts.clone(),
             model: self.clone(),
             clients,
+            ids,
         })
     }
 }
@@ -472,6 +564,7 @@ pub struct World {
     opts: RunOptions,
     model: ModelConfig,
     clients: Vec<ActorId>,
+    ids: BTreeMap<String, Vec<ActorId>>,
 }
 
 /// A run that could not complete.
@@ -490,6 +583,19 @@ pub enum RunError {
 }
 
 impl World {
+    /// Delivers `msg` at time `at` to every actor `name` addresses (an instance, a
+    /// service, a database node such as `db.primary`, a shard, a database): the hook
+    /// faults use to kill and recover components. Returns whether the name is known.
+    pub fn inject(&mut self, name: &str, at: SimTime, msg: Msg) -> bool {
+        let Some(ids) = self.ids.get(name) else {
+            return false;
+        };
+        for &id in ids {
+            self.sim.schedule(at, id, msg);
+        }
+        true
+    }
+
     /// Runs to the end: warm-up, the measured window, then a drain (no new arrivals) until
     /// every counted request has ended or as long again as the run has passed; requests
     /// still unanswered then end as dropped.
@@ -500,6 +606,9 @@ impl World {
             if let Node::Instance(i) = a {
                 i.stats.busy.reset(o.warmup);
                 i.stats.queued.reset(o.warmup);
+            }
+            if let Node::Db(d) = a {
+                d.stats.conns.reset(o.warmup);
             }
         }
         self.sim.run_until(o.duration);
@@ -527,13 +636,17 @@ impl World {
             });
         }
         let _ = &self.clients;
-        Ok(RunReport::new(
+        let mut report = RunReport::new(
             &self.opts,
             &self.sim.shared().stats,
             components,
             self.sim.events(),
             self.model.services.iter().map(|s| s.instances).sum(),
-        ))
+        );
+        if !self.model.databases.is_empty() {
+            crate::database::report(&self.sim.shared().oracle, &mut report);
+        }
+        Ok(report)
     }
 
     fn component_rows(&self) -> Vec<ComponentRow> {
@@ -565,6 +678,12 @@ impl World {
                 p99_ms: hist.quantile_ms(0.99),
                 hit_ratio: None,
             });
+        }
+        for a in self.sim.actors() {
+            if let Node::Db(d) = a {
+                let cfg = &self.model.databases[d.db];
+                rows.push(d.component_row(cfg.node_name(d.shard as u32, d.node as u32), now));
+            }
         }
         rows
     }

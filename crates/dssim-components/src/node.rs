@@ -4,6 +4,7 @@
 use dssim_engine::Actor;
 
 use crate::client::Client;
+use crate::database::DbNode;
 use crate::request::{ReqId, Status};
 use crate::sampler::Sampler;
 use crate::service::Instance;
@@ -24,6 +25,17 @@ pub enum Msg {
     Wake(u64),
     /// The time-series sampler's tick.
     Tick,
+    /// A database change (packed epoch, sender, sequence) reaches a replica.
+    Replicate(u64),
+    /// A replica tells its primary it applied a change (same packing).
+    ReplAck(u64),
+    /// A database node (by index in its shard) offers the writes it accepted while cut
+    /// off from its primary.
+    Reconcile(u64),
+    /// The receiving component crashes (faults).
+    Kill,
+    /// The receiving component comes back (faults).
+    Recover,
 }
 
 /// The context every component handles messages with.
@@ -38,6 +50,8 @@ pub enum Node {
     Instance(Instance),
     /// The time-series sampler.
     Sampler(Sampler),
+    /// A database node (primary or replica of a shard).
+    Db(DbNode),
 }
 
 impl Actor for Node {
@@ -50,6 +64,7 @@ impl Actor for Node {
             Node::Client(c) => c.handle(msg, ctx),
             Node::Instance(s) => s.handle(msg, ctx),
             Node::Sampler(s) => s.handle(msg, ctx),
+            Node::Db(d) => d.handle(msg, ctx),
         }
     }
 }

@@ -92,6 +92,11 @@ pub const RUN_COLUMNS: &[&str] = &[
     "lost_writes",
     "instance_hours",
     "events",
+    "repl_lag_mean_ms",
+    "stale_age_p99_ms",
+    "monotonic_violations",
+    "write_conflicts",
+    "db_refused",
 ];
 
 impl RunReport {
@@ -149,6 +154,11 @@ impl RunReport {
                     .into(),
             ),
             ("events", Cell::Int(events)),
+            ("repl_lag_mean_ms", Cell::Empty),
+            ("stale_age_p99_ms", Cell::Empty),
+            ("monotonic_violations", Cell::Empty),
+            ("write_conflicts", Cell::Empty),
+            ("db_refused", Cell::Empty),
         ];
         debug_assert!(metrics.iter().map(|m| m.0).eq(RUN_COLUMNS.iter().copied()));
         let quantiles = if l.is_empty() {
@@ -164,6 +174,13 @@ impl RunReport {
             quantiles,
             series: st.series.clone(),
             components,
+        }
+    }
+
+    /// Sets metric `name` (a column of [`RUN_COLUMNS`]); unknown names are ignored.
+    pub fn set(&mut self, name: &str, value: Cell) {
+        if let Some(m) = self.metrics.iter_mut().find(|m| m.0 == name) {
+            m.1 = value;
         }
     }
 

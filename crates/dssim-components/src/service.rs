@@ -45,6 +45,9 @@ pub struct ServiceConfig {
     /// Region for network latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The database it reads and writes (a `[[databases]]` name); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 fn one() -> u32 {
@@ -151,7 +154,7 @@ impl Instance {
 
     /// CPU work is over: call the data tier (the worker stays busy meanwhile) or answer.
     fn cpu_done(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
-        let target = ctx.shared.reqs.get(req).and_then(|r| self.data.target(r));
+        let target = self.data.route(ctx, req);
         match target {
             Some(t) => call(ctx, t, req),
             None => self.finish(ctx, req, Status::Ok),

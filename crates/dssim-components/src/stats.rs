@@ -29,6 +29,10 @@ pub struct Shared {
     pub reqs: RequestTable,
     /// Run-wide metrics.
     pub stats: Stats,
+    /// Run-time state of each database (shards, nodes, replication logs).
+    pub dbs: Vec<crate::database::DbState>,
+    /// The consistency oracle.
+    pub oracle: crate::consistency::Oracle,
 }
 
 /// Levels sampled into the time series, kept up to date by the components.
@@ -59,6 +63,10 @@ pub struct Interval {
     pub shed: u64,
     /// Latency of the requests that ended ok.
     pub latency: Histogram,
+    /// Sum of replication lags of changes applied in the interval (ns).
+    pub repl_lag_ns: f64,
+    /// Changes applied on replicas in the interval.
+    pub repl_lag_n: u64,
 }
 
 /// One row of timeseries.csv.
@@ -199,7 +207,8 @@ impl Stats {
             in_flight: g.in_flight.mean(now),
             utilization: (workers > 0.0).then(|| busy / workers),
             cache_hit_ratio: None,
-            repl_lag_ms: None,
+            repl_lag_ms: (self.interval.repl_lag_n > 0)
+                .then(|| self.interval.repl_lag_ns / self.interval.repl_lag_n as f64 / 1e6),
         };
         for tw in [
             &mut g.busy,
@@ -215,6 +224,8 @@ impl Stats {
         self.interval.errors = 0;
         self.interval.shed = 0;
         self.interval.latency.clear();
+        self.interval.repl_lag_ns = 0.0;
+        self.interval.repl_lag_n = 0;
         self.series.push(row);
     }
 

@@ -8,9 +8,11 @@
 //! `--jobs`, except manifest.json's wall-clock figures.
 
 pub mod error;
+pub mod estimate;
 pub mod experiment;
 pub mod manifest;
 pub mod output;
+pub mod queueing;
 pub mod runner;
 pub mod source;
 pub mod stats;

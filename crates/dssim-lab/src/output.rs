@@ -325,9 +325,7 @@ pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
         .map(String::as_str)
         .filter(|m| !matches!(*m, "duration_s" | "events"))
         .collect();
-    // point -> (swept values, per-metric values)
-    let mut points: std::collections::BTreeMap<usize, (Vec<String>, Vec<Vec<f64>>, usize)> =
-        Default::default();
+    let mut points: std::collections::BTreeMap<usize, PointAcc> = Default::default();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| LabError::io(&runs_path, e))?;
         let point: usize = rec.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
@@ -374,6 +372,9 @@ pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
     let path = dir.join("points.csv");
     fs::write(&path, out).map_err(|e| LabError::io(&path, e))
 }
+
+/// Per sweep point: its swept values, every metric's values over replications, run count.
+type PointAcc = (Vec<String>, Vec<Vec<f64>>, usize);
 
 /// Mean and 95% half-width (Student t with n−1 degrees of freedom); no half-width for n < 2.
 pub fn mean_ci95(xs: &[f64]) -> (Option<f64>, Option<f64>) {
