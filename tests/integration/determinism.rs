@@ -313,3 +313,70 @@ fn adding_a_component_leaves_the_others_draws_alone() {
     // ... while the run as a whole did change (more requests), so the check can fail.
     assert!(together.metric("requests").unwrap() > alone.metric("requests").unwrap());
 }
+
+/// Every experiment and model shipped in the repository checks clean and gives the same
+/// output folder with `--jobs 1` and `--jobs 2`, shortened to about half a million events
+/// at most (two replications of every point; a longer file keeps its shape but runs for less time).
+#[test]
+fn every_shipped_file_checks_and_is_deterministic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = scratch("det_shipped");
+    let mut files: Vec<std::path::PathBuf> = ["experiments", "models"]
+        .iter()
+        .filter_map(|d| fs::read_dir(root.join(d)).ok())
+        .flatten()
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("toml" | "json")
+            )
+        })
+        .collect();
+    files.sort();
+    assert!(
+        files.iter().any(|f| f.ends_with("experiments/mm1.toml")),
+        "{files:?}"
+    );
+    for (i, file) in files.iter().enumerate() {
+        let f = file.to_str().expect("utf-8 path");
+        dssim_ok(&dir, &["check", f]);
+        let exp = dssim_lab::Experiment::load(file).expect("loads");
+        // The estimate covers every point and replication; two replications run here.
+        let planned = exp.estimate_events().expect("estimate") / f64::from(exp.replications);
+        let scale = (2.5e5 / (2.0 * planned)).min(1.0);
+        let duration_ms = ((exp.duration.as_secs_f64() * 1000.0 * scale) as u64).max(100);
+        let warmup_ms = (exp.warmup.as_secs_f64() * 1000.0) as u64;
+        let warmup_ms = warmup_ms.min(duration_ms / 4);
+        let (w, d) = (
+            format!("warmup={warmup_ms}ms"),
+            format!("duration={duration_ms}ms"),
+        );
+        let args = |out: &str, jobs: &str| -> Vec<String> {
+            [
+                "run",
+                f,
+                "--out",
+                out,
+                "--jobs",
+                jobs,
+                "--set",
+                &w,
+                "--set",
+                &d,
+                "--set",
+                "replications=2",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+        };
+        let (a, b) = (format!("f{i}-j1"), format!("f{i}-j2"));
+        for (out, jobs) in [(&a, "1"), (&b, "2")] {
+            let v = args(out, jobs);
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            dssim_ok(&dir, &v);
+        }
+        assert_same_outputs(&dir.join(&a), &dir.join(&b));
+    }
+}
