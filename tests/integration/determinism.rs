@@ -315,8 +315,9 @@ fn adding_a_component_leaves_the_others_draws_alone() {
 }
 
 /// Every experiment and model shipped in the repository checks clean and gives the same
-/// output folder with `--jobs 1` and `--jobs 2`, shortened to about half a million events
-/// at most (two replications of every point; a longer file keeps its shape but runs for less time).
+/// output folder with `--jobs 1` and `--jobs 2`. Two replications of every point run,
+/// shortened to about half a million events in all: a longer file keeps its shape but
+/// runs for less simulated time.
 #[test]
 fn every_shipped_file_checks_and_is_deterministic() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -120,7 +120,7 @@ fn mm1_sojourn_time_is_exponential() {
 
 /// M/M/c against Erlang C, on validation.md's example scaled to milliseconds: offered
 /// load A = 10 Erl on c = 14 servers (λ = 1000/s, mean service 10 ms). The mean wait is
-/// Wq = C/(cμ − λ), the mean time waiting in line Lq = λ·Wq, and the sojourn time is a
+/// Wq = C/(cμ − λ), the mean number waiting in line Lq = λ·Wq, and the sojourn time is a
 /// mixture: with probability 1 − C just the service, otherwise Exp(γ) + Exp(μ) with
 /// γ = cμ − λ, so P(T > t) = (1 − C)e^{−μt} + C(γe^{−μt} − μe^{−γt})/(γ − μ).
 #[test]
