@@ -1,4 +1,4 @@
-//! The `dssim` command line: run, check and replay experiments.
+//! The `dssim` command line: run, check, replay, merge shards, find capacity.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -90,6 +90,55 @@ enum Command {
         /// A section (clients, services, network, ...) or a path prefix; all when absent.
         component: Option<String>,
     },
+    /// Find the highest load (or lowest resource) at which every SLO holds.
+    Capacity {
+        /// Experiment or model file.
+        file: PathBuf,
+        /// An objective METRIC OP LIMIT, e.g. "p99_ms<200" or "error_rate<0.001" (repeatable;
+        /// all must hold). METRIC: a runs.csv column, or error_rate, timeout_rate, shed_rate,
+        /// drop_rate, failure_rate (each over requests).
+        #[arg(long = "slo", value_name = "SLO", required = true)]
+        slo: Vec<String>,
+        /// The numeric model path to vary, e.g. clients.users.rate.
+        #[arg(long, value_name = "PATH")]
+        vary: String,
+        /// Where the search starts [default: the path's value in the model].
+        #[arg(long)]
+        lo: Option<f64>,
+        /// Upper end of the search [default: double from lo until the outcome flips].
+        #[arg(long)]
+        hi: Option<f64>,
+        /// Replications per probe (same seeds at every probe).
+        #[arg(long, default_value_t = 5)]
+        replications: u32,
+        /// Relative width of the final bracket (real-valued paths).
+        #[arg(long, default_value_t = 0.01)]
+        tolerance: f64,
+        /// max: highest value where the SLOs hold (a load); min: lowest (a resource).
+        #[arg(long, value_parser = ["max", "min"], default_value = "max")]
+        find: String,
+        /// Output folder for capacity.csv [default: results/<experiment name>-capacity].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Parallel runs [default: all cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Experiment seed (overrides the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a model path or experiment key: PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
+    /// Merge the folders of `dssim run --shard K/N` (K = 0..N-1) into one result folder.
+    Merge {
+        /// The shard folders, all N of them.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output folder [default: results/<experiment name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Re-run one recorded run; exit 0 only if its runs.csv row is identical.
     Replay {
         /// An output folder written by `dssim run`.
@@ -161,8 +210,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             let exp = load(&file, &set, seed)?;
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(&exp.name));
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let jobs = jobs_or_cores(jobs);
             let settings = RunSettings {
                 out: out.clone(),
                 jobs,
@@ -353,6 +401,64 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             }
             Ok(0)
         }
+        Command::Capacity {
+            file,
+            slo,
+            vary,
+            lo,
+            hi,
+            replications,
+            tolerance,
+            find,
+            out,
+            jobs,
+            seed,
+            set,
+        } => capacity(
+            &file,
+            &set,
+            seed,
+            dssim_lab::capacity::CapacitySettings {
+                path: vary,
+                slos: slo
+                    .iter()
+                    .map(|s| dssim_lab::capacity::Slo::parse(s))
+                    .collect::<Result<_, _>>()?,
+                lo,
+                hi,
+                replications,
+                tolerance,
+                find: if find == "min" {
+                    dssim_lab::capacity::Find::Min
+                } else {
+                    dssim_lab::capacity::Find::Max
+                },
+                jobs: jobs_or_cores(jobs),
+            },
+            out,
+        ),
+        Command::Merge { dirs, out } => {
+            let out = match out {
+                Some(o) => o,
+                None => {
+                    let first = dirs.first().map(|d| dssim_lab::manifest::Manifest::read(d));
+                    match first {
+                        Some(Ok(m)) => PathBuf::from("results").join(m.experiment),
+                        _ => PathBuf::from("results").join("merged"),
+                    }
+                }
+            };
+            let command: Vec<String> = std::env::args().collect();
+            let s = dssim_lab::merge::merge(&dirs, &out, &command)?;
+            println!(
+                "{}: merged {} shards, {} runs, into {}",
+                s.experiment,
+                s.shards,
+                s.runs,
+                out.display()
+            );
+            Ok(0)
+        }
         Command::Replay { dir, run } => {
             let (recorded, new) = dssim_lab::replay(&dir, run)?;
             if recorded == new {
@@ -364,6 +470,140 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             }
         }
     }
+}
+
+fn jobs_or_cores(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `dssim capacity`: the search, one line per probe, the verdict and capacity.csv.
+fn capacity(
+    file: &Path,
+    set: &[String],
+    seed: Option<u64>,
+    settings: dssim_lab::capacity::CapacitySettings,
+    out: Option<PathBuf>,
+) -> Result<u8, LabError> {
+    use dssim_lab::capacity::{self as cap, Find, Outcome};
+    let exp = load(file, set, seed)?;
+    let out =
+        out.unwrap_or_else(|| PathBuf::from("results").join(format!("{}-capacity", exp.name)));
+    for s in &settings.slos {
+        if matches!(
+            s.metric.as_str(),
+            "errors" | "timeouts" | "shed" | "dropped"
+        ) {
+            eprintln!(
+                "note: {} is a count per run; for a fraction of requests use {}_rate",
+                s.metric,
+                match s.metric.as_str() {
+                    "errors" => "error",
+                    "timeouts" => "timeout",
+                    "dropped" => "drop",
+                    _ => "shed",
+                }
+            );
+        }
+    }
+    let started = std::time::Instant::now();
+    let path = settings.path.clone();
+    let slos = settings.slos.clone();
+    let result = cap::search(&exp, &settings, &mut |p| {
+        let figures: Vec<String> = slos
+            .iter()
+            .zip(p.mean.iter().zip(&p.ci95))
+            .map(|(s, (m, h))| {
+                let m = m.map_or("-".into(), |m| format!("{m:.4}"));
+                match h {
+                    Some(h) => format!("{} {m} ± {h:.3}", s.metric),
+                    None => format!("{} {m}", s.metric),
+                }
+            })
+            .collect();
+        println!(
+            "probe {:>2} {:<7} {path} = {:<12} {}  {}",
+            p.index,
+            p.phase,
+            p.text,
+            if p.pass { "pass" } else { "FAIL" },
+            figures.join(", ")
+        );
+    })?;
+    cap::write_csv(&out, &settings, &result)?;
+    let runs = result.probes.len() * settings.replications as usize;
+    let events: u64 = result.probes.iter().map(|p| p.events).sum();
+    let show = |v: f64| cap::show(v, result.integer);
+    let verb = match settings.find {
+        Find::Max => "highest",
+        Find::Min => "lowest",
+    };
+    let code = match (&result.outcome, result.capacity) {
+        (Outcome::Found, Some(c)) => {
+            println!(
+                "capacity: {path} = {} ({verb} value where every SLO holds)",
+                show(c)
+            );
+            if let Some((a, b)) = result.bracket {
+                println!("  bracket  [{}, {}]", show(a), show(b));
+            }
+            match result.ci {
+                Some((l, u)) => println!("  95% CI   [{}, {}]", show(l), show(u)),
+                None => {
+                    println!("  95% CI   unknown (the metric does not change across the bracket)")
+                }
+            }
+            0
+        }
+        (Outcome::AtLo, Some(c)) => {
+            println!(
+                "capacity: {path} <= {} (every SLO already holds at lo; lower --lo)",
+                show(c)
+            );
+            0
+        }
+        (Outcome::AtLo, None) => {
+            println!(
+                "capacity: below {path} = {} (an SLO already breaks at lo; lower --lo)",
+                show(result.probes[0].value)
+            );
+            1
+        }
+        (Outcome::BeyondHi, Some(c)) => {
+            println!(
+                "capacity: {path} >= {} (every SLO still holds there; raise --hi)",
+                show(c)
+            );
+            1
+        }
+        _ => {
+            println!(
+                "capacity: not found (no probe up to the last, {}, meets every SLO; raise --hi)",
+                result
+                    .probes
+                    .last()
+                    .map_or(String::new(), |p| show(p.value))
+            );
+            1
+        }
+    };
+    if !result.broke_first.is_empty() {
+        let names: Vec<String> = result
+            .broke_first
+            .iter()
+            .map(|&i| settings.slos[i].to_string())
+            .collect();
+        println!("  broke first: {}", names.join(", "));
+    }
+    println!(
+        "  {} probes x {} replications = {} runs, {} events in {:.2}s; wrote {}",
+        result.probes.len(),
+        settings.replications,
+        runs,
+        events,
+        started.elapsed().as_secs_f64(),
+        out.join("capacity.csv").display()
+    );
+    Ok(code)
 }
 
 /// Prints an error: file diagnostics with a source excerpt, others as one line.

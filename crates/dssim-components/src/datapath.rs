@@ -1,6 +1,10 @@
 //! The data path of a service instance: what it calls after its CPU work to read or write
 //! data (cache, database). The service knows only this seam: [`DataPath::route`] names the
 //! actor to call for a request, and the worker stays busy until that call is answered.
+//!
+//! With `cache = "redis"` the entry is the cache (one shared actor, or with `local = true`
+//! the instance's own cache, reached without the network); the cache reads and writes the
+//! database itself (see [`crate::cache`]). Without a cache the entry is the database.
 
 use dssim_engine::ActorId;
 
@@ -15,6 +19,8 @@ pub struct DataPath {
     pub entry: Option<ActorId>,
     /// The service's database, reached directly when there is no cache in front.
     pub db: Option<DbRouter>,
+    /// Whether `entry` is on the same machine (a local cache): called without the network.
+    pub local: bool,
 }
 
 impl DataPath {

@@ -7,6 +7,7 @@
 //! Invariants: components know nothing of files or CSV; they touch the world only through
 //! their context; every request ends exactly once (see [`stats`]).
 
+pub mod cache;
 pub mod client;
 pub mod consistency;
 pub mod database;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use dssim_engine::{did_you_mean, rng, ActorId, Network, Partition, SimTime, Simulation};
 use serde::{Deserialize, Serialize};
 
+use crate::cache::{Backend, Cache, CacheConfig, CacheStats, Tier, WritePolicy};
 use crate::client::{Arrival, Client, ClientConfig};
 use crate::database::{DatabaseConfig, DbNode, DbRouter, DbState, NodeState, ShardState};
 use crate::node::{Msg, Node};
@@ -29,6 +30,9 @@ pub struct ModelConfig {
     /// Databases (primaries, replicas, shards).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub databases: Vec<DatabaseConfig>,
+    /// App caches and CDN edges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<CacheConfig>,
     /// Latency, loss, regions and partitions.
     #[serde(default)]
     pub network: NetworkConfig,
@@ -83,6 +87,7 @@ enum Named {
     Client,
     Service,
     Database,
+    Cache(Tier),
 }
 
 impl ModelConfig {
@@ -97,6 +102,9 @@ impl ModelConfig {
         for d in &self.databases {
             m.insert(d.name.clone(), Named::Database);
         }
+        for c in &self.caches {
+            m.insert(c.name.clone(), Named::Cache(c.tier));
+        }
         m
     }
 
@@ -110,7 +118,8 @@ impl ModelConfig {
             .iter()
             .map(|c| ("clients", &c.name))
             .chain(self.services.iter().map(|s| ("services", &s.name)))
-            .chain(self.databases.iter().map(|d| ("databases", &d.name)));
+            .chain(self.databases.iter().map(|d| ("databases", &d.name)))
+            .chain(self.caches.iter().map(|c| ("caches", &c.name)));
         for (kind, n) in all_names {
             if n.is_empty() || n.contains('.') {
                 errs.push(ConfigError::new(
@@ -135,7 +144,7 @@ impl ModelConfig {
         for c in &self.clients {
             let p = format!("clients.{}", c.name);
             match names.get(&c.target) {
-                Some(Named::Service) => {}
+                Some(Named::Service) | Some(Named::Cache(Tier::Cdn)) => {}
                 Some(Named::Client) => errs.push(ConfigError::new(
                     format!("{p}.target"),
                     format!("{:?} is a client; a client sends to a service", c.target),
@@ -147,11 +156,28 @@ impl ModelConfig {
                         c.target
                     ),
                 )),
+                Some(Named::Cache(Tier::App)) => errs.push(ConfigError::new(
+                    format!("{p}.target"),
+                    format!(
+                        "{:?} is an app cache, which services use (`cache = {:?}`); a client sends to a service or a CDN edge (tier = \"cdn\")",
+                        c.target, c.target
+                    ),
+                )),
                 None => errs.push(unknown_name(
                     format!("{p}.target"),
                     &c.target,
-                    self.services.iter().map(|s| s.name.as_str()),
+                    self.services.iter().map(|s| s.name.as_str()).chain(
+                        self.caches
+                            .iter()
+                            .filter(|k| k.tier == Tier::Cdn)
+                            .map(|k| k.name.as_str()),
+                    ),
                 )),
+            }
+            if let Some(b) = &c.browser_cache {
+                if let Err(e) = check_ratio(&format!("{p}.browser_cache.cacheable"), b.cacheable) {
+                    errs.push(e);
+                }
             }
             match c.arrival {
                 Arrival::Poisson | Arrival::Constant => match c.rate {
@@ -207,6 +233,23 @@ impl ModelConfig {
                     "must be at least 1",
                 ));
             }
+            if let Some(cache) = &s.cache {
+                match names.get(cache) {
+                    Some(Named::Cache(Tier::App)) => {}
+                    Some(Named::Cache(Tier::Cdn)) => errs.push(ConfigError::new(
+                        format!("{p}.cache"),
+                        format!("{cache:?} is a CDN edge; a service's cache must be an app cache (tier = \"app\")"),
+                    )),
+                    _ => errs.push(unknown_name(
+                        format!("{p}.cache"),
+                        cache,
+                        self.caches
+                            .iter()
+                            .filter(|k| k.tier == Tier::App)
+                            .map(|k| k.name.as_str()),
+                    )),
+                }
+            }
             if !(s.speed.is_finite() && s.speed > 0.0) {
                 errs.push(ConfigError::new(
                     format!("{p}.speed"),
@@ -225,6 +268,54 @@ impl ModelConfig {
         }
         for d in &self.databases {
             crate::database::validate(d, &mut errs);
+        }
+        for c in &self.caches {
+            errs.extend(c.validate());
+            let Some(origin) = &c.origin else { continue };
+            let p = format!("caches.{}.origin", c.name);
+            match names.get(origin) {
+                Some(Named::Service) | Some(Named::Cache(Tier::Cdn)) => {}
+                Some(_) => errs.push(ConfigError::new(
+                    p.clone(),
+                    format!("{origin:?} cannot be an origin: name a service, a load balancer or a CDN edge"),
+                )),
+                None => errs.push(unknown_name(
+                    p.clone(),
+                    origin,
+                    self.services.iter().map(|s| s.name.as_str()),
+                )),
+            }
+            if self
+                .services
+                .iter()
+                .any(|s| &s.name == origin && s.cache.as_deref() == Some(c.name.as_str()))
+            {
+                errs.push(ConfigError::new(
+                    p.clone(),
+                    format!(
+                        "{origin:?} reads through this cache; a miss sent back to it would loop"
+                    ),
+                ));
+            }
+            // Edges may stand in front of edges, but a loop would never answer.
+            let mut at = c;
+            for _ in 0..self.caches.len() {
+                match at
+                    .origin
+                    .as_ref()
+                    .and_then(|o| self.caches.iter().find(|k| &k.name == o))
+                {
+                    Some(next) if next.name == c.name => {
+                        errs.push(ConfigError::new(
+                            p.clone(),
+                            "the chain of origins comes back to this cache: requests would loop forever",
+                        ));
+                        break;
+                    }
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
         }
         self.check_zero_time_loops(&mut errs);
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
@@ -285,7 +376,7 @@ impl ModelConfig {
             let Some(s) = self
                 .services
                 .iter()
-                .find(|s| s.name == c.target && s.database.is_none())
+                .find(|s| s.name == c.target && s.database.is_none() && s.cache.is_none())
             else {
                 continue;
             };
@@ -322,6 +413,7 @@ impl ModelConfig {
                     .iter()
                     .filter_map(|d| d.replica_region.clone()),
             )
+            .chain(self.caches.iter().filter_map(|c| c.region.clone()))
         {
             set.insert(r);
         }
@@ -345,13 +437,15 @@ impl ModelConfig {
         for d in &self.databases {
             v.extend(d.addresses().into_iter().map(|(n, _)| n));
         }
+        v.extend(self.caches.iter().map(|c| c.name.clone()));
         v
     }
 
     /// Which (service, instance range) a name stands for, if any; clients give `None` here
     /// and are resolved by [`World`].
     fn resolve(&self, name: &str) -> Option<()> {
-        if self.clients.iter().any(|c| c.name == name) {
+        if self.clients.iter().any(|c| c.name == name) || self.caches.iter().any(|c| c.name == name)
+        {
             return Some(());
         }
         if self
@@ -409,6 +503,11 @@ impl ModelConfig {
             stats: crate::stats::Stats {
                 warmup: opts.warmup,
                 end: opts.duration,
+                cache_lost_writes: self
+                    .caches
+                    .iter()
+                    .any(|c| c.write_policy == WritePolicy::WriteBehind)
+                    .then_some(0),
                 ..Default::default()
             },
             ..Default::default()
@@ -476,6 +575,14 @@ impl ModelConfig {
             sim.shared_mut().dbs.push(state);
         }
         sim.shared_mut().oracle.enabled = !self.databases.is_empty();
+        self.build_caches(
+            &mut sim,
+            &mut ids,
+            &mut placement,
+            opts.seed,
+            &region_ix,
+            &routers,
+        );
         let mut clients = Vec::new();
         for c in &self.clients {
             let targets = ids.get(&c.target).cloned().unwrap_or_default();
@@ -533,6 +640,94 @@ impl ModelConfig {
             clients,
             ids,
         })
+    }
+
+    /// Adds the cache actors: one per shared cache or CDN edge, one per service instance
+    /// for a local cache, and points the services' data paths at them. Built after the
+    /// services (origins) and before the clients (which may target an edge); an edge whose
+    /// origin is another edge is built after it. When databases exist, the cache of a
+    /// service with a database reads and writes it: `Cache::set_backend(Backend::Db(..))`.
+    fn build_caches(
+        &self,
+        sim: &mut Simulation<Node>,
+        ids: &mut BTreeMap<String, Vec<ActorId>>,
+        placement: &mut Vec<(ActorId, usize)>,
+        seed: u64,
+        region_ix: &dyn Fn(&Option<String>) -> usize,
+        routers: &[DbRouter],
+    ) {
+        // The database a service reads and writes through its cache, if it has one.
+        let db_of = |s: &ServiceConfig| -> Option<Backend> {
+            let n = s.database.as_ref()?;
+            let di = self.databases.iter().position(|d| &d.name == n)?;
+            Some(Backend::Db(routers[di].clone()))
+        };
+        let mut built = vec![false; self.caches.len()];
+        // Validation rules out loops, so every pass builds at least one edge.
+        for _ in 0..self.caches.len() {
+            for (ci, c) in self.caches.iter().enumerate() {
+                let waits = c.origin.as_ref().is_some_and(|o| {
+                    self.caches
+                        .iter()
+                        .position(|k| &k.name == o)
+                        .is_some_and(|oi| !built[oi])
+                });
+                if built[ci] || waits {
+                    continue;
+                }
+                built[ci] = true;
+                let backend = c
+                    .origin
+                    .as_ref()
+                    .and_then(|o| ids.get(o))
+                    .map_or(Backend::None, |v| Backend::Actors(v.clone()));
+                let users: Vec<&ServiceConfig> = self
+                    .services
+                    .iter()
+                    .filter(|s| s.cache.as_deref() == Some(c.name.as_str()))
+                    .collect();
+                let mut all = Vec::new();
+                if c.local {
+                    for s in users {
+                        let backend = db_of(s).unwrap_or_else(|| backend.clone());
+                        for i in 0..s.instances {
+                            let inst = format!("{}.{i}", s.name);
+                            let name = format!("{}@{inst}", c.name);
+                            let id = sim.add(
+                                Node::Cache(Box::new(Cache::new(ci, c, backend.clone()))),
+                                rng::stream(seed, &name),
+                            );
+                            placement.push((id, region_ix(&s.region)));
+                            if let Some(&inst_id) = ids.get(&inst).and_then(|v| v.first()) {
+                                if let Node::Instance(x) = &mut sim.actors_mut()[inst_id as usize] {
+                                    x.data.entry = Some(id);
+                                    x.data.local = true;
+                                }
+                            }
+                            ids.insert(name, vec![id]);
+                            all.push(id);
+                        }
+                    }
+                } else {
+                    let backend = users.iter().find_map(|s| db_of(s)).unwrap_or(backend);
+                    let id = sim.add(
+                        Node::Cache(Box::new(Cache::new(ci, c, backend))),
+                        rng::stream(seed, &c.name),
+                    );
+                    placement.push((id, region_ix(&c.region)));
+                    for s in users {
+                        for &inst_id in ids.get(&s.name).map(Vec::as_slice).unwrap_or(&[]) {
+                            if let Node::Instance(x) = &mut sim.actors_mut()[inst_id as usize] {
+                                x.data.entry = Some(id);
+                                x.data.local = false;
+                            }
+                        }
+                    }
+                    all.push(id);
+                }
+                ids.insert(c.name.clone(), all);
+            }
+        }
     }
 }
 
@@ -644,7 +839,11 @@ impl World {
             self.model.services.iter().map(|s| s.instances).sum(),
         );
         if !self.model.databases.is_empty() {
-            crate::database::report(&self.sim.shared().oracle, &mut report);
+            let shared = self.sim.shared();
+            crate::database::report(&shared.oracle, &mut report);
+            // Writes lost by the databases (failover) and by caches (write-behind) add up.
+            let lost = shared.oracle.lost_writes + shared.stats.cache_lost_writes.unwrap_or(0);
+            report.set("lost_writes", crate::report::Cell::Int(lost));
         }
         Ok(report)
     }
@@ -685,6 +884,67 @@ impl World {
                 rows.push(d.component_row(cfg.node_name(d.shard as u32, d.node as u32), now));
             }
         }
+        self.cache_rows(&mut rows);
         rows
+    }
+
+    /// One row per `[[caches]]` entry (its nodes summed), a `<edge>.origin` row per CDN
+    /// (origin calls; `hit_ratio` = origin offload), a `<client>.browser` row per client
+    /// with a browser cache.
+    fn cache_rows(&self, rows: &mut Vec<ComponentRow>) {
+        let window = (self.opts.duration - self.opts.warmup).as_secs_f64();
+        for (ci, c) in self.model.caches.iter().enumerate() {
+            let mut st = CacheStats::default();
+            let mut nodes = 0u32;
+            for a in self.sim.actors() {
+                if let Node::Cache(k) = a {
+                    if k.index == ci {
+                        st.absorb(&k.stats);
+                        nodes += 1;
+                    }
+                }
+            }
+            let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+            rows.push(ComponentRow {
+                component: c.name.clone(),
+                kind: match c.tier {
+                    Tier::App => "cache",
+                    Tier::Cdn => "cdn",
+                },
+                requests: st.requests,
+                utilization: (c.max_ops.is_some() && window > 0.0 && nodes > 0)
+                    .then(|| st.busy_ns as f64 / 1e9 / (window * f64::from(nodes))),
+                mean_queue: None,
+                p99_ms: st.sojourn.quantile_ms(0.99),
+                hit_ratio: ratio(st.hits, st.lookups),
+            });
+            if c.tier == Tier::Cdn {
+                let origin = st.backend_reads + st.passed;
+                rows.push(ComponentRow {
+                    component: format!("{}.origin", c.name),
+                    kind: "cdn_origin",
+                    requests: origin,
+                    utilization: None,
+                    mean_queue: None,
+                    p99_ms: None,
+                    hit_ratio: ratio(st.requests.saturating_sub(origin), st.requests),
+                });
+            }
+        }
+        for (c, &id) in self.model.clients.iter().zip(&self.clients) {
+            if let Some(Node::Client(cl)) = self.sim.actors().get(id as usize) {
+                if let Some(b) = &cl.browser {
+                    rows.push(ComponentRow {
+                        component: format!("{}.browser", c.name),
+                        kind: "browser_cache",
+                        requests: b.lookups,
+                        utilization: None,
+                        mean_queue: None,
+                        p99_ms: None,
+                        hit_ratio: (b.lookups > 0).then(|| b.hits as f64 / b.lookups as f64),
+                    });
+                }
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use dssim_engine::Actor;
 
+use crate::cache::{Cache, CacheStep};
 use crate::client::Client;
 use crate::database::DbNode;
 use crate::request::{ReqId, Status};
@@ -32,9 +33,12 @@ pub enum Msg {
     /// A database node (by index in its shard) offers the writes it accepted while cut
     /// off from its primary.
     Reconcile(u64),
-    /// The receiving component crashes (faults).
+    /// A cache's own step for a request (see [`crate::cache`]).
+    Cache(ReqId, CacheStep),
+    /// A fault: the receiving node dies (a database node stops; a cache loses its entries
+    /// and buffered writes).
     Kill,
-    /// The receiving component comes back (faults).
+    /// The end of a fault: the receiving node comes back.
     Recover,
 }
 
@@ -52,6 +56,8 @@ pub enum Node {
     Sampler(Sampler),
     /// A database node (primary or replica of a shard).
     Db(DbNode),
+    /// A cache node or CDN edge (boxed: it is much larger than the other nodes).
+    Cache(Box<Cache>),
 }
 
 impl Actor for Node {
@@ -65,6 +71,7 @@ impl Actor for Node {
             Node::Instance(s) => s.handle(msg, ctx),
             Node::Sampler(s) => s.handle(msg, ctx),
             Node::Db(d) => d.handle(msg, ctx),
+            Node::Cache(c) => c.handle(msg, ctx),
         }
     }
 }

@@ -135,7 +135,12 @@ impl RunReport {
             ("max_ms", l.max_ms().into()),
             ("read_p99_ms", st.read_latency.quantile_ms(0.99).into()),
             ("write_p99_ms", st.write_latency.quantile_ms(0.99).into()),
-            ("cache_hit_ratio", Cell::Empty),
+            (
+                "cache_hit_ratio",
+                (st.cache_lookups > 0)
+                    .then(|| st.cache_hits as f64 / st.cache_lookups as f64)
+                    .into(),
+            ),
             ("repl_lag_p50_ms", Cell::Empty),
             ("repl_lag_p99_ms", Cell::Empty),
             ("stale_reads", Cell::Empty),
@@ -146,7 +151,10 @@ impl RunReport {
                     .then(|| st.ok as f64 / st.requests as f64)
                     .into(),
             ),
-            ("lost_writes", Cell::Empty),
+            (
+                "lost_writes",
+                st.cache_lost_writes.map_or(Cell::Empty, Cell::Int),
+            ),
             (
                 "instance_hours",
                 (instances > 0)

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::datapath::DataPath;
 use crate::node::{Ctx, Msg};
-use crate::request::{call, reply, ReqId, Status};
+use crate::request::{call, call_local, reply, ReqId, Status};
 use crate::units::DistSpec;
 
 /// A `[[services]]` entry.
@@ -42,6 +42,9 @@ pub struct ServiceConfig {
     /// Vertical scaling factor: 2.0 halves service times.
     #[serde(default = "one_f")]
     pub speed: f64,
+    /// The app cache its instances read through (a `[[caches]]` name); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
     /// Region for network latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -156,6 +159,7 @@ impl Instance {
     fn cpu_done(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let target = self.data.route(ctx, req);
         match target {
+            Some(t) if self.data.local => call_local(ctx, t, SimTime::ZERO, req),
             Some(t) => call(ctx, t, req),
             None => self.finish(ctx, req, Status::Ok),
         }
