@@ -1,385 +1,185 @@
-//! Determinism is tested, not hoped for: the output folder is a pure function of
-//! (experiment, seed), byte for byte, whatever `--jobs` is; only manifest.json may differ.
-//! Every comparison here is paired with one that must differ, so none can pass vacuously.
+//! Determinism: outputs are a pure function of (experiment, seed), whatever `--jobs` is;
+//! `dssim replay` re-runs a recorded run to the identical row; another seed changes them.
 
-use std::fs;
 use std::path::Path;
 
-use crate::support::{col, dssim, dssim_ok, read_csv, scratch};
+use crate::common::{dssim, run_ok, tmp_dir, write};
 
-/// A small sweep that exercises every source of randomness a run has today: Poisson and
-/// closed-loop arrivals, read/write mix, zipf keys, random choice among instances,
-/// hyperexponential service, network latency and loss, timeouts and shedding.
+/// The files that must be byte-identical (manifest.json alone may carry wall-clock figures).
+const FILES: &[&str] = &[
+    "runs.csv",
+    "points.csv",
+    "latency.csv",
+    "timeseries.csv",
+    "components.csv",
+];
+
+/// A sweep (2 x 2 points) with replications, network latency, timeouts, bounded queues
+/// (shedding), a read/write mix and Zipf keys: every source of randomness in play.
 const EXPERIMENT: &str = r#"
 name = "det"
-duration = "12s"
-warmup = "2s"
+duration = "4s"
+warmup = "500ms"
 seed = 42
 replications = 3
+
+[sweep]
+"services.app.workers" = [1, 2]
+"clients.users.rate" = [300, 600]
+
+[output]
+timeseries = "500ms"
 
 [model]
 [[model.clients]]
 name = "users"
 target = "app"
-rate = 900
+arrival = "poisson"
+rate = 300
 timeout = "40ms"
 read_ratio = 0.8
+keys = 1000
 popularity = "zipf(0.99)"
 
 [[model.clients]]
 name = "batch"
 target = "app"
 arrival = "closed"
-users = 5
+users = 4
 think = "exp(20ms)"
 
 [[model.services]]
 name = "app"
-instances = 3
-workers = 2
-queue = 10
+instances = 2
+workers = 1
+queue = 8
 service_time = "hyperexp(0.9, 1ms, 10ms)"
 
 [model.network]
 latency = "uniform(0.2ms, 0.6ms)"
-loss = 0.001
-
-[sweep]
-"clients.users.rate" = [600, 1500]
-
-[output]
-timeseries = "1s"
 "#;
 
-/// The files of an output folder, sorted by name, with their bytes.
-fn folder(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| {
-            let e = e.expect("dir entry");
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, fs::read(e.path()).expect("read output file"))
-        })
-        .collect();
-    v.sort();
-    v
+fn read(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()))
 }
 
-/// Asserts two output folders hold the same files with the same bytes, manifest.json
-/// aside.
-fn assert_same_outputs(a: &Path, b: &Path) {
-    let (fa, fb) = (folder(a), folder(b));
-    let names = |f: &[(String, Vec<u8>)]| f.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+#[test]
+fn outputs_are_identical_for_any_jobs_and_replay_reproduces_a_run() {
+    let dir = tmp_dir("det");
+    let file = write(&dir, "det.toml", EXPERIMENT);
+    let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+    run_ok(&file, &a, &["--jobs", "1"]);
+    run_ok(&file, &b, &["--jobs", "2"]);
+    for f in FILES {
+        let (x, y) = (read(&a, f), read(&b, f));
+        assert!(x.len() > 100, "{f} is suspiciously small");
+        assert!(x == y, "{f} differs between --jobs 1 and --jobs 2");
+    }
+    let runs = String::from_utf8(read(&a, "runs.csv")).expect("utf-8");
     assert_eq!(
-        names(&fa),
-        names(&fb),
-        "the two folders hold different files"
+        runs.lines().count(),
+        1 + 12,
+        "header + 4 points x 3 replications"
     );
-    for ((name, x), (_, y)) in fa.iter().zip(&fb) {
-        if name == "manifest.json" {
-            continue;
-        }
+    assert!(a.join("manifest.json").exists());
+    // The sweep did something: timeouts (column 10) and shedding (column 11) both occur.
+    for (col, what) in [(10, "timeouts"), (11, "shed")] {
         assert!(
-            x == y,
-            "{name} differs between {} and {}",
-            a.display(),
-            b.display()
+            runs.lines()
+                .skip(1)
+                .any(|l| l.split(',').nth(col).is_some_and(|s| s != "0")),
+            "expected {what} somewhere in:\n{runs}"
         );
     }
-}
 
-fn setup(test: &str) -> std::path::PathBuf {
-    let dir = scratch(test);
-    fs::write(dir.join("det.toml"), EXPERIMENT).expect("write experiment");
-    dir
-}
-
-#[test]
-fn outputs_are_byte_identical_for_any_jobs() {
-    let dir = setup("det_jobs");
-    dssim_ok(&dir, &["run", "det.toml", "--out", "j1", "--jobs", "1"]);
-    dssim_ok(&dir, &["run", "det.toml", "--out", "j3", "--jobs", "3"]);
-    let files: Vec<String> = folder(&dir.join("j1")).into_iter().map(|f| f.0).collect();
-    for f in [
-        "runs.csv",
-        "points.csv",
-        "latency.csv",
-        "timeseries.csv",
-        "components.csv",
-        "manifest.json",
-    ] {
-        assert!(files.iter().any(|x| x == f), "{f} missing: {files:?}");
-    }
-    assert_same_outputs(&dir.join("j1"), &dir.join("j3"));
-    let (h, rows) = read_csv(&dir.join("j1/runs.csv"));
-    assert_eq!(rows.len(), 6, "2 points x 3 replications");
-    // Every run did something random: timeouts, sheds and drops all happen somewhere.
-    for c in ["timeouts", "shed", "dropped"] {
-        let i = col(&h, c);
-        let total: u64 = rows.iter().map(|r| r[i].parse::<u64>().unwrap()).sum();
-        assert!(
-            total > 0,
-            "no run has any {c}: the model exercises too little"
-        );
-    }
-}
-
-#[test]
-fn the_seed_decides_everything() {
-    let dir = setup("det_seed");
-    dssim_ok(&dir, &["run", "det.toml", "--out", "a", "--jobs", "2"]);
-    dssim_ok(&dir, &["run", "det.toml", "--out", "b", "--jobs", "2"]);
-    assert_same_outputs(&dir.join("a"), &dir.join("b"));
-    // Another seed gives other numbers in every run (the comparison above can fail).
-    dssim_ok(
-        &dir,
-        &[
-            "run", "det.toml", "--out", "c", "--jobs", "2", "--seed", "43",
-        ],
-    );
-    let (h, a) = read_csv(&dir.join("a/runs.csv"));
-    let (_, c) = read_csv(&dir.join("c/runs.csv"));
-    // (The mean latency is a continuous figure: equal values by chance are out of reach,
-    // where two request counts near 6,000 coincide about one time in 200.)
-    let (seed, mean) = (col(&h, "seed"), col(&h, "latency_mean_ms"));
-    for (x, y) in a.iter().zip(&c) {
-        assert_ne!(x[seed], y[seed], "run {} kept its seed", x[0]);
-        assert_ne!(x[mean], y[mean], "run {} kept its mean latency", x[0]);
-    }
-}
-
-#[test]
-fn replications_share_seeds_across_points() {
-    // Common random numbers: the run seed depends on the replication only.
-    let dir = setup("det_crn");
-    dssim_ok(&dir, &["run", "det.toml", "--out", "o", "--jobs", "2"]);
-    let (h, rows) = read_csv(&dir.join("o/runs.csv"));
-    let (point, rep, seed) = (col(&h, "point"), col(&h, "replication"), col(&h, "seed"));
-    for x in &rows {
-        for y in &rows {
-            let same_rep = x[rep] == y[rep];
-            assert_eq!(
-                same_rep,
-                x[seed] == y[seed],
-                "runs {} and {} (points {}, {})",
-                x[0],
-                y[0],
-                x[point],
-                y[point]
-            );
-        }
-    }
-}
-
-#[test]
-fn replay_reproduces_a_recorded_run_and_notices_a_changed_one() {
-    let dir = setup("det_replay");
-    dssim_ok(&dir, &["run", "det.toml", "--out", "o", "--jobs", "2"]);
-    let out = dssim_ok(&dir, &["replay", "o", "--run", "4"]);
-    assert!(out.contains("identical"), "replay said: {out}");
-    // Tamper with the recorded row of run 4: replay must now fail.
-    let path = dir.join("o/runs.csv");
-    let text = fs::read_to_string(&path).unwrap();
-    let (h, rows) = read_csv(&path);
-    let req = col(&h, "requests");
-    let line4 = text
-        .lines()
-        .find(|l| l.starts_with("4,"))
-        .unwrap()
-        .to_string();
-    let mut fields: Vec<String> = line4.split(',').map(str::to_string).collect();
-    assert_eq!(fields[req], rows[4][req]);
-    fields[req] = (rows[4][req].parse::<u64>().unwrap() + 1).to_string();
-    fs::write(&path, text.replace(&line4, &fields.join(","))).unwrap();
-    let res = dssim(&dir, &["replay", "o", "--run", "4"]);
-    assert!(!res.status.success(), "replay accepted a changed row");
-}
-
-#[test]
-fn resume_after_an_interruption_gives_the_same_folder() {
-    let dir = setup("det_resume");
-    dssim_ok(&dir, &["run", "det.toml", "--out", "full", "--jobs", "2"]);
-    // An interrupted sweep: only runs 0..3 reached the disk. Simulate it by cutting the
-    // later runs' rows out of a finished folder, then resume the whole plan.
-    dssim_ok(&dir, &["run", "det.toml", "--out", "part", "--jobs", "2"]);
-    for f in [
-        "runs.csv",
-        "latency.csv",
-        "timeseries.csv",
-        "components.csv",
-    ] {
-        let path = dir.join("part").join(f);
-        let text = fs::read_to_string(&path).unwrap();
-        let kept: Vec<&str> = text
-            .lines()
-            .enumerate()
-            .filter(|(i, l)| *i == 0 || l.split(',').next().unwrap().parse::<u64>().unwrap() < 3)
-            .map(|(_, l)| l)
-            .collect();
-        fs::write(&path, kept.join("\n") + "\n").unwrap();
-    }
-    let (_, rows) = read_csv(&dir.join("part/runs.csv"));
-    assert_eq!(rows.len(), 3);
-    let out = dssim_ok(
-        &dir,
-        &[
-            "run", "det.toml", "--out", "part", "--jobs", "2", "--resume",
-        ],
-    );
-    assert!(out.contains("3 already recorded"), "resume said: {out}");
-    assert_same_outputs(&dir.join("full"), &dir.join("part"));
-}
-
-#[test]
-fn json_and_toml_files_give_the_same_results() {
-    let dir = setup("det_json");
-    let v: toml::Value = toml::from_str(EXPERIMENT).unwrap();
-    let json = serde_json_text(&v);
-    fs::write(dir.join("det.json"), json).unwrap();
-    dssim_ok(&dir, &["run", "det.toml", "--out", "t", "--jobs", "2"]);
-    dssim_ok(&dir, &["run", "det.json", "--out", "j", "--jobs", "2"]);
-    assert_same_outputs(&dir.join("t"), &dir.join("j"));
-}
-
-/// TOML value -> JSON text (the toml crate's values serialize as plain JSON data).
-fn serde_json_text(v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) => format!("{s:?}"),
-        toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Float(f) => format!("{f:?}"),
-        toml::Value::Boolean(b) => b.to_string(),
-        toml::Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(serde_json_text).collect::<Vec<_>>().join(", ")
-        ),
-        toml::Value::Table(t) => format!(
-            "{{{}}}",
-            t.iter()
-                .map(|(k, v)| format!("{k:?}: {}", serde_json_text(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        toml::Value::Datetime(d) => format!("{:?}", d.to_string()),
-    }
-}
-
-#[test]
-fn adding_a_component_leaves_the_others_draws_alone() {
-    // Each component draws from its own stream (seeded by run seed and name), and the
-    // network draws from the sender's stream, so a second, separate client-service pair
-    // must not change a single figure of the first.
-    let base = r#"
-        [[clients]]
-        name = "users"
-        target = "app"
-        rate = 500
-
-        [[services]]
-        name = "app"
-        workers = 2
-        service_time = "exp(3ms)"
-
-        [network]
-        latency = "exp(0.5ms)"
-        "#;
-    let extra = r#"
-        [[clients]]
-        name = "reports"
-        target = "billing"
-        rate = 300
-
-        [[services]]
-        name = "billing"
-        service_time = "exp(2ms)"
-        "#;
-    let run = |text: &str| {
-        let m = crate::support::model(text);
-        let opts = dssim_components::RunOptions {
-            seed: 7,
-            duration: dssim_engine::SimTime::from_secs(30),
-            warmup: dssim_engine::SimTime::from_secs(1),
-            timeseries: None,
-        };
-        m.build(&opts).unwrap().run().unwrap()
-    };
-    let alone = run(base);
-    let together = run(&format!("{base}{extra}"));
-    let app = |r: &dssim_components::RunReport| {
-        r.components
-            .iter()
-            .find(|c| c.component == "app")
-            .cloned()
-            .unwrap()
-    };
-    assert_eq!(app(&alone), app(&together));
-    // ... while the run as a whole did change (more requests), so the check can fail.
-    assert!(together.metric("requests").unwrap() > alone.metric("requests").unwrap());
-}
-
-/// Every experiment and model shipped in the repository checks clean and gives the same
-/// output folder with `--jobs 1` and `--jobs 2`. Two replications of every point run,
-/// shortened to about half a million events in all: a longer file keeps its shape but
-/// runs for less simulated time.
-#[test]
-fn every_shipped_file_checks_and_is_deterministic() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = scratch("det_shipped");
-    let mut files: Vec<std::path::PathBuf> = ["experiments", "models"]
-        .iter()
-        .filter_map(|d| fs::read_dir(root.join(d)).ok())
-        .flatten()
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("toml" | "json")
-            )
-        })
-        .collect();
-    files.sort();
+    // replay re-runs a recorded run to the identical row.
+    let o = dssim(&["replay", a.to_str().expect("utf-8"), "--run", "7"]);
     assert!(
-        files.iter().any(|f| f.ends_with("experiments/mm1.toml")),
-        "{files:?}"
+        o.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&o.stderr)
     );
-    for (i, file) in files.iter().enumerate() {
-        let f = file.to_str().expect("utf-8 path");
-        dssim_ok(&dir, &["check", f]);
-        let exp = dssim_lab::Experiment::load(file).expect("loads");
-        // The estimate covers every point and replication; two replications run here.
-        let planned = exp.estimate_events().expect("estimate") / f64::from(exp.replications);
-        let scale = (2.5e5 / (2.0 * planned)).min(1.0);
-        let duration_ms = ((exp.duration.as_secs_f64() * 1000.0 * scale) as u64).max(100);
-        let warmup_ms = (exp.warmup.as_secs_f64() * 1000.0) as u64;
-        let warmup_ms = warmup_ms.min(duration_ms / 4);
-        let (w, d) = (
-            format!("warmup={warmup_ms}ms"),
-            format!("duration={duration_ms}ms"),
-        );
-        let args = |out: &str, jobs: &str| -> Vec<String> {
-            [
-                "run",
-                f,
-                "--out",
-                out,
-                "--jobs",
-                jobs,
-                "--set",
-                &w,
-                "--set",
-                &d,
-                "--set",
-                "replications=2",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-        };
-        let (a, b) = (format!("f{i}-j1"), format!("f{i}-j2"));
-        for (out, jobs) in [(&a, "1"), (&b, "2")] {
-            let v = args(out, jobs);
-            let v: Vec<&str> = v.iter().map(String::as_str).collect();
-            dssim_ok(&dir, &v);
-        }
-        assert_same_outputs(&dir.join(&a), &dir.join(&b));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("identical"));
+
+    // ... and notices a row that does not match (so the check above can fail).
+    let tampered = dir.join("tampered");
+    std::fs::create_dir_all(&tampered).expect("mkdir");
+    for f in std::fs::read_dir(&a).expect("read_dir") {
+        let f = f.expect("entry").path();
+        std::fs::copy(&f, tampered.join(f.file_name().expect("name"))).expect("copy");
     }
+    let edited: String = runs
+        .lines()
+        .map(|l| {
+            if l.starts_with("7,") {
+                // The `requests` column of run 7, changed by one.
+                let mut cols: Vec<String> = l.split(',').map(String::from).collect();
+                let i = 7; // run, point, replication, seed, 2 swept, duration_s, requests
+                let v: u64 = cols[i].parse().expect("requests is a number");
+                cols[i] = (v + 1).to_string();
+                cols.join(",")
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert_ne!(edited, runs);
+    std::fs::write(tampered.join("runs.csv"), edited).expect("write");
+    let o = dssim(&["replay", tampered.to_str().expect("utf-8"), "--run", "7"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "replay must fail on a changed row"
+    );
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+
+    // Another seed gives other numbers (same shape).
+    run_ok(&file, &c, &["--jobs", "2", "--seed", "43"]);
+    for f in ["runs.csv", "latency.csv", "timeseries.csv"] {
+        let (x, y) = (read(&a, f), read(&c, f));
+        assert!(x != y, "{f} is the same under another seed");
+        assert_eq!(
+            String::from_utf8_lossy(&x).lines().count(),
+            String::from_utf8_lossy(&y).lines().count(),
+            "{f}: same number of rows under another seed"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A run's results do not depend on which other runs share the sweep: the same
+/// (point, replication) run alone, through `--set`, gives the same metrics row.
+#[test]
+fn a_run_is_the_same_alone_or_in_a_sweep() {
+    let dir = tmp_dir("alone");
+    let file = write(&dir, "det.toml", EXPERIMENT);
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    run_ok(&file, &a, &["--jobs", "2"]);
+    // Point 3 = workers 2, rate 600; replication 1 is run 10. Run it alone: one point,
+    // replications 2, so its replication 1 has the same seed.
+    let one = EXPERIMENT
+        .replace("replications = 3", "replications = 2")
+        .replace(
+            "\"services.app.workers\" = [1, 2]",
+            "\"services.app.workers\" = [2]",
+        )
+        .replace(
+            "\"clients.users.rate\" = [300, 600]",
+            "\"clients.users.rate\" = [600]",
+        );
+    let file1 = write(&dir, "one.toml", &one);
+    run_ok(&file1, &b, &["--jobs", "1"]);
+    let metrics = |text: &str, run: &str| -> String {
+        let line = text
+            .lines()
+            .find(|l| l.split(',').next() == Some(run))
+            .unwrap_or_else(|| panic!("no run {run} in\n{text}"));
+        // Drop run and point ids; keep replication, seed, swept values and metrics.
+        line.splitn(3, ',').nth(2).expect("columns").to_string()
+    };
+    let ra = String::from_utf8(read(&a, "runs.csv")).expect("utf-8");
+    let rb = String::from_utf8(read(&b, "runs.csv")).expect("utf-8");
+    assert_eq!(metrics(&ra, "10"), metrics(&rb, "1"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

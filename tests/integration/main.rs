@@ -1,21 +1,24 @@
 //! End-to-end checks of dssim: one integration binary, one module per concern.
 //!
-//! - `theory`: queueing results the simulator must reproduce (validation.md), with
-//!   tolerances derived from the variance of each estimate.
-//! - `determinism`: outputs are a pure function of (experiment, seed), whatever `--jobs` is.
-//! - `outputs`: nothing is lost on the way to CSV; every request ends exactly once.
-//! - `errors`: bad input gives one clear message and exit code 2, never a panic or a hang.
-//! - `caches`, `databases`, `reliability`, `sweeps`: see each module.
-//!
-//! The statistical tests are sized for an optimized build: `cargo test --release --test
-//! integration` (add `-- --nocapture` to print the measured figures).
+//! The theory, determinism, errors and resume modules write their experiments inline, run
+//! the real binary with fixed seeds into their own temporary folders (helpers in `common`),
+//! and read the CSV files back, as a user or a notebook would. The queueing,
+//! reproducibility, outputs and robustness modules extend them (helpers in `support`;
+//! queueing runs models in-process). Statistical checks are sized for `--release`; add
+//! `-- --nocapture` to print the figures they measure.
 
 mod caches;
+mod common;
 mod databases;
 mod determinism;
 mod errors;
 mod outputs;
+mod queueing;
 mod reliability;
+mod reproducibility;
+mod resume;
+mod robustness;
 mod support;
 mod sweeps;
 mod theory;
+mod traffic;

@@ -13,6 +13,8 @@ pub mod consistency;
 pub mod database;
 pub mod datapath;
 pub mod explain;
+pub mod faults;
+pub mod load_balancer;
 pub mod model;
 pub mod node;
 pub mod popularity;

@@ -6,6 +6,8 @@ use dssim_engine::Actor;
 use crate::cache::{Cache, CacheStep};
 use crate::client::Client;
 use crate::database::DbNode;
+use crate::faults::FaultAction;
+use crate::load_balancer::LoadBalancer;
 use crate::request::{ReqId, Status};
 use crate::sampler::Sampler;
 use crate::service::Instance;
@@ -40,7 +42,30 @@ pub enum Msg {
     Kill,
     /// The end of a fault: the receiving node comes back.
     Recover,
+    /// A client's backoff is over: send this pending retry attempt.
+    Retry(ReqId),
+    /// A health probe from load balancer `from` about its backend `backend`.
+    Probe {
+        /// The load balancer to answer.
+        from: dssim_engine::ActorId,
+        /// The backend index, echoed back.
+        backend: u32,
+        /// The probe round, echoed back.
+        round: u32,
+    },
+    /// A live instance's answer to a [`Msg::Probe`].
+    ProbeAck {
+        /// The backend index of the probe.
+        backend: u32,
+        /// The probe round.
+        round: u32,
+    },
+    /// A scheduled fault (kill, recover, slow down) for an instance.
+    Fault(FaultAction),
 }
+
+// Messages are stored inline in the event heap: keep them two words at most.
+const _: () = assert!(std::mem::size_of::<Msg>() <= 16);
 
 /// The context every component handles messages with.
 pub type Ctx<'a> = dssim_engine::Ctx<'a, Msg, Shared>;
@@ -58,6 +83,8 @@ pub enum Node {
     Db(DbNode),
     /// A cache node or CDN edge (boxed: it is much larger than the other nodes).
     Cache(Box<Cache>),
+    /// A load balancer.
+    LoadBalancer(LoadBalancer),
 }
 
 impl Actor for Node {
@@ -72,6 +99,7 @@ impl Actor for Node {
             Node::Sampler(s) => s.handle(msg, ctx),
             Node::Db(d) => d.handle(msg, ctx),
             Node::Cache(c) => c.handle(msg, ctx),
+            Node::LoadBalancer(l) => l.handle(msg, ctx),
         }
     }
 }

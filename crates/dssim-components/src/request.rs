@@ -69,6 +69,12 @@ pub struct Request {
     /// Version of the key this request read (reads) or created (writes); 0 when none yet.
     /// The consistency oracle compares it with the newest acknowledged version.
     pub version: u64,
+    /// Size of the response in bytes (the client's `response_size`; 0 when not given), for
+    /// the NIC bandwidth of the instance that answers.
+    pub response_bytes: u32,
+    /// Backpressure: a component that sheds this attempt may ask the client to wait this
+    /// long before retrying (HTTP 503 Retry-After); zero when none.
+    pub retry_after: SimTime,
     hops: [ActorId; MAX_HOPS],
     depth: u8,
 }
@@ -94,8 +100,33 @@ impl Request {
             attempt: 0,
             abandoned: false,
             version: 0,
+            response_bytes: 0,
+            retry_after: SimTime::ZERO,
             hops: [0; MAX_HOPS],
             depth: 0,
+        }
+    }
+}
+
+impl Request {
+    /// Whether `actor` is waiting on this attempt: it called someone with it and the answer
+    /// has not come back (the top of the return path is `actor`).
+    #[inline]
+    pub fn awaited_by(&self, actor: ActorId) -> bool {
+        self.depth > 0 && self.hops[self.depth as usize - 1] == actor
+    }
+
+    /// A fresh attempt of the same logical request (a retry): same user, key, op and first
+    /// send time, the next attempt number, an empty return path.
+    pub fn retry(&self) -> Request {
+        Request {
+            attempt: self.attempt + 1,
+            abandoned: false,
+            version: 0,
+            retry_after: SimTime::ZERO,
+            hops: [0; MAX_HOPS],
+            depth: 0,
+            ..self.clone()
         }
     }
 }

@@ -9,6 +9,10 @@
 //! Each instance has `workers` servers and a waiting room of `queue` places (unbounded when
 //! absent). Service time is drawn from `service_time` divided by `speed`.
 //!
+//! Faults ([`crate::faults`]): a killed instance refuses requests with an error, fails
+//! those it held and ignores health probes until it recovers; a slow (gray) instance
+//! multiplies its service times by a factor but still answers probes.
+//!
 //! Measures: requests, utilization (busy worker-time / worker-time), mean queue length,
 //! p99 time in the service (queue + service), shed requests.
 
@@ -18,6 +22,7 @@ use dssim_engine::{Dist, Histogram, SimTime, TimeWeighted};
 use serde::{Deserialize, Serialize};
 
 use crate::datapath::DataPath;
+use crate::faults::FaultAction;
 use crate::node::{Ctx, Msg};
 use crate::request::{call, call_local, reply, ReqId, Status};
 use crate::units::DistSpec;
@@ -90,6 +95,18 @@ pub struct Instance {
     pub data: DataPath,
     /// Measurements.
     pub stats: InstanceStats,
+    /// Fault state: dead or alive, slowdown factor, requests to fail when answered.
+    fault: FaultState,
+}
+
+/// What faults did to an instance.
+#[derive(Debug)]
+struct FaultState {
+    alive: bool,
+    slow: f64,
+    /// Requests that were out at the data tier when the instance died: they fail when
+    /// that answer comes back (the return path runs through this instance).
+    doomed: Vec<ReqId>,
 }
 
 impl Instance {
@@ -106,7 +123,17 @@ impl Instance {
             in_service: Vec::new(),
             data: DataPath::default(),
             stats: InstanceStats::default(),
+            fault: FaultState {
+                alive: true,
+                slow: 1.0,
+                doomed: Vec::new(),
+            },
         }
+    }
+
+    /// Whether the instance is alive (not killed by a fault).
+    pub fn is_alive(&self) -> bool {
+        self.fault.alive
     }
 
     /// Workers of this instance.
@@ -121,11 +148,23 @@ impl Instance {
             Msg::Request(req) => self.arrive(ctx, req),
             Msg::Done(req) => self.cpu_done(ctx, req),
             Msg::Response(req, status) => self.finish(ctx, req, status),
+            Msg::Probe {
+                from,
+                backend,
+                round,
+            } if self.fault.alive => {
+                ctx.send(from, Msg::ProbeAck { backend, round });
+            }
+            Msg::Fault(action) => self.fault(ctx, action),
             _ => {}
         }
     }
 
     fn arrive(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+        if !self.fault.alive {
+            reply(ctx, req, Status::Error); // connection refused
+            return;
+        }
         let now = ctx.now();
         let counted = now >= ctx.shared.stats.warmup;
         if counted {
@@ -150,13 +189,19 @@ impl Instance {
         self.busy += 1;
         self.stats.busy.add(now, 1.0);
         ctx.shared.stats.gauges.busy.add(now, 1.0);
-        let d = self.service_time.sample(ctx.rng);
+        let mut d = self.service_time.sample(ctx.rng);
+        if self.fault.slow != 1.0 {
+            d = SimTime::from_nanos((d.0 as f64 * self.fault.slow).round() as u64);
+        }
         self.in_service.push((req, arrived));
         ctx.timer(d, Msg::Done(req));
     }
 
     /// CPU work is over: call the data tier (the worker stays busy meanwhile) or answer.
     fn cpu_done(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+        if !self.in_service.iter().any(|(r, _)| *r == req) {
+            return; // failed by a kill meanwhile
+        }
         let target = self.data.route(ctx, req);
         match target {
             Some(t) if self.data.local => call_local(ctx, t, SimTime::ZERO, req),
@@ -169,6 +214,10 @@ impl Instance {
     fn finish(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
         let now = ctx.now();
         let Some(pos) = self.in_service.iter().position(|(r, _)| *r == req) else {
+            if let Some(i) = self.fault.doomed.iter().position(|r| *r == req) {
+                self.fault.doomed.swap_remove(i);
+                reply(ctx, req, Status::Error);
+            }
             return;
         };
         let (_, arrived) = self.in_service.swap_remove(pos);
@@ -183,6 +232,44 @@ impl Instance {
             self.stats.queued.add(now, -1.0);
             ctx.shared.stats.gauges.queued.add(now, -1.0);
             self.start(ctx, next, at);
+        }
+    }
+
+    /// Applies a scheduled fault.
+    fn fault(&mut self, ctx: &mut Ctx<'_>, action: FaultAction) {
+        let now = ctx.now();
+        match action {
+            FaultAction::Slow(f) => self.fault.slow = f64::from(f),
+            FaultAction::Kill if self.fault.alive => {
+                self.fault.alive = false;
+                let w = f64::from(self.workers);
+                let g = &mut ctx.shared.stats.gauges;
+                g.instances.add(now, -1.0);
+                g.workers.add(now, -w);
+                while let Some((req, _)) = self.queue.pop_front() {
+                    self.stats.queued.add(now, -1.0);
+                    ctx.shared.stats.gauges.queued.add(now, -1.0);
+                    reply(ctx, req, Status::Error);
+                }
+                let me = ctx.me();
+                for (req, _) in std::mem::take(&mut self.in_service) {
+                    self.busy -= 1;
+                    self.stats.busy.add(now, -1.0);
+                    ctx.shared.stats.gauges.busy.add(now, -1.0);
+                    if ctx.shared.reqs.get(req).is_some_and(|r| r.awaited_by(me)) {
+                        self.fault.doomed.push(req);
+                    } else {
+                        reply(ctx, req, Status::Error);
+                    }
+                }
+            }
+            FaultAction::Recover if !self.fault.alive => {
+                self.fault.alive = true;
+                let g = &mut ctx.shared.stats.gauges;
+                g.instances.add(now, 1.0);
+                g.workers.add(now, f64::from(self.workers));
+            }
+            _ => {}
         }
     }
 }
