@@ -42,7 +42,8 @@ enum Command {
         shard: Option<String>,
         /// Keep runs already recorded in the output folder and run the rest.
         #[arg(long)]
-        resume: bool,        /// Refuse a run estimated to process more events than this [default: 1e10].
+        resume: bool,
+        /// Refuse a run estimated to process more events than this [default: 1e10].
         #[arg(long, value_name = "N")]
         max_events: Option<f64>,
         /// Refuse a run estimated to hold more memory than this, e.g. 16GiB [default: 8GiB].

@@ -70,7 +70,10 @@ fn force_and_raised_limits_let_a_big_run_through_check() {
         "busy.toml",
         "duration = \"1000s\"\n[model]\n[[model.clients]]\nname = \"users\"\ntarget = \"app\"\nrate = 1e8\n\n[[model.services]]\nname = \"app\"\nservice_time = \"exp(1ms)\"\n",
     );
-    for extra in [&["--force"][..], &["--max-events", "1e13", "--max-memory", "1TiB"][..]] {
+    for extra in [
+        &["--force"][..],
+        &["--max-events", "1e13", "--max-memory", "1TiB"][..],
+    ] {
         let mut args = vec!["check", f.to_str().unwrap()];
         args.extend_from_slice(extra);
         let o = dssim_within(&args, 20);

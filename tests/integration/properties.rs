@@ -30,7 +30,7 @@ struct Topo {
     instances: u32,
     workers: u32,
     queue: Option<u32>,
-    service: (usize, u32), // (shape, mean µs)
+    service: (usize, u32),             // (shape, mean µs)
     cache: Option<(u32, usize, bool)>, // (capacity, eviction, ttl)
     db: Option<(u32, usize, usize)>,   // (replicas, replication, read_from)
     fault: Option<u32>,                // kill app.0 at 1 s, recover after this many ms
@@ -125,7 +125,10 @@ impl Topo {
             };
         }
         if let Some(ms) = self.fault {
-            t += &format!("\n[[faults]]\nkill = \"app.0\"\nat = \"1s\"\nrecover = \"{}ms\"\n", 1000 + ms);
+            t += &format!(
+                "\n[[faults]]\nkill = \"app.0\"\nat = \"1s\"\nrecover = \"{}ms\"\n",
+                1000 + ms
+            );
         }
         t += "\n[network]\n";
         if let Some(us) = self.latency_us {
@@ -233,7 +236,13 @@ fn check_ranges(r: &RunReport, text: &str) -> Result<(), TestCaseError> {
     prop_assert!(ok <= req);
     for k in ["cache_hit_ratio", "availability"] {
         if let Some(v) = m(k) {
-            prop_assert!((0.0..=1.0).contains(&v), "{} = {} out of [0, 1]\n{}", k, v, text);
+            prop_assert!(
+                (0.0..=1.0).contains(&v),
+                "{} = {} out of [0, 1]\n{}",
+                k,
+                v,
+                text
+            );
         }
     }
     for c in &r.components {

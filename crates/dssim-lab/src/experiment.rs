@@ -601,7 +601,8 @@ impl Experiment {
         let mut total = 0.0;
         for p in 0..self.points() {
             let spec = self.spec(p * self.replications as usize)?;
-            total += limits::estimate(&spec.model, &spec.opts).events * f64::from(self.replications);
+            total +=
+                limits::estimate(&spec.model, &spec.opts).events * f64::from(self.replications);
         }
         Ok(total)
     }

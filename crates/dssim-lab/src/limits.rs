@@ -96,7 +96,11 @@ pub fn parse_size(text: &str) -> Result<f64, String> {
         "gib" => GIB,
         "t" | "tb" => 1e12,
         "tib" => GIB * 1024.0,
-        u => return Err(format!("unknown size unit {u:?} in {text:?}; use B, KB, MB, GB, GiB, TB")),
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} in {text:?}; use B, KB, MB, GB, GiB, TB"
+            ))
+        }
     };
     let v = n * mult;
     if v.is_finite() && v > 0.0 {
@@ -151,7 +155,10 @@ pub fn estimate(model: &ModelConfig, opts: &RunOptions) -> RunEstimate {
         let path_s = path_time(model, &c.target, 0) + 2.0 * net;
         let (rate, how) = client_rate(c, path_s, opts);
         let hops = hops(model, c, &c.target, 0);
-        let retries = c.retries.as_ref().map_or(0.0, |r| f64::from(r.max.min(100)));
+        let retries = c
+            .retries
+            .as_ref()
+            .map_or(0.0, |r| f64::from(r.max.min(100)));
         // Retries cost only when attempts fail; count a tenth of the worst case.
         let per_req = (2.0 + 3.0 * hops) * (1.0 + 0.1 * retries);
         let e = rate * secs * per_req;
@@ -334,7 +341,14 @@ fn client_rate(c: &ClientConfig, path_s: f64, opts: &RunOptions) -> (f64, (Strin
         Arrival::Steps | Arrival::Trace => (
             finite(c.mean_rate(opts.duration).unwrap_or(0.0)),
             (
-                format!("{p}.{}", if c.arrival == Arrival::Trace { "file" } else { "steps" }),
+                format!(
+                    "{p}.{}",
+                    if c.arrival == Arrival::Trace {
+                        "file"
+                    } else {
+                        "steps"
+                    }
+                ),
                 format!(
                     "{p}.{} × duration",
                     if c.arrival == Arrival::Trace {
@@ -355,7 +369,11 @@ fn client_rate(c: &ClientConfig, path_s: f64, opts: &RunOptions) -> (f64, (Strin
         Arrival::Poisson | Arrival::Constant => {
             let r = c.rate.unwrap_or(0.0);
             (
-                if r.is_finite() { r.max(0.0) } else { f64::INFINITY },
+                if r.is_finite() {
+                    r.max(0.0)
+                } else {
+                    f64::INFINITY
+                },
                 (format!("{p}.rate"), format!("{p}.rate × duration")),
             )
         }
@@ -388,7 +406,10 @@ fn hops(model: &ModelConfig, c: &ClientConfig, name: &str, depth: usize) -> f64 
         return 1.0 + hops(model, c, &l.backends, depth + 1);
     }
     if let Some(k) = model.caches.iter().find(|k| k.name == name) {
-        return 1.0 + k.origin.as_ref().map_or(0.0, |o| hops(model, c, o, depth + 1));
+        return 1.0
+            + k.origin
+                .as_ref()
+                .map_or(0.0, |o| hops(model, c, o, depth + 1));
     }
     0.0
 }
@@ -431,7 +452,7 @@ pub fn check(est: &RunEstimate, limits: &Limits) -> Result<(), Refusal> {
     if limits.force {
         return Ok(());
     }
-    if !(est.events <= limits.max_events) {
+    if est.events.is_nan() || est.events > limits.max_events {
         return Err(Refusal {
             path: est.events_cause.0.clone(),
             message: format!(
@@ -440,7 +461,7 @@ pub fn check(est: &RunEstimate, limits: &Limits) -> Result<(), Refusal> {
             ),
         });
     }
-    if !(est.memory <= limits.max_memory) {
+    if est.memory.is_nan() || est.memory > limits.max_memory {
         return Err(Refusal {
             path: est.memory_cause.0.clone(),
             message: format!(
@@ -491,7 +512,11 @@ mod tests {
         let est = estimate(&m, &opts(100));
         let r = check(&est, &Limits::default()).unwrap_err();
         assert_eq!(r.path, "clients.users.rate");
-        assert!(r.message.contains("clients.users.rate × duration"), "{}", r.message);
+        assert!(
+            r.message.contains("clients.users.rate × duration"),
+            "{}",
+            r.message
+        );
         assert!(r.message.contains("--max-events"), "{}", r.message);
         let forced = Limits {
             force: true,
