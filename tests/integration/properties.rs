@@ -127,7 +127,7 @@ impl Topo {
         if let Some(ms) = self.fault {
             t += &format!(
                 "\n[[faults]]\nkill = \"app.0\"\nat = \"1s\"\nrecover = \"{}ms\"\n",
-                1000 + ms
+                1001 + ms
             );
         }
         t += "\n[network]\n";
