@@ -71,6 +71,9 @@ pub struct ClientConfig {
     /// Give up after this long; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// Share of requests marked low priority (served after the others, shed first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_priority: Option<f64>,
     /// Region for network latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -98,6 +101,10 @@ pub struct Client {
     user_ids: u64,
     timeout: Option<SimTime>,
     targets: Vec<ActorId>,
+    /// When the target is a service: its index, so requests go to its current members
+    /// ([`crate::stats::Shared::active_instances`]) rather than to `targets`.
+    pub target_service: Option<usize>,
+    low_priority: f64,
     end: SimTime,
     next_seq: u64,
     /// Requests this client sent (all, warm-up included).
@@ -126,6 +133,8 @@ impl Client {
                 .max(1),
             timeout: cfg.timeout.map(|d| d.0),
             targets,
+            target_service: None,
+            low_priority: cfg.low_priority.unwrap_or(0.0),
             end,
             next_seq: 0,
             sent: 0,
@@ -189,7 +198,10 @@ impl Client {
         self.next_seq += 1;
         self.sent += 1;
         ctx.shared.stats.started(now);
-        let r = Request::new(self.next_seq, ctx.me(), user, key, op, now);
+        let mut r = Request::new(self.next_seq, ctx.me(), user, key, op, now);
+        if self.low_priority > 0.0 {
+            r.low_priority = ctx.rng.random::<f64>() < self.low_priority;
+        }
         self.send_attempt(ctx, r);
     }
 
@@ -198,9 +210,15 @@ impl Client {
             ctx.shared.stats.attempts += 1;
         }
         let id = ctx.shared.reqs.insert(r);
-        let to = match self.targets.len() {
-            1 => self.targets[0],
-            n => self.targets[ctx.rng.random_range(0..n)],
+        let active = match self.target_service {
+            Some(s) => ctx.shared.active_instances(s),
+            None => &[],
+        };
+        let to = match (active.len(), self.targets.len()) {
+            (1, _) => active[0],
+            (n, _) if n > 1 => active[ctx.rng.random_range(0..n)],
+            (_, 1) => self.targets[0],
+            (_, n) => self.targets[ctx.rng.random_range(0..n)],
         };
         if let Some(t) = self.timeout {
             ctx.timer(t, Msg::Timeout(id));

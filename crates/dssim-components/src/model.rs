@@ -6,7 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use dssim_engine::{did_you_mean, rng, ActorId, Network, Partition, SimTime, Simulation};
 use serde::{Deserialize, Serialize};
 
+use crate::autoscaler::{Autoscaler, AutoscalerConfig, Scaled};
+use crate::canary::CanaryController;
 use crate::client::{Arrival, Client, ClientConfig};
+use crate::compute::{Life, ServiceState};
+use crate::jobs::{JobQueue, QueueConfig, QueueState};
 use crate::node::{Msg, Node};
 use crate::report::{ComponentRow, RunReport};
 use crate::sampler::Sampler;
@@ -25,6 +29,12 @@ pub struct ModelConfig {
     /// App nodes.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// Background job queues.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<QueueConfig>,
+    /// Autoscalers of services and job queues.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub autoscalers: Vec<AutoscalerConfig>,
     /// Latency, loss, regions and partitions.
     #[serde(default)]
     pub network: NetworkConfig,
@@ -78,6 +88,7 @@ pub struct RunOptions {
 enum Named {
     Client,
     Service,
+    Queue,
 }
 
 impl ModelConfig {
@@ -88,6 +99,9 @@ impl ModelConfig {
         }
         for s in &self.services {
             m.insert(s.name.clone(), Named::Service);
+        }
+        for q in &self.queues {
+            m.insert(q.name.clone(), Named::Queue);
         }
         m
     }
@@ -101,7 +115,8 @@ impl ModelConfig {
             .clients
             .iter()
             .map(|c| ("clients", &c.name))
-            .chain(self.services.iter().map(|s| ("services", &s.name)));
+            .chain(self.services.iter().map(|s| ("services", &s.name)))
+            .chain(self.queues.iter().map(|q| ("queues", &q.name)));
         for (kind, n) in all_names {
             if n.is_empty() || n.contains('.') {
                 errs.push(ConfigError::new(
@@ -127,9 +142,12 @@ impl ModelConfig {
             let p = format!("clients.{}", c.name);
             match names.get(&c.target) {
                 Some(Named::Service) => {}
-                Some(Named::Client) => errs.push(ConfigError::new(
+                Some(Named::Client | Named::Queue) => errs.push(ConfigError::new(
                     format!("{p}.target"),
-                    format!("{:?} is a client; a client sends to a service", c.target),
+                    format!(
+                        "{:?} is not a service; a client sends to a service",
+                        c.target
+                    ),
                 )),
                 None => errs.push(unknown_name(
                     format!("{p}.target"),
@@ -197,7 +215,17 @@ impl ModelConfig {
                     format!("must be a number above zero; found {}", s.speed),
                 ));
             }
+            crate::validate::service(s, &p, &mut errs);
         }
+        for c in &self.clients {
+            if let Some(l) = c.low_priority {
+                if let Err(e) = check_ratio(&format!("clients.{}.low_priority", c.name), l) {
+                    errs.push(e);
+                }
+            }
+        }
+        crate::validate::queues(self, &mut errs);
+        crate::validate::autoscalers(self, &mut errs);
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
             errs.push(e);
         }
@@ -338,24 +366,100 @@ impl ModelConfig {
         let mut total_instances = 0u64;
         for (si, s) in self.services.iter().enumerate() {
             let mut v = Vec::new();
-            for i in 0..s.instances {
+            // Every instance an autoscaler may add exists from the start, switched off.
+            let scaled_max = self
+                .autoscalers
+                .iter()
+                .find(|a| a.service.as_deref() == Some(s.name.as_str()))
+                .map_or(0, |a| a.max);
+            let mut state = ServiceState::default();
+            state.name = s.name.clone();
+            state.workers = s.workers.max(1);
+            state.cost_per_hour = s.hourly_cost();
+            for i in 0..s.instances.max(scaled_max) {
                 let name = format!("{}.{i}", s.name);
                 let id = sim.add(
-                    Node::Instance(Instance::new(si, s)),
+                    Node::Instance(Instance::new(si, i, s)),
                     rng::stream(opts.seed, &name),
                 );
                 placement.push((id, region_ix(&s.region)));
                 ids.insert(name, vec![id]);
-                v.push(id);
-                total_workers += u64::from(s.workers.max(1));
-                total_instances += 1;
+                state.instances.push(id);
+                if i < s.instances {
+                    v.push(id);
+                    state.life.push(Life::Off);
+                    total_workers += u64::from(s.workers.max(1));
+                    total_instances += 1;
+                } else {
+                    state.life.push(Life::Off);
+                }
+            }
+            let initial = s.instances;
+            sim.shared_mut().compute.services.push(state);
+            for i in 0..initial as usize {
+                sim.shared_mut().set_life(si, i, Life::Ready, SimTime::ZERO);
             }
             ids.insert(s.name.clone(), v);
+        }
+        for (qi, q) in self.queues.iter().enumerate() {
+            let id = sim.add(
+                Node::JobQueue(JobQueue::new(qi, q)),
+                rng::stream(opts.seed, &q.name),
+            );
+            placement.push((id, 0));
+            ids.insert(q.name.clone(), vec![id]);
+            let mut st = QueueState {
+                name: q.name.clone(),
+                workers: q.workers,
+                ..Default::default()
+            };
+            st.win_workers.set(SimTime::ZERO, f64::from(q.workers));
+            st.workers_tw.set(SimTime::ZERO, f64::from(q.workers));
+            sim.shared_mut().compute.queues.push(st);
+            if let Some(si) = self.services.iter().position(|s| s.name == q.producer) {
+                let ratio = q.enqueue_ratio;
+                for a in sim.actors_mut() {
+                    if let Node::Instance(inst) = a {
+                        if inst.service == si {
+                            inst.jobs.push((id, ratio));
+                        }
+                    }
+                }
+            }
+        }
+        for (ai, a) in self.autoscalers.iter().enumerate() {
+            let subject = a.subject();
+            let what = if let Some(si) = self.services.iter().position(|s| s.name == subject) {
+                Scaled::Service(si)
+            } else if let Some(qi) = self.queues.iter().position(|q| q.name == subject) {
+                Scaled::Queue(qi, ids[subject][0])
+            } else {
+                continue;
+            };
+            let scaler = Autoscaler::new(a, what, opts.duration);
+            let (t, m) = scaler.first_tick();
+            let name = format!("autoscaler.{ai}.{subject}");
+            let id = sim.add(Node::Autoscaler(scaler), rng::stream(opts.seed, &name));
+            sim.schedule(t, id, m);
+        }
+        for (si, s) in self.services.iter().enumerate() {
+            if let Some(c) = &s.canary {
+                let ctl = CanaryController::new(si, c, opts.duration);
+                let t = ctl.start_time();
+                let id = sim.add(
+                    Node::Canary(ctl),
+                    rng::stream(opts.seed, &format!("{}.canary", s.name)),
+                );
+                if t < opts.duration {
+                    sim.schedule(t, id, Msg::Wake(0));
+                }
+            }
         }
         let mut clients = Vec::new();
         for c in &self.clients {
             let targets = ids.get(&c.target).cloned().unwrap_or_default();
-            let client = Client::new(c, targets, opts.duration);
+            let mut client = Client::new(c, targets, opts.duration);
+            client.target_service = self.services.iter().position(|s| s.name == c.target);
             let id = sim.add(Node::Client(client), rng::stream(opts.seed, &c.name));
             placement.push((id, region_ix(&c.region)));
             ids.insert(c.name.clone(), vec![id]);
@@ -469,8 +573,11 @@ impl World {
                 i.stats.queued.reset(o.warmup);
             }
         }
+        crate::compute::reset_window(&mut self.sim.shared_mut().compute, o.warmup);
         self.sim.run_until(o.duration);
-        let components = self.component_rows();
+        let mut components = self.component_rows();
+        let compute = crate::compute::summary(&self.sim.shared().compute, o.duration);
+        components.extend(compute.rows.iter().cloned());
         let drain_limit = o.duration + o.duration.max(SimTime::from_secs(1));
         self.sim.run_while(drain_limit, |s| s.stats.pending > 0);
         // Whatever is still unanswered ends as dropped, exactly once.
@@ -494,13 +601,15 @@ impl World {
             });
         }
         let _ = &self.clients;
-        Ok(RunReport::new(
+        let mut report = RunReport::new(
             &self.opts,
             &self.sim.shared().stats,
             components,
             self.sim.events(),
             self.model.services.iter().map(|s| s.instances).sum(),
-        ))
+        );
+        compute.fill(&mut report, &self.sim.shared().compute);
+        Ok(report)
     }
 
     fn component_rows(&self) -> Vec<ComponentRow> {

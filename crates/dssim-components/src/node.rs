@@ -3,7 +3,10 @@
 
 use dssim_engine::Actor;
 
+use crate::autoscaler::Autoscaler;
+use crate::canary::CanaryController;
 use crate::client::Client;
+use crate::jobs::JobQueue;
 use crate::request::{ReqId, Status};
 use crate::sampler::Sampler;
 use crate::service::Instance;
@@ -24,6 +27,8 @@ pub enum Msg {
     Wake(u64),
     /// The time-series sampler's tick.
     Tick,
+    /// A service instance waited too long for a database connection for this request.
+    AcquireTimeout(ReqId),
 }
 
 /// The context every component handles messages with.
@@ -38,6 +43,12 @@ pub enum Node {
     Instance(Instance),
     /// The time-series sampler.
     Sampler(Sampler),
+    /// An autoscaler of a service or job queue.
+    Autoscaler(Autoscaler),
+    /// A job queue and its workers.
+    JobQueue(JobQueue),
+    /// The controller of a service's canary rollout.
+    Canary(CanaryController),
 }
 
 impl Actor for Node {
@@ -50,6 +61,9 @@ impl Actor for Node {
             Node::Client(c) => c.handle(msg, ctx),
             Node::Instance(s) => s.handle(msg, ctx),
             Node::Sampler(s) => s.handle(msg, ctx),
+            Node::Autoscaler(a) => a.handle(msg, ctx),
+            Node::JobQueue(q) => q.handle(msg, ctx),
+            Node::Canary(c) => c.handle(msg, ctx),
         }
     }
 }

@@ -91,6 +91,19 @@ pub const RUN_COLUMNS: &[&str] = &[
     "availability",
     "lost_writes",
     "instance_hours",
+    "cost",
+    "pool_timeouts",
+    "oom_crashes",
+    "relogins",
+    "degraded",
+    "jobs_enqueued",
+    "jobs_done",
+    "jobs_dead",
+    "jobs_dropped",
+    "jobs_pending",
+    "job_p99_ms",
+    "canary_share",
+    "canary_rollback_s",
     "events",
 ];
 
@@ -148,6 +161,20 @@ impl RunReport {
                     .then(|| f64::from(instances) * window / 3600.0)
                     .into(),
             ),
+            // Compute-tier columns: filled by `compute::Summary::fill`.
+            ("cost", Cell::Empty),
+            ("pool_timeouts", Cell::Empty),
+            ("oom_crashes", Cell::Empty),
+            ("relogins", Cell::Empty),
+            ("degraded", Cell::Empty),
+            ("jobs_enqueued", Cell::Empty),
+            ("jobs_done", Cell::Empty),
+            ("jobs_dead", Cell::Empty),
+            ("jobs_dropped", Cell::Empty),
+            ("jobs_pending", Cell::Empty),
+            ("job_p99_ms", Cell::Empty),
+            ("canary_share", Cell::Empty),
+            ("canary_rollback_s", Cell::Empty),
             ("events", Cell::Int(events)),
         ];
         debug_assert!(metrics.iter().map(|m| m.0).eq(RUN_COLUMNS.iter().copied()));
@@ -164,6 +191,13 @@ impl RunReport {
             quantiles,
             series: st.series.clone(),
             components,
+        }
+    }
+
+    /// Sets metric `name` (a column of [`RUN_COLUMNS`]); unknown names are ignored.
+    pub fn set(&mut self, name: &str, value: Cell) {
+        if let Some(m) = self.metrics.iter_mut().find(|m| m.0 == name) {
+            m.1 = value;
         }
     }
 

@@ -29,6 +29,8 @@ pub struct Shared {
     pub reqs: RequestTable,
     /// Run-wide metrics.
     pub stats: Stats,
+    /// Services' member tables and figures, job queues (see [`crate::compute`]).
+    pub compute: crate::compute::ComputeState,
 }
 
 /// Levels sampled into the time series, kept up to date by the components.
