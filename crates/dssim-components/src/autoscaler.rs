@@ -374,6 +374,11 @@ impl Autoscaler {
     fn tick(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
         let (current, ready, value) = self.sample(ctx);
+        if self.history.is_empty() {
+            // The starting count stands as the recommendation at time zero, so the first
+            // change also waits its stabilization window.
+            self.history.push_back((SimTime::ZERO, current));
+        }
         let (min, max) = (self.cfg.min, self.cfg.max.max(self.cfg.min));
         // Proportional (target-tracking) recommendation, from the capacity serving now.
         let desired = match value {

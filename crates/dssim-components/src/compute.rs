@@ -22,6 +22,7 @@
 use dssim_engine::{ActorId, Histogram, SimTime, TimeWeighted};
 
 use crate::report::{Cell, ComponentRow, RunReport};
+use crate::service::{ServiceConfig, Sessions};
 use crate::stats::Shared;
 
 /// Where an instance is in its life.
@@ -275,7 +276,7 @@ pub fn summary(c: &ComputeState, now: SimTime) -> Summary {
 impl Summary {
     /// Writes the compute columns of runs.csv into `report` (job counts as of now: the
     /// end of the run).
-    pub fn fill(&self, report: &mut RunReport, c: &ComputeState) {
+    pub fn fill(&self, report: &mut RunReport, c: &ComputeState, services: &[ServiceConfig]) {
         let int = |v: u64| Cell::Int(v);
         report.set(
             "instance_hours",
@@ -289,16 +290,26 @@ impl Summary {
         let sum = |f: &dyn Fn(&ServiceState) -> u64| c.services.iter().map(f).sum::<u64>();
         // A counter is empty when no service uses the feature behind it.
         let any = |on: bool, v: u64| if on { int(v) } else { Cell::Empty };
-        let pooled = self.rows.iter().any(|r| r.kind == "pool");
-        report.set("pool_timeouts", any(pooled, sum(&|s| s.pool_timeouts)));
-        let _ = any;
-        for (name, v) in [
-            ("oom_crashes", sum(&|s| s.oom_crashes)),
-            ("relogins", sum(&|s| s.relogins)),
-            ("degraded", sum(&|s| s.degraded)),
-        ] {
-            report.set(name, int(v));
-        }
+        let uses = |f: &dyn Fn(&ServiceConfig) -> bool| services.iter().any(f);
+        report.set(
+            "pool_timeouts",
+            any(uses(&|s| s.pool.is_some()), sum(&|s| s.pool_timeouts)),
+        );
+        report.set(
+            "oom_crashes",
+            any(uses(&|s| s.memory.is_some()), sum(&|s| s.oom_crashes)),
+        );
+        report.set(
+            "relogins",
+            any(
+                uses(&|s| s.sessions == Sessions::Local),
+                sum(&|s| s.relogins),
+            ),
+        );
+        report.set(
+            "degraded",
+            any(uses(&|s| !s.degrade.is_empty()), sum(&|s| s.degraded)),
+        );
         if !c.queues.is_empty() {
             let qs =
                 |f: &dyn Fn(&crate::jobs::QueueState) -> u64| c.queues.iter().map(f).sum::<u64>();
@@ -313,9 +324,11 @@ impl Summary {
             }
             report.set("job_p99_ms", h.quantile_ms(0.99).into());
         }
-        if let Some(s) = c.services.iter().find(|s| {
-            s.canary.share > 0.0 || s.canary.rolled_back_at.is_some() || s.canary.total > 0
-        }) {
+        if let Some(s) = services
+            .iter()
+            .zip(&c.services)
+            .find_map(|(cfg, s)| cfg.canary.is_some().then_some(s))
+        {
             report.set("canary_share", Cell::Float(s.canary.share));
             report.set(
                 "canary_rollback_s",

@@ -608,8 +608,35 @@ impl World {
             self.sim.events(),
             self.model.services.iter().map(|s| s.instances).sum(),
         );
-        compute.fill(&mut report, &self.sim.shared().compute);
+        compute.fill(
+            &mut report,
+            &self.sim.shared().compute,
+            &self.model.services,
+        );
         Ok(report)
+    }
+
+    /// Test and wiring hook: makes every instance of service `service` call the first
+    /// instance of service `to` as its data tier (a stand-in database), until the data
+    /// components wire [`crate::datapath::DataPath`] themselves. Returns false when either
+    /// name is unknown.
+    #[doc(hidden)]
+    pub fn route_data_to(&mut self, service: &str, to: &str) -> bool {
+        let sh = self.sim.shared();
+        let (Some(from), Some(target)) = (sh.service_index(service), sh.service_index(to)) else {
+            return false;
+        };
+        let Some(&entry) = sh.compute.services[target].instances.first() else {
+            return false;
+        };
+        for a in self.sim.actors_mut() {
+            if let Node::Instance(i) = a {
+                if i.service == from {
+                    i.data.entry = Some(entry);
+                }
+            }
+        }
+        true
     }
 
     fn component_rows(&self) -> Vec<ComponentRow> {

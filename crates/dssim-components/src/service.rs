@@ -31,7 +31,8 @@
 //!   answering `Error` meanwhile. Its connections move to the others, which may crash in
 //!   turn (a cascade).
 //! - `bandwidth = "1Gbps"`: the NIC, a FIFO server that sends each ok response in
-//!   `bytes × 8 / bandwidth` after the worker is freed. Bytes come from the request
+//!   `bytes × 8 / bandwidth`; the worker writes it (a blocking write) and is freed when it
+//!   is sent, so a slow NIC backs up into the workers and the queue. Bytes come from the request
 //!   (clients' `response_size`) or else from the service's own `response_size`.
 //!   1 Gbps and 2 KB cap an instance at 62,500 responses/s.
 //! - `canary`: a second version taking a growing share of requests; see [`crate::canary`].
@@ -204,6 +205,7 @@ enum Phase {
     PoolWait(TimerId),
     Data,
     Enqueue(u8),
+    Nic,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -227,8 +229,8 @@ struct Nic {
     bits_per_s: f64,
     default_bytes: u32,
     free_at: SimTime,
-    /// (request, arrived, done at, canary)
-    fifo: VecDeque<(ReqId, SimTime, SimTime, bool)>,
+    /// (request, sent at)
+    fifo: VecDeque<(ReqId, SimTime)>,
 }
 
 #[derive(Debug)]
@@ -375,9 +377,7 @@ impl Instance {
     }
 
     fn held(&self) -> u64 {
-        self.queued()
-            + self.in_service.len() as u64
-            + self.nic.as_ref().map_or(0, |n| n.fifo.len() as u64)
+        self.queued() + self.in_service.len() as u64
     }
 
     fn load(&self) -> f64 {
@@ -704,24 +704,12 @@ impl Instance {
         self.respond(ctx, req, Status::Ok);
     }
 
-    /// The worker is done with `req`: free it, send the answer (through the NIC for an ok
-    /// answer with bytes), start the next in line.
+    /// The worker is done with `req`: send the answer (an ok answer with bytes goes through
+    /// the NIC first, the worker writing it), free the worker, start the next in line.
     fn respond(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
-        let Some(pos) = self.find(req) else {
-            return;
-        };
-        let job = self.in_service.swap_remove(pos);
-        self.busy -= 1;
-        self.busy_delta(ctx, -1.0);
-        let mut sent = false;
         if status == Status::Ok {
             if let Some(nic) = &mut self.nic {
-                let bytes = ctx
-                    .shared
-                    .reqs
-                    .get(req)
-                    .map_or(0, |r| r.response_bytes)
-                    .max(0);
+                let bytes = ctx.shared.reqs.get(req).map_or(0, |r| r.response_bytes);
                 let bytes = if bytes == 0 { nic.default_bytes } else { bytes };
                 if bytes > 0 {
                     let now = ctx.now();
@@ -731,33 +719,41 @@ impl Instance {
                             (f64::from(bytes) * 8.0 / nic.bits_per_s * 1e9).round() as u64,
                         );
                     nic.free_at = end;
-                    nic.fifo.push_back((req, job.arrived, end, job.canary));
+                    nic.fifo.push_back((req, end));
                     ctx.timer_at(end, Msg::Wake(WAKE_NIC));
-                    sent = true;
+                    if let Some(pos) = self.find(req) {
+                        self.in_service[pos].phase = Phase::Nic;
+                    }
+                    return;
                 }
             }
         }
-        if !sent {
-            self.answer(ctx, req, job.arrived, status, job.canary);
-        }
+        self.release(ctx, req, status);
+    }
+
+    fn release(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        let Some(pos) = self.find(req) else {
+            return;
+        };
+        let job = self.in_service.swap_remove(pos);
+        self.busy -= 1;
+        self.busy_delta(ctx, -1.0);
+        self.answer(ctx, req, job.arrived, status, job.canary);
         self.pull_next(ctx);
         self.check_drained(ctx);
     }
 
     fn nic_done(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
-        while let Some(&(req, arrived, end, canary)) =
-            self.nic.as_ref().and_then(|n| n.fifo.front())
-        {
+        while let Some(&(req, end)) = self.nic.as_ref().and_then(|n| n.fifo.front()) {
             if end > now {
                 break;
             }
             if let Some(n) = &mut self.nic {
                 n.fifo.pop_front();
             }
-            self.answer(ctx, req, arrived, Status::Ok, canary);
+            self.release(ctx, req, Status::Ok);
         }
-        self.check_drained(ctx);
     }
 
     /// Records the request's time here and answers its caller.
@@ -814,7 +810,7 @@ impl Instance {
                     ctx.cancel(t);
                     reply(ctx, job.req, Status::Error);
                 }
-                Phase::Cpu => reply(ctx, job.req, Status::Error),
+                Phase::Cpu | Phase::Nic => reply(ctx, job.req, Status::Error),
             }
         }
         let busy = f64::from(self.busy);
@@ -829,10 +825,7 @@ impl Instance {
         }
         if let Some(nic) = &mut self.nic {
             nic.free_at = now;
-            let fifo = std::mem::take(&mut nic.fifo);
-            for (req, ..) in fifo {
-                reply(ctx, req, Status::Error);
-            }
+            nic.fifo.clear();
         }
         let me = self.index;
         for home in &mut ctx.shared.compute.services[svc].sessions {
