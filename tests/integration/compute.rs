@@ -56,8 +56,10 @@ fn first_row(series: &[SeriesRow], from: f64, f: impl Fn(&SeriesRow) -> bool) ->
 // Autoscaling
 
 /// Two workers of 10 ms serve 200/s per instance; 600/s needs three instances at 100% and
-/// five at the 0.6 target. The load starts at t = 0 with one instance: the autoscaler waits
-/// its 30 s stabilization window, then adds instances that serve 20 s later.
+/// five at the 120/s-per-instance target. The load starts at t = 0 with one instance: the
+/// autoscaler waits its 30 s stabilization window, then adds instances that serve 20 s
+/// later. (It tracks `rps`: `cpu` saturates at 1.0 on an overloaded instance, so a
+/// cpu-driven scaler climbs in steps of at most 1/target per window.)
 const SCALE_UP: &str = r#"
 [[clients]]
 name = "users"
@@ -73,8 +75,8 @@ service_time = "exp(10ms)"
 
 [[autoscalers]]
 service = "app"
-metric = "cpu"
-target = 0.6
+metric = "rps"
+target = 120
 min = 1
 max = 8
 interval = "5s"
@@ -87,6 +89,7 @@ scale_down = { step = 1, stabilize = "5m" }
 fn autoscaler_adds_instances_after_stabilization_plus_provisioning() {
     let r = run(SCALE_UP, &opts(11, "120s", "0s", Some("5s")));
     let s = &r.series;
+
     // No new instance before stabilize (30 s) + provision (20 s).
     for row in s.iter().filter(|r| r.t_s < 50.0) {
         assert!(
@@ -288,7 +291,9 @@ fn pool_exhaustion_shows_as_acquire_timeouts() {
     let t = m(&small, "pool_timeouts");
     // 150/s offered to 100/s of connections: about a third fail waiting.
     assert!(t > 0.2 * m(&small, "requests"), "pool timeouts {t}");
-    assert_eq!(m(&small, "errors"), t, "every pool timeout is an error");
+    // Every pool timeout is an error (up to requests straddling the window's edges).
+    let e = m(&small, "errors");
+    assert!((e - t).abs() <= 0.01 * t, "errors {e}, pool timeouts {t}");
     let row = small
         .components
         .iter()
@@ -302,18 +307,20 @@ fn pool_exhaustion_shows_as_acquire_timeouts() {
 
 #[test]
 fn out_of_memory_crashes_fail_in_flight_requests_and_restart() {
-    // 10 requests fit in memory; at 95% load bursts exceed it now and then.
+    // 20 requests fit in memory. M/M/4 at 70% load climbs from 19 to 20 held at rate
+    // λ·π19 = 280 × C(4, 2.8) × 0.3 × 0.7^15 ≈ 0.17/s: a crash every 6 s or so, each
+    // followed by 2 s down.
     let text = r#"
 [[clients]]
 name = "users"
 target = "app"
-rate = 380
+rate = 280
 
 [[services]]
 name = "app"
 workers = 4
 service_time = "exp(10ms)"
-memory = "1GiB"
+memory = "2000MiB"
 memory_per_request = "100MiB"
 restart = "2s"
 "#;
@@ -324,7 +331,7 @@ restart = "2s"
     // It restarts: requests succeed after crashes, and some seconds are mostly errors.
     assert!(m(&r, "ok") > 0.5 * m(&r, "requests"));
     assert!(
-        r.series.iter().any(|s| s.errors > 300),
+        r.series.iter().any(|s| s.errors > 200),
         "a restart window of errors"
     );
 }
