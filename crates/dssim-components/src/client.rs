@@ -176,11 +176,7 @@ impl Client {
                 let user = ctx.rng.random_range(0..self.user_ids) as u32;
                 self.send_new(ctx, user);
             }
-            Msg::Wake(user) => {
-                if ctx.now() < self.end {
-                    self.send_new(ctx, user as u32);
-                }
-            }
+            Msg::Wake(user) if ctx.now() < self.end => self.send_new(ctx, user as u32),
             Msg::Response(req, status) => self.on_response(ctx, req, status),
             Msg::Timeout(req) => self.on_timeout(ctx, req),
             _ => {}

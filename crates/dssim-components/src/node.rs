@@ -35,6 +35,10 @@ pub enum Msg {
 pub type Ctx<'a> = dssim_engine::Ctx<'a, Msg, Shared>;
 
 /// Every kind of actor a model can hold.
+///
+/// Actors live once each in the simulation's actor vector (they are never moved per
+/// event), so the size of the largest variant costs memory per actor, not time per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Node {
     /// A traffic source.

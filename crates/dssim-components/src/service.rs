@@ -355,12 +355,10 @@ impl Instance {
             Msg::Response(req, status) => self.on_response(ctx, req, status),
             Msg::AcquireTimeout(req) => self.acquire_timeout(ctx, req),
             Msg::Wake(WAKE_NIC) => self.nic_done(ctx),
-            Msg::Wake(WAKE_RESTART) => {
-                if self.life(ctx) == Life::Crashed {
-                    let now = ctx.now();
-                    ctx.shared
-                        .set_life(self.service, self.index as usize, Life::Ready, now);
-                }
+            Msg::Wake(WAKE_RESTART) if self.life(ctx) == Life::Crashed => {
+                let now = ctx.now();
+                ctx.shared
+                    .set_life(self.service, self.index as usize, Life::Ready, now);
             }
             Msg::Wake(WAKE_DRAIN) => self.check_drained(ctx),
             _ => {}
@@ -502,7 +500,7 @@ impl Instance {
                         if counted {
                             svc.relogins += 1;
                         }
-                        d = d + relogin.sample(ctx.rng);
+                        d += relogin.sample(ctx.rng);
                     }
                     ctx.shared.compute.services[self.service].sessions[user] = self.index;
                 }

@@ -160,12 +160,12 @@ fn fmt_bytes(b: u64) -> String {
         ("GB", 1_000_000_000),
     ];
     for (u, m) in UNITS {
-        if b >= m && b % m == 0 {
+        if b >= m && b.is_multiple_of(m) {
             return format!("{}{u}", b / m);
         }
     }
     for (u, m) in [("MB", 1_000_000u64), ("KB", 1_000)] {
-        if b >= m && b % m == 0 {
+        if b >= m && b.is_multiple_of(m) {
             return format!("{}{u}", b / m);
         }
     }

@@ -99,7 +99,7 @@ impl fmt::Display for SimTime {
             return write!(f, "0s");
         }
         for (size, unit) in units {
-            if ns % size == 0 {
+            if ns.is_multiple_of(size) {
                 return write!(f, "{}{}", ns / size, unit);
             }
         }

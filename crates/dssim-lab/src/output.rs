@@ -326,6 +326,7 @@ pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
         .filter(|m| !matches!(*m, "duration_s" | "events"))
         .collect();
     // point -> (swept values, per-metric values)
+    #[allow(clippy::type_complexity)]
     let mut points: std::collections::BTreeMap<usize, (Vec<String>, Vec<Vec<f64>>, usize)> =
         Default::default();
     for rec in rdr.records() {
