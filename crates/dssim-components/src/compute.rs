@@ -337,3 +337,35 @@ impl Summary {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_are_ready_or_crashed_instances_in_index_order() {
+        let mut sh = Shared::default();
+        let mut s = ServiceState {
+            workers: 2,
+            ..Default::default()
+        };
+        s.instances = vec![10, 11, 12];
+        s.life = vec![Life::Off; 3];
+        sh.compute.services.push(s);
+        let t = SimTime::from_secs(1);
+        sh.set_life(0, 2, Life::Ready, t);
+        sh.set_life(0, 0, Life::Provisioning, t);
+        assert_eq!(sh.active_instances(0), &[12]);
+        sh.set_life(0, 0, Life::Ready, t);
+        sh.set_life(0, 2, Life::Crashed, t);
+        assert_eq!(sh.active_instances(0), &[10, 12]);
+        sh.set_life(0, 2, Life::Draining, t);
+        assert_eq!(sh.active_instances(0), &[10]);
+        assert_eq!(sh.stats.gauges.instances.level(), 1.0);
+        assert_eq!(sh.stats.gauges.workers.level(), 2.0);
+        // Billed: instance 0 (ready) and 2 (draining).
+        assert_eq!(sh.compute.services[0].billed.level(), 2.0);
+        assert_eq!(sh.active_instances(7), &[] as &[ActorId]);
+        assert_eq!(sh.service_index(""), Some(0));
+    }
+}

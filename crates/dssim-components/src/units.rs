@@ -261,3 +261,22 @@ impl Serialize for Bandwidth {
         s.serialize_str(&text)
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_bandwidths_parse_with_units() {
+        assert_eq!(parse_bytes("2KB"), Ok(2000));
+        assert_eq!(parse_bytes("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_bytes("1.5MB"), Ok(1_500_000));
+        assert!(parse_bytes("2 parsecs").is_err());
+        assert_eq!(parse_bandwidth("1Gbps"), Ok(1e9));
+        assert_eq!(parse_bandwidth("100Mbps"), Ok(1e8));
+        assert!(parse_bandwidth("1GB").is_err());
+        assert!(parse_bandwidth("0Gbps").is_err());
+        assert_eq!(fmt_bytes(8 << 30), "8GiB");
+        assert_eq!(fmt_bytes(2000), "2KB");
+    }
+}
