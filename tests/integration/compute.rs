@@ -449,6 +449,19 @@ fn canary_rolls_out_in_steps_or_rolls_back() {
     assert!(m(&bad, "errors") < 0.01 * m(&bad, "requests"));
 }
 
+#[test]
+fn slow_canary_rolls_back_on_p95() {
+    let text = canary(0.0).replace(
+        "canary = {",
+        "canary = { service_time = \"exp(50ms)\", max_p95 = \"40ms\",",
+    );
+    let r = run(&text, &opts(2, "60s", "0s", None));
+    assert_eq!(m(&r, "canary_share"), 0.0);
+    // p95 of exp(50 ms) is 150 ms: caught at the first check with 20 requests.
+    let at = m(&r, "canary_rollback_s");
+    assert!((7.0..=9.0).contains(&at), "rolled back at {at}s");
+}
+
 // ---------------------------------------------------------------------------------------
 // Job queues
 

@@ -183,6 +183,14 @@ const WAKE_NIC: u64 = 1;
 pub const WAKE_RESTART: u64 = 2;
 /// Check whether a draining instance is idle.
 pub const WAKE_DRAIN: u64 = 3;
+/// Fault injection: the instance dies now (fails what it holds, answers `Error`) and
+/// stays down until [`WAKE_RECOVER`].
+pub const WAKE_KILL: u64 = 4;
+/// Fault injection: a killed instance comes back (empty: its sessions are gone).
+pub const WAKE_RECOVER: u64 = 5;
+/// Fault injection: `WAKE_SLOW + f` makes every later service time `f / 1000` times as
+/// long (a gray, slow instance); `WAKE_SLOW + 1000` restores normal speed.
+pub const WAKE_SLOW: u64 = 1 << 32;
 
 /// Per-instance measurements, summed per service at the end of a run.
 #[derive(Debug, Default)]
@@ -258,6 +266,9 @@ pub struct Instance {
     relogin: Option<Dist>,
     degrade: Vec<DegradeLevel>,
     restart: SimTime,
+    /// Service-time multiplier of a slow (gray) instance; 1.0 normally.
+    pub slowdown: f64,
+    killed: bool,
     busy: u32,
     /// Waiting requests: `[high priority, low priority]`.
     queue: [VecDeque<(ReqId, SimTime)>; 2],
@@ -311,6 +322,8 @@ impl Instance {
             }),
             degrade,
             restart: cfg.restart.map_or(SimTime::from_secs(30), |d| d.0),
+            slowdown: 1.0,
+            killed: false,
             busy: 0,
             queue: [VecDeque::new(), VecDeque::new()],
             in_service: Vec::new(),
@@ -355,12 +368,25 @@ impl Instance {
             Msg::Response(req, status) => self.on_response(ctx, req, status),
             Msg::AcquireTimeout(req) => self.acquire_timeout(ctx, req),
             Msg::Wake(WAKE_NIC) => self.nic_done(ctx),
-            Msg::Wake(WAKE_RESTART) if self.life(ctx) == Life::Crashed => {
+            Msg::Wake(WAKE_RESTART) if self.life(ctx) == Life::Crashed && !self.killed => {
                 let now = ctx.now();
                 ctx.shared
                     .set_life(self.service, self.index as usize, Life::Ready, now);
             }
             Msg::Wake(WAKE_DRAIN) => self.check_drained(ctx),
+            Msg::Wake(WAKE_KILL) if self.life(ctx) != Life::Off => {
+                self.killed = true;
+                self.crash(ctx, false);
+            }
+            Msg::Wake(WAKE_RECOVER) if self.life(ctx) == Life::Crashed => {
+                self.killed = false;
+                let now = ctx.now();
+                ctx.shared
+                    .set_life(self.service, self.index as usize, Life::Ready, now);
+            }
+            Msg::Wake(w) if w >= WAKE_SLOW => {
+                self.slowdown = (w - WAKE_SLOW) as f64 / 1000.0;
+            }
             _ => {}
         }
     }
@@ -431,7 +457,7 @@ impl Instance {
             let used = (self.held() + 1) * m.per_request
                 + m.connections.div_ceil(members) * m.per_connection;
             if used > m.limit {
-                self.crash(ctx);
+                self.crash(ctx, true);
                 reply(ctx, req, Status::Error);
                 return;
             }
@@ -487,6 +513,9 @@ impl Instance {
             (Some(c), true) => c.sample(ctx.rng),
             _ => self.service_time.sample(ctx.rng),
         };
+        if self.slowdown != 1.0 {
+            d = SimTime::from_secs_f64(d.as_secs_f64() * self.slowdown);
+        }
         if let Some(relogin) = &self.relogin {
             if let Some(user) = ctx.shared.reqs.get(req).map(|r| r.user as usize) {
                 let counted = Self::counted(ctx);
@@ -784,12 +813,12 @@ impl Instance {
         reply(ctx, req, status);
     }
 
-    /// Out of memory: every request held fails, the sessions held are lost, and the
-    /// instance restarts after its `restart` delay.
-    fn crash(&mut self, ctx: &mut Ctx<'_>) {
+    /// A crash (out of memory, or killed by a fault): every request held fails, the sessions
+    /// held are lost; after an OOM the instance restarts after its `restart` delay.
+    fn crash(&mut self, ctx: &mut Ctx<'_>, oom: bool) {
         let now = ctx.now();
         let svc = self.service;
-        if Self::counted(ctx) {
+        if oom && Self::counted(ctx) {
             ctx.shared.compute.services[svc].oom_crashes += 1;
         }
         ctx.shared
@@ -831,7 +860,9 @@ impl Instance {
                 *home = NO_HOME;
             }
         }
-        ctx.timer(self.restart, Msg::Wake(WAKE_RESTART));
+        if oom {
+            ctx.timer(self.restart, Msg::Wake(WAKE_RESTART));
+        }
     }
 
     /// A draining instance that holds nothing more switches off.
