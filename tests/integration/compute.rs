@@ -621,3 +621,49 @@ max = 2
         .any(|e| e.message.contains("did you mean \"app\"")));
     let _ = SimTime::ZERO;
 }
+
+#[test]
+fn a_crash_moves_long_lived_connections_to_the_others_and_cascades() {
+    // 3 instances, 4 GiB each, 8 workers at 60% load. 9,000 WebSockets of 256 KiB take
+    // 0.73 GiB each with three up, leaving room for 52 requests: never reached. With
+    // 36,000 connections (2.9 GiB each with three up) 17 requests held crash one, which
+    // happens within a second (P = C(8, 4.8) × 0.6^9 ≈ 0.002 per arrival);
+    // the other two then hold 4.5 GiB of connections each and crash at once, and each
+    // instance that restarts alone takes all of them: the service never recovers.
+    let text = |conns: u32| {
+        format!(
+            r#"
+[[clients]]
+name = "users"
+target = "app"
+rate = 3600
+
+[[services]]
+name = "app"
+instances = 3
+workers = 8
+service_time = "exp(4ms)"
+memory = "4GiB"
+memory_per_request = "64MiB"
+memory_per_connection = "256KiB"
+connections = {conns}
+restart = "5s"
+"#
+        )
+    };
+    let o = opts(17, "60s", "5s", None);
+    let calm = run(&text(9_000), &o);
+    assert_eq!(m(&calm, "oom_crashes"), 0.0);
+    assert_eq!(m(&calm, "errors"), 0.0);
+    let storm = run(&text(36_000), &o);
+    assert!(
+        m(&storm, "oom_crashes") >= 3.0,
+        "{}",
+        m(&storm, "oom_crashes")
+    );
+    assert!(
+        m(&storm, "availability") < 0.2,
+        "{}",
+        m(&storm, "availability")
+    );
+}

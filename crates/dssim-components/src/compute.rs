@@ -81,6 +81,8 @@ pub struct ServiceState {
     /// Life of each instance, by index.
     pub life: Vec<Life>,
     active: Vec<ActorId>,
+    /// Instances ready (serving) now.
+    pub ready: u32,
     /// Workers per instance.
     pub workers: u32,
     /// Cost of one instance-hour (from `cost`), if the model prices this service.
@@ -192,6 +194,7 @@ impl Shared {
         }
         let ready = f64::from(i8::from(life == Life::Ready) - i8::from(old == Life::Ready));
         if ready != 0.0 {
+            s.ready = s.ready.saturating_add_signed(ready as i32);
             s.win_ready.add(now, ready);
             let g = &mut self.stats.gauges;
             g.instances.add(now, ready);

@@ -453,7 +453,9 @@ impl Instance {
         }
         ctx.shared.compute.services[self.service].win_arrivals += 1;
         if let Some(m) = &self.memory {
-            let members = ctx.shared.active_instances(self.service).len().max(1) as u64;
+            // Long-lived connections spread over the instances up now: a crash moves its
+            // share to the others.
+            let members = u64::from(ctx.shared.compute.services[self.service].ready.max(1));
             let used = (self.held() + 1) * m.per_request
                 + m.connections.div_ceil(members) * m.per_connection;
             if used > m.limit {
