@@ -1,4 +1,4 @@
-//! The `dssim` command line: run, check and replay experiments.
+//! The `dssim` command line: run, check, replay, merge shards, find capacity.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -51,6 +51,93 @@ enum Command {
         /// Override a model path or experiment key: PATH=VALUE (repeatable).
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
+    },
+    /// Back-of-envelope: per-component load, utilization, Erlang-C wait, the first
+    /// bottleneck; or, with --users, the traffic calculator.
+    Estimate {
+        /// Experiment or model file (optional with --users).
+        file: Option<PathBuf>,
+        /// Override a model path: PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Total users (traffic calculator).
+        #[arg(long)]
+        users: Option<f64>,
+        /// Share of users active per day.
+        #[arg(long, default_value_t = 0.1)]
+        active: f64,
+        /// Requests per active user per day.
+        #[arg(long, default_value_t = 50.0)]
+        requests_per_user: f64,
+        /// Share of daily requests in the peak window.
+        #[arg(long, default_value_t = 0.4)]
+        peak_share: f64,
+        /// Length of the peak window, hours.
+        #[arg(long, default_value_t = 4.0)]
+        peak_hours: f64,
+        /// Bytes per response (bandwidth).
+        #[arg(long, default_value_t = 2000.0)]
+        bytes_per_request: f64,
+        /// Rows written per active user per day (storage).
+        #[arg(long, default_value_t = 10.0)]
+        rows_per_user_day: f64,
+        /// Bytes per row.
+        #[arg(long, default_value_t = 1000.0)]
+        row_bytes: f64,
+    },
+    /// Every parameter, its default and meaning (generated from the loader's own schema).
+    Explain {
+        /// A section (clients, services, network, ...) or a path prefix; all when absent.
+        component: Option<String>,
+    },
+    /// Find the highest load (or lowest resource) at which every SLO holds.
+    Capacity {
+        /// Experiment or model file.
+        file: PathBuf,
+        /// An objective METRIC OP LIMIT, e.g. "p99_ms<200" or "error_rate<0.001" (repeatable;
+        /// all must hold). METRIC: a runs.csv column, or error_rate, timeout_rate, shed_rate,
+        /// drop_rate, failure_rate (each over requests).
+        #[arg(long = "slo", value_name = "SLO", required = true)]
+        slo: Vec<String>,
+        /// The numeric model path to vary, e.g. clients.users.rate.
+        #[arg(long, value_name = "PATH")]
+        vary: String,
+        /// Where the search starts [default: the path's value in the model].
+        #[arg(long)]
+        lo: Option<f64>,
+        /// Upper end of the search [default: double from lo until the outcome flips].
+        #[arg(long)]
+        hi: Option<f64>,
+        /// Replications per probe (same seeds at every probe).
+        #[arg(long, default_value_t = 5)]
+        replications: u32,
+        /// Relative width of the final bracket (real-valued paths).
+        #[arg(long, default_value_t = 0.01)]
+        tolerance: f64,
+        /// max: highest value where the SLOs hold (a load); min: lowest (a resource).
+        #[arg(long, value_parser = ["max", "min"], default_value = "max")]
+        find: String,
+        /// Output folder for capacity.csv [default: results/<experiment name>-capacity].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Parallel runs [default: all cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Experiment seed (overrides the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a model path or experiment key: PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
+    /// Merge the folders of `dssim run --shard K/N` (K = 0..N-1) into one result folder.
+    Merge {
+        /// The shard folders, all N of them.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output folder [default: results/<experiment name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Re-run one recorded run; exit 0 only if its runs.csv row is identical.
     Replay {
@@ -123,8 +210,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             let exp = load(&file, &set, seed)?;
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(&exp.name));
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let jobs = jobs_or_cores(jobs);
             let settings = RunSettings {
                 out: out.clone(),
                 jobs,
@@ -200,6 +286,179 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             println!("  est. events  ~{:.3e} in all", events);
             Ok(0)
         }
+        Command::Estimate {
+            file,
+            set,
+            users,
+            active,
+            requests_per_user,
+            peak_share,
+            peak_hours,
+            bytes_per_request,
+            rows_per_user_day,
+            row_bytes,
+        } => {
+            if let Some(users) = users {
+                let t = dssim_lab::estimate::Traffic {
+                    users,
+                    active,
+                    requests_per_user,
+                    peak_share,
+                    peak_hours,
+                    bytes_per_request,
+                    rows_per_user_day,
+                    row_bytes,
+                }
+                .estimate();
+                println!("users                 {users:>14.0}");
+                println!("daily active users    {:>14.0}", t.dau);
+                println!("requests per day      {:>14.0}", t.daily_requests);
+                println!("average rps           {:>14.1}", t.average_rps);
+                println!("peak rps              {:>14.1}", t.peak_rps);
+                println!(
+                    "storage growth        {:>14.2} GB/day  ({:.2} TB/year)",
+                    t.storage_gb_per_day, t.storage_tb_per_year
+                );
+                println!("bandwidth at peak     {:>14.3} Gbps", t.peak_gbps);
+            }
+            if let Some(file) = file {
+                let exp = load(&file, &set, None)?;
+                let spec = exp.spec(0)?;
+                let est = dssim_lab::estimate::components(&spec.model);
+                println!(
+                    "{:<16} {:<10} {:>12} {:>8} {:>8} {:>12} {:>12} {:>14}",
+                    "component",
+                    "kind",
+                    "offered_rps",
+                    "servers",
+                    "util",
+                    "wait_ms",
+                    "sojourn_ms",
+                    "saturates_at"
+                );
+                for e in &est {
+                    println!(
+                        "{:<16} {:<10} {:>12.1} {:>8} {:>8.3} {:>12.3} {:>12.3} {:>14.1}",
+                        e.component,
+                        e.kind,
+                        e.offered_rps,
+                        e.servers,
+                        e.utilization,
+                        e.wait_ms,
+                        e.sojourn_ms,
+                        e.saturation_rps
+                    );
+                }
+                if let Some(b) = est
+                    .iter()
+                    .min_by(|a, b| a.saturation_rps.total_cmp(&b.saturation_rps))
+                {
+                    println!(
+                        "first bottleneck: {} ({}), saturates at {:.1} rps{}",
+                        b.component,
+                        b.kind,
+                        b.saturation_rps,
+                        if b.utilization >= 1.0 {
+                            " — already overloaded at the offered load"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            } else if users.is_none() {
+                return Err(LabError::Input(Diagnostic::plain(
+                    Path::new("estimate"),
+                    "give a model or experiment file, or --users N for the traffic calculator",
+                )));
+            }
+            Ok(0)
+        }
+        Command::Explain { component } => {
+            use dssim_components::explain;
+            let params = explain::params(component.as_deref());
+            if params.is_empty() {
+                let c = component.unwrap_or_default();
+                let sections = explain::sections();
+                let help = dssim_engine::did_you_mean(&c, sections.iter().copied())
+                    .map(|s| format!("did you mean `{s}`?"));
+                return Err(LabError::Input(Diagnostic {
+                    help,
+                    ..Diagnostic::plain(
+                        Path::new("explain"),
+                        format!(
+                            "no parameters under {c:?}; sections: {}",
+                            sections.join(", ")
+                        ),
+                    )
+                }));
+            }
+            for p in params {
+                println!("{}", p.path);
+                println!("    {}  [default: {}]", p.kind, p.default);
+                if !p.doc.is_empty() {
+                    println!("    {}", p.doc);
+                }
+            }
+            Ok(0)
+        }
+        Command::Capacity {
+            file,
+            slo,
+            vary,
+            lo,
+            hi,
+            replications,
+            tolerance,
+            find,
+            out,
+            jobs,
+            seed,
+            set,
+        } => capacity(
+            &file,
+            &set,
+            seed,
+            dssim_lab::capacity::CapacitySettings {
+                path: vary,
+                slos: slo
+                    .iter()
+                    .map(|s| dssim_lab::capacity::Slo::parse(s))
+                    .collect::<Result<_, _>>()?,
+                lo,
+                hi,
+                replications,
+                tolerance,
+                find: if find == "min" {
+                    dssim_lab::capacity::Find::Min
+                } else {
+                    dssim_lab::capacity::Find::Max
+                },
+                jobs: jobs_or_cores(jobs),
+            },
+            out,
+        ),
+        Command::Merge { dirs, out } => {
+            let out = match out {
+                Some(o) => o,
+                None => {
+                    let first = dirs.first().map(|d| dssim_lab::manifest::Manifest::read(d));
+                    match first {
+                        Some(Ok(m)) => PathBuf::from("results").join(m.experiment),
+                        _ => PathBuf::from("results").join("merged"),
+                    }
+                }
+            };
+            let command: Vec<String> = std::env::args().collect();
+            let s = dssim_lab::merge::merge(&dirs, &out, &command)?;
+            println!(
+                "{}: merged {} shards, {} runs, into {}",
+                s.experiment,
+                s.shards,
+                s.runs,
+                out.display()
+            );
+            Ok(0)
+        }
         Command::Replay { dir, run } => {
             let (recorded, new) = dssim_lab::replay(&dir, run)?;
             if recorded == new {
@@ -213,6 +472,140 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
     }
 }
 
+fn jobs_or_cores(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `dssim capacity`: the search, one line per probe, the verdict and capacity.csv.
+fn capacity(
+    file: &Path,
+    set: &[String],
+    seed: Option<u64>,
+    settings: dssim_lab::capacity::CapacitySettings,
+    out: Option<PathBuf>,
+) -> Result<u8, LabError> {
+    use dssim_lab::capacity::{self as cap, Find, Outcome};
+    let exp = load(file, set, seed)?;
+    let out =
+        out.unwrap_or_else(|| PathBuf::from("results").join(format!("{}-capacity", exp.name)));
+    for s in &settings.slos {
+        if matches!(
+            s.metric.as_str(),
+            "errors" | "timeouts" | "shed" | "dropped"
+        ) {
+            eprintln!(
+                "note: {} is a count per run; for a fraction of requests use {}_rate",
+                s.metric,
+                match s.metric.as_str() {
+                    "errors" => "error",
+                    "timeouts" => "timeout",
+                    "dropped" => "drop",
+                    _ => "shed",
+                }
+            );
+        }
+    }
+    let started = std::time::Instant::now();
+    let path = settings.path.clone();
+    let slos = settings.slos.clone();
+    let result = cap::search(&exp, &settings, &mut |p| {
+        let figures: Vec<String> = slos
+            .iter()
+            .zip(p.mean.iter().zip(&p.ci95))
+            .map(|(s, (m, h))| {
+                let m = m.map_or("-".into(), |m| format!("{m:.4}"));
+                match h {
+                    Some(h) => format!("{} {m} ± {h:.3}", s.metric),
+                    None => format!("{} {m}", s.metric),
+                }
+            })
+            .collect();
+        println!(
+            "probe {:>2} {:<7} {path} = {:<12} {}  {}",
+            p.index,
+            p.phase,
+            p.text,
+            if p.pass { "pass" } else { "FAIL" },
+            figures.join(", ")
+        );
+    })?;
+    cap::write_csv(&out, &settings, &result)?;
+    let runs = result.probes.len() * settings.replications as usize;
+    let events: u64 = result.probes.iter().map(|p| p.events).sum();
+    let show = |v: f64| cap::show(v, result.integer);
+    let verb = match settings.find {
+        Find::Max => "highest",
+        Find::Min => "lowest",
+    };
+    let code = match (&result.outcome, result.capacity) {
+        (Outcome::Found, Some(c)) => {
+            println!(
+                "capacity: {path} = {} ({verb} value where every SLO holds)",
+                show(c)
+            );
+            if let Some((a, b)) = result.bracket {
+                println!("  bracket  [{}, {}]", show(a), show(b));
+            }
+            match result.ci {
+                Some((l, u)) => println!("  95% CI   [{}, {}]", show(l), show(u)),
+                None => {
+                    println!("  95% CI   unknown (the metric does not change across the bracket)")
+                }
+            }
+            0
+        }
+        (Outcome::AtLo, Some(c)) => {
+            println!(
+                "capacity: {path} <= {} (every SLO already holds at lo; lower --lo)",
+                show(c)
+            );
+            0
+        }
+        (Outcome::AtLo, None) => {
+            println!(
+                "capacity: below {path} = {} (an SLO already breaks at lo; lower --lo)",
+                show(result.probes[0].value)
+            );
+            1
+        }
+        (Outcome::BeyondHi, Some(c)) => {
+            println!(
+                "capacity: {path} >= {} (every SLO still holds there; raise --hi)",
+                show(c)
+            );
+            1
+        }
+        _ => {
+            println!(
+                "capacity: not found (no probe up to the last, {}, meets every SLO; raise --hi)",
+                result
+                    .probes
+                    .last()
+                    .map_or(String::new(), |p| show(p.value))
+            );
+            1
+        }
+    };
+    if !result.broke_first.is_empty() {
+        let names: Vec<String> = result
+            .broke_first
+            .iter()
+            .map(|&i| settings.slos[i].to_string())
+            .collect();
+        println!("  broke first: {}", names.join(", "));
+    }
+    println!(
+        "  {} probes x {} replications = {} runs, {} events in {:.2}s; wrote {}",
+        result.probes.len(),
+        settings.replications,
+        runs,
+        events,
+        started.elapsed().as_secs_f64(),
+        out.join("capacity.csv").display()
+    );
+    Ok(code)
+}
+
 /// Prints an error: file diagnostics with a source excerpt, others as one line.
 fn report(e: &LabError) {
     match e {
@@ -224,14 +617,17 @@ fn report(e: &LabError) {
 
 fn render(d: &Diagnostic) {
     use ariadne::{Config, Label, Report, ReportKind, Source};
-    eprintln!("error: {d}");
-    if let (Some(text), Some(span)) = (&d.text, &d.span) {
+    let (Some(text), Some(span)) = (&d.text, &d.span) else {
+        eprintln!("error: {d}");
+        return;
+    };
+    {
         let name = d.file.display().to_string();
         let span =
             span.start.min(text.len())..span.end.min(text.len()).max(span.start.min(text.len()));
         let mut r = Report::build(ReportKind::Error, (name.clone(), span.clone()))
             .with_config(Config::default().with_color(std::io::stderr().is_terminal()))
-            .with_message(&d.message)
+            .with_message(format!("{}: {}", d.location(), d.message))
             .with_label(Label::new((name.clone(), span)).with_message("here"));
         if let Some(h) = &d.help {
             r = r.with_help(h);

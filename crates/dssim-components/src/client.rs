@@ -17,6 +17,7 @@ use rand::Rng as _;
 use rand_distr::{Distribution, Exp1};
 use serde::{Deserialize, Serialize};
 
+use crate::cache::{BrowserCache, BrowserCacheConfig};
 use crate::node::{Ctx, Msg};
 use crate::popularity::{KeySampler, Popularity};
 use crate::request::{call, Op, ReqId, Request, Status};
@@ -74,6 +75,9 @@ pub struct ClientConfig {
     /// Share of requests marked low priority (served after the others, shed first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_priority: Option<f64>,
+    /// Per-user browser cache of cacheable reads (Cache-Control max-age); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_cache: Option<BrowserCacheConfig>,
     /// Region for network latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -109,6 +113,8 @@ pub struct Client {
     next_seq: u64,
     /// Requests this client sent (all, warm-up included).
     pub sent: u64,
+    /// The users' browser cache, if configured.
+    pub browser: Option<BrowserCache>,
 }
 
 impl Client {
@@ -138,6 +144,7 @@ impl Client {
             end,
             next_seq: 0,
             sent: 0,
+            browser: cfg.browser_cache.as_ref().map(BrowserCache::new),
         }
     }
 
@@ -195,6 +202,13 @@ impl Client {
         self.sent += 1;
         ctx.shared.stats.started(now);
         let mut r = Request::new(self.next_seq, ctx.me(), user, key, op, now);
+        if let Some(b) = self.browser.as_mut().filter(|_| op == Op::Read) {
+            if b.lookup(user, key, now, ctx.shared.stats.counts(now)) {
+                // Served by the browser: no request leaves the client.
+                self.finish(ctx, &r, Outcome::Ok);
+                return;
+            }
+        }
         if self.low_priority > 0.0 {
             r.low_priority = ctx.rng.random::<f64>() < self.low_priority;
         }
@@ -228,6 +242,19 @@ impl Client {
         };
         if r.abandoned {
             return; // already ended as a timeout; the late answer is discarded
+        }
+        if ctx.shared.oracle.enabled {
+            let counted = ctx.shared.stats.counts(r.first_sent);
+            ctx.shared
+                .oracle
+                .observe(&r, status == Status::Ok, counted, ctx.now());
+        }
+        if let Some(b) = self
+            .browser
+            .as_mut()
+            .filter(|_| status == Status::Ok && r.op == Op::Read)
+        {
+            b.store(r.user, r.key, ctx.now());
         }
         let outcome = match status {
             Status::Ok => Outcome::Ok,

@@ -1,18 +1,21 @@
 //! # dssim-components
 //!
 //! The parts of a web system, each a configuration (what users write in a model file) and
-//! an actor (how it behaves in a run): clients, services, and the shared machinery that
+//! an actor (how it behaves in a run): clients, services, databases, and the shared machinery that
 //! carries requests between them and measures them.
 //!
 //! Invariants: components know nothing of files or CSV; they touch the world only through
 //! their context; every request ends exactly once (see [`stats`]).
 
 pub mod autoscaler;
+pub mod cache;
 pub mod canary;
 pub mod client;
 pub mod compute;
+pub mod consistency;
 pub mod database;
 pub mod datapath;
+pub mod explain;
 pub mod jobs;
 pub mod model;
 pub mod node;

@@ -7,9 +7,11 @@ use dssim_engine::{did_you_mean, rng, ActorId, Network, Partition, SimTime, Simu
 use serde::{Deserialize, Serialize};
 
 use crate::autoscaler::{Autoscaler, AutoscalerConfig, Scaled};
+use crate::cache::{Backend, Cache, CacheConfig, CacheStats, Tier, WritePolicy};
 use crate::canary::CanaryController;
 use crate::client::{Arrival, Client, ClientConfig};
 use crate::compute::{Life, ServiceState};
+use crate::database::{DatabaseConfig, DbNode, DbRouter, DbState, NodeState, ShardState};
 use crate::jobs::{JobQueue, QueueConfig, QueueState};
 use crate::node::{Msg, Node};
 use crate::report::{ComponentRow, RunReport};
@@ -35,6 +37,12 @@ pub struct ModelConfig {
     /// Autoscalers of services and job queues.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub autoscalers: Vec<AutoscalerConfig>,
+    /// Databases (primaries, replicas, shards).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseConfig>,
+    /// App caches and CDN edges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<CacheConfig>,
     /// Latency, loss, regions and partitions.
     #[serde(default)]
     pub network: NetworkConfig,
@@ -89,6 +97,8 @@ enum Named {
     Client,
     Service,
     Queue,
+    Database,
+    Cache(Tier),
 }
 
 impl ModelConfig {
@@ -103,6 +113,12 @@ impl ModelConfig {
         for q in &self.queues {
             m.insert(q.name.clone(), Named::Queue);
         }
+        for d in &self.databases {
+            m.insert(d.name.clone(), Named::Database);
+        }
+        for c in &self.caches {
+            m.insert(c.name.clone(), Named::Cache(c.tier));
+        }
         m
     }
 
@@ -116,7 +132,9 @@ impl ModelConfig {
             .iter()
             .map(|c| ("clients", &c.name))
             .chain(self.services.iter().map(|s| ("services", &s.name)))
-            .chain(self.queues.iter().map(|q| ("queues", &q.name)));
+            .chain(self.queues.iter().map(|q| ("queues", &q.name)))
+            .chain(self.databases.iter().map(|d| ("databases", &d.name)))
+            .chain(self.caches.iter().map(|c| ("caches", &c.name)));
         for (kind, n) in all_names {
             if n.is_empty() || n.contains('.') {
                 errs.push(ConfigError::new(
@@ -141,7 +159,7 @@ impl ModelConfig {
         for c in &self.clients {
             let p = format!("clients.{}", c.name);
             match names.get(&c.target) {
-                Some(Named::Service) => {}
+                Some(Named::Service) | Some(Named::Cache(Tier::Cdn)) => {}
                 Some(Named::Client | Named::Queue) => errs.push(ConfigError::new(
                     format!("{p}.target"),
                     format!(
@@ -149,11 +167,35 @@ impl ModelConfig {
                         c.target
                     ),
                 )),
+                Some(Named::Database) => errs.push(ConfigError::new(
+                    format!("{p}.target"),
+                    format!(
+                        "{:?} is a database; clients send to a service, whose `database` names it",
+                        c.target
+                    ),
+                )),
+                Some(Named::Cache(Tier::App)) => errs.push(ConfigError::new(
+                    format!("{p}.target"),
+                    format!(
+                        "{:?} is an app cache, which services use (`cache = {:?}`); a client sends to a service or a CDN edge (tier = \"cdn\")",
+                        c.target, c.target
+                    ),
+                )),
                 None => errs.push(unknown_name(
                     format!("{p}.target"),
                     &c.target,
-                    self.services.iter().map(|s| s.name.as_str()),
+                    self.services.iter().map(|s| s.name.as_str()).chain(
+                        self.caches
+                            .iter()
+                            .filter(|k| k.tier == Tier::Cdn)
+                            .map(|k| k.name.as_str()),
+                    ),
                 )),
+            }
+            if let Some(b) = &c.browser_cache {
+                if let Err(e) = check_ratio(&format!("{p}.browser_cache.cacheable"), b.cacheable) {
+                    errs.push(e);
+                }
             }
             match c.arrival {
                 Arrival::Poisson | Arrival::Constant => match c.rate {
@@ -209,6 +251,23 @@ impl ModelConfig {
                     "must be at least 1",
                 ));
             }
+            if let Some(cache) = &s.cache {
+                match names.get(cache) {
+                    Some(Named::Cache(Tier::App)) => {}
+                    Some(Named::Cache(Tier::Cdn)) => errs.push(ConfigError::new(
+                        format!("{p}.cache"),
+                        format!("{cache:?} is a CDN edge; a service's cache must be an app cache (tier = \"app\")"),
+                    )),
+                    _ => errs.push(unknown_name(
+                        format!("{p}.cache"),
+                        cache,
+                        self.caches
+                            .iter()
+                            .filter(|k| k.tier == Tier::App)
+                            .map(|k| k.name.as_str()),
+                    )),
+                }
+            }
             if !(s.speed.is_finite() && s.speed > 0.0) {
                 errs.push(ConfigError::new(
                     format!("{p}.speed"),
@@ -216,6 +275,66 @@ impl ModelConfig {
                 ));
             }
             crate::validate::service(s, &p, &mut errs);
+            if let Some(db) = &s.database {
+                if !matches!(names.get(db), Some(Named::Database)) {
+                    errs.push(unknown_name(
+                        format!("{p}.database"),
+                        db,
+                        self.databases.iter().map(|d| d.name.as_str()),
+                    ));
+                }
+            }
+        }
+        for d in &self.databases {
+            crate::database::validate(d, &mut errs);
+        }
+        for c in &self.caches {
+            errs.extend(c.validate());
+            let Some(origin) = &c.origin else { continue };
+            let p = format!("caches.{}.origin", c.name);
+            match names.get(origin) {
+                Some(Named::Service) | Some(Named::Cache(Tier::Cdn)) => {}
+                Some(_) => errs.push(ConfigError::new(
+                    p.clone(),
+                    format!("{origin:?} cannot be an origin: name a service, a load balancer or a CDN edge"),
+                )),
+                None => errs.push(unknown_name(
+                    p.clone(),
+                    origin,
+                    self.services.iter().map(|s| s.name.as_str()),
+                )),
+            }
+            if self
+                .services
+                .iter()
+                .any(|s| &s.name == origin && s.cache.as_deref() == Some(c.name.as_str()))
+            {
+                errs.push(ConfigError::new(
+                    p.clone(),
+                    format!(
+                        "{origin:?} reads through this cache; a miss sent back to it would loop"
+                    ),
+                ));
+            }
+            // Edges may stand in front of edges, but a loop would never answer.
+            let mut at = c;
+            for _ in 0..self.caches.len() {
+                match at
+                    .origin
+                    .as_ref()
+                    .and_then(|o| self.caches.iter().find(|k| &k.name == o))
+                {
+                    Some(next) if next.name == c.name => {
+                        errs.push(ConfigError::new(
+                            p.clone(),
+                            "the chain of origins comes back to this cache: requests would loop forever",
+                        ));
+                        break;
+                    }
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
         }
         for c in &self.clients {
             if let Some(l) = c.low_priority {
@@ -278,6 +397,13 @@ impl ModelConfig {
             .iter()
             .filter_map(|c| c.region.clone())
             .chain(self.services.iter().filter_map(|s| s.region.clone()))
+            .chain(self.databases.iter().filter_map(|d| d.region.clone()))
+            .chain(
+                self.databases
+                    .iter()
+                    .filter_map(|d| d.replica_region.clone()),
+            )
+            .chain(self.caches.iter().filter_map(|c| c.region.clone()))
         {
             set.insert(r);
         }
@@ -298,13 +424,25 @@ impl ModelConfig {
             v.push(s.name.clone());
             v.extend((0..s.instances).map(|i| format!("{}.{i}", s.name)));
         }
+        for d in &self.databases {
+            v.extend(d.addresses().into_iter().map(|(n, _)| n));
+        }
+        v.extend(self.caches.iter().map(|c| c.name.clone()));
         v
     }
 
     /// Which (service, instance range) a name stands for, if any; clients give `None` here
     /// and are resolved by [`World`].
     fn resolve(&self, name: &str) -> Option<()> {
-        if self.clients.iter().any(|c| c.name == name) {
+        if self.clients.iter().any(|c| c.name == name) || self.caches.iter().any(|c| c.name == name)
+        {
+            return Some(());
+        }
+        if self
+            .databases
+            .iter()
+            .any(|d| d.addresses().iter().any(|(n, _)| n == name))
+        {
             return Some(());
         }
         let (base, idx) = match name.rsplit_once('.') {
@@ -355,6 +493,11 @@ impl ModelConfig {
             stats: crate::stats::Stats {
                 warmup: opts.warmup,
                 end: opts.duration,
+                cache_lost_writes: self
+                    .caches
+                    .iter()
+                    .any(|c| c.write_policy == WritePolicy::WriteBehind)
+                    .then_some(0),
                 ..Default::default()
             },
             ..Default::default()
@@ -364,6 +507,13 @@ impl ModelConfig {
         let mut placement = Vec::new();
         let mut total_workers = 0u64;
         let mut total_instances = 0u64;
+        let key_space = self.clients.iter().map(|c| c.keys).max().unwrap_or(1);
+        let routers: Vec<DbRouter> = self
+            .databases
+            .iter()
+            .enumerate()
+            .map(|(di, d)| DbRouter::new(di, d, key_space))
+            .collect();
         for (si, s) in self.services.iter().enumerate() {
             let mut v = Vec::new();
             // Every instance an autoscaler may add exists from the start, switched off.
@@ -376,12 +526,16 @@ impl ModelConfig {
             state.name = s.name.clone();
             state.workers = s.workers.max(1);
             state.cost_per_hour = s.hourly_cost();
+            let router = s
+                .database
+                .as_ref()
+                .and_then(|n| self.databases.iter().position(|d| &d.name == n))
+                .map(|di| routers[di].clone());
             for i in 0..s.instances.max(scaled_max) {
                 let name = format!("{}.{i}", s.name);
-                let id = sim.add(
-                    Node::Instance(Instance::new(si, i, s)),
-                    rng::stream(opts.seed, &name),
-                );
+                let mut inst = Instance::new(si, i, s);
+                inst.data.db = router.clone();
+                let id = sim.add(Node::Instance(inst), rng::stream(opts.seed, &name));
                 placement.push((id, region_ix(&s.region)));
                 ids.insert(name, vec![id]);
                 state.instances.push(id);
@@ -401,6 +555,45 @@ impl ModelConfig {
             }
             ids.insert(s.name.clone(), v);
         }
+        for (di, d) in self.databases.iter().enumerate() {
+            let mut state = DbState::default();
+            for sh in 0..d.shards {
+                let mut shard = ShardState::default();
+                for n in 0..=d.replicas {
+                    let name = d.node_name(sh, n);
+                    let node = DbNode::new(di, sh as usize, n as usize, d);
+                    let id = sim.add(Node::Db(node), rng::stream(opts.seed, &name));
+                    let region = match &d.replica_region {
+                        Some(_) if n > 0 => &d.replica_region,
+                        _ => &d.region,
+                    };
+                    placement.push((id, region_ix(region)));
+                    shard.nodes.push(NodeState {
+                        actor: id,
+                        alive: true,
+                        ..Default::default()
+                    });
+                }
+                state.shards.push(shard);
+            }
+            for (name, members) in d.addresses() {
+                let v = members
+                    .iter()
+                    .map(|&(sh, n)| state.shards[sh as usize].nodes[n as usize].actor)
+                    .collect();
+                ids.insert(name, v);
+            }
+            sim.shared_mut().dbs.push(state);
+        }
+        sim.shared_mut().oracle.enabled = !self.databases.is_empty();
+        self.build_caches(
+            &mut sim,
+            &mut ids,
+            &mut placement,
+            opts.seed,
+            &region_ix,
+            &routers,
+        );
         for (qi, q) in self.queues.iter().enumerate() {
             let id = sim.add(
                 Node::JobQueue(JobQueue::new(qi, q)),
@@ -511,7 +704,96 @@ impl ModelConfig {
             opts: opts.clone(),
             model: self.clone(),
             clients,
+            ids,
         })
+    }
+
+    /// Adds the cache actors: one per shared cache or CDN edge, one per service instance
+    /// for a local cache, and points the services' data paths at them. Built after the
+    /// services (origins) and before the clients (which may target an edge); an edge whose
+    /// origin is another edge is built after it. When databases exist, the cache of a
+    /// service with a database reads and writes it: `Cache::set_backend(Backend::Db(..))`.
+    fn build_caches(
+        &self,
+        sim: &mut Simulation<Node>,
+        ids: &mut BTreeMap<String, Vec<ActorId>>,
+        placement: &mut Vec<(ActorId, usize)>,
+        seed: u64,
+        region_ix: &dyn Fn(&Option<String>) -> usize,
+        routers: &[DbRouter],
+    ) {
+        // The database a service reads and writes through its cache, if it has one.
+        let db_of = |s: &ServiceConfig| -> Option<Backend> {
+            let n = s.database.as_ref()?;
+            let di = self.databases.iter().position(|d| &d.name == n)?;
+            Some(Backend::Db(routers[di].clone()))
+        };
+        let mut built = vec![false; self.caches.len()];
+        // Validation rules out loops, so every pass builds at least one edge.
+        for _ in 0..self.caches.len() {
+            for (ci, c) in self.caches.iter().enumerate() {
+                let waits = c.origin.as_ref().is_some_and(|o| {
+                    self.caches
+                        .iter()
+                        .position(|k| &k.name == o)
+                        .is_some_and(|oi| !built[oi])
+                });
+                if built[ci] || waits {
+                    continue;
+                }
+                built[ci] = true;
+                let backend = c
+                    .origin
+                    .as_ref()
+                    .and_then(|o| ids.get(o))
+                    .map_or(Backend::None, |v| Backend::Actors(v.clone()));
+                let users: Vec<&ServiceConfig> = self
+                    .services
+                    .iter()
+                    .filter(|s| s.cache.as_deref() == Some(c.name.as_str()))
+                    .collect();
+                let mut all = Vec::new();
+                if c.local {
+                    for s in users {
+                        let backend = db_of(s).unwrap_or_else(|| backend.clone());
+                        for i in 0..s.instances {
+                            let inst = format!("{}.{i}", s.name);
+                            let name = format!("{}@{inst}", c.name);
+                            let id = sim.add(
+                                Node::Cache(Box::new(Cache::new(ci, c, backend.clone()))),
+                                rng::stream(seed, &name),
+                            );
+                            placement.push((id, region_ix(&s.region)));
+                            if let Some(&inst_id) = ids.get(&inst).and_then(|v| v.first()) {
+                                if let Node::Instance(x) = &mut sim.actors_mut()[inst_id as usize] {
+                                    x.data.entry = Some(id);
+                                    x.data.local = true;
+                                }
+                            }
+                            ids.insert(name, vec![id]);
+                            all.push(id);
+                        }
+                    }
+                } else {
+                    let backend = users.iter().find_map(|s| db_of(s)).unwrap_or(backend);
+                    let id = sim.add(
+                        Node::Cache(Box::new(Cache::new(ci, c, backend))),
+                        rng::stream(seed, &c.name),
+                    );
+                    placement.push((id, region_ix(&c.region)));
+                    for s in users {
+                        for &inst_id in ids.get(&s.name).map(Vec::as_slice).unwrap_or(&[]) {
+                            if let Node::Instance(x) = &mut sim.actors_mut()[inst_id as usize] {
+                                x.data.entry = Some(id);
+                                x.data.local = false;
+                            }
+                        }
+                    }
+                    all.push(id);
+                }
+                ids.insert(c.name.clone(), all);
+            }
+        }
     }
 }
 
@@ -543,6 +825,7 @@ pub struct World {
     opts: RunOptions,
     model: ModelConfig,
     clients: Vec<ActorId>,
+    ids: BTreeMap<String, Vec<ActorId>>,
 }
 
 /// A run that could not complete.
@@ -561,6 +844,19 @@ pub enum RunError {
 }
 
 impl World {
+    /// Delivers `msg` at time `at` to every actor `name` addresses (an instance, a
+    /// service, a database node such as `db.primary`, a shard, a database): the hook
+    /// faults use to kill and recover components. Returns whether the name is known.
+    pub fn inject(&mut self, name: &str, at: SimTime, msg: Msg) -> bool {
+        let Some(ids) = self.ids.get(name) else {
+            return false;
+        };
+        for &id in ids {
+            self.sim.schedule(at, id, msg);
+        }
+        true
+    }
+
     /// Runs to the end: warm-up, the measured window, then a drain (no new arrivals) until
     /// every counted request has ended or as long again as the run has passed; requests
     /// still unanswered then end as dropped.
@@ -571,6 +867,9 @@ impl World {
             if let Node::Instance(i) = a {
                 i.stats.busy.reset(o.warmup);
                 i.stats.queued.reset(o.warmup);
+            }
+            if let Node::Db(d) = a {
+                d.stats.conns.reset(o.warmup);
             }
         }
         crate::compute::reset_window(&mut self.sim.shared_mut().compute, o.warmup);
@@ -613,6 +912,13 @@ impl World {
             &self.sim.shared().compute,
             &self.model.services,
         );
+        if !self.model.databases.is_empty() {
+            let shared = self.sim.shared();
+            crate::database::report(&shared.oracle, &mut report);
+            // Writes lost by the databases (failover) and by caches (write-behind) add up.
+            let lost = shared.oracle.lost_writes + shared.stats.cache_lost_writes.unwrap_or(0);
+            report.set("lost_writes", crate::report::Cell::Int(lost));
+        }
         Ok(report)
     }
 
@@ -669,6 +975,73 @@ impl World {
                 hit_ratio: None,
             });
         }
+        for a in self.sim.actors() {
+            if let Node::Db(d) = a {
+                let cfg = &self.model.databases[d.db];
+                rows.push(d.component_row(cfg.node_name(d.shard as u32, d.node as u32), now));
+            }
+        }
+        self.cache_rows(&mut rows);
         rows
+    }
+
+    /// One row per `[[caches]]` entry (its nodes summed), a `<edge>.origin` row per CDN
+    /// (origin calls; `hit_ratio` = origin offload), a `<client>.browser` row per client
+    /// with a browser cache.
+    fn cache_rows(&self, rows: &mut Vec<ComponentRow>) {
+        let window = (self.opts.duration - self.opts.warmup).as_secs_f64();
+        for (ci, c) in self.model.caches.iter().enumerate() {
+            let mut st = CacheStats::default();
+            let mut nodes = 0u32;
+            for a in self.sim.actors() {
+                if let Node::Cache(k) = a {
+                    if k.index == ci {
+                        st.absorb(&k.stats);
+                        nodes += 1;
+                    }
+                }
+            }
+            let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+            rows.push(ComponentRow {
+                component: c.name.clone(),
+                kind: match c.tier {
+                    Tier::App => "cache",
+                    Tier::Cdn => "cdn",
+                },
+                requests: st.requests,
+                utilization: (c.max_ops.is_some() && window > 0.0 && nodes > 0)
+                    .then(|| st.busy_ns as f64 / 1e9 / (window * f64::from(nodes))),
+                mean_queue: None,
+                p99_ms: st.sojourn.quantile_ms(0.99),
+                hit_ratio: ratio(st.hits, st.lookups),
+            });
+            if c.tier == Tier::Cdn {
+                let origin = st.backend_reads + st.passed;
+                rows.push(ComponentRow {
+                    component: format!("{}.origin", c.name),
+                    kind: "cdn_origin",
+                    requests: origin,
+                    utilization: None,
+                    mean_queue: None,
+                    p99_ms: None,
+                    hit_ratio: ratio(st.requests.saturating_sub(origin), st.requests),
+                });
+            }
+        }
+        for (c, &id) in self.model.clients.iter().zip(&self.clients) {
+            if let Some(Node::Client(cl)) = self.sim.actors().get(id as usize) {
+                if let Some(b) = &cl.browser {
+                    rows.push(ComponentRow {
+                        component: format!("{}.browser", c.name),
+                        kind: "browser_cache",
+                        requests: b.lookups,
+                        utilization: None,
+                        mean_queue: None,
+                        p99_ms: None,
+                        hit_ratio: (b.lookups > 0).then(|| b.hits as f64 / b.lookups as f64),
+                    });
+                }
+            }
+        }
     }
 }

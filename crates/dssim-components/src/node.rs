@@ -4,8 +4,10 @@
 use dssim_engine::Actor;
 
 use crate::autoscaler::Autoscaler;
+use crate::cache::{Cache, CacheStep};
 use crate::canary::CanaryController;
 use crate::client::Client;
+use crate::database::DbNode;
 use crate::jobs::JobQueue;
 use crate::request::{ReqId, Status};
 use crate::sampler::Sampler;
@@ -27,6 +29,20 @@ pub enum Msg {
     Wake(u64),
     /// The time-series sampler's tick.
     Tick,
+    /// A database change (packed epoch, sender, sequence) reaches a replica.
+    Replicate(u64),
+    /// A replica tells its primary it applied a change (same packing).
+    ReplAck(u64),
+    /// A database node (by index in its shard) offers the writes it accepted while cut
+    /// off from its primary.
+    Reconcile(u64),
+    /// A cache's own step for a request (see [`crate::cache`]).
+    Cache(ReqId, CacheStep),
+    /// A fault: the receiving node dies (a database node stops; a cache loses its entries
+    /// and buffered writes).
+    Kill,
+    /// The end of a fault: the receiving node comes back.
+    Recover,
     /// A service instance waited too long for a database connection for this request.
     AcquireTimeout(ReqId),
 }
@@ -47,6 +63,10 @@ pub enum Node {
     Instance(Instance),
     /// The time-series sampler.
     Sampler(Sampler),
+    /// A database node (primary or replica of a shard).
+    Db(DbNode),
+    /// A cache node or CDN edge (boxed: it is much larger than the other nodes).
+    Cache(Box<Cache>),
     /// An autoscaler of a service or job queue.
     Autoscaler(Autoscaler),
     /// A job queue and its workers.
@@ -65,6 +85,8 @@ impl Actor for Node {
             Node::Client(c) => c.handle(msg, ctx),
             Node::Instance(s) => s.handle(msg, ctx),
             Node::Sampler(s) => s.handle(msg, ctx),
+            Node::Db(d) => d.handle(msg, ctx),
+            Node::Cache(c) => c.handle(msg, ctx),
             Node::Autoscaler(a) => a.handle(msg, ctx),
             Node::JobQueue(q) => q.handle(msg, ctx),
             Node::Canary(c) => c.handle(msg, ctx),

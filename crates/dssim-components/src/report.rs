@@ -105,6 +105,11 @@ pub const RUN_COLUMNS: &[&str] = &[
     "canary_share",
     "canary_rollback_s",
     "events",
+    "repl_lag_mean_ms",
+    "stale_age_p99_ms",
+    "monotonic_violations",
+    "write_conflicts",
+    "db_refused",
 ];
 
 impl RunReport {
@@ -143,7 +148,12 @@ impl RunReport {
             ("max_ms", l.max_ms().into()),
             ("read_p99_ms", st.read_latency.quantile_ms(0.99).into()),
             ("write_p99_ms", st.write_latency.quantile_ms(0.99).into()),
-            ("cache_hit_ratio", Cell::Empty),
+            (
+                "cache_hit_ratio",
+                (st.cache_lookups > 0)
+                    .then(|| st.cache_hits as f64 / st.cache_lookups as f64)
+                    .into(),
+            ),
             ("repl_lag_p50_ms", Cell::Empty),
             ("repl_lag_p99_ms", Cell::Empty),
             ("stale_reads", Cell::Empty),
@@ -154,7 +164,10 @@ impl RunReport {
                     .then(|| st.ok as f64 / st.requests as f64)
                     .into(),
             ),
-            ("lost_writes", Cell::Empty),
+            (
+                "lost_writes",
+                st.cache_lost_writes.map_or(Cell::Empty, Cell::Int),
+            ),
             (
                 "instance_hours",
                 (instances > 0)
@@ -176,6 +189,11 @@ impl RunReport {
             ("canary_share", Cell::Empty),
             ("canary_rollback_s", Cell::Empty),
             ("events", Cell::Int(events)),
+            ("repl_lag_mean_ms", Cell::Empty),
+            ("stale_age_p99_ms", Cell::Empty),
+            ("monotonic_violations", Cell::Empty),
+            ("write_conflicts", Cell::Empty),
+            ("db_refused", Cell::Empty),
         ];
         debug_assert!(metrics.iter().map(|m| m.0).eq(RUN_COLUMNS.iter().copied()));
         let quantiles = if l.is_empty() {

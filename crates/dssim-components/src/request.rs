@@ -59,6 +59,9 @@ pub struct Request {
     pub op: Op,
     /// When the logical request was first sent (latency starts here).
     pub first_sent: SimTime,
+    /// When this attempt was sent (a retry sets it anew); the consistency oracle judges a
+    /// read against the writes acknowledged before it.
+    pub sent: SimTime,
     /// Retry number: 0 for the first attempt.
     pub attempt: u32,
     /// Whether the client has given up on this attempt (timed out).
@@ -96,6 +99,7 @@ impl Request {
             key,
             op,
             first_sent,
+            sent: first_sent,
             attempt: 0,
             abandoned: false,
             version: 0,

@@ -124,9 +124,15 @@ pub struct ServiceConfig {
     /// A canary version rolled out in steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryConfig>,
+    /// The app cache its instances read through (a `[[caches]]` name); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
     /// Region for network latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The database it reads and writes (a `[[databases]]` name); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 /// `cost = { per_hour = 0.10, exponent = 1.5 }`.
@@ -184,7 +190,7 @@ pub const WAKE_RESTART: u64 = 2;
 /// Check whether a draining instance is idle.
 pub const WAKE_DRAIN: u64 = 3;
 /// Fault injection: the instance dies now (fails what it holds, answers `Error`) and
-/// stays down until [`WAKE_RECOVER`].
+/// stays down until [`WAKE_RECOVER`]. `Msg::Kill` and `Msg::Recover` do the same.
 pub const WAKE_KILL: u64 = 4;
 /// Fault injection: a killed instance comes back (empty: its sessions are gone).
 pub const WAKE_RECOVER: u64 = 5;
@@ -374,11 +380,11 @@ impl Instance {
                     .set_life(self.service, self.index as usize, Life::Ready, now);
             }
             Msg::Wake(WAKE_DRAIN) => self.check_drained(ctx),
-            Msg::Wake(WAKE_KILL) if self.life(ctx) != Life::Off => {
+            Msg::Wake(WAKE_KILL) | Msg::Kill if self.life(ctx) != Life::Off => {
                 self.killed = true;
                 self.crash(ctx, false);
             }
-            Msg::Wake(WAKE_RECOVER) if self.life(ctx) == Life::Crashed => {
+            Msg::Wake(WAKE_RECOVER) | Msg::Recover if self.life(ctx) == Life::Crashed => {
                 self.killed = false;
                 let now = ctx.now();
                 ctx.shared
@@ -585,13 +591,11 @@ impl Instance {
             self.respond(ctx, req, Status::Error);
             return;
         }
-        let Some(r) = ctx.shared.reqs.get(req) else {
+        let Some(op) = ctx.shared.reqs.get(req).map(|r| r.op) else {
             self.respond(ctx, req, Status::Error);
             return;
         };
-        let target = self.data.target(r);
-        let op = r.op;
-        let Some(t) = target else {
+        let Some(t) = self.data.route(ctx, req) else {
             self.after_data(ctx, req, Status::Ok);
             return;
         };
@@ -609,7 +613,7 @@ impl Instance {
         match &mut self.pool {
             None => {
                 self.in_service[pos].phase = Phase::Data;
-                call(ctx, t, req);
+                self.call_data(ctx, t, req);
             }
             Some(pool) if pool.in_use < pool.size => {
                 pool.in_use += 1;
@@ -620,7 +624,7 @@ impl Instance {
                     s.pool_wait.record(SimTime::ZERO);
                 }
                 self.in_service[pos].phase = Phase::Data;
-                call(ctx, t, req);
+                self.call_data(ctx, t, req);
             }
             Some(pool) => {
                 let timer = ctx.timer(
@@ -631,6 +635,15 @@ impl Instance {
                 ctx.shared.compute.services[svc].pool_waiting.add(now, 1.0);
                 self.in_service[pos].phase = Phase::PoolWait(timer);
             }
+        }
+    }
+
+    /// Calls the data tier: a local cache without the network, anything else through it.
+    fn call_data(&self, ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
+        if self.data.local {
+            call_local(ctx, to, SimTime::ZERO, req);
+        } else {
+            call(ctx, to, req);
         }
     }
 
@@ -699,8 +712,8 @@ impl Instance {
             ctx.cancel(t);
         }
         self.in_service[pos].phase = Phase::Data;
-        match ctx.shared.reqs.get(next).and_then(|r| self.data.target(r)) {
-            Some(t) => call(ctx, t, next),
+        match self.data.route(ctx, next) {
+            Some(t) => self.call_data(ctx, t, next),
             None => {
                 let me = ctx.me();
                 ctx.send_local(me, SimTime::ZERO, Msg::Response(next, Status::Error));

@@ -31,6 +31,10 @@ pub struct Shared {
     pub stats: Stats,
     /// Services' member tables and figures, job queues (see [`crate::compute`]).
     pub compute: crate::compute::ComputeState,
+    /// Run-time state of each database (shards, nodes, replication logs).
+    pub dbs: Vec<crate::database::DbState>,
+    /// The consistency oracle.
+    pub oracle: crate::consistency::Oracle,
 }
 
 /// Levels sampled into the time series, kept up to date by the components.
@@ -61,6 +65,14 @@ pub struct Interval {
     pub shed: u64,
     /// Latency of the requests that ended ok.
     pub latency: Histogram,
+    /// Sum of replication lags of changes applied in the interval (ns).
+    pub repl_lag_ns: f64,
+    /// Changes applied on replicas in the interval.
+    pub repl_lag_n: u64,
+    /// Cache lookups (all caches).
+    pub cache_lookups: u64,
+    /// Cache hits (all caches).
+    pub cache_hits: u64,
 }
 
 /// One row of timeseries.csv.
@@ -127,6 +139,12 @@ pub struct Stats {
     pub interval: Interval,
     /// Closed time-series rows.
     pub series: Vec<SeriesRow>,
+    /// Cache lookups of counted requests, all caches.
+    pub cache_lookups: u64,
+    /// Of those, hits.
+    pub cache_hits: u64,
+    /// Acknowledged writes lost from write-behind cache buffers (`None`: no such cache).
+    pub cache_lost_writes: Option<u64>,
 }
 
 impl Stats {
@@ -134,6 +152,17 @@ impl Stats {
     #[inline]
     pub fn counts(&self, t: SimTime) -> bool {
         t >= self.warmup && t < self.end
+    }
+
+    /// A cache looked a key up (`counted`: for a request of the measured window).
+    #[inline]
+    pub fn cache_lookup(&mut self, hit: bool, counted: bool) {
+        self.interval.cache_lookups += 1;
+        self.interval.cache_hits += u64::from(hit);
+        if counted {
+            self.cache_lookups += 1;
+            self.cache_hits += u64::from(hit);
+        }
     }
 
     /// A client sent a new logical request at `now`.
@@ -200,8 +229,10 @@ impl Stats {
             queue_len: g.queued.mean(now),
             in_flight: g.in_flight.mean(now),
             utilization: (workers > 0.0).then(|| busy / workers),
-            cache_hit_ratio: None,
-            repl_lag_ms: None,
+            repl_lag_ms: (self.interval.repl_lag_n > 0)
+                .then(|| self.interval.repl_lag_ns / self.interval.repl_lag_n as f64 / 1e6),
+            cache_hit_ratio: (self.interval.cache_lookups > 0)
+                .then(|| self.interval.cache_hits as f64 / self.interval.cache_lookups as f64),
         };
         for tw in [
             &mut g.busy,
@@ -217,6 +248,10 @@ impl Stats {
         self.interval.errors = 0;
         self.interval.shed = 0;
         self.interval.latency.clear();
+        self.interval.repl_lag_ns = 0.0;
+        self.interval.repl_lag_n = 0;
+        self.interval.cache_lookups = 0;
+        self.interval.cache_hits = 0;
         self.series.push(row);
     }
 

@@ -120,7 +120,13 @@ const EXPERIMENT_KEYS: &[&str] = &[
 impl Experiment {
     /// Loads an experiment file, or a bare model file (run for 60 s with no warm-up).
     pub fn load(path: &Path) -> Result<Experiment, LabError> {
-        let source = Source::read(path)?;
+        Experiment::from_source(Source::read(path)?)
+    }
+
+    /// Loads an experiment (or bare model) from text already read; `source.path` decides
+    /// the syntax and anchors relative model paths.
+    pub fn from_source(source: Source) -> Result<Experiment, LabError> {
+        let path = &source.path.clone();
         let tree = source.value()?;
         let is_experiment = tree.as_table().is_some_and(|t| {
             ["model", "duration", "sweep", "replications", "set"]
@@ -423,15 +429,12 @@ impl Experiment {
                 let mut segs: Vec<&str> = self.model_prefix.iter().map(String::as_str).collect();
                 segs.extend(e.path.split('.'));
                 let span = self.model_source.locate(&segs);
-                let help = e
-                    .message
-                    .find("(did you mean")
-                    .map(|i| e.message[i + 1..].trim_end_matches(')').to_string());
+                let (message, help) = split_hint(&e.message);
                 Diagnostic {
                     file: self.model_source.path.clone(),
                     text: Some(self.model_source.text.clone()),
                     span,
-                    message: format!("{}: {}", e.path, e.message),
+                    message: format!("{}: {}", e.path, message),
                     help,
                 }
             })
@@ -599,6 +602,19 @@ fn estimate_run_events(spec: &RunSpec) -> f64 {
         };
     }
     reqs * 4.0
+}
+
+/// Splits a " (did you mean ...?)" hint out of a message.
+fn split_hint(message: &str) -> (String, Option<String>) {
+    let Some(start) = message.find(" (did you mean") else {
+        return (message.to_string(), None);
+    };
+    let Some(len) = message[start..].find(')') else {
+        return (message.to_string(), None);
+    };
+    let hint = message[start + 2..start + len].to_string();
+    let rest = format!("{}{}", &message[..start], &message[start + len + 1..]);
+    (rest, Some(hint))
 }
 
 /// A value as it appears in a CSV cell.

@@ -7,10 +7,14 @@
 //! Invariant: outputs are a pure function of (experiment, seed): byte-identical for any
 //! `--jobs`, except manifest.json's wall-clock figures.
 
+pub mod capacity;
 pub mod error;
+pub mod estimate;
 pub mod experiment;
 pub mod manifest;
+pub mod merge;
 pub mod output;
+pub mod queueing;
 pub mod runner;
 pub mod source;
 pub mod stats;

@@ -264,7 +264,17 @@ fn keep_runs(path: &Path, header: &str, done: &BTreeSet<usize>) -> Result<(), La
             }
         }
     }
-    fs::write(path, out).map_err(|e| LabError::io(path, e))
+    write_atomic(path, &out)
+}
+
+/// Replaces `path` with `text` through a temporary file and a rename, so a process killed
+/// part-way leaves either the old file or the new one, never a cut one.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), LabError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, text).map_err(|e| LabError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| LabError::io(path, e))
 }
 
 /// Sorts the rows of every per-run CSV in `dir` by run id (stable), for folders that were
@@ -302,7 +312,7 @@ pub fn sort_by_run(dir: &Path) -> Result<(), LabError> {
         for (_, l) in rows {
             out.push_str(l);
         }
-        fs::write(&path, out).map_err(|e| LabError::io(&path, e))?;
+        write_atomic(&path, &out)?;
     }
     Ok(())
 }
@@ -325,10 +335,7 @@ pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
         .map(String::as_str)
         .filter(|m| !matches!(*m, "duration_s" | "events"))
         .collect();
-    // point -> (swept values, per-metric values)
-    #[allow(clippy::type_complexity)]
-    let mut points: std::collections::BTreeMap<usize, (Vec<String>, Vec<Vec<f64>>, usize)> =
-        Default::default();
+    let mut points: std::collections::BTreeMap<usize, PointAcc> = Default::default();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| LabError::io(&runs_path, e))?;
         let point: usize = rec.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
@@ -372,9 +379,11 @@ pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
         }
         out.push('\n');
     }
-    let path = dir.join("points.csv");
-    fs::write(&path, out).map_err(|e| LabError::io(&path, e))
+    write_atomic(&dir.join("points.csv"), &out)
 }
+
+/// Per sweep point: its swept values, every metric's values over replications, run count.
+type PointAcc = (Vec<String>, Vec<Vec<f64>>, usize);
 
 /// Mean and 95% half-width (Student t with n−1 degrees of freedom); no half-width for n < 2.
 pub fn mean_ci95(xs: &[f64]) -> (Option<f64>, Option<f64>) {

@@ -1,0 +1,440 @@
+//! The entry table of a cache: lookup by key, one of four eviction policies, lazy TTL
+//! expiry. Every operation is O(1) except LFU's, which is O(log n); nothing is allocated per
+//! operation once the table has grown to its capacity.
+//!
+//! ```text
+//!   map: key -> slot          (hash map used for lookup only, never iterated)
+//!   slots: [entry | free]     (slab; freed slots are reused)
+//!   lru/fifo: head <-> ... <-> tail   (doubly linked through the slots; evict the tail)
+//!   random:   dense [slot, slot, ...] (evict a uniformly drawn one)
+//!   lfu:      ordered set of (hits, insertion order, slot)  (evict the first)
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use dssim_engine::{rng::splitmix64, Rng, SimTime};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+/// Which entry leaves when a full cache takes a new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Eviction {
+    /// Least recently used.
+    #[default]
+    Lru,
+    /// Least frequently used (ties: the oldest); counts are not aged.
+    Lfu,
+    /// First in, first out: hits do not refresh an entry.
+    Fifo,
+    /// A uniformly random entry.
+    Random,
+}
+
+/// A hasher for `u64` keys: one SplitMix64 round. Deterministic, fast, and good enough for
+/// simulated key ids; the map that uses it is never iterated.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = splitmix64(self.0 ^ u64::from(*b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.0 = splitmix64(self.0 ^ x);
+    }
+    #[inline]
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+}
+
+/// A hash map keyed by simulated ids, for lookups only (never iterated).
+pub type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone, Debug)]
+struct Entry {
+    key: u64,
+    version: u64,
+    expires: SimTime,
+    prev: u32,
+    next: u32,
+    /// Position in `dense` (random eviction).
+    pos: u32,
+    /// Hits + 1 (LFU).
+    freq: u32,
+    /// Order of the last LFU update (tie-break: older first).
+    seq: u64,
+    live: bool,
+}
+
+/// What a lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// A fresh entry with this version.
+    Hit(u64),
+    /// An entry whose TTL had run out (now removed).
+    Expired,
+    /// No entry.
+    Miss,
+}
+
+/// The entries of one cache (see the module docs).
+#[derive(Debug)]
+pub struct Store {
+    policy: Eviction,
+    capacity: usize,
+    map: KeyMap<u64, u32>,
+    slots: Vec<Entry>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    dense: Vec<u32>,
+    lfu: BTreeSet<(u32, u64, u32)>,
+    seq: u64,
+    len: usize,
+}
+
+impl Store {
+    /// An empty store holding at most `capacity` entries.
+    pub fn new(policy: Eviction, capacity: u64) -> Self {
+        Store {
+            policy,
+            capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
+            map: KeyMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            dense: Vec::new(),
+            lfu: BTreeSet::new(),
+            seq: 0,
+            len: 0,
+        }
+    }
+
+    /// Entries held (expired ones included until they are looked up or evicted).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The maximum number of entries.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Looks `key` up at `now`; a hit refreshes the entry as the policy says (LRU moves it
+    /// to the front, LFU counts it; FIFO and random do nothing). An expired entry is removed.
+    #[inline]
+    pub fn get(&mut self, key: u64, now: SimTime) -> Lookup {
+        let Some(&s) = self.map.get(&key) else {
+            return Lookup::Miss;
+        };
+        let e = &self.slots[s as usize];
+        if now >= e.expires {
+            self.remove_slot(s);
+            return Lookup::Expired;
+        }
+        let v = e.version;
+        match self.policy {
+            Eviction::Lru => {
+                self.unlink(s);
+                self.push_front(s);
+            }
+            Eviction::Lfu => {
+                let e = &mut self.slots[s as usize];
+                self.lfu.remove(&(e.freq, e.seq, s));
+                e.freq = e.freq.saturating_add(1);
+                self.seq += 1;
+                e.seq = self.seq;
+                self.lfu.insert((e.freq, e.seq, s));
+            }
+            Eviction::Fifo | Eviction::Random => {}
+        }
+        Lookup::Hit(v)
+    }
+
+    /// The version cached for `key`, without touching the entry (expired or not).
+    pub fn peek(&self, key: u64) -> Option<u64> {
+        self.map.get(&key).map(|&s| self.slots[s as usize].version)
+    }
+
+    /// Stores `key` at `version` until `expires`. An existing entry is updated in place
+    /// (its TTL restarts). Returns the key evicted to make room, if any.
+    pub fn insert(
+        &mut self,
+        key: u64,
+        version: u64,
+        expires: SimTime,
+        rng: &mut Rng,
+    ) -> Option<u64> {
+        if self.capacity == 0 {
+            return None;
+        }
+        if let Some(&s) = self.map.get(&key) {
+            let e = &mut self.slots[s as usize];
+            e.version = version;
+            e.expires = expires;
+            return None;
+        }
+        let evicted = if self.len >= self.capacity {
+            self.victim(rng).map(|s| {
+                let k = self.slots[s as usize].key;
+                self.remove_slot(s);
+                k
+            })
+        } else {
+            None
+        };
+        let entry = Entry {
+            key,
+            version,
+            expires,
+            prev: NIL,
+            next: NIL,
+            pos: NIL,
+            freq: 1,
+            seq: 0,
+            live: true,
+        };
+        let s = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = entry;
+                s
+            }
+            None => {
+                self.slots.push(entry);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, s);
+        self.len += 1;
+        match self.policy {
+            Eviction::Lru | Eviction::Fifo => self.push_front(s),
+            Eviction::Random => {
+                self.slots[s as usize].pos = self.dense.len() as u32;
+                self.dense.push(s);
+            }
+            Eviction::Lfu => {
+                self.seq += 1;
+                self.slots[s as usize].seq = self.seq;
+                self.lfu.insert((1, self.seq, s));
+            }
+        }
+        evicted
+    }
+
+    /// Changes the version of an entry that is present; returns whether it was.
+    pub fn set_version(&mut self, key: u64, version: u64) -> bool {
+        match self.map.get(&key) {
+            Some(&s) => {
+                self.slots[s as usize].version = version;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes `key`; returns whether it was present.
+    pub fn remove(&mut self, key: u64) -> bool {
+        match self.map.get(&key) {
+            Some(&s) => {
+                self.remove_slot(s);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops every entry (a restart); keeps the memory for reuse.
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.slots.clear();
+        self.free.clear();
+        self.dense.clear();
+        self.lfu.clear();
+        self.head = NIL;
+        self.tail = NIL;
+        self.len = 0;
+    }
+
+    fn victim(&mut self, rng: &mut Rng) -> Option<u32> {
+        match self.policy {
+            Eviction::Lru | Eviction::Fifo => (self.tail != NIL).then_some(self.tail),
+            Eviction::Random => {
+                (!self.dense.is_empty()).then(|| self.dense[rng.random_range(0..self.dense.len())])
+            }
+            Eviction::Lfu => self.lfu.first().map(|t| t.2),
+        }
+    }
+
+    fn remove_slot(&mut self, s: u32) {
+        let e = &self.slots[s as usize];
+        debug_assert!(e.live);
+        let key = e.key;
+        match self.policy {
+            Eviction::Lru | Eviction::Fifo => self.unlink(s),
+            Eviction::Random => {
+                let pos = e.pos as usize;
+                self.dense.swap_remove(pos);
+                if let Some(&moved) = self.dense.get(pos) {
+                    self.slots[moved as usize].pos = pos as u32;
+                }
+            }
+            Eviction::Lfu => {
+                self.lfu.remove(&(e.freq, e.seq, s));
+            }
+        }
+        self.slots[s as usize].live = false;
+        self.map.remove(&key);
+        self.free.push(s);
+        self.len -= 1;
+    }
+
+    fn unlink(&mut self, s: u32) {
+        let (p, n) = {
+            let e = &self.slots[s as usize];
+            (e.prev, e.next)
+        };
+        if p == NIL {
+            self.head = n;
+        } else {
+            self.slots[p as usize].next = n;
+        }
+        if n == NIL {
+            self.tail = p;
+        } else {
+            self.slots[n as usize].prev = p;
+        }
+        let e = &mut self.slots[s as usize];
+        e.prev = NIL;
+        e.next = NIL;
+    }
+
+    fn push_front(&mut self, s: u32) {
+        let old = self.head;
+        {
+            let e = &mut self.slots[s as usize];
+            e.prev = NIL;
+            e.next = old;
+        }
+        if old == NIL {
+            self.tail = s;
+        } else {
+            self.slots[old as usize].prev = s;
+        }
+        self.head = s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dssim_engine::rng::stream;
+
+    const NEVER: SimTime = SimTime::MAX;
+
+    fn fill(policy: Eviction, cap: u64, keys: &[u64]) -> (Store, Vec<Option<u64>>) {
+        let mut s = Store::new(policy, cap);
+        let mut r = stream(1, "store");
+        let ev = keys
+            .iter()
+            .map(|&k| s.insert(k, k, NEVER, &mut r))
+            .collect();
+        (s, ev)
+    }
+
+    #[test]
+    fn lru_evicts_the_least_recently_used() {
+        let (mut s, ev) = fill(Eviction::Lru, 2, &[1, 2]);
+        assert_eq!(ev, vec![None, None]);
+        assert_eq!(s.get(1, SimTime::ZERO), Lookup::Hit(1));
+        let mut r = stream(1, "x");
+        assert_eq!(s.insert(3, 3, NEVER, &mut r), Some(2));
+        assert_eq!(s.get(2, SimTime::ZERO), Lookup::Miss);
+        assert_eq!(s.insert(4, 4, NEVER, &mut r), Some(1));
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn fifo_ignores_hits() {
+        let (mut s, _) = fill(Eviction::Fifo, 2, &[1, 2]);
+        assert_eq!(s.get(1, SimTime::ZERO), Lookup::Hit(1));
+        let mut r = stream(1, "x");
+        assert_eq!(s.insert(3, 3, NEVER, &mut r), Some(1));
+    }
+
+    #[test]
+    fn lfu_evicts_the_least_frequent_then_the_oldest() {
+        let (mut s, _) = fill(Eviction::Lfu, 3, &[1, 2, 3]);
+        s.get(1, SimTime::ZERO);
+        s.get(1, SimTime::ZERO);
+        s.get(3, SimTime::ZERO);
+        let mut r = stream(1, "x");
+        assert_eq!(s.insert(4, 4, NEVER, &mut r), Some(2));
+        assert_eq!(s.insert(5, 5, NEVER, &mut r), Some(4));
+        assert_eq!(s.peek(1), Some(1));
+    }
+
+    #[test]
+    fn random_keeps_its_index_consistent() {
+        let mut s = Store::new(Eviction::Random, 50);
+        let mut r = stream(2, "x");
+        for k in 0..10_000u64 {
+            s.insert(k % 300, k, NEVER, &mut r);
+            if k % 7 == 0 {
+                s.remove(k % 300);
+            }
+            assert!(s.len() <= 50);
+        }
+        // Every dense position points back at a live slot that knows its position.
+        for (i, &slot) in s.dense.iter().enumerate() {
+            let e = &s.slots[slot as usize];
+            assert!(e.live);
+            assert_eq!(e.pos as usize, i);
+            assert_eq!(s.map.get(&e.key), Some(&slot));
+        }
+        assert_eq!(s.dense.len(), s.len());
+    }
+
+    #[test]
+    fn ttl_expires_lazily_and_updates_restart_it() {
+        let mut s = Store::new(Eviction::Lru, 10);
+        let mut r = stream(1, "x");
+        s.insert(7, 1, SimTime(100), &mut r);
+        assert_eq!(s.get(7, SimTime(99)), Lookup::Hit(1));
+        assert_eq!(s.get(7, SimTime(100)), Lookup::Expired);
+        assert_eq!(s.get(7, SimTime(100)), Lookup::Miss);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn zero_capacity_holds_nothing_and_clear_empties() {
+        let (mut s, _) = fill(Eviction::Lru, 0, &[1, 2]);
+        assert_eq!(s.get(1, SimTime::ZERO), Lookup::Miss);
+        let (mut s2, _) = fill(Eviction::Lfu, 5, &[1, 2, 3]);
+        s2.clear();
+        assert!(s2.is_empty());
+        assert_eq!(s2.get(1, SimTime::ZERO), Lookup::Miss);
+        let mut r = stream(1, "x");
+        s2.insert(9, 9, NEVER, &mut r);
+        assert_eq!(s2.get(9, SimTime::ZERO), Lookup::Hit(9));
+        s.clear();
+    }
+}

@@ -1,0 +1,238 @@
+//! The consistency oracle: the simulator knows the newest acknowledged version of every
+//! key, so it can judge every read, something no real test harness gets for free.
+//!
+//! ```text
+//!   database commit --version--> request --ack to client--> Oracle::observe (write)
+//!   database read   --version--> request --answer to client--> Oracle::observe (read): judged
+//! ```
+//!
+//! Definitions (see outputs.md):
+//! - **stale read**: a read that returned a version older than the newest version of that
+//!   key acknowledged to any client before the read began (the attempt's send time). Its
+//!   staleness age is how long before the read began a newer version had been
+//!   acknowledged.
+//! - **read-your-writes violation**: a read by a user that returned a version older than
+//!   that user's last acknowledged write to that key (the oracle keeps each user's last
+//!   write, so a user's earlier writes to other keys are not checked).
+//! - **monotonic-read violation**: a read by a user that returned an older version of a key
+//!   than that user's previous read of the same key returned (previous read only).
+//! - **replication lag**: per change and replica, commit on the primary -> apply on it.
+//! - **lost write**: an acknowledged write that the primary after a failover does not hold.
+//!
+//! Memory: per key written, a short history of acknowledgements; per user, the last write
+//! and the last read. Nothing grows with time beyond the key space and the users.
+
+use std::collections::HashMap;
+
+use dssim_engine::{Histogram, SimTime};
+
+use crate::request::{Op, Request};
+
+/// Acknowledgements remembered per key; older ones are summarised (see [`KeyAcks`]).
+const HISTORY: usize = 8;
+
+/// The recent acknowledgements of one key: `(time, newest version acknowledged so far)`,
+/// oldest first, at most [`HISTORY`].
+#[derive(Clone, Debug, Default)]
+struct KeyAcks {
+    hist: [(SimTime, u64); HISTORY],
+    len: u8,
+    /// Whether older acknowledgements were dropped from `hist`.
+    truncated: bool,
+}
+
+impl KeyAcks {
+    fn newest(&self) -> u64 {
+        if self.len == 0 {
+            0
+        } else {
+            self.hist[self.len as usize - 1].1
+        }
+    }
+
+    fn push(&mut self, t: SimTime, version: u64) {
+        if version <= self.newest() {
+            return;
+        }
+        if self.len as usize == HISTORY {
+            self.hist.copy_within(1.., 0);
+            self.len -= 1;
+            self.truncated = true;
+        }
+        self.hist[self.len as usize] = (t, version);
+        self.len += 1;
+    }
+
+    /// The newest version acknowledged strictly before `t`, and the time the first version
+    /// newer than `v` was acknowledged (for the staleness age); `None` when the history
+    /// no longer reaches back to `t` (the read is then not judged).
+    fn floor(&self, t: SimTime, v: u64) -> Option<(u64, Option<SimTime>)> {
+        let h = &self.hist[..self.len as usize];
+        let before = h.iter().rposition(|&(at, _)| at < t);
+        let floor = match before {
+            Some(i) => h[i].1,
+            None if self.truncated => return None,
+            None => 0,
+        };
+        let first_newer = h.iter().find(|&&(at, ver)| ver > v && at < t).map(|e| e.0);
+        Some((floor, first_newer))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct UserState {
+    /// Last acknowledged write: (key, version, time).
+    write: Option<(u64, u64, SimTime)>,
+    /// Last read: (key, version).
+    read: Option<(u64, u64)>,
+}
+
+/// Judges reads against the truth and counts consistency failures (in `Shared.oracle`).
+#[derive(Debug, Default)]
+pub struct Oracle {
+    /// Whether the model has databases (the consistency columns apply).
+    pub enabled: bool,
+    version: u64,
+    keys: HashMap<u64, KeyAcks>,
+    users: HashMap<u32, UserState>,
+    /// Reads judged (counted requests only).
+    pub reads_judged: u64,
+    /// Stale reads.
+    pub stale_reads: u64,
+    /// How long before the read began a newer version had been acknowledged.
+    pub stale_age: Histogram,
+    /// Read-your-writes violations.
+    pub ryw_violations: u64,
+    /// Monotonic-read violations.
+    pub monotonic_violations: u64,
+    /// Replication lag per change and replica (changes committed after warm-up).
+    pub repl_lag: Histogram,
+    /// Sum of the lags in `repl_lag`, in seconds (for an exact mean).
+    pub repl_lag_sum: f64,
+    /// Acknowledged writes a failover lost.
+    pub lost_writes: u64,
+    /// Keys written on both sides of a partition (`ap`), found at reconciliation.
+    pub conflicts: u64,
+    /// Requests refused by databases (connections full, no quorum, not primary under cp).
+    pub refused: u64,
+    /// Promotions done.
+    pub failovers: u64,
+}
+
+impl Oracle {
+    /// A fresh, globally increasing version for a commit.
+    #[inline]
+    pub fn next_version(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    /// Versions handed out so far.
+    pub fn versions(&self) -> u64 {
+        self.version
+    }
+
+    /// A client received the answer to attempt `r` at `now`: an acknowledged write is
+    /// recorded, a read is judged. `counted`: the request is in the measured window.
+    pub fn observe(&mut self, r: &Request, ok: bool, counted: bool, now: SimTime) {
+        if !self.enabled || !ok {
+            return;
+        }
+        match r.op {
+            Op::Write => {
+                if r.version == 0 {
+                    return;
+                }
+                self.keys.entry(r.key).or_default().push(now, r.version);
+                self.users.entry(r.user).or_default().write = Some((r.key, r.version, now));
+            }
+            Op::Read => {
+                let began = r.sent;
+                let v = r.version;
+                let judged = match self.keys.get(&r.key) {
+                    Some(k) => k.floor(began, v),
+                    None => Some((0, None)),
+                };
+                let user = self.users.entry(r.user).or_default();
+                if counted {
+                    if let Some((floor, first_newer)) = judged {
+                        self.reads_judged += 1;
+                        if v < floor {
+                            self.stale_reads += 1;
+                            if let Some(t) = first_newer {
+                                self.stale_age.record(began - t);
+                            }
+                        }
+                    }
+                    if let Some((k, wv, at)) = user.write {
+                        if k == r.key && at < began && v < wv {
+                            self.ryw_violations += 1;
+                        }
+                    }
+                    if let Some((k, rv)) = user.read {
+                        if k == r.key && v < rv {
+                            self.monotonic_violations += 1;
+                        }
+                    }
+                }
+                user.read = Some((r.key, v));
+            }
+        }
+    }
+
+    /// Mean replication lag in milliseconds, if any change was applied.
+    pub fn repl_lag_mean_ms(&self) -> Option<f64> {
+        (!self.repl_lag.is_empty()).then(|| self.repl_lag_sum * 1e3 / self.repl_lag.len() as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::Request;
+
+    fn req(op: Op, user: u32, key: u64, version: u64, sent: u64) -> Request {
+        let mut r = Request::new(1, 0, user, key, op, SimTime::from_millis(sent));
+        r.version = version;
+        r
+    }
+
+    #[test]
+    fn stale_means_older_than_acknowledged_before_the_read_began() {
+        let mut o = Oracle {
+            enabled: true,
+            ..Default::default()
+        };
+        let ms = SimTime::from_millis;
+        o.observe(&req(Op::Write, 1, 7, 3, 0), true, true, ms(10));
+        // A read that began before the ack may return the old version.
+        o.observe(&req(Op::Read, 2, 7, 0, 5), true, true, ms(20));
+        assert_eq!(o.stale_reads, 0);
+        // One that began after it may not.
+        o.observe(&req(Op::Read, 2, 7, 0, 15), true, true, ms(20));
+        assert_eq!(o.stale_reads, 1);
+        assert_eq!(o.stale_age.quantile_ms(0.5).map(|x| x.round()), Some(5.0));
+        // Read-your-writes: user 1 reading an older version of its own key.
+        o.observe(&req(Op::Read, 1, 7, 2, 15), true, true, ms(20));
+        assert_eq!(o.ryw_violations, 1);
+        // Monotonic reads: user 2 read version 0, then 3, then 0 again.
+        o.observe(&req(Op::Read, 2, 7, 3, 16), true, true, ms(20));
+        o.observe(&req(Op::Read, 2, 7, 0, 17), true, true, ms(20));
+        assert_eq!(o.monotonic_violations, 1); // user 2 read 0, 0, 3, then 0
+        assert_eq!(o.reads_judged, 5);
+    }
+
+    #[test]
+    fn history_keeps_the_latest_acks() {
+        let mut k = KeyAcks::default();
+        for i in 1..=20u64 {
+            k.push(SimTime::from_millis(i * 10), i);
+        }
+        assert_eq!(k.floor(SimTime::from_millis(201), 0).map(|f| f.0), Some(20));
+        assert_eq!(
+            k.floor(SimTime::from_millis(135), 20).map(|f| f.0),
+            Some(13)
+        );
+        assert_eq!(k.floor(SimTime::from_millis(50), 0), None);
+    }
+}
