@@ -85,7 +85,7 @@ pub struct ServiceConfig {
     /// Database connection pool per instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<PoolConfig>,
-    /// Load-shedding policy.
+    /// Load-shedding policy (default `queue`: shed when the waiting room is full).
     #[serde(default)]
     pub shedding: Shedding,
     /// `Retry-After` of shed answers; none when absent.
@@ -94,7 +94,8 @@ pub struct ServiceConfig {
     /// Where user sessions live.
     #[serde(default)]
     pub sessions: Sessions,
-    /// Extra work for a request whose session lives on another instance (local sessions).
+    /// Extra work for a request whose session lives on another instance (local sessions);
+    /// 50 ms when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relogin: Option<DistSpec>,
     /// Degradation levels.
@@ -112,7 +113,7 @@ pub struct ServiceConfig {
     /// Long-lived connections held open to the service, spread over its members.
     #[serde(default)]
     pub connections: u64,
-    /// Time to restart after a crash.
+    /// Time to restart after an out-of-memory crash; 30 s when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<Dur>,
     /// NIC bandwidth per instance; no NIC time when absent.
