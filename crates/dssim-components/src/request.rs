@@ -69,15 +69,15 @@ pub struct Request {
     /// Version of the key this request read (reads) or created (writes); 0 when none yet.
     /// The consistency oracle compares it with the newest acknowledged version.
     pub version: u64,
+    /// Size of the response in bytes (the client's `response_size`; 0 when not given), for
+    /// the NIC bandwidth of the instance that answers.
+    pub response_bytes: u32,
+    /// Backpressure: a component that sheds this attempt may ask the client to wait this
+    /// long before retrying (HTTP 503 Retry-After); zero when none.
+    pub retry_after: SimTime,
     /// Low-priority class (batch, prefetch): served after high-priority requests and shed
     /// first under degradation.
     pub low_priority: bool,
-    /// Bytes of the response (0: none); a service with a `bandwidth` spends
-    /// `bytes × 8 / bandwidth` of its NIC on it.
-    pub response_bytes: u32,
-    /// Set by a service that sheds this attempt: how long the client should wait before
-    /// retrying (HTTP `Retry-After`), in milliseconds; 0 when none.
-    pub retry_after_ms: u32,
     hops: [ActorId; MAX_HOPS],
     depth: u8,
 }
@@ -103,9 +103,9 @@ impl Request {
             attempt: 0,
             abandoned: false,
             version: 0,
-            low_priority: false,
             response_bytes: 0,
-            retry_after_ms: 0,
+            retry_after: SimTime::ZERO,
+            low_priority: false,
             hops: [0; MAX_HOPS],
             depth: 0,
         }

@@ -266,7 +266,7 @@ pub struct Instance {
     workers: u32,
     capacity: u64,
     shedding: Shedding,
-    retry_after_ms: u32,
+    retry_after: SimTime,
     service_time: Dist,
     canary_time: Option<Dist>,
     canary_error: f64,
@@ -276,6 +276,7 @@ pub struct Instance {
     /// Service-time multiplier of a slow (gray) instance; 1.0 normally.
     pub slowdown: f64,
     killed: bool,
+    down: bool,
     busy: u32,
     /// Waiting requests: `[high priority, low priority]`.
     queue: [VecDeque<(ReqId, SimTime)>; 2],
@@ -310,9 +311,7 @@ impl Instance {
             workers: cfg.workers.max(1),
             capacity,
             shedding: cfg.shedding,
-            retry_after_ms: cfg.retry_after.map_or(0, |d| {
-                (d.0.as_nanos() / 1_000_000).min(u64::from(u32::MAX)) as u32
-            }),
+            retry_after: cfg.retry_after.map_or(SimTime::ZERO, |d| d.0),
             service_time: cfg.service_time.0.scaled(1.0 / speed),
             canary_time: cfg.canary.as_ref().map(|c| {
                 c.service_time
@@ -331,6 +330,7 @@ impl Instance {
             restart: cfg.restart.map_or(SimTime::from_secs(30), |d| d.0),
             slowdown: 1.0,
             killed: false,
+            down: false,
             busy: 0,
             queue: [VecDeque::new(), VecDeque::new()],
             in_service: Vec::new(),
@@ -361,6 +361,11 @@ impl Instance {
         }
     }
 
+    /// Whether the instance is up (not crashed or killed).
+    pub fn is_alive(&self) -> bool {
+        !self.down
+    }
+
     /// Workers of this instance.
     pub fn workers(&self) -> u32 {
         self.workers
@@ -377,6 +382,7 @@ impl Instance {
             Msg::Wake(WAKE_NIC) => self.nic_done(ctx),
             Msg::Wake(WAKE_RESTART) if self.life(ctx) == Life::Crashed && !self.killed => {
                 let now = ctx.now();
+                self.down = false;
                 ctx.shared
                     .set_life(self.service, self.index as usize, Life::Ready, now);
             }
@@ -388,6 +394,7 @@ impl Instance {
             Msg::Wake(WAKE_RECOVER) | Msg::Recover if self.life(ctx) == Life::Crashed => {
                 self.killed = false;
                 let now = ctx.now();
+                self.down = false;
                 ctx.shared
                     .set_life(self.service, self.index as usize, Life::Ready, now);
             }
@@ -442,7 +449,7 @@ impl Instance {
             self.stats.shed += 1;
         }
         if let Some(r) = ctx.shared.reqs.get_mut(req) {
-            r.retry_after_ms = self.retry_after_ms;
+            r.retry_after = self.retry_after;
         }
         reply(ctx, req, Status::Shed);
     }
@@ -832,6 +839,7 @@ impl Instance {
     /// A crash (out of memory, or killed by a fault): every request held fails, the sessions
     /// held are lost; after an OOM the instance restarts after its `restart` delay.
     fn crash(&mut self, ctx: &mut Ctx<'_>, oom: bool) {
+        self.down = true;
         let now = ctx.now();
         let svc = self.service;
         if oom && Self::counted(ctx) {
