@@ -11,6 +11,9 @@
 //! of memory, killed by a fault): it then answers `Error`, as a dead host would, until a
 //! health check takes it out. Instances being provisioned, drained or switched off are not
 //! members. Look a service up by name once at build time with [`Shared::service_index`].
+//! A router that keeps state per backend (round robin position, connection counts, health)
+//! can instead hold [`Shared::all_instances`] by index and skip those for which
+//! [`Shared::is_member`] is false.
 //!
 //! ```text
 //!   Off --scale up--> Provisioning --provision delay--> Ready (member)
@@ -165,6 +168,27 @@ impl Shared {
             .services
             .get(service)
             .map_or(&[], |s| s.active.as_slice())
+    }
+
+    /// Every instance actor of service `service`, members or not, by instance index (for
+    /// routers that keep per-backend state by index: wire them to this list once, and skip
+    /// a backend while [`Shared::is_member`] says no).
+    pub fn all_instances(&self, service: usize) -> &[ActorId] {
+        self.compute
+            .services
+            .get(service)
+            .map_or(&[], |s| s.instances.as_slice())
+    }
+
+    /// Whether instance `index` of service `service` takes traffic now (ready, or down but
+    /// not yet taken out: see the module docs).
+    #[inline]
+    pub fn is_member(&self, service: usize, index: usize) -> bool {
+        self.compute
+            .services
+            .get(service)
+            .and_then(|s| s.life.get(index))
+            .is_some_and(|l| l.member())
     }
 
     /// The index of the service named `name`.
@@ -364,6 +388,8 @@ mod tests {
         assert_eq!(sh.active_instances(0), &[10, 12]);
         sh.set_life(0, 2, Life::Draining, t);
         assert_eq!(sh.active_instances(0), &[10]);
+        assert!(sh.is_member(0, 0) && !sh.is_member(0, 1) && !sh.is_member(0, 2));
+        assert_eq!(sh.all_instances(0), &[10, 11, 12]);
         assert_eq!(sh.stats.gauges.instances.level(), 1.0);
         assert_eq!(sh.stats.gauges.workers.level(), 2.0);
         // Billed: instance 0 (ready) and 2 (draining).
