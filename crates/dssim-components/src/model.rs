@@ -12,7 +12,9 @@ use crate::canary::CanaryController;
 use crate::client::{Arrival, Client, ClientConfig};
 use crate::compute::{Life, ServiceState};
 use crate::database::{DatabaseConfig, DbNode, DbRouter, DbState, NodeState, ShardState};
+use crate::faults::{FaultAction, FaultConfig};
 use crate::jobs::{JobQueue, QueueConfig, QueueState};
+use crate::load_balancer::{LoadBalancer, LoadBalancerConfig};
 use crate::node::{Msg, Node};
 use crate::report::{ComponentRow, RunReport};
 use crate::sampler::Sampler;
@@ -28,6 +30,9 @@ pub struct ModelConfig {
     /// Traffic sources.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// Load balancers in front of services.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancerConfig>,
     /// App nodes.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
@@ -43,6 +48,9 @@ pub struct ModelConfig {
     /// App caches and CDN edges.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caches: Vec<CacheConfig>,
+    /// Scheduled faults: instances killed, recovered, slowed down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultConfig>,
     /// Latency, loss, regions and partitions.
     #[serde(default)]
     pub network: NetworkConfig,
@@ -91,6 +99,9 @@ pub struct RunOptions {
     pub timeseries: Option<SimTime>,
 }
 
+/// The highest arrival rate a client may have: one request per nanosecond.
+pub const MAX_RATE: f64 = 1e9;
+
 /// What a name in the model stands for.
 #[derive(Clone, Debug)]
 enum Named {
@@ -99,6 +110,7 @@ enum Named {
     Queue,
     Database,
     Cache(Tier),
+    LoadBalancer,
 }
 
 impl ModelConfig {
@@ -119,6 +131,9 @@ impl ModelConfig {
         for c in &self.caches {
             m.insert(c.name.clone(), Named::Cache(c.tier));
         }
+        for l in &self.load_balancers {
+            m.insert(l.name.clone(), Named::LoadBalancer);
+        }
         m
     }
 
@@ -134,7 +149,12 @@ impl ModelConfig {
             .chain(self.services.iter().map(|s| ("services", &s.name)))
             .chain(self.queues.iter().map(|q| ("queues", &q.name)))
             .chain(self.databases.iter().map(|d| ("databases", &d.name)))
-            .chain(self.caches.iter().map(|c| ("caches", &c.name)));
+            .chain(self.caches.iter().map(|c| ("caches", &c.name)))
+            .chain(
+                self.load_balancers
+                    .iter()
+                    .map(|l| ("load_balancers", &l.name)),
+            );
         for (kind, n) in all_names {
             if n.is_empty() || n.contains('.') {
                 errs.push(ConfigError::new(
@@ -159,11 +179,11 @@ impl ModelConfig {
         for c in &self.clients {
             let p = format!("clients.{}", c.name);
             match names.get(&c.target) {
-                Some(Named::Service) | Some(Named::Cache(Tier::Cdn)) => {}
+                Some(Named::Service | Named::LoadBalancer) | Some(Named::Cache(Tier::Cdn)) => {}
                 Some(Named::Client | Named::Queue) => errs.push(ConfigError::new(
                     format!("{p}.target"),
                     format!(
-                        "{:?} is not a service; a client sends to a service",
+                        "{:?} is not a load balancer or a service; a client sends to a load balancer or a service",
                         c.target
                     ),
                 )),
@@ -184,12 +204,16 @@ impl ModelConfig {
                 None => errs.push(unknown_name(
                     format!("{p}.target"),
                     &c.target,
-                    self.services.iter().map(|s| s.name.as_str()).chain(
-                        self.caches
-                            .iter()
-                            .filter(|k| k.tier == Tier::Cdn)
-                            .map(|k| k.name.as_str()),
-                    ),
+                    self.services
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .chain(self.load_balancers.iter().map(|l| l.name.as_str()))
+                        .chain(
+                            self.caches
+                                .iter()
+                                .filter(|k| k.tier == Tier::Cdn)
+                                .map(|k| k.name.as_str()),
+                        ),
                 )),
             }
             if let Some(b) = &c.browser_cache {
@@ -206,6 +230,12 @@ impl ModelConfig {
                     Some(r) => {
                         if let Err(e) = check_non_negative(&format!("{p}.rate"), r) {
                             errs.push(e);
+                        } else if r > MAX_RATE {
+                            // Gaps would round to zero nanoseconds: time would never advance.
+                            errs.push(ConfigError::new(
+                                format!("{p}.rate"),
+                                format!("{r} requests/s is more than one per nanosecond, the clock's resolution; use at most {MAX_RATE:e}"),
+                            ));
                         }
                     }
                 },
@@ -217,7 +247,9 @@ impl ModelConfig {
                         ));
                     }
                 }
+                Arrival::Steps | Arrival::Diurnal | Arrival::Trace => {}
             }
+            c.validate_traffic(&p, &mut errs);
             if let Err(e) = check_ratio(&format!("{p}.read_ratio"), c.read_ratio) {
                 errs.push(e);
             }
@@ -293,7 +325,7 @@ impl ModelConfig {
             let Some(origin) = &c.origin else { continue };
             let p = format!("caches.{}.origin", c.name);
             match names.get(origin) {
-                Some(Named::Service) | Some(Named::Cache(Tier::Cdn)) => {}
+                Some(Named::Service | Named::LoadBalancer) | Some(Named::Cache(Tier::Cdn)) => {}
                 Some(_) => errs.push(ConfigError::new(
                     p.clone(),
                     format!("{origin:?} cannot be an origin: name a service, a load balancer or a CDN edge"),
@@ -301,7 +333,10 @@ impl ModelConfig {
                 None => errs.push(unknown_name(
                     p.clone(),
                     origin,
-                    self.services.iter().map(|s| s.name.as_str()),
+                    self.services
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .chain(self.load_balancers.iter().map(|l| l.name.as_str())),
                 )),
             }
             if self
@@ -345,6 +380,40 @@ impl ModelConfig {
         }
         crate::validate::queues(self, &mut errs);
         crate::validate::autoscalers(self, &mut errs);
+        for l in &self.load_balancers {
+            l.validate(
+                &format!("load_balancers.{}", l.name),
+                &self.services,
+                &mut errs,
+            );
+        }
+        let instances: Vec<String> = self
+            .services
+            .iter()
+            .flat_map(|s| {
+                std::iter::once(s.name.clone())
+                    .chain((0..s.instances).map(move |i| format!("{}.{i}", s.name)))
+            })
+            .collect();
+        // Database nodes and caches can be killed too (not slowed).
+        let mut killable = instances.clone();
+        for d in &self.databases {
+            killable.extend(d.addresses().into_iter().map(|(n, _)| n));
+        }
+        killable.extend(self.caches.iter().map(|c| c.name.clone()));
+        for (i, f) in self.faults.iter().enumerate() {
+            let valid = if f.kill.is_some() {
+                &killable
+            } else {
+                &instances
+            };
+            f.validate(
+                &format!("faults.{i}"),
+                |n| valid.iter().any(|x| x == n),
+                valid,
+                &mut errs,
+            );
+        }
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
             errs.push(e);
         }
@@ -404,6 +473,7 @@ impl ModelConfig {
                     .filter_map(|d| d.replica_region.clone()),
             )
             .chain(self.caches.iter().filter_map(|c| c.region.clone()))
+            .chain(self.load_balancers.iter().filter_map(|l| l.region.clone()))
         {
             set.insert(r);
         }
@@ -419,7 +489,12 @@ impl ModelConfig {
 
     /// Every name a partition or fault may address: components and their instances.
     pub fn addressable(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.clients.iter().map(|c| c.name.clone()).collect();
+        let mut v: Vec<String> = self
+            .clients
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(self.load_balancers.iter().map(|l| l.name.clone()))
+            .collect();
         for s in &self.services {
             v.push(s.name.clone());
             v.extend((0..s.instances).map(|i| format!("{}.{i}", s.name)));
@@ -434,7 +509,9 @@ impl ModelConfig {
     /// Which (service, instance range) a name stands for, if any; clients give `None` here
     /// and are resolved by [`World`].
     fn resolve(&self, name: &str) -> Option<()> {
-        if self.clients.iter().any(|c| c.name == name) || self.caches.iter().any(|c| c.name == name)
+        if self.clients.iter().any(|c| c.name == name)
+            || self.caches.iter().any(|c| c.name == name)
+            || self.load_balancers.iter().any(|l| l.name == name)
         {
             return Some(());
         }
@@ -493,6 +570,7 @@ impl ModelConfig {
             stats: crate::stats::Stats {
                 warmup: opts.warmup,
                 end: opts.duration,
+                series_on: opts.timeseries.is_some_and(|d| d > SimTime::ZERO),
                 cache_lost_writes: self
                     .caches
                     .iter()
@@ -586,6 +664,15 @@ impl ModelConfig {
             sim.shared_mut().dbs.push(state);
         }
         sim.shared_mut().oracle.enabled = !self.databases.is_empty();
+        let mut lbs = Vec::new();
+        for l in &self.load_balancers {
+            let backends = ids.get(&l.backends).cloned().unwrap_or_default();
+            let lb = LoadBalancer::new(l, &l.backends, backends);
+            let id = sim.add(Node::LoadBalancer(lb), rng::stream(opts.seed, &l.name));
+            placement.push((id, region_ix(&l.region)));
+            ids.insert(l.name.clone(), vec![id]);
+            lbs.push(id);
+        }
         self.build_caches(
             &mut sim,
             &mut ids,
@@ -674,10 +761,31 @@ impl ModelConfig {
         }
         // The real network replaces the ideal one now that every actor is placed.
         let mut sim = sim.with_network(net);
-        for &c in &clients {
+        for f in &self.faults {
+            let targets = f
+                .target()
+                .and_then(|n| ids.get(n))
+                .cloned()
+                .unwrap_or_default();
+            for (t, action) in f.events() {
+                for &id in &targets {
+                    // Instances take the fault itself; databases and caches crash and recover.
+                    let msg = match (&sim.actors()[id as usize], action) {
+                        (Node::Instance(_), a) => Msg::Fault(a),
+                        (_, FaultAction::Kill) => Msg::Kill,
+                        (_, FaultAction::Recover) => Msg::Recover,
+                        (_, FaultAction::Slow(_)) => continue,
+                    };
+                    sim.schedule(t, id, msg);
+                }
+            }
+        }
+        for &c in lbs.iter().chain(&clients) {
             let mut first = Vec::new();
-            if let Node::Client(cl) = &sim.actors()[c as usize] {
-                cl.start(&mut |t, m| first.push((t, m)));
+            match &sim.actors()[c as usize] {
+                Node::Client(cl) => cl.start(&mut |t, m| first.push((t, m))),
+                Node::LoadBalancer(lb) => lb.start(&mut |t, m| first.push((t, m))),
+                _ => {}
             }
             for (t, m) in first {
                 sim.schedule(t, c, m);
@@ -862,14 +970,19 @@ impl World {
     /// still unanswered then end as dropped.
     pub fn run(mut self) -> Result<RunReport, RunError> {
         let o = self.opts.clone();
+        // After an `advance` past the warm-up the averages already run from time zero.
+        let fresh = self.sim.now() <= o.warmup;
         self.sim.run_until(o.warmup);
-        for a in self.sim.actors_mut() {
-            if let Node::Instance(i) = a {
-                i.stats.busy.reset(o.warmup);
-                i.stats.queued.reset(o.warmup);
-            }
-            if let Node::Db(d) = a {
-                d.stats.conns.reset(o.warmup);
+        if fresh {
+            for a in self.sim.actors_mut() {
+                match a {
+                    Node::Instance(i) => {
+                        i.stats.busy.reset(o.warmup);
+                        i.stats.queued.reset(o.warmup);
+                    }
+                    Node::Db(d) => d.stats.conns.reset(o.warmup),
+                    _ => {}
+                }
             }
         }
         crate::compute::reset_window(&mut self.sim.shared_mut().compute, o.warmup);
@@ -945,6 +1058,21 @@ impl World {
         true
     }
 
+    /// Runs the world up to time `t` without ending the run, so its components can be
+    /// inspected with [`World::node`]; [`World::run`] then carries on from there.
+    pub fn advance(&mut self, t: SimTime) {
+        self.sim.run_until(t);
+    }
+
+    /// The component or instance called `name` (`"lb"`, `"app.2"`, `"users"`); a name
+    /// that stands for several instances (a service) gives `None`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        match self.ids.get(name)?.as_slice() {
+            [id] => self.sim.actors().get(*id as usize),
+            _ => None,
+        }
+    }
+
     fn component_rows(&self) -> Vec<ComponentRow> {
         let now = self.sim.now();
         let mut rows = Vec::new();
@@ -982,6 +1110,19 @@ impl World {
             }
         }
         self.cache_rows(&mut rows);
+        for l in &self.model.load_balancers {
+            if let Some(Node::LoadBalancer(lb)) = self.node(&l.name) {
+                rows.push(ComponentRow {
+                    component: l.name.clone(),
+                    kind: "load_balancer",
+                    requests: lb.stats.requests,
+                    utilization: None,
+                    mean_queue: None,
+                    p99_ms: lb.stats.sojourn.quantile_ms(0.99),
+                    hit_ratio: None,
+                });
+            }
+        }
         rows
     }
 

@@ -8,7 +8,9 @@ use crate::cache::{Cache, CacheStep};
 use crate::canary::CanaryController;
 use crate::client::Client;
 use crate::database::DbNode;
+use crate::faults::FaultAction;
 use crate::jobs::JobQueue;
+use crate::load_balancer::LoadBalancer;
 use crate::request::{ReqId, Status};
 use crate::sampler::Sampler;
 use crate::service::Instance;
@@ -45,7 +47,30 @@ pub enum Msg {
     Recover,
     /// A service instance waited too long for a database connection for this request.
     AcquireTimeout(ReqId),
+    /// A client's backoff is over: send this pending retry attempt.
+    Retry(ReqId),
+    /// A health probe from load balancer `from` about its backend `backend`.
+    Probe {
+        /// The load balancer to answer.
+        from: dssim_engine::ActorId,
+        /// The backend index, echoed back.
+        backend: u32,
+        /// The probe round, echoed back.
+        round: u32,
+    },
+    /// A live instance's answer to a [`Msg::Probe`].
+    ProbeAck {
+        /// The backend index of the probe.
+        backend: u32,
+        /// The probe round.
+        round: u32,
+    },
+    /// A scheduled fault (kill, recover, slow down) for an instance.
+    Fault(FaultAction),
 }
+
+// Messages are stored inline in the event heap: keep them two words at most.
+const _: () = assert!(std::mem::size_of::<Msg>() <= 16);
 
 /// The context every component handles messages with.
 pub type Ctx<'a> = dssim_engine::Ctx<'a, Msg, Shared>;
@@ -73,6 +98,8 @@ pub enum Node {
     JobQueue(JobQueue),
     /// The controller of a service's canary rollout.
     Canary(CanaryController),
+    /// A load balancer.
+    LoadBalancer(LoadBalancer),
 }
 
 impl Actor for Node {
@@ -90,6 +117,7 @@ impl Actor for Node {
             Node::Autoscaler(a) => a.handle(msg, ctx),
             Node::JobQueue(q) => q.handle(msg, ctx),
             Node::Canary(c) => c.handle(msg, ctx),
+            Node::LoadBalancer(l) => l.handle(msg, ctx),
         }
     }
 }

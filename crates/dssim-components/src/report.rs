@@ -73,6 +73,7 @@ pub const RUN_COLUMNS: &[&str] = &[
     "timeouts",
     "shed",
     "dropped",
+    "attempts",
     "throughput_rps",
     "latency_mean_ms",
     "p50_ms",
@@ -131,6 +132,9 @@ impl RunReport {
             ("timeouts", Cell::Int(st.timeouts)),
             ("shed", Cell::Int(st.shed)),
             ("dropped", Cell::Int(st.dropped)),
+            // Attempts sent for the counted requests, retries included: attempts / requests
+            // above 1 is retry amplification.
+            ("attempts", Cell::Int(st.attempts)),
             (
                 "throughput_rps",
                 Cell::Float(if window > 0.0 {

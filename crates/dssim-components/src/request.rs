@@ -112,6 +112,29 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Whether `actor` is waiting on this attempt: it called someone with it and the answer
+    /// has not come back (the top of the return path is `actor`).
+    #[inline]
+    pub fn awaited_by(&self, actor: ActorId) -> bool {
+        self.depth > 0 && self.hops[self.depth as usize - 1] == actor
+    }
+
+    /// A fresh attempt of the same logical request (a retry): same user, key, op and first
+    /// send time, the next attempt number, an empty return path.
+    pub fn retry(&self) -> Request {
+        Request {
+            attempt: self.attempt + 1,
+            abandoned: false,
+            version: 0,
+            retry_after: SimTime::ZERO,
+            hops: [0; MAX_HOPS],
+            depth: 0,
+            ..self.clone()
+        }
+    }
+}
+
 /// Slab of attempts in flight; memory grows with requests in flight, not with time.
 #[derive(Debug, Default)]
 pub struct RequestTable {

@@ -40,6 +40,10 @@
 //! Instances an autoscaler may add exist from the start, switched off; routers pick among
 //! [`crate::stats::Shared::active_instances`].
 //!
+//! Faults ([`crate::faults`]): a killed instance refuses requests with an error, fails
+//! those it held and ignores health probes until it recovers; a slow (gray) instance
+//! multiplies its service times by a factor but still answers probes.
+//!
 //! Measures: requests, utilization (busy worker-time / worker-time), mean queue length,
 //! p99 time in the service (queue + service + data + NIC), shed requests; per service
 //! (components.csv row `NAME.pool`, runs.csv): pool acquisitions, waits and timeouts, OOM
@@ -54,6 +58,7 @@ use serde::{Deserialize, Serialize};
 use crate::canary::CanaryConfig;
 use crate::compute::{Life, NO_HOME};
 use crate::datapath::DataPath;
+use crate::faults::FaultAction;
 use crate::node::{Ctx, Msg};
 use crate::request::{call, call_local, reply, Op, ReqId, Status};
 use crate::shedding::{degraded, DegradeLevel, Shedding};
@@ -401,6 +406,14 @@ impl Instance {
             Msg::Wake(w) if w >= WAKE_SLOW => {
                 self.slowdown = (w - WAKE_SLOW) as f64 / 1000.0;
             }
+            Msg::Probe {
+                from,
+                backend,
+                round,
+            } if !self.down => {
+                ctx.send(from, Msg::ProbeAck { backend, round });
+            }
+            Msg::Fault(action) => self.fault(ctx, action),
             _ => {}
         }
     }
@@ -895,6 +908,29 @@ impl Instance {
             let now = ctx.now();
             ctx.shared
                 .set_life(self.service, self.index as usize, Life::Off, now);
+        }
+    }
+
+    /// Applies a scheduled fault ([`crate::faults`]): a kill fails what the instance holds
+    /// and keeps it down (a member answering `Error`, ignoring probes) until recovered; a
+    /// slowdown multiplies its service times.
+    fn fault(&mut self, ctx: &mut Ctx<'_>, action: FaultAction) {
+        match action {
+            FaultAction::Slow(f) => self.slowdown = f64::from(f),
+            FaultAction::Kill if !self.killed && self.life(ctx) != Life::Off => {
+                self.killed = true;
+                self.crash(ctx, false);
+            }
+            FaultAction::Recover if self.killed => {
+                self.killed = false;
+                self.down = false;
+                if self.life(ctx) == Life::Crashed {
+                    let now = ctx.now();
+                    ctx.shared
+                        .set_life(self.service, self.index as usize, Life::Ready, now);
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -135,6 +135,8 @@ pub struct Stats {
     pub write_latency: Histogram,
     /// Time-series levels.
     pub gauges: Gauges,
+    /// Whether the run records a time series (else interval latencies are not kept).
+    pub series_on: bool,
     /// The current time-series interval.
     pub interval: Interval,
     /// Closed time-series rows.
@@ -183,7 +185,9 @@ impl Stats {
         match outcome {
             Outcome::Ok => {
                 self.interval.ok += 1;
-                self.interval.latency.record(now - first_sent);
+                if self.series_on {
+                    self.interval.latency.record(now - first_sent);
+                }
             }
             Outcome::Shed => self.interval.shed += 1,
             _ => self.interval.errors += 1,

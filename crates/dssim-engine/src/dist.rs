@@ -248,11 +248,7 @@ impl Dist {
                 }
             }
         };
-        SimTime::from_nanos(if x >= 1.8e19 {
-            u64::MAX
-        } else {
-            x.round() as u64
-        })
+        SimTime::from_nanos_f64(x)
     }
 
     /// The mean, in nanoseconds (infinite for a Pareto with shape ≤ 1).

@@ -3,9 +3,14 @@
 //! Equal times pop in the order they were scheduled (first in, first out), so a run is a
 //! pure function of its configuration and seed. Cancelled timers stay in the heap and are
 //! skipped when popped, which keeps cancellation O(log n) without a keyed heap.
+//!
+//! Events scheduled for the current instant (zero-delay messages: a local call, an ideal
+//! network) skip the heap and wait in a FIFO. The order is still exactly `(time, seq)`:
+//! every heap event due now was pushed before the clock reached now, so it has a smaller
+//! `seq` than anything in the FIFO and pops first; the FIFO itself is in `seq` order.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 
 use crate::time::SimTime;
 
@@ -54,6 +59,10 @@ impl<M> Ord for Event<M> {
 #[derive(Debug)]
 pub struct EventQueue<M> {
     heap: BinaryHeap<Event<M>>,
+    /// Events due at `current`, pushed while the clock read `current`, in `seq` order.
+    now: VecDeque<Event<M>>,
+    /// The time of the last event popped.
+    current: SimTime,
     next_seq: u64,
     cancelled: BTreeSet<u64>,
 }
@@ -69,6 +78,8 @@ impl<M> EventQueue<M> {
     pub fn new() -> Self {
         EventQueue {
             heap: BinaryHeap::with_capacity(1024),
+            now: VecDeque::with_capacity(64),
+            current: SimTime::ZERO,
             next_seq: 0,
             cancelled: BTreeSet::new(),
         }
@@ -79,7 +90,12 @@ impl<M> EventQueue<M> {
     pub fn push(&mut self, time: SimTime, to: ActorId, msg: M) -> TimerId {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Event { time, seq, to, msg });
+        let ev = Event { time, seq, to, msg };
+        if time == self.current {
+            self.now.push_back(ev);
+        } else {
+            self.heap.push(ev);
+        }
         TimerId(seq)
     }
 
@@ -93,14 +109,59 @@ impl<M> EventQueue<M> {
     /// The time of the next live event, if any.
     pub fn peek_time(&mut self) -> Option<SimTime> {
         self.skip_cancelled();
-        self.heap.peek().map(|e| e.time)
+        if self.now.is_empty() {
+            self.heap.peek().map(|e| e.time)
+        } else {
+            Some(self.current)
+        }
     }
 
     /// Removes and returns the next live event.
     #[inline]
     pub fn pop(&mut self) -> Option<Event<M>> {
         self.skip_cancelled();
-        self.heap.pop()
+        self.pop_any()
+    }
+
+    /// Removes and returns the next live event if it is due at or before `t`.
+    #[inline]
+    pub fn pop_due(&mut self, t: SimTime) -> Option<Event<M>> {
+        self.skip_cancelled();
+        let next = if self.now.is_empty() {
+            self.heap.peek()?.time
+        } else {
+            self.current
+        };
+        if next > t {
+            return None;
+        }
+        self.pop_any()
+    }
+
+    /// The next event, cancelled or not: heap events due now first (smaller `seq`), then
+    /// the FIFO of now, then the heap.
+    #[inline]
+    fn pop_any(&mut self) -> Option<Event<M>> {
+        if !self.now.is_empty() {
+            if self.heap.peek().is_some_and(|e| e.time == self.current) {
+                return self.heap.pop();
+            }
+            return self.now.pop_front();
+        }
+        let ev = self.heap.pop()?;
+        self.current = ev.time;
+        Some(ev)
+    }
+
+    /// The `seq` of the event [`Self::pop_any`] would return.
+    #[inline]
+    fn next_seq_due(&self) -> Option<u64> {
+        match (self.now.front(), self.heap.peek()) {
+            (Some(f), Some(h)) if h.time == self.current => Some(h.seq.min(f.seq)),
+            (Some(f), _) => Some(f.seq),
+            (None, Some(h)) => Some(h.seq),
+            (None, None) => None,
+        }
     }
 
     #[inline]
@@ -108,9 +169,9 @@ impl<M> EventQueue<M> {
         if self.cancelled.is_empty() {
             return;
         }
-        while let Some(top) = self.heap.peek() {
-            if self.cancelled.remove(&top.seq) {
-                self.heap.pop();
+        while let Some(seq) = self.next_seq_due() {
+            if self.cancelled.remove(&seq) {
+                self.pop_any();
             } else {
                 break;
             }
@@ -119,12 +180,12 @@ impl<M> EventQueue<M> {
 
     /// Events waiting (cancelled ones not yet skipped included).
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.now.len()
     }
 
     /// Whether nothing is scheduled.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.heap.is_empty() && self.now.is_empty()
     }
 }
 
@@ -142,5 +203,25 @@ mod tests {
         q.cancel(b);
         let order: Vec<char> = std::iter::from_fn(|| q.pop().map(|e| e.msg)).collect();
         assert_eq!(order, vec!['z', 'a', 'c']);
+    }
+
+    /// Events pushed for the current instant (the FIFO) still pop in `(time, seq)` order
+    /// behind heap events due at the same time, and can be cancelled.
+    #[test]
+    fn zero_delay_events_keep_time_seq_order() {
+        let mut q = EventQueue::new();
+        q.push(SimTime(5), 0, 1);
+        q.push(SimTime(5), 0, 2);
+        q.push(SimTime(9), 0, 9);
+        assert_eq!(q.pop().map(|e| e.msg), Some(1)); // clock at 5
+        q.push(SimTime(5), 0, 3); // due now: after 2, which was scheduled earlier
+        let x = q.push(SimTime(5), 0, 4);
+        q.push(SimTime(5), 0, 5);
+        q.cancel(x);
+        assert_eq!(q.len(), 5);
+        assert_eq!(q.peek_time(), Some(SimTime(5)));
+        let order: Vec<u32> = std::iter::from_fn(|| q.pop().map(|e| e.msg)).collect();
+        assert_eq!(order, vec![2, 3, 5, 9]);
+        assert!(q.is_empty());
     }
 }

@@ -140,9 +140,18 @@ impl<A: Actor> Simulation<A> {
     /// Processes one event; returns `false` when the queue is empty.
     #[inline]
     pub fn step(&mut self) -> bool {
-        let Some(ev) = self.queue.pop() else {
-            return false;
-        };
+        match self.queue.pop() {
+            Some(ev) => {
+                self.dispatch(ev);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Advances the clock to `ev` and has its actor handle it.
+    #[inline]
+    fn dispatch(&mut self, ev: crate::queue::Event<A::Msg>) {
         debug_assert!(ev.time >= self.now, "time went backwards");
         self.now = ev.time;
         self.events += 1;
@@ -156,16 +165,12 @@ impl<A: Actor> Simulation<A> {
             shared: &mut self.shared,
         };
         self.actors[i].handle(ev.msg, &mut ctx);
-        true
     }
 
     /// Runs every event up to and including time `t`; the clock then reads `t`.
     pub fn run_until(&mut self, t: SimTime) {
-        while let Some(next) = self.queue.peek_time() {
-            if next > t {
-                break;
-            }
-            self.step();
+        while let Some(ev) = self.queue.pop_due(t) {
+            self.dispatch(ev);
         }
         self.now = self.now.max(t);
     }

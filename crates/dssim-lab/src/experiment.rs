@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use dssim_components::client::Arrival;
 use dssim_components::units::Dur;
 use dssim_components::{ModelConfig, RunOptions};
 use dssim_engine::{did_you_mean, rng, SimTime};
@@ -374,7 +375,7 @@ impl Experiment {
         for (path, value) in &values {
             self.apply(&mut tree, path, (*value).clone(), &Origin::File("sweep"))?;
         }
-        let model: ModelConfig = tree.clone().try_into().map_err(|e: toml::de::Error| {
+        let mut model: ModelConfig = tree.clone().try_into().map_err(|e: toml::de::Error| {
             let (message, help) = humanize(e.message());
             let origin = self.describe_overrides(&values);
             LabError::Input(Diagnostic {
@@ -385,6 +386,7 @@ impl Experiment {
                 )
             })
         })?;
+        self.load_traces(&mut model)?;
         model.validate().map_err(|errs| self.model_errors(errs))?;
         let seed = rng::replication_seed(self.seed, u64::from(replication));
         Ok(RunSpec {
@@ -401,6 +403,30 @@ impl Experiment {
                 timeseries: self.output.timeseries.map(|d| d.0),
             },
         })
+    }
+
+    /// Reads the arrival-time files of trace clients (`file`, relative to the model file)
+    /// into their `trace`: the components crate reads no files.
+    fn load_traces(&self, model: &mut ModelConfig) -> Result<(), LabError> {
+        for c in &mut model.clients {
+            if c.arrival != Arrival::Trace {
+                continue;
+            }
+            let Some(file) = &c.file else {
+                continue;
+            };
+            let path = resolve_relative(&self.model_source.path, file);
+            let fail = |message: String| {
+                self.model_errors(vec![dssim_components::ConfigError::new(
+                    format!("clients.{}.file", c.name),
+                    message,
+                )])
+            };
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| fail(format!("cannot read the trace {}: {e}", path.display())))?;
+            c.trace = parse_trace(&text).map_err(|m| fail(format!("{}: {m}", path.display())))?;
+        }
+        Ok(())
     }
 
     fn describe_overrides(&self, values: &[(&str, &toml::Value)]) -> String {
@@ -502,7 +528,12 @@ impl Experiment {
                         .iter()
                         .filter_map(|it| it.get("name").and_then(|n| n.as_str()).map(String::from))
                         .collect();
-                    let pos = names.iter().position(|n| n == seg);
+                    // By name; entries without names (faults, partitions) by index.
+                    let pos = names.iter().position(|n| n == seg).or_else(|| {
+                        seg.parse::<usize>()
+                            .ok()
+                            .filter(|i| *i < items.len() && items[*i].get("name").is_none())
+                    });
                     let Some(pos) = pos else {
                         let help = did_you_mean(seg, names.iter().map(String::as_str))
                             .map(|s| format!("did you mean `{s}`?"));
@@ -510,7 +541,12 @@ impl Experiment {
                             format!(
                                 "path {path:?}: no entry named {seg:?} in `{}`; valid names: {}",
                                 segs[..i].join("."),
-                                if names.is_empty() {
+                                if names.is_empty() && !items.is_empty() {
+                                    format!(
+                                        "none (entries without names go by index, 0 to {})",
+                                        items.len() - 1
+                                    )
+                                } else if names.is_empty() {
                                     "none".into()
                                 } else {
                                     names.join(", ")
@@ -585,7 +621,7 @@ fn estimate_run_events(spec: &RunSpec) -> f64 {
     let secs = spec.opts.duration.as_secs_f64();
     let mut reqs = 0.0;
     for c in &spec.model.clients {
-        reqs += match (c.rate, c.users) {
+        reqs += match (c.mean_rate(spec.opts.duration), c.users) {
             (Some(r), _) => r * secs,
             (None, Some(u)) => {
                 let think = c.think.as_ref().map_or(0.0, |d| d.0.mean() / 1e9);
@@ -615,6 +651,47 @@ fn split_hint(message: &str) -> (String, Option<String>) {
     let hint = message[start + 2..start + len].to_string();
     let rest = format!("{}{}", &message[..start], &message[start + len + 1..]);
     (rest, Some(hint))
+}
+
+/// Arrival times in seconds from the first column of a CSV text: one per line, a header
+/// line and `#` comments allowed; sorted on return.
+pub fn parse_trace(text: &str) -> Result<Vec<f64>, String> {
+    let mut out = Vec::new();
+    let mut first = true;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let field = line
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        match field.parse::<f64>() {
+            Ok(t) if t.is_finite() && t >= 0.0 => out.push(t),
+            Ok(t) => {
+                return Err(format!(
+                    "line {}: arrival times are seconds, zero or more; found {t}",
+                    n + 1
+                ))
+            }
+            Err(_) if first => {} // a header
+            Err(_) => {
+                return Err(format!(
+                    "line {}: expected an arrival time in seconds, found {field:?}",
+                    n + 1
+                ))
+            }
+        }
+        first = false;
+    }
+    if out.is_empty() {
+        return Err("the trace has no arrival times".into());
+    }
+    out.sort_by(f64::total_cmp);
+    Ok(out)
 }
 
 /// A value as it appears in a CSV cell.

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use dssim_components::{Cell, RunReport, RUN_COLUMNS};
@@ -48,10 +48,10 @@ pub const COMPONENT_COLUMNS: &[&str] = &[
 /// The per-run CSV files of an output folder.
 pub struct Outputs {
     dir: PathBuf,
-    runs: BufWriter<File>,
-    latency: BufWriter<File>,
-    series: BufWriter<File>,
-    components: BufWriter<File>,
+    runs: File,
+    latency: File,
+    series: File,
+    components: File,
 }
 
 /// Formats a float for CSV: the shortest text that reads back to the same value.
@@ -143,10 +143,9 @@ impl Outputs {
                     .append(true)
                     .open(&path)
                     .map_err(|e| LabError::io(&path, e))?;
-                handles.push(BufWriter::new(f));
+                handles.push(f);
             } else {
-                let mut w =
-                    BufWriter::new(File::create(&path).map_err(|e| LabError::io(&path, e))?);
+                let mut w = File::create(&path).map_err(|e| LabError::io(&path, e))?;
                 writeln!(w, "{header}").map_err(|e| LabError::io(&path, e))?;
                 w.flush().map_err(|e| LabError::io(&path, e))?;
                 handles.push(w);
@@ -212,10 +211,18 @@ impl Outputs {
     }
 }
 
-fn write_flush(w: &mut BufWriter<File>, path: &Path, text: &str) -> Result<(), LabError> {
+/// Appends one run's rows with a single write. If the write fails part-way (a full disk),
+/// the file is cut back to its previous length, so it never holds half a row.
+fn write_flush(w: &mut File, path: &Path, text: &str) -> Result<(), LabError> {
+    let before = w.metadata().map(|m| m.len()).ok();
     w.write_all(text.as_bytes())
         .and_then(|_| w.flush())
-        .map_err(|e| LabError::io(path, format!("cannot write: {e}")))
+        .map_err(|e| {
+            if let Some(len) = before {
+                let _ = w.set_len(len);
+            }
+            LabError::io(path, format!("cannot write: {e}"))
+        })
 }
 
 /// Run ids recorded in a runs.csv (complete lines only); errors if its header differs.
@@ -273,7 +280,10 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), LabError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    fs::write(&tmp, text).map_err(|e| LabError::io(&tmp, e))?;
+    if let Err(e) = fs::write(&tmp, text) {
+        let _ = fs::remove_file(&tmp);
+        return Err(LabError::io(path, format!("cannot write: {e}")));
+    }
     fs::rename(&tmp, path).map_err(|e| LabError::io(path, e))
 }
 

@@ -182,15 +182,20 @@ pub fn execute(
     progress.finish();
     let interrupted = cancel.load(Ordering::Relaxed) && ran + done.len() < specs.len();
     let complete = failure.is_none() && write_err.is_none() && !interrupted;
-    if settings.resume {
-        output::sort_by_run(out)?;
-    }
-    output::write_points(out, &swept)?;
-    manifest.finish(started.elapsed().as_secs_f64(), complete);
-    manifest.write(out)?;
+    // Summaries come from what is on disk. After a failed write (full disk) they are tried
+    // but the first error is the one reported: the rows already written stay whole.
+    let summaries = (|| {
+        if settings.resume {
+            output::sort_by_run(out)?;
+        }
+        output::write_points(out, &swept)?;
+        manifest.finish(started.elapsed().as_secs_f64(), complete);
+        manifest.write(out)
+    })();
     if let Some(e) = write_err {
         return Err(e);
     }
+    summaries?;
     if let Some(f) = failure {
         return Err(LabError::Run(f));
     }

@@ -104,7 +104,8 @@ impl Source {
         })
     }
 
-    /// The text range of the value at `path` (list entries addressed by their `name`), or
+    /// The text range of the value at `path` (list entries addressed by their `name`, or by
+    /// their index when they have none), or
     /// of the deepest part of it that exists. JSON files give no ranges.
     pub fn locate(&self, path: &[&str]) -> Option<Range<usize>> {
         if self.format != Format::Toml {
@@ -134,6 +135,14 @@ impl Source {
                             })
                             .then_some((t, it.span())),
                         _ => None,
+                    });
+                    // Entries without names (faults, partitions) are addressed by index.
+                    let found = found.or_else(|| {
+                        let i: usize = name.parse().ok()?;
+                        match items.get(i)?.get_ref() {
+                            DeValue::Table(t) => Some((t, items[i].span())),
+                            _ => None,
+                        }
                     });
                     match found {
                         Some((t, span)) => {

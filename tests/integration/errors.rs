@@ -1,0 +1,308 @@
+//! Bad input: exit code 2, one clear message on stderr with `file:line:col` where it
+//! applies, a "did you mean" for misspelled names, and never a panic.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::{dssim, dssim_within, tmp_dir, write};
+
+/// A valid experiment; tests break one thing in it.
+const GOOD: &str = r#"name = "e"
+duration = "2s"
+seed = 1
+
+[model]
+[[model.clients]]
+name = "users"
+target = "server"
+rate = 5
+
+[[model.services]]
+name = "server"
+service_time = "exp(1ms)"
+"#;
+
+fn check(file: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["check", file.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    dssim(&args)
+}
+
+/// Asserts a bad-input failure: exit code 2, no panic, and stderr containing every needle.
+fn assert_input_error(o: &Output, needles: &[&str]) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "exit code 2 expected; stderr:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "a panic on bad input:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+    err
+}
+
+#[test]
+fn the_valid_file_checks_ok() {
+    let dir = tmp_dir("good");
+    let f = write(&dir, "good.toml", GOOD);
+    let o = check(&f, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 run(s)"));
+}
+
+#[test]
+fn a_misspelled_key_gives_its_position_and_a_suggestion() {
+    let dir = tmp_dir("key");
+    let f = write(&dir, "bad.toml", &GOOD.replace("rate = 5", "rat = 5"));
+    let loc = format!("{}:9:1", f.display());
+    assert_input_error(&check(&f, &[]), &[&loc, "did you mean `rate`"]);
+    // `run` reports the same error.
+    let out = dir.join("out");
+    let o = dssim(&[
+        "run",
+        f.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_input_error(&o, &[&loc, "did you mean `rate`"]);
+}
+
+#[test]
+fn a_misspelled_experiment_key_and_enum_value_give_suggestions() {
+    let dir = tmp_dir("keys");
+    let f = write(&dir, "a.toml", &GOOD.replace("seed = 1", "sead = 1"));
+    assert_input_error(&check(&f, &[]), &[":3:1", "did you mean `seed`"]);
+    let f = write(
+        &dir,
+        "b.toml",
+        &GOOD.replace("rate = 5", "rate = 5\narrival = \"poison\""),
+    );
+    assert_input_error(&check(&f, &[]), &[":10:11", "did you mean `poisson`"]);
+    let f = write(
+        &dir,
+        "c.toml",
+        &GOOD.replace("\"exp(1ms)\"", "\"expo(1ms)\""),
+    );
+    assert_input_error(&check(&f, &[]), &[":13:16", "did you mean \"exp\""]);
+}
+
+#[test]
+fn an_unknown_target_names_the_closest_component() {
+    let dir = tmp_dir("target");
+    let f = write(
+        &dir,
+        "bad.toml",
+        &GOOD.replace("target = \"server\"", "target = \"sever\""),
+    );
+    let err = assert_input_error(
+        &check(&f, &[]),
+        &[":8:10", "\"sever\"", "did you mean \"server\""],
+    );
+    // The hint is the suggestion alone, not the rest of the message.
+    assert!(
+        !err.contains("Help: did you mean \"server\"?); known names"),
+        "garbled hint:\n{err}"
+    );
+}
+
+#[test]
+fn a_bad_duration_is_pointed_at() {
+    let dir = tmp_dir("dur");
+    let f = write(&dir, "bad.toml", &GOOD.replace("\"2s\"", "\"2 parsecs\""));
+    assert_input_error(&check(&f, &[]), &[":2:12", "unit"]);
+    let f = write(&dir, "neg.toml", &GOOD.replace("\"2s\"", "\"-2s\""));
+    assert_input_error(&check(&f, &[]), &[":2:12"]);
+    let f = write(
+        &dir,
+        "warm.toml",
+        &GOOD.replace("seed = 1", "seed = 1\nwarmup = \"5s\""),
+    );
+    assert_input_error(&check(&f, &[]), &[":4:10", "warmup"]);
+}
+
+#[test]
+fn bad_set_paths_and_values_are_input_errors() {
+    let dir = tmp_dir("set");
+    let f = write(&dir, "good.toml", GOOD);
+    assert_input_error(
+        &check(&f, &["--set", "servces.server.workers=3"]),
+        &["--set", "did you mean `services`"],
+    );
+    assert_input_error(
+        &check(&f, &["--set", "services.server.wokers=3"]),
+        &["did you mean `workers`"],
+    );
+    assert_input_error(
+        &check(&f, &["--set", "services.srever.workers=3"]),
+        &["server"],
+    );
+    assert_input_error(&check(&f, &["--set", "duration=abc"]), &["duration"]);
+    assert_input_error(&check(&f, &["--set", "no-equals-sign"]), &["PATH=VALUE"]);
+    let out = dir.join("out");
+    let o = dssim(&[
+        "run",
+        f.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--shard",
+        "3/2",
+    ]);
+    assert_input_error(&o, &["K/N"]);
+}
+
+#[test]
+fn json_files_load_with_the_same_schema_and_errors() {
+    let dir = tmp_dir("json");
+    let good = r#"{"name": "j", "duration": "5s", "warmup": "1s", "seed": 3,
+ "model": {"clients": [{"name": "users", "target": "server", "rate": 100}],
+           "services": [{"name": "server", "service_time": "exp(1ms)"}]}}"#;
+    let f = write(&dir, "good.json", good);
+    let out = dir.join("out");
+    let o = dssim(&[
+        "run",
+        f.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let runs = std::fs::read_to_string(out.join("runs.csv")).expect("runs.csv");
+    assert_eq!(runs.lines().count(), 2);
+    let f = write(&dir, "bad.json", &good.replace("\"rate\"", "\"rat\""));
+    assert_input_error(&check(&f, &[]), &["bad.json:2:", "did you mean `rate`"]);
+    let f = write(&dir, "trunc.json", "{\"name\": ");
+    assert_input_error(&check(&f, &[]), &["trunc.json:1:"]);
+}
+
+#[test]
+fn invalid_toml_syntax_gives_line_and_column() {
+    let dir = tmp_dir("syntax");
+    let f = write(&dir, "bad.toml", &GOOD.replace("rate = 5", "rate = 5 ="));
+    assert_input_error(&check(&f, &[]), &["bad.toml:9:10"]);
+    let f = write(
+        &dir,
+        "unclosed.toml",
+        &GOOD.replace("\"exp(1ms)\"", "\"exp(1ms)"),
+    );
+    assert_input_error(&check(&f, &[]), &["unclosed.toml:13:"]);
+}
+
+/// A battery of bad values: each must be refused with exit code 2, a message, no panic,
+/// and must not hang (a rate too high to simulate once looped forever at time zero).
+#[test]
+fn bad_values_never_panic_or_hang() {
+    let dir = tmp_dir("values");
+    let cases: &[(&str, &str)] = &[
+        ("rate = 5", "rate = -5"),
+        ("rate = 5", "rate = \"abc\""),
+        ("rate = 5", "rate = nan"),
+        ("rate = 5", "rate = inf"),
+        ("rate = 5", "rate = 1e300"),
+        ("rate = 5", "rate = 5\nread_ratio = 1.5"),
+        ("rate = 5", "rate = 5\ntimeout = \"0s\""),
+        ("rate = 5", "rate = 5\nkeys = 0"),
+        ("rate = 5", "rate = 5\npopularity = \"zipf(-1)\""),
+        ("rate = 5", "arrival = \"closed\""),
+        ("service_time = \"exp(1ms)\"", "service_time = \"exp(\""),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(-1ms)\"",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"uniform(9ms, 1ms)\"",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"hyperexp(1.5, 1ms, 2ms)\"",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"pareto(1ms, 0)\"",
+        ),
+        ("service_time = \"exp(1ms)\"", "service_time = 5"),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\nworkers = -1",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\nworkers = 0",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\ninstances = 0",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\nspeed = 0",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\nspeed = -1",
+        ),
+        (
+            "service_time = \"exp(1ms)\"",
+            "service_time = \"exp(1ms)\"\nname = \"server\"",
+        ),
+        ("seed = 1", "seed = -1"),
+        ("seed = 1", "seed = 1\nreplications = 0"),
+        ("seed = 1", "seed = 1\nmodel = 5"),
+        (
+            "seed = 1",
+            "seed = 1\n[sweep]\n\"services.server.workers\" = []",
+        ),
+        (
+            "seed = 1",
+            "seed = 1\n[sweep]\n\"services.server.workers\" = 3",
+        ),
+        (
+            "seed = 1",
+            "seed = 1\n[sweep]\n\"services.server.wrkers\" = [1, 2]",
+        ),
+        ("seed = 1", "seed = 1\n[output]\ntimeseries = \"soon\""),
+        ("[model]", "[model]\n[[model.cashes]]\nname = \"c\""),
+    ];
+    for (i, (from, to)) in cases.iter().enumerate() {
+        assert!(
+            GOOD.contains(from),
+            "case {i}: {from:?} is not in the base file"
+        );
+        let f = write(&dir, &format!("case{i}.toml"), &GOOD.replacen(from, to, 1));
+        let out = dir.join(format!("out{i}"));
+        let o = dssim_within(
+            &[
+                "run",
+                f.to_str().expect("utf-8"),
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+            20,
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "case {i} ({to:?}) should be refused as bad input; stderr:\n{err}"
+        );
+        assert!(
+            !err.contains("panicked"),
+            "case {i} ({to:?}) panicked:\n{err}"
+        );
+        assert!(
+            err.to_lowercase().starts_with("error"),
+            "case {i} ({to:?}): stderr should open with the error: {err}"
+        );
+    }
+    // Not TOML at all, an empty file, a missing file.
+    let f = dir.join("binary.toml");
+    std::fs::write(&f, b"\xff\xfe\x00garbage").expect("write");
+    assert_input_error(&check(&f, &[]), &["binary.toml"]);
+    let f = write(&dir, "empty.toml", "");
+    assert_input_error(&check(&f, &[]), &["clients"]);
+    assert_eq!(check(&dir.join("missing.toml"), &[]).status.code(), Some(2));
+    // Unknown commands and flags are usage errors, also exit 2.
+    assert_eq!(dssim(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(dssim(&["run", "--jobz", "2"]).status.code(), Some(2));
+}
