@@ -719,3 +719,31 @@ fn autoscaler_on_p95_scales_up_too() {
     assert!((50.0..=55.0).contains(&up), "scaled up at {up}s");
     assert!(r.series.last().unwrap().instances >= 5.0);
 }
+
+#[test]
+fn load_balancers_follow_autoscaled_members() {
+    // The same step as above behind a least-connections balancer with health checks: new
+    // instances get traffic once ready, off ones never do (no errors), and the p99 falls.
+    let text = SCALE_UP.replace(
+        "target = \"app\"\nrate = 600",
+        "target = \"lb\"\nrate = 600",
+    ) + r#"
+[[load_balancers]]
+name = "lb"
+backends = "app"
+algorithm = "least_connections"
+health_check = { interval = "2s", timeout = "1s", healthy = 1, unhealthy = 2 }
+"#;
+    let r = run(&text, &opts(11, "120s", "0s", Some("5s")));
+    assert_eq!(m(&r, "errors"), 0.0);
+    let s = &r.series;
+    let up = first_row(s, 0.0, |r| r.instances > 1.5).expect("never scaled up");
+    assert!((50.0..=55.0).contains(&up), "scaled up at {up}s");
+    let after = s.iter().find(|r| r.t_s >= 80.0).unwrap();
+    assert!(
+        after.p99_ms.unwrap() < 100.0,
+        "p99 after {:?}",
+        after.p99_ms
+    );
+    assert!(after.utilization.unwrap() < 0.8);
+}

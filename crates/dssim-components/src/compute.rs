@@ -86,6 +86,8 @@ pub struct ServiceState {
     active: Vec<ActorId>,
     /// Instances ready (serving) now.
     pub ready: u32,
+    /// Changes each time the members change (routers that cache them compare it).
+    pub version: u64,
     /// Workers per instance.
     pub workers: u32,
     /// Cost of one instance-hour (from `cost`), if the model prices this service.
@@ -141,6 +143,7 @@ impl ServiceState {
     }
 
     fn rebuild_active(&mut self) {
+        self.version += 1;
         self.active.clear();
         for (i, l) in self.life.iter().enumerate() {
             if l.member() {

@@ -666,8 +666,21 @@ impl ModelConfig {
         sim.shared_mut().oracle.enabled = !self.databases.is_empty();
         let mut lbs = Vec::new();
         for l in &self.load_balancers {
-            let backends = ids.get(&l.backends).cloned().unwrap_or_default();
-            let lb = LoadBalancer::new(l, &l.backends, backends);
+            // Behind an autoscaler the balancer holds every instance the service may have
+            // and follows its members.
+            let scaled = self
+                .autoscalers
+                .iter()
+                .any(|a| a.service == Some(l.backends.clone()));
+            let svc = sim.shared().service_index(&l.backends);
+            let backends = match svc {
+                Some(si) if scaled => sim.shared().all_instances(si).to_vec(),
+                _ => ids.get(&l.backends).cloned().unwrap_or_default(),
+            };
+            let mut lb = LoadBalancer::new(l, &l.backends, backends);
+            if let (Some(si), true) = (svc, scaled) {
+                lb.track_members(si);
+            }
             let id = sim.add(Node::LoadBalancer(lb), rng::stream(opts.seed, &l.name));
             placement.push((id, region_ix(&l.region)));
             ids.insert(l.name.clone(), vec![id]);
