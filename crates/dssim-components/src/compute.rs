@@ -90,6 +90,8 @@ pub struct ServiceState {
     pub version: u64,
     /// Workers per instance.
     pub workers: u32,
+    /// Whether an autoscaler watches this service (the `win_*` figures are kept only then).
+    pub scaled: bool,
     /// Cost of one instance-hour (from `cost`), if the model prices this service.
     pub cost_per_hour: Option<f64>,
     /// Billed instances over time (reset at the end of warm-up): instance-hours.

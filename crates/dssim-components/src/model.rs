@@ -604,6 +604,7 @@ impl ModelConfig {
             state.name = s.name.clone();
             state.workers = s.workers.max(1);
             state.cost_per_hour = s.hourly_cost();
+            state.scaled = scaled_max > 0;
             let router = s
                 .database
                 .as_ref()

@@ -438,19 +438,25 @@ impl Instance {
     fn busy_delta(&mut self, ctx: &mut Ctx<'_>, delta: f64) {
         let now = ctx.now();
         self.stats.busy.add(now, delta);
-        ctx.shared.stats.gauges.busy.add(now, delta);
-        ctx.shared.compute.services[self.service]
-            .win_busy
-            .add(now, delta);
+        if ctx.shared.stats.series_on {
+            ctx.shared.stats.gauges.busy.add(now, delta);
+        }
+        let s = &mut ctx.shared.compute.services[self.service];
+        if s.scaled {
+            s.win_busy.add(now, delta);
+        }
     }
 
     fn queued_delta(&mut self, ctx: &mut Ctx<'_>, delta: f64) {
         let now = ctx.now();
         self.stats.queued.add(now, delta);
-        ctx.shared.stats.gauges.queued.add(now, delta);
-        ctx.shared.compute.services[self.service]
-            .win_queued
-            .add(now, delta);
+        if ctx.shared.stats.series_on {
+            ctx.shared.stats.gauges.queued.add(now, delta);
+        }
+        let s = &mut ctx.shared.compute.services[self.service];
+        if s.scaled {
+            s.win_queued.add(now, delta);
+        }
     }
 
     fn counted(ctx: &Ctx<'_>) -> bool {
@@ -834,7 +840,9 @@ impl Instance {
             self.stats.sojourn.record(d);
         }
         let s = &mut ctx.shared.compute.services[self.service];
-        s.win_latency.record(d);
+        if s.scaled {
+            s.win_latency.record(d);
+        }
         if canary {
             let c = &mut s.canary;
             c.requests += 1;
