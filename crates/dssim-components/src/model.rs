@@ -598,7 +598,7 @@ impl ModelConfig {
             let scaled_max = self
                 .autoscalers
                 .iter()
-                .find(|a| a.service.as_deref() == Some(s.name.as_str()))
+                .find(|a| a.subject() == s.name)
                 .map_or(0, |a| a.max);
             let mut state = ServiceState::default();
             state.name = s.name.clone();
@@ -669,10 +669,7 @@ impl ModelConfig {
         for l in &self.load_balancers {
             // Behind an autoscaler the balancer holds every instance the service may have
             // and follows its members.
-            let scaled = self
-                .autoscalers
-                .iter()
-                .any(|a| a.service == Some(l.backends.clone()));
+            let scaled = self.autoscalers.iter().any(|a| a.subject() == l.backends);
             let svc = sim.shared().service_index(&l.backends);
             let backends = match svc {
                 Some(si) if scaled => sim.shared().all_instances(si).to_vec(),
