@@ -82,3 +82,36 @@ fn force_and_raised_limits_let_a_big_run_through_check() {
         assert!(stdout.contains("per run"), "{stdout}");
     }
 }
+
+/// Found by `load_json` (a libFuzzer timeout): db-connections with the database times
+/// mutated to `exp(0ms)`. Eight closed-loop users with no think time against zero service
+/// and database time looped forever at one instant; now validation refuses it.
+#[test]
+fn fuzz_closed_loop_against_a_zero_time_database_is_refused() {
+    let text = include_str!("../fuzz/closed-loop-zero-time.json");
+    refused(
+        "closed-loop-zero-time.json",
+        text,
+        &["clients.users.think", "loop forever at one instant"],
+    );
+    // The same with the database given time runs.
+    let dir = tmp_dir("fuzz-reg");
+    let fixed = text.replace("exp(0ms)", "exp(1ms)");
+    let f = write(&dir, "ok.json", &fixed);
+    let o = dssim_within(
+        &[
+            "run",
+            f.to_str().unwrap(),
+            "--set",
+            "warmup=0s",
+            "--set",
+            "duration=200ms",
+            "--set",
+            "replications=1",
+            "--out",
+            dir.join("out").to_str().unwrap(),
+        ],
+        60,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -60,7 +60,7 @@ fn closed_loop_spin(model: &ModelConfig, c: &ClientConfig) -> Option<ConfigError
     let path = if net > 0.0 {
         true
     } else {
-        takes_time(model, &c.target, 0)
+        takes_time(model, c, &c.target, 0)
     };
     let why = if !path {
         Some("no think time and nothing on its path takes time (zero service time, zero latency)")
@@ -87,22 +87,33 @@ fn closed_loop_spin(model: &ModelConfig, c: &ClientConfig) -> Option<ConfigError
     })
 }
 
-/// Whether a request sent to `name` surely spends time on its way (some mean above zero).
-fn takes_time(model: &ModelConfig, name: &str, depth: usize) -> bool {
+/// Whether a request of client `c` sent to `name` spends time on its way with a chance
+/// above zero each time (some mean above zero on a part it surely reaches). A cache hit
+/// without `latency` takes no time, and while the clock stands still nothing expires.
+fn takes_time(model: &ModelConfig, c: &ClientConfig, name: &str, depth: usize) -> bool {
     if depth > model.caches.len() + model.load_balancers.len() + 2 {
         return false;
     }
     let pos = |d: &Option<crate::units::DistSpec>| d.as_ref().is_some_and(|d| d.0.mean() > 0.0);
     if let Some(s) = model.services.iter().find(|s| s.name == name) {
+        let cache = s
+            .cache
+            .as_ref()
+            .and_then(|k| model.caches.iter().find(|x| &x.name == k));
+        let db = s
+            .database
+            .as_ref()
+            .and_then(|d| model.databases.iter().find(|x| &x.name == d));
+        let reads = db.is_some_and(|d| d.read_time.0.mean() > 0.0) && c.read_ratio > 0.0;
+        let writes = db.is_some_and(|d| d.write_time.0.mean() > 0.0) && c.read_ratio < 1.0;
         return s.service_time.0.mean() > 0.0
-            || s.database.is_some()
-            || s.cache
-                .as_ref()
-                .and_then(|k| model.caches.iter().find(|c| &c.name == k))
-                .is_some_and(|k| pos(&k.latency) || k.origin.is_some());
+            || cache.is_some_and(|k| pos(&k.latency))
+            || writes
+            // Reads that a cache may answer at once do not count.
+            || (reads && cache.is_none());
     }
     if let Some(l) = model.load_balancers.iter().find(|l| l.name == name) {
-        return pos(&l.parse) || takes_time(model, &l.backends, depth + 1);
+        return pos(&l.parse) || takes_time(model, c, &l.backends, depth + 1);
     }
     if let Some(k) = model
         .caches

@@ -456,7 +456,7 @@ pub fn check(est: &RunEstimate, limits: &Limits) -> Result<(), Refusal> {
         return Err(Refusal {
             path: est.events_cause.0.clone(),
             message: format!(
-                "{} = {:.1e} events per run, above the limit of {:.1e}; raise --max-events or pass --force",
+                "{} = {:.2e} events per run, above the limit of {:.2e}; raise --max-events or pass --force",
                 est.events_cause.1, est.events, limits.max_events
             ),
         });
