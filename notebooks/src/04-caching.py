@@ -78,18 +78,20 @@ table = pd.DataFrame({
 }).round(3)
 print(table.to_string(index=False))
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-total = req["users.browser"]
+total = runs["requests"]
 layers = pd.DataFrame({
-    "browser": total * hit["users.browser"],
+    "browser": req["users.browser"] * hit["users.browser"],
     "CDN edge": req["edge"] - req["edge.origin"],
     "app cache": req["redis"] * hit["redis"],
-    "store": req["store"],
-}).div(total, axis=0)
+})
+layers["store (and writes)"] = total - layers.sum(axis=1)
+layers = layers.div(total, axis=0)
 layers.index = runs["caches.edge.cacheable"]
 layers.plot.bar(stacked=True, ax=ax1)
+ax1.legend(fontsize=8, loc="upper left", framealpha=0.9)
 ax1.set_xlabel("share of content cacheable at the CDN")
-ax1.set_ylabel("share of all reads answered by")
-ax1.set_title("Who answers a read")
+ax1.set_ylabel("share of all requests answered by")
+ax1.set_title("Who answers a request")
 lat = ch["latency"]
 for run, g in lat.groupby("run"):
     ax2.plot(g["latency_ms"], g["quantile"], label=f"cacheable {runs.loc[run, 'caches.edge.cacheable']}")
