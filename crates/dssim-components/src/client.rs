@@ -701,7 +701,11 @@ impl Client {
                 if let Some(next) = self.next_arrival(ctx) {
                     ctx.timer_at(next, Msg::Wake(OPEN));
                 }
-                let user = ctx.rng.random_range(0..self.user_ids) as u32;
+                let user = if self.user_ids > 1 {
+                    ctx.rng.random_range(0..self.user_ids) as u32
+                } else {
+                    0
+                };
                 self.send_new(ctx, user);
             }
             Msg::Wake(FIRST) => {

@@ -110,7 +110,7 @@ impl RunReport {
         instances: u32,
     ) -> Self {
         let window = (opts.duration - opts.warmup).as_secs_f64();
-        let l = &st.latency;
+        let l = &st.latency();
         let metrics = vec![
             ("duration_s", Cell::Float(window)),
             ("requests", Cell::Int(st.requests)),

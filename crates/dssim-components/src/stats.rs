@@ -125,8 +125,6 @@ pub struct Stats {
     pub pending: u64,
     /// Attempts sent, retries included (counted requests only).
     pub attempts: u64,
-    /// Latency of counted requests that ended ok.
-    pub latency: Histogram,
     /// The same for reads.
     pub read_latency: Histogram,
     /// The same for writes.
@@ -169,7 +167,9 @@ impl Stats {
     #[inline]
     pub fn started(&mut self, now: SimTime) {
         self.interval.arrivals += 1;
-        self.gauges.in_flight.add(now, 1.0);
+        if self.series_on {
+            self.gauges.in_flight.add(now, 1.0);
+        }
         if self.counts(now) {
             self.requests += 1;
             self.pending += 1;
@@ -179,7 +179,9 @@ impl Stats {
     /// A logical request first sent at `first_sent` ended at `now`.
     #[inline]
     pub fn finished(&mut self, first_sent: SimTime, op: Op, now: SimTime, outcome: Outcome) {
-        self.gauges.in_flight.add(now, -1.0);
+        if self.series_on {
+            self.gauges.in_flight.add(now, -1.0);
+        }
         match outcome {
             Outcome::Ok => {
                 self.interval.ok += 1;
@@ -197,8 +199,8 @@ impl Stats {
         match outcome {
             Outcome::Ok => {
                 self.ok += 1;
+                // The overall histogram is the sum of these two, merged when reported.
                 let d = now - first_sent;
-                self.latency.record(d);
                 match op {
                     Op::Read => self.read_latency.record(d),
                     Op::Write => self.write_latency.record(d),
@@ -255,6 +257,13 @@ impl Stats {
         self.interval.cache_lookups = 0;
         self.interval.cache_hits = 0;
         self.series.push(row);
+    }
+
+    /// Latency of every counted request that ended ok: reads and writes together.
+    pub fn latency(&self) -> Histogram {
+        let mut h = self.read_latency.clone();
+        h.merge(&self.write_latency);
+        h
     }
 
     /// Whether every counted request ended exactly once.
