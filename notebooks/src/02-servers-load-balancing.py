@@ -97,5 +97,26 @@ assert hi["random"] > 3 * hi["least_connections"]
 # %% [markdown]
 # At 90% load random routing has a p99 several times that of least connections; the power of
 # two random choices gets most of the benefit while asking only two servers per request.
-# (Mixed server sizes would need per-instance speeds; `weighted_round_robin` with `weights`
-# is the knob for that case.)
+
+# %% [markdown]
+# ## Mixed server sizes
+#
+# `experiments/lb-mixed-sizes.toml`: two big servers (400/s) and two small ones (200/s),
+# 900 requests/s. Round robin gives every server 225/s: too much for the small ones.
+# Weighted round robin (weights 2, 2, 1, 1) fixes it if someone sets the weights right;
+# least connections and power of two find it out by themselves.
+
+# %%
+mx = dssim_nb.run("lb-mixed-sizes", "replications=1", "duration=20s")
+pts = mx["points"]
+fig, ax = plt.subplots(figsize=(6.5, 3.5))
+ax.bar(pts["load_balancers.lb.algorithm"], pts["p99_ms"], color=["C3", "C3", "C2", "C2", "C2"])
+ax.set_yscale("log")
+ax.set_ylabel("p99 latency (ms)")
+ax.set_title("Two big and two small servers at 75% of total capacity")
+plt.setp(ax.get_xticklabels(), rotation=15)
+dssim_nb.save(fig, "lb-mixed-sizes")
+print(pts[["load_balancers.lb.algorithm", "p50_ms", "p99_ms", "shed", "availability"]].round(3).to_string(index=False))
+m = pts.set_index("load_balancers.lb.algorithm")
+assert m.loc["round_robin", "shed"] > 0 and m.loc["weighted_round_robin", "shed"] == 0
+assert m.loc["round_robin", "p99_ms"] > 4 * m.loc["least_connections", "p99_ms"]
