@@ -420,7 +420,12 @@ fn cdn_edge_offloads_the_origin() {
     // λ_miss x 20 ms = 500 x 0.6 x 0.02 = 6 requests straddle the warm-up boundary (Poisson:
     // sd about 2.5; allow the mean plus 4 sd).
     let gap = (row(&r, "app").requests as f64 - origin.requests as f64).abs();
-    assert!(gap <= 16.0, "origin {} vs app {}", origin.requests, row(&r, "app").requests);
+    assert!(
+        gap <= 16.0,
+        "origin {} vs app {}",
+        origin.requests,
+        row(&r, "app").requests
+    );
     // Hits take the edge latency (5 ms); misses add 2 x 20 ms + 1 ms at the origin.
     let p = |q: &str| r.metric(q).unwrap();
     assert!((p("p50_ms") - 46.0).abs() < 1.0 || (p("p50_ms") - 5.0).abs() < 0.1);

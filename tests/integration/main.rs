@@ -2,15 +2,23 @@
 //!
 //! The theory, determinism, errors and resume modules write their experiments inline, run
 //! the real binary with fixed seeds into their own temporary folders (helpers in `common`),
-//! and read the CSV files back, as a user or a notebook would.
+//! and read the CSV files back, as a user or a notebook would. The queueing,
+//! reproducibility, outputs and robustness modules extend them (helpers in `support`;
+//! queueing runs models in-process). Statistical checks are sized for `--release`; add
+//! `-- --nocapture` to print the figures they measure.
 
 mod caches;
 mod common;
 mod databases;
 mod determinism;
 mod errors;
+mod outputs;
+mod queueing;
 mod reliability;
+mod reproducibility;
 mod resume;
+mod robustness;
+mod support;
 mod sweeps;
 mod theory;
 mod traffic;

@@ -389,6 +389,7 @@ impl ModelConfig {
                 &mut errs,
             );
         }
+        self.check_zero_time_loops(&mut errs);
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
             errs.push(e);
         }
@@ -431,6 +432,43 @@ impl ModelConfig {
             Ok(())
         } else {
             Err(errs)
+        }
+    }
+
+    /// A closed loop whose every cycle takes no simulated time (no think time, a service
+    /// that answers by itself in zero time, no network latency) would run forever at one
+    /// instant; refuse it here rather than hang. Times are whole nanoseconds, so a mean
+    /// below half a nanosecond counts as zero.
+    fn check_zero_time_loops(&self, errs: &mut Vec<ConfigError>) {
+        let zero = |mean_ns: f64| mean_ns < 0.5;
+        let latency = self.network.latency.as_ref().map_or(0.0, |d| d.0.mean());
+        for c in self.clients.iter().filter(|c| c.arrival == Arrival::Closed) {
+            let think = c.think.as_ref().map_or(0.0, |d| d.0.mean());
+            // Only a service that answers by itself: anything it calls may take time.
+            let Some(s) = self
+                .services
+                .iter()
+                .find(|s| s.name == c.target && s.database.is_none() && s.cache.is_none())
+            else {
+                continue;
+            };
+            let service = if s.speed > 0.0 {
+                s.service_time.0.mean() / s.speed
+            } else {
+                s.service_time.0.mean()
+            };
+            if zero(think) && zero(service) && zero(latency) && c.users.unwrap_or(0) > 0 {
+                errs.push(ConfigError::new(
+                    format!("clients.{}.think", c.name),
+                    format!(
+                        "with no think time, no network latency and a zero service time at \
+                         services.{}.service_time, each request of this closed loop takes no \
+                         time and simulated time would never advance; give `think` or a \
+                         service time above zero",
+                        s.name
+                    ),
+                ));
+            }
         }
     }
 
