@@ -9,6 +9,7 @@
 
 mod caches;
 mod common;
+mod compute;
 mod databases;
 mod determinism;
 mod errors;

@@ -231,6 +231,9 @@ pub struct ClientConfig {
     /// Give up on an attempt after this long; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// Share of requests marked low priority (served after the others, shed first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_priority: Option<f64>,
     /// Per-user browser cache of cacheable reads (Cache-Control max-age); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub browser_cache: Option<BrowserCacheConfig>,
@@ -511,6 +514,10 @@ pub struct Client {
     retry: Option<RetryPolicy>,
     response_bytes: u32,
     targets: Vec<ActorId>,
+    /// When the target is a service: its index, so requests go to its current members
+    /// ([`crate::stats::Shared::active_instances`]) rather than to `targets`.
+    pub target_service: Option<usize>,
+    low_priority: f64,
     end: SimTime,
     next_seq: u64,
     /// Requests this client sent (all, warm-up included).
@@ -591,6 +598,8 @@ impl Client {
                 .response_size
                 .map_or(0, |s| u32::try_from(s.0).unwrap_or(u32::MAX)),
             targets,
+            target_service: None,
+            low_priority: cfg.low_priority.unwrap_or(0.0),
             end,
             next_seq: 0,
             sent: 0,
@@ -746,6 +755,9 @@ impl Client {
                 return;
             }
         }
+        if self.low_priority > 0.0 {
+            r.low_priority = ctx.rng.random::<f64>() < self.low_priority;
+        }
         let id = ctx.shared.reqs.insert(r);
         self.dispatch(ctx, id);
     }
@@ -760,9 +772,15 @@ impl Client {
         if ctx.shared.stats.counts(r.first_sent) {
             ctx.shared.stats.attempts += 1;
         }
-        let to = match self.targets.len() {
-            1 => self.targets[0],
-            n => self.targets[ctx.rng.random_range(0..n)],
+        let active = match self.target_service {
+            Some(s) => ctx.shared.active_instances(s),
+            None => &[],
+        };
+        let to = match (active.len(), self.targets.len()) {
+            (1, _) => active[0],
+            (n, _) if n > 1 => active[ctx.rng.random_range(0..n)],
+            (_, 1) => self.targets[0],
+            (_, n) => self.targets[ctx.rng.random_range(0..n)],
         };
         if let Some(t) = self.timeout {
             ctx.timer(t, Msg::Timeout(id));

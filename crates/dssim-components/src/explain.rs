@@ -38,6 +38,11 @@ fn describe(ty: &str) -> String {
         "Dur" => "duration (\"5ms\", \"2s\")".to_string(),
         "DistSpec" => "distribution (\"exp(5ms)\")".to_string(),
         "Popularity" => "uniform | zipf(a) | hotspot(f, p)".to_string(),
+        "Bytes" => "size (\"2KB\", \"8GiB\")".to_string(),
+        "Bandwidth" => "bandwidth (\"1Gbps\", \"100Mbps\")".to_string(),
+        "Shedding" => "none | queue | deadline(500ms) | probabilistic(0.8)".to_string(),
+        "Target" => "number, or a duration for p95 (\"200ms\")".to_string(),
+        "Step" => "share (\"50%\") or count (2)".to_string(),
         other => match CONFIG_ENUMS.iter().find(|e| e.0 == other) {
             Some(e) => e.1.to_string(),
             None if other.ends_with("Config") => "table".to_string(),

@@ -7,13 +7,17 @@
 //! Invariants: components know nothing of files or CSV; they touch the world only through
 //! their context; every request ends exactly once (see [`stats`]).
 
+pub mod autoscaler;
 pub mod cache;
+pub mod canary;
 pub mod client;
+pub mod compute;
 pub mod consistency;
 pub mod database;
 pub mod datapath;
 pub mod explain;
 pub mod faults;
+pub mod jobs;
 pub mod load_balancer;
 pub mod model;
 pub mod node;
@@ -22,8 +26,10 @@ pub mod report;
 pub mod request;
 pub mod sampler;
 pub mod service;
+pub mod shedding;
 pub mod stats;
 pub mod units;
+pub mod validate;
 
 pub use model::{ModelConfig, RunError, RunOptions, World};
 pub use report::{Cell, ComponentRow, RunReport, RUN_COLUMNS};

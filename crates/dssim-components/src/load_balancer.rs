@@ -276,6 +276,11 @@ pub struct LoadBalancer {
     /// Indices of backends in rotation (all of them when none is: fail open).
     live: Vec<u32>,
     all: Vec<u32>,
+    /// Whether each backend is a member of its service now (all true unless an autoscaler
+    /// changes the members: see [`LoadBalancer::track_members`]).
+    member: Vec<bool>,
+    /// (service index, member-table version seen) when tracking an autoscaled service.
+    tracking: Option<(usize, u64)>,
     ring: Vec<(u64, u32)>,
     parse: Option<Dist>,
     health: Option<Health>,
@@ -353,6 +358,8 @@ impl LoadBalancer {
             in_rotation: vec![true; n],
             live: all.clone(),
             all,
+            member: vec![true; n],
+            tracking: None,
             ring,
             parse: parse.filter(|d| d.mean() > 0.0),
             health,
@@ -418,7 +425,40 @@ impl LoadBalancer {
         }
     }
 
+    /// Follows the members of service `service` (its index in the model): the backends
+    /// must then be all its instances, [`crate::stats::Shared::all_instances`], and only
+    /// the members ([`crate::stats::Shared::is_member`]) receive traffic. For services an
+    /// autoscaler resizes.
+    pub fn track_members(&mut self, service: usize) {
+        self.tracking = Some((service, u64::MAX));
+    }
+
+    fn sync_members(&mut self, ctx: &Ctx<'_>) {
+        let Some((svc, seen)) = self.tracking else {
+            return;
+        };
+        let version = ctx.shared.compute.services[svc].version;
+        if version == seen {
+            return;
+        }
+        self.tracking = Some((svc, version));
+        for (b, m) in self.member.iter_mut().enumerate() {
+            *m = ctx.shared.is_member(svc, b);
+        }
+        self.all.clear();
+        self.all
+            .extend((0..self.backends.len() as u32).filter(|b| self.member[*b as usize]));
+        self.live.clear();
+        self.live.extend(
+            self.all
+                .iter()
+                .copied()
+                .filter(|b| self.in_rotation[*b as usize]),
+        );
+    }
+
     fn pick(&mut self, ctx: &mut Ctx<'_>, req: ReqId) -> Option<u32> {
+        self.sync_members(ctx);
         let cands: &[u32] = if self.live.is_empty() {
             &self.all
         } else {
@@ -494,7 +534,8 @@ impl LoadBalancer {
                 let user = ctx.shared.reqs.get(req).map_or(0, |r| r.user);
                 let h = splitmix64(u64::from(user) ^ 0xbb67_ae85_84ca_a73b);
                 let b = (h % self.backends.len() as u64) as u32;
-                if self.live.is_empty() || self.in_rotation[b as usize] {
+                if (self.live.is_empty() || self.in_rotation[b as usize]) && self.member[b as usize]
+                {
                     b
                 } else {
                     cands[((h >> 32) % len as u64) as usize]
@@ -505,13 +546,13 @@ impl LoadBalancer {
                 let start = ring_index(&self.ring, key);
                 let n = self.ring.len();
                 let mut b = self.ring[start].1;
-                if !self.live.is_empty() {
-                    for k in 0..n {
-                        let c = self.ring[(start + k) % n].1;
-                        if self.in_rotation[c as usize] {
-                            b = c;
-                            break;
-                        }
+                for k in 0..n {
+                    let c = self.ring[(start + k) % n].1;
+                    if (self.live.is_empty() || self.in_rotation[c as usize])
+                        && self.member[c as usize]
+                    {
+                        b = c;
+                        break;
                     }
                 }
                 b
@@ -631,8 +672,10 @@ impl LoadBalancer {
         }
         if changed {
             self.live.clear();
-            self.live
-                .extend((0..self.backends.len() as u32).filter(|b| self.in_rotation[*b as usize]));
+            self.live.extend(
+                (0..self.backends.len() as u32)
+                    .filter(|b| self.in_rotation[*b as usize] && self.member[*b as usize]),
+            );
         }
     }
 }

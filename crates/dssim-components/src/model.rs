@@ -6,10 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use dssim_engine::{did_you_mean, rng, ActorId, Network, Partition, SimTime, Simulation};
 use serde::{Deserialize, Serialize};
 
+use crate::autoscaler::{Autoscaler, AutoscalerConfig, Scaled};
 use crate::cache::{Backend, Cache, CacheConfig, CacheStats, Tier, WritePolicy};
+use crate::canary::CanaryController;
 use crate::client::{Arrival, Client, ClientConfig};
+use crate::compute::{Life, ServiceState};
 use crate::database::{DatabaseConfig, DbNode, DbRouter, DbState, NodeState, ShardState};
 use crate::faults::{FaultAction, FaultConfig};
+use crate::jobs::{JobQueue, QueueConfig, QueueState};
 use crate::load_balancer::{LoadBalancer, LoadBalancerConfig};
 use crate::node::{Msg, Node};
 use crate::report::{ComponentRow, RunReport};
@@ -32,6 +36,12 @@ pub struct ModelConfig {
     /// App nodes.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// Background job queues.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<QueueConfig>,
+    /// Autoscalers of services and job queues.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub autoscalers: Vec<AutoscalerConfig>,
     /// Databases (primaries, replicas, shards).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub databases: Vec<DatabaseConfig>,
@@ -97,6 +107,7 @@ pub const MAX_RATE: f64 = 1e9;
 enum Named {
     Client,
     Service,
+    Queue,
     Database,
     Cache(Tier),
     LoadBalancer,
@@ -110,6 +121,9 @@ impl ModelConfig {
         }
         for s in &self.services {
             m.insert(s.name.clone(), Named::Service);
+        }
+        for q in &self.queues {
+            m.insert(q.name.clone(), Named::Queue);
         }
         for d in &self.databases {
             m.insert(d.name.clone(), Named::Database);
@@ -133,6 +147,7 @@ impl ModelConfig {
             .iter()
             .map(|c| ("clients", &c.name))
             .chain(self.services.iter().map(|s| ("services", &s.name)))
+            .chain(self.queues.iter().map(|q| ("queues", &q.name)))
             .chain(self.databases.iter().map(|d| ("databases", &d.name)))
             .chain(self.caches.iter().map(|c| ("caches", &c.name)))
             .chain(
@@ -165,10 +180,10 @@ impl ModelConfig {
             let p = format!("clients.{}", c.name);
             match names.get(&c.target) {
                 Some(Named::Service | Named::LoadBalancer) | Some(Named::Cache(Tier::Cdn)) => {}
-                Some(Named::Client) => errs.push(ConfigError::new(
+                Some(Named::Client | Named::Queue) => errs.push(ConfigError::new(
                     format!("{p}.target"),
                     format!(
-                        "{:?} is a client; a client sends to a load balancer or a service",
+                        "{:?} is not a load balancer or a service; a client sends to a load balancer or a service",
                         c.target
                     ),
                 )),
@@ -291,6 +306,7 @@ impl ModelConfig {
                     format!("must be a number above zero; found {}", s.speed),
                 ));
             }
+            crate::validate::service(s, &p, &mut errs);
             if let Some(db) = &s.database {
                 if !matches!(names.get(db), Some(Named::Database)) {
                     errs.push(unknown_name(
@@ -355,6 +371,15 @@ impl ModelConfig {
                 }
             }
         }
+        for c in &self.clients {
+            if let Some(l) = c.low_priority {
+                if let Err(e) = check_ratio(&format!("clients.{}.low_priority", c.name), l) {
+                    errs.push(e);
+                }
+            }
+        }
+        crate::validate::queues(self, &mut errs);
+        crate::validate::autoscalers(self, &mut errs);
         for l in &self.load_balancers {
             l.validate(
                 &format!("load_balancers.{}", l.name),
@@ -607,21 +632,43 @@ impl ModelConfig {
             .collect();
         for (si, s) in self.services.iter().enumerate() {
             let mut v = Vec::new();
+            // Every instance an autoscaler may add exists from the start, switched off.
+            let scaled_max = self
+                .autoscalers
+                .iter()
+                .find(|a| a.subject() == s.name)
+                .map_or(0, |a| a.max);
+            let mut state = ServiceState::default();
+            state.name = s.name.clone();
+            state.workers = s.workers.max(1);
+            state.cost_per_hour = s.hourly_cost();
+            state.scaled = scaled_max > 0;
             let router = s
                 .database
                 .as_ref()
                 .and_then(|n| self.databases.iter().position(|d| &d.name == n))
                 .map(|di| routers[di].clone());
-            for i in 0..s.instances {
+            for i in 0..s.instances.max(scaled_max) {
                 let name = format!("{}.{i}", s.name);
-                let mut inst = Instance::new(si, s);
+                let mut inst = Instance::new(si, i, s);
                 inst.data.db = router.clone();
                 let id = sim.add(Node::Instance(inst), rng::stream(opts.seed, &name));
                 placement.push((id, region_ix(&s.region)));
                 ids.insert(name, vec![id]);
-                v.push(id);
-                total_workers += u64::from(s.workers.max(1));
-                total_instances += 1;
+                state.instances.push(id);
+                if i < s.instances {
+                    v.push(id);
+                    state.life.push(Life::Off);
+                    total_workers += u64::from(s.workers.max(1));
+                    total_instances += 1;
+                } else {
+                    state.life.push(Life::Off);
+                }
+            }
+            let initial = s.instances;
+            sim.shared_mut().compute.services.push(state);
+            for i in 0..initial as usize {
+                sim.shared_mut().set_life(si, i, Life::Ready, SimTime::ZERO);
             }
             ids.insert(s.name.clone(), v);
         }
@@ -658,8 +705,18 @@ impl ModelConfig {
         sim.shared_mut().oracle.enabled = !self.databases.is_empty();
         let mut lbs = Vec::new();
         for l in &self.load_balancers {
-            let backends = ids.get(&l.backends).cloned().unwrap_or_default();
-            let lb = LoadBalancer::new(l, &l.backends, backends);
+            // Behind an autoscaler the balancer holds every instance the service may have
+            // and follows its members.
+            let scaled = self.autoscalers.iter().any(|a| a.subject() == l.backends);
+            let svc = sim.shared().service_index(&l.backends);
+            let backends = match svc {
+                Some(si) if scaled => sim.shared().all_instances(si).to_vec(),
+                _ => ids.get(&l.backends).cloned().unwrap_or_default(),
+            };
+            let mut lb = LoadBalancer::new(l, &l.backends, backends);
+            if let (Some(si), true) = (svc, scaled) {
+                lb.track_members(si);
+            }
             let id = sim.add(Node::LoadBalancer(lb), rng::stream(opts.seed, &l.name));
             placement.push((id, region_ix(&l.region)));
             ids.insert(l.name.clone(), vec![id]);
@@ -673,10 +730,65 @@ impl ModelConfig {
             &region_ix,
             &routers,
         );
+        for (qi, q) in self.queues.iter().enumerate() {
+            let id = sim.add(
+                Node::JobQueue(JobQueue::new(qi, q)),
+                rng::stream(opts.seed, &q.name),
+            );
+            placement.push((id, 0));
+            ids.insert(q.name.clone(), vec![id]);
+            let mut st = QueueState {
+                name: q.name.clone(),
+                workers: q.workers,
+                ..Default::default()
+            };
+            st.win_workers.set(SimTime::ZERO, f64::from(q.workers));
+            st.workers_tw.set(SimTime::ZERO, f64::from(q.workers));
+            sim.shared_mut().compute.queues.push(st);
+            if let Some(si) = self.services.iter().position(|s| s.name == q.producer) {
+                let ratio = q.enqueue_ratio;
+                for a in sim.actors_mut() {
+                    if let Node::Instance(inst) = a {
+                        if inst.service == si {
+                            inst.jobs.push((id, ratio));
+                        }
+                    }
+                }
+            }
+        }
+        for (ai, a) in self.autoscalers.iter().enumerate() {
+            let subject = a.subject();
+            let what = if let Some(si) = self.services.iter().position(|s| s.name == subject) {
+                Scaled::Service(si)
+            } else if let Some(qi) = self.queues.iter().position(|q| q.name == subject) {
+                Scaled::Queue(qi, ids[subject][0])
+            } else {
+                continue;
+            };
+            let scaler = Autoscaler::new(a, what, opts.duration);
+            let (t, m) = scaler.first_tick();
+            let name = format!("autoscaler.{ai}.{subject}");
+            let id = sim.add(Node::Autoscaler(scaler), rng::stream(opts.seed, &name));
+            sim.schedule(t, id, m);
+        }
+        for (si, s) in self.services.iter().enumerate() {
+            if let Some(c) = &s.canary {
+                let ctl = CanaryController::new(si, c, opts.duration);
+                let t = ctl.start_time();
+                let id = sim.add(
+                    Node::Canary(ctl),
+                    rng::stream(opts.seed, &format!("{}.canary", s.name)),
+                );
+                if t < opts.duration {
+                    sim.schedule(t, id, Msg::Wake(0));
+                }
+            }
+        }
         let mut clients = Vec::new();
         for c in &self.clients {
             let targets = ids.get(&c.target).cloned().unwrap_or_default();
-            let client = Client::new(c, targets, opts.duration);
+            let mut client = Client::new(c, targets, opts.duration);
+            client.target_service = self.services.iter().position(|s| s.name == c.target);
             let id = sim.add(Node::Client(client), rng::stream(opts.seed, &c.name));
             placement.push((id, region_ix(&c.region)));
             ids.insert(c.name.clone(), vec![id]);
@@ -922,8 +1034,11 @@ impl World {
                 }
             }
         }
+        crate::compute::reset_window(&mut self.sim.shared_mut().compute, o.warmup);
         self.sim.run_until(o.duration);
-        let components = self.component_rows();
+        let mut components = self.component_rows();
+        let compute = crate::compute::summary(&self.sim.shared().compute, o.duration);
+        components.extend(compute.rows.iter().cloned());
         let drain_limit = o.duration + o.duration.max(SimTime::from_secs(1));
         self.sim.run_while(drain_limit, |s| s.stats.pending > 0);
         // Whatever is still unanswered ends as dropped, exactly once.
@@ -954,6 +1069,11 @@ impl World {
             self.sim.events(),
             self.model.services.iter().map(|s| s.instances).sum(),
         );
+        compute.fill(
+            &mut report,
+            &self.sim.shared().compute,
+            &self.model.services,
+        );
         if !self.model.databases.is_empty() {
             let shared = self.sim.shared();
             crate::database::report(&shared.oracle, &mut report);
@@ -962,6 +1082,29 @@ impl World {
             report.set("lost_writes", crate::report::Cell::Int(lost));
         }
         Ok(report)
+    }
+
+    /// Test and wiring hook: makes every instance of service `service` call the first
+    /// instance of service `to` as its data tier (a stand-in database), until the data
+    /// components wire [`crate::datapath::DataPath`] themselves. Returns false when either
+    /// name is unknown.
+    #[doc(hidden)]
+    pub fn route_data_to(&mut self, service: &str, to: &str) -> bool {
+        let sh = self.sim.shared();
+        let (Some(from), Some(target)) = (sh.service_index(service), sh.service_index(to)) else {
+            return false;
+        };
+        let Some(&entry) = sh.compute.services[target].instances.first() else {
+            return false;
+        };
+        for a in self.sim.actors_mut() {
+            if let Node::Instance(i) = a {
+                if i.service == from {
+                    i.data.entry = Some(entry);
+                }
+            }
+        }
+        true
     }
 
     /// Runs the world up to time `t` without ending the run, so its components can be

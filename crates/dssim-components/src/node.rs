@@ -3,10 +3,13 @@
 
 use dssim_engine::Actor;
 
+use crate::autoscaler::Autoscaler;
 use crate::cache::{Cache, CacheStep};
+use crate::canary::CanaryController;
 use crate::client::Client;
 use crate::database::DbNode;
 use crate::faults::FaultAction;
+use crate::jobs::JobQueue;
 use crate::load_balancer::LoadBalancer;
 use crate::request::{ReqId, Status};
 use crate::sampler::Sampler;
@@ -42,6 +45,8 @@ pub enum Msg {
     Kill,
     /// The end of a fault: the receiving node comes back.
     Recover,
+    /// A service instance waited too long for a database connection for this request.
+    AcquireTimeout(ReqId),
     /// A client's backoff is over: send this pending retry attempt.
     Retry(ReqId),
     /// A health probe from load balancer `from` about its backend `backend`.
@@ -71,6 +76,10 @@ const _: () = assert!(std::mem::size_of::<Msg>() <= 16);
 pub type Ctx<'a> = dssim_engine::Ctx<'a, Msg, Shared>;
 
 /// Every kind of actor a model can hold.
+///
+/// Actors live once each in the simulation's actor vector (they are never moved per
+/// event), so the size of the largest variant costs memory per actor, not time per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Node {
     /// A traffic source.
@@ -83,6 +92,12 @@ pub enum Node {
     Db(DbNode),
     /// A cache node or CDN edge (boxed: it is much larger than the other nodes).
     Cache(Box<Cache>),
+    /// An autoscaler of a service or job queue.
+    Autoscaler(Autoscaler),
+    /// A job queue and its workers.
+    JobQueue(JobQueue),
+    /// The controller of a service's canary rollout.
+    Canary(CanaryController),
     /// A load balancer.
     LoadBalancer(LoadBalancer),
 }
@@ -99,6 +114,9 @@ impl Actor for Node {
             Node::Sampler(s) => s.handle(msg, ctx),
             Node::Db(d) => d.handle(msg, ctx),
             Node::Cache(c) => c.handle(msg, ctx),
+            Node::Autoscaler(a) => a.handle(msg, ctx),
+            Node::JobQueue(q) => q.handle(msg, ctx),
+            Node::Canary(c) => c.handle(msg, ctx),
             Node::LoadBalancer(l) => l.handle(msg, ctx),
         }
     }

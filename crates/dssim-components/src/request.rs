@@ -75,6 +75,9 @@ pub struct Request {
     /// Backpressure: a component that sheds this attempt may ask the client to wait this
     /// long before retrying (HTTP 503 Retry-After); zero when none.
     pub retry_after: SimTime,
+    /// Low-priority class (batch, prefetch): served after high-priority requests and shed
+    /// first under degradation.
+    pub low_priority: bool,
     hops: [ActorId; MAX_HOPS],
     depth: u8,
 }
@@ -102,6 +105,7 @@ impl Request {
             version: 0,
             response_bytes: 0,
             retry_after: SimTime::ZERO,
+            low_priority: false,
             hops: [0; MAX_HOPS],
             depth: 0,
         }

@@ -1,31 +1,68 @@
-//! Services: stateless app nodes (the "kitchen" of the restaurant).
+//! Services: app nodes (the "kitchen" of the restaurant).
 //!
 //! ```text
-//!              +-------------------- instance app.0 ---------------------+
-//!   request -->| queue (bounded: full => shed 503) --> workers (busy) --> |--> response
-//!              +---------------------------------------------------------+
+//!              +------------------------------ instance app.0 ---------------------------------+
+//!   request -->| shed? --> queue [high | low] --> worker: CPU --> pool --> data tier --> job?   |
+//!              |  (503 + retry-after)              (service_time / speed)  (cache/db)  (enqueue) |
+//!              |                                                  NIC (bytes×8/bandwidth) ---->|--> response
+//!              +-------------------------------------------------------------------------------+
 //! ```
 //!
 //! Each instance has `workers` servers and a waiting room of `queue` places (unbounded when
-//! absent). Service time is drawn from `service_time` divided by `speed`.
+//! absent). Service time is drawn from `service_time` divided by `speed`. What each option
+//! models:
+//!
+//! - `speed` with `cost = { per_hour = 0.10, exponent = 1.5 }`: vertical scaling. An
+//!   instance-hour costs `per_hour × speed^exponent`, so with an exponent above 1 a bigger
+//!   machine costs more per unit of work than more small ones (runs.csv `cost`).
+//! - `pool = { size = 10, timeout = "100ms" }`: database connections per instance, held for
+//!   the data-tier call only. A worker that finds none free waits in FIFO order; after
+//!   `timeout` the request fails with `Error` (counted as `pool_timeouts`).
+//! - `shedding`, priority classes, `retry_after`, `degrade`: see [`crate::shedding`].
+//! - `sessions = "local"`: a user's session lives on the first instance that served it (its
+//!   home). A request served elsewhere pays `relogin` (default 50 ms of extra work) and
+//!   moves the session there; a crash loses the sessions it held. `"stateless"` (default):
+//!   no such cost.
+//! - `memory = "8GiB"`, `memory_per_request`, `memory_per_connection`, `connections`: memory
+//!   in use = requests held (waiting, in service, sending) × per request + this instance's
+//!   share of the service's `connections` long-lived connections (WebSockets), spread evenly
+//!   over the members. A request that would exceed `memory` crashes the instance (OOM): every
+//!   request it holds fails with `Error` and it restarts after `restart` (default 30 s),
+//!   answering `Error` meanwhile. Its connections move to the others, which may crash in
+//!   turn (a cascade).
+//! - `bandwidth = "1Gbps"`: the NIC, a FIFO server that sends each ok response in
+//!   `bytes × 8 / bandwidth`; the worker writes it (a blocking write) and is freed when it
+//!   is sent, so a slow NIC backs up into the workers and the queue. Bytes come from the request
+//!   (clients' `response_size`) or else from the service's own `response_size`.
+//!   1 Gbps and 2 KB cap an instance at 62,500 responses/s.
+//! - `canary`: a second version taking a growing share of requests; see [`crate::canary`].
+//!
+//! Instances an autoscaler may add exist from the start, switched off; routers pick among
+//! [`crate::stats::Shared::active_instances`].
 //!
 //! Faults ([`crate::faults`]): a killed instance refuses requests with an error, fails
 //! those it held and ignores health probes until it recovers; a slow (gray) instance
 //! multiplies its service times by a factor but still answers probes.
 //!
 //! Measures: requests, utilization (busy worker-time / worker-time), mean queue length,
-//! p99 time in the service (queue + service), shed requests.
+//! p99 time in the service (queue + service + data + NIC), shed requests; per service
+//! (components.csv row `NAME.pool`, runs.csv): pool acquisitions, waits and timeouts, OOM
+//! crashes, re-logins, degraded and stale answers, instance-hours and cost.
 
 use std::collections::VecDeque;
 
-use dssim_engine::{Dist, Histogram, SimTime, TimeWeighted};
+use dssim_engine::{ActorId, Dist, Histogram, SimTime, TimeWeighted, TimerId};
+use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
+use crate::canary::CanaryConfig;
+use crate::compute::{Life, NO_HOME};
 use crate::datapath::DataPath;
 use crate::faults::FaultAction;
 use crate::node::{Ctx, Msg};
-use crate::request::{call, call_local, reply, ReqId, Status};
-use crate::units::DistSpec;
+use crate::request::{call, call_local, reply, Op, ReqId, Status};
+use crate::shedding::{degraded, DegradeLevel, Shedding};
+use crate::units::{Bandwidth, Bytes, DistSpec, Dur};
 
 /// A `[[services]]` entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -33,7 +70,7 @@ use crate::units::DistSpec;
 pub struct ServiceConfig {
     /// Unique name; instances are `name.0`, `name.1`, ...
     pub name: String,
-    /// Number of instances.
+    /// Number of instances (at the start, when an autoscaler manages the service).
     #[serde(default = "one")]
     pub instances: u32,
     /// Concurrent requests per instance.
@@ -47,6 +84,52 @@ pub struct ServiceConfig {
     /// Vertical scaling factor: 2.0 halves service times.
     #[serde(default = "one_f")]
     pub speed: f64,
+    /// Price of an instance-hour: `per_hour × speed^exponent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostConfig>,
+    /// Database connection pool per instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolConfig>,
+    /// Load-shedding policy (default `queue`: shed when the waiting room is full).
+    #[serde(default)]
+    pub shedding: Shedding,
+    /// `Retry-After` of shed answers; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<Dur>,
+    /// Where user sessions live.
+    #[serde(default)]
+    pub sessions: Sessions,
+    /// Extra work for a request whose session lives on another instance (local sessions);
+    /// 50 ms when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relogin: Option<DistSpec>,
+    /// Degradation levels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub degrade: Vec<DegradeLevel>,
+    /// Memory per instance; no limit when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Bytes>,
+    /// Memory each request held by an instance takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_per_request: Option<Bytes>,
+    /// Memory each open long-lived connection takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_per_connection: Option<Bytes>,
+    /// Long-lived connections held open to the service, spread over its members.
+    #[serde(default)]
+    pub connections: u64,
+    /// Time to restart after an out-of-memory crash; 30 s when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Dur>,
+    /// NIC bandwidth per instance; no NIC time when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<Bandwidth>,
+    /// Response size when the request carries none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_size: Option<Bytes>,
+    /// A canary version rolled out in steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryConfig>,
     /// The app cache its instances read through (a `[[caches]]` name); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<String>,
@@ -58,12 +141,68 @@ pub struct ServiceConfig {
     pub database: Option<String>,
 }
 
+/// `cost = { per_hour = 0.10, exponent = 1.5 }`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostConfig {
+    /// Price of an instance-hour at speed 1.0.
+    pub per_hour: f64,
+    /// How fast the price grows with speed.
+    #[serde(default = "one_f")]
+    pub exponent: f64,
+}
+
+/// `pool = { size = 10, timeout = "100ms" }`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Connections per instance.
+    pub size: u32,
+    /// Longest wait for a connection; forever when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+/// Where sessions live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sessions {
+    /// Any instance can serve any user at no extra cost.
+    #[default]
+    Stateless,
+    /// Sessions live on the instance that first served the user.
+    Local,
+}
+
 fn one() -> u32 {
     1
 }
 fn one_f() -> f64 {
     1.0
 }
+
+impl ServiceConfig {
+    /// The price of one instance-hour, if priced.
+    pub fn hourly_cost(&self) -> Option<f64> {
+        self.cost
+            .map(|c| c.per_hour * self.speed.max(0.0).powf(c.exponent))
+    }
+}
+
+/// `Wake` payloads of an instance.
+const WAKE_NIC: u64 = 1;
+/// Restart after a crash.
+pub const WAKE_RESTART: u64 = 2;
+/// Check whether a draining instance is idle.
+pub const WAKE_DRAIN: u64 = 3;
+/// Fault injection: the instance dies now (fails what it holds, answers `Error`) and
+/// stays down until [`WAKE_RECOVER`]. `Msg::Kill` and `Msg::Recover` do the same.
+pub const WAKE_KILL: u64 = 4;
+/// Fault injection: a killed instance comes back (empty: its sessions are gone).
+pub const WAKE_RECOVER: u64 = 5;
+/// Fault injection: `WAKE_SLOW + f` makes every later service time `f / 1000` times as
+/// long (a gray, slow instance); `WAKE_SLOW + 1000` restores normal speed.
+pub const WAKE_SLOW: u64 = 1 << 32;
 
 /// Per-instance measurements, summed per service at the end of a run.
 #[derive(Debug, Default)]
@@ -80,60 +219,156 @@ pub struct InstanceStats {
     pub sojourn: Histogram,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Cpu,
+    PoolWait(TimerId),
+    Data,
+    Enqueue(u8),
+    Nic,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    req: ReqId,
+    arrived: SimTime,
+    phase: Phase,
+    canary: bool,
+}
+
+#[derive(Debug)]
+struct Pool {
+    size: u32,
+    timeout: Option<SimTime>,
+    in_use: u32,
+    waiters: VecDeque<(ReqId, SimTime)>,
+}
+
+#[derive(Debug)]
+struct Nic {
+    bits_per_s: f64,
+    default_bytes: u32,
+    free_at: SimTime,
+    /// (request, sent at)
+    fifo: VecDeque<(ReqId, SimTime)>,
+}
+
+#[derive(Debug)]
+struct Memory {
+    limit: u64,
+    per_request: u64,
+    per_connection: u64,
+    connections: u64,
+}
+
 /// One instance of a service.
 #[derive(Debug)]
 pub struct Instance {
     /// Index of the service in the model.
     pub service: usize,
+    /// Index of the instance within its service.
+    pub index: u32,
     workers: u32,
     capacity: u64,
+    shedding: Shedding,
+    retry_after: SimTime,
     service_time: Dist,
+    canary_time: Option<Dist>,
+    canary_error: f64,
+    relogin: Option<Dist>,
+    degrade: Vec<DegradeLevel>,
+    restart: SimTime,
+    /// Service-time multiplier of a slow (gray) instance; 1.0 normally.
+    pub slowdown: f64,
+    killed: bool,
+    down: bool,
     busy: u32,
-    queue: VecDeque<(ReqId, SimTime)>,
-    in_service: Vec<(ReqId, SimTime)>,
+    /// Waiting requests: `[high priority, low priority]`.
+    queue: [VecDeque<(ReqId, SimTime)>; 2],
+    in_service: Vec<Job>,
+    pool: Option<Pool>,
+    nic: Option<Nic>,
+    memory: Option<Memory>,
+    /// Requests out at the data tier (or a job queue) when the instance crashed: answered
+    /// `Error` when that answer comes back.
+    orphans: Vec<ReqId>,
+    /// Job queues the instance feeds: (queue actor, share of writes).
+    pub jobs: Vec<(ActorId, f64)>,
     /// What the instance calls for data after its CPU work.
     pub data: DataPath,
     /// Measurements.
     pub stats: InstanceStats,
-    /// Fault state: dead or alive, slowdown factor, requests to fail when answered.
-    fault: FaultState,
-}
-
-/// What faults did to an instance.
-#[derive(Debug)]
-struct FaultState {
-    alive: bool,
-    slow: f64,
-    /// Requests that were out at the data tier when the instance died: they fail when
-    /// that answer comes back (the return path runs through this instance).
-    doomed: Vec<ReqId>,
 }
 
 impl Instance {
-    /// A fresh, idle instance of service `service`.
-    pub fn new(service: usize, cfg: &ServiceConfig) -> Self {
+    /// A fresh, idle instance `index` of service `service`.
+    pub fn new(service: usize, index: u32, cfg: &ServiceConfig) -> Self {
         let speed = if cfg.speed > 0.0 { cfg.speed } else { 1.0 };
+        let capacity = match cfg.shedding {
+            Shedding::None => u64::MAX,
+            _ => cfg.queue.unwrap_or(u64::MAX),
+        };
+        let mut degrade = cfg.degrade.clone();
+        degrade.sort_by(|a, b| a.at.total_cmp(&b.at));
         Instance {
             service,
+            index,
             workers: cfg.workers.max(1),
-            capacity: cfg.queue.unwrap_or(u64::MAX),
+            capacity,
+            shedding: cfg.shedding,
+            retry_after: cfg.retry_after.map_or(SimTime::ZERO, |d| d.0),
             service_time: cfg.service_time.0.scaled(1.0 / speed),
+            canary_time: cfg.canary.as_ref().map(|c| {
+                c.service_time
+                    .as_ref()
+                    .unwrap_or(&cfg.service_time)
+                    .0
+                    .scaled(1.0 / speed)
+            }),
+            canary_error: cfg.canary.as_ref().map_or(0.0, |c| c.error_rate),
+            relogin: (cfg.sessions == Sessions::Local).then(|| {
+                cfg.relogin
+                    .as_ref()
+                    .map_or(Dist::Const(50e6), |d| d.0.clone())
+            }),
+            degrade,
+            restart: cfg.restart.map_or(SimTime::from_secs(30), |d| d.0),
+            slowdown: 1.0,
+            killed: false,
+            down: false,
             busy: 0,
-            queue: VecDeque::new(),
+            queue: [VecDeque::new(), VecDeque::new()],
             in_service: Vec::new(),
+            pool: cfg.pool.map(|p| Pool {
+                size: p.size,
+                timeout: p.timeout.map(|d| d.0),
+                in_use: 0,
+                waiters: VecDeque::new(),
+            }),
+            nic: cfg.bandwidth.map(|b| Nic {
+                bits_per_s: b.0,
+                default_bytes: cfg
+                    .response_size
+                    .map_or(0, |s| s.0.min(u64::from(u32::MAX)) as u32),
+                free_at: SimTime::ZERO,
+                fifo: VecDeque::new(),
+            }),
+            memory: cfg.memory.map(|m| Memory {
+                limit: m.0,
+                per_request: cfg.memory_per_request.map_or(0, |b| b.0),
+                per_connection: cfg.memory_per_connection.map_or(0, |b| b.0),
+                connections: cfg.connections,
+            }),
+            orphans: Vec::new(),
+            jobs: Vec::new(),
             data: DataPath::default(),
             stats: InstanceStats::default(),
-            fault: FaultState {
-                alive: true,
-                slow: 1.0,
-                doomed: Vec::new(),
-            },
         }
     }
 
-    /// Whether the instance is alive (not killed by a fault).
+    /// Whether the instance is up (not crashed or killed).
     pub fn is_alive(&self) -> bool {
-        self.fault.alive
+        !self.down
     }
 
     /// Workers of this instance.
@@ -147,12 +382,35 @@ impl Instance {
         match msg {
             Msg::Request(req) => self.arrive(ctx, req),
             Msg::Done(req) => self.cpu_done(ctx, req),
-            Msg::Response(req, status) => self.finish(ctx, req, status),
+            Msg::Response(req, status) => self.on_response(ctx, req, status),
+            Msg::AcquireTimeout(req) => self.acquire_timeout(ctx, req),
+            Msg::Wake(WAKE_NIC) => self.nic_done(ctx),
+            Msg::Wake(WAKE_RESTART) if self.life(ctx) == Life::Crashed && !self.killed => {
+                let now = ctx.now();
+                self.down = false;
+                ctx.shared
+                    .set_life(self.service, self.index as usize, Life::Ready, now);
+            }
+            Msg::Wake(WAKE_DRAIN) => self.check_drained(ctx),
+            Msg::Wake(WAKE_KILL) | Msg::Kill if self.life(ctx) != Life::Off => {
+                self.killed = true;
+                self.crash(ctx, false);
+            }
+            Msg::Wake(WAKE_RECOVER) | Msg::Recover if self.life(ctx) == Life::Crashed => {
+                self.killed = false;
+                let now = ctx.now();
+                self.down = false;
+                ctx.shared
+                    .set_life(self.service, self.index as usize, Life::Ready, now);
+            }
+            Msg::Wake(w) if w >= WAKE_SLOW => {
+                self.slowdown = (w - WAKE_SLOW) as f64 / 1000.0;
+            }
             Msg::Probe {
                 from,
                 backend,
                 round,
-            } if self.fault.alive => {
+            } if !self.down => {
                 ctx.send(from, Msg::ProbeAck { backend, round });
             }
             Msg::Fault(action) => self.fault(ctx, action),
@@ -160,114 +418,525 @@ impl Instance {
         }
     }
 
+    #[inline]
+    fn life(&self, ctx: &Ctx<'_>) -> Life {
+        ctx.shared.compute.services[self.service].life[self.index as usize]
+    }
+
+    fn queued(&self) -> u64 {
+        (self.queue[0].len() + self.queue[1].len()) as u64
+    }
+
+    fn held(&self) -> u64 {
+        self.queued() + self.in_service.len() as u64
+    }
+
+    fn load(&self) -> f64 {
+        (f64::from(self.busy) + self.queued() as f64) / f64::from(self.workers)
+    }
+
+    fn busy_delta(&mut self, ctx: &mut Ctx<'_>, delta: f64) {
+        let now = ctx.now();
+        self.stats.busy.add(now, delta);
+        if ctx.shared.stats.series_on {
+            ctx.shared.stats.gauges.busy.add(now, delta);
+        }
+        let s = &mut ctx.shared.compute.services[self.service];
+        if s.scaled {
+            s.win_busy.add(now, delta);
+        }
+    }
+
+    fn queued_delta(&mut self, ctx: &mut Ctx<'_>, delta: f64) {
+        let now = ctx.now();
+        self.stats.queued.add(now, delta);
+        if ctx.shared.stats.series_on {
+            ctx.shared.stats.gauges.queued.add(now, delta);
+        }
+        let s = &mut ctx.shared.compute.services[self.service];
+        if s.scaled {
+            s.win_queued.add(now, delta);
+        }
+    }
+
+    fn counted(ctx: &Ctx<'_>) -> bool {
+        ctx.now() >= ctx.shared.stats.warmup
+    }
+
+    fn shed(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+        if Self::counted(ctx) {
+            self.stats.shed += 1;
+        }
+        if let Some(r) = ctx.shared.reqs.get_mut(req) {
+            r.retry_after = self.retry_after;
+        }
+        reply(ctx, req, Status::Shed);
+    }
+
     fn arrive(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
-        if !self.fault.alive {
-            reply(ctx, req, Status::Error); // connection refused
+        let now = ctx.now();
+        if !matches!(self.life(ctx), Life::Ready | Life::Draining) {
+            // Down, or not a member: the connection is refused.
+            reply(ctx, req, Status::Error);
             return;
         }
-        let now = ctx.now();
-        let counted = now >= ctx.shared.stats.warmup;
+        let counted = Self::counted(ctx);
         if counted {
             self.stats.requests += 1;
         }
+        ctx.shared.compute.services[self.service].win_arrivals += 1;
+        if let Some(m) = &self.memory {
+            // Long-lived connections spread over the instances up now: a crash moves its
+            // share to the others.
+            let members = u64::from(ctx.shared.compute.services[self.service].ready.max(1));
+            let used = (self.held() + 1) * m.per_request
+                + m.connections.div_ceil(members) * m.per_connection;
+            if used > m.limit {
+                self.crash(ctx, true);
+                reply(ctx, req, Status::Error);
+                return;
+            }
+        }
+        let (op, low) = ctx
+            .shared
+            .reqs
+            .get(req)
+            .map_or((Op::Read, false), |r| (r.op, r.low_priority));
+        if !self.degrade.is_empty() {
+            let d = degraded(&self.degrade, self.load());
+            if (d.shed_low && low) || (d.read_only && op == Op::Write) {
+                if counted {
+                    ctx.shared.compute.services[self.service].degraded += 1;
+                }
+                self.shed(ctx, req);
+                return;
+            }
+        }
         if self.busy < self.workers {
             self.start(ctx, req, now);
-        } else if (self.queue.len() as u64) < self.capacity {
-            self.queue.push_back((req, now));
-            self.stats.queued.add(now, 1.0);
-            ctx.shared.stats.gauges.queued.add(now, 1.0);
-        } else {
-            if counted {
-                self.stats.shed += 1;
+            return;
+        }
+        let waiting = self.queued();
+        if let Shedding::Probabilistic(th) = self.shedding {
+            let fill = waiting as f64 / self.capacity as f64;
+            if fill > th && ctx.rng.random::<f64>() < (fill - th) / (1.0 - th) {
+                self.shed(ctx, req);
+                return;
             }
-            reply(ctx, req, Status::Shed);
+        }
+        let class = usize::from(low);
+        if waiting < self.capacity {
+            self.queue[class].push_back((req, now));
+            self.queued_delta(ctx, 1.0);
+        } else if !low && !self.queue[1].is_empty() {
+            // A high-priority request pushes out the newest low-priority one.
+            if let Some((victim, _)) = self.queue[1].pop_back() {
+                self.shed(ctx, victim);
+            }
+            self.queue[0].push_back((req, now));
+        } else {
+            self.shed(ctx, req);
         }
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_>, req: ReqId, arrived: SimTime) {
-        let now = ctx.now();
         self.busy += 1;
-        self.stats.busy.add(now, 1.0);
-        ctx.shared.stats.gauges.busy.add(now, 1.0);
-        let mut d = self.service_time.sample(ctx.rng);
-        if self.fault.slow != 1.0 {
-            d = SimTime::from_nanos((d.0 as f64 * self.fault.slow).round() as u64);
+        self.busy_delta(ctx, 1.0);
+        let share = ctx.shared.compute.services[self.service].canary.share;
+        let canary = share > 0.0 && (share >= 1.0 || ctx.rng.random::<f64>() < share);
+        let mut d = match (&self.canary_time, canary) {
+            (Some(c), true) => c.sample(ctx.rng),
+            _ => self.service_time.sample(ctx.rng),
+        };
+        if self.slowdown != 1.0 {
+            d = SimTime::from_secs_f64(d.as_secs_f64() * self.slowdown);
         }
-        self.in_service.push((req, arrived));
+        if let Some(relogin) = &self.relogin {
+            if let Some(user) = ctx.shared.reqs.get(req).map(|r| r.user as usize) {
+                let counted = Self::counted(ctx);
+                let svc = &mut ctx.shared.compute.services[self.service];
+                if svc.sessions.len() <= user {
+                    svc.sessions.resize(user + 1, NO_HOME);
+                }
+                let home = svc.sessions[user];
+                if home != self.index {
+                    if home != NO_HOME {
+                        if counted {
+                            svc.relogins += 1;
+                        }
+                        d += relogin.sample(ctx.rng);
+                    }
+                    ctx.shared.compute.services[self.service].sessions[user] = self.index;
+                }
+            }
+        }
+        self.in_service.push(Job {
+            req,
+            arrived,
+            phase: Phase::Cpu,
+            canary,
+        });
         ctx.timer(d, Msg::Done(req));
+    }
+
+    /// Workers free up: take waiting requests, high priority first.
+    fn pull_next(&mut self, ctx: &mut Ctx<'_>) {
+        while self.busy < self.workers {
+            let Some((req, at)) = self.queue[0]
+                .pop_front()
+                .or_else(|| self.queue[1].pop_front())
+            else {
+                break;
+            };
+            self.queued_delta(ctx, -1.0);
+            if let Shedding::Deadline(d) = self.shedding {
+                if ctx.now() - at > d.0 {
+                    self.shed(ctx, req);
+                    continue;
+                }
+            }
+            self.start(ctx, req, at);
+        }
+    }
+
+    fn find(&self, req: ReqId) -> Option<usize> {
+        self.in_service.iter().position(|j| j.req == req)
     }
 
     /// CPU work is over: call the data tier (the worker stays busy meanwhile) or answer.
     fn cpu_done(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
-        if !self.in_service.iter().any(|(r, _)| *r == req) {
-            return; // failed by a kill meanwhile
+        let Some(pos) = self.find(req) else {
+            return; // the instance crashed meanwhile
+        };
+        if self.in_service[pos].phase != Phase::Cpu {
+            return;
         }
-        let target = self.data.route(ctx, req);
-        match target {
-            Some(t) if self.data.local => call_local(ctx, t, SimTime::ZERO, req),
-            Some(t) => call(ctx, t, req),
-            None => self.finish(ctx, req, Status::Ok),
+        if self.in_service[pos].canary
+            && self.canary_error > 0.0
+            && ctx.rng.random::<f64>() < self.canary_error
+        {
+            self.respond(ctx, req, Status::Error);
+            return;
+        }
+        let Some(op) = ctx.shared.reqs.get(req).map(|r| r.op) else {
+            self.respond(ctx, req, Status::Error);
+            return;
+        };
+        let Some(t) = self.data.route(ctx, req) else {
+            self.after_data(ctx, req, Status::Ok);
+            return;
+        };
+        if op == Op::Read && !self.degrade.is_empty() && degraded(&self.degrade, self.load()).stale
+        {
+            if Self::counted(ctx) {
+                ctx.shared.compute.services[self.service].stale_served += 1;
+            }
+            self.after_data(ctx, req, Status::Ok);
+            return;
+        }
+        let now = ctx.now();
+        let counted = Self::counted(ctx);
+        let svc = self.service;
+        match &mut self.pool {
+            None => {
+                self.in_service[pos].phase = Phase::Data;
+                self.call_data(ctx, t, req);
+            }
+            Some(pool) if pool.in_use < pool.size => {
+                pool.in_use += 1;
+                let s = &mut ctx.shared.compute.services[svc];
+                s.pool_in_use.add(now, 1.0);
+                if counted {
+                    s.pool_acquires += 1;
+                    s.pool_wait.record(SimTime::ZERO);
+                }
+                self.in_service[pos].phase = Phase::Data;
+                self.call_data(ctx, t, req);
+            }
+            Some(pool) => {
+                let timer = ctx.timer(
+                    pool.timeout.unwrap_or(SimTime::MAX.saturating_sub(now)),
+                    Msg::AcquireTimeout(req),
+                );
+                pool.waiters.push_back((req, now));
+                ctx.shared.compute.services[svc].pool_waiting.add(now, 1.0);
+                self.in_service[pos].phase = Phase::PoolWait(timer);
+            }
         }
     }
 
-    /// The request is done here: free the worker, answer, start the next in line.
-    fn finish(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+    /// Calls the data tier: a local cache without the network, anything else through it.
+    fn call_data(&self, ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
+        if self.data.local {
+            call_local(ctx, to, SimTime::ZERO, req);
+        } else {
+            call(ctx, to, req);
+        }
+    }
+
+    fn acquire_timeout(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+        let Some(pos) = self.find(req) else {
+            return;
+        };
+        if !matches!(self.in_service[pos].phase, Phase::PoolWait(_)) {
+            return;
+        }
         let now = ctx.now();
-        let Some(pos) = self.in_service.iter().position(|(r, _)| *r == req) else {
-            if let Some(i) = self.fault.doomed.iter().position(|r| *r == req) {
-                self.fault.doomed.swap_remove(i);
+        if let Some(pool) = &mut self.pool {
+            if let Some(w) = pool.waiters.iter().position(|(r, _)| *r == req) {
+                pool.waiters.remove(w);
+            }
+        }
+        let s = &mut ctx.shared.compute.services[self.service];
+        s.pool_waiting.add(now, -1.0);
+        if now >= ctx.shared.stats.warmup {
+            s.pool_timeouts += 1;
+        }
+        self.respond(ctx, req, Status::Error);
+    }
+
+    fn on_response(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        let Some(pos) = self.find(req) else {
+            if let Some(o) = self.orphans.iter().position(|r| *r == req) {
+                self.orphans.swap_remove(o);
                 reply(ctx, req, Status::Error);
+                self.check_drained(ctx);
             }
             return;
         };
-        let (_, arrived) = self.in_service.swap_remove(pos);
-        if arrived >= ctx.shared.stats.warmup {
-            self.stats.sojourn.record(now - arrived);
-        }
-        self.busy -= 1;
-        self.stats.busy.add(now, -1.0);
-        ctx.shared.stats.gauges.busy.add(now, -1.0);
-        reply(ctx, req, status);
-        if let Some((next, at)) = self.queue.pop_front() {
-            self.stats.queued.add(now, -1.0);
-            ctx.shared.stats.gauges.queued.add(now, -1.0);
-            self.start(ctx, next, at);
+        match self.in_service[pos].phase {
+            Phase::Data => {
+                self.release_connection(ctx);
+                self.after_data(ctx, req, status);
+            }
+            Phase::Enqueue(i) => self.enqueue_from(ctx, req, usize::from(i) + 1),
+            _ => {}
         }
     }
 
-    /// Applies a scheduled fault.
-    fn fault(&mut self, ctx: &mut Ctx<'_>, action: FaultAction) {
+    /// Hands a freed connection to the first waiter, or returns it to the pool.
+    fn release_connection(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
-        match action {
-            FaultAction::Slow(f) => self.fault.slow = f64::from(f),
-            FaultAction::Kill if self.fault.alive => {
-                self.fault.alive = false;
-                let w = f64::from(self.workers);
-                let g = &mut ctx.shared.stats.gauges;
-                g.instances.add(now, -1.0);
-                g.workers.add(now, -w);
-                while let Some((req, _)) = self.queue.pop_front() {
-                    self.stats.queued.add(now, -1.0);
-                    ctx.shared.stats.gauges.queued.add(now, -1.0);
-                    reply(ctx, req, Status::Error);
-                }
+        let counted = Self::counted(ctx);
+        let Some(pool) = &mut self.pool else {
+            return;
+        };
+        let s = &mut ctx.shared.compute.services[self.service];
+        let Some((next, since)) = pool.waiters.pop_front() else {
+            pool.in_use = pool.in_use.saturating_sub(1);
+            s.pool_in_use.add(now, -1.0);
+            return;
+        };
+        s.pool_waiting.add(now, -1.0);
+        if counted {
+            s.pool_acquires += 1;
+            s.pool_wait.record(now - since);
+        }
+        let Some(pos) = self.find(next) else {
+            return;
+        };
+        if let Phase::PoolWait(t) = self.in_service[pos].phase {
+            ctx.cancel(t);
+        }
+        self.in_service[pos].phase = Phase::Data;
+        match self.data.route(ctx, next) {
+            Some(t) => self.call_data(ctx, t, next),
+            None => {
                 let me = ctx.me();
-                for (req, _) in std::mem::take(&mut self.in_service) {
-                    self.busy -= 1;
-                    self.stats.busy.add(now, -1.0);
-                    ctx.shared.stats.gauges.busy.add(now, -1.0);
-                    if ctx.shared.reqs.get(req).is_some_and(|r| r.awaited_by(me)) {
-                        self.fault.doomed.push(req);
-                    } else {
-                        reply(ctx, req, Status::Error);
-                    }
+                ctx.send_local(me, SimTime::ZERO, Msg::Response(next, Status::Error));
+            }
+        }
+    }
+
+    fn after_data(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        let write = ctx.shared.reqs.get(req).is_some_and(|r| r.op == Op::Write);
+        if status == Status::Ok && write && !self.jobs.is_empty() {
+            self.enqueue_from(ctx, req, 0);
+        } else {
+            self.respond(ctx, req, status);
+        }
+    }
+
+    /// Offers a job to each queue from `from` on with its `enqueue_ratio`, one at a time
+    /// (a blocking queue holds the worker until it takes the job), then answers.
+    fn enqueue_from(&mut self, ctx: &mut Ctx<'_>, req: ReqId, from: usize) {
+        for i in from..self.jobs.len() {
+            let (q, ratio) = self.jobs[i];
+            if ratio >= 1.0 || ctx.rng.random::<f64>() < ratio {
+                if let Some(pos) = self.find(req) {
+                    self.in_service[pos].phase = Phase::Enqueue(i as u8);
+                    call_local(ctx, q, SimTime::ZERO, req);
+                    return;
                 }
             }
-            FaultAction::Recover if !self.fault.alive => {
-                self.fault.alive = true;
-                let g = &mut ctx.shared.stats.gauges;
-                g.instances.add(now, 1.0);
-                g.workers.add(now, f64::from(self.workers));
+        }
+        self.respond(ctx, req, Status::Ok);
+    }
+
+    /// The worker is done with `req`: send the answer (an ok answer with bytes goes through
+    /// the NIC first, the worker writing it), free the worker, start the next in line.
+    fn respond(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        if status == Status::Ok {
+            if let Some(nic) = &mut self.nic {
+                let bytes = ctx.shared.reqs.get(req).map_or(0, |r| r.response_bytes);
+                let bytes = if bytes == 0 { nic.default_bytes } else { bytes };
+                if bytes > 0 {
+                    let now = ctx.now();
+                    let start = nic.free_at.max(now);
+                    let end = start
+                        + SimTime::from_nanos(
+                            (f64::from(bytes) * 8.0 / nic.bits_per_s * 1e9).round() as u64,
+                        );
+                    nic.free_at = end;
+                    nic.fifo.push_back((req, end));
+                    ctx.timer_at(end, Msg::Wake(WAKE_NIC));
+                    if let Some(pos) = self.find(req) {
+                        self.in_service[pos].phase = Phase::Nic;
+                    }
+                    return;
+                }
+            }
+        }
+        self.release(ctx, req, status);
+    }
+
+    fn release(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        let Some(pos) = self.find(req) else {
+            return;
+        };
+        let job = self.in_service.swap_remove(pos);
+        self.busy -= 1;
+        self.busy_delta(ctx, -1.0);
+        self.answer(ctx, req, job.arrived, status, job.canary);
+        self.pull_next(ctx);
+        self.check_drained(ctx);
+    }
+
+    fn nic_done(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        while let Some(&(req, end)) = self.nic.as_ref().and_then(|n| n.fifo.front()) {
+            if end > now {
+                break;
+            }
+            if let Some(n) = &mut self.nic {
+                n.fifo.pop_front();
+            }
+            self.release(ctx, req, Status::Ok);
+        }
+    }
+
+    /// Records the request's time here and answers its caller.
+    fn answer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        req: ReqId,
+        arrived: SimTime,
+        status: Status,
+        canary: bool,
+    ) {
+        let now = ctx.now();
+        let d = now - arrived;
+        if arrived >= ctx.shared.stats.warmup {
+            self.stats.sojourn.record(d);
+        }
+        let s = &mut ctx.shared.compute.services[self.service];
+        if s.scaled {
+            s.win_latency.record(d);
+        }
+        if canary {
+            let c = &mut s.canary;
+            c.requests += 1;
+            c.latency.record(d);
+            let failed = status != Status::Ok;
+            c.errors += u64::from(failed);
+            if arrived >= ctx.shared.stats.warmup {
+                c.total += 1;
+                c.total_errors += u64::from(failed);
+            }
+        }
+        reply(ctx, req, status);
+    }
+
+    /// A crash (out of memory, or killed by a fault): every request held fails, the sessions
+    /// held are lost; after an OOM the instance restarts after its `restart` delay.
+    fn crash(&mut self, ctx: &mut Ctx<'_>, oom: bool) {
+        self.down = true;
+        let now = ctx.now();
+        let svc = self.service;
+        if oom && Self::counted(ctx) {
+            ctx.shared.compute.services[svc].oom_crashes += 1;
+        }
+        ctx.shared
+            .set_life(svc, self.index as usize, Life::Crashed, now);
+        for class in 0..2 {
+            while let Some((req, _)) = self.queue[class].pop_front() {
+                self.queued_delta(ctx, -1.0);
+                reply(ctx, req, Status::Error);
+            }
+        }
+        let jobs = std::mem::take(&mut self.in_service);
+        for job in &jobs {
+            match job.phase {
+                Phase::Data | Phase::Enqueue(_) => self.orphans.push(job.req),
+                Phase::PoolWait(t) => {
+                    ctx.cancel(t);
+                    reply(ctx, job.req, Status::Error);
+                }
+                Phase::Cpu | Phase::Nic => reply(ctx, job.req, Status::Error),
+            }
+        }
+        let busy = f64::from(self.busy);
+        self.busy = 0;
+        self.busy_delta(ctx, -busy);
+        if let Some(pool) = &mut self.pool {
+            let s = &mut ctx.shared.compute.services[svc];
+            s.pool_in_use.add(now, -f64::from(pool.in_use));
+            s.pool_waiting.add(now, -(pool.waiters.len() as f64));
+            pool.in_use = 0;
+            pool.waiters.clear();
+        }
+        if let Some(nic) = &mut self.nic {
+            nic.free_at = now;
+            nic.fifo.clear();
+        }
+        let me = self.index;
+        for home in &mut ctx.shared.compute.services[svc].sessions {
+            if *home == me {
+                *home = NO_HOME;
+            }
+        }
+        if oom {
+            ctx.timer(self.restart, Msg::Wake(WAKE_RESTART));
+        }
+    }
+
+    /// A draining instance that holds nothing more switches off.
+    fn check_drained(&mut self, ctx: &mut Ctx<'_>) {
+        if self.held() == 0 && self.life(ctx) == Life::Draining {
+            let now = ctx.now();
+            ctx.shared
+                .set_life(self.service, self.index as usize, Life::Off, now);
+        }
+    }
+
+    /// Applies a scheduled fault ([`crate::faults`]): a kill fails what the instance holds
+    /// and keeps it down (a member answering `Error`, ignoring probes) until recovered; a
+    /// slowdown multiplies its service times.
+    fn fault(&mut self, ctx: &mut Ctx<'_>, action: FaultAction) {
+        match action {
+            FaultAction::Slow(f) => self.slowdown = f64::from(f),
+            FaultAction::Kill if !self.killed && self.life(ctx) != Life::Off => {
+                self.killed = true;
+                self.crash(ctx, false);
+            }
+            FaultAction::Recover if self.killed => {
+                self.killed = false;
+                self.down = false;
+                if self.life(ctx) == Life::Crashed {
+                    let now = ctx.now();
+                    ctx.shared
+                        .set_life(self.service, self.index as usize, Life::Ready, now);
+                }
             }
             _ => {}
         }

@@ -29,6 +29,8 @@ pub struct Shared {
     pub reqs: RequestTable,
     /// Run-wide metrics.
     pub stats: Stats,
+    /// Services' member tables and figures, job queues (see [`crate::compute`]).
+    pub compute: crate::compute::ComputeState,
     /// Run-time state of each database (shards, nodes, replication logs).
     pub dbs: Vec<crate::database::DbState>,
     /// The consistency oracle.

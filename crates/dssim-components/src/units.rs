@@ -113,3 +113,170 @@ pub fn check_ratio(path: &str, v: f64) -> Result<(), crate::ConfigError> {
         ))
     }
 }
+
+/// A size in bytes such as `"8GiB"`, `"512MB"` or `"2KB"` (KB = 1000 bytes, KiB = 1024);
+/// a bare integer is a count of bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Bytes(pub u64);
+
+/// Parses a size: a number and a unit among B, KB, MB, GB, TB, KiB, MiB, GiB, TiB.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().map_err(|_| {
+        format!("{text:?} is not a size: write a number and a unit, such as \"2KB\" or \"8GiB\"")
+    })?;
+    let mult = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} in {text:?}: use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
+            ))
+        }
+    };
+    let b = v * mult;
+    if !b.is_finite() || b < 0.0 || b > u64::MAX as f64 {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(b.round() as u64)
+}
+
+fn fmt_bytes(b: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("GB", 1_000_000_000),
+    ];
+    for (u, m) in UNITS {
+        if b >= m && b.is_multiple_of(m) {
+            return format!("{}{u}", b / m);
+        }
+    }
+    for (u, m) in [("MB", 1_000_000u64), ("KB", 1_000)] {
+        if b >= m && b.is_multiple_of(m) {
+            return format!("{}{u}", b / m);
+        }
+    }
+    format!("{b}B")
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as \"2KB\" or \"8GiB\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bytes, E> {
+                parse_bytes(v).map(Bytes).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bytes, E> {
+                u64::try_from(v)
+                    .map(Bytes)
+                    .map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&fmt_bytes(self.0))
+    }
+}
+
+/// A link speed such as `"1Gbps"`, `"100Mbps"` (bits per second).
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
+pub struct Bandwidth(pub f64);
+
+/// Parses a link speed: a number and a unit among bps, Kbps, Mbps, Gbps, Tbps.
+pub fn parse_bandwidth(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().map_err(|_| {
+        format!("{text:?} is not a bandwidth: write a number and a unit, such as \"1Gbps\"")
+    })?;
+    let mult = match unit.trim() {
+        "bps" => 1.0,
+        "Kbps" | "kbps" => 1e3,
+        "Mbps" => 1e6,
+        "Gbps" => 1e9,
+        "Tbps" => 1e12,
+        u => {
+            return Err(format!(
+                "unknown bandwidth unit {u:?} in {text:?}: use bps, Kbps, Mbps, Gbps or Tbps"
+            ))
+        }
+    };
+    let b = v * mult;
+    if !(b.is_finite() && b > 0.0) {
+        return Err(format!("{text:?}: a bandwidth must be above zero"));
+    }
+    Ok(b)
+}
+
+impl<'de> Deserialize<'de> for Bandwidth {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Bandwidth;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a bandwidth such as \"1Gbps\" or \"100Mbps\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bandwidth, E> {
+                parse_bandwidth(v).map(Bandwidth).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Bandwidth {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.0;
+        let text = [("Tbps", 1e12), ("Gbps", 1e9), ("Mbps", 1e6), ("Kbps", 1e3)]
+            .iter()
+            .find(|(_, m)| b >= *m)
+            .map_or_else(|| format!("{b}bps"), |(u, m)| format!("{}{u}", b / m));
+        s.serialize_str(&text)
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_bandwidths_parse_with_units() {
+        assert_eq!(parse_bytes("2KB"), Ok(2000));
+        assert_eq!(parse_bytes("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_bytes("1.5MB"), Ok(1_500_000));
+        assert!(parse_bytes("2 parsecs").is_err());
+        assert_eq!(parse_bandwidth("1Gbps"), Ok(1e9));
+        assert_eq!(parse_bandwidth("100Mbps"), Ok(1e8));
+        assert!(parse_bandwidth("1GB").is_err());
+        assert!(parse_bandwidth("0Gbps").is_err());
+        assert_eq!(fmt_bytes(8 << 30), "8GiB");
+        assert_eq!(fmt_bytes(2000), "2KB");
+    }
+}

@@ -1,0 +1,367 @@
+//! Job queues: background work (emails, reports) a service hands off instead of doing it
+//! while the user waits.
+//!
+//! ```text
+//!   producer instance --write ok--(enqueue_ratio)--> [ waiting jobs (capacity) ] --> workers
+//!         ^                                                |   full: block | drop | drop_oldest
+//!         +---- blocked until there is room (block) -------+
+//!   worker: job_time; fails with failure_rate -> retry after backoff × multiplier^(n-1)
+//!           (with jitter: a uniform draw between half and all of it); after `max` retries
+//!           the job is dead-lettered
+//! ```
+//!
+//! After a successful write, each instance of the `producer` service offers a job with
+//! probability `enqueue_ratio`. When `capacity` waiting jobs are already there,
+//! `when_full` decides: `"block"` keeps the producer's worker (and its client's request)
+//! waiting until there is room (backpressure up to the users); `"drop"` loses the new job;
+//! `"drop_oldest"` loses the oldest waiting one. Retried jobs go back to the end of the line
+//! whatever the capacity. An autoscaler with `queue = "jobs"` (or `service = "jobs"`) and
+//! `metric = "queue"` adds and removes workers.
+//!
+//! Jobs are not client requests: request conservation does not count them. They have their
+//! own, over the whole run: `offered = done + dead + dropped + pending` (pending: waiting,
+//! running or waiting to retry).
+//!
+//! Measures: jobs offered, done, dead-lettered, dropped, pending at the end (runs.csv
+//! `jobs_*`), job latency from offer to success (`job_p99_ms`, and the components.csv row
+//! with utilization of the workers and mean depth).
+
+use std::collections::VecDeque;
+
+use dssim_engine::{Dist, Histogram, SimTime, TimeWeighted};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+use crate::node::{Ctx, Msg};
+use crate::request::{reply_local, ReqId, Status};
+use crate::units::{DistSpec, Dur};
+
+/// A `[[queues]]` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Unique name.
+    pub name: String,
+    /// The service whose writes enqueue jobs.
+    pub producer: String,
+    /// Share of the producer's successful writes that enqueue a job.
+    #[serde(default = "one_f")]
+    pub enqueue_ratio: f64,
+    /// Workers draining the queue (at the start, when autoscaled).
+    #[serde(default = "one")]
+    pub workers: u32,
+    /// Time a worker spends on one attempt of a job.
+    pub job_time: DistSpec,
+    /// Probability that an attempt fails.
+    #[serde(default)]
+    pub failure_rate: f64,
+    /// Retries of a failed job.
+    #[serde(default)]
+    pub retries: JobRetries,
+    /// Waiting jobs at most; unbounded when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u64>,
+    /// What happens to a job offered to a full queue.
+    #[serde(default)]
+    pub when_full: WhenFull,
+}
+
+/// `retries = { max = 3, backoff = "1s", multiplier = 2.0, jitter = true }`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRetries {
+    /// Retries after the first attempt.
+    #[serde(default)]
+    pub max: u32,
+    /// Wait before the first retry.
+    #[serde(default = "default_backoff")]
+    pub backoff: Dur,
+    /// Growth of the wait per retry.
+    #[serde(default = "two_f")]
+    pub multiplier: f64,
+    /// Draw each wait uniformly between half and all of it.
+    #[serde(default)]
+    pub jitter: bool,
+}
+
+impl Default for JobRetries {
+    fn default() -> Self {
+        JobRetries {
+            max: 0,
+            backoff: default_backoff(),
+            multiplier: 2.0,
+            jitter: false,
+        }
+    }
+}
+
+/// Backpressure strategy of a full queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// The producer waits for room.
+    #[default]
+    Block,
+    /// The new job is lost.
+    Drop,
+    /// The oldest waiting job is lost.
+    DropOldest,
+}
+
+fn one() -> u32 {
+    1
+}
+fn one_f() -> f64 {
+    1.0
+}
+fn two_f() -> f64 {
+    2.0
+}
+fn default_backoff() -> Dur {
+    Dur(SimTime::from_secs(1))
+}
+
+/// A queue's shared figures (read by autoscalers and the report).
+#[derive(Debug, Default)]
+pub struct QueueState {
+    /// Queue name.
+    pub name: String,
+    /// Workers allowed to run jobs now (autoscalers change it).
+    pub workers: u32,
+    /// Workers being provisioned.
+    pub provisioning: u32,
+    /// Jobs offered (accepted or dropped).
+    pub offered: u64,
+    /// Jobs that succeeded.
+    pub done: u64,
+    /// Jobs that failed every attempt.
+    pub dead: u64,
+    /// Jobs lost to a full queue.
+    pub dropped: u64,
+    /// Jobs waiting, running or waiting to retry.
+    pub pending: u64,
+    /// Offer-to-success time of jobs offered after warm-up.
+    pub latency: Histogram,
+    /// Waiting jobs over the autoscaler's sampling window.
+    pub win_depth: TimeWeighted,
+    /// Busy workers over the autoscaler's sampling window.
+    pub win_busy: TimeWeighted,
+    /// Workers over the autoscaler's sampling window.
+    pub win_workers: TimeWeighted,
+    /// Jobs offered in the autoscaler's sampling window.
+    pub win_offered: u64,
+    /// Job latency in the autoscaler's sampling window.
+    pub win_latency: Histogram,
+    /// Waiting jobs over the measured window.
+    pub depth: TimeWeighted,
+    /// Busy workers over the measured window.
+    pub busy: TimeWeighted,
+    /// Workers over the measured window.
+    pub workers_tw: TimeWeighted,
+}
+
+/// `Wake` payload: workers changed, start what can start.
+pub const WAKE_KICK: u64 = 1 << 63;
+const DONE_BIT: u64 = 1 << 62;
+
+#[derive(Clone, Copy, Debug)]
+struct JobRec {
+    offered: SimTime,
+    attempt: u32,
+}
+
+/// The actor of one job queue (the broker and its workers).
+#[derive(Debug)]
+pub struct JobQueue {
+    /// Index of the queue in the model.
+    pub index: usize,
+    capacity: u64,
+    when_full: WhenFull,
+    job_time: Dist,
+    failure_rate: f64,
+    retries: JobRetries,
+    busy: u32,
+    waiting: VecDeque<u32>,
+    blocked: VecDeque<ReqId>,
+    jobs: Vec<JobRec>,
+    free: Vec<u32>,
+}
+
+impl JobQueue {
+    /// The queue `index` of the model.
+    pub fn new(index: usize, cfg: &QueueConfig) -> Self {
+        JobQueue {
+            index,
+            capacity: cfg.capacity.unwrap_or(u64::MAX),
+            when_full: cfg.when_full,
+            job_time: cfg.job_time.0.clone(),
+            failure_rate: cfg.failure_rate,
+            retries: cfg.retries,
+            busy: 0,
+            waiting: VecDeque::new(),
+            blocked: VecDeque::new(),
+            jobs: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Handles one message.
+    pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
+        match msg {
+            Msg::Request(req) => self.offer(ctx, req),
+            Msg::Wake(WAKE_KICK) => self.run_next(ctx),
+            Msg::Wake(p) if p & DONE_BIT != 0 => self.attempt_done(ctx, (p & !DONE_BIT) as u32),
+            Msg::Wake(slot) => {
+                // A retry is due.
+                self.push_waiting(ctx, slot as u32);
+                self.run_next(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn state<'a>(&self, ctx: &'a mut Ctx<'_>) -> &'a mut QueueState {
+        &mut ctx.shared.compute.queues[self.index]
+    }
+
+    fn push_waiting(&mut self, ctx: &mut Ctx<'_>, slot: u32) {
+        let now = ctx.now();
+        self.waiting.push_back(slot);
+        let s = self.state(ctx);
+        s.win_depth.add(now, 1.0);
+        s.depth.add(now, 1.0);
+    }
+
+    fn pop_waiting(&mut self, ctx: &mut Ctx<'_>) -> Option<u32> {
+        let now = ctx.now();
+        let slot = self.waiting.pop_front()?;
+        let s = self.state(ctx);
+        s.win_depth.add(now, -1.0);
+        s.depth.add(now, -1.0);
+        Some(slot)
+    }
+
+    fn alloc(&mut self, rec: JobRec) -> u32 {
+        if let Some(i) = self.free.pop() {
+            self.jobs[i as usize] = rec;
+            i
+        } else {
+            self.jobs.push(rec);
+            (self.jobs.len() - 1) as u32
+        }
+    }
+
+    /// A producer offers a job on behalf of request `req`.
+    fn offer(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+        if (self.waiting.len() as u64) < self.capacity {
+            self.accept(ctx, req);
+            self.run_next(ctx);
+            return;
+        }
+        match self.when_full {
+            WhenFull::Block => self.blocked.push_back(req),
+            WhenFull::Drop => {
+                let s = self.state(ctx);
+                s.offered += 1;
+                s.win_offered += 1;
+                s.dropped += 1;
+                reply_local(ctx, req, SimTime::ZERO, Status::Ok);
+            }
+            WhenFull::DropOldest => {
+                if let Some(old) = self.pop_waiting(ctx) {
+                    self.free.push(old);
+                    let s = self.state(ctx);
+                    s.dropped += 1;
+                    s.pending -= 1;
+                }
+                self.accept(ctx, req);
+            }
+        }
+    }
+
+    fn accept(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+        let now = ctx.now();
+        let slot = self.alloc(JobRec {
+            offered: now,
+            attempt: 0,
+        });
+        let s = self.state(ctx);
+        s.offered += 1;
+        s.win_offered += 1;
+        s.pending += 1;
+        self.push_waiting(ctx, slot);
+        reply_local(ctx, req, SimTime::ZERO, Status::Ok);
+    }
+
+    fn run_next(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        loop {
+            while self.busy < self.state(ctx).workers {
+                let Some(slot) = self.pop_waiting(ctx) else {
+                    break;
+                };
+                self.busy += 1;
+                let s = self.state(ctx);
+                s.win_busy.add(now, 1.0);
+                s.busy.add(now, 1.0);
+                let d = self.job_time.sample(ctx.rng);
+                ctx.timer(d, Msg::Wake(DONE_BIT | u64::from(slot)));
+            }
+            // Room again: let blocked producers in, then start what they brought.
+            let mut admitted = false;
+            while (self.waiting.len() as u64) < self.capacity {
+                let Some(req) = self.blocked.pop_front() else {
+                    break;
+                };
+                self.accept(ctx, req);
+                admitted = true;
+            }
+            if !admitted || self.busy >= self.state(ctx).workers {
+                break;
+            }
+        }
+    }
+
+    fn attempt_done(&mut self, ctx: &mut Ctx<'_>, slot: u32) {
+        let now = ctx.now();
+        let warmup = ctx.shared.stats.warmup;
+        self.busy -= 1;
+        let failed = self.failure_rate > 0.0 && ctx.rng.random::<f64>() < self.failure_rate;
+        let rec = &mut self.jobs[slot as usize];
+        let s = &mut ctx.shared.compute.queues[self.index];
+        s.win_busy.add(now, -1.0);
+        s.busy.add(now, -1.0);
+        if !failed {
+            s.done += 1;
+            s.pending -= 1;
+            let d = now - rec.offered;
+            s.win_latency.record(d);
+            if rec.offered >= warmup {
+                s.latency.record(d);
+            }
+            self.free.push(slot);
+        } else if rec.attempt >= self.retries.max {
+            s.dead += 1;
+            s.pending -= 1;
+            self.free.push(slot);
+        } else {
+            rec.attempt += 1;
+            let base = self.retries.backoff.0.as_nanos() as f64
+                * self
+                    .retries
+                    .multiplier
+                    .max(0.0)
+                    .powi(rec.attempt.saturating_sub(1).min(60) as i32);
+            let wait = if self.retries.jitter {
+                base * (0.5 + 0.5 * ctx.rng.random::<f64>())
+            } else {
+                base
+            };
+            ctx.timer(
+                SimTime::from_secs_f64(wait / 1e9),
+                Msg::Wake(u64::from(slot)),
+            );
+        }
+        self.run_next(ctx);
+    }
+}
