@@ -3,8 +3,10 @@
 #
 # One server runs out of capacity somewhere between 100K and 1M users (notebook 1). There are
 # two ways out: a bigger box (vertical scaling) or more boxes behind a load balancer
-# (horizontal scaling). This notebook compares them on latency, cost and failure, and then
-# asks how the load balancer should pick a server when requests cost very different amounts.
+# (horizontal scaling). This notebook compares them on latency, cost and failure, asks how
+# the load balancer should pick a server when requests cost very different amounts or the
+# servers differ in size, and then looks at what limits one server besides its CPU: session
+# state, the network card and memory.
 
 # %%
 import matplotlib
@@ -120,3 +122,68 @@ print(pts[["load_balancers.lb.algorithm", "p50_ms", "p99_ms", "shed", "availabil
 m = pts.set_index("load_balancers.lb.algorithm")
 assert m.loc["round_robin", "shed"] > 0 and m.loc["weighted_round_robin", "shed"] == 0
 assert m.loc["round_robin", "p99_ms"] > 4 * m.loc["least_connections", "p99_ms"]
+
+# %% [markdown]
+# ## The state problem: local sessions vs stateless servers
+#
+# `experiments/sessions.toml`: 5,000 users, four instances. With `sessions = "local"` a
+# request that reaches an instance that does not hold the user's session pays a 30 ms
+# re-login. Round robin spreads each user's requests over all instances; ip_hash keeps a
+# user on one instance (sticky sessions).
+
+# %%
+ss = dssim_nb.run("sessions", "replications=1", "duration=15s")
+pts = ss["points"].copy()
+pts["setup"] = pts["load_balancers.lb.algorithm"] + " / " + pts["services.app.sessions"]
+print(pts[["setup", "relogins", "requests", "latency_mean_ms", "p50_ms"]].round(2).to_string(index=False))
+fig, ax = plt.subplots(figsize=(6.5, 3.5))
+ax.bar(pts["setup"], pts["latency_mean_ms"], color=["C3", "C2", "C2", "C2"])
+ax.set_ylabel("mean latency (ms)")
+ax.set_title("Local sessions under round robin pay a re-login")
+dssim_nb.save(fig, "sessions")
+s = pts.set_index("setup")
+assert s.loc["round_robin / local", "relogins"] > 0.6 * s.loc["round_robin / local", "requests"]
+assert s.loc["ip_hash / local", "relogins"] == 0
+assert s.loc["round_robin / local", "latency_mean_ms"] > 3 * s.loc["round_robin / stateless", "latency_mean_ms"]
+
+# %% [markdown]
+# ## The network as the bottleneck
+#
+# `experiments/network-bottleneck.toml`: two instances with a 1 Gbps NIC each and plenty of
+# CPU, 1,000 requests/s each. Past ~125 KB per response the NIC cannot keep up.
+
+# %%
+nb = dssim_nb.run("network-bottleneck")
+pts = nb["points"]
+comp = nb["components"]
+cpu = comp[comp["component"] == "app"].set_index("run")["utilization"]
+sizes = pts["services.app.response_size"]
+fig, ax1 = plt.subplots(figsize=(6.5, 4))
+ax1.plot(sizes, pts["availability"], "o-", label="availability")
+ax1.set_ylabel("availability")
+ax1.set_xlabel("response size")
+ax2 = ax1.twinx()
+ax2.plot(sizes, pts["p99_ms"], "r^--", label="p99 (ms)")
+ax2.set_yscale("log")
+ax2.set_ylabel("p99 latency (ms)")
+ax1.set_title("1 Gbps NIC, 1,000 responses/s per instance")
+fig.legend(loc="lower left", bbox_to_anchor=(0.15, 0.2))
+dssim_nb.save(fig, "network-bottleneck")
+print(pts[["services.app.response_size", "throughput_rps", "p99_ms", "availability"]].round(2).to_string(index=False))
+a = pts.set_index("services.app.response_size")["availability"]
+assert a["100KB"] > 0.999 and a["200KB"] < 0.1
+
+# %% [markdown]
+# ## Memory exhaustion from long-lived connections
+#
+# `experiments/memory-oom.toml` (models/app-limits.toml): each open WebSocket holds 256 KiB
+# on a 4 GiB instance. More connections leave less room for requests; past a point one
+# instance runs out, crashes, and its connections move to the others.
+
+# %%
+mo = dssim_nb.run("memory-oom", "duration=40s")
+pts = mo["points"]
+print(pts[["services.app.connections", "oom_crashes", "availability", "errors"]].to_string(index=False))
+m = pts.set_index("services.app.connections")
+assert m.loc[15000, "oom_crashes"] == 0 and m.loc[40000, "oom_crashes"] > 0
+assert m.loc[40000, "availability"] < 0.5

@@ -3,8 +3,8 @@
 #
 # App servers are stateless and easy to multiply; the database holds the state and is
 # usually the first thing that stops scaling. This notebook shows the wall (more app nodes
-# stop helping), the contention curve behind it, what read replicas and sharding buy, and the
-# order in which to try the remedies.
+# stop helping), the contention curve behind it, what read replicas and sharding buy, the
+# order in which to try the remedies, and how big the app's connection pool should be.
 
 # %%
 import math
@@ -161,3 +161,29 @@ for i, c in enumerate(caps):
 plt.setp(ax.get_xticklabels(), rotation=20)
 dssim_nb.save(fig, "db-scaling")
 assert all(b > 1.5 * a for a, b in zip(caps, caps[1:])), "every step should buy real capacity"
+
+# %% [markdown]
+# ## Connection-pool sizing
+#
+# `experiments/pool-sizing.toml`: four app instances share a database whose best concurrency
+# is about 22 queries (USL). Each instance has a pool of N connections: 4N reach the
+# database. The rule of thumb — about twice the database's cores in all — lands at the peak.
+
+# %%
+ps = dssim_nb.run("pool-sizing", "replications=1", "duration=8s")
+pts = ps["points"]
+fig, ax1 = plt.subplots(figsize=(6.5, 4))
+ax1.plot(4 * pts["services.app.pool.size"], pts["throughput_rps"], "o-", label="throughput")
+ax1.axvline(21.8, color="grey", ls=":", label="USL peak, N* = 21.8")
+ax1.set_xlabel("connections to the database (4 instances x pool size)")
+ax1.set_ylabel("throughput (requests/s)")
+ax2 = ax1.twinx()
+ax2.plot(4 * pts["services.app.pool.size"], pts["p99_ms"], "r^--", label="p99")
+ax2.set_ylabel("p99 (ms)")
+ax1.set_title("Pool size: starved, then the sweet spot, then contention")
+fig.legend(loc="upper right", bbox_to_anchor=(0.88, 0.88))
+dssim_nb.save(fig, "pool-sizing")
+print(pts[["services.app.pool.size", "throughput_rps", "p99_ms"]].round(1).to_string(index=False))
+x = pts.set_index("services.app.pool.size")["throughput_rps"]
+assert x.idxmax() in (3, 5, 8), "the best pool is near N* / 4 per instance"
+assert x[1] < 0.6 * x.max() and x[32] < 0.6 * x.max()

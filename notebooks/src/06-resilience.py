@@ -1,11 +1,13 @@
 # %% [markdown]
-# # 6. Resilience: health checks, backpressure, retry storms
+# # 6. Resilience: health checks, backpressure, retries, shedding, autoscaling, rollouts
 #
-# Things fail: a server crashes, a dependency slows down, the load exceeds capacity. The
-# question is how much of the failure the users see, and whether the system comes back on
-# its own when the cause is gone. This notebook measures three mechanisms: health checks
-# (how fast a dead server leaves the rotation), bounded queues (refuse early instead of
-# serving late) and retry budgets (do not turn a blip into an outage).
+# Things fail: a server crashes, a dependency slows down, the load exceeds capacity, a new
+# release is broken. The question is how much of the failure the users see, and whether the
+# system comes back on its own when the cause is gone. This notebook measures the mechanisms:
+# health checks (how fast a dead server leaves the rotation), bounded queues and load
+# shedding (refuse early instead of serving late), retry budgets (do not turn a blip into an
+# outage), autoscaling (add capacity, but late), canary rollouts (let few users meet a bad
+# release) and job queues (take work off the request path, retry it, set aside what fails).
 
 # %%
 import matplotlib
@@ -115,3 +117,123 @@ budget = runs.index[(runs["clients.users.retries.max"] == 3) & (runs["clients.us
 print("ok/s after 30 s:", late.round(0).to_dict())
 assert late[storm] < 200, "unlimited retries: still down long after the slowdown"
 assert late[budget] > 700, "with a retry budget the system recovers"
+
+# %% [markdown]
+# ## Load-shedding strategies at 2x overload
+#
+# `experiments/load-shedding.toml` (models/overload.toml): 800 requests/s for a service that
+# does 400/s. Half the requests must go; the strategies differ in which and when.
+
+# %%
+ls = dssim_nb.run("load-shedding", "replications=1", "duration=20s")
+pts = ls["points"]
+fig, ax1 = plt.subplots(figsize=(7, 4))
+x = np.arange(len(pts))
+ax1.bar(x - 0.2, pts["throughput_rps"], 0.4, label="goodput (ok/s)")
+ax1.set_ylabel("ok answers per second")
+ax2 = ax1.twinx()
+ax2.bar(x + 0.2, pts["p99_ms"], 0.4, color="C3", label="p99 of served (ms)")
+ax2.set_yscale("log")
+ax2.set_ylabel("p99 (ms)")
+ax1.set_xticks(x, pts["services.app.shedding"])
+ax1.set_title("2x overload: goodput and latency by shedding strategy")
+fig.legend(loc="upper right", bbox_to_anchor=(0.88, 0.88))
+dssim_nb.save(fig, "load-shedding")
+print(pts[["services.app.shedding", "throughput_rps", "p99_ms", "shed", "timeouts", "availability"]].round(2).to_string(index=False))
+g = pts.set_index("services.app.shedding")
+assert g.loc["none", "throughput_rps"] < 0.5 * g.loc["queue", "throughput_rps"], "no shedding: the work is done too late"
+assert g.loc["deadline(100ms)", "p99_ms"] < 200
+
+# %% [markdown]
+# ## Autoscaling under a spike
+#
+# `experiments/autoscaling-spike.toml` (models/autoscaling.toml): 900 requests/s on one
+# instance that serves 200/s. The autoscaler reacts after its stabilization window, and the
+# new instances help only once provisioned: the gap is an outage.
+
+# %%
+sp = dssim_nb.run("autoscaling-spike")
+ts, runs = sp["timeseries"], sp["runs"].set_index("run")
+fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+for run, g in ts.groupby("run"):
+    label = f"provision {runs.loc[run, 'autoscalers.web-scaler.provision']}"
+    ax1.plot(g["t_s"], g["instances"], label=label)
+    ax2.plot(g["t_s"], g["shed"] / 5, label=label)
+ax1.set_ylabel("instances")
+ax1.set_title("900/s from t = 0 on one 200/s instance")
+ax1.legend(fontsize=8)
+ax2.set_ylabel("shed per second")
+ax2.set_xlabel("time (s)")
+dssim_nb.save(fig, "autoscaling-spike")
+print(runs[["autoscalers.web-scaler.provision", "availability", "shed", "instance_hours"]].to_string(index=False))
+av = runs.set_index("autoscalers.web-scaler.provision")["availability"]
+assert av["15s"] > av["45s"] > av["120s"]
+
+# %% [markdown]
+# ## Autoscaling over a day: cost against latency
+#
+# `experiments/autoscaling-diurnal.toml`: a day compressed to 10 minutes (100/s at night,
+# 1,500/s at noon), a CPU-target autoscaler. A fixed fleet sized for noon would need
+# 1500 / (0.7 × 200) ≈ 11 instances all day: 11 × 10/60 ≈ 1.8 instance-hours.
+
+# %%
+di = dssim_nb.run("autoscaling-diurnal")
+pts = di["points"]
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.plot(pts["instance_hours"], pts["p99_ms"], "o-")
+for _, r in pts.iterrows():
+    ax.annotate(f"target {r['autoscalers.day.target']}\navail. {r['availability']:.3f}", (r["instance_hours"], r["p99_ms"]),
+                textcoords="offset points", xytext=(6, 0), fontsize=8)
+ax.axvline(11 * 10 / 60, color="grey", ls=":", label="fixed fleet of 11")
+ax.set_xlabel("instance-hours (cost)")
+ax.set_ylabel("p99 latency (ms)")
+ax.set_title("A compressed day: cost vs latency")
+ax.legend()
+dssim_nb.save(fig, "autoscaling-diurnal")
+print(pts[["autoscalers.day.target", "instance_hours", "cost", "p99_ms", "availability"]].round(3).to_string(index=False))
+d = pts.set_index("autoscalers.day.target")
+assert d.loc[0.5, "instance_hours"] > d.loc[0.9, "instance_hours"]
+assert d.loc[0.5, "availability"] > d.loc[0.9, "availability"]
+assert d["instance_hours"].max() < 11 * 10 / 60
+
+# %% [markdown]
+# ## Canary rollout with automatic rollback
+#
+# `experiments/canary.toml` (models/canary.toml): version 2 goes to 5%, 25%, then everyone.
+# A bad release (3% errors) is rolled back by a strict gate (1%) at the first step; a loose
+# gate (5%) lets it through.
+
+# %%
+cn = dssim_nb.run("canary")
+pts = cn["points"]
+print(pts[["services.app.canary.error_rate", "services.app.canary.max_error_rate", "canary_share",
+           "canary_rollback_s", "errors", "availability"]].to_string(index=False))
+c = pts.set_index(["services.app.canary.error_rate", "services.app.canary.max_error_rate"])
+assert c.loc[(0.0, 0.01), "canary_share"] == 1, "a good release is promoted"
+assert c.loc[(0.03, 0.01), "canary_share"] == 0, "a bad release is rolled back"
+assert c.loc[(0.03, 0.01), "errors"] < 0.05 * c.loc[(0.03, 0.05), "errors"]
+
+# %% [markdown]
+# ## Async job queues: retries and dead letters
+#
+# `experiments/job-queue.toml` (models/job-queue.toml): about 60 jobs/s, up to 3 retries with
+# backoff. The share of jobs that exhaust their retries is failure_rate⁴.
+
+# %%
+jq = dssim_nb.run("job-queue")
+pts = jq["points"].copy()
+pts["dead share"] = pts["jobs_dead"] / pts["jobs_enqueued"]
+pts["theory"] = pts["queues.emails.failure_rate"] ** 4
+print(pts[["queues.emails.failure_rate", "jobs_enqueued", "jobs_done", "jobs_dead", "dead share", "theory", "job_p99_ms"]].round(4).to_string(index=False))
+fig, ax = plt.subplots(figsize=(5.5, 3.8))
+ax.plot(pts["queues.emails.failure_rate"], pts["dead share"], "o", label="simulated")
+f = np.linspace(0, 0.5, 50)
+ax.plot(f, f ** 4, "k--", label="theory f⁴ (4 attempts)")
+ax.set_xlabel("failure rate per attempt")
+ax.set_ylabel("share of jobs dead-lettered")
+ax.set_title("Retries and the dead-letter queue")
+ax.legend()
+dssim_nb.save(fig, "job-queue")
+r = pts.set_index("queues.emails.failure_rate")
+assert r.loc[0.0, "jobs_dead"] == 0
+assert abs(r.loc[0.5, "dead share"] - 0.0625) < 0.02
