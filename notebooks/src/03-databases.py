@@ -8,6 +8,7 @@
 
 # %%
 import math
+import re
 
 import matplotlib
 matplotlib.use("Agg")
@@ -122,7 +123,11 @@ dssim_nb.save(fig, "sharding")
 skew = per_shard.groupby("run")["requests"].agg(lambda r: r.max() / r.mean())
 print(pd.DataFrame({"sharding": runs["databases.db.sharding"], "shards": runs["databases.db.shards"],
                     "max/mean load": skew.round(2), "availability": runs["availability"].round(4)}).to_string(index=False))
-print("keys moved from 4 to 5 shards: mod-N hash ~4/5, consistent hashing and a directory ~1/5")
+moved = [l for l in dssim_nb.cli("estimate", dssim_nb.ROOT / "experiments" / "sharding.toml").splitlines() if "adding a shard" in l][0]
+print(moved)
+mod_n = float(re.search(r"hash mod N ([\d.]+)%", moved).group(1))
+ring = float(re.search(r"consistent hashing ([\d.]+)%", moved).group(1))
+assert mod_n > 70 and ring < 30, "mod-N hashing moves most keys, consistent hashing about 1/(N+1)"
 is_range = runs["databases.db.sharding"] == "range"
 assert skew[is_range].min() > 2.5, "range sharding under zipf keys makes shard 0 a hot spot"
 assert skew[is_range].min() > 1.5 * skew[~is_range].max(), "hash-based schemes spread the load"
