@@ -32,3 +32,27 @@ def save(fig, name):
     """Save a figure under notebooks/figures/ (the README shows some of them)."""
     FIGURES.mkdir(exist_ok=True)
     fig.savefig(FIGURES / f"{name}.png", dpi=110, bbox_inches="tight")
+
+
+def cli(*args):
+    """Run any other dssim command (estimate, capacity, ...) and return its standard output."""
+    res = subprocess.run([DSSIM, *map(str, args)], capture_output=True, text=True)
+    if res.returncode not in (0, 1):
+        raise RuntimeError(f"dssim {' '.join(map(str, args))} failed ({res.returncode}): {res.stderr}")
+    return res.stdout
+
+
+def capacity(experiment, vary, slos, *sets, lo=None, replications=1, tolerance=0.05, find="max"):
+    """`dssim capacity` on experiments/<experiment>.toml; return (capacity.csv, last output line)."""
+    out = pathlib.Path(tempfile.mkdtemp(prefix="dssim-cap-"))
+    args = ["capacity", ROOT / "experiments" / f"{experiment}.toml", "--vary", vary,
+            "--replications", replications, "--tolerance", tolerance, "--find", find, "--out", out]
+    if lo is not None:
+        args += ["--lo", lo]
+    for s in slos:
+        args += ["--slo", s]
+    for s in sets:
+        args += ["--set", s]
+    text = cli(*args)
+    found = [l for l in text.splitlines() if l.startswith("capacity:")]
+    return pd.read_csv(out / "capacity.csv"), (found[0] if found else text.strip().splitlines()[-1])

@@ -392,6 +392,29 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                         e.saturation_rps
                     );
                 }
+                // Resharding: the share of keys that move when one shard is added.
+                let keys = spec
+                    .model
+                    .clients
+                    .iter()
+                    .map(|c| c.keys)
+                    .max()
+                    .unwrap_or(1)
+                    .min(200_000);
+                for d in &spec.model.databases {
+                    use dssim_components::database::{moved_fraction, Sharding};
+                    let (n, m) = (d.shards, d.shards + 1);
+                    let f = |s: Sharding| moved_fraction(s, keys, n, m);
+                    println!(
+                        "database {}: adding a shard ({n} -> {m}) moves {:.1}% of {keys} keys with its sharding ({:?}); hash mod N {:.1}%, consistent hashing {:.1}% (ideal 1/(N+1) = {:.1}%)",
+                        d.name,
+                        100.0 * f(d.sharding),
+                        d.sharding,
+                        100.0 * f(Sharding::Hash),
+                        100.0 * f(Sharding::ConsistentHash),
+                        100.0 / f64::from(m)
+                    );
+                }
                 if let Some(b) = est
                     .iter()
                     .min_by(|a, b| a.saturation_rps.total_cmp(&b.saturation_rps))

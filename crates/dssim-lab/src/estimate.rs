@@ -99,9 +99,9 @@ pub fn components(model: &ModelConfig) -> Vec<ComponentEstimate> {
         let offered: f64 = model
             .clients
             .iter()
-            .filter(|c| c.target == s.name)
+            .filter(|c| service_behind(model, &c.target) == s.name)
             .map(|c| offered_rate(c, s.service_time.0.mean() / 1e9))
-            .sum();
+            .fold(0.0, |a, b| a + b);
         let speed = if s.speed > 0.0 { s.speed } else { 1.0 };
         let mean_s = s.service_time.0.mean() / 1e9 / speed;
         let scv = s.service_time.0.scv();
@@ -121,6 +121,27 @@ pub fn components(model: &ModelConfig) -> Vec<ComponentEstimate> {
         });
     }
     out
+}
+
+/// The service a client's requests end up at: through load balancers (`backends`) and CDN
+/// edges (`origin`; every request is counted, an upper bound since edge hits never reach it).
+fn service_behind<'a>(model: &'a ModelConfig, target: &'a str) -> &'a str {
+    let mut t = target;
+    for _ in 0..8 {
+        if let Some(lb) = model.load_balancers.iter().find(|l| l.name == t) {
+            t = &lb.backends;
+        } else if let Some(o) = model
+            .caches
+            .iter()
+            .find(|c| c.name == t)
+            .and_then(|c| c.origin.as_deref())
+        {
+            t = o;
+        } else {
+            break;
+        }
+    }
+    t
 }
 
 /// Requests per second a client offers (closed loops: users / (think + service)).
@@ -157,5 +178,39 @@ mod tests {
         assert!((t.average_rps - 57.87).abs() < 0.01);
         assert!((t.peak_rps - 138.89).abs() < 0.01);
         assert!((t.storage_gb_per_day - 1.0).abs() < 1e-9);
+    }
+}
+
+#[cfg(test)]
+mod routing_tests {
+    use super::*;
+
+    /// Clients that target a load balancer or a CDN edge load the service behind it.
+    #[test]
+    fn load_reaches_the_service_behind_a_balancer_and_an_edge() {
+        let model: ModelConfig = toml::from_str(
+            r#"
+            [[clients]]
+            name = "users"
+            target = "edge"
+            rate = 1000
+            [[caches]]
+            name = "edge"
+            tier = "cdn"
+            origin = "lb"
+            [[load_balancers]]
+            name = "lb"
+            backends = "app"
+            [[services]]
+            name = "app"
+            instances = 2
+            workers = 8
+            service_time = "exp(10ms)"
+            "#,
+        )
+        .unwrap();
+        let est = components(&model);
+        assert_eq!(est[0].offered_rps, 1000.0);
+        assert!((est[0].utilization - 0.625).abs() < 1e-9);
     }
 }
