@@ -22,7 +22,11 @@ fi
 
 # Seed corpora from the repository's own files.
 mkdir -p fuzz/corpus/load_toml fuzz/corpus/load_json fuzz/corpus/mutate_models
-cp models/*.toml experiments/*.toml fuzz/corpus/load_toml/
+for d in models experiments; do
+    for f in "$d"/*.toml; do
+        cp "$f" "fuzz/corpus/load_toml/$d-$(basename "$f")"
+    done
+done
 if command -v python3 >/dev/null 2>&1; then
     python3 - <<'PY' || true
 import glob, json, os
@@ -33,7 +37,8 @@ except ImportError:
 for f in glob.glob("models/*.toml") + glob.glob("experiments/*.toml"):
     with open(f, "rb") as fh:
         data = tomllib.load(fh)
-    out = os.path.join("fuzz/corpus/load_json", os.path.basename(f)[:-5] + ".json")
+    name = os.path.dirname(f) + "-" + os.path.basename(f)[:-5] + ".json"
+    out = os.path.join("fuzz/corpus/load_json", name)
     with open(out, "w") as fh:
         json.dump(data, fh, indent=1, default=str)
 PY
