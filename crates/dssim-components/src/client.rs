@@ -37,13 +37,10 @@
 //! Measures: requests and their outcomes (ok, error, timeout, shed, dropped), attempts
 //! (retries included), latency from the first send to the accepted answer (ok only).
 
-use std::fmt;
-
 use dssim_engine::{ActorId, SimTime};
 use rand::Rng as _;
 use rand_distr::{Distribution, Exp1};
-use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::cache::{BrowserCache, BrowserCacheConfig};
 use crate::node::{Ctx, Msg};
@@ -111,74 +108,6 @@ fn two() -> f64 {
 /// before the ratio applies.
 pub const RETRY_BUCKET: f64 = 10.0;
 
-/// A size in bytes, written `"2KB"`, `"1.5MiB"` or as a plain number of bytes.
-/// Decimal units (KB, MB, GB) are powers of 1000, binary ones (KiB, MiB, GiB) of 1024.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct ByteSize(pub u64);
-
-impl ByteSize {
-    /// Parses `"2KB"`, `"512B"`, `"1.5MiB"`.
-    pub fn parse(text: &str) -> Result<ByteSize, String> {
-        let t = text.trim();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("expected a size such as \"2KB\" or \"1MiB\", found {text:?}"))?;
-        let mult = match unit.trim() {
-            "" | "B" => 1.0,
-            "KB" | "kB" => 1e3,
-            "MB" => 1e6,
-            "GB" => 1e9,
-            "KiB" => 1024.0,
-            "MiB" => 1024.0 * 1024.0,
-            "GiB" => 1024.0 * 1024.0 * 1024.0,
-            u => {
-                return Err(format!(
-                    "unknown size unit {u:?} in {text:?}: use B, KB, MB, GB, KiB, MiB or GiB"
-                ))
-            }
-        };
-        let v = n * mult;
-        if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
-            return Err(format!("size {text:?} is out of range"));
-        }
-        Ok(ByteSize(v.round() as u64))
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = ByteSize;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a size such as \"2KB\" or a number of bytes")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
-                ByteSize::parse(v).map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v)
-                    .map(ByteSize)
-                    .map_err(|_| E::custom("a size cannot be negative"))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
-                Ok(ByteSize(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl Serialize for ByteSize {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}B", self.0))
-    }
-}
-
 /// A `[[clients]]` entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -242,7 +171,7 @@ pub struct ClientConfig {
     pub retries: Option<RetryConfig>,
     /// Size of each response (for NIC bandwidth); zero when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_size: Option<ByteSize>,
+    pub response_size: Option<crate::units::Bytes>,
     /// Region for network latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -879,20 +808,5 @@ impl Client {
                 ctx.timer(think, Msg::Wake(u64::from(r.user)));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse_in_decimal_and_binary_units() {
-        assert_eq!(ByteSize::parse("2KB"), Ok(ByteSize(2000)));
-        assert_eq!(ByteSize::parse("1KiB"), Ok(ByteSize(1024)));
-        assert_eq!(ByteSize::parse("1.5MB"), Ok(ByteSize(1_500_000)));
-        assert_eq!(ByteSize::parse("512"), Ok(ByteSize(512)));
-        assert!(ByteSize::parse("2 parsecs").is_err());
-        assert!(ByteSize::parse("KB").is_err());
     }
 }
