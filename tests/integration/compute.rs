@@ -23,6 +23,7 @@ fn opts(seed: u64, duration: &str, warmup: &str, series: Option<&str>) -> RunOpt
         duration: parse_duration(duration).unwrap(),
         warmup: parse_duration(warmup).unwrap(),
         timeseries: series.map(|s| parse_duration(s).unwrap()),
+        trace: 0,
     }
 }
 

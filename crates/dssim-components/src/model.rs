@@ -97,6 +97,8 @@ pub struct RunOptions {
     pub warmup: SimTime,
     /// Width of a time-series row; none when absent.
     pub timeseries: Option<SimTime>,
+    /// Requests to trace in full: the first this many sent in the measured window.
+    pub trace: u32,
 }
 
 /// The highest arrival rate a client may have: one request per nanosecond.
@@ -617,6 +619,7 @@ impl ModelConfig {
                     .then_some(0),
                 ..Default::default()
             },
+            trace: crate::trace::Tracer::new(opts.trace),
             ..Default::default()
         };
         let mut sim: Simulation<Node> = Simulation::new(Network::ideal(), shared);
@@ -1054,6 +1057,7 @@ impl World {
         for (t, op) in leftovers {
             shared.stats.finished(t, op, now, Outcome::Dropped);
         }
+        shared.trace.close_all(now);
         let st = &shared.stats;
         if !st.conserved() {
             return Err(RunError::Conservation {
@@ -1075,6 +1079,9 @@ impl World {
             &self.sim.shared().compute,
             &self.model.services,
         );
+        if self.opts.trace > 0 {
+            report.trace = Some(self.trace_report());
+        }
         if !self.model.databases.is_empty() {
             let shared = self.sim.shared();
             crate::database::report(&shared.oracle, &mut report);
@@ -1121,6 +1128,44 @@ impl World {
             [id] => self.sim.actors().get(*id as usize),
             _ => None,
         }
+    }
+
+    /// The run's trace, each actor named by its most specific name (`app.2`, `db.replica1`).
+    fn trace_report(&self) -> crate::trace::RunTrace {
+        let mut names: BTreeMap<ActorId, &str> = BTreeMap::new();
+        for (name, ids) in &self.ids {
+            if let [id] = ids.as_slice() {
+                let e = names.entry(*id).or_insert(name);
+                if name.len() > e.len() {
+                    *e = name;
+                }
+            }
+        }
+        let actors = self.sim.actors();
+        self.sim.shared().trace.report(|id| {
+            let kind = match actors.get(id as usize) {
+                Some(Node::Client(_)) => "client",
+                Some(Node::Instance(_)) => "service",
+                Some(Node::Db(_)) => "database",
+                Some(Node::Cache(c))
+                    if self
+                        .model
+                        .caches
+                        .get(c.index)
+                        .is_some_and(|k| k.tier == Tier::Cdn) =>
+                {
+                    "cdn"
+                }
+                Some(Node::Cache(_)) => "cache",
+                Some(Node::LoadBalancer(_)) => "load_balancer",
+                Some(Node::JobQueue(_)) => "queue",
+                _ => "other",
+            };
+            let name = names
+                .get(&id)
+                .map_or_else(|| format!("actor {id}"), |n| n.to_string());
+            (name, kind)
+        })
     }
 
     fn component_rows(&self) -> Vec<ComponentRow> {

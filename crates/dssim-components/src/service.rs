@@ -62,6 +62,7 @@ use crate::faults::FaultAction;
 use crate::node::{Ctx, Msg};
 use crate::request::{call, call_local, reply, Op, ReqId, Status};
 use crate::shedding::{degraded, DegradeLevel, Shedding};
+use crate::trace;
 use crate::units::{Bandwidth, Bytes, DistSpec, Dur};
 
 /// A `[[services]]` entry.
@@ -528,12 +529,14 @@ impl Instance {
         if waiting < self.capacity {
             self.queue[class].push_back((req, now));
             self.queued_delta(ctx, 1.0);
+            trace::phase(ctx, req, "queue");
         } else if !low && !self.queue[1].is_empty() {
             // A high-priority request pushes out the newest low-priority one.
             if let Some((victim, _)) = self.queue[1].pop_back() {
                 self.shed(ctx, victim);
             }
             self.queue[0].push_back((req, now));
+            trace::phase(ctx, req, "queue");
         } else {
             self.shed(ctx, req);
         }
@@ -576,6 +579,7 @@ impl Instance {
             phase: Phase::Cpu,
             canary,
         });
+        trace::phase(ctx, req, if canary { "cpu (canary)" } else { "cpu" });
         ctx.timer(d, Msg::Done(req));
     }
 
@@ -659,6 +663,7 @@ impl Instance {
                     Msg::AcquireTimeout(req),
                 );
                 pool.waiters.push_back((req, now));
+                trace::phase(ctx, req, "pool wait");
                 ctx.shared.compute.services[svc].pool_waiting.add(now, 1.0);
                 self.in_service[pos].phase = Phase::PoolWait(timer);
             }
@@ -667,6 +672,7 @@ impl Instance {
 
     /// Calls the data tier: a local cache without the network, anything else through it.
     fn call_data(&self, ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
+        trace::phase(ctx, req, "data");
         if self.data.local {
             call_local(ctx, to, SimTime::ZERO, req);
         } else {
@@ -765,6 +771,7 @@ impl Instance {
             if ratio >= 1.0 || ctx.rng.random::<f64>() < ratio {
                 if let Some(pos) = self.find(req) {
                     self.in_service[pos].phase = Phase::Enqueue(i as u8);
+                    trace::phase(ctx, req, "enqueue job");
                     call_local(ctx, q, SimTime::ZERO, req);
                     return;
                 }
@@ -789,6 +796,7 @@ impl Instance {
                         );
                     nic.free_at = end;
                     nic.fifo.push_back((req, end));
+                    trace::phase(ctx, req, "send (nic)");
                     ctx.timer_at(end, Msg::Wake(WAKE_NIC));
                     if let Some(pos) = self.find(req) {
                         self.in_service[pos].phase = Phase::Nic;

@@ -486,6 +486,7 @@ mod tests {
             duration: SimTime::from_secs(secs),
             warmup: SimTime::ZERO,
             timeseries: None,
+            trace: 0,
         }
     }
 

@@ -15,6 +15,7 @@ use dssim_components::{Cell, RunReport, RUN_COLUMNS};
 use crate::error::LabError;
 use crate::experiment::RunSpec;
 use crate::stats::student_t_975;
+use crate::trace_json::{self, TraceFile};
 
 /// Columns of timeseries.csv.
 pub const SERIES_COLUMNS: &[&str] = &[
@@ -52,6 +53,7 @@ pub struct Outputs {
     latency: File,
     series: File,
     components: File,
+    trace: Option<TraceFile>,
 }
 
 /// Formats a float for CSV: the shortest text that reads back to the same value.
@@ -120,6 +122,7 @@ impl Outputs {
         dir: &Path,
         swept: &[String],
         resume: bool,
+        trace: bool,
     ) -> Result<(Outputs, BTreeSet<usize>), LabError> {
         fs::create_dir_all(dir)
             .map_err(|e| LabError::io(dir, format!("cannot create the output folder: {e}")))?;
@@ -151,6 +154,16 @@ impl Outputs {
                 handles.push(w);
             }
         }
+        let trace = if trace {
+            Some(TraceFile::open(dir, resume, &done)?)
+        } else {
+            // A trace.json from an earlier run of this folder does not describe this one.
+            let old = dir.join(trace_json::FILE);
+            if old.exists() {
+                fs::remove_file(&old).map_err(|e| LabError::io(&old, e))?;
+            }
+            None
+        };
         let mut it = handles.into_iter();
         let mut next = || it.next().expect("four files");
         Ok((
@@ -160,6 +173,7 @@ impl Outputs {
                 latency: next(),
                 series: next(),
                 components: next(),
+                trace,
             },
             done,
         ))
@@ -206,6 +220,9 @@ impl Outputs {
             ));
         }
         write_flush(&mut self.components, &self.dir.join("components.csv"), &buf)?;
+        if let (Some(f), Some(t)) = (&mut self.trace, &r.trace) {
+            f.append(&trace_json::events(spec, t))?;
+        }
         let line = format!("{}\n", runs_line(spec, r));
         write_flush(&mut self.runs, &self.dir.join("runs.csv"), &line)
     }
@@ -324,7 +341,7 @@ pub fn sort_by_run(dir: &Path) -> Result<(), LabError> {
         }
         write_atomic(&path, &out)?;
     }
-    Ok(())
+    trace_json::sort_by_run(dir)
 }
 
 /// Writes points.csv from runs.csv: per sweep point, the mean of every metric over its
