@@ -308,6 +308,24 @@ impl ModelConfig {
                     format!("must be a number above zero; found {}", s.speed),
                 ));
             }
+            for (i, v) in s.speeds.iter().enumerate() {
+                if !(v.is_finite() && *v > 0.0) {
+                    errs.push(ConfigError::new(
+                        format!("{p}.speeds"),
+                        format!("entry {i} must be a number above zero; found {v}"),
+                    ));
+                }
+            }
+            if s.speeds.len() > s.instances as usize {
+                errs.push(ConfigError::new(
+                    format!("{p}.speeds"),
+                    format!(
+                        "lists {} speeds but the service has {} instances; give one speed per instance",
+                        s.speeds.len(),
+                        s.instances
+                    ),
+                ));
+            }
             crate::validate::service(s, &p, &mut errs);
             if let Some(db) = &s.database {
                 if !matches!(names.get(db), Some(Named::Database)) {
@@ -480,11 +498,11 @@ impl ModelConfig {
             else {
                 continue;
             };
-            let service = if s.speed > 0.0 {
-                s.service_time.0.mean() / s.speed
-            } else {
-                s.service_time.0.mean()
-            };
+            // The fastest instance bounds how little time a request may take.
+            let fastest = (0..s.instances.max(1))
+                .map(|i| s.speed_of(i))
+                .fold(0.0, f64::max);
+            let service = s.service_time.0.mean() / fastest;
             if zero(think) && zero(service) && zero(latency) && c.users.unwrap_or(0) > 0 {
                 errs.push(ConfigError::new(
                     format!("clients.{}.think", c.name),
@@ -645,7 +663,11 @@ impl ModelConfig {
             let mut state = ServiceState::default();
             state.name = s.name.clone();
             state.workers = s.workers.max(1);
-            state.cost_per_hour = s.hourly_cost();
+            state.prices = s.cost.is_some().then(|| {
+                (0..s.instances.max(scaled_max))
+                    .filter_map(|i| s.hourly_cost(i))
+                    .collect()
+            });
             state.scaled = scaled_max > 0;
             let router = s
                 .database

@@ -85,6 +85,10 @@ pub struct ServiceConfig {
     /// Vertical scaling factor: 2.0 halves service times.
     #[serde(default = "one_f")]
     pub speed: f64,
+    /// Mixed server sizes: instance i runs at `speeds[i]` (and is priced at it); instances
+    /// past the list (added by an autoscaler) run at `speed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub speeds: Vec<f64>,
     /// Price of an instance-hour: `per_hour × speed^exponent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostConfig>,
@@ -183,10 +187,29 @@ fn one_f() -> f64 {
 }
 
 impl ServiceConfig {
-    /// The price of one instance-hour, if priced.
-    pub fn hourly_cost(&self) -> Option<f64> {
+    /// The speed of instance `index`: its entry in `speeds`, else `speed`.
+    pub fn speed_of(&self, index: u32) -> f64 {
+        let s = self
+            .speeds
+            .get(index as usize)
+            .copied()
+            .unwrap_or(self.speed);
+        if s > 0.0 {
+            s
+        } else {
+            1.0
+        }
+    }
+
+    /// Total speed of the first `n` instances (capacity in units of one speed-1 instance).
+    pub fn total_speed(&self, n: u32) -> f64 {
+        (0..n).map(|i| self.speed_of(i)).sum()
+    }
+
+    /// The price of one instance-hour of instance `index`, if priced.
+    pub fn hourly_cost(&self, index: u32) -> Option<f64> {
         self.cost
-            .map(|c| c.per_hour * self.speed.max(0.0).powf(c.exponent))
+            .map(|c| c.per_hour * self.speed_of(index).powf(c.exponent))
     }
 }
 
@@ -304,7 +327,7 @@ pub struct Instance {
 impl Instance {
     /// A fresh, idle instance `index` of service `service`.
     pub fn new(service: usize, index: u32, cfg: &ServiceConfig) -> Self {
-        let speed = if cfg.speed > 0.0 { cfg.speed } else { 1.0 };
+        let speed = cfg.speed_of(index);
         let capacity = match cfg.shedding {
             Shedding::None => u64::MAX,
             _ => cfg.queue.unwrap_or(u64::MAX),
