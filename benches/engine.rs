@@ -29,6 +29,7 @@ fn main() {
             warmup: SimTime::ZERO,
             timeseries: None,
             trace: 0,
+            trace_sample: Default::default(),
         };
         let world = model.build(&opts).expect("the benchmark model is valid");
         let t0 = Instant::now();

@@ -26,6 +26,7 @@ fn opts(seed: u64, duration: &str, warmup: &str) -> RunOptions {
         warmup: parse_duration(warmup).unwrap(),
         timeseries: None,
         trace: 0,
+        trace_sample: Default::default(),
     }
 }
 

@@ -25,6 +25,7 @@ fn opts(seed: u64, duration: &str, warmup: &str, series: Option<&str>) -> RunOpt
         warmup: parse_duration(warmup).unwrap(),
         timeseries: series.map(|s| parse_duration(s).unwrap()),
         trace: 0,
+        trace_sample: Default::default(),
     }
 }
 

@@ -27,6 +27,7 @@ fn opts(seed: u64, secs: f64, warmup: f64) -> RunOptions {
         warmup: SimTime::from_secs_f64(warmup),
         timeseries: None,
         trace: 0,
+        trace_sample: Default::default(),
     }
 }
 

@@ -221,6 +221,7 @@ fn run(text: &str, seed: u64) -> Result<RunReport, String> {
         warmup: SimTime::from_millis(500),
         timeseries: Some(SimTime::from_millis(500)),
         trace: 0,
+        trace_sample: Default::default(),
     };
     let world = model.build(&opts).map_err(|e| format!("build: {e:?}"))?;
     world.run().map_err(|e| format!("run: {e}\n{text}"))

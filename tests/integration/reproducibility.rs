@@ -237,6 +237,7 @@ fn adding_a_component_leaves_the_others_draws_alone() {
             warmup: dssim_engine::SimTime::from_secs(1),
             timeseries: None,
             trace: 0,
+            trace_sample: Default::default(),
         };
         m.build(&opts).unwrap().run().unwrap()
     };

@@ -61,6 +61,7 @@ pub fn replicate(m: &ModelConfig, plan: Plan) -> Vec<RunReport> {
                 warmup: SimTime::from_secs(plan.warmup_s),
                 timeseries: plan.timeseries,
                 trace: 0,
+                trace_sample: Default::default(),
             };
             let world = m
                 .build(&opts)

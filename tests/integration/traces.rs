@@ -248,6 +248,57 @@ fn traced_requests_nest_and_their_phases_add_up() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `trace_sample = "slowest"` keeps exactly the slowest requests: the same ones, with the
+/// same spans, as tracing every request and picking the slowest afterwards.
+#[test]
+fn slowest_sampling_keeps_the_tail() {
+    let dir = tmp_dir("trace-slowest");
+    let file = write(&dir, "t.toml", EXPERIMENT);
+    let (all, tail) = (dir.join("all"), dir.join("tail"));
+    // About 600 requests per run: 10,000 traces them all.
+    run_ok(&file, &all, &["--set", "output.trace=10000"]);
+    run_ok(
+        &file,
+        &tail,
+        &[
+            "--set",
+            "output.trace=10",
+            "--set",
+            "output.trace_sample=slowest",
+        ],
+    );
+    let (every, names) = load(&all);
+    let (slow, slow_names) = load(&tail);
+    let client_ms = |evs: &[Ev]| {
+        evs.iter()
+            .find(|e| e.cat == "client" && e.args.get("status").is_some())
+            .map(|e| e.dur)
+            .expect("client visit")
+    };
+    for run in 0..2 {
+        let mut by_time: Vec<((u64, u64), f64)> = every
+            .iter()
+            .filter(|(k, _)| k.0 == run)
+            .map(|(k, e)| (*k, client_ms(e)))
+            .collect();
+        assert!(by_time.len() > 500, "run {run}: {} traced", by_time.len());
+        // Slowest first; equal times: the earlier request first.
+        by_time.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let want: Vec<(u64, u64)> = by_time[..10].iter().map(|x| x.0).collect();
+        let mut got: Vec<(u64, u64)> = slow.keys().filter(|k| k.0 == run).copied().collect();
+        let mut want_sorted = want.clone();
+        want_sorted.sort();
+        got.sort();
+        assert_eq!(got, want_sorted, "run {run}: the 10 slowest");
+        for k in &got {
+            assert_eq!(slow_names[k], names[k]);
+            let (a, b) = (&slow[k], &every[k]);
+            assert_eq!(a.len(), b.len(), "{k:?}: same spans");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn tracing_changes_no_result() {
     let dir = tmp_dir("trace-same");
@@ -255,11 +306,14 @@ fn tracing_changes_no_result() {
     let (a, b) = (dir.join("a"), dir.join("b"));
     run_ok(&file, &a, &["--jobs", "1"]);
     run_ok(&file, &b, &["--jobs", "2", "--set", "output.trace=0"]);
+    let c = dir.join("c");
+    run_ok(&file, &c, &["--set", "output.trace_sample=slowest"]);
     assert!(a.join("trace.json").exists() && !b.join("trace.json").exists());
     for f in ["runs.csv", "latency.csv", "components.csv"] {
         let x = std::fs::read(a.join(f)).expect("a");
         let y = std::fs::read(b.join(f)).expect("b");
-        assert!(x == y, "{f} changes when tracing");
+        let z = std::fs::read(c.join(f)).expect("c");
+        assert!(x == y && y == z, "{f} changes when tracing");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -23,6 +23,7 @@ fn opts(seed: u64, duration: f64, warmup: f64, series: Option<f64>) -> RunOption
         warmup: SimTime::from_secs_f64(warmup),
         timeseries: series.map(SimTime::from_secs_f64),
         trace: 0,
+        trace_sample: Default::default(),
     }
 }
 

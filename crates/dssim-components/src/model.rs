@@ -97,8 +97,10 @@ pub struct RunOptions {
     pub warmup: SimTime,
     /// Width of a time-series row; none when absent.
     pub timeseries: Option<SimTime>,
-    /// Requests to trace in full: the first this many sent in the measured window.
+    /// Requests to trace in full (0: none).
     pub trace: u32,
+    /// Which of the measured window's requests to trace: the first or the slowest.
+    pub trace_sample: crate::trace::Sample,
 }
 
 /// The highest arrival rate a client may have: one request per nanosecond.
@@ -637,7 +639,7 @@ impl ModelConfig {
                     .then_some(0),
                 ..Default::default()
             },
-            trace: crate::trace::Tracer::new(opts.trace),
+            trace: crate::trace::Tracer::new(opts.trace, opts.trace_sample),
             ..Default::default()
         };
         let mut sim: Simulation<Node> = Simulation::new(Network::ideal(), shared);

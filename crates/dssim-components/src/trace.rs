@@ -15,7 +15,11 @@
 //! abandoned attempt still occupies opens a visit of its own. With tracing off every hook
 //! costs one branch on [`Tracer::on`].
 
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
 use dssim_engine::{ActorId, SimTime};
+use serde::{Deserialize, Serialize};
 
 use crate::node::Ctx;
 use crate::request::{Op, ReqId, Request, Status};
@@ -70,12 +74,35 @@ pub struct Traced {
 
 #[derive(Clone, Debug)]
 struct Open {
-    trace: u32,
-    attempt: u32,
-    actor: ActorId,
     start: SimTime,
     depth: u8,
     phase: Option<(&'static str, SimTime)>,
+}
+
+/// Which requests a run traces (`[output] trace_sample`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sample {
+    /// The first N requests sent in the measured window.
+    #[default]
+    First,
+    /// The N slowest requests of the measured window (first send to outcome): every
+    /// request is recorded while in flight, and only the slowest N are kept.
+    Slowest,
+}
+
+impl Sample {
+    /// Whether this is the default, [`Sample::First`] (files leave it out).
+    pub fn is_first(&self) -> bool {
+        *self == Sample::First
+    }
+}
+
+/// A traced request's record: what it is and its finished spans.
+#[derive(Clone, Debug)]
+struct Record {
+    info: Traced,
+    spans: Vec<Span>,
 }
 
 /// The run's trace recorder (in [`crate::stats::Shared`]).
@@ -84,61 +111,77 @@ pub struct Tracer {
     /// Whether this run traces at all: the hooks' one branch.
     pub on: bool,
     limit: u32,
-    open: Vec<Open>,
-    /// Finished spans, in the order they ended.
-    pub spans: Vec<Span>,
-    /// The traced requests, in trace-number order.
-    pub requests: Vec<Traced>,
+    sample: Sample,
+    issued: u32,
+    /// Open visits by (trace, attempt, actor).
+    open: BTreeMap<(u32, u32, ActorId), Open>,
+    /// Requests being recorded: in flight, or finished and kept.
+    records: BTreeMap<u32, Record>,
+    /// `Slowest`: the finished requests kept, the fastest on top (evicted first).
+    kept: BinaryHeap<Reverse<(u64, Reverse<u32>)>>,
 }
 
 /// The attempt key of a client's own visit, which spans all of its attempts.
 const WHOLE: u32 = u32::MAX;
 
 impl Tracer {
-    /// A recorder of the first `limit` requests of the measured window (none when 0).
-    pub fn new(limit: u32) -> Self {
+    /// A recorder of `limit` requests of the measured window (none when 0), picked by
+    /// `sample`.
+    pub fn new(limit: u32, sample: Sample) -> Self {
         Tracer {
             on: limit > 0,
             limit,
+            sample,
             ..Tracer::default()
         }
     }
 
-    /// Marks `r` as traced if the quota allows, and opens the client's visit. Call when a
-    /// client sends a new logical request that counts (in the measured window).
+    /// Marks `r` as traced if the sampling allows, and opens the client's visit. Call when
+    /// a client sends a new logical request that counts (in the measured window).
     pub fn start(&mut self, r: &mut Request, now: SimTime) {
-        let n = self.requests.len() as u32;
-        if n >= self.limit {
+        let quota = match self.sample {
+            Sample::First => self.limit,
+            Sample::Slowest => WHOLE - 1,
+        };
+        if self.issued >= quota {
             return;
         }
-        r.trace = n + 1;
-        self.requests.push(Traced {
+        self.issued += 1;
+        r.trace = self.issued;
+        let info = Traced {
             trace: r.trace,
             client: r.client,
             op: r.op,
             key: r.key,
             user: r.user,
             sent: now,
-        });
+        };
+        self.records.insert(
+            r.trace,
+            Record {
+                info,
+                spans: Vec::new(),
+            },
+        );
         self.arrive(r.trace, WHOLE, r.client, 0, now);
     }
 
-    fn find(&self, trace: u32, attempt: u32, actor: ActorId) -> Option<usize> {
-        self.open
-            .iter()
-            .rposition(|o| o.trace == trace && o.attempt == attempt && o.actor == actor)
+    fn record(&mut self, span: Span) {
+        if let Some(r) = self.records.get_mut(&span.trace) {
+            r.spans.push(span);
+        }
     }
 
     /// Opens a visit at call depth `depth` (the client's is 0, its callee's 1, ...).
     pub fn arrive(&mut self, trace: u32, attempt: u32, actor: ActorId, depth: u8, now: SimTime) {
-        self.open.push(Open {
-            trace,
-            attempt,
-            actor,
-            start: now,
-            depth,
-            phase: None,
-        });
+        self.open.insert(
+            (trace, attempt, actor),
+            Open {
+                start: now,
+                depth,
+                phase: None,
+            },
+        );
     }
 
     /// Ends the current phase of a visit (if any) and starts `label` (none: no phase).
@@ -150,14 +193,13 @@ impl Tracer {
         now: SimTime,
         label: Option<&'static str>,
     ) {
-        let Some(i) = self.find(trace, attempt, actor) else {
+        let Some(o) = self.open.get_mut(&(trace, attempt, actor)) else {
             return;
         };
-        let o = &mut self.open[i];
         let level = o.depth.saturating_mul(2).saturating_add(1);
         let old = std::mem::replace(&mut o.phase, label.map(|l| (l, now)));
         if let Some((l, since)) = old {
-            self.spans.push(Span {
+            self.record(Span {
                 trace,
                 actor,
                 what: What::Phase(l),
@@ -168,7 +210,8 @@ impl Tracer {
         }
     }
 
-    /// Closes a visit with how it ended.
+    /// Closes a visit with how it ended. The client's visit ending ends the request: with
+    /// `Slowest`, it is kept if it is among the slowest so far.
     pub fn leave(
         &mut self,
         trace: u32,
@@ -178,22 +221,30 @@ impl Tracer {
         how: &'static str,
     ) {
         self.phase(trace, attempt, actor, now, None);
-        if let Some(i) = self.find(trace, attempt, actor) {
-            let o = self.open.remove(i);
-            self.spans.push(Span {
-                trace,
-                actor,
-                what: What::Visit(how),
-                start: o.start,
-                end: now,
-                level: o.depth.saturating_mul(2),
-            });
+        let Some(o) = self.open.remove(&(trace, attempt, actor)) else {
+            return;
+        };
+        self.record(Span {
+            trace,
+            actor,
+            what: What::Visit(how),
+            start: o.start,
+            end: now,
+            level: o.depth.saturating_mul(2),
+        });
+        if attempt == WHOLE && self.sample == Sample::Slowest {
+            self.kept.push(Reverse(((now - o.start).0, Reverse(trace))));
+            if self.kept.len() > self.limit as usize {
+                if let Some(Reverse((_, Reverse(out)))) = self.kept.pop() {
+                    self.records.remove(&out);
+                }
+            }
         }
     }
 
     /// Records a finished span directly (replication).
     pub fn span(&mut self, trace: u32, actor: ActorId, what: What, start: SimTime, end: SimTime) {
-        self.spans.push(Span {
+        self.record(Span {
             trace,
             actor,
             what,
@@ -205,9 +256,20 @@ impl Tracer {
 
     /// Closes whatever is still open at the end of the run as `unfinished`.
     pub fn close_all(&mut self, now: SimTime) {
-        while let Some(o) = self.open.last().cloned() {
-            self.leave(o.trace, o.attempt, o.actor, now, "unfinished");
+        // Callees first (higher attempts and actors sort later), the client's visit last.
+        while let Some((&(t, a, actor), _)) = self.open.iter().next() {
+            self.leave(t, a, actor, now, "unfinished");
         }
+    }
+
+    /// The traced requests recorded, in number order.
+    pub fn requests(&self) -> impl Iterator<Item = &Traced> {
+        self.records.values().map(|r| &r.info)
+    }
+
+    /// Their spans, request by request, each request's in the order they ended.
+    pub fn spans(&self) -> impl Iterator<Item = &Span> {
+        self.records.values().flat_map(|r| r.spans.iter())
     }
 }
 
@@ -321,8 +383,7 @@ impl Tracer {
     /// The finished trace of a run, with actors named by `name` (name, kind).
     pub fn report(&self, name: impl Fn(ActorId) -> (String, &'static str)) -> RunTrace {
         let requests = self
-            .requests
-            .iter()
+            .requests()
             .map(|t| {
                 let op = match t.op {
                     Op::Read => "read",
@@ -336,8 +397,7 @@ impl Tracer {
             })
             .collect();
         let mut spans: Vec<SpanRecord> = self
-            .spans
-            .iter()
+            .spans()
             .map(|s| {
                 let (actor, kind) = name(s.actor);
                 let (name, cat, within, status, replication) = match s.what {
@@ -380,7 +440,7 @@ mod tests {
 
     #[test]
     fn visits_nest_phases_and_close_at_the_end() {
-        let mut tr = Tracer::new(1);
+        let mut tr = Tracer::new(1, Sample::First);
         let mut r = Request::new(1, 7, 0, 42, Op::Read, t(0));
         tr.start(&mut r, t(0));
         assert_eq!(r.trace, 1);
@@ -395,8 +455,7 @@ mod tests {
         tr.arrive(1, 0, 11, 1, t(6));
         tr.close_all(t(10));
         let got: Vec<_> = tr
-            .spans
-            .iter()
+            .spans()
             .map(|s| (s.actor, s.what, s.start.0 / 1_000_000, s.end.0 / 1_000_000))
             .collect();
         assert_eq!(
@@ -410,5 +469,21 @@ mod tests {
                 (7, What::Visit("unfinished"), 0, 10),
             ]
         );
+    }
+
+    #[test]
+    fn slowest_keeps_the_slowest_finished_requests() {
+        let mut tr = Tracer::new(2, Sample::Slowest);
+        for (i, ms) in [5u64, 1, 3, 2].into_iter().enumerate() {
+            let mut r = Request::new(i as u64, 7, 0, i as u64, Op::Read, t(0));
+            tr.start(&mut r, t(10 * i as u64));
+            assert_eq!(r.trace, i as u32 + 1);
+            tr.arrive(r.trace, 0, 9, 1, t(10 * i as u64));
+            tr.leave(r.trace, 0, 9, t(10 * i as u64 + ms), "ok");
+            tr.leave(r.trace, WHOLE, 7, t(10 * i as u64 + ms), "ok");
+        }
+        let kept: Vec<u32> = tr.requests().map(|q| q.trace).collect();
+        assert_eq!(kept, vec![1, 3], "the 5 ms and 3 ms requests");
+        assert_eq!(tr.spans().count(), 4, "two spans each");
     }
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use dssim_components::client::Arrival;
+use dssim_components::trace::Sample;
 use dssim_components::units::Dur;
 use dssim_components::{ModelConfig, RunOptions};
 use dssim_engine::{did_you_mean, rng, SimTime};
@@ -53,6 +54,9 @@ pub struct OutputConfig {
     /// Requests per run to trace in full (trace.json).
     #[serde(default)]
     pub trace: u64,
+    /// Which requests: the `first` of the measured window (default) or the `slowest`.
+    #[serde(default, skip_serializing_if = "Sample::is_first")]
+    pub trace_sample: Sample,
 }
 
 /// An experiment, loaded and checked.
@@ -123,6 +127,7 @@ const EXPERIMENT_KEYS: &[&str] = &[
     "replications",
     "output.timeseries",
     "output.trace",
+    "output.trace_sample",
 ];
 
 impl Experiment {
@@ -325,6 +330,17 @@ impl Experiment {
                 }
                 self.output.trace = n;
             }
+            "output.trace_sample" => {
+                self.output.trace_sample = match raw.trim().trim_matches('"') {
+                    "first" => Sample::First,
+                    "slowest" => Sample::Slowest,
+                    other => {
+                        return Err(cli_error(format!(
+                            "--set output.trace_sample: expected \"first\" or \"slowest\", found {other:?}"
+                        )))
+                    }
+                };
+            }
             _ => {
                 let p = path.strip_prefix("model.").unwrap_or(path);
                 let first = p.split('.').next().unwrap_or("");
@@ -422,6 +438,7 @@ impl Experiment {
             warmup: self.warmup,
             timeseries: self.output.timeseries.map(|d| d.0),
             trace: self.output.trace as u32,
+            trace_sample: self.output.trace_sample,
         };
         // Before validation, which itself walks every instance.
         limits::check(&limits::estimate(&model, &opts), &self.limits).map_err(|r| {

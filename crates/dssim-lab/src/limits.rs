@@ -490,6 +490,7 @@ mod tests {
             warmup: SimTime::ZERO,
             timeseries: None,
             trace: 0,
+            trace_sample: Default::default(),
         }
     }
 

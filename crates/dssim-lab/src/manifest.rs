@@ -80,6 +80,12 @@ pub struct Manifest {
     /// Requests traced per run (`[output] trace`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub trace: u32,
+    /// Which requests are traced (`[output] trace_sample`).
+    #[serde(
+        default,
+        skip_serializing_if = "dssim_components::trace::Sample::is_first"
+    )]
+    pub trace_sample: dssim_components::trace::Sample,
     /// Experiment seed.
     pub seed: u64,
     /// Replications per point.
@@ -113,6 +119,7 @@ impl Manifest {
             warmup: exp.warmup.to_string(),
             timeseries: exp.output.timeseries.map(|d| d.0.to_string()),
             trace: exp.output.trace as u32,
+            trace_sample: exp.output.trace_sample,
             seed: exp.seed,
             replications: exp.replications,
             total_runs: exp.runs(),
@@ -226,6 +233,7 @@ impl Manifest {
                 warmup: dur(&self.warmup),
                 timeseries: self.timeseries.as_deref().map(dur),
                 trace: self.trace,
+                trace_sample: self.trace_sample,
             },
         })
     }
