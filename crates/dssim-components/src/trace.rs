@@ -283,11 +283,21 @@ pub fn status_label(s: Status) -> &'static str {
     }
 }
 
-/// The trace number and attempt of `req` when it is traced.
+/// Where this actor stands with a traced request: (recorder, trace, attempt, call depth,
+/// actor, now). `None` when tracing is off or `req` is not traced.
+type Here<'c> = (&'c mut Tracer, u32, u32, u8, ActorId, SimTime);
+
 #[inline]
-fn traced(ctx: &Ctx<'_>, req: ReqId) -> Option<(u32, u32)> {
+fn here<'c>(ctx: &'c mut Ctx<'_>, req: ReqId) -> Option<Here<'c>> {
+    if !ctx.shared.trace.on {
+        return None;
+    }
+    let (me, now) = (ctx.me(), ctx.now());
     match ctx.shared.reqs.get(req) {
-        Some(r) if r.trace != 0 => Some((r.trace, r.attempt)),
+        Some(r) if r.trace != 0 => {
+            let (t, a, d) = (r.trace, r.attempt, r.depth());
+            Some((&mut ctx.shared.trace, t, a, d, me, now))
+        }
         _ => None,
     }
 }
@@ -295,37 +305,24 @@ fn traced(ctx: &Ctx<'_>, req: ReqId) -> Option<(u32, u32)> {
 /// A traced request arrives at this actor: its visit opens.
 #[inline]
 pub fn arrive(ctx: &mut Ctx<'_>, req: ReqId) {
-    if !ctx.shared.trace.on {
-        return;
-    }
-    if let Some((t, a)) = traced(ctx, req) {
-        let depth = ctx.shared.reqs.get(req).map_or(1, |r| r.depth());
-        let (me, now) = (ctx.me(), ctx.now());
-        ctx.shared.trace.arrive(t, a, me, depth, now);
+    if let Some((tr, t, a, depth, me, now)) = here(ctx, req) {
+        tr.arrive(t, a, me, depth, now);
     }
 }
 
 /// This actor's visit of `req` enters phase `label` (the previous phase ends).
 #[inline]
 pub fn phase(ctx: &mut Ctx<'_>, req: ReqId, label: &'static str) {
-    if !ctx.shared.trace.on {
-        return;
-    }
-    if let Some((t, a)) = traced(ctx, req) {
-        let (me, now) = (ctx.me(), ctx.now());
-        ctx.shared.trace.phase(t, a, me, now, Some(label));
+    if let Some((tr, t, a, _, me, now)) = here(ctx, req) {
+        tr.phase(t, a, me, now, Some(label));
     }
 }
 
 /// This actor answers `req`: its visit closes.
 #[inline]
 pub fn leave(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
-    if !ctx.shared.trace.on {
-        return;
-    }
-    if let Some((t, a)) = traced(ctx, req) {
-        let (me, now) = (ctx.me(), ctx.now());
-        ctx.shared.trace.leave(t, a, me, now, status_label(status));
+    if let Some((tr, t, a, _, me, now)) = here(ctx, req) {
+        tr.leave(t, a, me, now, status_label(status));
     }
 }
 
