@@ -1150,6 +1150,7 @@ impl World {
                 utilization: (workers > 0.0).then(|| busy / workers),
                 mean_queue: Some(queued),
                 p99_ms: hist.quantile_ms(0.99),
+                mean_ms: hist.mean_ms(),
                 hit_ratio: None,
             });
         }
@@ -1169,6 +1170,7 @@ impl World {
                     utilization: None,
                     mean_queue: None,
                     p99_ms: lb.stats.sojourn.quantile_ms(0.99),
+                    mean_ms: lb.stats.sojourn.mean_ms(),
                     hit_ratio: None,
                 });
             }
@@ -1204,6 +1206,7 @@ impl World {
                     .then(|| st.busy_ns as f64 / 1e9 / (window * f64::from(nodes))),
                 mean_queue: None,
                 p99_ms: st.sojourn.quantile_ms(0.99),
+                mean_ms: st.sojourn.mean_ms(),
                 hit_ratio: ratio(st.hits, st.lookups),
             });
             if c.tier == Tier::Cdn {
@@ -1215,6 +1218,7 @@ impl World {
                     utilization: None,
                     mean_queue: None,
                     p99_ms: None,
+                    mean_ms: None,
                     hit_ratio: ratio(st.requests.saturating_sub(origin), st.requests),
                 });
             }
@@ -1229,6 +1233,7 @@ impl World {
                         utilization: None,
                         mean_queue: None,
                         p99_ms: None,
+                        mean_ms: None,
                         hit_ratio: (b.lookups > 0).then(|| b.hits as f64 / b.lookups as f64),
                     });
                 }

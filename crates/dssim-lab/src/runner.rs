@@ -11,6 +11,7 @@ use std::time::Instant;
 use dssim_components::RunReport;
 
 use crate::error::LabError;
+use crate::estimate::{estimate_run, ModelEstimate};
 use crate::experiment::{Experiment, RunSpec};
 use crate::manifest::{Manifest, RunRecord};
 use crate::output::{self, Outputs};
@@ -107,7 +108,7 @@ pub fn execute(
 
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<(usize, Result<RunReport, String>, f64, u64)>();
+    let (tx, rx) = mpsc::channel::<(usize, Result<(RunReport, ModelEstimate), String>, f64, u64)>();
     let jobs = settings.jobs.max(1).min(todo.len().max(1));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
@@ -135,6 +136,8 @@ pub fn execute(
                         let ev = res
                             .as_ref()
                             .map_or(0, |r| r.metric("events").unwrap_or(0.0) as u64);
+                        // The predictions for components.csv, off the writing thread.
+                        let res = res.map(|r| (r, estimate_run(&spec.model, &spec.opts)));
                         if tx.send((i, res, wall, ev)).is_err() {
                             break;
                         }
@@ -143,7 +146,8 @@ pub fn execute(
             });
             drop(tx);
         });
-        let mut buffer: BTreeMap<usize, (Result<RunReport, String>, f64, u64)> = BTreeMap::new();
+        let mut buffer: BTreeMap<usize, (Result<(RunReport, ModelEstimate), String>, f64, u64)> =
+            BTreeMap::new();
         let mut expect = 0;
         for (i, res, wall, ev) in rx {
             buffer.insert(i, (res, wall, ev));
@@ -154,8 +158,8 @@ pub fn execute(
                     continue;
                 }
                 match res {
-                    Ok(report) => {
-                        if let Err(e) = outputs.write_run(spec, &report) {
+                    Ok((report, predicted)) => {
+                        if let Err(e) = outputs.write_run(spec, &report, &predicted) {
                             write_err = Some(e);
                             stop.store(true, Ordering::Relaxed);
                             continue;
