@@ -552,7 +552,8 @@ mod tests {
 mod routing_tests {
     use super::*;
 
-    /// Clients that target a load balancer or a CDN edge load the service behind it.
+    /// Clients that target a load balancer or a CDN edge load the service behind it (here
+    /// nothing is cacheable, so every request passes the edge).
     #[test]
     fn load_reaches_the_service_behind_a_balancer_and_an_edge() {
         let model: ModelConfig = toml::from_str(
@@ -565,6 +566,7 @@ mod routing_tests {
             name = "edge"
             tier = "cdn"
             origin = "lb"
+            cacheable = 0.0
             [[load_balancers]]
             name = "lb"
             backends = "app"
