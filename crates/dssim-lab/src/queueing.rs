@@ -201,13 +201,8 @@ impl LoadDependent {
         }
         let own = match self.usl {
             None => f64::INFINITY,
-            Some((s, k)) if k <= 0.0 => {
-                if s > 0.0 && self.base_s > 0.0 {
-                    1.0 / (self.base_s * s)
-                } else {
-                    f64::INFINITY
-                }
-            }
+            Some((s, k)) if k <= 0.0 && s > 0.0 && self.base_s > 0.0 => 1.0 / (self.base_s * s),
+            Some((_, k)) if k <= 0.0 => f64::INFINITY,
             Some(_) => self.rate_f(self.peak_n()),
         };
         match self.busy_inside() {

@@ -64,6 +64,9 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
+/// A finished run: its report and the predictions for its model, or why it failed.
+type Outcome = Result<(RunReport, ModelEstimate), String>;
+
 /// Runs one spec to its report (also used by replay).
 pub fn run_one(spec: &RunSpec) -> Result<RunReport, String> {
     let world = spec.model.build(&spec.opts).map_err(|errs| {
@@ -108,7 +111,7 @@ pub fn execute(
 
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<(usize, Result<(RunReport, ModelEstimate), String>, f64, u64)>();
+    let (tx, rx) = mpsc::channel::<(usize, Outcome, f64, u64)>();
     let jobs = settings.jobs.max(1).min(todo.len().max(1));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
@@ -146,8 +149,7 @@ pub fn execute(
             });
             drop(tx);
         });
-        let mut buffer: BTreeMap<usize, (Result<(RunReport, ModelEstimate), String>, f64, u64)> =
-            BTreeMap::new();
+        let mut buffer: BTreeMap<usize, (Outcome, f64, u64)> = BTreeMap::new();
         let mut expect = 0;
         for (i, res, wall, ev) in rx {
             buffer.insert(i, (res, wall, ev));
