@@ -583,3 +583,185 @@ mod routing_tests {
         assert!((est[0].utilization.unwrap() - 0.625).abs() < 1e-9);
     }
 }
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    fn model(text: &str) -> ModelConfig {
+        toml::from_str(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn no_nan(est: &ModelEstimate) {
+        for c in &est.components {
+            let v = [
+                Some(c.offered_rps),
+                c.utilization,
+                c.mean_queue,
+                c.wait_ms,
+                c.sojourn_ms,
+                Some(c.saturation_rps),
+                c.hit_ratio,
+                c.refused,
+            ];
+            assert!(v.iter().flatten().all(|x| !x.is_nan()), "{c:?}");
+            assert!(c.offered_rps.is_finite() && c.offered_rps >= 0.0, "{c:?}");
+        }
+        for c in &est.clients {
+            assert!(c.rate_rps.is_finite() && c.rate_rps >= 0.0, "{c:?}");
+        }
+    }
+
+    /// Reads that miss the cache, spread over two replicas; writes to the primary; the
+    /// hottest of four hash shards.
+    #[test]
+    fn misses_reach_the_replicas_and_writes_the_primaries() {
+        let m = model(
+            r#"
+            [[clients]]
+            name = "users"
+            target = "app"
+            rate = 1000
+            read_ratio = 0.9
+            keys = 100000
+            popularity = "zipf(0.99)"
+            [[services]]
+            name = "app"
+            instances = 2
+            workers = 32
+            service_time = "exp(2ms)"
+            cache = "redis"
+            database = "db"
+            [[caches]]
+            name = "redis"
+            capacity = 5000
+            [[databases]]
+            name = "db"
+            shards = 4
+            replicas = 2
+            read_from = "replicas"
+            read_time = "exp(2ms)"
+            write_time = "exp(4ms)"
+            "#,
+        );
+        let est = estimate(&m);
+        let hit = est.get("redis").unwrap().hit_ratio.unwrap();
+        let nodes: Vec<&ComponentEstimate> = est
+            .components
+            .iter()
+            .filter(|c| c.kind == "database")
+            .collect();
+        assert_eq!(nodes.len(), 12);
+        let reads: f64 = nodes
+            .iter()
+            .filter(|c| c.component.contains("replica"))
+            .map(|c| c.offered_rps)
+            .sum();
+        let writes: f64 = nodes
+            .iter()
+            .filter(|c| c.component.ends_with("primary"))
+            .map(|c| c.offered_rps)
+            .sum();
+        // Cache-aside with delete: every write reaches the primary; every miss a replica.
+        assert!((writes - 100.0).abs() < 1e-6, "{writes}");
+        assert!(
+            (reads - 900.0 * (1.0 - hit)).abs() < 1e-6,
+            "{reads} vs {hit}"
+        );
+        // Hash shards split the tail evenly; key 0 alone makes one shard the hottest.
+        let hot = nodes
+            .iter()
+            .max_by(|a, b| a.offered_rps.total_cmp(&b.offered_rps))
+            .unwrap();
+        assert!(hot.component.contains("replica"));
+        let text = render(&m, &est);
+        assert!(text.contains("db.shard.3.replica.1"), "{text}");
+    }
+
+    #[test]
+    fn ten_million_keys_stay_instant() {
+        let m = model(
+            r#"
+            [[clients]]
+            name = "users"
+            target = "app"
+            arrival = "closed"
+            users = 2000
+            think = "exp(50ms)"
+            read_ratio = 0.95
+            keys = 10000000
+            popularity = "zipf(0.9)"
+            user_ids = 100000
+            browser_cache = { max_age = "60s", cacheable = 0.3 }
+            [[services]]
+            name = "app"
+            instances = 8
+            workers = 32
+            service_time = "exp(2ms)"
+            cache = "redis"
+            database = "db"
+            [[caches]]
+            name = "redis"
+            capacity = 200000
+            ttl = "5m"
+            [[databases]]
+            name = "db"
+            shards = 16
+            sharding = "consistent_hash"
+            replicas = 2
+            read_from = "read_your_writes(5s)"
+            read_time = "exp(2ms)"
+            write_time = "exp(4ms)"
+            buffer_pool = { pages = 100000, disk_read = "exp(5ms)" }
+            contention = { sigma = 0.02, kappa = 0.0005 }
+            "#,
+        );
+        let t = std::time::Instant::now();
+        let est = estimate(&m);
+        let took = t.elapsed();
+        no_nan(&est);
+        println!("{took:?}\n{}", render(&m, &est));
+        // A few tens of milliseconds on this project's machine; allow a hundredfold.
+        assert!(took.as_secs_f64() < 5.0, "{took:?}");
+    }
+
+    #[test]
+    fn odd_models_give_no_nan_and_no_panic() {
+        let cases = [
+            // Nothing to send.
+            "[[clients]]\nname='u'\ntarget='app'\nrate=0\n[[services]]\nname='app'\nservice_time='0ms'",
+            // A closed loop of nobody, and one of users that never think.
+            "[[clients]]\nname='u'\ntarget='app'\narrival='closed'\nusers=0\n[[clients]]\nname='v'\ntarget='app'\narrival='closed'\nusers=5\n[[services]]\nname='app'\nservice_time='exp(1ms)'",
+            // One key, a zero-capacity cache, a TTL of a nanosecond, a tiny max_ops.
+            "[[clients]]\nname='u'\ntarget='app'\nrate=1e6\nkeys=1\nread_ratio=0.5\n[[services]]\nname='app'\nservice_time='0ms'\ncache='c'\ndatabase='db'\n[[caches]]\nname='c'\ncapacity=0\nttl='1ns'\nmax_ops=1\nwrite_policy='write_behind'\n[[databases]]\nname='db'\nread_time='0ms'\nwrite_time='0ms'",
+            // Many range shards, all replicas, extreme contention, sync replication.
+            "[[clients]]\nname='u'\ntarget='app'\nrate=5000\nkeys=100\npopularity='hotspot(0.01, 0.99)'\nread_ratio=0.0\n[[services]]\nname='app'\nservice_time='exp(1ms)'\nworkers=4\ndatabase='db'\n[[databases]]\nname='db'\nshards=1000\nsharding='range'\nreplicas=63\nreplication='sync'\nreplication_delay='exp(1ms)'\nread_time='exp(1ms)'\nwrite_time='exp(1ms)'\ncontention={sigma=0.99,kappa=100}\nmax_connections=1",
+            // A CDN chain, LFU, a browser cache, a pareto service time with no mean.
+            "[[clients]]\nname='u'\ntarget='e1'\nrate=100\nbrowser_cache={max_age='1h'}\n[[caches]]\nname='e1'\ntier='cdn'\norigin='e2'\neviction='lfu'\ncapacity=3\n[[caches]]\nname='e2'\ntier='cdn'\norigin='lb'\neviction='random'\n[[load_balancers]]\nname='lb'\nbackends='app'\nalgorithm='ip_hash'\n[[services]]\nname='app'\nservice_time='pareto(1ms, 0.5)'\nsessions='local'\ninstances=3",
+            // Job queues and steps, diurnal and trace arrivals.
+            "[[clients]]\nname='u'\ntarget='app'\narrival='steps'\nsteps=[{at='0s', rate=10},{at='5s', rate=1e5}]\nread_ratio=0.5\n[[clients]]\nname='d'\ntarget='app'\narrival='diurnal'\nrate=1\npeak=50\nperiod='1m'\n[[clients]]\nname='t'\ntarget='app'\narrival='trace'\ntrace=[0.0, 0.0]\n[[services]]\nname='app'\nservice_time='exp(1ms)'\n[[queues]]\nname='q'\nproducer='app'\nworkers=0\njob_time='exp(1s)'\nfailure_rate=1.0\nretries={max=3}",
+        ];
+        for text in cases {
+            let m = model(text);
+            for est in [
+                estimate(&m),
+                estimate_run(
+                    &m,
+                    &RunOptions {
+                        seed: 1,
+                        duration: dssim_engine::SimTime::from_secs(10),
+                        warmup: dssim_engine::SimTime::ZERO,
+                        timeseries: None,
+                    },
+                ),
+            ] {
+                no_nan(&est);
+                let out = render(&m, &est);
+                assert!(
+                    !out.contains("NaN") && !out.contains("inf"),
+                    "{text}\n{out}"
+                );
+            }
+        }
+    }
+}

@@ -610,8 +610,8 @@ impl<'a> Prep<'a> {
             Some(di) => {
                 let d = &m.databases[di];
                 2.0 * self.lat(&s.region, &d.region)
-                    + r * self.unloaded(Node::Db(di), true, depth + 1)
-                    + (1.0 - r) * self.unloaded(Node::Db(di), false, depth + 1)
+                    + part(r, self.unloaded(Node::Db(di), true, depth + 1))
+                    + part(1.0 - r, self.unloaded(Node::Db(di), false, depth + 1))
             }
             None => 0.0,
         }
@@ -809,7 +809,7 @@ impl<'a> Prep<'a> {
                 };
                 let there = time.get(&t).copied().unwrap_or(0.0)
                     + 2.0 * self.lat(&c.region, &self.region_of(t));
-                (1.0 - client_hit[i]).max(0.0) * there
+                part(1.0 - client_hit[i], there)
             })
             .collect();
         // Rows in model order within each kind.
@@ -1386,9 +1386,9 @@ impl<'a> Prep<'a> {
             } else {
                 0.0
             };
-            read_s = lat + op + miss * call;
+            read_s = lat + op + part(miss, call);
             write_s = lat + op + call;
-            t = lat + op + share * call;
+            t = lat + op + part(share, call);
         } else {
             let users = self.cache_users(ci);
             let si = users.first().copied();
@@ -1400,7 +1400,7 @@ impl<'a> Prep<'a> {
             };
             let br = backend.map_or(0.0, |b| self.backend_time(b, &from, true, time, db_nodes));
             let bw = backend.map_or(0.0, |b| self.backend_time(b, &from, false, time, db_nodes));
-            read_s = lat + op + miss * br;
+            read_s = lat + op + part(miss, br);
             write_s = lat
                 + op
                 + if c.write_policy == WritePolicy::WriteBehind {
@@ -1410,7 +1410,7 @@ impl<'a> Prep<'a> {
                 };
             let n = st.reads + st.writes;
             t = if n > 0.0 {
-                (st.reads * read_s + st.writes * write_s) / n
+                (part(st.reads, read_s) + part(st.writes, write_s)) / n
             } else {
                 lat + op
             };
@@ -1449,7 +1449,11 @@ impl<'a> Prep<'a> {
         let c = s.workers.max(1);
         let servers = u64::from(s.instances.max(1)) * u64::from(c);
         let cpu = self.cpu_s(si);
-        let cpu_scv = s.service_time.0.scv();
+        // A law without a second moment (Pareto, shape ≤ 2) has an unbounded SCV.
+        let cpu_scv = match s.service_time.0.scv() {
+            x if x.is_nan() => f64::INFINITY,
+            x => x.max(0.0),
+        };
         let nic = self.nic_s(si);
         let r_share = if lambda > 0.0 {
             reads / lambda
@@ -1471,12 +1475,14 @@ impl<'a> Prep<'a> {
                     2.0 * self.lat(&s.region, &k.region)
                 };
                 let st = caches.get(&ci);
-                let t = st.map_or(0.0, |x| r_share * x.read_s + (1.0 - r_share) * x.write_s);
+                let t = st.map_or(0.0, |x| {
+                    part(r_share, x.read_s) + part(1.0 - r_share, x.write_s)
+                });
                 (rtt + t, true)
             }
             (None, Some(di)) => (
-                r_share * self.db_time(di, &s.region, true, db_nodes)
-                    + (1.0 - r_share) * self.db_time(di, &s.region, false, db_nodes),
+                part(r_share, self.db_time(di, &s.region, true, db_nodes))
+                    + part(1.0 - r_share, self.db_time(di, &s.region, false, db_nodes)),
                 true,
             ),
             (None, None) => (0.0, false),
@@ -1591,7 +1597,7 @@ impl<'a> Prep<'a> {
         let s = secs(q.job_time.0.mean()) * tries;
         let c = q.workers.max(1);
         let wq = if s > 0.0 {
-            mgc_wait(c, lambda, s, q.job_time.0.scv())
+            mgc_wait(c, lambda, s, q.job_time.0.scv().max(0.0))
         } else {
             0.0
         };
@@ -1620,6 +1626,16 @@ fn lb_parse_s(l: &dssim_components::load_balancer::LoadBalancerConfig) -> f64 {
             dssim_components::load_balancer::DEFAULT_PARSE.as_secs_f64(),
             |d| secs(d.0.mean()),
         )
+    } else {
+        0.0
+    }
+}
+
+/// `w × t` for a share or rate `w` of something taking `t`: nothing when `w` is zero, even
+/// if `t` is unbounded.
+fn part(w: f64, t: f64) -> f64 {
+    if w > 0.0 {
+        w * t
     } else {
         0.0
     }
