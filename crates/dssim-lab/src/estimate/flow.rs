@@ -657,11 +657,31 @@ impl<'a> Prep<'a> {
                 let ttl = secs(b.max_age.0 .0 as f64);
                 let (yes, no) = load.split(g, b.cacheable.clamp(0.0, 1.0));
                 let groups = yes.groups(g);
+                // Each user's browser is an unbounded TTL cache of that user's reads
+                // (λ·T / (1 + λ·T) per key in the steady state), empty at the start.
+                let per_user: Vec<Group> = groups
+                    .iter()
+                    .map(|x| Group {
+                        read: x.read / users,
+                        write: 0.0,
+                        ..*x
+                    })
+                    .collect();
+                let out = hit::solve(
+                    &per_user,
+                    &Params {
+                        capacity: None,
+                        policy: Policy::Lru,
+                        ttl: Some(ttl),
+                        writes: Writes::Ignore,
+                        fill: 0.0,
+                        coalesce: false,
+                        window: self.window,
+                    },
+                );
                 let (mut lookups, mut hits) = (0.0, 0.0);
                 let mut after = yes.map_indexed(|k, p| {
-                    let per_user = groups[k].read / users;
-                    let h = per_user * ttl / (1.0 + per_user * ttl);
-                    let h = if h.is_finite() { h } else { 1.0 };
+                    let h = out.get(k).map_or(0.0, |o| o.hit);
                     lookups += groups[k].n * groups[k].read;
                     hits += groups[k].n * groups[k].read * h;
                     super::keys::Piece {
@@ -866,6 +886,7 @@ impl<'a> Prep<'a> {
             window: if c.warm.is_some() { None } else { self.window },
         };
         let out = hit::solve(&groups, &params);
+        let gaps = hit::miss_gaps(&groups, &params);
         let lookups: f64 = groups.iter().map(|x| x.n * x.read).sum();
         let hits: f64 = groups
             .iter()
@@ -874,6 +895,7 @@ impl<'a> Prep<'a> {
             .sum();
         let mut to_origin = yes.map_indexed(|k, p| super::keys::Piece {
             read: p.read * out.get(k).map_or(1.0, |o| o.backend),
+            gap: gaps.get(k).copied().unwrap_or(0.0),
             ..p
         });
         to_origin.add(&no);
@@ -948,12 +970,14 @@ impl<'a> Prep<'a> {
                 window: if c.warm.is_some() { None } else { self.window },
             };
             let out = hit::solve(&groups, &params);
+            let gaps = hit::miss_gaps(&groups, &params);
             let flush = c
                 .flush_interval
                 .map_or(1.0, |d| secs(d.0 .0 as f64))
                 .max(1e-9);
             let sent = load.map_indexed(|k, p| super::keys::Piece {
                 read: p.read * out.get(k).map_or(1.0, |o| o.backend),
+                gap: gaps.get(k).copied().unwrap_or(0.0),
                 write: if c.write_policy == WritePolicy::WriteBehind {
                     // Writes to a key within one flush interval coalesce into one.
                     -(-p.write * flush).exp_m1() / flush
@@ -1113,10 +1137,13 @@ impl<'a> Prep<'a> {
                     prev = p.u;
                     if n > 0.0 {
                         // The pool is an LRU over every key the node touches.
+                        let write = p.write * write_f;
                         v.push(Group {
                             n,
-                            read: p.read * read_f + p.write * write_f,
+                            read: p.read * read_f + write,
                             write: 0.0,
+                            // Writes reach the node independently of the filtered reads.
+                            gap: if write > 0.0 { 0.0 } else { p.gap },
                         });
                     }
                 }

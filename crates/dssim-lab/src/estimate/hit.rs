@@ -109,6 +109,81 @@ fn occupancy(policy: Policy, r: f64, d: f64, t: f64) -> f64 {
     }
 }
 
+/// The unfiltered request rate λ of a key whose reads arrive at rate `r` with gaps
+/// `gap + Exp(λ)`: r = 1 / (gap + 1/λ).
+fn unfiltered(r: f64, gap: f64) -> f64 {
+    if r * gap < 1.0 {
+        r / (1.0 - r * gap)
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Whether a group's reads come as a gap stream (writes that fill the entry would
+/// interleave with them; writes that delete it are taken into account).
+fn gapped(g: &Group, w: Writes) -> bool {
+    g.gap > 0.0 && (g.write <= 0.0 || w != Writes::Fill)
+}
+
+/// ∫_0^x e^(−a s) ds.
+fn integral_exp(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        0.0
+    } else if a <= 0.0 {
+        x
+    } else if x.is_infinite() {
+        1.0 / a
+    } else {
+        -(-a * x).exp_m1() / a
+    }
+}
+
+/// Occupancy of a key whose reads come X = gap + Exp(λ) apart and whose entry a write
+/// (rate d) deletes: E[min(X, T, W)] / E[X], the share of time the entry is held (LRU).
+fn occupancy_gapped(r: f64, d: f64, gap: f64, t: f64) -> f64 {
+    if r <= 0.0 {
+        return 0.0;
+    }
+    if gap.is_infinite() {
+        return (r * integral_exp(d, t)).min(1.0);
+    }
+    let lambda = unfiltered(r, gap);
+    let first = integral_exp(d, t.min(gap));
+    let after = if t > gap {
+        (-d * gap).exp() * integral_exp(lambda + d, t - gap)
+    } else {
+        0.0
+    };
+    ((first + after) * r).min(1.0)
+}
+
+/// Hit probability of a read of a gap stream: the next read comes within the entry's
+/// look-back (and before its TTL) with no write deleting it in between; FIFO and random:
+/// within its exponential lifetime.
+fn hit_gapped(policy: Policy, r: f64, d: f64, gap: f64, t: f64, ttl: Option<f64>) -> f64 {
+    if r <= 0.0 || gap.is_infinite() {
+        return 0.0;
+    }
+    let lambda = unfiltered(r, gap);
+    let ttl = ttl.unwrap_or(f64::INFINITY);
+    // E[e^(−κX); X < x] for X = gap + Exp(λ).
+    let within = |kappa: f64, x: f64| -> f64 {
+        if x <= gap {
+            0.0
+        } else {
+            (-kappa * gap).exp() * lambda * integral_exp(lambda + kappa, x - gap)
+        }
+    };
+    match policy {
+        Policy::Lru => within(d, t.min(ttl)),
+        Policy::Lfu => within(d, ttl),
+        Policy::Fifo => {
+            let theta = if t.is_infinite() { 0.0 } else { 1.0 / t };
+            within(theta + d, ttl)
+        }
+    }
+}
+
 /// The characteristic time: Σ n·occupancy(T) = capacity; infinite when everything fits.
 pub fn characteristic_time(groups: &[Group], p: &Params) -> f64 {
     let Some(c) = p.capacity.filter(|c| c.is_finite()) else {
@@ -119,7 +194,11 @@ pub fn characteristic_time(groups: &[Group], p: &Params) -> f64 {
             .iter()
             .map(|g| {
                 let (r, d) = rates(g, p.writes);
-                g.n * occupancy(p.policy, r, d, t)
+                if gapped(g, p.writes) && p.policy == Policy::Lru {
+                    g.n * occupancy_gapped(r, d, g.gap, t)
+                } else {
+                    g.n * occupancy(p.policy, r, d, t)
+                }
             })
             .sum()
     };
@@ -328,6 +407,14 @@ fn at_age(groups: &[Group], p: &Params, t: f64, age: f64) -> Vec<Outcome> {
                     backend: 1.0,
                 };
             }
+            if gapped(g, p.writes) {
+                // Reads far apart: each finds the entry or not; no burst of misses to share.
+                let hit = (held * hit_gapped(p.policy, r, d, g.gap, t, p.ttl)).clamp(0.0, 1.0);
+                return Outcome {
+                    hit,
+                    backend: 1.0 - hit,
+                };
+            }
             let h = hits_per_fill(p.policy, r, d, t, p.ttl);
             let late = g.read * p.fill.max(0.0);
             let (hit, cycle_misses) = if h.is_infinite() {
@@ -346,6 +433,32 @@ fn at_age(groups: &[Group], p: &Params, t: f64, age: f64) -> Vec<Outcome> {
             Outcome {
                 hit: hit.clamp(0.0, 1.0),
                 backend: backend.clamp(0.0, 1.0),
+            }
+        })
+        .collect()
+}
+
+/// For each group, the shortest time between two of its misses (the gap of the miss
+/// stream a cache below sees): an LRU entry, once filled, stays for its look-back T and
+/// (with a TTL) until it expires, so misses of a key come min(T, TTL) apart at least.
+/// Zero where misses can come at any time: FIFO, random and LFU evictions, writes that
+/// delete the entry, bursts of misses while a fill is on its way (without coalescing).
+pub fn miss_gaps(groups: &[Group], p: &Params) -> Vec<f64> {
+    let t = if p.policy == Policy::Lru {
+        characteristic_time(groups, p)
+    } else {
+        0.0
+    };
+    let hold = t.min(p.ttl.unwrap_or(f64::INFINITY));
+    groups
+        .iter()
+        .map(|g| {
+            let deletes = p.writes == Writes::Delete && g.write > 0.0;
+            let bursts = !p.coalesce && g.read * p.fill > 0.1;
+            if p.policy != Policy::Lru || deletes || bursts {
+                0.0
+            } else {
+                hold.max(g.gap)
             }
         })
         .collect()
@@ -471,6 +584,7 @@ mod tests {
             n: 1.0,
             read: 20.0,
             write: 0.0,
+            gap: 0.0,
         }];
         for policy in [Policy::Lru, Policy::Fifo] {
             let p = Params {
@@ -518,22 +632,76 @@ mod tests {
     }
 
     #[test]
+    fn misses_of_a_cache_above_come_at_least_its_look_back_apart() {
+        // Misses of a key behind a TTL cache of 300 s come 300 s + Exp(λ) apart: an LRU
+        // below that looks back less than 300 s never hits them.
+        let below = |gap: f64| {
+            let g = [Group {
+                n: 1000.0,
+                read: 0.01,
+                write: 0.0,
+                gap,
+            }];
+            solve(&g, &lru(100.0))[0].hit
+        };
+        assert_eq!(below(300.0), 0.0);
+        // With a short gap the reads come back within the look-back some of the time, less
+        // often than independent reads of the same rate would.
+        let (short, poisson) = (below(10.0), below(0.0));
+        assert!(short > 0.0 && short < poisson, "{short} {poisson}");
+        // An LRU cache's own misses: its look-back, or its TTL if shorter; none for random.
+        let groups = [Group {
+            n: 1000.0,
+            read: 0.01,
+            write: 0.0,
+            gap: 0.0,
+        }];
+        let t = characteristic_time(&groups, &lru(100.0));
+        assert_eq!(miss_gaps(&groups, &lru(100.0)), vec![t]);
+        let ttl = Params {
+            ttl: Some(1.0),
+            ..lru(100.0)
+        };
+        assert_eq!(miss_gaps(&groups, &ttl), vec![1.0]);
+        let random = Params {
+            policy: Policy::Fifo,
+            ..lru(100.0)
+        };
+        assert_eq!(miss_gaps(&groups, &random), vec![0.0]);
+    }
+
+    #[test]
     fn nothing_breaks_at_the_edges() {
         let g = [
             Group {
                 n: 5.0,
                 read: 0.0,
                 write: 3.0,
+                gap: 0.0,
             },
             Group {
                 n: 1.0,
                 read: 1e300,
                 write: 0.0,
+                gap: 0.0,
             },
             Group {
                 n: 1e7,
                 read: 1e-300,
                 write: 1e-300,
+                gap: 1.0,
+            },
+            Group {
+                n: 3.0,
+                read: 2.0,
+                write: 0.0,
+                gap: f64::INFINITY,
+            },
+            Group {
+                n: 3.0,
+                read: 2.0,
+                write: 0.0,
+                gap: 0.7,
             },
         ];
         for policy in [Policy::Lru, Policy::Fifo, Policy::Lfu] {

@@ -181,6 +181,9 @@ pub struct Piece {
     pub read: f64,
     /// Writes per second of each key.
     pub write: f64,
+    /// Shortest time between two reads of a key: 0 for independent (Poisson) reads; the
+    /// misses of a cache above come at least its look-back apart (see [`Group::gap`]).
+    pub gap: f64,
 }
 
 /// Per-key read and write rates over a grid.
@@ -199,6 +202,11 @@ pub struct Group {
     pub read: f64,
     /// Writes per second of each key.
     pub write: f64,
+    /// Reads of a key come at least this long apart (seconds; 0: independent reads). The
+    /// misses of an LRU cache with look-back T (or a TTL cache) are such a stream: after
+    /// a miss the key is held, so the next miss is T later at the earliest, then comes
+    /// with the next request. A cache below sees gap + Exp(λ) between reads.
+    pub gap: f64,
 }
 
 fn whole(read: f64, write: f64) -> Vec<Piece> {
@@ -206,7 +214,20 @@ fn whole(read: f64, write: f64) -> Vec<Piece> {
         u: 1.0,
         read,
         write,
+        gap: 0.0,
     }]
+}
+
+/// The gap of two read streams of one key merged: a stream with reads keeps its gap
+/// alone; two streams with reads interleave (treated as independent reads).
+fn merged_gap(a: &Piece, b: &Piece) -> f64 {
+    if b.read <= 0.0 {
+        a.gap
+    } else if a.read <= 0.0 {
+        b.gap
+    } else {
+        0.0
+    }
 }
 
 impl Load {
@@ -235,6 +256,7 @@ impl Load {
     pub fn add(&mut self, other: &Load) {
         for (a, b) in self.cells.iter_mut().zip(&other.cells) {
             if a.len() == 1 && b.len() == 1 {
+                a[0].gap = merged_gap(&a[0], &b[0]);
                 a[0].read += b[0].read;
                 a[0].write += b[0].write;
                 continue;
@@ -247,6 +269,7 @@ impl Load {
                     u,
                     read: a[i].read + b[j].read,
                     write: a[i].write + b[j].write,
+                    gap: merged_gap(&a[i], &b[j]),
                 });
                 if a[i].u <= u {
                     i += 1;
@@ -308,6 +331,7 @@ impl Load {
                     u: p.u,
                     read: 0.0,
                     write: 0.0,
+                    gap: 0.0,
                 };
                 if p.u <= s {
                     y.push(p);
@@ -346,6 +370,7 @@ impl Load {
                     n,
                     read: p.read,
                     write: p.write,
+                    gap: p.gap,
                 });
             }
         }
