@@ -617,6 +617,44 @@ impl<'a> Prep<'a> {
         }
     }
 
+    /// The data call of service `si` with nothing queued anywhere, but with the misses its
+    /// cache has in this pass (what bounds its workers when only they are busy).
+    fn data_intrinsic(&self, si: usize, r: f64, caches: &BTreeMap<usize, CacheOut>) -> f64 {
+        let s = &self.m.services[si];
+        let m = self.m;
+        let Some(ci) = s.cache.as_ref().and_then(|c| {
+            m.caches
+                .iter()
+                .position(|k| &k.name == c && k.tier == Tier::App)
+        }) else {
+            return self.data_unloaded(si, 0);
+        };
+        let c = &m.caches[ci];
+        let rtt = if c.local {
+            0.0
+        } else {
+            2.0 * self.lat(&s.region, &c.region)
+        };
+        let miss = caches
+            .get(&ci)
+            .filter(|x| x.lookups > 0.0)
+            .map_or(1.0, |x| 1.0 - x.hits / x.lookups);
+        let from = if c.local { &s.region } else { &c.region };
+        let backend = |read: bool| {
+            self.cache_backend(ci, si).map_or(0.0, |b| {
+                2.0 * self.lat(from, &self.region_of(b)) + self.unloaded(b, read, 1)
+            })
+        };
+        let write = if c.write_policy == WritePolicy::WriteBehind {
+            0.0
+        } else {
+            backend(false)
+        };
+        rtt + self.unloaded(Node::Cache(ci), true, 1)
+            + part(r * miss, backend(true))
+            + part(1.0 - r, write)
+    }
+
     /// Share of reads among the requests of the clients behind service `si` (by rate).
     fn read_share_of_service(&self, si: usize) -> f64 {
         let (mut w, mut r) = (0.0, 0.0);
@@ -1527,7 +1565,7 @@ impl<'a> Prep<'a> {
                 0.0
             };
             pool_wait = wq;
-            let unloaded = self.data_unloaded(si, 0);
+            let unloaded = self.data_intrinsic(si, r_share, caches);
             pool_row = Some(ComponentEstimate {
                 component: format!("{}.pool", s.name),
                 kind: "pool",
@@ -1577,7 +1615,7 @@ impl<'a> Prep<'a> {
         let intrinsic = cpu
             + nic
             + if has_data {
-                self.data_unloaded(si, 0)
+                self.data_intrinsic(si, r_share, caches)
             } else {
                 0.0
             };
