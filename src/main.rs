@@ -70,8 +70,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Back-of-envelope: per-component load, utilization, Erlang-C wait, the first
-    /// bottleneck; or, with --users, the traffic calculator.
+    /// Back-of-envelope: per-component load, utilization, queueing wait, hit ratios of
+    /// caches and buffer pools, load on every database node, the first bottleneck; or,
+    /// with --users, the traffic calculator.
     Estimate {
         /// Experiment or model file (optional with --users).
         file: Option<PathBuf>,

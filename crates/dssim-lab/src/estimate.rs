@@ -1,6 +1,22 @@
 //! Back-of-envelope estimates beside the simulation: the traffic calculator (users to peak
-//! requests per second, storage and bandwidth growth) and per-component queueing
-//! predictions (offered load, utilization, Erlang-C wait, the first bottleneck).
+//! requests per second, storage and bandwidth growth) and a prediction for every component
+//! of a model, from one model of its request path ([`estimate`]):
+//!
+//! ```text
+//!   clients (peak rate; closed loops solved)  --browser cache (TTL per user)-->
+//!   CDN edge (hit ratio, misses to origin) --> load balancer --> service
+//!   service: instances x workers, held for CPU + pool wait + data call + NIC (Erlang C,
+//!            Allen–Cunneen) --> app cache (Che / FIFO / LFU hit ratio, TTL, writes,
+//!            fill delay) --misses, writes--> database: shard of each key, primary or
+//!            replicas, each node a birth–death chain (USL, buffer pool, max_connections)
+//! ```
+//!
+//! Per component: offered load, the figures components.csv measures (utilization, mean
+//! queue, mean time, hit ratio), the load at which it saturates, and the first bottleneck
+//! (the least headroom). `dssim estimate` prints [`render`]; the runner fills the predicted
+//! columns of components.csv from [`estimate_run`] on each run's expanded model. Models
+//! and their limits: the submodules [`keys`] (popularity on a grid), [`hit`] (hit ratios)
+//! and `flow` (the request path), and [`crate::queueing`].
 
 use dssim_components::client::Arrival;
 use dssim_components::{ModelConfig, RunOptions};

@@ -54,7 +54,7 @@ impl Grid {
     }
 }
 
-/// Σ_{k=1}^{n} k^(−a), exact up to [`EXACT`] terms, Euler–Maclaurin past that (the first
+/// Σ_{k=1}^{n} k^(−a), exact up to 4096 terms, Euler–Maclaurin past that (the first
 /// neglected term is below a·(a+1)(a+2)/720 · 4096^(−a−3): far below f64 precision).
 #[derive(Clone, Debug)]
 pub struct Harmonic {
