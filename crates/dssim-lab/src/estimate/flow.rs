@@ -1601,7 +1601,7 @@ impl<'a> Prep<'a> {
             1.0
         };
         let wq = if hold.is_finite() && hold > 0.0 {
-            mgc_wait(c, per_inst, hold, scv)
+            self.instance_wait(si, lambda, hold, scv)
         } else if hold == 0.0 {
             0.0
         } else {
@@ -1651,6 +1651,58 @@ impl<'a> Prep<'a> {
             ..ComponentEstimate::empty()
         };
         (row, pool_row, sojourn)
+    }
+
+    /// Mean wait for a worker at service `si` (`lambda` requests per second in all, each
+    /// holding a worker `hold` seconds, SCV `scv`), by how its instances are picked:
+    ///
+    /// | picked by | model |
+    /// |---|---|
+    /// | random, ip_hash, consistent_hash, a client itself | independent M/G/c per instance (Erlang C, Allen–Cunneen) |
+    /// | round_robin, weighted_round_robin | each instance sees every I-th arrival: G/G/c with ca² = 1/I |
+    /// | least_connections | one pooled M/G/(I·c) (joining the shortest queue is close to pooling) |
+    /// | power_of_two, one worker | the supermarket model (Mitzenmacher): sojourn = S Σ_{i≥1} ρ^(2^i − 2) |
+    /// | power_of_two, several workers | pooled M/G/(I·c) |
+    fn instance_wait(&self, si: usize, lambda: f64, hold: f64, scv: f64) -> f64 {
+        use dssim_components::load_balancer::Algorithm;
+        let s = &self.m.services[si];
+        let inst = s.instances.max(1);
+        let c = s.workers.max(1);
+        let per_inst = lambda / f64::from(inst);
+        let algorithm = self
+            .m
+            .load_balancers
+            .iter()
+            .find(|l| l.backends == s.name)
+            .map(|l| l.algorithm);
+        let pooled = || mgc_wait(inst.saturating_mul(c), lambda, hold, scv);
+        match algorithm {
+            _ if inst == 1 => mgc_wait(c, per_inst, hold, scv),
+            Some(Algorithm::RoundRobin | Algorithm::WeightedRoundRobin) => {
+                crate::queueing::ggc_wait(c, per_inst, hold, 1.0 / f64::from(inst), scv)
+            }
+            Some(Algorithm::LeastConnections) => pooled(),
+            Some(Algorithm::PowerOfTwo) if c == 1 => {
+                let rho = per_inst * hold;
+                if rho >= 1.0 {
+                    return f64::INFINITY;
+                }
+                // Σ_{i≥1} ρ^(2^i − 2) − 1: the terms fall doubly exponentially.
+                let mut extra = 0.0;
+                let mut k = 2.0f64;
+                for _ in 0..64 {
+                    k *= 2.0;
+                    let term = rho.powf(k - 2.0);
+                    extra += term;
+                    if term < 1e-15 {
+                        break;
+                    }
+                }
+                hold * extra * (1.0 + scv) / 2.0
+            }
+            Some(Algorithm::PowerOfTwo) => pooled(),
+            _ => mgc_wait(c, per_inst, hold, scv),
+        }
     }
 
     /// A job queue: jobs at `lambda` per second, each tried until it succeeds or runs out
