@@ -28,6 +28,7 @@ fn main() {
             duration: SimTime::from_secs(secs),
             warmup: SimTime::ZERO,
             timeseries: None,
+            trace: 0,
         };
         let world = model.build(&opts).expect("the benchmark model is valid");
         let t0 = Instant::now();

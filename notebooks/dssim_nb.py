@@ -25,7 +25,35 @@ def run(experiment, *sets, jobs=None):
         path = out / f"{name}.csv"
         if path.exists() and path.stat().st_size > 0:
             frames[name] = pd.read_csv(path)
+    if (out / "trace.json").exists():
+        frames["trace"] = trace_spans(out / "trace.json")
     return frames
+
+
+def trace_spans(path):
+    """trace.json ([output] trace = N) as one DataFrame row per span: run, request, its
+    description, name, cat, start_ms, dur_ms, the component a phase is in, a visit's status."""
+    import json
+
+    events = json.loads(pathlib.Path(path).read_text())["traceEvents"]
+    names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+             if e["ph"] == "M" and e["name"] == "thread_name"}
+    rows, begins = [], {}
+    for e in events:
+        key = (e.get("pid"), e.get("tid"))
+        if e["ph"] == "X":
+            rows.append((key, e["name"], e["cat"], e["ts"] / 1e3, e["dur"] / 1e3,
+                         e["args"].get("in", ""), e["args"].get("status", "")))
+        elif e["ph"] == "b":
+            begins[e["id"]] = e
+        elif e["ph"] == "e" and e["id"] in begins:
+            b = begins.pop(e["id"])
+            rows.append((key, e["name"], e["cat"], b["ts"] / 1e3, (e["ts"] - b["ts"]) / 1e3, "", ""))
+    df = pd.DataFrame(rows, columns=["key", "name", "cat", "start_ms", "dur_ms", "within", "status"])
+    df["run"] = df["key"].map(lambda k: k[0])
+    df["request"] = df["key"].map(lambda k: k[1])
+    df["description"] = df["key"].map(names)
+    return df.drop(columns="key")
 
 
 def save(fig, name):

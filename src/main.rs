@@ -647,7 +647,7 @@ fn report(e: &LabError) {
 }
 
 fn render(d: &Diagnostic) {
-    use ariadne::{Config, Label, Report, ReportKind, Source};
+    use ariadne::{Config, IndexType, Label, Report, ReportKind, Source};
     let (Some(text), Some(span)) = (&d.text, &d.span) else {
         eprintln!("error: {d}");
         return;
@@ -657,7 +657,12 @@ fn render(d: &Diagnostic) {
         let span =
             span.start.min(text.len())..span.end.min(text.len()).max(span.start.min(text.len()));
         let mut r = Report::build(ReportKind::Error, (name.clone(), span.clone()))
-            .with_config(Config::default().with_color(std::io::stderr().is_terminal()))
+            .with_config(
+                Config::default()
+                    .with_color(std::io::stderr().is_terminal())
+                    // Spans are byte offsets (files may hold "—" or "×" before them).
+                    .with_index_type(IndexType::Byte),
+            )
             .with_message(format!("{}: {}", d.location(), d.message))
             .with_label(Label::new((name.clone(), span)).with_message("here"));
         if let Some(h) = &d.help {

@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 import dssim_nb
 
@@ -92,3 +93,68 @@ dssim_nb.save(fig, "littles-law")
 rel = (L - lw).abs() / lw
 print("relative gap per run:", rel.round(4).to_dict())
 assert (rel < 0.05).all(), "Little's law should hold within a few percent"
+
+# %% [markdown]
+# ## Anatomy of one request: where the time goes
+#
+# `experiments/request-trace.toml` runs the lecture's production architecture (CDN edge,
+# load balancer, eight app nodes, a Redis-like cache, a primary database with two replicas)
+# with `[output] trace = 50`: the first 50 requests of the measured window are recorded span
+# by span in `trace.json`, which opens in https://ui.perfetto.dev. Here we draw the slowest
+# of them as a waterfall (each bar is one component's visit or one of its phases, nested
+# left to right in time), then split every traced request's latency into its leaf phases:
+# CPU, queueing, cache and database work, and what is left (the network between them).
+
+# %%
+tr = dssim_nb.run("request-trace")["trace"]
+visits = tr[tr["status"] != ""]
+client = visits[visits["cat"] == "client"].set_index("request")
+slowest = client["dur_ms"].idxmax()
+one = tr[tr["request"] == slowest].sort_values(["start_ms", "dur_ms"], ascending=[True, False])
+t0 = one["start_ms"].min()
+colors = {"client": "tab:gray", "cdn": "tab:purple", "load_balancer": "tab:orange",
+          "service": "tab:blue", "cache": "tab:green", "database": "tab:red",
+          "replication": "tab:brown", "queue": "tab:olive"}
+fig, ax = plt.subplots(figsize=(8, 0.32 * len(one) + 1))
+for y, (_, s) in enumerate(one.iterrows()):
+    phase = s["within"] != ""
+    ax.barh(y, s["dur_ms"], left=s["start_ms"] - t0, color=colors.get(s["cat"], "k"),
+            alpha=0.45 if phase else 0.9, hatch="//" if s["cat"] == "replication" else None)
+    label = f"  {s['name']}" if phase else s["name"]
+    ax.text(s["start_ms"] - t0 + s["dur_ms"], y, f" {label} ({s['dur_ms']:.1f} ms)", va="center", fontsize=8)
+ax.invert_yaxis()
+ax.set_yticks([])
+ax.set_xlabel("time since the request was sent (ms)")
+ax.set_title(f"The slowest of {len(client)} traced requests: {client.loc[slowest, 'description']}")
+ax.set_xlim(0, (one["start_ms"] + one["dur_ms"]).max() - t0 + 25)
+dssim_nb.save(fig, "request-waterfall")
+
+# Leaf phases: phases no other component's visit happens inside (cpu, queue, lookup,
+# execute, ...). Whatever the client waits beyond them is the network between the hops.
+def leaf_phases(g):
+    ph = g[g["within"] != ""]
+    v = g[g["status"] != ""]
+    end = v["start_ms"] + v["dur_ms"]
+    leaf = [not ((v["name"] != p.within) & (v["start_ms"] >= p.start_ms)
+                 & (end <= p.start_ms + p.dur_ms)).any()
+            for p in ph.itertuples()]
+    return ph[leaf].assign(part=lambda d: d["cat"] + ": " + d["name"])
+
+parts = pd.concat([leaf_phases(g) for _, g in tr.groupby("request")])
+table = parts.pivot_table(index="request", columns="part", values="dur_ms", aggfunc="sum").fillna(0)
+table = table.loc[:, table.sum() > 0]  # a hit is an instant
+table["network and waiting"] = client["dur_ms"] - table.sum(axis=1)
+top = client["dur_ms"].sort_values(ascending=False).index[:12]
+fig, ax = plt.subplots(figsize=(8, 4.5))
+table.loc[top].plot.barh(stacked=True, ax=ax, width=0.8, colormap="tab20")
+ax.invert_yaxis()
+ax.set_xlabel("latency (ms)")
+ax.set_ylabel("traced request (#)")
+ax.set_title("Where the time goes: the 12 slowest traced requests")
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+dssim_nb.save(fig, "request-breakdown")
+share = (table.sum() / client["dur_ms"].sum()).sort_values(ascending=False)
+print("share of all traced latency:")
+print(share.round(3))
+assert (table["network and waiting"] > -1e-6).all(), "leaf phases cannot exceed the latency"
+assert abs(table.sum(axis=1) - client["dur_ms"]).max() < 1e-6

@@ -25,6 +25,7 @@ fn opts(seed: u64, duration: &str, warmup: &str) -> RunOptions {
         duration: parse_duration(duration).unwrap(),
         warmup: parse_duration(warmup).unwrap(),
         timeseries: None,
+        trace: 0,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use dssim_components::node::Node;
 use dssim_components::stats::SeriesRow;
 use dssim_components::{ModelConfig, RunOptions, RunReport, World};
 use dssim_engine::{parse_duration, SimTime};
@@ -23,6 +24,7 @@ fn opts(seed: u64, duration: &str, warmup: &str, series: Option<&str>) -> RunOpt
         duration: parse_duration(duration).unwrap(),
         warmup: parse_duration(warmup).unwrap(),
         timeseries: series.map(|s| parse_duration(s).unwrap()),
+        trace: 0,
     }
 }
 
@@ -381,6 +383,66 @@ cost = { per_hour = 0.10, exponent = 1.5 }
     assert!((hours - 2.0).abs() < 1e-9, "{hours}");
     let cost = m(&r, "cost");
     assert!((cost - 2.0 * 0.10 * 2f64.powf(1.5)).abs() < 1e-9, "{cost}");
+}
+
+/// Mixed server sizes (`speeds`): each instance serves at its own speed and is priced at it.
+#[test]
+fn mixed_sizes_serve_and_bill_at_each_instance_speed() {
+    let text = r#"
+[[clients]]
+name = "users"
+target = "app"
+rate = 20
+
+[[services]]
+name = "app"
+instances = 2
+workers = 8
+service_time = "exp(10ms)"
+speeds = [2.0, 0.5]
+cost = { per_hour = 0.10, exponent = 1.5 }
+"#;
+    let o = opts(4, "3610s", "10s", None);
+    let mut w = build(text, &o);
+    w.advance(parse_duration("3610s").unwrap());
+    let mean = |name: &str| match w.node(name) {
+        Some(Node::Instance(i)) => (i.stats.sojourn.mean_ms().unwrap(), i.stats.sojourn.len()),
+        _ => panic!("{name} is an instance"),
+    };
+    // 8 workers at 10 req/s each: no queueing, the time in the instance is the service
+    // time, exp with mean 10 ms / speed. Each mean is over ~36,000 requests: the standard
+    // error is mean / sqrt(n) ≈ 0.5%; allow 3%.
+    for (name, want) in [("app.0", 5.0), ("app.1", 20.0)] {
+        let (got, n) = mean(name);
+        assert!(n > 30_000, "{name}: {n} requests");
+        assert!(
+            (got - want).abs() / want < 0.03,
+            "{name}: mean {got} ms, want {want}"
+        );
+    }
+    let r = w.run().unwrap_or_else(|e| panic!("run failed: {e}"));
+    let cost = m(&r, "cost");
+    let want = 0.10 * (2f64.powf(1.5) + 0.5f64.powf(1.5));
+    assert!((cost - want).abs() < 1e-9, "{cost} vs {want}");
+
+    // One speed per instance at most, each above zero.
+    let bad = model(text).services[0].clone();
+    for (speeds, needle) in [
+        (vec![1.0, 1.0, 1.0], "3 speeds"),
+        (vec![1.0, 0.0], "entry 1"),
+    ] {
+        let mut m = model(text);
+        m.services[0] = dssim_components::service::ServiceConfig {
+            speeds,
+            ..bad.clone()
+        };
+        let errs = m.validate().expect_err("refused");
+        assert!(
+            errs.iter()
+                .any(|e| e.path == "services.app.speeds" && e.message.contains(needle)),
+            "{errs:?}"
+        );
+    }
 }
 
 #[test]

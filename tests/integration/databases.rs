@@ -26,6 +26,7 @@ fn opts(seed: u64, secs: f64, warmup: f64) -> RunOptions {
         duration: SimTime::from_secs_f64(secs),
         warmup: SimTime::from_secs_f64(warmup),
         timeseries: None,
+        trace: 0,
     }
 }
 

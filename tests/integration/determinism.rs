@@ -12,6 +12,7 @@ const FILES: &[&str] = &[
     "latency.csv",
     "timeseries.csv",
     "components.csv",
+    "trace.json",
 ];
 
 /// A sweep (2 x 2 points) with replications, network latency, timeouts, bounded queues
@@ -29,6 +30,7 @@ replications = 3
 
 [output]
 timeseries = "500ms"
+trace = 3
 
 [model]
 [[model.clients]]

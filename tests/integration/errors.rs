@@ -120,6 +120,20 @@ fn a_bad_duration_is_pointed_at() {
         &GOOD.replace("seed = 1", "seed = 1\nwarmup = \"5s\""),
     );
     assert_input_error(&check(&f, &[]), &[":4:10", "warmup"]);
+    // Text before the error with multi-byte characters: the excerpt's header points at the
+    // same line and column as the message.
+    let f = write(
+        &dir,
+        "utf8.toml",
+        &GOOD.replace(
+            "seed = 1",
+            "# 1M users × 10% ≈ 100k — per day\nseed = 1\nwarmup = \"5s\"",
+        ),
+    );
+    assert_input_error(
+        &check(&f, &[]),
+        &["utf8.toml:5:10: warmup", "utf8.toml:5:10 ]"],
+    );
 }
 
 #[test]

@@ -26,4 +26,5 @@ mod robustness;
 mod support;
 mod sweeps;
 mod theory;
+mod traces;
 mod traffic;

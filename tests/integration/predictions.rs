@@ -83,6 +83,7 @@ fn lru_hit_ratio_matches_its_che_prediction() {
         duration: SimTime::from_secs(plan.duration_s),
         warmup: SimTime::from_secs(plan.warmup_s),
         timeseries: None,
+        trace: 0,
     };
     let predicted = estimate_run(&m, &opts)
         .get("redis")

@@ -220,6 +220,7 @@ fn run(text: &str, seed: u64) -> Result<RunReport, String> {
         duration: SimTime::from_secs(3),
         warmup: SimTime::from_millis(500),
         timeseries: Some(SimTime::from_millis(500)),
+        trace: 0,
     };
     let world = model.build(&opts).map_err(|e| format!("build: {e:?}"))?;
     world.run().map_err(|e| format!("run: {e}\n{text}"))

@@ -236,6 +236,7 @@ fn adding_a_component_leaves_the_others_draws_alone() {
             duration: dssim_engine::SimTime::from_secs(30),
             warmup: dssim_engine::SimTime::from_secs(1),
             timeseries: None,
+            trace: 0,
         };
         m.build(&opts).unwrap().run().unwrap()
     };

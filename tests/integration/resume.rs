@@ -11,6 +11,7 @@ const FILES: &[&str] = &[
     "latency.csv",
     "timeseries.csv",
     "components.csv",
+    "trace.json",
 ];
 
 const EXPERIMENT: &str = r#"
@@ -25,6 +26,7 @@ replications = 3
 
 [output]
 timeseries = "1s"
+trace = 2
 
 [model]
 [[model.clients]]
@@ -101,7 +103,9 @@ fn resuming_after_a_crash_mid_write_completes_to_identical_files() {
         let keep_runs = if name == "runs.csv" { 3 } else { 5 };
         let mut out = String::new();
         for (i, line) in text.split_inclusive('\n').enumerate() {
+            // CSV rows start with the run; trace.json lines with {"pid":RUN,
             let run: usize = line
+                .trim_start_matches("{\"pid\":")
                 .split(',')
                 .next()
                 .and_then(|r| r.parse().ok())

@@ -60,6 +60,7 @@ pub fn replicate(m: &ModelConfig, plan: Plan) -> Vec<RunReport> {
                 duration: SimTime::from_secs(plan.duration_s),
                 warmup: SimTime::from_secs(plan.warmup_s),
                 timeseries: plan.timeseries,
+                trace: 0,
             };
             let world = m
                 .build(&opts)

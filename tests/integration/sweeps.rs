@@ -69,7 +69,16 @@ fn merged_shards_are_byte_identical_to_an_unsharded_run() {
     let d = scratch("merge");
     let exp = repo_file("experiments/mm1-sweep.toml");
     let full = d.join("full");
-    ok(&["run", &exp, "--out", s(&full), "--jobs", "2"]);
+    ok(&[
+        "run",
+        &exp,
+        "--out",
+        s(&full),
+        "--jobs",
+        "2",
+        "--set",
+        "output.trace=2",
+    ]);
     let shards: Vec<PathBuf> = (0..3).map(|k| d.join(format!("shard-{k}"))).collect();
     for (k, dir) in shards.iter().enumerate() {
         ok(&[
@@ -81,6 +90,8 @@ fn merged_shards_are_byte_identical_to_an_unsharded_run() {
             s(dir),
             "--jobs",
             "1",
+            "--set",
+            "output.trace=2",
         ]);
     }
     let merged = d.join("merged");
@@ -94,6 +105,11 @@ fn merged_shards_are_byte_identical_to_an_unsharded_run() {
         s(&merged),
     ]);
     assert_same_csvs(&full, &merged);
+    let trace = |d: &Path| fs::read(d.join("trace.json")).expect("trace.json");
+    assert!(
+        trace(&full) == trace(&merged),
+        "trace.json differs after merge"
+    );
 
     // Bad input: exit 2 with a clear message.
     let bad = d.join("bad");
@@ -142,7 +158,16 @@ fn merged_shards_are_byte_identical_to_an_unsharded_run() {
         "different experiment",
     );
     let split4 = d.join("split4");
-    ok(&["run", &exp, "--shard", "1/4", "--out", s(&split4)]);
+    ok(&[
+        "run",
+        &exp,
+        "--shard",
+        "1/4",
+        "--out",
+        s(&split4),
+        "--set",
+        "output.trace=2",
+    ]);
     refuse(
         &[
             "merge",
@@ -156,7 +181,16 @@ fn merged_shards_are_byte_identical_to_an_unsharded_run() {
     );
     // An incomplete shard (a run missing from its runs.csv).
     let cut = d.join("cut");
-    ok(&["run", &exp, "--shard", "1/3", "--out", s(&cut)]);
+    ok(&[
+        "run",
+        &exp,
+        "--shard",
+        "1/3",
+        "--out",
+        s(&cut),
+        "--set",
+        "output.trace=2",
+    ]);
     let runs = fs::read_to_string(cut.join("runs.csv")).expect("runs.csv");
     let kept: Vec<&str> = runs.lines().take(runs.lines().count() - 1).collect();
     fs::write(cut.join("runs.csv"), kept.join("\n") + "\n").expect("write");

@@ -22,6 +22,7 @@ fn opts(seed: u64, duration: f64, warmup: f64, series: Option<f64>) -> RunOption
         duration: SimTime::from_secs_f64(duration),
         warmup: SimTime::from_secs_f64(warmup),
         timeseries: series.map(SimTime::from_secs_f64),
+        trace: 0,
     }
 }
 

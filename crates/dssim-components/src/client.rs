@@ -47,6 +47,7 @@ use crate::node::{Ctx, Msg};
 use crate::popularity::{KeySampler, Popularity};
 use crate::request::{call, Op, ReqId, Request, Status};
 use crate::stats::Outcome;
+use crate::trace;
 use crate::units::{check_non_negative, DistSpec, Dur};
 use crate::ConfigError;
 
@@ -677,9 +678,13 @@ impl Client {
         ctx.shared.stats.started(now);
         let mut r = Request::new(self.next_seq, ctx.me(), user, key, op, now);
         r.response_bytes = self.response_bytes;
+        if ctx.shared.trace.on && ctx.shared.stats.counts(now) {
+            ctx.shared.trace.start(&mut r, now);
+        }
         if let Some(b) = self.browser.as_mut().filter(|_| op == Op::Read) {
             if b.lookup(user, key, now, ctx.shared.stats.counts(now)) {
                 // Served by the browser: no request leaves the client.
+                trace::client_phase(ctx, r.trace, "browser cache hit");
                 self.finish(ctx, &r, Outcome::Ok);
                 return;
             }
@@ -698,9 +703,11 @@ impl Client {
             return;
         };
         r.sent = now;
+        let traced = r.trace;
         if ctx.shared.stats.counts(r.first_sent) {
             ctx.shared.stats.attempts += 1;
         }
+        trace::client_phase(ctx, traced, "attempt");
         let active = match self.target_service {
             Some(s) => ctx.shared.active_instances(s),
             None => &[],
@@ -741,6 +748,7 @@ impl Client {
             SimTime::from_nanos(wait.min(u64::MAX as f64 / 2.0).round() as u64).max(r.retry_after);
         self.retries += 1;
         let id = ctx.shared.reqs.insert(r.retry());
+        trace::client_phase(ctx, r.trace, "backoff");
         if wait == SimTime::ZERO {
             self.dispatch(ctx, id);
         } else {
@@ -799,6 +807,7 @@ impl Client {
     fn finish(&mut self, ctx: &mut Ctx<'_>, r: &Request, outcome: Outcome) {
         let now = ctx.now();
         ctx.shared.stats.finished(r.first_sent, r.op, now, outcome);
+        trace::client_done(ctx, r.trace, outcome.label());
         if matches!(self.process, Process::Closed) {
             let think = self
                 .think

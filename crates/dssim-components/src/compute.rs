@@ -92,10 +92,13 @@ pub struct ServiceState {
     pub workers: u32,
     /// Whether an autoscaler watches this service (the `win_*` figures are kept only then).
     pub scaled: bool,
-    /// Cost of one instance-hour (from `cost`), if the model prices this service.
-    pub cost_per_hour: Option<f64>,
+    /// Cost of one instance-hour of each instance (from `cost` and its speed), if the
+    /// model prices this service.
+    pub prices: Option<Vec<f64>>,
     /// Billed instances over time (reset at the end of warm-up): instance-hours.
     pub billed: TimeWeighted,
+    /// The hourly price of the billed instances over time: its area is the cost.
+    pub billed_price: TimeWeighted,
     /// Ready instances over the autoscaler's sampling window.
     pub win_ready: TimeWeighted,
     /// Busy workers over the autoscaler's sampling window.
@@ -220,6 +223,9 @@ impl Shared {
         let bill = f64::from(i8::from(life.billed()) - i8::from(old.billed()));
         if bill != 0.0 {
             s.billed.add(now, bill);
+            if let Some(p) = s.prices.as_ref().and_then(|p| p.get(idx)) {
+                s.billed_price.add(now, bill * p);
+            }
         }
         let ready = f64::from(i8::from(life == Life::Ready) - i8::from(old == Life::Ready));
         if ready != 0.0 {
@@ -237,10 +243,9 @@ pub fn billing(c: &ComputeState, now: SimTime) -> (f64, Option<f64>) {
     let mut hours = 0.0;
     let mut cost = None;
     for s in &c.services {
-        let h = s.billed.area(now) / 3.6e12;
-        hours += h;
-        if let Some(p) = s.cost_per_hour {
-            *cost.get_or_insert(0.0) += h * p;
+        hours += s.billed.area(now) / 3.6e12;
+        if s.prices.is_some() {
+            *cost.get_or_insert(0.0) += s.billed_price.area(now) / 3.6e12;
         }
     }
     (hours, cost)
@@ -250,6 +255,7 @@ pub fn billing(c: &ComputeState, now: SimTime) -> (f64, Option<f64>) {
 pub fn reset_window(c: &mut ComputeState, now: SimTime) {
     for s in &mut c.services {
         s.billed.reset(now);
+        s.billed_price.reset(now);
         s.pool_in_use.reset(now);
         s.pool_waiting.reset(now);
     }

@@ -58,6 +58,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::node::{Ctx, Msg};
 use crate::request::{reply, Op, ReqId, Status};
+use crate::trace;
 use crate::units::{DistSpec, Dur};
 
 /// How keys are split over shards.
@@ -457,6 +458,8 @@ pub struct Entry {
     pub acked: bool,
     /// Whether its request was first sent in the measured window.
     pub counted: bool,
+    /// The trace number of its request (0: not traced), so replicas record its apply.
+    pub trace: u32,
 }
 
 /// A node's data and health, shared so that failover and reconciliation can see them.
@@ -950,6 +953,7 @@ impl DbNode {
         if op == Op::Write && primary {
             if let Some((size, wait)) = self.p.batch {
                 self.batch.push((req, now));
+                trace::phase(ctx, req, "group commit");
                 if self.flushing.is_empty() && self.batch.len() >= size {
                     self.flush(ctx);
                 } else if !self.batch_timer && self.flushing.is_empty() {
@@ -964,7 +968,17 @@ impl DbNode {
             Op::Read => self.p.read_time.sample(ctx.rng),
             Op::Write => self.p.write_time.sample(ctx.rng),
         };
-        let d = self.slowed(base) + self.disk(ctx, key);
+        let disk = self.disk(ctx, key);
+        trace::phase(
+            ctx,
+            req,
+            if disk > SimTime::ZERO {
+                "execute (disk read)"
+            } else {
+                "execute"
+            },
+        );
+        let d = self.slowed(base) + disk;
         self.held.push((req, now));
         ctx.timer(d, Msg::Done(req));
     }
@@ -1049,10 +1063,10 @@ impl DbNode {
     fn commit(&mut self, ctx: &mut Ctx<'_>, req: ReqId) -> u64 {
         let now = ctx.now();
         let v = ctx.shared.oracle.next_version();
-        let (key, user, counted) = match ctx.shared.reqs.get_mut(req) {
+        let (key, user, counted, traced) = match ctx.shared.reqs.get_mut(req) {
             Some(r) => {
                 r.version = v;
-                (r.key, r.user, r.first_sent)
+                (r.key, r.user, r.first_sent, r.trace)
             }
             None => return u64::MAX,
         };
@@ -1069,6 +1083,7 @@ impl DbNode {
             acks: 0,
             acked: false,
             counted,
+            trace: traced,
         });
         st.next_seq() - 1
     }
@@ -1081,6 +1096,7 @@ impl DbNode {
             }
             self.finish(ctx, req, since, Status::Ok);
         } else {
+            trace::phase(ctx, req, "wait for replicas");
             self.waiting.push((req, seq, since));
         }
     }
@@ -1173,7 +1189,7 @@ impl DbNode {
             return;
         }
         e.applied |= 1 << me;
-        let (key, version, commit) = (e.key, e.version, e.commit);
+        let (key, version, commit, traced) = (e.key, e.version, e.commit, e.trace);
         let slot = st.nodes[me].data.entry(key).or_insert(0);
         *slot = (*slot).max(version);
         let primary = st.nodes[st.primary].actor;
@@ -1184,6 +1200,12 @@ impl DbNode {
             ctx.shared.oracle.repl_lag_sum += lag.as_secs_f64();
             ctx.shared.stats.interval.repl_lag_ns += lag.0 as f64;
             ctx.shared.stats.interval.repl_lag_n += 1;
+        }
+        if traced != 0 {
+            let actor = ctx.me();
+            ctx.shared
+                .trace
+                .span(traced, actor, trace::What::Replication, commit, now);
         }
         if self.p.replication != Replication::Async {
             ctx.send(primary, Msg::ReplAck(pack(epoch, me, seq)));
@@ -1302,6 +1324,7 @@ impl DbNode {
                     acks: 1 << from,
                     acked: true,
                     counted: false,
+                    trace: 0,
                 });
             }
         }

@@ -29,6 +29,7 @@ pub mod sanity;
 pub mod service;
 pub mod shedding;
 pub mod stats;
+pub mod trace;
 pub mod units;
 pub mod validate;
 

@@ -47,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use crate::node::{Ctx, Msg};
 use crate::request::{call, reply, ReqId, Status};
 use crate::service::ServiceConfig;
+use crate::trace;
 use crate::units::{DistSpec, Dur};
 use crate::ConfigError;
 
@@ -402,6 +403,7 @@ impl LoadBalancer {
                 match &self.parse {
                     Some(d) => {
                         let d = d.sample(ctx.rng);
+                        trace::phase(ctx, req, "parse (L7)");
                         ctx.timer(d, Msg::Done(req));
                     }
                     None => self.route(ctx, req),
@@ -593,6 +595,7 @@ impl LoadBalancer {
         }
         self.outstanding[b as usize] += 1;
         self.stats.routed[b as usize] += 1;
+        trace::phase(ctx, req, "forward");
         call(ctx, self.backends[b as usize], req);
     }
 

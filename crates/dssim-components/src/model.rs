@@ -97,6 +97,8 @@ pub struct RunOptions {
     pub warmup: SimTime,
     /// Width of a time-series row; none when absent.
     pub timeseries: Option<SimTime>,
+    /// Requests to trace in full: the first this many sent in the measured window.
+    pub trace: u32,
 }
 
 /// The highest arrival rate a client may have: one request per nanosecond.
@@ -306,6 +308,24 @@ impl ModelConfig {
                     format!("must be a number above zero; found {}", s.speed),
                 ));
             }
+            for (i, v) in s.speeds.iter().enumerate() {
+                if !(v.is_finite() && *v > 0.0) {
+                    errs.push(ConfigError::new(
+                        format!("{p}.speeds"),
+                        format!("entry {i} must be a number above zero; found {v}"),
+                    ));
+                }
+            }
+            if s.speeds.len() > s.instances as usize {
+                errs.push(ConfigError::new(
+                    format!("{p}.speeds"),
+                    format!(
+                        "lists {} speeds but the service has {} instances; give one speed per instance",
+                        s.speeds.len(),
+                        s.instances
+                    ),
+                ));
+            }
             crate::validate::service(s, &p, &mut errs);
             if let Some(db) = &s.database {
                 if !matches!(names.get(db), Some(Named::Database)) {
@@ -478,11 +498,11 @@ impl ModelConfig {
             else {
                 continue;
             };
-            let service = if s.speed > 0.0 {
-                s.service_time.0.mean() / s.speed
-            } else {
-                s.service_time.0.mean()
-            };
+            // The fastest instance bounds how little time a request may take.
+            let fastest = (0..s.instances.max(1))
+                .map(|i| s.speed_of(i))
+                .fold(0.0, f64::max);
+            let service = s.service_time.0.mean() / fastest;
             if zero(think) && zero(service) && zero(latency) && c.users.unwrap_or(0) > 0 {
                 errs.push(ConfigError::new(
                     format!("clients.{}.think", c.name),
@@ -617,6 +637,7 @@ impl ModelConfig {
                     .then_some(0),
                 ..Default::default()
             },
+            trace: crate::trace::Tracer::new(opts.trace),
             ..Default::default()
         };
         let mut sim: Simulation<Node> = Simulation::new(Network::ideal(), shared);
@@ -642,7 +663,11 @@ impl ModelConfig {
             let mut state = ServiceState::default();
             state.name = s.name.clone();
             state.workers = s.workers.max(1);
-            state.cost_per_hour = s.hourly_cost();
+            state.prices = s.cost.is_some().then(|| {
+                (0..s.instances.max(scaled_max))
+                    .filter_map(|i| s.hourly_cost(i))
+                    .collect()
+            });
             state.scaled = scaled_max > 0;
             let router = s
                 .database
@@ -1054,6 +1079,7 @@ impl World {
         for (t, op) in leftovers {
             shared.stats.finished(t, op, now, Outcome::Dropped);
         }
+        shared.trace.close_all(now);
         let st = &shared.stats;
         if !st.conserved() {
             return Err(RunError::Conservation {
@@ -1075,6 +1101,9 @@ impl World {
             &self.sim.shared().compute,
             &self.model.services,
         );
+        if self.opts.trace > 0 {
+            report.trace = Some(self.trace_report());
+        }
         if !self.model.databases.is_empty() {
             let shared = self.sim.shared();
             crate::database::report(&shared.oracle, &mut report);
@@ -1121,6 +1150,44 @@ impl World {
             [id] => self.sim.actors().get(*id as usize),
             _ => None,
         }
+    }
+
+    /// The run's trace, each actor named by its most specific name (`app.2`, `db.replica1`).
+    fn trace_report(&self) -> crate::trace::RunTrace {
+        let mut names: BTreeMap<ActorId, &str> = BTreeMap::new();
+        for (name, ids) in &self.ids {
+            if let [id] = ids.as_slice() {
+                let e = names.entry(*id).or_insert(name);
+                if name.len() > e.len() {
+                    *e = name;
+                }
+            }
+        }
+        let actors = self.sim.actors();
+        self.sim.shared().trace.report(|id| {
+            let kind = match actors.get(id as usize) {
+                Some(Node::Client(_)) => "client",
+                Some(Node::Instance(_)) => "service",
+                Some(Node::Db(_)) => "database",
+                Some(Node::Cache(c))
+                    if self
+                        .model
+                        .caches
+                        .get(c.index)
+                        .is_some_and(|k| k.tier == Tier::Cdn) =>
+                {
+                    "cdn"
+                }
+                Some(Node::Cache(_)) => "cache",
+                Some(Node::LoadBalancer(_)) => "load_balancer",
+                Some(Node::JobQueue(_)) => "queue",
+                _ => "other",
+            };
+            let name = names
+                .get(&id)
+                .map_or_else(|| format!("actor {id}"), |n| n.to_string());
+            (name, kind)
+        })
     }
 
     fn component_rows(&self) -> Vec<ComponentRow> {

@@ -108,6 +108,9 @@ impl Actor for Node {
 
     #[inline]
     fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
+        if let Msg::Request(req) = msg {
+            crate::trace::arrive(ctx, req);
+        }
         match self {
             Node::Client(c) => c.handle(msg, ctx),
             Node::Instance(s) => s.handle(msg, ctx),

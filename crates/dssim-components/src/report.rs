@@ -63,6 +63,8 @@ pub struct RunReport {
     pub series: Vec<SeriesRow>,
     /// Per-component rows.
     pub components: Vec<ComponentRow>,
+    /// The spans of the traced requests (`[output] trace`), when the run traced any.
+    pub trace: Option<crate::trace::RunTrace>,
 }
 
 /// The runs.csv metric columns, in order (after `run, point, replication, seed` and the
@@ -215,6 +217,7 @@ impl RunReport {
             quantiles,
             series: st.series.clone(),
             components,
+            trace: None,
         }
     }
 

@@ -78,6 +78,9 @@ pub struct Request {
     /// Low-priority class (batch, prefetch): served after high-priority requests and shed
     /// first under degradation.
     pub low_priority: bool,
+    /// Trace number (1..=N) when this request is traced (`[output] trace`), else 0; a
+    /// retry keeps it (see [`crate::trace`]).
+    pub trace: u32,
     hops: [ActorId; MAX_HOPS],
     depth: u8,
 }
@@ -106,6 +109,7 @@ impl Request {
             response_bytes: 0,
             retry_after: SimTime::ZERO,
             low_priority: false,
+            trace: 0,
             hops: [0; MAX_HOPS],
             depth: 0,
         }
@@ -118,6 +122,12 @@ impl Request {
     #[inline]
     pub fn awaited_by(&self, actor: ActorId) -> bool {
         self.depth > 0 && self.hops[self.depth as usize - 1] == actor
+    }
+
+    /// How many callers wait on this attempt (the length of its return path).
+    #[inline]
+    pub fn depth(&self) -> u8 {
+        self.depth
     }
 
     /// A fresh attempt of the same logical request (a retry): same user, key, op and first
@@ -253,6 +263,7 @@ pub fn call_local(ctx: &mut Ctx<'_>, to: ActorId, delay: SimTime, req: ReqId) {
 /// answer, the caller receives `Dropped` instead (the connection broke).
 #[inline]
 pub fn reply(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+    crate::trace::leave(ctx, req, status);
     let Some(r) = ctx.shared.reqs.get_mut(req) else {
         return;
     };
@@ -269,6 +280,7 @@ pub fn reply(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
 /// Answers request `req` to its caller on the same machine after `delay` (no network).
 #[inline]
 pub fn reply_local(ctx: &mut Ctx<'_>, req: ReqId, delay: SimTime, status: Status) {
+    crate::trace::leave(ctx, req, status);
     let Some(r) = ctx.shared.reqs.get_mut(req) else {
         return;
     };

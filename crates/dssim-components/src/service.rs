@@ -62,6 +62,7 @@ use crate::faults::FaultAction;
 use crate::node::{Ctx, Msg};
 use crate::request::{call, call_local, reply, Op, ReqId, Status};
 use crate::shedding::{degraded, DegradeLevel, Shedding};
+use crate::trace;
 use crate::units::{Bandwidth, Bytes, DistSpec, Dur};
 
 /// A `[[services]]` entry.
@@ -84,6 +85,10 @@ pub struct ServiceConfig {
     /// Vertical scaling factor: 2.0 halves service times.
     #[serde(default = "one_f")]
     pub speed: f64,
+    /// Mixed server sizes: instance i runs at `speeds[i]` (and is priced at it); instances
+    /// past the list (added by an autoscaler) run at `speed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub speeds: Vec<f64>,
     /// Price of an instance-hour: `per_hour × speed^exponent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostConfig>,
@@ -182,10 +187,29 @@ fn one_f() -> f64 {
 }
 
 impl ServiceConfig {
-    /// The price of one instance-hour, if priced.
-    pub fn hourly_cost(&self) -> Option<f64> {
+    /// The speed of instance `index`: its entry in `speeds`, else `speed`.
+    pub fn speed_of(&self, index: u32) -> f64 {
+        let s = self
+            .speeds
+            .get(index as usize)
+            .copied()
+            .unwrap_or(self.speed);
+        if s > 0.0 {
+            s
+        } else {
+            1.0
+        }
+    }
+
+    /// Total speed of the first `n` instances (capacity in units of one speed-1 instance).
+    pub fn total_speed(&self, n: u32) -> f64 {
+        (0..n).map(|i| self.speed_of(i)).sum()
+    }
+
+    /// The price of one instance-hour of instance `index`, if priced.
+    pub fn hourly_cost(&self, index: u32) -> Option<f64> {
         self.cost
-            .map(|c| c.per_hour * self.speed.max(0.0).powf(c.exponent))
+            .map(|c| c.per_hour * self.speed_of(index).powf(c.exponent))
     }
 }
 
@@ -303,7 +327,7 @@ pub struct Instance {
 impl Instance {
     /// A fresh, idle instance `index` of service `service`.
     pub fn new(service: usize, index: u32, cfg: &ServiceConfig) -> Self {
-        let speed = if cfg.speed > 0.0 { cfg.speed } else { 1.0 };
+        let speed = cfg.speed_of(index);
         let capacity = match cfg.shedding {
             Shedding::None => u64::MAX,
             _ => cfg.queue.unwrap_or(u64::MAX),
@@ -528,12 +552,14 @@ impl Instance {
         if waiting < self.capacity {
             self.queue[class].push_back((req, now));
             self.queued_delta(ctx, 1.0);
+            trace::phase(ctx, req, "queue");
         } else if !low && !self.queue[1].is_empty() {
             // A high-priority request pushes out the newest low-priority one.
             if let Some((victim, _)) = self.queue[1].pop_back() {
                 self.shed(ctx, victim);
             }
             self.queue[0].push_back((req, now));
+            trace::phase(ctx, req, "queue");
         } else {
             self.shed(ctx, req);
         }
@@ -576,6 +602,7 @@ impl Instance {
             phase: Phase::Cpu,
             canary,
         });
+        trace::phase(ctx, req, if canary { "cpu (canary)" } else { "cpu" });
         ctx.timer(d, Msg::Done(req));
     }
 
@@ -659,6 +686,7 @@ impl Instance {
                     Msg::AcquireTimeout(req),
                 );
                 pool.waiters.push_back((req, now));
+                trace::phase(ctx, req, "pool wait");
                 ctx.shared.compute.services[svc].pool_waiting.add(now, 1.0);
                 self.in_service[pos].phase = Phase::PoolWait(timer);
             }
@@ -667,6 +695,7 @@ impl Instance {
 
     /// Calls the data tier: a local cache without the network, anything else through it.
     fn call_data(&self, ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
+        trace::phase(ctx, req, "data");
         if self.data.local {
             call_local(ctx, to, SimTime::ZERO, req);
         } else {
@@ -765,6 +794,7 @@ impl Instance {
             if ratio >= 1.0 || ctx.rng.random::<f64>() < ratio {
                 if let Some(pos) = self.find(req) {
                     self.in_service[pos].phase = Phase::Enqueue(i as u8);
+                    trace::phase(ctx, req, "enqueue job");
                     call_local(ctx, q, SimTime::ZERO, req);
                     return;
                 }
@@ -789,6 +819,7 @@ impl Instance {
                         );
                     nic.free_at = end;
                     nic.fifo.push_back((req, end));
+                    trace::phase(ctx, req, "send (nic)");
                     ctx.timer_at(end, Msg::Wake(WAKE_NIC));
                     if let Some(pos) = self.find(req) {
                         self.in_service[pos].phase = Phase::Nic;

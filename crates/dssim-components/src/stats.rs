@@ -22,6 +22,19 @@ pub enum Outcome {
     Dropped,
 }
 
+impl Outcome {
+    /// The outcome in one word (`ok`, `error`, `timeout`, `shed`, `dropped`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Timeout => "timeout",
+            Outcome::Shed => "shed",
+            Outcome::Dropped => "dropped",
+        }
+    }
+}
+
 /// State every actor of a run shares.
 #[derive(Debug, Default)]
 pub struct Shared {
@@ -35,6 +48,8 @@ pub struct Shared {
     pub dbs: Vec<crate::database::DbState>,
     /// The consistency oracle.
     pub oracle: crate::consistency::Oracle,
+    /// The trace recorder (`[output] trace`).
+    pub trace: crate::trace::Tracer,
 }
 
 /// Levels sampled into the time series, kept up to date by the components.

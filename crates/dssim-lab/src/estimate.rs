@@ -768,6 +768,7 @@ mod path_tests {
                         duration: dssim_engine::SimTime::from_secs(10),
                         warmup: dssim_engine::SimTime::ZERO,
                         timeseries: None,
+                        trace: 0,
                     },
                 ),
             ] {

@@ -39,6 +39,10 @@ struct ExperimentFile<M = toml::Value> {
     output: OutputConfig,
 }
 
+/// The most requests a run may trace in full (`[output] trace`): each costs a few spans
+/// of memory and a few lines of trace.json.
+pub const MAX_TRACE: u64 = 10_000;
+
 /// The `[output]` table.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -265,6 +269,17 @@ impl Experiment {
                 None,
             ));
         }
+        if self.output.trace > MAX_TRACE {
+            return Err(source_error(
+                &self.source,
+                &["output", "trace"],
+                &format!(
+                    "output.trace is the number of requests per run to trace in full; at most {MAX_TRACE} (found {})",
+                    self.output.trace
+                ),
+                None,
+            ));
+        }
         Ok(())
     }
 
@@ -301,7 +316,15 @@ impl Experiment {
             "name" => self.name = raw.trim().to_string(),
             "description" => self.description = raw.trim().to_string(),
             "output.timeseries" => self.output.timeseries = Some(Dur(as_dur()?)),
-            "output.trace" => self.output.trace = as_int()?,
+            "output.trace" => {
+                let n = as_int()?;
+                if n > MAX_TRACE {
+                    return Err(cli_error(format!(
+                        "--set output.trace: at most {MAX_TRACE} requests per run are traced (found {n})"
+                    )));
+                }
+                self.output.trace = n;
+            }
             _ => {
                 let p = path.strip_prefix("model.").unwrap_or(path);
                 let first = p.split('.').next().unwrap_or("");
@@ -398,6 +421,7 @@ impl Experiment {
             duration: self.duration,
             warmup: self.warmup,
             timeseries: self.output.timeseries.map(|d| d.0),
+            trace: self.output.trace as u32,
         };
         // Before validation, which itself walks every instance.
         limits::check(&limits::estimate(&model, &opts), &self.limits).map_err(|r| {

@@ -19,6 +19,7 @@ pub mod queueing;
 pub mod runner;
 pub mod source;
 pub mod stats;
+pub mod trace_json;
 
 pub use error::{Diagnostic, LabError};
 pub use experiment::{Experiment, RunSpec};

@@ -423,8 +423,11 @@ fn path_time(model: &ModelConfig, name: &str, depth: usize) -> f64 {
         d.as_ref().map_or(0.0, |d| finite(d.0.mean()) / 1e9)
     };
     if let Some(s) = model.services.iter().find(|s| s.name == name) {
-        let speed = if s.speed.is_finite() && s.speed > 0.0 {
-            s.speed
+        // Mixed sizes: the mean speed of the instances.
+        let n = s.instances.max(1);
+        let speed = s.total_speed(n) / f64::from(n);
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
         } else {
             1.0
         };
@@ -486,6 +489,7 @@ mod tests {
             duration: SimTime::from_secs(secs),
             warmup: SimTime::ZERO,
             timeseries: None,
+            trace: 0,
         }
     }
 

@@ -77,6 +77,9 @@ pub struct Manifest {
     /// Time-series width.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeseries: Option<String>,
+    /// Requests traced per run (`[output] trace`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub trace: u32,
     /// Experiment seed.
     pub seed: u64,
     /// Replications per point.
@@ -109,6 +112,7 @@ impl Manifest {
             duration: exp.duration.to_string(),
             warmup: exp.warmup.to_string(),
             timeseries: exp.output.timeseries.map(|d| d.0.to_string()),
+            trace: exp.output.trace as u32,
             seed: exp.seed,
             replications: exp.replications,
             total_runs: exp.runs(),
@@ -221,7 +225,12 @@ impl Manifest {
                 duration: dur(&self.duration),
                 warmup: dur(&self.warmup),
                 timeseries: self.timeseries.as_deref().map(dur),
+                trace: self.trace,
             },
         })
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

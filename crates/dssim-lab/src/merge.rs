@@ -219,6 +219,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command: &[String]) -> Result<MergeSu
         let p = out.join(name);
         fs::write(&p, text).map_err(|e| LabError::io(&p, e))?;
     }
+    crate::trace_json::merge(dirs, out)?;
     output::write_points(out, &first.swept)?;
 
     let mut merged = first.clone();

@@ -16,6 +16,7 @@ use crate::error::LabError;
 use crate::estimate::ModelEstimate;
 use crate::experiment::RunSpec;
 use crate::stats::student_t_975;
+use crate::trace_json::{self, TraceFile};
 
 /// Columns of timeseries.csv.
 pub const SERIES_COLUMNS: &[&str] = &[
@@ -61,6 +62,7 @@ pub struct Outputs {
     latency: File,
     series: File,
     components: File,
+    trace: Option<TraceFile>,
 }
 
 /// Formats a float for CSV: the shortest text that reads back to the same value.
@@ -129,6 +131,7 @@ impl Outputs {
         dir: &Path,
         swept: &[String],
         resume: bool,
+        trace: bool,
     ) -> Result<(Outputs, BTreeSet<usize>), LabError> {
         fs::create_dir_all(dir)
             .map_err(|e| LabError::io(dir, format!("cannot create the output folder: {e}")))?;
@@ -160,6 +163,16 @@ impl Outputs {
                 handles.push(w);
             }
         }
+        let trace = if trace {
+            Some(TraceFile::open(dir, resume, &done)?)
+        } else {
+            // A trace.json from an earlier run of this folder does not describe this one.
+            let old = dir.join(trace_json::FILE);
+            if old.exists() {
+                fs::remove_file(&old).map_err(|e| LabError::io(&old, e))?;
+            }
+            None
+        };
         let mut it = handles.into_iter();
         let mut next = || it.next().expect("four files");
         Ok((
@@ -169,6 +182,7 @@ impl Outputs {
                 latency: next(),
                 series: next(),
                 components: next(),
+                trace,
             },
             done,
         ))
@@ -236,6 +250,9 @@ impl Outputs {
             ));
         }
         write_flush(&mut self.components, &self.dir.join("components.csv"), &buf)?;
+        if let (Some(f), Some(t)) = (&mut self.trace, &r.trace) {
+            f.append(&trace_json::events(spec, t))?;
+        }
         let line = format!("{}\n", runs_line(spec, r));
         write_flush(&mut self.runs, &self.dir.join("runs.csv"), &line)
     }
@@ -354,7 +371,7 @@ pub fn sort_by_run(dir: &Path) -> Result<(), LabError> {
         }
         write_atomic(&path, &out)?;
     }
-    Ok(())
+    trace_json::sort_by_run(dir)
 }
 
 /// Writes points.csv from runs.csv: per sweep point, the mean of every metric over its

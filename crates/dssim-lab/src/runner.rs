@@ -103,7 +103,7 @@ pub fn execute(
         manifest.check_resumable(out)?;
     }
     let swept = exp.swept_paths();
-    let (mut outputs, done) = Outputs::open(out, &swept, settings.resume)?;
+    let (mut outputs, done) = Outputs::open(out, &swept, settings.resume, exp.output.trace > 0)?;
     manifest.keep_previous(out, &done);
     manifest.write(out)?;
     let todo: Vec<&RunSpec> = specs.iter().filter(|s| !done.contains(&s.run)).collect();

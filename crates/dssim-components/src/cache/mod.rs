@@ -63,6 +63,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::database::DbRouter;
 use crate::node::{Ctx, Msg};
 use crate::request::{call, reply, reply_local, Op, ReqId, Request, Status};
+use crate::trace;
 use crate::units::{DistSpec, Dur};
 use crate::ConfigError;
 
@@ -674,6 +675,7 @@ impl Cache {
         if delay == SimTime::ZERO {
             self.serve(ctx, req, false);
         } else {
+            trace::phase(ctx, req, "lookup");
             ctx.timer(delay, Msg::Cache(req, CacheStep::Lookup));
         }
     }
@@ -717,6 +719,7 @@ impl Cache {
             if let Some(r) = ctx.shared.reqs.get_mut(req) {
                 r.version = v;
             }
+            trace::phase(ctx, req, "hit");
             self.answer(ctx, req, Status::Ok);
             return;
         }
@@ -728,6 +731,7 @@ impl Cache {
             Stampede::Coalesce if busy => {
                 let f = self.flight_of[&key];
                 self.push_waiter(f, req);
+                trace::phase(ctx, req, "miss: wait for the fetch in flight");
                 if counted && !retry {
                     self.stats.coalesced += 1;
                 }
@@ -736,6 +740,7 @@ impl Cache {
                 if counted && !retry {
                     self.stats.coalesced += 1;
                 }
+                trace::phase(ctx, req, "miss: locked, retry later");
                 ctx.timer(self.lock_retry, Msg::Cache(req, CacheStep::Retry));
             }
             _ => {
@@ -768,6 +773,7 @@ impl Cache {
         if self.store.insert(key, version, expires, ctx.rng).is_some() {
             self.stats.evictions += 1;
         }
+        trace::phase(ctx, req, "write behind: buffered");
         let n = self.dirty.entry(key).or_insert(0);
         if *n == 0 {
             self.dirty_order.push(key);
@@ -787,6 +793,13 @@ impl Cache {
     /// Sends `req` to the backend (after the edge → origin delay, for a CDN).
     fn start_call(&mut self, ctx: &mut Ctx<'_>, req: ReqId, kind: Call) {
         self.outstanding.insert(pack(req), (self.epoch, kind));
+        let label = match kind {
+            Call::Fetch => "miss: fetch",
+            Call::Pass => "pass through",
+            Call::Write => "write",
+            Call::Flush => "flush",
+        };
+        trace::phase(ctx, req, label);
         match &self.origin_latency {
             Some(d) => {
                 let d = d.sample(ctx.rng);
