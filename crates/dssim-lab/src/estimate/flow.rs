@@ -485,14 +485,14 @@ impl<'a> Prep<'a> {
         }
     }
 
-    /// Worker time per request before the data call: CPU time over speed, plus the
-    /// re-login of a request served away from its user's session (`sessions = "local"`:
-    /// a share (I−1)/I of requests when instances are picked at random per request, none
-    /// behind a balancer that pins users, ip_hash or consistent_hash).
-    fn cpu_s(&self, si: usize) -> f64 {
+    /// Worker time per request before the data call on an instance of speed `speed`: CPU
+    /// time over speed, plus the re-login of a request served away from its user's session
+    /// (`sessions = "local"`: a share (I−1)/I of requests when instances are picked afresh
+    /// per request, none behind a balancer that pins users, ip_hash or consistent_hash).
+    fn work_s(&self, si: usize, speed: f64) -> f64 {
         let s = &self.m.services[si];
-        let speed = if s.speed > 0.0 && s.speed.is_finite() {
-            s.speed
+        let speed = if speed > 0.0 && speed.is_finite() {
+            speed
         } else {
             1.0
         };
@@ -511,6 +511,45 @@ impl<'a> Prep<'a> {
         let relogin = s.relogin.as_ref().map_or(0.05, |d| secs(d.0.mean()));
         let i = f64::from(s.instances);
         cpu + (i - 1.0) / i * relogin
+    }
+
+    /// The speed of each instance of service `si` (`speeds`, else `speed`).
+    fn speeds(&self, si: usize) -> Vec<f64> {
+        let s = &self.m.services[si];
+        (0..s.instances.max(1)).map(|i| s.speed_of(i)).collect()
+    }
+
+    /// The share of service `si`'s requests each instance gets: in proportion to the
+    /// weights of a weighted round robin, else evenly (a balancer that looks at the
+    /// instances' load is handled as one pooled queue in `instance_wait`).
+    fn shares(&self, si: usize) -> Vec<f64> {
+        use dssim_components::load_balancer::Algorithm;
+        let s = &self.m.services[si];
+        let n = s.instances.max(1) as usize;
+        let weights = self
+            .m
+            .load_balancers
+            .iter()
+            .find(|l| l.backends == s.name)
+            .filter(|l| l.algorithm == Algorithm::WeightedRoundRobin)
+            .and_then(|l| l.weights.as_ref())
+            .filter(|w| w.len() == n && w.iter().any(|x| *x > 0));
+        match weights {
+            Some(w) => {
+                let t: f64 = w.iter().map(|x| f64::from(*x)).sum();
+                w.iter().map(|x| f64::from(*x) / t).collect()
+            }
+            None => vec![1.0 / n as f64; n],
+        }
+    }
+
+    /// Worker time before the data call, averaged over the requests of service `si`.
+    fn cpu_s(&self, si: usize) -> f64 {
+        self.speeds(si)
+            .iter()
+            .zip(self.shares(si))
+            .map(|(&v, w)| w * self.work_s(si, v))
+            .sum()
     }
 
     /// Bytes of a response of service `si`: its clients' `response_size` (rate-weighted),
@@ -834,7 +873,7 @@ impl<'a> Prep<'a> {
                 }
                 Node::Service(si) => {
                     let (r, w) = svc_load.get(&si).copied().unwrap_or((0.0, 0.0));
-                    let (row, pool, t) = self.service_times(si, r, w, &time, &caches, &db_nodes);
+                    let (row, pool, t) = self.service_times(si, r, w, &caches, &db_nodes);
                     time.insert(n, t);
                     rows_services.push(row);
                     rows_pools.extend(pool);
@@ -1503,7 +1542,6 @@ impl<'a> Prep<'a> {
         si: usize,
         reads: f64,
         writes: f64,
-        time: &BTreeMap<Node, f64>,
         caches: &BTreeMap<usize, CacheOut>,
         db_nodes: &BTreeMap<usize, Vec<DbNodeOut>>,
     ) -> (ComponentEstimate, Option<ComponentEstimate>, f64) {
@@ -1513,7 +1551,6 @@ impl<'a> Prep<'a> {
         let inst = f64::from(s.instances.max(1));
         let c = s.workers.max(1);
         let servers = u64::from(s.instances.max(1)) * u64::from(c);
-        let cpu = self.cpu_s(si);
         // A law without a second moment (Pareto, shape ≤ 2) has an unbounded SCV.
         let cpu_scv = match s.service_time.0.scv() {
             x if x.is_nan() => f64::INFINITY,
@@ -1552,7 +1589,6 @@ impl<'a> Prep<'a> {
             ),
             (None, None) => (0.0, false),
         };
-        let _ = time;
         let per_inst = lambda / inst;
         // The pool: an M/G/c queue per instance for the data call.
         let mut pool_row = None;
@@ -1593,36 +1629,61 @@ impl<'a> Prep<'a> {
         } else {
             0.0
         };
-        let hold = cpu + pool_wait + data + nic + nic_wait;
-        let var = cpu_scv * cpu * cpu + data * data + pool_wait * pool_wait;
-        let scv = if hold > 0.0 && hold.is_finite() {
-            var / (hold * hold)
-        } else {
-            1.0
-        };
-        let wq = if hold.is_finite() && hold > 0.0 {
-            self.instance_wait(si, lambda, hold, scv)
-        } else if hold == 0.0 {
-            0.0
-        } else {
-            f64::INFINITY
-        };
-        let util = if hold.is_finite() {
-            per_inst * hold / f64::from(c)
-        } else {
-            f64::INFINITY
-        };
-        let intrinsic = cpu
-            + nic
+        // Each instance holds a worker for its own CPU time (its speed) and the rest.
+        let rest = pool_wait + data + nic + nic_wait;
+        let cpu_var = |work: f64| cpu_scv * work * work;
+        let holds: Vec<(f64, f64, f64)> = self
+            .speeds(si)
+            .iter()
+            .zip(self.shares(si))
+            .map(|(&v, share)| {
+                let work = self.work_s(si, v);
+                let hold = work + rest;
+                let var = cpu_var(work) + data * data + pool_wait * pool_wait;
+                let scv = if hold > 0.0 && hold.is_finite() {
+                    var / (hold * hold)
+                } else {
+                    1.0
+                };
+                (share, hold, scv)
+            })
+            .collect();
+        let (wq, util) = self.instance_wait(si, lambda, &holds);
+        let hold: f64 = holds.iter().map(|(w, h, _)| part(*w, *h)).sum();
+        let intrinsic_rest = nic
             + if has_data {
                 self.data_intrinsic(si, r_share, caches)
             } else {
                 0.0
             };
-        let mut sat = if intrinsic > 0.0 {
-            servers as f64 / intrinsic
+        // The first instance to fill up (its share over its capacity), or all of them
+        // together behind a balancer that watches their load.
+        let per_instance = holds
+            .iter()
+            .zip(self.speeds(si))
+            .filter(|((w, _, _), _)| *w > 0.0)
+            .map(|((w, _, _), v)| {
+                let t = self.work_s(si, v) + intrinsic_rest;
+                if t > 0.0 {
+                    f64::from(c) / t / w
+                } else {
+                    f64::INFINITY
+                }
+            });
+        let mut sat = if self.pooled(si) {
+            self.speeds(si)
+                .iter()
+                .map(|&v| {
+                    let t = self.work_s(si, v) + intrinsic_rest;
+                    if t > 0.0 {
+                        f64::from(c) / t
+                    } else {
+                        f64::INFINITY
+                    }
+                })
+                .sum()
         } else {
-            f64::INFINITY
+            per_instance.fold(f64::INFINITY, f64::min)
         };
         // Workers held through database calls run out when a database node they reach
         // fills them before it peaks: the service saturates at that point.
@@ -1653,56 +1714,111 @@ impl<'a> Prep<'a> {
         (row, pool_row, sojourn)
     }
 
-    /// Mean wait for a worker at service `si` (`lambda` requests per second in all, each
-    /// holding a worker `hold` seconds, SCV `scv`), by how its instances are picked:
+    /// Whether service `si`'s instances are picked by a balancer that watches their load
+    /// (least connections; power of two with several workers), modelled as one pooled queue.
+    fn pooled(&self, si: usize) -> bool {
+        use dssim_components::load_balancer::Algorithm;
+        let s = &self.m.services[si];
+        s.instances > 1
+            && self
+                .m
+                .load_balancers
+                .iter()
+                .find(|l| l.backends == s.name)
+                .is_some_and(|l| match l.algorithm {
+                    Algorithm::LeastConnections => true,
+                    Algorithm::PowerOfTwo => {
+                        s.workers > 1 || self.speeds(si).windows(2).any(|w| w[0] != w[1])
+                    }
+                    _ => false,
+                })
+    }
+
+    /// Mean wait for a worker and utilization of service `si` (`lambda` requests per second
+    /// in all; per instance its share of them, its holding time and that time's SCV), by
+    /// how its instances are picked:
     ///
     /// | picked by | model |
     /// |---|---|
     /// | random, ip_hash, consistent_hash, a client itself | independent M/G/c per instance (Erlang C, Allen–Cunneen) |
-    /// | round_robin, weighted_round_robin | each instance sees every I-th arrival: G/G/c with ca² = 1/I |
-    /// | least_connections | one pooled M/G/(I·c) (joining the shortest queue is close to pooling) |
-    /// | power_of_two, one worker | the supermarket model (Mitzenmacher): sojourn = S Σ_{i≥1} ρ^(2^i − 2) |
-    /// | power_of_two, several workers | pooled M/G/(I·c) |
-    fn instance_wait(&self, si: usize, lambda: f64, hold: f64, scv: f64) -> f64 {
+    /// | round_robin, weighted_round_robin | each instance sees every k-th arrival: G/G/c with ca² = its share |
+    /// | least_connections | one pooled M/G/(I·c) with the instances' total capacity (joining the shortest queue is close to pooling) |
+    /// | power_of_two, one worker, equal speeds | the supermarket model (Mitzenmacher): sojourn = S Σ_{i≥1} ρ^(2^i − 2) |
+    /// | power_of_two, otherwise | pooled, as least_connections |
+    fn instance_wait(&self, si: usize, lambda: f64, holds: &[(f64, f64, f64)]) -> (f64, f64) {
         use dssim_components::load_balancer::Algorithm;
         let s = &self.m.services[si];
-        let inst = s.instances.max(1);
         let c = s.workers.max(1);
-        let per_inst = lambda / f64::from(inst);
+        let n = holds.len().max(1);
         let algorithm = self
             .m
             .load_balancers
             .iter()
             .find(|l| l.backends == s.name)
             .map(|l| l.algorithm);
-        let pooled = || mgc_wait(inst.saturating_mul(c), lambda, hold, scv);
-        match algorithm {
-            _ if inst == 1 => mgc_wait(c, per_inst, hold, scv),
-            Some(Algorithm::RoundRobin | Algorithm::WeightedRoundRobin) => {
-                crate::queueing::ggc_wait(c, per_inst, hold, 1.0 / f64::from(inst), scv)
+        if holds.iter().any(|(w, h, _)| *w > 0.0 && !h.is_finite()) {
+            return (f64::INFINITY, f64::INFINITY);
+        }
+        if self.pooled(si) {
+            // Capacity adds up; every worker about equally busy.
+            let capacity: f64 = holds
+                .iter()
+                .map(|(_, h, _)| {
+                    if *h > 0.0 {
+                        f64::from(c) / h
+                    } else {
+                        f64::INFINITY
+                    }
+                })
+                .sum();
+            let servers = (n as u32).saturating_mul(c);
+            let mean = f64::from(servers) / capacity;
+            let scv = holds.iter().map(|(_, _, v)| v).sum::<f64>() / n as f64;
+            let wq = if mean > 0.0 {
+                mgc_wait(servers, lambda, mean, scv)
+            } else {
+                0.0
+            };
+            return (wq, lambda / capacity);
+        }
+        let mut wait = 0.0;
+        let mut busy = 0.0;
+        for &(share, hold, scv) in holds {
+            let per = lambda * share;
+            busy += per * hold;
+            if per <= 0.0 || hold <= 0.0 {
+                continue;
             }
-            Some(Algorithm::LeastConnections) => pooled(),
-            Some(Algorithm::PowerOfTwo) if c == 1 => {
-                let rho = per_inst * hold;
-                if rho >= 1.0 {
-                    return f64::INFINITY;
+            let wq = match algorithm {
+                _ if n == 1 => mgc_wait(c, per, hold, scv),
+                Some(Algorithm::RoundRobin | Algorithm::WeightedRoundRobin) => {
+                    crate::queueing::ggc_wait(c, per, hold, share, scv)
                 }
-                // Σ_{i≥1} ρ^(2^i − 2) − 1: the terms fall doubly exponentially.
-                let mut extra = 0.0;
-                let mut k = 2.0f64;
-                for _ in 0..64 {
-                    k *= 2.0;
-                    let term = rho.powf(k - 2.0);
-                    extra += term;
-                    if term < 1e-15 {
-                        break;
+                Some(Algorithm::PowerOfTwo) => {
+                    // One worker, equal speeds (else pooled, above).
+                    let rho = per * hold;
+                    if rho >= 1.0 {
+                        f64::INFINITY
+                    } else {
+                        // Σ_{i≥1} ρ^(2^i − 2) − 1: the terms fall doubly exponentially.
+                        let mut extra = 0.0;
+                        let mut k = 2.0f64;
+                        for _ in 0..64 {
+                            k *= 2.0;
+                            let term = rho.powf(k - 2.0);
+                            extra += term;
+                            if term < 1e-15 {
+                                break;
+                            }
+                        }
+                        hold * extra * (1.0 + scv) / 2.0
                     }
                 }
-                hold * extra * (1.0 + scv) / 2.0
-            }
-            Some(Algorithm::PowerOfTwo) => pooled(),
-            _ => mgc_wait(c, per_inst, hold, scv),
+                _ => mgc_wait(c, per, hold, scv),
+            };
+            wait += share * wq;
         }
+        (wait, busy / (n as f64 * f64::from(c)))
     }
 
     /// A job queue: jobs at `lambda` per second, each tried until it succeeds or runs out
