@@ -70,8 +70,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Back-of-envelope: per-component load, utilization, Erlang-C wait, the first
-    /// bottleneck; or, with --users, the traffic calculator.
+    /// Back-of-envelope: per-component load, utilization, queueing wait, hit ratios of
+    /// caches and buffer pools, load on every database node, the first bottleneck; or,
+    /// with --users, the traffic calculator.
     Estimate {
         /// Experiment or model file (optional with --users).
         file: Option<PathBuf>,
@@ -367,70 +368,8 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             if let Some(file) = file {
                 let exp = load(&file, &set, None)?;
                 let spec = exp.spec(0)?;
-                let est = dssim_lab::estimate::components(&spec.model);
-                println!(
-                    "{:<16} {:<10} {:>12} {:>8} {:>8} {:>12} {:>12} {:>14}",
-                    "component",
-                    "kind",
-                    "offered_rps",
-                    "servers",
-                    "util",
-                    "wait_ms",
-                    "sojourn_ms",
-                    "saturates_at"
-                );
-                for e in &est {
-                    println!(
-                        "{:<16} {:<10} {:>12.1} {:>8} {:>8.3} {:>12.3} {:>12.3} {:>14.1}",
-                        e.component,
-                        e.kind,
-                        e.offered_rps,
-                        e.servers,
-                        e.utilization,
-                        e.wait_ms,
-                        e.sojourn_ms,
-                        e.saturation_rps
-                    );
-                }
-                // Resharding: the share of keys that move when one shard is added.
-                let keys = spec
-                    .model
-                    .clients
-                    .iter()
-                    .map(|c| c.keys)
-                    .max()
-                    .unwrap_or(1)
-                    .min(200_000);
-                for d in &spec.model.databases {
-                    use dssim_components::database::{moved_fraction, Sharding};
-                    let (n, m) = (d.shards, d.shards + 1);
-                    let f = |s: Sharding| moved_fraction(s, keys, n, m);
-                    println!(
-                        "database {}: adding a shard ({n} -> {m}) moves {:.1}% of {keys} keys with its sharding ({:?}); hash mod N {:.1}%, consistent hashing {:.1}% (ideal 1/(N+1) = {:.1}%)",
-                        d.name,
-                        100.0 * f(d.sharding),
-                        d.sharding,
-                        100.0 * f(Sharding::Hash),
-                        100.0 * f(Sharding::ConsistentHash),
-                        100.0 / f64::from(m)
-                    );
-                }
-                if let Some(b) = est
-                    .iter()
-                    .min_by(|a, b| a.saturation_rps.total_cmp(&b.saturation_rps))
-                {
-                    println!(
-                        "first bottleneck: {} ({}), saturates at {:.1} rps{}",
-                        b.component,
-                        b.kind,
-                        b.saturation_rps,
-                        if b.utilization >= 1.0 {
-                            " — already overloaded at the offered load"
-                        } else {
-                            ""
-                        }
-                    );
-                }
+                let est = dssim_lab::estimate::estimate(&spec.model);
+                print!("{}", dssim_lab::estimate::render(&spec.model, &est));
             } else if users.is_none() {
                 return Err(LabError::Input(Diagnostic::plain(
                     Path::new("estimate"),

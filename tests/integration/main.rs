@@ -4,7 +4,8 @@
 //! the real binary with fixed seeds into their own temporary folders (helpers in `common`),
 //! and read the CSV files back, as a user or a notebook would. The queueing,
 //! reproducibility, outputs and robustness modules extend them (helpers in `support`;
-//! queueing runs models in-process). Statistical checks are sized for `--release`; add
+//! queueing runs models in-process); predictions sets `dssim estimate` and the predicted
+//! columns of components.csv against the runs they predict. Statistical checks are sized for `--release`; add
 //! `-- --nocapture` to print the figures they measure.
 
 mod caches;
@@ -15,6 +16,7 @@ mod determinism;
 mod errors;
 mod fuzz_regressions;
 mod outputs;
+mod predictions;
 mod properties;
 mod queueing;
 mod reliability;

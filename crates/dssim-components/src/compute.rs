@@ -288,6 +288,7 @@ pub fn summary(c: &ComputeState, now: SimTime) -> Summary {
                 utilization: None,
                 mean_queue: Some(s.pool_waiting.mean(now)),
                 p99_ms: s.pool_wait.quantile_ms(0.99),
+                mean_ms: s.pool_wait.mean_ms(),
                 hit_ratio: None,
             });
         }
@@ -301,6 +302,7 @@ pub fn summary(c: &ComputeState, now: SimTime) -> Summary {
             utilization: (workers > 0.0).then(|| q.busy.mean(now) / workers),
             mean_queue: Some(q.depth.mean(now)),
             p99_ms: q.latency.quantile_ms(0.99),
+            mean_ms: q.latency.mean_ms(),
             hit_ratio: None,
         });
     }

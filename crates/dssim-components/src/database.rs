@@ -1515,6 +1515,7 @@ impl DbNode {
                 .then(|| conns / f64::from(self.p.max_conns.max(1))),
             mean_queue: Some(conns),
             p99_ms: self.stats.sojourn.quantile_ms(0.99),
+            mean_ms: self.stats.sojourn.mean_ms(),
             hit_ratio: (self.pool.is_some() && lookups > 0)
                 .then(|| self.stats.pool_hits as f64 / lookups as f64),
         }

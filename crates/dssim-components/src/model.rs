@@ -1219,6 +1219,7 @@ impl World {
                 utilization: (workers > 0.0).then(|| busy / workers),
                 mean_queue: Some(queued),
                 p99_ms: hist.quantile_ms(0.99),
+                mean_ms: hist.mean_ms(),
                 hit_ratio: None,
             });
         }
@@ -1238,6 +1239,7 @@ impl World {
                     utilization: None,
                     mean_queue: None,
                     p99_ms: lb.stats.sojourn.quantile_ms(0.99),
+                    mean_ms: lb.stats.sojourn.mean_ms(),
                     hit_ratio: None,
                 });
             }
@@ -1273,6 +1275,7 @@ impl World {
                     .then(|| st.busy_ns as f64 / 1e9 / (window * f64::from(nodes))),
                 mean_queue: None,
                 p99_ms: st.sojourn.quantile_ms(0.99),
+                mean_ms: st.sojourn.mean_ms(),
                 hit_ratio: ratio(st.hits, st.lookups),
             });
             if c.tier == Tier::Cdn {
@@ -1284,6 +1287,7 @@ impl World {
                     utilization: None,
                     mean_queue: None,
                     p99_ms: None,
+                    mean_ms: None,
                     hit_ratio: ratio(st.requests.saturating_sub(origin), st.requests),
                 });
             }
@@ -1298,6 +1302,7 @@ impl World {
                         utilization: None,
                         mean_queue: None,
                         p99_ms: None,
+                        mean_ms: None,
                         hit_ratio: (b.lookups > 0).then(|| b.hits as f64 / b.lookups as f64),
                     });
                 }

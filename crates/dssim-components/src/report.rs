@@ -36,6 +36,8 @@ pub struct ComponentRow {
     pub mean_queue: Option<f64>,
     /// p99 time spent in it (ms).
     pub p99_ms: Option<f64>,
+    /// Mean time spent in it (ms); for a pool, the mean wait for a connection.
+    pub mean_ms: Option<f64>,
     /// Cache hit ratio.
     pub hit_ratio: Option<f64>,
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use dssim_components::{Cell, RunReport, RUN_COLUMNS};
 
 use crate::error::LabError;
+use crate::estimate::ModelEstimate;
 use crate::experiment::RunSpec;
 use crate::stats::student_t_975;
 use crate::trace_json::{self, TraceFile};
@@ -34,7 +35,8 @@ pub const SERIES_COLUMNS: &[&str] = &[
     "in_flight",
 ];
 
-/// Columns of components.csv.
+/// Columns of components.csv: what the run measured, then what `dssim estimate` predicts
+/// for the same component from the run's model (empty where it predicts nothing).
 pub const COMPONENT_COLUMNS: &[&str] = &[
     "run",
     "component",
@@ -44,6 +46,13 @@ pub const COMPONENT_COLUMNS: &[&str] = &[
     "mean_queue",
     "p99_ms",
     "hit_ratio",
+    "rps",
+    "mean_ms",
+    "predicted_rps",
+    "predicted_utilization",
+    "predicted_mean_queue",
+    "predicted_mean_ms",
+    "predicted_hit_ratio",
 ];
 
 /// The per-run CSV files of an output folder.
@@ -179,8 +188,14 @@ impl Outputs {
         ))
     }
 
-    /// Writes every row of one run and flushes (runs.csv last, so a recorded run is whole).
-    pub fn write_run(&mut self, spec: &RunSpec, r: &RunReport) -> Result<(), LabError> {
+    /// Writes every row of one run and flushes (runs.csv last, so a recorded run is whole);
+    /// `predicted` fills the predicted columns of components.csv.
+    pub fn write_run(
+        &mut self,
+        spec: &RunSpec,
+        r: &RunReport,
+        predicted: &ModelEstimate,
+    ) -> Result<(), LabError> {
         let run = spec.run;
         let mut buf = String::new();
         for (q, v) in &r.quantiles {
@@ -207,9 +222,17 @@ impl Outputs {
         }
         write_flush(&mut self.series, &self.dir.join("timeseries.csv"), &buf)?;
         buf.clear();
+        let window = (spec.opts.duration - spec.opts.warmup).as_secs_f64();
         for c in &r.components {
+            // Job queues count their jobs over the whole run.
+            let span = if c.kind == "queue" {
+                spec.opts.duration.as_secs_f64()
+            } else {
+                window
+            };
+            let p = predicted.get(&c.component);
             buf.push_str(&format!(
-                "{run},{},{},{},{},{},{},{}\n",
+                "{run},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 csv_field(&c.component),
                 c.kind,
                 c.requests,
@@ -217,6 +240,13 @@ impl Outputs {
                 opt(c.mean_queue),
                 opt(c.p99_ms),
                 opt(c.hit_ratio),
+                opt((span > 0.0).then(|| c.requests as f64 / span)),
+                opt(c.mean_ms),
+                opt(p.map(|p| p.offered_rps)),
+                opt(p.and_then(|p| p.utilization)),
+                opt(p.and_then(|p| p.mean_queue)),
+                opt(p.and_then(|p| p.sojourn_ms)),
+                opt(p.and_then(|p| p.hit_ratio)),
             ));
         }
         write_flush(&mut self.components, &self.dir.join("components.csv"), &buf)?;

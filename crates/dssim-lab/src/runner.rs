@@ -11,6 +11,7 @@ use std::time::Instant;
 use dssim_components::RunReport;
 
 use crate::error::LabError;
+use crate::estimate::{estimate_run, ModelEstimate};
 use crate::experiment::{Experiment, RunSpec};
 use crate::manifest::{Manifest, RunRecord};
 use crate::output::{self, Outputs};
@@ -63,6 +64,9 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
+/// A finished run: its report and the predictions for its model, or why it failed.
+type Outcome = Result<(RunReport, ModelEstimate), String>;
+
 /// Runs one spec to its report (also used by replay).
 pub fn run_one(spec: &RunSpec) -> Result<RunReport, String> {
     let world = spec.model.build(&spec.opts).map_err(|errs| {
@@ -107,7 +111,7 @@ pub fn execute(
 
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<(usize, Result<RunReport, String>, f64, u64)>();
+    let (tx, rx) = mpsc::channel::<(usize, Outcome, f64, u64)>();
     let jobs = settings.jobs.max(1).min(todo.len().max(1));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
@@ -135,6 +139,8 @@ pub fn execute(
                         let ev = res
                             .as_ref()
                             .map_or(0, |r| r.metric("events").unwrap_or(0.0) as u64);
+                        // The predictions for components.csv, off the writing thread.
+                        let res = res.map(|r| (r, estimate_run(&spec.model, &spec.opts)));
                         if tx.send((i, res, wall, ev)).is_err() {
                             break;
                         }
@@ -143,7 +149,7 @@ pub fn execute(
             });
             drop(tx);
         });
-        let mut buffer: BTreeMap<usize, (Result<RunReport, String>, f64, u64)> = BTreeMap::new();
+        let mut buffer: BTreeMap<usize, (Outcome, f64, u64)> = BTreeMap::new();
         let mut expect = 0;
         for (i, res, wall, ev) in rx {
             buffer.insert(i, (res, wall, ev));
@@ -154,8 +160,8 @@ pub fn execute(
                     continue;
                 }
                 match res {
-                    Ok(report) => {
-                        if let Err(e) = outputs.write_run(spec, &report) {
+                    Ok((report, predicted)) => {
+                        if let Err(e) = outputs.write_run(spec, &report, &predicted) {
                             write_err = Some(e);
                             stop.store(true, Ordering::Relaxed);
                             continue;

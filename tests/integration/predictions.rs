@@ -1,0 +1,421 @@
+//! Predictions against the simulation: `dssim estimate` and the predicted columns of
+//! components.csv come from one model of the request path (`dssim_lab::estimate`); here
+//! they meet the runs they predict.
+//!
+//! - an LRU cache under Zipf keys (Che's approximation, keys grouped on the estimate's
+//!   grid): the measured hit ratio within 4 standard errors plus Che's own error;
+//! - a database behind a pool of c connections (M/M/c) and one refusing past
+//!   `max_connections` (Erlang's loss system M/M/c/c): predicted and measured
+//!   components.csv columns within 4 standard errors (these formulas are exact);
+//! - the database-bottleneck lesson: the estimate names the app while it saturates first
+//!   and the database once more app nodes push it past its peak, and the closed loop's
+//!   throughput lands near the simulated one;
+//! - components.csv: every column present, predictions empty (never zero) where none
+//!   applies; every shipped file estimates without a NaN.
+//!
+//! Tolerances: per-replication figures are independent (distinct seeds), so
+//! (mean − prediction) / se follows Student's t; [`SIGMAS`] standard errors, plus the
+//! approximation's own stated error where the prediction is an approximation.
+
+use std::path::Path;
+
+use dssim_components::RunOptions;
+use dssim_engine::SimTime;
+use dssim_lab::estimate::{estimate, estimate_run};
+
+use crate::common::{self, mean_se, num, read_csv, run_ok, tmp_dir, write, Row, SIGMAS};
+use crate::support::{model, replicate, Plan};
+
+/// Asserts that per-replication measurements `xs` agree with `predicted` within SIGMAS
+/// standard errors plus `approx` (relative to the prediction), and that the band is
+/// narrow enough to mean something (`max_rel` of the prediction).
+fn agrees(what: &str, xs: &[f64], predicted: f64, approx: f64, max_rel: f64) {
+    let (mean, se) = mean_se(xs);
+    let band = SIGMAS * se + approx * predicted.abs();
+    eprintln!(
+        "{what}: measured {mean:.5} (se {se:.5}), predicted {predicted:.5}, rel. error {:+.2}%, band ±{:.2}%",
+        100.0 * (mean - predicted) / predicted,
+        100.0 * band / predicted.abs()
+    );
+    assert!(
+        band <= max_rel * predicted.abs(),
+        "{what}: band {band} wider than {max_rel} of {predicted}: the check would be vacuous"
+    );
+    assert!(
+        (mean - predicted).abs() <= band,
+        "{what}: measured {mean} (se {se}) vs predicted {predicted}: off by more than the band {band}; runs {xs:?}"
+    );
+}
+
+#[test]
+fn lru_hit_ratio_matches_its_che_prediction() {
+    // 100,000 keys, so the estimate groups the tail into cells; no backend, so a miss
+    // fills at once. The prediction covers the cold start of each run's window.
+    let m = model(
+        r#"
+        [[clients]]
+        name = "users"
+        target = "app"
+        rate = 4000
+        keys = 100000
+        popularity = "zipf(0.8)"
+
+        [[services]]
+        name = "app"
+        workers = 100000
+        service_time = "0ms"
+        cache = "redis"
+
+        [[caches]]
+        name = "redis"
+        capacity = 2000
+        "#,
+    );
+    let plan = Plan {
+        warmup_s: 5,
+        duration_s: 20,
+        replications: 8,
+        timeseries: None,
+        first_seed: 9100,
+    };
+    let opts = RunOptions {
+        seed: 0,
+        duration: SimTime::from_secs(plan.duration_s),
+        warmup: SimTime::from_secs(plan.warmup_s),
+        timeseries: None,
+        trace: 0,
+    };
+    let predicted = estimate_run(&m, &opts)
+        .get("redis")
+        .and_then(|c| c.hit_ratio)
+        .expect("a hit-ratio prediction for the cache");
+    let steady = estimate(&m).get("redis").and_then(|c| c.hit_ratio).unwrap();
+    let xs: Vec<f64> = replicate(&m, plan)
+        .iter()
+        .map(|r| crate::support::component(r, "redis").hit_ratio.unwrap())
+        .collect();
+    eprintln!("steady-state Che: {steady:.5}");
+    // Che's approximation under IRM is within a few tenths of a percent at this size
+    // (Fricker, Robert, Roberts 2012): allow 0.5%.
+    agrees("lru hit ratio", &xs, predicted, 0.005, 0.02);
+}
+
+/// One database behind a pool of 4 connections per instance (M/M/4 for a connection:
+/// Erlang C), one refusing past 4 connections (M/M/4/4: Erlang B), both at 3.2 erlangs.
+const MMC: &str = r#"
+name = "mmc-database"
+duration = "100s"
+warmup = "5s"
+seed = 31
+replications = 20
+
+[model]
+[[model.clients]]
+name = "pooled"
+target = "app"
+rate = 320
+
+[[model.clients]]
+name = "direct"
+target = "app2"
+rate = 320
+
+[[model.services]]
+name = "app"
+workers = 1000
+service_time = "0ms"
+pool = { size = 4 }
+database = "db"
+
+[[model.services]]
+name = "app2"
+workers = 1000
+service_time = "0ms"
+database = "db2"
+
+[[model.databases]]
+name = "db"
+read_time = "exp(10ms)"
+write_time = "exp(10ms)"
+
+[[model.databases]]
+name = "db2"
+read_time = "exp(10ms)"
+write_time = "exp(10ms)"
+max_connections = 4
+"#;
+
+/// The rows of `component` in components.csv, one per run.
+fn rows<'a>(all: &'a [Row], component: &str) -> Vec<&'a Row> {
+    let v: Vec<&Row> = all.iter().filter(|r| r["component"] == component).collect();
+    assert!(!v.is_empty(), "no components.csv rows for {component}");
+    v
+}
+
+/// The measured column `col` per run, and the predicted one (the same in every run).
+fn measured_and_predicted(all: &[Row], component: &str, col: &str) -> (Vec<f64>, f64) {
+    let rs = rows(all, component);
+    let xs = rs.iter().map(|r| num(r, col)).collect();
+    let p = num(rs[0], &format!("predicted_{col}"));
+    assert!(rs.iter().all(|r| num(r, &format!("predicted_{col}")) == p));
+    (xs, p)
+}
+
+#[test]
+fn an_mmc_database_agrees_with_its_predicted_columns() {
+    let dir = tmp_dir("mmc-db");
+    let file = write(&dir, "mmc.toml", MMC);
+    let out = dir.join("out");
+    run_ok(&file, &out, &["--jobs", "2"]);
+    let all = read_csv(&out.join("components.csv"));
+    // Theory, by hand: a = 320/s × 10 ms = 3.2 erlangs on c = 4.
+    let (c, a) = (4u32, 3.2f64);
+    let b = dssim_lab::queueing::erlang_b(c, a);
+    let wq_ms = 1e3 * dssim_lab::queueing::mmc_wait(c, 320.0, 0.010);
+    for (component, col, theory) in [
+        ("db.primary", "mean_queue", a),
+        ("db.primary", "mean_ms", 10.0),
+        ("app.pool", "mean_ms", wq_ms),
+        ("app", "mean_ms", wq_ms + 10.0),
+        ("db2.primary", "mean_queue", a * (1.0 - b)),
+        ("db2.primary", "utilization", a * (1.0 - b) / f64::from(c)),
+        ("db2.primary", "mean_ms", 10.0),
+    ] {
+        let (xs, p) = measured_and_predicted(&all, component, col);
+        // The prediction is the formula itself (exact for these models)...
+        assert!(
+            (p - theory).abs() <= 1e-9 * theory,
+            "{component} predicted_{col} = {p}, the formula says {theory}"
+        );
+        // ...and the simulation agrees with it.
+        agrees(&format!("{component} {col}"), &xs, p, 0.0, 0.08);
+    }
+    // Arrival rates: requests over the window against the offered rate.
+    let (xs, p) = measured_and_predicted(&all, "db.primary", "rps");
+    agrees("db.primary rps", &xs, p, 0.0, 0.02);
+    // The refused share (errors of the direct client) is Erlang B.
+    let runs = read_csv(&out.join("runs.csv"));
+    let refused: Vec<f64> = runs
+        .iter()
+        .zip(rows(&all, "db2.primary"))
+        .map(|(r, c)| num(r, "db_refused") / num(c, "requests"))
+        .collect();
+    agrees("db2 refused share (Erlang B)", &refused, b, 0.0, 0.1);
+}
+
+#[test]
+fn the_database_bottleneck_is_named_once_it_saturates_first() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/db-bottleneck.toml");
+    let file = file.to_str().expect("utf-8 path");
+    let first = |instances: u32| -> String {
+        let set = format!("services.app.instances={instances}");
+        let o = common::dssim(&["estimate", file, "--set", &set]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        text.lines()
+            .find(|l| l.starts_with("first bottleneck:"))
+            .unwrap_or_else(|| panic!("no bottleneck line in:\n{text}"))
+            .to_string()
+    };
+    // One app node: 4 workers hold each request 5 ms of CPU + 2 ms of query; the database
+    // could take four times that.
+    assert!(first(1).contains("app (service)"), "{}", first(1));
+    // Eight and sixteen: 32 and 64 workers push the database past its USL peak.
+    for n in [8, 16] {
+        let line = first(n);
+        assert!(
+            line.contains("db.primary (database)"),
+            "{n} instances: {line}"
+        );
+    }
+    // The closed loop settles where the simulation does: within 4 se plus 5% (the loop is
+    // solved with open-queue formulas at each node, an approximation).
+    let text = std::fs::read_to_string(file).expect("read the experiment");
+    let exp: toml::Value = toml::from_str(&text).expect("toml");
+    let base = exp["model"].clone();
+    for n in [1u32, 16] {
+        let mut mv = base.clone();
+        mv["services"][0]["instances"] = toml::Value::Integer(i64::from(n));
+        let m = model(&toml::to_string(&mv).expect("model text"));
+        let predicted = estimate(&m).clients[0].rate_rps;
+        let reps = replicate(
+            &m,
+            Plan {
+                warmup_s: 3,
+                duration_s: 15,
+                replications: 6,
+                timeseries: None,
+                first_seed: 9200 + u64::from(n),
+            },
+        );
+        let xs: Vec<f64> = reps
+            .iter()
+            .map(|r| crate::support::metric(r, "throughput_rps"))
+            .collect();
+        agrees(
+            &format!("closed-loop throughput, {n} app nodes"),
+            &xs,
+            predicted,
+            0.05,
+            0.08,
+        );
+    }
+}
+
+#[test]
+fn components_csv_has_predictions_and_leaves_the_rest_empty() {
+    let dir = tmp_dir("pred-columns");
+    let file = write(
+        &dir,
+        "x.toml",
+        r#"
+        name = "columns"
+        duration = "4s"
+        warmup = "1s"
+        seed = 3
+        replications = 1
+
+        [model]
+        [[model.clients]]
+        name = "users"
+        target = "edge"
+        rate = 300
+        keys = 5000
+        popularity = "zipf(0.9)"
+        read_ratio = 0.9
+
+        [[model.caches]]
+        name = "edge"
+        tier = "cdn"
+        origin = "app"
+        cacheable = 0.5
+        capacity = 500
+
+        [[model.services]]
+        name = "app"
+        instances = 2
+        workers = 8
+        service_time = "exp(2ms)"
+        database = "db"
+
+        [[model.databases]]
+        name = "db"
+        read_time = "exp(1ms)"
+        write_time = "exp(2ms)"
+        replicas = 1
+        read_from = "replicas"
+        "#,
+    );
+    let out = dir.join("out");
+    run_ok(&file, &out, &[]);
+    let (header, _) = crate::support::read_csv(&out.join("components.csv"));
+    for c in [
+        "run",
+        "component",
+        "kind",
+        "requests",
+        "utilization",
+        "mean_queue",
+        "p99_ms",
+        "hit_ratio",
+        "rps",
+        "mean_ms",
+        "predicted_rps",
+        "predicted_utilization",
+        "predicted_mean_queue",
+        "predicted_mean_ms",
+        "predicted_hit_ratio",
+    ] {
+        assert!(
+            header.iter().any(|h| h == c),
+            "components.csv lacks {c}: {header:?}"
+        );
+    }
+    let all = read_csv(&out.join("components.csv"));
+    let row = |name: &str| rows(&all, name)[0].clone();
+    let empty = |r: &Row, col: &str| {
+        assert!(
+            r[col].is_empty(),
+            "{} {col} should be empty, is {:?}",
+            r["component"],
+            r[col]
+        );
+    };
+    let filled = |r: &Row, col: &str| {
+        let v = num(r, col);
+        assert!(v.is_finite() && v >= 0.0, "{} {col} = {v}", r["component"]);
+    };
+    // A service: no hit ratio, predicted or measured.
+    let app = row("app");
+    for col in [
+        "predicted_rps",
+        "predicted_utilization",
+        "predicted_mean_ms",
+        "predicted_mean_queue",
+    ] {
+        filled(&app, col);
+    }
+    empty(&app, "predicted_hit_ratio");
+    empty(&app, "hit_ratio");
+    // An edge: a hit ratio, no utilization (no max_ops).
+    let edge = row("edge");
+    filled(&edge, "predicted_hit_ratio");
+    empty(&edge, "predicted_utilization");
+    empty(&edge, "utilization");
+    // The origin row: requests and offload only.
+    let origin = row("edge.origin");
+    filled(&origin, "predicted_rps");
+    filled(&origin, "predicted_hit_ratio");
+    for col in [
+        "predicted_utilization",
+        "predicted_mean_ms",
+        "predicted_mean_queue",
+        "mean_ms",
+    ] {
+        empty(&origin, col);
+    }
+    // Database nodes without max_connections: no utilization either way; no buffer pool:
+    // no hit ratio.
+    for name in ["db.primary", "db.replica.0"] {
+        let r = row(name);
+        filled(&r, "predicted_mean_ms");
+        empty(&r, "predicted_utilization");
+        empty(&r, "utilization");
+        empty(&r, "predicted_hit_ratio");
+    }
+    // Writes go to the primary, reads to the replica.
+    assert!(
+        num(&row("db.replica.0"), "predicted_rps") > 4.0 * num(&row("db.primary"), "predicted_rps")
+    );
+}
+
+#[test]
+fn every_shipped_file_estimates_without_nan() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for folder in ["models", "experiments"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(folder))
+            .expect("list folder")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let o = common::dssim_within(&["estimate", f.to_str().expect("utf-8")], 20);
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(
+                o.status.success(),
+                "{}: {}",
+                f.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(
+                !text.contains("NaN") && !text.contains("inf"),
+                "{}:\n{text}",
+                f.display()
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 40, "only {n} files");
+}
