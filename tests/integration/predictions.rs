@@ -84,6 +84,7 @@ fn lru_hit_ratio_matches_its_che_prediction() {
         warmup: SimTime::from_secs(plan.warmup_s),
         timeseries: None,
         trace: 0,
+        trace_sample: Default::default(),
     };
     let predicted = estimate_run(&m, &opts)
         .get("redis")

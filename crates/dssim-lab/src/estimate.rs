@@ -769,6 +769,7 @@ mod path_tests {
                         warmup: dssim_engine::SimTime::ZERO,
                         timeseries: None,
                         trace: 0,
+                        trace_sample: Default::default(),
                     },
                 ),
             ] {
