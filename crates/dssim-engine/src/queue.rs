@@ -41,17 +41,40 @@ impl<M> PartialEq for Event<M> {
 }
 impl<M> Eq for Event<M> {}
 impl<M> PartialOrd for Event<M> {
+    #[inline(always)]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+    #[inline(always)]
+    fn lt(&self, other: &Self) -> bool {
+        other.key() < self.key()
+    }
+    #[inline(always)]
+    fn le(&self, other: &Self) -> bool {
+        other.key() <= self.key()
+    }
+    #[inline(always)]
+    fn gt(&self, other: &Self) -> bool {
+        other.key() > self.key()
+    }
+    #[inline(always)]
+    fn ge(&self, other: &Self) -> bool {
+        other.key() >= self.key()
+    }
+}
+impl<M> Event<M> {
+    /// `(time, seq)` as one integer: comparing it is one branch-free wide compare instead
+    /// of two chained ones.
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        (u128::from(self.time.0) << 64) | u128::from(self.seq)
     }
 }
 impl<M> Ord for Event<M> {
     // Reversed: BinaryHeap is a max-heap and we want the earliest event on top.
+    #[inline(always)]
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .time
-            .cmp(&self.time)
-            .then_with(|| other.seq.cmp(&self.seq))
+        other.key().cmp(&self.key())
     }
 }
 
@@ -127,15 +150,22 @@ impl<M> EventQueue<M> {
     #[inline]
     pub fn pop_due(&mut self, t: SimTime) -> Option<Event<M>> {
         self.skip_cancelled();
-        let next = if self.now.is_empty() {
-            self.heap.peek()?.time
-        } else {
-            self.current
-        };
-        if next > t {
+        if !self.now.is_empty() {
+            // The FIFO holds events at `current`; a heap event due then has a smaller seq.
+            if self.current > t {
+                return None;
+            }
+            if self.heap.peek().is_some_and(|e| e.time == self.current) {
+                return self.heap.pop();
+            }
+            return self.now.pop_front();
+        }
+        if self.heap.peek()?.time > t {
             return None;
         }
-        self.pop_any()
+        let ev = self.heap.pop()?;
+        self.current = ev.time;
+        Some(ev)
     }
 
     /// The next event, cancelled or not: heap events due now first (smaller `seq`), then
@@ -164,11 +194,17 @@ impl<M> EventQueue<M> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn skip_cancelled(&mut self) {
-        if self.cancelled.is_empty() {
-            return;
+        if !self.cancelled.is_empty() {
+            self.skip_cancelled_slow();
         }
+    }
+
+    /// Pops cancelled events off the front; kept out of line so the common case (nothing
+    /// cancelled) costs one test in the hot loop.
+    #[inline(never)]
+    fn skip_cancelled_slow(&mut self) {
         while let Some(seq) = self.next_seq_due() {
             if self.cancelled.remove(&seq) {
                 self.pop_any();
