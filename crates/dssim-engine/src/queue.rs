@@ -9,8 +9,7 @@
 //! every heap event due now was pushed before the clock reached now, so it has a smaller
 //! `seq` than anything in the FIFO and pops first; the FIFO itself is in `seq` order.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::time::SimTime;
 
@@ -34,34 +33,6 @@ pub struct Event<M> {
     pub msg: M,
 }
 
-impl<M> PartialEq for Event<M> {
-    fn eq(&self, other: &Self) -> bool {
-        self.time == other.time && self.seq == other.seq
-    }
-}
-impl<M> Eq for Event<M> {}
-impl<M> PartialOrd for Event<M> {
-    #[inline(always)]
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-    #[inline(always)]
-    fn lt(&self, other: &Self) -> bool {
-        other.key() < self.key()
-    }
-    #[inline(always)]
-    fn le(&self, other: &Self) -> bool {
-        other.key() <= self.key()
-    }
-    #[inline(always)]
-    fn gt(&self, other: &Self) -> bool {
-        other.key() > self.key()
-    }
-    #[inline(always)]
-    fn ge(&self, other: &Self) -> bool {
-        other.key() >= self.key()
-    }
-}
 impl<M> Event<M> {
     /// `(time, seq)` as one integer: comparing it is one branch-free wide compare instead
     /// of two chained ones.
@@ -70,18 +41,84 @@ impl<M> Event<M> {
         (u128::from(self.time.0) << 64) | u128::from(self.seq)
     }
 }
-impl<M> Ord for Event<M> {
-    // Reversed: BinaryHeap is a max-heap and we want the earliest event on top.
+
+/// A binary min-heap of events on their `(time, seq)` key. Keys are unique, so the order
+/// events leave in is fully determined by the keys, whatever the heap's layout.
+#[derive(Debug)]
+struct MinHeap<M> {
+    data: Vec<Event<M>>,
+}
+
+impl<M> MinHeap<M> {
+    fn with_capacity(n: usize) -> Self {
+        MinHeap {
+            data: Vec::with_capacity(n),
+        }
+    }
+
     #[inline(always)]
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key().cmp(&self.key())
+    fn peek(&self) -> Option<&Event<M>> {
+        self.data.first()
+    }
+
+    #[inline(always)]
+    fn push(&mut self, ev: Event<M>) {
+        let key = ev.key();
+        let mut i = self.data.len();
+        self.data.push(ev);
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.data[parent].key() <= key {
+                break;
+            }
+            self.data.swap(parent, i);
+            i = parent;
+        }
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Option<Event<M>> {
+        let last = self.data.pop()?;
+        if self.data.is_empty() {
+            return Some(last);
+        }
+        let key = last.key();
+        let top = std::mem::replace(&mut self.data[0], last);
+        let n = self.data.len();
+        let mut i = 0;
+        loop {
+            let left = 2 * i + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < n && self.data[right].key() < self.data[left].key() {
+                right
+            } else {
+                left
+            };
+            if key <= self.data[child].key() {
+                break;
+            }
+            self.data.swap(i, child);
+            i = child;
+        }
+        Some(top)
+    }
+
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.data.is_empty()
     }
 }
 
 /// The future event list.
 #[derive(Debug)]
 pub struct EventQueue<M> {
-    heap: BinaryHeap<Event<M>>,
+    heap: MinHeap<M>,
     /// Events due at `current`, pushed while the clock read `current`, in `seq` order.
     now: VecDeque<Event<M>>,
     /// The time of the last event popped.
@@ -100,7 +137,7 @@ impl<M> EventQueue<M> {
     /// An empty queue.
     pub fn new() -> Self {
         EventQueue {
-            heap: BinaryHeap::with_capacity(1024),
+            heap: MinHeap::with_capacity(1024),
             now: VecDeque::with_capacity(64),
             current: SimTime::ZERO,
             next_seq: 0,
@@ -109,7 +146,7 @@ impl<M> EventQueue<M> {
     }
 
     /// Schedules `msg` for `to` at `time`; the returned id can cancel it.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, time: SimTime, to: ActorId, msg: M) -> TimerId {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -147,7 +184,7 @@ impl<M> EventQueue<M> {
     }
 
     /// Removes and returns the next live event if it is due at or before `t`.
-    #[inline]
+    #[inline(always)]
     pub fn pop_due(&mut self, t: SimTime) -> Option<Event<M>> {
         self.skip_cancelled();
         if !self.now.is_empty() {
