@@ -82,6 +82,17 @@ impl Histogram {
     }
 }
 
+/// `x as f64`, through the one-instruction signed conversion when `x` fits (the same
+/// value: both round to nearest).
+#[inline(always)]
+fn ns_f64(x: u64) -> f64 {
+    if x < 1 << 63 {
+        x as i64 as f64
+    } else {
+        x as f64
+    }
+}
+
 /// The time average of a piecewise-constant level (busy workers, queue length, instances).
 #[derive(Clone, Debug, Default)]
 pub struct TimeWeighted {
@@ -96,7 +107,7 @@ impl TimeWeighted {
     #[inline]
     pub fn set(&mut self, now: SimTime, level: f64) {
         if now > self.since {
-            self.area += self.level * (now.0 - self.since.0) as f64;
+            self.area += self.level * ns_f64(now.0 - self.since.0);
             self.since = now;
         }
         self.level = level;
