@@ -46,8 +46,11 @@ echo "== dssim run benches/mm1-long.toml (duration ${DURATION_S}s, --jobs 1)"
 measure dssim "${PIN[@]}" ./target/release/dssim run benches/mm1-long.toml --jobs 1 \
   --out "$OUT/dssim" --set "duration=${DURATION_S}s"
 # Customers = requests in runs.csv; the time is the whole process: loading, the run, files.
-DSSIM_N=$(awk -F, 'NR == 2 { print $6 }' "$OUT/dssim/runs.csv")
-DSSIM_MEAN=$(awk -F, 'NR == 2 { print $13 }' "$OUT/dssim/runs.csv")
+col() { # col NAME: the value of column NAME in the first row of runs.csv
+  awk -F, -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i } NR == 2 { print $c }' "$OUT/dssim/runs.csv"
+}
+DSSIM_N=$(col requests)
+DSSIM_MEAN=$(col latency_mean_ms)
 echo "dssim: $DSSIM_N customers, mean sojourn ${DSSIM_MEAN} ms (theory 5 ms)"
 
 echo "== bare binary-heap loop (examples/bare_mm1.rs), $CUSTOMERS customers"

@@ -758,6 +758,20 @@ impl Client {
     }
 
     fn on_response(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        if status == Status::Ok && !ctx.shared.oracle.enabled && self.browser.is_none() {
+            // The common case needs four fields of the attempt: read them and free the
+            // slot without moving the whole attempt out of the table.
+            let Some(r) = ctx.shared.reqs.get(req) else {
+                return;
+            };
+            let (abandoned, first_sent, op, user, trace) =
+                (r.abandoned, r.first_sent, r.op, r.user, r.trace);
+            ctx.shared.reqs.free(req);
+            if !abandoned {
+                self.close(ctx, first_sent, op, user, trace, Outcome::Ok);
+            }
+            return;
+        }
         let Some(r) = ctx.shared.reqs.remove(req) else {
             return;
         };
@@ -805,16 +819,30 @@ impl Client {
     }
 
     fn finish(&mut self, ctx: &mut Ctx<'_>, r: &Request, outcome: Outcome) {
+        self.close(ctx, r.first_sent, r.op, r.user, r.trace, outcome);
+    }
+
+    /// The logical request (first sent at `first_sent`) ended with `outcome`.
+    #[inline]
+    fn close(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        first_sent: SimTime,
+        op: Op,
+        user: u32,
+        traced: u32,
+        outcome: Outcome,
+    ) {
         let now = ctx.now();
-        ctx.shared.stats.finished(r.first_sent, r.op, now, outcome);
-        trace::client_done(ctx, r.trace, outcome.label());
+        ctx.shared.stats.finished(first_sent, op, now, outcome);
+        trace::client_done(ctx, traced, outcome.label());
         if matches!(self.process, Process::Closed) {
             let think = self
                 .think
                 .as_ref()
                 .map_or(SimTime::ZERO, |d| d.sample(ctx.rng));
             if now + think < self.end {
-                ctx.timer(think, Msg::Wake(u64::from(r.user)));
+                ctx.timer(think, Msg::Wake(u64::from(user)));
             }
         }
     }

@@ -45,43 +45,47 @@ pub struct ReqId {
 const MAX_HOPS: usize = 8;
 
 /// One attempt of a client request.
+///
+/// `repr(C)` with the 8-byte fields first and the 1-byte ones last: attempts move (into
+/// and out of the table) as aligned words rather than in unaligned overlapping pieces.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Request {
     /// Sequence number of the logical request within its client.
     pub seq: u64,
-    /// The client actor that sent it.
-    pub client: ActorId,
-    /// The user it is for.
-    pub user: u32,
     /// The key it reads or writes.
     pub key: u64,
-    /// Read or write.
-    pub op: Op,
     /// When the logical request was first sent (latency starts here).
     pub first_sent: SimTime,
     /// When this attempt was sent (a retry sets it anew); the consistency oracle judges a
     /// read against the writes acknowledged before it.
     pub sent: SimTime,
-    /// Retry number: 0 for the first attempt.
-    pub attempt: u32,
-    /// Whether the client has given up on this attempt (timed out).
-    pub abandoned: bool,
     /// Version of the key this request read (reads) or created (writes); 0 when none yet.
     /// The consistency oracle compares it with the newest acknowledged version.
     pub version: u64,
-    /// Size of the response in bytes (the client's `response_size`; 0 when not given), for
-    /// the NIC bandwidth of the instance that answers.
-    pub response_bytes: u32,
     /// Backpressure: a component that sheds this attempt may ask the client to wait this
     /// long before retrying (HTTP 503 Retry-After); zero when none.
     pub retry_after: SimTime,
-    /// Low-priority class (batch, prefetch): served after high-priority requests and shed
-    /// first under degradation.
-    pub low_priority: bool,
+    /// The client actor that sent it.
+    pub client: ActorId,
+    /// The user it is for.
+    pub user: u32,
+    /// Retry number: 0 for the first attempt.
+    pub attempt: u32,
+    /// Size of the response in bytes (the client's `response_size`; 0 when not given), for
+    /// the NIC bandwidth of the instance that answers.
+    pub response_bytes: u32,
     /// Trace number (1..=N) when this request is traced (`[output] trace`), else 0; a
     /// retry keeps it (see [`crate::trace`]).
     pub trace: u32,
     hops: [ActorId; MAX_HOPS],
+    /// Read or write.
+    pub op: Op,
+    /// Whether the client has given up on this attempt (timed out).
+    pub abandoned: bool,
+    /// Low-priority class (batch, prefetch): served after high-priority requests and shed
+    /// first under degradation.
+    pub low_priority: bool,
     depth: u8,
 }
 
@@ -199,6 +203,21 @@ impl RequestTable {
         self.free.push(id.idx);
         self.live -= 1;
         r
+    }
+
+    /// Frees the slot of `id` (if live), dropping the attempt where it lies.
+    #[inline]
+    pub fn free(&mut self, id: ReqId) {
+        let Some(slot) = self.slots.get_mut(id.idx as usize) else {
+            return;
+        };
+        if slot.0 != id.gen || slot.1.is_none() {
+            return;
+        }
+        slot.1 = None;
+        slot.0 = slot.0.wrapping_add(1);
+        self.free.push(id.idx);
+        self.live -= 1;
     }
 
     /// Calls `f` on every live attempt, in slot order.

@@ -7,78 +7,180 @@ use crate::time::SimTime;
 
 /// An HDR histogram of durations (ns), 3 significant digits, from 1 µs to an hour and
 /// growing on demand past that.
-#[derive(Clone, Debug)]
+///
+/// Recording is on the hot path (a few records per request), so it keeps its own bucket
+/// counts with exactly the layout `hdrhistogram` derives from those bounds (1 µs, 1 h,
+/// 3 digits: units of 2^9 ns, 2048 sub-buckets per power of two) and only increments one.
+/// Quantiles are read off the counts with `hdrhistogram`'s own rule; the mean and the
+/// maximum come from an `hdrhistogram` rebuilt from the counts, so every figure is the one
+/// recording into `hdrhistogram` directly would give.
+#[derive(Clone, Debug, Default)]
 pub struct Histogram {
-    h: Hdr<u64>,
+    /// Count per bucket index; grows on demand, zero past the last recorded index.
+    counts: Vec<u64>,
+    /// Values recorded.
+    total: u64,
+    /// One past the highest index with a count (the part of `counts` to scan and clear).
+    hi: usize,
 }
 
-impl Default for Histogram {
-    fn default() -> Self {
-        Self::new()
+/// `floor(log2(1000 ns))`: the histogram's unit is 2^9 ns.
+const UNIT_MAGNITUDE: u32 = 9;
+/// Half the sub-buckets of a bucket, as a power of two (2048 sub-buckets for 3 digits).
+const SUB_HALF_MAGNITUDE: u32 = 10;
+const SUB_HALF: usize = 1 << SUB_HALF_MAGNITUDE;
+const SUB_BUCKET_MASK: u64 = ((1 << (SUB_HALF_MAGNITUDE + 1)) - 1) << UNIT_MAGNITUDE;
+const LEADING_ZERO_BASE: u32 = 64 - UNIT_MAGNITUDE - (SUB_HALF_MAGNITUDE + 1);
+
+/// The bucket index of `v` (hdrhistogram's `index_for`).
+#[inline(always)]
+fn index_of(v: u64) -> usize {
+    let bucket = LEADING_ZERO_BASE - (v | SUB_BUCKET_MASK).leading_zeros();
+    let sub = (v >> (bucket + UNIT_MAGNITUDE)) as usize;
+    ((bucket as usize + 1) << SUB_HALF_MAGNITUDE) + sub - SUB_HALF
+}
+
+/// The lowest value of bucket index `i` (hdrhistogram's `value_for`).
+fn value_of(i: usize) -> u64 {
+    let bucket = (i >> SUB_HALF_MAGNITUDE) as i64 - 1;
+    let sub = (i & (SUB_HALF - 1)) + SUB_HALF;
+    if bucket < 0 {
+        ((sub - SUB_HALF) as u64) << UNIT_MAGNITUDE
+    } else {
+        (sub as u64) << (bucket as u32 + UNIT_MAGNITUDE)
     }
+}
+
+/// The highest value equivalent to `v` (hdrhistogram's `highest_equivalent`).
+fn highest_equivalent(v: u64) -> u64 {
+    if v == u64::MAX {
+        return u64::MAX;
+    }
+    let bucket = LEADING_ZERO_BASE - (v | SUB_BUCKET_MASK).leading_zeros();
+    value_of(index_of(v)).saturating_add(1 << (UNIT_MAGNITUDE + bucket)) - 1
 }
 
 impl Histogram {
     /// An empty histogram.
     pub fn new() -> Self {
-        let mut h = Hdr::new_with_bounds(1_000, 3_600_000_000_000, 3)
-            .expect("static histogram bounds are valid");
-        h.auto(true);
-        Histogram { h }
+        Histogram::default()
     }
 
     /// Records one duration.
     #[inline]
     pub fn record(&mut self, d: SimTime) {
-        // auto-resize is on, so recording cannot fail for any u64 below 2^63.
-        let _ = self.h.record(d.0.clamp(1, i64::MAX as u64));
+        let i = index_of(d.0.clamp(1, i64::MAX as u64));
+        if i >= self.counts.len() {
+            self.grow(i);
+        }
+        self.counts[i] += 1;
+        self.total += 1;
+        if i >= self.hi {
+            self.hi = i + 1;
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, i: usize) {
+        // Whole half-buckets at a time, at least doubling.
+        let want = (i + 1)
+            .next_multiple_of(SUB_HALF)
+            .max(2 * self.counts.len());
+        self.counts.resize(want, 0);
+    }
+
+    /// The same counts in an `hdrhistogram` (for the figures read once per run).
+    fn hdr(&self) -> Hdr<u64> {
+        let mut h = Hdr::new_with_bounds(1_000, 3_600_000_000_000, 3)
+            .expect("static histogram bounds are valid");
+        h.auto(true);
+        for (i, &c) in self.counts[..self.hi].iter().enumerate() {
+            if c > 0 {
+                // auto-resize is on, so recording cannot fail for any u64 below 2^63.
+                let _ = h.record_n(value_of(i), c);
+            }
+        }
+        h
     }
 
     /// Number of values recorded.
     pub fn len(&self) -> u64 {
-        self.h.len()
+        self.total
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.h.is_empty()
+        self.total == 0
     }
 
     /// The value at quantile `q` (0..=1), in milliseconds; `None` when empty.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        if self.h.is_empty() {
-            None
-        } else {
-            Some(self.h.value_at_quantile(q.clamp(0.0, 1.0)) as f64 / 1e6)
+        if self.total == 0 {
+            return None;
         }
+        // hdrhistogram's `value_at_quantile`: the first bucket where the running count
+        // reaches ceil(q * total) (at least 1), reported as its highest value (lowest at 0).
+        let q = q.clamp(0.0, 1.0);
+        let target = ((q * self.total as f64).ceil() as u64).max(1);
+        let mut run = 0u64;
+        for (i, &c) in self.counts[..self.hi].iter().enumerate() {
+            run += c;
+            if run >= target {
+                let v = value_of(i);
+                let v = if q == 0.0 { v } else { highest_equivalent(v) };
+                return Some(v as f64 / 1e6);
+            }
+        }
+        Some(0.0)
     }
 
     /// The mean in milliseconds; `None` when empty.
     pub fn mean_ms(&self) -> Option<f64> {
-        if self.h.is_empty() {
+        if self.total == 0 {
             None
         } else {
-            Some(self.h.mean() / 1e6)
+            Some(self.hdr().mean() / 1e6)
         }
     }
 
     /// The largest value in milliseconds; `None` when empty.
     pub fn max_ms(&self) -> Option<f64> {
-        if self.h.is_empty() {
+        if self.total == 0 {
             None
         } else {
-            Some(self.h.max() as f64 / 1e6)
+            Some(self.hdr().max() as f64 / 1e6)
         }
     }
 
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &Histogram) {
-        let _ = self.h.add(&other.h);
+        if other.hi > self.counts.len() {
+            self.grow(other.hi - 1);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts[..other.hi]) {
+            *a += b;
+        }
+        self.total += other.total;
+        self.hi = self.hi.max(other.hi);
     }
 
     /// Forgets everything.
     pub fn clear(&mut self) {
-        self.h.reset();
+        self.counts[..self.hi].fill(0);
+        self.total = 0;
+        self.hi = 0;
+    }
+}
+
+/// `x as f64`, through the one-instruction signed conversion when `x` fits (the same
+/// value: both round to nearest).
+#[inline(always)]
+fn ns_f64(x: u64) -> f64 {
+    if x < 1 << 63 {
+        x as i64 as f64
+    } else {
+        x as f64
     }
 }
 
@@ -96,7 +198,7 @@ impl TimeWeighted {
     #[inline]
     pub fn set(&mut self, now: SimTime, level: f64) {
         if now > self.since {
-            self.area += self.level * (now.0 - self.since.0) as f64;
+            self.area += self.level * ns_f64(now.0 - self.since.0);
             self.since = now;
         }
         self.level = level;
@@ -183,6 +285,51 @@ mod tests {
         assert!((t.mean(SimTime(20)) - 3.0).abs() < 1e-12);
         t.reset(SimTime(20));
         assert!((t.mean(SimTime(30)) - 4.0).abs() < 1e-12);
+    }
+
+    /// Every figure equals what recording into hdrhistogram directly gives.
+    #[test]
+    fn histogram_matches_hdrhistogram() {
+        let mut rng = crate::rng::stream(7, "h");
+        let mut mine = Histogram::new();
+        let mut other = Histogram::new();
+        let mut hdr = Hdr::<u64>::new_with_bounds(1_000, 3_600_000_000_000, 3).unwrap();
+        hdr.auto(true);
+        for k in 0..200_000u64 {
+            use rand::Rng as _;
+            // Values from 0 ns to beyond an hour, log-spread, plus edge cases.
+            let v = match k {
+                0 => 0,
+                1 => 1,
+                2 => 511,
+                3 => 512,
+                4 => 1_048_575,
+                5 => 1_048_576,
+                6 => 7_200_000_000_000,
+                7 => i64::MAX as u64,
+                _ => (2f64.powf(rng.random::<f64>() * 44.0)) as u64,
+            };
+            let d = SimTime(v);
+            if k % 3 == 0 {
+                other.record(d);
+            } else {
+                mine.record(d);
+            }
+            let _ = hdr.record(v.clamp(1, i64::MAX as u64));
+        }
+        mine.merge(&other);
+        assert_eq!(mine.len(), hdr.len());
+        for q in [0.0, 1e-6, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 0.99999, 1.0] {
+            let want = hdr.value_at_quantile(q) as f64 / 1e6;
+            assert_eq!(mine.quantile_ms(q), Some(want), "q = {q}");
+        }
+        assert_eq!(mine.mean_ms(), Some(hdr.mean() / 1e6));
+        assert_eq!(mine.max_ms(), Some(hdr.max() as f64 / 1e6));
+        mine.clear();
+        assert!(mine.is_empty());
+        assert_eq!(mine.quantile_ms(0.5), None);
+        mine.record(SimTime(5_000));
+        assert_eq!(mine.len(), 1);
     }
 
     #[test]

@@ -9,8 +9,7 @@
 //! every heap event due now was pushed before the clock reached now, so it has a smaller
 //! `seq` than anything in the FIFO and pops first; the FIFO itself is in `seq` order.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::time::SimTime;
 
@@ -34,31 +33,92 @@ pub struct Event<M> {
     pub msg: M,
 }
 
-impl<M> PartialEq for Event<M> {
-    fn eq(&self, other: &Self) -> bool {
-        self.time == other.time && self.seq == other.seq
+impl<M> Event<M> {
+    /// `(time, seq)` as one integer: comparing it is one branch-free wide compare instead
+    /// of two chained ones.
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        (u128::from(self.time.0) << 64) | u128::from(self.seq)
     }
 }
-impl<M> Eq for Event<M> {}
-impl<M> PartialOrd for Event<M> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+
+/// A binary min-heap of events on their `(time, seq)` key. Keys are unique, so the order
+/// events leave in is fully determined by the keys, whatever the heap's layout.
+#[derive(Debug)]
+struct MinHeap<M> {
+    data: Vec<Event<M>>,
 }
-impl<M> Ord for Event<M> {
-    // Reversed: BinaryHeap is a max-heap and we want the earliest event on top.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .time
-            .cmp(&self.time)
-            .then_with(|| other.seq.cmp(&self.seq))
+
+impl<M> MinHeap<M> {
+    fn with_capacity(n: usize) -> Self {
+        MinHeap {
+            data: Vec::with_capacity(n),
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<&Event<M>> {
+        self.data.first()
+    }
+
+    #[inline(always)]
+    fn push(&mut self, ev: Event<M>) {
+        let key = ev.key();
+        let mut i = self.data.len();
+        self.data.push(ev);
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.data[parent].key() <= key {
+                break;
+            }
+            self.data.swap(parent, i);
+            i = parent;
+        }
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Option<Event<M>> {
+        let last = self.data.pop()?;
+        if self.data.is_empty() {
+            return Some(last);
+        }
+        let key = last.key();
+        let top = std::mem::replace(&mut self.data[0], last);
+        let n = self.data.len();
+        let mut i = 0;
+        loop {
+            let left = 2 * i + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < n && self.data[right].key() < self.data[left].key() {
+                right
+            } else {
+                left
+            };
+            if key <= self.data[child].key() {
+                break;
+            }
+            self.data.swap(i, child);
+            i = child;
+        }
+        Some(top)
+    }
+
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.data.is_empty()
     }
 }
 
 /// The future event list.
 #[derive(Debug)]
 pub struct EventQueue<M> {
-    heap: BinaryHeap<Event<M>>,
+    heap: MinHeap<M>,
     /// Events due at `current`, pushed while the clock read `current`, in `seq` order.
     now: VecDeque<Event<M>>,
     /// The time of the last event popped.
@@ -77,7 +137,7 @@ impl<M> EventQueue<M> {
     /// An empty queue.
     pub fn new() -> Self {
         EventQueue {
-            heap: BinaryHeap::with_capacity(1024),
+            heap: MinHeap::with_capacity(1024),
             now: VecDeque::with_capacity(64),
             current: SimTime::ZERO,
             next_seq: 0,
@@ -86,7 +146,7 @@ impl<M> EventQueue<M> {
     }
 
     /// Schedules `msg` for `to` at `time`; the returned id can cancel it.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, time: SimTime, to: ActorId, msg: M) -> TimerId {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -124,18 +184,25 @@ impl<M> EventQueue<M> {
     }
 
     /// Removes and returns the next live event if it is due at or before `t`.
-    #[inline]
+    #[inline(always)]
     pub fn pop_due(&mut self, t: SimTime) -> Option<Event<M>> {
         self.skip_cancelled();
-        let next = if self.now.is_empty() {
-            self.heap.peek()?.time
-        } else {
-            self.current
-        };
-        if next > t {
+        if !self.now.is_empty() {
+            // The FIFO holds events at `current`; a heap event due then has a smaller seq.
+            if self.current > t {
+                return None;
+            }
+            if self.heap.peek().is_some_and(|e| e.time == self.current) {
+                return self.heap.pop();
+            }
+            return self.now.pop_front();
+        }
+        if self.heap.peek()?.time > t {
             return None;
         }
-        self.pop_any()
+        let ev = self.heap.pop()?;
+        self.current = ev.time;
+        Some(ev)
     }
 
     /// The next event, cancelled or not: heap events due now first (smaller `seq`), then
@@ -164,11 +231,17 @@ impl<M> EventQueue<M> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn skip_cancelled(&mut self) {
-        if self.cancelled.is_empty() {
-            return;
+        if !self.cancelled.is_empty() {
+            self.skip_cancelled_slow();
         }
+    }
+
+    /// Pops cancelled events off the front; kept out of line so the common case (nothing
+    /// cancelled) costs one test in the hot loop.
+    #[inline(never)]
+    fn skip_cancelled_slow(&mut self) {
         while let Some(seq) = self.next_seq_due() {
             if self.cancelled.remove(&seq) {
                 self.pop_any();

@@ -150,7 +150,7 @@ impl<A: Actor> Simulation<A> {
     }
 
     /// Advances the clock to `ev` and has its actor handle it.
-    #[inline]
+    #[inline(always)]
     fn dispatch(&mut self, ev: crate::queue::Event<A::Msg>) {
         debug_assert!(ev.time >= self.now, "time went backwards");
         self.now = ev.time;
