@@ -11,6 +11,26 @@ use dssim_lab::{Diagnostic, Experiment, LabError, RunSettings};
 
 mod progress;
 
+/// `println!` / `print!` to stdout that end the process quietly (exit 0) when stdout is
+/// closed, as in `dssim explain | head`, instead of panicking: the reader has what it asked
+/// for, and every output file is already written.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if write!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 /// Deterministic discrete-event simulator of distributed web systems.
 #[derive(Parser, Debug)]
 #[command(name = "dssim", version, about, long_about = None)]
@@ -264,7 +284,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             } else {
                 0.0
             };
-            println!(
+            say!(
                 "{}: {} runs written to {} ({} already recorded), {} events in {:.2}s ({:.2} M events/s)",
                 exp.name,
                 summary.ran,
@@ -296,15 +316,15 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             exp.check_all()?;
             let events = exp.estimate_events()?;
             let (most_events, most_memory) = exp.estimate_runs()?;
-            println!("{}: ok", file.display());
+            say!("{}: ok", file.display());
             if !exp.description.is_empty() {
-                println!("  {}", exp.description);
+                say!("  {}", exp.description);
             }
-            println!("  experiment   {}", exp.name);
-            println!("  model        {}", exp.model_source.path.display());
-            println!("  duration     {} (warm-up {})", exp.duration, exp.warmup);
-            println!("  seed         {}", exp.seed);
-            println!(
+            say!("  experiment   {}", exp.name);
+            say!("  model        {}", exp.model_source.path.display());
+            say!("  duration     {} (warm-up {})", exp.duration, exp.warmup);
+            say!("  seed         {}", exp.seed);
+            say!(
                 "  plan         {} point(s) x {} replication(s) = {} run(s)",
                 exp.points(),
                 exp.replications,
@@ -312,10 +332,10 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             );
             for (path, vals) in &exp.sweep {
                 let v: Vec<String> = vals.iter().map(dssim_lab::experiment::value_text).collect();
-                println!("  sweep        {path} = [{}]", v.join(", "));
+                say!("  sweep        {path} = [{}]", v.join(", "));
             }
-            println!("  est. events  ~{:.3e} in all", events);
-            println!(
+            say!("  est. events  ~{:.3e} in all", events);
+            say!(
                 "  per run      up to ~{:.3e} events (limit {:.1e}; most from {}), ~{} of memory (limit {}; most from {})",
                 most_events.events,
                 exp.limits.max_events,
@@ -326,7 +346,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             );
             let spec = exp.spec(0)?;
             for w in dssim_components::sanity::warnings(&spec.model) {
-                println!("  warning      {}: {}", w.path, w.message);
+                say!("  warning      {}: {}", w.path, w.message);
             }
             Ok(0)
         }
@@ -354,22 +374,23 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                     row_bytes,
                 }
                 .estimate();
-                println!("users                 {users:>14.0}");
-                println!("daily active users    {:>14.0}", t.dau);
-                println!("requests per day      {:>14.0}", t.daily_requests);
-                println!("average rps           {:>14.1}", t.average_rps);
-                println!("peak rps              {:>14.1}", t.peak_rps);
-                println!(
+                say!("users                 {users:>14.0}");
+                say!("daily active users    {:>14.0}", t.dau);
+                say!("requests per day      {:>14.0}", t.daily_requests);
+                say!("average rps           {:>14.1}", t.average_rps);
+                say!("peak rps              {:>14.1}", t.peak_rps);
+                say!(
                     "storage growth        {:>14.2} GB/day  ({:.2} TB/year)",
-                    t.storage_gb_per_day, t.storage_tb_per_year
+                    t.storage_gb_per_day,
+                    t.storage_tb_per_year
                 );
-                println!("bandwidth at peak     {:>14.3} Gbps", t.peak_gbps);
+                say!("bandwidth at peak     {:>14.3} Gbps", t.peak_gbps);
             }
             if let Some(file) = file {
                 let exp = load(&file, &set, None)?;
                 let spec = exp.spec(0)?;
                 let est = dssim_lab::estimate::estimate(&spec.model);
-                print!("{}", dssim_lab::estimate::render(&spec.model, &est));
+                say_raw!("{}", dssim_lab::estimate::render(&spec.model, &est));
             } else if users.is_none() {
                 return Err(LabError::Input(Diagnostic::plain(
                     Path::new("estimate"),
@@ -380,10 +401,28 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
         }
         Command::Explain { component } => {
             use dssim_components::explain;
-            let params = explain::params(component.as_deref());
+            // The experiment file's own keys, then the model's.
+            let experiment = dssim_lab::experiment::EXPERIMENT_DOCS
+                .iter()
+                .filter(|d| match component.as_deref() {
+                    None | Some("experiment") => true,
+                    Some(s) => d.0 == s || d.0.starts_with(&format!("{s}.")),
+                })
+                .map(|d| explain::Param {
+                    path: d.0.to_string(),
+                    kind: d.1.to_string(),
+                    default: d.2.to_string(),
+                    doc: d.3.to_string(),
+                });
+            let model = match component.as_deref() {
+                Some("experiment") => Vec::new(),
+                c => explain::params(c),
+            };
+            let params: Vec<explain::Param> = experiment.chain(model).collect();
             if params.is_empty() {
                 let c = component.unwrap_or_default();
-                let sections = explain::sections();
+                let mut sections = vec!["experiment", "output"];
+                sections.extend(explain::sections());
                 let help = dssim_engine::did_you_mean(&c, sections.iter().copied())
                     .map(|s| format!("did you mean `{s}`?"));
                 return Err(LabError::Input(Diagnostic {
@@ -398,10 +437,10 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 }));
             }
             for p in params {
-                println!("{}", p.path);
-                println!("    {}  [default: {}]", p.kind, p.default);
+                say!("{}", p.path);
+                say!("    {}  [default: {}]", p.kind, p.default);
                 if !p.doc.is_empty() {
-                    println!("    {}", p.doc);
+                    say!("    {}", p.doc);
                 }
             }
             Ok(0)
@@ -455,7 +494,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             };
             let command: Vec<String> = std::env::args().collect();
             let s = dssim_lab::merge::merge(&dirs, &out, &command)?;
-            println!(
+            say!(
                 "{}: merged {} shards, {} runs, into {}",
                 s.experiment,
                 s.shards,
@@ -467,7 +506,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
         Command::Replay { dir, run } => {
             let (recorded, new) = dssim_lab::replay(&dir, run)?;
             if recorded == new {
-                println!("run {run}: identical");
+                say!("run {run}: identical");
                 Ok(0)
             } else {
                 eprintln!("run {run}: differs\n  recorded: {recorded}\n  replayed: {new}");
@@ -551,7 +590,7 @@ fn capacity(
                 }
             })
             .collect();
-        println!(
+        say!(
             "probe {:>2} {:<7} {path} = {:<12} {}  {}",
             p.index,
             p.phase,
@@ -570,44 +609,44 @@ fn capacity(
     };
     let code = match (&result.outcome, result.capacity) {
         (Outcome::Found, Some(c)) => {
-            println!(
+            say!(
                 "capacity: {path} = {} ({verb} value where every SLO holds)",
                 show(c)
             );
             if let Some((a, b)) = result.bracket {
-                println!("  bracket  [{}, {}]", show(a), show(b));
+                say!("  bracket  [{}, {}]", show(a), show(b));
             }
             match result.ci {
-                Some((l, u)) => println!("  95% CI   [{}, {}]", show(l), show(u)),
+                Some((l, u)) => say!("  95% CI   [{}, {}]", show(l), show(u)),
                 None => {
-                    println!("  95% CI   unknown (the metric does not change across the bracket)")
+                    say!("  95% CI   unknown (the metric does not change across the bracket)")
                 }
             }
             0
         }
         (Outcome::AtLo, Some(c)) => {
-            println!(
+            say!(
                 "capacity: {path} <= {} (every SLO already holds at lo; lower --lo)",
                 show(c)
             );
             0
         }
         (Outcome::AtLo, None) => {
-            println!(
+            say!(
                 "capacity: below {path} = {} (an SLO already breaks at lo; lower --lo)",
                 show(result.probes[0].value)
             );
             1
         }
         (Outcome::BeyondHi, Some(c)) => {
-            println!(
+            say!(
                 "capacity: {path} >= {} (every SLO still holds there; raise --hi)",
                 show(c)
             );
             1
         }
         _ => {
-            println!(
+            say!(
                 "capacity: not found (no probe up to the last, {}, meets every SLO; raise --hi)",
                 result
                     .probes
@@ -623,9 +662,9 @@ fn capacity(
             .iter()
             .map(|&i| settings.slos[i].to_string())
             .collect();
-        println!("  broke first: {}", names.join(", "));
+        say!("  broke first: {}", names.join(", "));
     }
-    println!(
+    say!(
         "  {} probes x {} replications = {} runs, {} events in {:.2}s; wrote {}",
         result.probes.len(),
         settings.replications,

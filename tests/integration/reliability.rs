@@ -94,3 +94,24 @@ fn an_output_folder_that_cannot_exist_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// A reader that goes away (`dssim explain | head -1`) ends dssim quietly: exit 0, no
+/// panic about a broken pipe. The read end is closed before dssim writes anything, so every
+/// write fails.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    for args in [&["explain"][..], &["estimate", "--users", "1000000"][..]] {
+        let mut child = dssim()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dssim");
+        drop(child.stdout.take()); // nobody reads
+        let o = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

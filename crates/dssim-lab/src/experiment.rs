@@ -130,6 +130,25 @@ const EXPERIMENT_KEYS: &[&str] = &[
     "output.trace_sample",
 ];
 
+/// The keys of an experiment file, for `dssim explain experiment` and `dssim explain
+/// output`: (path, kind, default, meaning). A test checks the list against the keys the
+/// loader accepts, so it cannot drift.
+pub const EXPERIMENT_DOCS: &[(&str, &str, &str, &str)] = &[
+    ("name", "text", "the file's name", "Name of the experiment; `--out` defaults to results/<name>/."),
+    ("description", "text", "empty", "What the experiment shows (printed by `dssim check`)."),
+    ("model", "text or table", "required", "The model: a path to a model file (relative to this file) or an inline [model] table."),
+    ("duration", "duration (\"5ms\", \"2s\")", "60s", "Simulated time during which clients send requests; the run then drains."),
+    ("warmup", "duration (\"5ms\", \"2s\")", "0s", "Requests first sent before this are not measured."),
+    ("seed", "whole number", "1", "Experiment seed; each replication's seed derives from it, the same at every sweep point."),
+    ("replications", "whole number", "1", "Runs per sweep point (95% confidence intervals in points.csv need 2 or more)."),
+    ("set", "table", "empty", "Model paths set before the sweep: \"services.app.workers\" = 4."),
+    ("sweep", "table of lists", "empty", "Model paths and their values; the runs are the cartesian product."),
+    ("output", "table", "empty", "What the run writes beyond runs.csv, points.csv, latency.csv and components.csv."),
+    ("output.timeseries", "duration (\"5ms\", \"2s\")", "none", "Width of a timeseries.csv row; no timeseries.csv rows when absent."),
+    ("output.trace", "whole number", "0", "Requests per run to trace in full into trace.json (Chrome trace events; at most 10000)."),
+    ("output.trace_sample", "first | slowest", "first", "Which requests to trace: the first of the measured window, or its slowest (every request is recorded while in flight, the slowest kept)."),
+];
+
 impl Experiment {
     /// Loads an experiment file, or a bare model file (run for 60 s with no warm-up).
     pub fn load(path: &Path) -> Result<Experiment, LabError> {
@@ -795,4 +814,54 @@ fn source_error(src: &Source, path: &[&str], message: &str, help: Option<String>
 
 fn cli_error(message: String) -> LabError {
     LabError::Input(Diagnostic::plain(Path::new("--set"), message))
+}
+
+#[cfg(test)]
+mod docs_tests {
+    use super::*;
+
+    /// The keys serde lists when it meets an unknown one.
+    fn accepted(text: &str) -> Vec<String> {
+        let err = toml::from_str::<ExperimentFile>(text).expect_err("unknown key");
+        let msg = err.message().to_string();
+        let list = msg.split("expected one of").nth(1).unwrap_or("");
+        list.split(',')
+            .map(|k| k.trim().trim_matches('`').to_string())
+            .filter(|k| !k.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn the_reference_lists_exactly_the_keys_the_loader_accepts() {
+        let documented = |prefix: &str| -> Vec<String> {
+            EXPERIMENT_DOCS
+                .iter()
+                .filter_map(|d| {
+                    let rest = if prefix.is_empty() {
+                        Some(d.0)
+                    } else {
+                        d.0.strip_prefix(prefix)
+                    };
+                    rest.filter(|r| !r.contains('.')).map(String::from)
+                })
+                .collect()
+        };
+        let mut top = accepted("nonsense = 1");
+        let mut want = documented("");
+        top.sort();
+        want.sort();
+        assert_eq!(top, want);
+        let mut out = accepted("[output]\nnonsense = 1");
+        let mut want = documented("output.");
+        out.sort();
+        want.sort();
+        assert_eq!(out, want);
+        // Every documented experiment key can be set from the command line.
+        for k in EXPERIMENT_KEYS {
+            assert!(
+                EXPERIMENT_DOCS.iter().any(|d| d.0 == *k),
+                "{k} undocumented"
+            );
+        }
+    }
 }
