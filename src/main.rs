@@ -334,6 +334,16 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 let v: Vec<String> = vals.iter().map(dssim_lab::experiment::value_text).collect();
                 say!("  sweep        {path} = [{}]", v.join(", "));
             }
+            if exp.output.trace > 0 {
+                say!(
+                    "  trace        trace.json: the {} {} request(s) of each run's window",
+                    match exp.output.trace_sample {
+                        dssim_components::trace::Sample::First => "first",
+                        dssim_components::trace::Sample::Slowest => "slowest",
+                    },
+                    exp.output.trace
+                );
+            }
             say!("  est. events  ~{:.3e} in all", events);
             say!(
                 "  per run      up to ~{:.3e} events (limit {:.1e}; most from {}), ~{} of memory (limit {}; most from {})",
