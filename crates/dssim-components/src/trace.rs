@@ -66,8 +66,6 @@ pub struct Traced {
     pub op: Op,
     /// The key.
     pub key: u64,
-    /// The user.
-    pub user: u32,
     /// When it was first sent.
     pub sent: SimTime,
 }
@@ -153,7 +151,6 @@ impl Tracer {
             client: r.client,
             op: r.op,
             key: r.key,
-            user: r.user,
             sent: now,
         };
         self.records.insert(
