@@ -22,7 +22,7 @@ use dssim_components::database::{Consistency, DatabaseConfig, ReadFrom, Replicat
 use dssim_components::ModelConfig;
 
 use super::hit::{self, Params, Policy, Writes};
-use super::keys::{Grid, Group, Load, Mass};
+use super::keys::{piece_sizes, Grid, Group, Load, Mass};
 use super::ComponentEstimate;
 use crate::queueing::{mgc_wait, LoadDependent};
 
@@ -1155,16 +1155,8 @@ impl<'a> Prep<'a> {
         let (mut spread_r, mut spread_w) = (0.0, 0.0);
         for (ci, pieces) in load.cells.iter().enumerate() {
             let (lo, hi) = g.cells[ci];
-            let width = (hi - lo) as f64;
-            let mut prev = 0.0;
             let (mut r, mut w) = (0.0, 0.0);
-            for p in pieces {
-                let n = if pieces.len() == 1 {
-                    width
-                } else {
-                    width * (p.u - prev)
-                };
-                prev = p.u;
+            for (n, p) in piece_sizes(pieces, (hi - lo) as f64) {
                 r += n * p.read;
                 w += n * p.write;
             }
@@ -1203,15 +1195,7 @@ impl<'a> Prep<'a> {
             for (ci, pieces) in load.cells.iter().enumerate() {
                 let (lo, hi) = g.cells[ci];
                 let f = sh.fraction(&splits[ci], s);
-                let width = (hi - lo) as f64 * f;
-                let mut prev = 0.0;
-                for p in pieces {
-                    let n = if pieces.len() == 1 {
-                        width
-                    } else {
-                        width * (p.u - prev)
-                    };
-                    prev = p.u;
+                for (n, p) in piece_sizes(pieces, (hi - lo) as f64 * f) {
                     if n > 0.0 {
                         // The pool is an LRU over every key the node touches.
                         let write = p.write * write_f;

@@ -186,6 +186,17 @@ pub struct Piece {
     pub gap: f64,
 }
 
+/// How many keys each piece of a cell `width` keys wide stands for (a lone piece: all).
+pub fn piece_sizes(pieces: &[Piece], width: f64) -> impl Iterator<Item = (f64, &Piece)> {
+    let lone = pieces.len() == 1;
+    let mut prev = 0.0;
+    pieces.iter().map(move |p| {
+        let n = if lone { width } else { width * (p.u - prev) };
+        prev = p.u;
+        (n, p)
+    })
+}
+
 /// Per-key read and write rates over a grid.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Load {
@@ -357,15 +368,7 @@ impl Load {
     pub fn groups(&self, grid: &Grid) -> Vec<Group> {
         let mut v = Vec::new();
         for (pieces, &(lo, hi)) in self.cells.iter().zip(&grid.cells) {
-            let width = (hi - lo) as f64;
-            let mut prev = 0.0;
-            for p in pieces {
-                let n = if pieces.len() == 1 {
-                    width
-                } else {
-                    width * (p.u - prev)
-                };
-                prev = p.u;
+            for (n, p) in piece_sizes(pieces, (hi - lo) as f64) {
                 v.push(Group {
                     n,
                     read: p.read,
