@@ -1,7 +1,9 @@
 //! Request tracing: the path of a few sampled requests through the components, as spans.
 //!
 //! `[output] trace = N` marks the first N logical requests sent in the measured window
-//! (their [`Request::trace`] number, 1..=N, survives retries). For such a request:
+//! (their [`Request::trace`] number survives retries); with `trace_sample = "slowest"` it
+//! marks every request of the window and keeps the N slowest ([`Sample`]). For a marked
+//! request:
 //!
 //! - every component it reaches opens a *visit* when the request arrives (the one dispatch
 //!   in [`crate::node`]) and closes it when it answers ([`crate::request::reply`]); the
