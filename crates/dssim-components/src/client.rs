@@ -676,43 +676,31 @@ impl Client {
             }
         }
         ctx.shared.stats.started(now);
-        if self.browser.is_none() {
-            // The common case: the attempt is complete (priority drawn) before it goes into
-            // the table, and traced there in place. Lent by reference to `trace.start` on
-            // the stack first, it was patched in memory and copied into the table in
-            // pieces of another width than stored in, stalling store-to-load forwarding
-            // (about 6 % of the M/M/1 benchmark). Same draws, in the same order.
-            let low_priority =
-                self.low_priority > 0.0 && ctx.rng.random::<f64>() < self.low_priority;
-            let mut r = Request::new(self.next_seq, ctx.me(), user, key, op, now);
-            r.response_bytes = self.response_bytes;
-            r.low_priority = low_priority;
-            let id = ctx.shared.reqs.insert(r);
-            if ctx.shared.trace.on && ctx.shared.stats.counts(now) {
-                if let Some(r) = ctx.shared.reqs.get_mut(id) {
-                    ctx.shared.trace.start(r, now);
-                }
-            }
-            self.dispatch(ctx, id);
-            return;
-        }
+        let traced = ctx.shared.trace.on && ctx.shared.stats.counts(now);
         let mut r = Request::new(self.next_seq, ctx.me(), user, key, op, now);
         r.response_bytes = self.response_bytes;
-        if ctx.shared.trace.on && ctx.shared.stats.counts(now) {
-            ctx.shared.trace.start(&mut r, now);
-        }
         if let Some(b) = self.browser.as_mut().filter(|_| op == Op::Read) {
             if b.lookup(user, key, now, ctx.shared.stats.counts(now)) {
                 // Served by the browser: no request leaves the client.
+                if traced {
+                    ctx.shared.trace.start(&mut r, now);
+                }
                 trace::client_phase(ctx, r.trace, "browser cache hit");
                 self.finish(ctx, &r, Outcome::Ok);
                 return;
             }
         }
-        if self.low_priority > 0.0 {
-            r.low_priority = ctx.rng.random::<f64>() < self.low_priority;
-        }
+        r.low_priority = self.low_priority > 0.0 && ctx.rng.random::<f64>() < self.low_priority;
+        // The attempt goes into the table whole and is traced there in place: lent to
+        // `trace.start` on the stack first, it was patched in memory and then copied in
+        // pieces of another width, stalling store-to-load forwarding (about 6% of the M/M/1
+        // benchmark).
         let id = ctx.shared.reqs.insert(r);
+        if traced {
+            if let Some(r) = ctx.shared.reqs.get_mut(id) {
+                ctx.shared.trace.start(r, now);
+            }
+        }
         self.dispatch(ctx, id);
     }
 

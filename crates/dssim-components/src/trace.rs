@@ -68,8 +68,6 @@ pub struct Traced {
     pub op: Op,
     /// The key.
     pub key: u64,
-    /// When it was first sent.
-    pub sent: SimTime,
 }
 
 #[derive(Clone, Debug)]
@@ -153,7 +151,6 @@ impl Tracer {
             client: r.client,
             op: r.op,
             key: r.key,
-            sent: now,
         };
         self.records.insert(
             r.trace,
