@@ -1,16 +1,20 @@
 # %% [markdown]
 # # 1. Fundamentals: queues, the knee, Little's law
 #
-# A server is a queue. When requests arrive faster than it can serve them, they wait; the
-# wait grows slowly at first and then explodes as the load approaches capacity. This notebook
-# runs three experiments through the `dssim` command line and compares them with queueing
-# theory.
+# A server is a queue. When requests arrive faster than it can serve them, they wait. This
+# notebook runs four experiments through the `dssim` command line and puts each next to
+# queueing theory.
+#
+# **How to use it.** Every section first asks a question. Write your guess in the
+# `my_prediction = None` cell *before* you run the experiment, then run the experiment,
+# look at the figure, and run the check cell: it says how close you were. The exercises at
+# the end are for after class. Every run replays exactly from its seed, so everyone in the
+# room gets the same numbers.
 
 # %%
+%matplotlib inline
 import math
 
-import matplotlib
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,62 +22,105 @@ import pandas as pd
 import dssim_nb
 
 # %% [markdown]
-# ## M/M/1: the latency distribution
+# ## M/M/1: how long is the tail?
 #
-# One server, Poisson arrivals at 80/s, exponential service with mean 10 ms (load 0.8).
-# Theory: the time in system is exponential with rate μ − λ = 20/s, so its CDF is
-# 1 − e^{−20 t}.
+# One server, requests arriving at random (Poisson) at 80 per second, each needing on
+# average 10 ms of work (exponentially distributed). The server is busy 80% of the time.
+#
+# **Predict:** a request needs 10 ms of work on average. What is the p99 latency — the time
+# within which 99% of requests are answered — in milliseconds?
+
+# %%
+my_prediction = None  # p99 latency in ms, e.g. 30
 
 # %%
 mm1 = dssim_nb.run("mm1", "replications=2", "duration=5m")
-lat = mm1["latency"]
-fig, ax = plt.subplots(figsize=(6, 4))
+lat, runs = mm1["latency"], mm1["runs"]
+p99 = runs["p99_ms"].mean()
+fig, ax = plt.subplots(figsize=(7, 4))
 for run, g in lat.groupby("run"):
     ax.plot(g["latency_ms"], g["quantile"], label=f"simulated, run {run}")
 t = np.linspace(0, lat["latency_ms"].max(), 200)
-ax.plot(t, 1 - np.exp(-20 * t / 1000), "k--", label="theory: 1 - exp(-(μ-λ)t)")
+ax.plot(t, 1 - np.exp(-20 * t / 1000), "k--", label="theory: 1 − e^(−(μ−λ)t)")
+ax.axvline(p99, color="C3", ls=":", label=f"p99 = {p99:.0f} ms")
+ax.axvline(10, color="grey", ls=":", label="mean work per request: 10 ms")
 ax.set_xlabel("latency (ms)")
-ax.set_ylabel("P(latency ≤ x)")
-ax.set_title("M/M/1 at load 0.8: latency CDF")
+ax.set_ylabel("share of requests answered within x")
+ax.set_title(f"80% busy: 10 ms of work, but 1 request in 100 waits {p99:.0f} ms or more")
 ax.legend()
-dssim_nb.save(fig, "mm1-cdf")
-runs = mm1["runs"]
-print(runs[["run", "latency_mean_ms", "p99_ms"]])
-print("theory: mean 50 ms, p99", round(1000 * math.log(100) / 20, 1), "ms")
+dssim_nb.finish(fig, "mm1-cdf")
+
+# %%
+dssim_nb.check(my_prediction, p99, "ms")
+print(runs[["run", "latency_mean_ms", "p99_ms"]].round(1).to_string(index=False))
+print("theory: mean 1/(μ−λ) = 50 ms, p99 ln(100)/(μ−λ) =", round(1000 * math.log(100) / 20, 1), "ms")
+assert abs(p99 / (1000 * math.log(100) / 20) - 1) < 0.1
 
 # %% [markdown]
-# ## The breaking point: p99 against load
+# The time in system of an M/M/1 queue is exponential with rate μ − λ = 100 − 80 = 20 per
+# second: mean 50 ms, p99 = ln(100)/20 s ≈ 230 ms. Queueing, not work, makes the tail.
+
+# %% [markdown]
+# ## The breaking point: how many users can one server take?
 #
-# One server with 8 workers and 20 ms per request can serve 400 requests/s. The sweep raises
-# the peak load from 100K users' worth to 10M users' worth (see the experiment file for the
-# arithmetic). Latency stays flat, bends at the knee, and past capacity the queue fills and
-# requests are turned away (503).
+# One server with 8 workers and 20 ms per request (a capacity of 8 / 0.020 = 400
+# requests/s) and a queue of 200. The sweep raises the peak load from 100K users' worth to
+# 10M users' worth: with the lecture's assumptions (10% daily actives, 50 requests each,
+# 40% of them in a 4-hour peak) N users send N / 7,200 requests/s at the peak.
+#
+# **Predict:** at which number of users (in millions) does the p99 latency first exceed
+# 200 ms?
+
+# %%
+my_prediction = None  # millions of users, e.g. 5
 
 # %%
 bp = dssim_nb.run("breaking-point", "replications=2", "duration=2m")
 pts = bp["points"]
 rate = pts["clients.users.rate"]
-fig, ax1 = plt.subplots(figsize=(6, 4))
-ax1.errorbar(rate, pts["p99_ms"], yerr=pts["p99_ms_ci95"], marker="o", label="p99 latency")
+shed = pts["shed"] / pts["requests"]
+fig, ax1 = plt.subplots(figsize=(7.5, 4.2))
+ax1.errorbar(rate, pts["p99_ms"], yerr=pts["p99_ms_ci95"], marker="o", label="p99 latency (left)")
 ax1.set_xscale("log")
 ax1.set_yscale("log")
-ax1.axvline(400, color="grey", ls=":", label="capacity 400 rps")
-ax1.set_xlabel("offered load (requests/s)")
+ax1.axvline(400, color="grey", ls=":", label="capacity 400 requests/s")
+ax1.axhline(200, color="C1", ls="--", lw=1, label="200 ms")
+ax1.set_xlabel("offered load at the peak (requests/s)")
 ax1.set_ylabel("p99 latency (ms)")
+top = ax1.secondary_xaxis("top", functions=(lambda r: r * 7200 / 1e6, lambda u: u * 1e6 / 7200))
+top.set_xlabel("users (millions)")
 ax2 = ax1.twinx()
-ax2.plot(rate, pts["shed"] / pts["requests"], "r^-", label="share shed (503)")
-ax2.set_ylabel("share of requests shed")
-ax1.set_title("One server: the knee")
-fig.legend(loc="upper left", bbox_to_anchor=(0.12, 0.88))
-dssim_nb.save(fig, "breaking-point")
-print(pts[["clients.users.rate", "p99_ms", "shed", "requests"]])
+ax2.plot(rate, 100 * shed, "r^-", label="requests refused, 503 (right)")
+ax2.set_ylabel("requests refused (%)")
+ax2.set_ylim(0, 100)
+ax2.grid(False)
+first = rate[pts["p99_ms"] > 200].min()
+ax1.set_title(f"Flat up to 1M users, then the knee: p99 passes 200 ms at {first * 7200 / 1e6:.1f}M users")
+fig.legend(loc="outside lower center", ncols=2)
+dssim_nb.finish(fig, "breaking-point")
+
+# %%
+dssim_nb.check(my_prediction, round(first * 7200 / 1e6, 2), "million users")
+print(pd.DataFrame({"users (M)": (rate * 7200 / 1e6).round(2), "rps": rate, "p99 ms": pts["p99_ms"].round(0),
+                    "refused %": (100 * shed).round(1)}).to_string(index=False))
+assert pts.set_index("clients.users.rate").loc[139, "p99_ms"] < 100 < pts.set_index("clients.users.rate").loc[1389, "p99_ms"]
 
 # %% [markdown]
-# ## Little's law
+# Below about 70% busy the p99 barely moves; near capacity it climbs steeply (the knee);
+# past capacity the bounded queue is full, every request waits the whole queue, and the
+# excess is refused with 503.
+
+# %% [markdown]
+# ## Little's law: how many requests are inside?
 #
-# L = λW holds for any stable system. `timeseries.csv` gives the time-averaged number of
-# requests in flight per interval (L); `runs.csv` gives the throughput (λ) and the mean
-# latency (W).
+# L = λW holds for any stable system: the mean number of requests inside (L) is the
+# throughput (λ) times the mean time each spends inside (W). The server here has 4 workers
+# and requests that need 20 ms on average (lognormal, not exponential).
+#
+# **Predict:** at 100 requests/s, how many requests are inside the server on average?
+
+# %%
+my_prediction = None  # mean requests in flight, e.g. 10
 
 # %%
 ll = dssim_nb.run("littles-law", "replications=1", "duration=2m")
@@ -81,31 +128,42 @@ ts, runs = ll["timeseries"], ll["runs"]
 warm = ts[ts["t_s"] >= 20]
 L = warm.groupby("run")["in_flight"].mean()
 lw = runs.set_index("run").eval("throughput_rps * latency_mean_ms / 1000")
-fig, ax = plt.subplots(figsize=(5, 4))
-ax.scatter(lw, L)
-m = max(L.max(), lw.max()) * 1.1
-ax.plot([0, m], [0, m], "k--", label="L = λW")
-ax.set_xlabel("λ × W (from runs.csv)")
-ax.set_ylabel("L (mean in flight, from timeseries.csv)")
-ax.set_title("Little's law")
-ax.legend()
-dssim_nb.save(fig, "littles-law")
 rel = (L - lw).abs() / lw
+fig, ax = plt.subplots(figsize=(6.5, 4))
+m = max(L.max(), lw.max()) * 1.1
+ax.plot([0, m], [0, m], "k--", label="theory: L = λW")
+ax.scatter(lw, L, s=50, zorder=3, label="one run (50, 100, 150, 180 requests/s)")
+ax.set_xlabel("λ × W: throughput × mean latency (requests)")
+ax.set_ylabel("L: mean requests in flight (requests)")
+ax.set_title(f"L = λW at every load (largest gap {100 * rel.max():.1f}%)")
+ax.legend()
+dssim_nb.finish(fig, "littles-law")
+
+# %%
+at100 = L[runs.set_index("run")["clients.users.rate"].eq(100)].iloc[0]
+dssim_nb.check(my_prediction, at100, "requests")
 print("relative gap per run:", rel.round(4).to_dict())
 assert (rel < 0.05).all(), "Little's law should hold within a few percent"
 
 # %% [markdown]
-# ## Anatomy of one request: where the time goes
+# At 100 requests/s each request spends about 20 ms of work plus a little queueing: L ≈
+# 100 × 0.021 ≈ 2.1. The law needs no assumption about the distributions, only a stable
+# system: it is the quickest sanity check of any measurement.
+
+# %% [markdown]
+# ## Anatomy of one request: where does the time go?
 #
 # `experiments/request-trace.toml` runs the lecture's production architecture (CDN edge,
 # load balancer, eight app nodes, a Redis-like cache, a primary database with two replicas)
 # with `[output] trace = 50`: the first 50 requests of the measured window are recorded span
 # by span in `trace.json`, which opens in https://ui.perfetto.dev. With
-# `trace_sample = "slowest"` dssim instead keeps the 50 slowest requests of the window: the
-# tail. We draw the slowest request of the window as a waterfall (each bar is one
-# component's visit or one of its phases, nested left to right in time), then split the
-# latency of the 50 typical requests and of the 50 slowest into their leaf phases: CPU,
-# queueing, cache and database work, and what is left (the network between them).
+# `trace_sample = "slowest"` dssim keeps the 50 slowest requests instead: the tail.
+#
+# **Predict:** of a typical request's latency, what share (in %) is spent on the network
+# between the components rather than inside any of them?
+
+# %%
+my_prediction = None  # percent, e.g. 20
 
 # %%
 def client_visits(tr):
@@ -122,7 +180,7 @@ t0 = one["start_ms"].min()
 colors = {"client": "tab:gray", "cdn": "tab:purple", "load_balancer": "tab:orange",
           "service": "tab:blue", "cache": "tab:green", "database": "tab:red",
           "replication": "tab:brown", "queue": "tab:olive"}
-fig, ax = plt.subplots(figsize=(8, 0.32 * len(one) + 1))
+fig, ax = plt.subplots(figsize=(9, 0.32 * len(one) + 1.2))
 for y, (_, s) in enumerate(one.iterrows()):
     phase = s["within"] != ""
     ax.barh(y, s["dur_ms"], left=s["start_ms"] - t0, color=colors.get(s["cat"], "k"),
@@ -132,9 +190,10 @@ for y, (_, s) in enumerate(one.iterrows()):
 ax.invert_yaxis()
 ax.set_yticks([])
 ax.set_xlabel("time since the request was sent (ms)")
-ax.set_title(f"The slowest request of the window: {client.loc[slowest, 'description']}")
+ax.set_title(f"The slowest request ({client.loc[slowest, 'dur_ms']:.0f} ms): "
+             f"{client.loc[slowest, 'description']}")
 ax.set_xlim(0, (one["start_ms"] + one["dur_ms"]).max() - t0 + 25)
-dssim_nb.save(fig, "request-waterfall")
+dssim_nb.finish(fig, "request-waterfall")
 
 # Leaf phases: phases no other component's visit happens inside (cpu, queue, lookup,
 # execute, ...). Whatever the client waits beyond them is the network between the hops.
@@ -160,13 +219,86 @@ def breakdown(tr):
 tables = {"50 typical requests": breakdown(typical), "50 slowest requests": breakdown(tail)}
 shares = pd.DataFrame({k: t.sum() / t.sum().sum() for k, t in tables.items()}).fillna(0)
 means = {k: t.sum(axis=1).mean() for k, t in tables.items()}
-fig, ax = plt.subplots(figsize=(8, 3))
+net = 100 * shares.loc["network and waiting", "50 typical requests"]
+fig, ax = plt.subplots(figsize=(9, 3.2))
 shares.T.mul(pd.Series(means), axis=0).plot.barh(stacked=True, ax=ax, width=0.6, colormap="tab20")
 ax.invert_yaxis()
 ax.set_xlabel("mean latency (ms), split by where the time went")
-ax.set_title("Typical requests vs the tail")
-ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-dssim_nb.save(fig, "request-breakdown")
+ax.set_title(f"Typical requests spend {net:.0f}% on the network; the tail adds app CPU and database work")
+ax.legend()
+dssim_nb.finish(fig, "request-breakdown")
+
+# %%
+dssim_nb.check(my_prediction, net, "%")
 print("mean latency (ms):", {k: round(float(v), 1) for k, v in means.items()})
 print("share of the latency:")
 print(shares.round(3))
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 — M/M/1 at 90% busy
+# The M/M/1 server of the first section gets 90 requests/s instead of 80. Using the
+# theory of that section, compute its mean latency in ms and store it in `answer_1`. The
+# check cell then simulates it.
+
+# %%
+answer_1 = None
+
+# %% [solution]
+# Time in an M/M/1 system is exponential with rate μ − λ = 100 − 90 = 10 per second.
+answer_1 = 1000 / (100 - 90)  # ms
+answer_1
+
+# %%
+ex1 = dssim_nb.run("mm1", "clients.users.rate=90", "replications=2", "duration=5m")
+dssim_nb.check(answer_1, ex1["runs"]["latency_mean_ms"].mean(), "ms", tolerance=0.1)
+
+# %% [markdown]
+# ### Exercise 2 — twice the workers
+# Give the breaking-point server 16 workers instead of 8 (`services.api.workers=16`). What
+# throughput (requests/s) does it reach when it is offered far more than it can do? Store
+# it in `answer_2`; the check cell runs a small sweep and draws your answer on it.
+
+# %%
+answer_2 = None
+
+# %% [solution]
+# Capacity = workers / service time = 16 / 0.020 s.
+answer_2 = 16 / 0.020
+answer_2
+
+# %%
+ex2 = dssim_nb.run("breaking-point", "services.api.workers=16", "replications=1", "duration=40s")["points"]
+fig, ax = plt.subplots(figsize=(6.5, 3.8))
+ax.plot(ex2["clients.users.rate"], ex2["throughput_rps"], "o-", label="simulated throughput")
+ax.plot(ex2["clients.users.rate"], ex2["clients.users.rate"], "k:", lw=1, label="offered load")
+if answer_2 is not None:
+    ax.axhline(answer_2, color="C2", ls="--", label=f"your answer: {answer_2:,.0f}/s")
+ax.set_xscale("log")
+ax.set_xlabel("offered load (requests/s)")
+ax.set_ylabel("throughput (requests/s)")
+ax.set_title("16 workers: throughput follows the load, then flattens at capacity")
+ax.legend()
+dssim_nb.finish(fig)
+dssim_nb.check(answer_2, ex2["throughput_rps"].max(), "requests/s", tolerance=0.05)
+
+# %% [markdown]
+# ### Exercise 3 — Little's law backwards
+# Take the Little's-law run at 180 requests/s (`ll` above): the mean number in flight L from
+# its timeseries (after the 20 s warm-up) and the throughput λ from its runs.csv. Compute the
+# mean latency W = L / λ in ms and store it in `answer_3`; the check cell compares it with
+# the mean latency the simulation measured request by request.
+
+# %%
+answer_3 = None
+
+# %% [solution]
+run180 = runs[runs["clients.users.rate"] == 180].iloc[0]
+L180 = ts[(ts["run"] == run180["run"]) & (ts["t_s"] >= 20)]["in_flight"].mean()
+answer_3 = 1000 * L180 / run180["throughput_rps"]
+answer_3
+
+# %%
+dssim_nb.check(answer_3, runs[runs["clients.users.rate"] == 180]["latency_mean_ms"].iloc[0], "ms", tolerance=0.05,
+               what="the mean latency over all requests")

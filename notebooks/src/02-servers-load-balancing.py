@@ -7,12 +7,16 @@
 # the load balancer should pick a server when requests cost very different amounts or the
 # servers differ in size, and then looks at what limits one server besides its CPU: session
 # state, the network card and memory.
+#
+# Each section asks a question first: write your guess in its `my_prediction = None` cell
+# before running the experiment; the check cell after the figure says how close you were.
 
 # %%
-import matplotlib
-matplotlib.use("Agg")
+%matplotlib inline
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 import dssim_nb
 
@@ -24,6 +28,12 @@ import dssim_nb
 # A cloud provider charges roughly in proportion to cores, a little more for the largest
 # sizes: the model prices an instance at $0.10/hour × speed^1.1 (a speed-4 box costs 4.6
 # small ones); runs.csv reports the `cost` of each run.
+#
+# **Predict:** the one big box (1 × speed 4) dies for 30 s of the 90 s window. What share
+# of requests (availability, 0 to 1) does it answer successfully?
+
+# %%
+my_prediction = None  # availability of 1 x speed 4, e.g. 0.9
 
 # %%
 sc = dssim_nb.run("scaling", "replications=1")
@@ -41,7 +51,7 @@ for _, r in ok.iterrows():
 ax1.margins(0.3)
 ax1.set_xlabel("cost of the run ($)")
 ax1.set_ylabel("median latency (ms)")
-ax1.set_title("Cost vs latency (the overloaded 1 x speed 1 left out)")
+ax1.set_title("Faster box, lower latency; cost is alike")
 ts = sc["timeseries"]
 runs = sc["runs"].set_index("run")
 for run, g in ts.groupby("run"):
@@ -52,13 +62,15 @@ for run, g in ts.groupby("run"):
 ax2.axvspan(30, 60, color="grey", alpha=0.15, label="app.0 down")
 ax2.set_xlabel("time (s)")
 ax2.set_ylabel("errors per second")
-ax2.set_title("What one failure does")
-ax2.legend(fontsize=8)
-dssim_nb.save(fig, "scaling")
+ax2.set_title("One crash: the only box is an outage, one of four a blip")
+ax2.legend()
+ax1.set_xlabel("cost of the run ($)")
+dssim_nb.finish(fig, "scaling")
 
 # %%
 big = pts[(pts["services.app.instances"] == 1) & (pts["services.app.speed"] == 4)].iloc[0]
 four = pts[(pts["services.app.instances"] == 4) & (pts["services.app.speed"] == 1)].iloc[0]
+dssim_nb.check(my_prediction, big["availability"], what="the simulation (1 x speed 4)")
 assert big["p50_ms"] < four["p50_ms"], "a faster box answers each request sooner"
 assert four["availability"] > 0.98 > big["availability"], "one dead box of four is a blip; the only box is an outage"
 assert abs(four["instance_hours"] / big["instance_hours"] - 4) < 1e-6
@@ -74,31 +86,72 @@ assert abs(big["cost"] / four["cost"] - 4 ** 1.1 / 4) < 0.01, "the big box costs
 #
 # `experiments/lb-algorithms.toml`: 20 single-worker servers; 90% of requests take 5 ms and
 # 10% take 55 ms (mean 10 ms). Blind algorithms (random, round robin, ip_hash) keep sending
-# work to a server stuck on a long request; algorithms that look at the servers route around it.
+# work to a server stuck on a long request; others look at the servers first.
+#
+# **Predict:** at 90% load, how many times larger is the p99 under `random` than under
+# `least_connections`?
+
+# %%
+my_prediction = None  # ratio p99(random) / p99(least_connections), e.g. 1.5
 
 # %%
 lb = dssim_nb.run("lb-algorithms", "replications=1", "duration=20s")
 pts = lb["points"]
-fig, ax = plt.subplots(figsize=(6.5, 4.2))
+hi = pts[pts["clients.users.rate"] == pts["clients.users.rate"].max()].set_index("load_balancers.lb.algorithm")["p99_ms"]
+fig, ax = plt.subplots(figsize=(7, 4.2))
 for alg, g in pts.groupby("load_balancers.lb.algorithm", sort=False):
-    ax.plot(g["clients.users.rate"] / 2000, g["p99_ms"], marker="o", label=alg)
-ax.set_xlabel("server utilization (rate / 2000 per s)")
+    ax.plot(100 * g["clients.users.rate"] / 2000, g["p99_ms"], marker="o", label=alg)
+ax.set_xlabel("server utilization (%): offered requests/s ÷ 2,000/s of capacity")
 ax.set_ylabel("p99 latency (ms)")
 ax.set_yscale("log")
-ax.set_title("p99 against load, 20 servers, hyperexponential service")
-ax.legend()
-dssim_nb.save(fig, "lb-algorithms")
+ax.set_title(f"At 90% load random's p99 is {hi['random'] / hi['least_connections']:.0f}× least connections'")
+ax.legend(title="algorithm")
+dssim_nb.finish(fig, "lb-algorithms")
 table = pts.pivot(index="clients.users.rate", columns="load_balancers.lb.algorithm", values="p99_ms").round(0)
 print(table)
 
 # %%
-hi = pts[pts["clients.users.rate"] == pts["clients.users.rate"].max()].set_index("load_balancers.lb.algorithm")["p99_ms"]
+dssim_nb.check(my_prediction, hi["random"] / hi["least_connections"], "×")
 assert hi["least_connections"] < hi["power_of_two"] < hi["round_robin"] < hi["random"]
 assert hi["random"] > 3 * hi["least_connections"]
 
 # %% [markdown]
-# At 90% load random routing has a p99 several times that of least connections; the power of
-# two random choices gets most of the benefit while asking only two servers per request.
+# Random routing has a p99 several times that of least connections; the power of two
+# random choices gets most of the benefit while asking only two servers per request.
+
+# %% [markdown]
+# ## Live: pick the algorithm, the load and the number of servers
+#
+# The sliders re-run a 6-second simulation of the same 20-server setup (1 s of warm-up) on
+# every change and redraw its latency distribution. Without a widget front end (an exported
+# or CI-executed notebook) the cell draws three fixed settings side by side instead.
+#
+# **Predict:** 1,800 requests/s on 20 servers is 90% load. With 25 servers instead (72%
+# load), what p99 in ms do you expect under `random`?
+
+# %%
+def lb_live(ax, algorithm="least_connections", rate=1800, servers=20):
+    r = dssim_nb.run("lb-algorithms", f"load_balancers.lb.algorithm={algorithm}", f"clients.users.rate={rate}",
+                     f"services.app.instances={servers}", "replications=1", "duration=6s", "warmup=1s")
+    lat, run = r["latency"], r["runs"].iloc[0]
+    ax.plot(lat["latency_ms"], lat["quantile"], color="C0")
+    ax.axvline(run["p99_ms"], color="C3", ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("share answered within x")
+    ax.set_title(f"{algorithm}, {rate}/s on {servers} servers ({rate / (100 * servers):.0%} busy):\n"
+                 f"p99 {run['p99_ms']:,.0f} ms, {run['shed'] + run['errors'] + run['timeouts']:,.0f} failed", fontsize=9)
+
+dssim_nb.live(lb_live, [dict(algorithm="random"), dict(algorithm="round_robin"), dict(algorithm="least_connections")],
+              algorithm=widgets.Dropdown(options=["random", "round_robin", "ip_hash", "power_of_two", "least_connections"],
+                                         value="least_connections"),
+              rate=widgets.IntSlider(value=1800, min=200, max=2400, step=100, description="requests/s"),
+              servers=widgets.IntSlider(value=20, min=10, max=30, description="servers"))
+
+# %%
+p99_25 = dssim_nb.run("lb-algorithms", "load_balancers.lb.algorithm=random", "clients.users.rate=1800",
+                      "services.app.instances=25", "replications=1", "duration=6s", "warmup=1s")["runs"]["p99_ms"].iloc[0]
+dssim_nb.check(my_prediction, p99_25, "ms", what="the simulation (random, 25 servers)")
 
 # %% [markdown]
 # ## Mixed server sizes
@@ -107,19 +160,32 @@ assert hi["random"] > 3 * hi["least_connections"]
 # 900 requests/s. Round robin gives every server 225/s: too much for the small ones.
 # Weighted round robin (weights 2, 2, 1, 1) fixes it if someone sets the weights right;
 # least connections and power of two find it out by themselves.
+#
+# **Predict:** which algorithm refuses requests (sheds) here? Name one of `random`,
+# `round_robin`, `weighted_round_robin`, `least_connections`, `power_of_two`.
+
+# %%
+my_prediction = None  # an algorithm name, e.g. "power_of_two"
 
 # %%
 mx = dssim_nb.run("lb-mixed-sizes", "replications=1", "duration=20s")
 pts = mx["points"]
-fig, ax = plt.subplots(figsize=(6.5, 3.5))
-ax.bar(pts["load_balancers.lb.algorithm"], pts["p99_ms"], color=["C3", "C3", "C2", "C2", "C2"])
+fig, ax = plt.subplots(figsize=(7, 3.8))
+ax.bar(pts["load_balancers.lb.algorithm"], pts["p99_ms"], color=["C3" if x > 0 else "C2" for x in pts["shed"]])
+for i, r in enumerate(pts.itertuples()):
+    ax.text(i, r.p99_ms * 1.1, f"{r.p99_ms:,.0f} ms\n{r.shed / r.requests:.1%} shed", ha="center", fontsize=8)
 ax.set_yscale("log")
+ax.set_ylim(top=pts["p99_ms"].max() * 4)
 ax.set_ylabel("p99 latency (ms)")
-ax.set_title("Two big and two small servers at 75% of total capacity")
+ax.set_title("Two big + two small servers at 75% load: round robin drowns the small ones")
 plt.setp(ax.get_xticklabels(), rotation=15)
-dssim_nb.save(fig, "lb-mixed-sizes")
+dssim_nb.finish(fig, "lb-mixed-sizes")
 print(pts[["load_balancers.lb.algorithm", "p50_ms", "p99_ms", "shed", "availability"]].round(3).to_string(index=False))
 m = pts.set_index("load_balancers.lb.algorithm")
+shedding = list(m.index[m["shed"] > 0])
+print("algorithms that shed:", shedding)
+dssim_nb.check(my_prediction if my_prediction is None or my_prediction in shedding else my_prediction,
+               my_prediction if my_prediction in shedding else " or ".join(shedding))
 assert m.loc["round_robin", "shed"] > 0 and m.loc["weighted_round_robin", "shed"] == 0
 assert m.loc["round_robin", "p99_ms"] > 4 * m.loc["least_connections", "p99_ms"]
 
@@ -130,18 +196,28 @@ assert m.loc["round_robin", "p99_ms"] > 4 * m.loc["least_connections", "p99_ms"]
 # request that reaches an instance that does not hold the user's session pays a 30 ms
 # re-login. Round robin spreads each user's requests over all instances; ip_hash keeps a
 # user on one instance (sticky sessions).
+#
+# **Predict:** under round robin with local sessions, what share of requests (0 to 1) pays
+# the re-login?
+
+# %%
+my_prediction = None  # share of requests, e.g. 0.25
 
 # %%
 ss = dssim_nb.run("sessions", "replications=1", "duration=15s")
 pts = ss["points"].copy()
 pts["setup"] = pts["load_balancers.lb.algorithm"] + " / " + pts["services.app.sessions"]
 print(pts[["setup", "relogins", "requests", "latency_mean_ms", "p50_ms"]].round(2).to_string(index=False))
-fig, ax = plt.subplots(figsize=(6.5, 3.5))
-ax.bar(pts["setup"], pts["latency_mean_ms"], color=["C3", "C2", "C2", "C2"])
+fig, ax = plt.subplots(figsize=(7, 3.6))
+ax.bar(pts["setup"], pts["latency_mean_ms"], color=["C3" if r > 0 else "C2" for r in pts["relogins"]])
+for i, r in enumerate(pts.itertuples()):
+    ax.text(i, r.latency_mean_ms, f"{r.relogins / r.requests:.0%} re-login", ha="center", va="bottom", fontsize=8)
 ax.set_ylabel("mean latency (ms)")
-ax.set_title("Local sessions under round robin pay a re-login")
-dssim_nb.save(fig, "sessions")
+ax.set_xlabel("load-balancing algorithm / where sessions live")
+ax.set_title("Local sessions under round robin: most requests pay a 30 ms re-login")
+dssim_nb.finish(fig, "sessions")
 s = pts.set_index("setup")
+dssim_nb.check(my_prediction, s.loc["round_robin / local", "relogins"] / s.loc["round_robin / local", "requests"])
 assert s.loc["round_robin / local", "relogins"] > 0.6 * s.loc["round_robin / local", "requests"]
 assert s.loc["ip_hash / local", "relogins"] == 0
 assert s.loc["round_robin / local", "latency_mean_ms"] > 3 * s.loc["round_robin / stateless", "latency_mean_ms"]
@@ -150,7 +226,13 @@ assert s.loc["round_robin / local", "latency_mean_ms"] > 3 * s.loc["round_robin 
 # ## The network as the bottleneck
 #
 # `experiments/network-bottleneck.toml`: two instances with a 1 Gbps NIC each and plenty of
-# CPU, 1,000 requests/s each. Past ~125 KB per response the NIC cannot keep up.
+# CPU, 1,000 requests/s each. The sweep grows the size of each response.
+#
+# **Predict:** above what response size, in KB, can a 1 Gbps card no longer send 1,000
+# responses a second?
+
+# %%
+my_prediction = None  # KB, e.g. 1000
 
 # %%
 nb = dssim_nb.run("network-bottleneck")
@@ -158,19 +240,25 @@ pts = nb["points"]
 comp = nb["components"]
 cpu = comp[comp["component"] == "app"].set_index("run")["utilization"]
 sizes = pts["services.app.response_size"]
-fig, ax1 = plt.subplots(figsize=(6.5, 4))
-ax1.plot(sizes, pts["availability"], "o-", label="availability")
-ax1.set_ylabel("availability")
-ax1.set_xlabel("response size")
+kb = sizes.str.extract(r"([\d.]+)")[0].astype(float) * sizes.str.contains("MB").map({True: 1000, False: 1})
+fig, ax1 = plt.subplots(figsize=(7.5, 4))
+ax1.plot(kb, 100 * pts["availability"], "o-", label="availability (left)")
+ax1.axvline(125, color="grey", ls=":", label="theory: 1 Gbps ÷ 1,000/s = 125 KB")
+ax1.set_ylabel("requests answered (%)")
+ax1.set_ylim(0, 105)
+ax1.set_xscale("log")
+ax1.set_xlabel("response size (KB)")
 ax2 = ax1.twinx()
-ax2.plot(sizes, pts["p99_ms"], "r^--", label="p99 (ms)")
+ax2.plot(kb, pts["p99_ms"], "r^--", label="p99 latency (right)")
 ax2.set_yscale("log")
 ax2.set_ylabel("p99 latency (ms)")
-ax1.set_title("1 Gbps NIC, 1,000 responses/s per instance")
-fig.legend(loc="lower left", bbox_to_anchor=(0.15, 0.2))
-dssim_nb.save(fig, "network-bottleneck")
+ax2.grid(False)
+ax1.set_title("The same CPU work fails once responses fill the 1 Gbps card (125 KB × 1,000/s)")
+fig.legend(loc="outside lower center", ncols=2)
+dssim_nb.finish(fig, "network-bottleneck")
 print(pts[["services.app.response_size", "throughput_rps", "p99_ms", "availability"]].round(2).to_string(index=False))
 a = pts.set_index("services.app.response_size")["availability"]
+dssim_nb.check(my_prediction, 1e9 / 8 / 1000 / 1000, "KB", what="the theory line (1 Gbps / 8 / 1,000 per s)")
 assert a["100KB"] > 0.999 and a["200KB"] < 0.1
 
 # %% [markdown]
@@ -179,11 +267,82 @@ assert a["100KB"] > 0.999 and a["200KB"] < 0.1
 # `experiments/memory-oom.toml` (models/app-limits.toml): each open WebSocket holds 256 KiB
 # on a 4 GiB instance. More connections leave less room for requests; past a point one
 # instance runs out, crashes, and its connections move to the others.
+#
+# **Predict:** at 40,000 open connections, what share of requests (0 to 1) is still answered?
+
+# %%
+my_prediction = None  # availability, e.g. 0.9
 
 # %%
 mo = dssim_nb.run("memory-oom", "duration=40s")
 pts = mo["points"]
 print(pts[["services.app.connections", "oom_crashes", "availability", "errors"]].to_string(index=False))
 m = pts.set_index("services.app.connections")
+fig, ax1 = plt.subplots(figsize=(7.5, 4))
+ax1.plot(pts["services.app.connections"], 100 * pts["availability"], "o-", label="requests answered (left)")
+ax1.set_ylim(0, 105)
+ax1.set_xlabel("open WebSocket connections (all instances)")
+ax1.set_ylabel("requests answered (%)")
+ax2 = ax1.twinx()
+ax2.bar(pts["services.app.connections"], pts["oom_crashes"], width=1500, alpha=0.3, color="C3", label="out-of-memory crashes (right)")
+ax2.set_ylabel("crashes (count)")
+ax2.grid(False)
+ax1.set_title("Past the memory limit, crashes cascade and availability collapses")
+fig.legend(loc="outside lower center", ncols=2)
+dssim_nb.finish(fig, "memory-oom")
+dssim_nb.check(my_prediction, m.loc[40000, "availability"])
 assert m.loc[15000, "oom_crashes"] == 0 and m.loc[40000, "oom_crashes"] > 0
 assert m.loc[40000, "availability"] < 0.5
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 — how many small boxes survive a crash?
+# In `experiments/scaling.toml`, 500 requests/s reach the service and speed-1 instances do
+# 200 requests/s each. With 3 instances, one dies. Is what is left enough (`True`/`False`)?
+# Store your answer in `answer_1`; the check cell runs it.
+
+# %%
+answer_1 = None
+
+# %% [solution]
+# Two survivors do 2 x 200 = 400 requests/s < 500: not enough.
+answer_1 = 2 * 200 >= 500
+answer_1
+
+# %%
+ex1 = dssim_nb.run("scaling", "services.app.instances=3", "services.app.speed=1", "replications=1")
+ts1 = ex1["timeseries"]
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(ts1["t_s"], ts1["rps"], label="answered per second")
+ax.plot(ts1["t_s"], ts1["arrivals_rps"], "k:", label="arrivals per second")
+ax.axvspan(30, 60, color="grey", alpha=0.15, label="app.0 down")
+ax.set_xlabel("time (s)")
+ax.set_ylabel("requests per second")
+ax.set_title("3 small instances, one crashes at 30 s")
+ax.legend()
+dssim_nb.finish(fig)
+down = ts1[(ts1["t_s"] >= 35) & (ts1["t_s"] < 60)]
+dssim_nb.check(answer_1, bool(down["rps"].mean() >= 0.98 * down["arrivals_rps"].mean()),
+               what="the simulation (do the survivors keep up?)")
+
+# %% [markdown]
+# ### Exercise 2 — round robin over mixed sizes
+# Raise `lb-mixed-sizes` to 1,000 requests/s under `round_robin`. The big servers do 400/s,
+# the small ones 200/s. In steady state, what share of all requests (0 to 1) must the small
+# servers refuse? Store it in `answer_2`; the check cell runs it.
+
+# %%
+answer_2 = None
+
+# %% [solution]
+# Round robin gives each server 250/s; each small one can do 200/s, so 2 x 50 = 100 of 1,000
+# requests per second are refused (their queues are bounded).
+answer_2 = 2 * (1000 / 4 - 200) / 1000
+answer_2
+
+# %%
+ex2 = dssim_nb.run("lb-mixed-sizes", "load_balancers.lb.algorithm=round_robin", "clients.users.rate=1000",
+                   "replications=1", "duration=20s")["runs"].iloc[0]
+dssim_nb.check(answer_2, (ex2["shed"] + ex2["errors"]) / ex2["requests"], tolerance=0.15,
+               what="the simulation (share refused)")

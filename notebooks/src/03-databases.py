@@ -5,13 +5,15 @@
 # usually the first thing that stops scaling. This notebook shows the wall (more app nodes
 # stop helping), the contention curve behind it, what read replicas and sharding buy, the
 # order in which to try the remedies, and how big the app's connection pool should be.
+#
+# Each section asks a question first: write your guess in its `my_prediction = None` cell
+# before running the experiment; the check cell after the figure says how close you were.
 
 # %%
 import math
 import re
 
-import matplotlib
-matplotlib.use("Agg")
+%matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -23,23 +25,30 @@ import dssim_nb
 #
 # `experiments/db-bottleneck.toml`: a closed loop of 400 users, app nodes with 4 workers,
 # one database whose queries slow down with concurrency (Universal Scalability Law,
-# σ = 0.1, κ = 0.005: the best concurrency is √((1−σ)/κ) ≈ 13).
+# σ = 0.1, κ = 0.005). The sweep adds app nodes, 1 to 16.
+#
+# **Predict:** how many app nodes give the highest throughput?
+
+# %%
+my_prediction = None  # app nodes, e.g. 16
 
 # %%
 bn = dssim_nb.run("db-bottleneck", "replications=1", "duration=15s")
 pts = bn["points"]
-fig, ax1 = plt.subplots(figsize=(6.5, 4))
-ax1.plot(pts["services.app.instances"], pts["throughput_rps"], "o-", label="throughput")
+x = pts.set_index("services.app.instances")["throughput_rps"]
+fig, ax1 = plt.subplots(figsize=(7, 4))
+ax1.plot(pts["services.app.instances"], pts["throughput_rps"], "o-", label="throughput (left)")
 ax1.set_xlabel("app nodes")
 ax1.set_ylabel("throughput (requests/s)")
 ax2 = ax1.twinx()
-ax2.plot(pts["services.app.instances"], pts["p99_ms"], "r^--", label="p99")
+ax2.plot(pts["services.app.instances"], pts["p99_ms"], "r^--", label="p99 latency (right)")
 ax2.set_ylabel("p99 latency (ms)")
-ax1.set_title("Adding app nodes in front of one database")
-fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.88))
-dssim_nb.save(fig, "db-bottleneck")
+ax2.grid(False)
+ax1.set_title(f"Throughput peaks at {x.idxmax()} app nodes; more nodes overload the one database")
+fig.legend(loc="outside lower center", ncols=2)
+dssim_nb.finish(fig, "db-bottleneck")
 print(pts[["services.app.instances", "throughput_rps", "p99_ms"]].round(1).to_string(index=False))
-x = pts.set_index("services.app.instances")["throughput_rps"]
+dssim_nb.check(my_prediction, x.idxmax(), "app nodes")
 assert x[2] > 1.7 * x[1], "at first the app tier is the bottleneck: two nodes do almost twice the work"
 assert x.max() < 1.25 * x[4], "past four nodes the database is the wall"
 assert x[16] < 0.8 * x.max(), "too many concurrent queries make the database slower (contention)"
@@ -49,8 +58,12 @@ assert x[16] < 0.8 * x.max(), "too many concurrent queries make the database slo
 #
 # `experiments/db-connections.toml`: N users in a closed loop keep N queries inside a
 # database with S = 1 ms, σ = 0.05, κ = 0.002. The USL predicts
-# X(N) = N / (S (1 + σ(N−1) + κN(N−1))), highest at N* ≈ 21.8. This is why connection pools
-# are kept small: the rule of thumb is about twice the database's cores (plus spindles).
+# X(N) = N / (S (1 + σ(N−1) + κN(N−1))).
+#
+# **Predict:** at how many concurrent connections N is the throughput highest?
+
+# %%
+my_prediction = None  # connections, e.g. 64
 
 # %%
 dc = dssim_nb.run("db-connections", "replications=1", "duration=5s")
@@ -63,13 +76,19 @@ ax.plot(pts["clients.users.users"], pts["throughput_rps"], "o", label="simulated
 ax.axvline(math.sqrt(0.95 / 0.002), color="grey", ls=":", label="N* = 21.8")
 ax.set_xlabel("concurrent connections N")
 ax.set_ylabel("throughput (queries/s)")
-ax.set_title("Throughput rises, then contention wins")
-ax.legend()
-dssim_nb.save(fig, "db-connections")
 sim = pts.set_index("clients.users.users")["throughput_rps"]
+ax.set_title(f"Throughput peaks near N* = √((1−σ)/κ) ≈ 22 connections, then contention wins")
+ax.legend()
+dssim_nb.finish(fig, "db-connections")
+dssim_nb.check(my_prediction, sim.idxmax(), "connections", tolerance=0.35, what="the simulation (best of the sweep)")
 theory = pd.Series(usl[sim.index - 1], index=sim.index)
 print(pd.DataFrame({"simulated": sim.round(0), "USL": theory.round(0)}))
 assert ((sim - theory).abs() / theory < 0.05).all(), "the simulated database follows the USL"
+
+# %% [markdown]
+# Past N* every extra connection adds more coordination (σ: serialised work, κ: pairwise
+# crosstalk) than work. This is why connection pools are kept small: the rule of thumb is
+# about twice the database's cores (plus spindles).
 
 # %% [markdown]
 # ## Read replicas, 0 → 4
@@ -77,21 +96,30 @@ assert ((sim - theory).abs() / theory < 0.05).all(), "the simulated database fol
 # `experiments/read-replicas.toml`: 3,000 requests/s, 90% reads; every node accepts at most
 # 12 concurrent queries and a read takes 4 ms on average. Replicas take the reads; writes
 # still go to the one primary, and replica reads can be stale.
+#
+# **Predict:** with no replica at all, what share of requests (availability, 0 to 1)
+# succeeds?
+
+# %%
+my_prediction = None  # availability, e.g. 0.5
 
 # %%
 rr = dssim_nb.run("read-replicas", "replications=1", "duration=15s")
 pts = rr["points"]
-fig, ax1 = plt.subplots(figsize=(6, 4))
-ax1.plot(pts["databases.db.replicas"], 1 - pts["availability"], "o-", label="share of requests failed")
-ax1.set_yscale("symlog", linthresh=1e-3)
+fig, ax1 = plt.subplots(figsize=(7, 4))
+ax1.plot(pts["databases.db.replicas"], 100 * (1 - pts["availability"]), "o-", label="requests failed, % (left)")
+ax1.set_yscale("symlog", linthresh=0.01)
 ax1.set_xlabel("read replicas")
-ax1.set_ylabel("failed share (refused queries)")
+ax1.set_ylabel("requests failed (%)")
 ax2 = ax1.twinx()
-ax2.bar(pts["databases.db.replicas"], pts["stale_reads"] / pts["requests"], alpha=0.25, color="C1", label="stale reads / requests")
-ax2.set_ylabel("stale reads per request")
-ax1.set_title("Read replicas: errors vanish, staleness appears")
-fig.legend(loc="upper center", bbox_to_anchor=(0.55, 0.88))
-dssim_nb.save(fig, "read-replicas")
+ax2.bar(pts["databases.db.replicas"], 100 * pts["stale_reads"] / pts["requests"], alpha=0.25, color="C1", label="stale reads, % of requests (right)")
+ax2.set_ylabel("stale reads (% of requests)")
+ax2.grid(False)
+ax1.set_xticks(pts["databases.db.replicas"])
+ax1.set_title("Read replicas: errors vanish, stale reads appear")
+fig.legend(loc="outside lower center", ncols=2)
+dssim_nb.finish(fig, "read-replicas")
+dssim_nb.check(my_prediction, pts.set_index("databases.db.replicas").loc[0, "availability"])
 print(pts[["databases.db.replicas", "availability", "errors", "stale_reads", "repl_lag_p99_ms"]].round(4).to_string(index=False))
 a = pts.set_index("databases.db.replicas")
 assert a.loc[0, "availability"] < 0.9 and a.loc[2, "availability"] > 0.99
@@ -101,7 +129,13 @@ assert a.loc[0, "stale_reads"] == 0 and a.loc[2, "stale_reads"] > 0
 # ## Sharding: strategies and hot spots
 #
 # `experiments/sharding.toml`: zipf(1.0) keys, so low key ids are the popular ones. Range
-# sharding puts them all on shard 0.
+# sharding gives each shard a contiguous range of ids; hash sharding spreads them.
+#
+# **Predict:** with range sharding over 4 shards, what share of all queries (0 to 1) lands
+# on the busiest shard?
+
+# %%
+my_prediction = None  # share, e.g. 0.25
 
 # %%
 sh = dssim_nb.run("sharding", "duration=10s")
@@ -115,11 +149,15 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 for ax, n in zip(axes, [4, 5]):
     t = per_shard[per_shard["shards"] == n].pivot(index="shard", columns="sharding", values="requests")
     share = t / t.sum()
-    share.plot.bar(ax=ax)
-    ax.set_title(f"{n} shards: share of queries per shard")
+    share.plot.bar(ax=ax, rot=0)
+    ax.axhline(1 / n, color="k", ls="--", lw=1, label=f"even split 1/{n}")
+    ax.set_title(f"{n} shards: range sharding piles the popular keys on shard 0")
     ax.set_xlabel("shard")
+    ax.legend(title="sharding")
 axes[0].set_ylabel("share of database queries")
-dssim_nb.save(fig, "sharding")
+dssim_nb.finish(fig, "sharding")
+r4 = per_shard[(per_shard["shards"] == 4) & (per_shard["sharding"] == "range")]
+dssim_nb.check(my_prediction, r4["requests"].max() / r4["requests"].sum(), what="the simulation (busiest shard)")
 skew = per_shard.groupby("run")["requests"].agg(lambda r: r.max() / r.mean())
 print(pd.DataFrame({"sharding": runs["databases.db.sharding"], "shards": runs["databases.db.shards"],
                     "max/mean load": skew.round(2), "availability": runs["availability"].round(4)}).to_string(index=False))
@@ -138,6 +176,12 @@ assert skew[is_range].min() > 1.5 * skew[~is_range].max(), "hash-based schemes s
 # `experiments/db-scaling.toml` starts from a slow query on a small database. Each step is one
 # `--set`; `dssim capacity` finds the highest rate that keeps p99 < 250 ms and 99.9% of
 # requests ok. The steps are cumulative and ordered from cheap to expensive.
+#
+# **Predict:** which step buys the largest factor of capacity? One of "optimize (index)",
+# "scale up (2x cores)", "cache", "2 replicas", "2 shards".
+
+# %%
+my_prediction = None  # a step's name, e.g. "2 shards"
 
 # %%
 steps = [
@@ -156,15 +200,19 @@ for label, s in steps:
                                     *sets, "duration=6s", lo=50, tolerance=0.1)
     caps.append(table[table["pass"]]["clients.users.rate"].max())
     print(f"{label:22s} {line}")
-fig, ax = plt.subplots(figsize=(7, 4))
+gain = [b / a for a, b in zip(caps, caps[1:])]
+best = steps[1 + int(np.argmax(gain))][0]
+fig, ax = plt.subplots(figsize=(8, 4))
 ax.bar([l for l, _ in steps], caps, color="C2")
 ax.set_yscale("log")
+ax.set_ylim(top=max(caps) * 3)
 ax.set_ylabel("capacity (requests/s, log scale)")
-ax.set_title("What each database scaling step buys")
+ax.set_title(f"Every step buys capacity; '{best}' buys the most (×{max(gain):.1f})")
 for i, c in enumerate(caps):
-    ax.text(i, c * 1.1, f"{c:,.0f}", ha="center")
+    ax.text(i, c * 1.1, f"{c:,.0f}" + (f"\n×{gain[i - 1]:.1f}" if i else ""), ha="center", fontsize=8)
 plt.setp(ax.get_xticklabels(), rotation=20)
-dssim_nb.save(fig, "db-scaling")
+dssim_nb.finish(fig, "db-scaling")
+dssim_nb.check(my_prediction, best)
 assert all(b > 1.5 * a for a, b in zip(caps, caps[1:])), "every step should buy real capacity"
 
 # %% [markdown]
@@ -172,23 +220,81 @@ assert all(b > 1.5 * a for a, b in zip(caps, caps[1:])), "every step should buy 
 #
 # `experiments/pool-sizing.toml`: four app instances share a database whose best concurrency
 # is about 22 queries (USL). Each instance has a pool of N connections: 4N reach the
-# database. The rule of thumb — about twice the database's cores in all — lands at the peak.
+# database.
+#
+# **Predict:** which pool size per instance gives the highest throughput? (The sweep tries
+# 1, 2, 3, 5, 8, 12, 20, 32.)
+
+# %%
+my_prediction = None  # connections per instance, e.g. 32
 
 # %%
 ps = dssim_nb.run("pool-sizing", "replications=1", "duration=8s")
 pts = ps["points"]
-fig, ax1 = plt.subplots(figsize=(6.5, 4))
-ax1.plot(4 * pts["services.app.pool.size"], pts["throughput_rps"], "o-", label="throughput")
-ax1.axvline(21.8, color="grey", ls=":", label="USL peak, N* = 21.8")
-ax1.set_xlabel("connections to the database (4 instances x pool size)")
+x = pts.set_index("services.app.pool.size")["throughput_rps"]
+fig, ax1 = plt.subplots(figsize=(7, 4))
+ax1.plot(4 * pts["services.app.pool.size"], pts["throughput_rps"], "o-", label="throughput (left)")
+ax1.axvline(21.8, color="grey", ls=":", label="USL peak, N* = 21.8 connections")
+ax1.set_xlabel("connections to the database (4 instances × pool size)")
 ax1.set_ylabel("throughput (requests/s)")
 ax2 = ax1.twinx()
-ax2.plot(4 * pts["services.app.pool.size"], pts["p99_ms"], "r^--", label="p99")
-ax2.set_ylabel("p99 (ms)")
-ax1.set_title("Pool size: starved, then the sweet spot, then contention")
-fig.legend(loc="upper right", bbox_to_anchor=(0.88, 0.88))
-dssim_nb.save(fig, "pool-sizing")
+ax2.plot(4 * pts["services.app.pool.size"], pts["p99_ms"], "r^--", label="p99 latency (right)")
+ax2.set_ylabel("p99 latency (ms)")
+ax2.grid(False)
+ax1.set_title(f"Pool size: starved, then a sweet spot at {x.idxmax()} per instance, then contention")
+fig.legend(loc="outside lower center", ncols=3)
+dssim_nb.finish(fig, "pool-sizing")
 print(pts[["services.app.pool.size", "throughput_rps", "p99_ms"]].round(1).to_string(index=False))
-x = pts.set_index("services.app.pool.size")["throughput_rps"]
+dssim_nb.check(my_prediction, x.idxmax(), "connections per instance", tolerance=0.4)
 assert x.idxmax() in (3, 5, 8), "the best pool is near N* / 4 per instance"
 assert x[1] < 0.6 * x.max() and x[32] < 0.6 * x.max()
+
+# %% [markdown]
+# The rule of thumb — about twice the database's cores in all — lands near the peak: a
+# bigger pool only queues the same work inside the database, where it interferes.
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 — the USL at 50 connections
+# With S = 1 ms, σ = 0.05 and κ = 0.002 (the contention section), compute the USL's
+# throughput at N = 50 concurrent connections, in queries/s. Store it in `answer_1`; the check
+# cell simulates 50 users.
+
+# %%
+answer_1 = None
+
+# %% [solution]
+N, S, sigma, kappa = 50, 0.001, 0.05, 0.002
+answer_1 = N / (S * (1 + sigma * (N - 1) + kappa * N * (N - 1)))
+answer_1
+
+# %%
+ex1 = dssim_nb.run("db-connections", "clients.users.users=50", "replications=1", "duration=5s")["runs"].iloc[0]
+dssim_nb.check(answer_1, ex1["throughput_rps"], "queries/s", tolerance=0.05)
+
+# %% [markdown]
+# ### Exercise 2 — what each replica carries
+# In `read-replicas` (3,000 requests/s, 90% reads, reads go to the replicas, writes to the
+# primary) with 2 replicas, how many queries per second does each replica serve? Store it
+# in `answer_2`; the check cell reads components.csv and draws the load per node.
+
+# %%
+answer_2 = None
+
+# %% [solution]
+answer_2 = 3000 * 0.9 / 2
+answer_2
+
+# %%
+ex2 = dssim_nb.run("read-replicas", "databases.db.replicas=2", "replications=1", "duration=10s")["components"]
+nodes = ex2[ex2["kind"] == "database"].set_index("component")["rps"]
+fig, ax = plt.subplots(figsize=(6, 3.4))
+ax.bar(nodes.index, nodes, color=["C3"] + ["C0"] * (len(nodes) - 1))
+if answer_2 is not None:
+    ax.axhline(answer_2, color="C2", ls="--", label=f"your answer: {answer_2:,.0f}/s")
+    ax.legend()
+ax.set_ylabel("queries per second")
+ax.set_title("The primary takes the writes, the replicas share the reads")
+dssim_nb.finish(fig)
+dssim_nb.check(answer_2, nodes.filter(like="replica").mean(), "queries/s", tolerance=0.05)

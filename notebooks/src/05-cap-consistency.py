@@ -5,12 +5,15 @@
 # is always a little behind. This notebook measures how far behind (replication lag), what a
 # user notices (stale reads, not seeing their own write), and what a network partition
 # forces a system to choose: refuse requests (CP) or answer with what it has (AP).
+#
+# Each section asks a question first: write your guess in its `my_prediction = None` cell
+# before running the experiment; the check cell after the figure says how close you were.
 
 # %%
 import math
 
-import matplotlib
-matplotlib.use("Agg")
+%matplotlib inline
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -24,6 +27,12 @@ import dssim_nb
 # lag's median is d·ln 2 and its p99 d·ln 100. Three read strategies: always a replica,
 # `read_your_writes(1s)` (a user's own reads go to the primary for a second after their write),
 # always the primary.
+#
+# **Predict:** with a mean shipping delay d = 100 ms, what is the median replication lag in
+# ms?
+
+# %%
+my_prediction = None  # ms, e.g. 100
 
 # %%
 rl = dssim_nb.run("replication-lag", "replications=1", "duration=15s")
@@ -38,8 +47,8 @@ ax1.plot(rep["d_ms"], rep["repl_lag_p50_ms"], "o", label="simulated p50")
 ax1.plot(rep["d_ms"], rep["repl_lag_p99_ms"], "s", label="simulated p99")
 ax1.set_xlabel("mean shipping delay d (ms)")
 ax1.set_ylabel("replication lag (ms)")
-ax1.set_title("Replication lag")
-ax1.legend(fontsize=8)
+ax1.set_title("The lag follows the theory: p50 = d ln 2, p99 = d ln 100")
+ax1.legend()
 for strat, g in pts.groupby("databases.db.read_from", sort=False):
     ax2.plot(g["d_ms"], g["ryw_violations"], "o-", label=f"{strat}: read-your-writes violations")
     ax2.plot(g["d_ms"], g["stale_reads"], "x:", color=ax2.lines[-1].get_color(), label=f"{strat}: stale reads")
@@ -47,9 +56,10 @@ ax2.set_xscale("log")
 ax2.set_yscale("symlog", linthresh=1)
 ax2.set_xlabel("mean shipping delay d (ms)")
 ax2.set_ylabel("count in the window")
-ax2.set_title("What users see")
-ax2.legend(fontsize=7)
-dssim_nb.save(fig, "replication-lag")
+ax2.set_title("Only reads from replicas break read-your-writes")
+ax2.legend()
+dssim_nb.finish(fig, "replication-lag")
+dssim_nb.check(my_prediction, rep.set_index("d_ms").loc[100, "repl_lag_p50_ms"], "ms")
 print(pts[["databases.db.replication_delay", "databases.db.read_from", "repl_lag_p50_ms", "repl_lag_p99_ms",
            "stale_reads", "ryw_violations"]].round(1).to_string(index=False))
 for _, r in rep.iterrows():
@@ -71,6 +81,12 @@ assert pts[pts["databases.db.read_from"] == "primary"]["stale_reads"].sum() == 0
 # serving: eu reads are stale and writes on both sides conflict. Under `cp` a node serves
 # only with a majority of its shard; the primary is alone, so writes fail everywhere and
 # reads need the majority side.
+#
+# **Predict:** under `cp`, what share of all requests in the measured window (availability,
+# 0 to 1) succeeds?
+
+# %%
+my_prediction = None  # availability under cp, e.g. 0.95
 
 # %%
 cap = dssim_nb.run("cap", "replications=1", "duration=150s")
@@ -82,29 +98,132 @@ for run, g in ts.groupby("run"):
     ax2.plot(g["t_s"], g["repl_lag_ms"], label=mode)
 for ax in (ax1, ax2):
     ax.axvspan(60, 120, color="red", alpha=0.1, label="partition")
-ax1.set_ylabel("ok / arrivals")
-ax1.set_title("Availability and replication lag across a partition")
-ax1.legend(fontsize=8)
+ax1.set_ylabel("answered / arrived")
+ax1.set_title("During the partition (shaded) cp refuses requests; ap keeps answering")
+ax1.legend()
 ax2.set_yscale("log")
 ax2.set_ylabel("replication lag (ms)")
 ax2.set_xlabel("time (s)")
-dssim_nb.save(fig, "cap-timeline")
+dssim_nb.finish(fig, "cap-timeline")
 summary = runs[["databases.db.consistency", "availability", "stale_reads", "write_conflicts", "repl_lag_p99_ms"]]
 print(summary.round(3).to_string(index=False))
+s = summary.set_index("databases.db.consistency")
 
 # %%
-fig, ax = plt.subplots(figsize=(5, 3.8))
-for _, r in summary.iterrows():
-    ax.scatter(r["availability"], r["stale_reads"], s=80)
-    ax.annotate(r["databases.db.consistency"], (r["availability"], r["stale_reads"]), textcoords="offset points", xytext=(8, 0))
-ax.set_xlabel("availability")
-ax.set_ylabel("stale reads")
-ax.set_title("Pick one during a partition")
-dssim_nb.save(fig, "cap-tradeoff")
-s = summary.set_index("databases.db.consistency")
+fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(10, 3.4))
+modes = list(s.index)
+colors = ["C0", "C1"]
+a1.bar(modes, 100 * s["availability"], color=colors)
+a1.set_ylim(0, 100)
+a1.set_ylabel("requests answered (%)")
+a1.set_title("availability (the benefit)")
+a2.bar(modes, s["stale_reads"], color=colors)
+a2.set_ylabel("stale reads (count)")
+a2.set_title("stale reads (AP's cost)")
+a3.bar(modes, s["write_conflicts"], color=colors)
+a3.set_ylabel("conflicting writes (count)")
+a3.set_title("write conflicts (AP's cost)")
+for ax, col, scale in ((a1, "availability", 100), (a2, "stale_reads", 1), (a3, "write_conflicts", 1)):
+    for i, m in enumerate(modes):
+        ax.text(i, scale * s.loc[m, col], f"{scale * s.loc[m, col]:,.0f}" + ("%" if scale == 100 else ""), ha="center", va="bottom")
+fig.suptitle("Pick one during a partition: AP answers with stale data, CP refuses")
+dssim_nb.finish(fig, "cap-tradeoff")
+dssim_nb.check(my_prediction, s.loc["cp", "availability"], what="the simulation (cp)")
 assert s.loc["ap", "availability"] > 0.99 and s.loc["ap", "stale_reads"] > 0 and s.loc["ap", "write_conflicts"] > 0
 assert s.loc["cp", "availability"] < 0.8 and s.loc["cp", "stale_reads"] == 0
 
 # %% [markdown]
 # The lag under `ap` shoots up when the partition heals: the whole backlog of a minute is
 # shipped at once. Under `cp` there is nothing to ship (the minority refused the writes).
+
+# %% [markdown]
+# ## Live: consistency mode, partition on or off, load
+#
+# The sliders re-run the two-region system for 150 simulated seconds (about a third of a
+# second of computing) on every change and redraw availability over time. Without a widget
+# front end the cell draws four fixed settings instead.
+#
+# **Predict:** without any partition, what availability does `cp` give?
+
+# %%
+my_prediction = None  # availability without a partition, e.g. 0.9
+
+# %%
+def cap_live(ax, consistency="cp", partition=True, rate=200):
+    sets = [f"databases.db.consistency={consistency}", f"clients.users-us.rate={rate}", f"clients.users-eu.rate={rate}",
+            "replications=1", "duration=150s"]
+    if not partition:
+        sets.append("network.partitions=[]")
+    r = dssim_nb.run("cap", *sets)
+    ts, run = r["timeseries"], r["runs"].iloc[0]
+    ax.plot(ts["t_s"], ts["rps"] / ts["arrivals_rps"], color="C0" if consistency == "ap" else "C1")
+    if partition:
+        ax.axvspan(60, 120, color="red", alpha=0.1)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("answered / arrived")
+    ax.set_title(f"{consistency}, partition {'on' if partition else 'off'}, {rate}/s per region:\n"
+                 f"availability {run['availability']:.3f}, {run['stale_reads']:,.0f} stale reads", fontsize=9)
+
+dssim_nb.live(cap_live, [dict(consistency=c, partition=p) for c in ("ap", "cp") for p in (True, False)],
+              figsize=(6.5, 3.4),
+              consistency=widgets.ToggleButtons(options=["ap", "cp"], value="cp"),
+              partition=widgets.Checkbox(value=True, description="partition 60–120 s"),
+              rate=widgets.IntSlider(value=200, min=50, max=800, step=50, description="rps/region"))
+
+# %%
+nopart = dssim_nb.run("cap", "databases.db.consistency=cp", "network.partitions=[]", "replications=1",
+                      "duration=150s")["runs"].iloc[0]
+dssim_nb.check(my_prediction, nopart["availability"], what="the simulation (cp, no partition)")
+
+# %% [markdown]
+# Without a partition there is nothing to choose: `cp` and `ap` both answer everything. CAP
+# is a choice you make only while the network is split.
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 — the tail of the lag
+# With a mean shipping delay of 50 ms, what is the p99 replication lag in ms? Store it in
+# `answer_1`; the check cell simulates it.
+
+# %%
+answer_1 = None
+
+# %% [solution]
+# The lag is exponential with mean d: its p99 is d ln 100.
+answer_1 = 50 * math.log(100)
+answer_1
+
+# %%
+ex1 = dssim_nb.run("replication-lag", "databases.db.replication_delay=exp(50ms)", "databases.db.read_from=replicas",
+                   "replications=1", "duration=15s")["runs"].iloc[0]
+dssim_nb.check(answer_1, ex1["repl_lag_p99_ms"], "ms", tolerance=0.15)
+
+# %% [markdown]
+# ### Exercise 2 — a shorter partition
+# Halve the partition: it ends at 90 s instead of 120 s (`network.partitions.0.until=90s`).
+# From the `cp` availability measured in the CAP section (`s`), predict `cp`'s availability
+# with the shorter partition. Store it in `answer_2`; the check cell runs it and draws both.
+
+# %%
+answer_2 = None
+
+# %% [solution]
+# What cp loses is lost during the partition: half the partition, half the loss.
+answer_2 = 1 - (1 - s.loc["cp", "availability"]) / 2
+answer_2
+
+# %%
+ex2 = dssim_nb.run("cap", "databases.db.consistency=cp", "network.partitions.0.until=90s", "replications=1", "duration=150s")
+fig, ax = plt.subplots(figsize=(7, 3.4))
+full = ts[ts["run"] == runs.index[runs["databases.db.consistency"] == "cp"][0]]
+ax.plot(full["t_s"], full["rps"] / full["arrivals_rps"], label="partition 60–120 s")
+t2 = ex2["timeseries"]
+ax.plot(t2["t_s"], t2["rps"] / t2["arrivals_rps"], label="partition 60–90 s")
+ax.set_xlabel("time (s)")
+ax.set_ylabel("answered / arrived")
+ax.set_title("cp: a shorter partition, a shorter outage")
+ax.legend()
+dssim_nb.finish(fig)
+dssim_nb.check(answer_2, ex2["runs"]["availability"].iloc[0], tolerance=0.02, what="the simulation (cp, 30 s partition)")
