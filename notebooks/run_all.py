@@ -20,6 +20,9 @@ What it checks, per notebook:
 - no temporary folder is left behind: the kernel gets its own empty TMPDIR, which must be
   empty again after each notebook.
 Sliders have no widget front end here: DSSIM_NB_STATIC=1 makes them draw their static grid.
+A simulation replays byte for byte from its configuration and seed, so identical runs are
+done once per invocation (DSSIM_NB_CACHE, a folder removed at the end): the instructor's
+copies reuse the student copies' runs.
 """
 import hashlib
 import os
@@ -76,6 +79,7 @@ def main():
     work = pathlib.Path(tempfile.mkdtemp(prefix="dssim-run-all-"))
     copy, scratch = work / "checkout", work / "tmp"
     scratch.mkdir()
+    (work / "runs").mkdir()
     (copy / "notebooks").mkdir(parents=True)
     for f in here.glob("*.ipynb"):
         shutil.copy(f, copy / "notebooks")
@@ -89,6 +93,7 @@ def main():
     os.environ["DSSIM"] = os.environ.get("DSSIM", str(root / "target" / "release" / "dssim"))
     os.environ["DSSIM_NB_STATIC"] = "1"
     os.environ["TMPDIR"] = str(scratch)
+    os.environ["DSSIM_NB_CACHE"] = str(work / "runs")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
     jobs = []

@@ -135,7 +135,7 @@ ax.plot([0, m], [0, m], "k--", label="theory: L = λW")
 ax.scatter(lw, L, s=50, zorder=3, label="one run (50, 100, 150, 180 requests/s)")
 ax.set_xlabel("λ × W: throughput × mean latency (requests)")
 ax.set_ylabel("L: mean requests in flight (requests)")
-ax.set_title(f"L = λW at every load (largest gap {100 * rel.max():.1f}%)")
+ax.set_title(f"L = λW at every load (largest gap {100 * rel.max():.2f}%)")
 ax.legend()
 dssim_nb.finish(fig, "littles-law")
 

@@ -17,6 +17,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 import dssim_nb
 
@@ -51,7 +52,7 @@ for _, r in ok.iterrows():
 ax1.margins(0.3)
 ax1.set_xlabel("cost of the run ($)")
 ax1.set_ylabel("median latency (ms)")
-ax1.set_title("Faster box, lower latency; cost is alike")
+ax1.set_title("For about the same money: one fast box answers sooner")
 ts = sc["timeseries"]
 runs = sc["runs"].set_index("run")
 for run, g in ts.groupby("run"):
@@ -127,7 +128,11 @@ assert hi["random"] > 3 * hi["least_connections"]
 # or CI-executed notebook) the cell draws three fixed settings side by side instead.
 #
 # **Predict:** 1,800 requests/s on 20 servers is 90% load. With 25 servers instead (72%
-# load), what p99 in ms do you expect under `random`?
+# load), what p99 in ms do you expect under `random`? (Try it with the sliders after you
+# have written your guess.)
+
+# %%
+my_prediction = None  # ms, e.g. 300
 
 # %%
 def lb_live(ax, algorithm="least_connections", rate=1800, servers=20):
@@ -177,7 +182,7 @@ for i, r in enumerate(pts.itertuples()):
 ax.set_yscale("log")
 ax.set_ylim(top=pts["p99_ms"].max() * 4)
 ax.set_ylabel("p99 latency (ms)")
-ax.set_title("Two big + two small servers at 75% load: round robin drowns the small ones")
+ax.set_title("Two big + two small servers at 75% load: blind algorithms drown the small ones")
 plt.setp(ax.get_xticklabels(), rotation=15)
 dssim_nb.finish(fig, "lb-mixed-sizes")
 print(pts[["load_balancers.lb.algorithm", "p50_ms", "p99_ms", "shed", "availability"]].round(3).to_string(index=False))
@@ -211,7 +216,8 @@ print(pts[["setup", "relogins", "requests", "latency_mean_ms", "p50_ms"]].round(
 fig, ax = plt.subplots(figsize=(7, 3.6))
 ax.bar(pts["setup"], pts["latency_mean_ms"], color=["C3" if r > 0 else "C2" for r in pts["relogins"]])
 for i, r in enumerate(pts.itertuples()):
-    ax.text(i, r.latency_mean_ms, f"{r.relogins / r.requests:.0%} re-login", ha="center", va="bottom", fontsize=8)
+    note = f"{r.relogins / r.requests:.0%} re-login" if r.relogins == r.relogins else "no local sessions"
+    ax.text(i, r.latency_mean_ms, note, ha="center", va="bottom", fontsize=8)
 ax.set_ylabel("mean latency (ms)")
 ax.set_xlabel("load-balancing algorithm / where sessions live")
 ax.set_title("Local sessions under round robin: most requests pay a 30 ms re-login")
@@ -286,6 +292,7 @@ ax1.set_ylabel("requests answered (%)")
 ax2 = ax1.twinx()
 ax2.bar(pts["services.app.connections"], pts["oom_crashes"], width=1500, alpha=0.3, color="C3", label="out-of-memory crashes (right)")
 ax2.set_ylabel("crashes (count)")
+ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
 ax2.grid(False)
 ax1.set_title("Past the memory limit, crashes cascade and availability collapses")
 fig.legend(loc="outside lower center", ncols=2)

@@ -114,7 +114,8 @@ fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(10, 3.4))
 modes = list(s.index)
 colors = ["C0", "C1"]
 a1.bar(modes, 100 * s["availability"], color=colors)
-a1.set_ylim(0, 100)
+a1.set_ylim(0, 115)
+a1.set_yticks([0, 20, 40, 60, 80, 100])
 a1.set_ylabel("requests answered (%)")
 a1.set_title("availability (the benefit)")
 a2.bar(modes, s["stale_reads"], color=colors)
@@ -123,6 +124,8 @@ a2.set_title("stale reads (AP's cost)")
 a3.bar(modes, s["write_conflicts"], color=colors)
 a3.set_ylabel("conflicting writes (count)")
 a3.set_title("write conflicts (AP's cost)")
+for ax in (a2, a3):
+    ax.set_ylim(0, max(1, ax.get_ylim()[1]) * 1.12)
 for ax, col, scale in ((a1, "availability", 100), (a2, "stale_reads", 1), (a3, "write_conflicts", 1)):
     for i, m in enumerate(modes):
         ax.text(i, scale * s.loc[m, col], f"{scale * s.loc[m, col]:,.0f}" + ("%" if scale == 100 else ""), ha="center", va="bottom")

@@ -8,10 +8,13 @@
 # shedding (refuse early instead of serving late), retry budgets (do not turn a blip into an
 # outage), autoscaling (add capacity, but late), canary rollouts (let few users meet a bad
 # release) and job queues (take work off the request path, retry it, set aside what fails).
+#
+# Each section asks a question first: write your guess in its `my_prediction = None` cell
+# before running the experiment; the check cell after the figure says how close you were.
 
 # %%
-import matplotlib
-matplotlib.use("Agg")
+%matplotlib inline
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -24,7 +27,12 @@ import dssim_nb
 # `experiments/health-checks.toml` (models/faults.toml): four servers behind a round-robin
 # load balancer, 2,000 requests/s; `app.2` crashes at 21.3 s. Until the checker has seen
 # `unhealthy` failed probes in a row, a quarter of the requests still go to the dead server.
-# Expected errors ≈ 500/s × (up to one interval until the first probe + (unhealthy − 1) × interval).
+#
+# **Predict:** with a probe every 5 s and 3 failed probes to mark it down, how many requests
+# fail after the crash?
+
+# %%
+my_prediction = None  # errors, e.g. 100
 
 # %%
 hc = dssim_nb.run("health-checks", "replications=1")
@@ -35,7 +43,7 @@ for u, g in pts.groupby("load_balancers.lb.health_check.unhealthy"):
     ax1.plot(g["interval_s"], g["errors"], "o-", label=f"unhealthy = {u}")
 ax1.set_xlabel("probe interval (s)")
 ax1.set_ylabel("errors after the crash")
-ax1.set_title("Detection time costs errors")
+ax1.set_title("Slower detection, more errors")
 ax1.legend()
 ts, runs = hc["timeseries"], hc["runs"].set_index("run")
 for run, g in ts.groupby("run"):
@@ -46,21 +54,31 @@ ax2.axvline(21.3, color="grey", ls=":", label="crash")
 ax2.set_xlim(15, 40)
 ax2.set_xlabel("time (s)")
 ax2.set_ylabel("errors per second")
-ax2.set_title("The detection window")
-ax2.legend(fontsize=8)
-dssim_nb.save(fig, "health-checks")
+ax2.set_title("Until the checker notices, a quarter of requests fail")
+ax2.legend()
+dssim_nb.finish(fig, "health-checks")
 print(pts[["load_balancers.lb.health_check.interval", "load_balancers.lb.health_check.unhealthy", "errors", "availability"]].to_string(index=False))
 e = pts.set_index(["interval_s", "load_balancers.lb.health_check.unhealthy"])["errors"]
+dssim_nb.check(my_prediction, e[5.0, 3], "errors")
 assert e[5.0, 3] > 5 * e[0.5, 3], "slower checks, longer detection, more errors"
 assert e[2.0, 3] > e[2.0, 1]
 assert 0.5 * 500 * 10 < e[5.0, 3] < 500 * 15 * 1.2, "about 500 errors/s for 2-3 intervals"
+
+# %% [markdown]
+# Expected errors ≈ 500/s × (up to one interval until the first probe + (unhealthy − 1) ×
+# interval): with 5 s and 3 probes, 10 to 15 s of a quarter of 2,000 requests/s.
 
 # %% [markdown]
 # ## Backpressure: bounded vs unbounded queues at 1.2× overload
 #
 # `experiments/backpressure.toml`: 1,200 requests/s offered to a server that does 1,000/s;
 # clients give up after 1 s. A short queue refuses the excess at once; an unbounded one
-# accepts everything and then serves every request too late.
+# accepts everything.
+#
+# **Predict:** with an unbounded queue, what share of requests (0 to 1) is served in time?
+
+# %%
+my_prediction = None  # share, e.g. 0.8
 
 # %%
 bp = dssim_nb.run("backpressure", "replications=1", "duration=20s")
@@ -71,13 +89,14 @@ ax.plot(q, pts["ok"] / pts["requests"], "o-", label="ok (served in time)")
 ax.plot(q, pts["shed"] / pts["requests"], "s-", label="shed (503 at once)")
 ax.plot(q, pts["timeouts"] / pts["requests"], "^-", label="timed out (served too late)")
 ax.set_xscale("log")
-ax.set_xlabel("queue places (100000 = unbounded)")
+ax.set_xlabel("queue places (100,000 = unbounded)")
 ax.set_ylabel("share of requests")
-ax.set_title("1.2x overload: refuse early or serve late")
+ax.set_title("1.2× overload: a short queue refuses the excess; an unbounded one serves everyone late")
 ax.legend()
-dssim_nb.save(fig, "backpressure")
+dssim_nb.finish(fig, "backpressure")
 print(pts[["services.app.queue", "throughput_rps", "shed", "timeouts", "p99_ms", "availability"]].round(2).to_string(index=False))
 a = pts.set_index("services.app.queue")["availability"]
+dssim_nb.check(my_prediction, a[100000])
 assert a[50] > 0.8, "a bounded queue keeps serving the capacity (1000 of 1200/s)"
 assert a[100000] < 0.1, "an unbounded queue: everyone waits past the timeout"
 
@@ -86,35 +105,57 @@ assert a[100000] < 0.1, "an unbounded queue: everyone waits past the timeout"
 #
 # `experiments/retry-storm.toml`: 800 requests/s, 100 ms timeout, up to 3 retries; the server
 # is 4x slower from 10 s to 15 s. Unlimited retries multiply the load by up to four and keep
-# the server saturated after it has recovered: a metastable failure. A 10% retry budget lets
-# it recover.
+# the server saturated after it has recovered? The runs compare no retries, 3 retries, and 3
+# retries within a 10% budget.
+#
+# **Predict:** with 3 retries and no budget, how many ok answers per second does the server
+# give after 30 s, long after the slowdown ended (it did 800/s before)?
+
+# %%
+my_prediction = None  # ok answers/s after 30 s, e.g. 800
 
 # %%
 rs = dssim_nb.run("retry-storm", "replications=1")
 ts, runs = rs["timeseries"], rs["runs"].set_index("run")
-fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+fig = plt.figure(figsize=(10, 5.5))
+grid = fig.add_gridspec(2, 2, width_ratios=[3, 1.3])
+ax1 = fig.add_subplot(grid[0, 0])
+ax2 = fig.add_subplot(grid[1, 0], sharex=ax1)
+ax3 = fig.add_subplot(grid[:, 1])
+labels = {}
 for run, g in ts.groupby("run"):
     r = runs.loc[run]
     if r["clients.users.retries.max"] == 0 and r["clients.users.retries.budget"] == 0.1:
         continue                    # the budget does not matter without retries
     label = "no retries" if r["clients.users.retries.max"] == 0 else (
         "3 retries, no budget" if r["clients.users.retries.budget"] > 1 else "3 retries, 10% budget")
+    labels[run] = label
     ax1.plot(g["t_s"], g["rps"], label=label)
     ax2.plot(g["t_s"], g["queue_len"], label=label)
 for ax in (ax1, ax2):
     ax.axvspan(10, 15, color="orange", alpha=0.15)
 ax1.set_ylabel("ok answers / s")
-ax1.set_title("A 5 s slowdown (shaded), then a healthy server")
-ax1.legend(fontsize=8)
-ax2.set_ylabel("queue length")
+ax1.set_title("A 5 s slowdown (shaded): unlimited retries never recover")
+ax1.legend()
+ax2.set_ylabel("queue length (requests)")
 ax2.set_xlabel("time (s)")
-dssim_nb.save(fig, "retry-storm")
+window = runs["duration_s"]
+att = pd.DataFrame({"requests/s": runs["requests"] / window, "attempts/s": runs["attempts"] / window}).loc[list(labels)]
+att.index = [labels[r].replace(", ", ",\n") for r in att.index]
+att.plot.bar(ax=ax3, rot=0, color=["grey", "C3"])
+ax3.set_ylabel("per second, over the run")
+ax3.set_title("The cost: attempts sent", fontsize=10)
+ax3.tick_params(axis="x", labelsize=7)
+ax3.legend(loc="upper left", bbox_to_anchor=(0, -0.25))
+ax3._dssim_keep_legend = True
+dssim_nb.finish(fig, "retry-storm")
 t = runs[["clients.users.retries.max", "clients.users.retries.budget", "requests", "attempts", "availability"]]
 print(t.round(3).to_string(index=False))
 late = ts[ts["t_s"] >= 30].groupby("run")["rps"].mean()
 storm = runs.index[(runs["clients.users.retries.max"] == 3) & (runs["clients.users.retries.budget"] > 1)][0]
 budget = runs.index[(runs["clients.users.retries.max"] == 3) & (runs["clients.users.retries.budget"] < 1)][0]
 print("ok/s after 30 s:", late.round(0).to_dict())
+dssim_nb.check(my_prediction, late[storm], "ok/s")
 assert late[storm] < 200, "unlimited retries: still down long after the slowdown"
 assert late[budget] > 700, "with a retry budget the system recovers"
 
@@ -123,6 +164,11 @@ assert late[budget] > 700, "with a retry budget the system recovers"
 #
 # `experiments/load-shedding.toml` (models/overload.toml): 800 requests/s for a service that
 # does 400/s. Half the requests must go; the strategies differ in which and when.
+#
+# **Predict:** with no shedding at all, what goodput (ok answers per second) remains?
+
+# %%
+my_prediction = None  # ok/s, e.g. 400
 
 # %%
 ls = dssim_nb.run("load-shedding", "replications=1", "duration=20s")
@@ -136,11 +182,14 @@ ax2.bar(x + 0.2, pts["p99_ms"], 0.4, color="C3", label="p99 of served (ms)")
 ax2.set_yscale("log")
 ax2.set_ylabel("p99 (ms)")
 ax1.set_xticks(x, pts["services.app.shedding"])
-ax1.set_title("2x overload: goodput and latency by shedding strategy")
-fig.legend(loc="upper right", bbox_to_anchor=(0.88, 0.88))
-dssim_nb.save(fig, "load-shedding")
+ax2.grid(False)
+none = pts.set_index("services.app.shedding").loc["none"]
+ax1.set_title(f"2× overload: without shedding goodput falls to {none['throughput_rps']:.0f}/s, p99 to {none['p99_ms']:,.0f} ms")
+fig.legend(loc="outside lower center", ncols=2)
+dssim_nb.finish(fig, "load-shedding")
 print(pts[["services.app.shedding", "throughput_rps", "p99_ms", "shed", "timeouts", "availability"]].round(2).to_string(index=False))
 g = pts.set_index("services.app.shedding")
+dssim_nb.check(my_prediction, g.loc["none", "throughput_rps"], "ok/s")
 assert g.loc["none", "throughput_rps"] < 0.5 * g.loc["queue", "throughput_rps"], "no shedding: the work is done too late"
 assert g.loc["deadline(100ms)", "p99_ms"] < 200
 
@@ -149,24 +198,37 @@ assert g.loc["deadline(100ms)", "p99_ms"] < 200
 #
 # `experiments/autoscaling-spike.toml` (models/autoscaling.toml): 900 requests/s on one
 # instance that serves 200/s. The autoscaler reacts after its stabilization window, and the
-# new instances help only once provisioned: the gap is an outage.
+# new instances help only once provisioned. The runs compare provisioning times of 15 s, 45 s
+# and 120 s.
+#
+# **Predict:** with 45 s to provision an instance, what share of requests (availability, 0
+# to 1) is answered?
+
+# %%
+my_prediction = None  # availability, e.g. 0.9
 
 # %%
 sp = dssim_nb.run("autoscaling-spike")
 ts, runs = sp["timeseries"], sp["runs"].set_index("run")
 fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+first = True
 for run, g in ts.groupby("run"):
     label = f"provision {runs.loc[run, 'autoscalers.web-scaler.provision']}"
-    ax1.plot(g["t_s"], g["instances"], label=label)
-    ax2.plot(g["t_s"], g["shed"] / 5, label=label)
-ax1.set_ylabel("instances")
-ax1.set_title("900/s from t = 0 on one 200/s instance")
-ax1.legend(fontsize=8)
-ax2.set_ylabel("shed per second")
+    line, = ax1.plot(g["t_s"], 200 * g["instances"], label=f"capacity, {label}")
+    if first:
+        ax1.plot(g["t_s"], g["arrivals_rps"], "k--", lw=1.2, label="offered load")
+        first = False
+    ax2.plot(g["t_s"], g["shed"] / 5, color=line.get_color(), label=label)
+ax1.set_ylabel("requests/s")
+ax1.set_ylim(bottom=0)
+ax1.set_title("900/s on one 200/s instance: requests are refused until capacity catches up")
+ax1.legend()
+ax2.set_ylabel("refused (503) per second")
 ax2.set_xlabel("time (s)")
-dssim_nb.save(fig, "autoscaling-spike")
+dssim_nb.finish(fig, "autoscaling-spike")
 print(runs[["autoscalers.web-scaler.provision", "availability", "shed", "instance_hours"]].to_string(index=False))
 av = runs.set_index("autoscalers.web-scaler.provision")["availability"]
+dssim_nb.check(my_prediction, av["45s"])
 assert av["15s"] > av["45s"] > av["120s"]
 
 # %% [markdown]
@@ -175,6 +237,12 @@ assert av["15s"] > av["45s"] > av["120s"]
 # `experiments/autoscaling-diurnal.toml`: a day compressed to 10 minutes (100/s at night,
 # 1,500/s at noon), a CPU-target autoscaler. A fixed fleet sized for noon would need
 # 1500 / (0.7 × 200) ≈ 11 instances all day: 11 × 10/60 ≈ 1.8 instance-hours.
+#
+# **Predict:** with a CPU target of 0.7, how many instance-hours does the autoscaled fleet
+# use?
+
+# %%
+my_prediction = None  # instance-hours, e.g. 1.8
 
 # %%
 di = dssim_nb.run("autoscaling-diurnal")
@@ -187,11 +255,13 @@ for _, r in pts.iterrows():
 ax.axvline(11 * 10 / 60, color="grey", ls=":", label="fixed fleet of 11")
 ax.set_xlabel("instance-hours (cost)")
 ax.set_ylabel("p99 latency (ms)")
-ax.set_title("A compressed day: cost vs latency")
+ax.set_title("Autoscaling beats a fixed fleet on cost; a higher target is cheaper and slower")
+ax.margins(0.25)
 ax.legend()
-dssim_nb.save(fig, "autoscaling-diurnal")
+dssim_nb.finish(fig, "autoscaling-diurnal")
 print(pts[["autoscalers.day.target", "instance_hours", "cost", "p99_ms", "availability"]].round(3).to_string(index=False))
 d = pts.set_index("autoscalers.day.target")
+dssim_nb.check(my_prediction, d.loc[0.7, "instance_hours"], "instance-hours")
 assert d.loc[0.5, "instance_hours"] > d.loc[0.9, "instance_hours"]
 assert d.loc[0.5, "availability"] > d.loc[0.9, "availability"]
 assert d["instance_hours"].max() < 11 * 10 / 60
@@ -202,13 +272,30 @@ assert d["instance_hours"].max() < 11 * 10 / 60
 # `experiments/canary.toml` (models/canary.toml): version 2 goes to 5%, 25%, then everyone.
 # A bad release (3% errors) is rolled back by a strict gate (1%) at the first step; a loose
 # gate (5%) lets it through.
+#
+# **Predict:** for the bad release, how many times more errors does the loose gate let
+# users see than the strict one?
+
+# %%
+my_prediction = None  # ratio, e.g. 2
 
 # %%
 cn = dssim_nb.run("canary")
-pts = cn["points"]
+pts = cn["points"].copy()
+pts["setup"] = pts.apply(lambda r: f"release {r['services.app.canary.error_rate']:.0%} errors\ngate {r['services.app.canary.max_error_rate']:.0%}", axis=1)
+fig, ax = plt.subplots(figsize=(8, 3.8))
+ax.bar(pts["setup"], pts["errors"], color=["C3" if sh > 0 and er > 0 else "C2" for sh, er in zip(pts["canary_share"], pts["services.app.canary.error_rate"])])
+for i, r in enumerate(pts.itertuples()):
+    fate = "promoted" if r.canary_share == 1 else "rolled back" if r.canary_share == 0 else f"at {r.canary_share:.0%}"
+    ax.text(i, r.errors, f"{r.errors:,.0f} errors, {fate}", ha="center", va="bottom", fontsize=8)
+ax.set_ylabel("errors users saw (count)")
+ax.tick_params(axis="x", labelsize=8)
+ax.set_title("A strict gate rolls a bad release back before most users meet it")
+dssim_nb.finish(fig, "canary")
 print(pts[["services.app.canary.error_rate", "services.app.canary.max_error_rate", "canary_share",
            "canary_rollback_s", "errors", "availability"]].to_string(index=False))
 c = pts.set_index(["services.app.canary.error_rate", "services.app.canary.max_error_rate"])
+dssim_nb.check(my_prediction, c.loc[(0.03, 0.05), "errors"] / c.loc[(0.03, 0.01), "errors"], "×")
 assert c.loc[(0.0, 0.01), "canary_share"] == 1, "a good release is promoted"
 assert c.loc[(0.03, 0.01), "canary_share"] == 0, "a bad release is rolled back"
 assert c.loc[(0.03, 0.01), "errors"] < 0.05 * c.loc[(0.03, 0.05), "errors"]
@@ -217,7 +304,12 @@ assert c.loc[(0.03, 0.01), "errors"] < 0.05 * c.loc[(0.03, 0.05), "errors"]
 # ## Async job queues: retries and dead letters
 #
 # `experiments/job-queue.toml` (models/job-queue.toml): about 60 jobs/s, up to 3 retries with
-# backoff. The share of jobs that exhaust their retries is failure_rate⁴.
+# backoff; the sweep varies the share f of attempts that fail.
+#
+# **Predict:** with f = 0.5, what share of jobs (0 to 1) ends in the dead-letter queue?
+
+# %%
+my_prediction = None  # share, e.g. 0.5
 
 # %%
 jq = dssim_nb.run("job-queue")
@@ -231,9 +323,68 @@ f = np.linspace(0, 0.5, 50)
 ax.plot(f, f ** 4, "k--", label="theory f⁴ (4 attempts)")
 ax.set_xlabel("failure rate per attempt")
 ax.set_ylabel("share of jobs dead-lettered")
-ax.set_title("Retries and the dead-letter queue")
+ax.set_title("Each retry multiplies the dead share by f: f⁴ after 3 retries")
 ax.legend()
-dssim_nb.save(fig, "job-queue")
+dssim_nb.finish(fig, "job-queue")
 r = pts.set_index("queues.emails.failure_rate")
+dssim_nb.check(my_prediction, r.loc[0.5, "dead share"])
 assert r.loc[0.0, "jobs_dead"] == 0
 assert abs(r.loc[0.5, "dead share"] - 0.0625) < 0.02
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 — health checks every second
+# With a probe every 1 s (`load_balancers.lb.health_check.interval=1s`) and 3 failed probes
+# to mark a server down, estimate the errors after the crash with the formula of the first
+# section (use the midpoint of "up to one interval"). Store it in `answer_1`; the check cell
+# runs it.
+
+# %%
+answer_1 = None
+
+# %% [solution]
+interval, unhealthy = 1.0, 3
+answer_1 = 500 * (interval / 2 + (unhealthy - 1) * interval)
+answer_1
+
+# %%
+ex1 = dssim_nb.run("health-checks", "load_balancers.lb.health_check.interval=1s",
+                   "load_balancers.lb.health_check.unhealthy=3", "replications=1")["runs"].iloc[0]
+dssim_nb.check(answer_1, ex1["errors"], "errors", tolerance=0.3)
+
+# %% [markdown]
+# ### Exercise 2 — how many retries make a storm?
+# Use the sliders (or the static grid below) to find the smallest number of retries that
+# keeps the server down after the slowdown when there is no budget. Store it in
+# `answer_2`; the check cell runs 1 to 3 retries.
+
+# %%
+def retry_live(ax, retries=3, budget=False):
+    r = dssim_nb.run("retry-storm", f"clients.users.retries.max={retries}",
+                     f"clients.users.retries.budget={0.1 if budget else 100.0}", "replications=1")
+    t, run = r["timeseries"], r["runs"].iloc[0]
+    ax.plot(t["t_s"], t["rps"], label="ok/s")
+    ax.axvspan(10, 15, color="orange", alpha=0.15)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("ok answers / s")
+    ax.set_title(f"{retries} retries, {'10% budget' if budget else 'no budget'}:\n"
+                 f"{run['attempts'] / run['requests']:.2f} attempts per request", fontsize=9)
+
+dssim_nb.live(retry_live, [dict(retries=1), dict(retries=2), dict(retries=3, budget=True)],
+              retries=widgets.IntSlider(value=3, min=0, max=5, description="retries"),
+              budget=widgets.Checkbox(value=False, description="10% retry budget"))
+
+# %%
+answer_2 = None
+
+# %% [solution]
+late_ok = {n: dssim_nb.run("retry-storm", f"clients.users.retries.max={n}", "clients.users.retries.budget=100.0",
+                           "replications=1")["timeseries"].query("t_s >= 30")["rps"].mean() for n in (1, 2, 3)}
+answer_2 = min(n for n, ok in late_ok.items() if ok < 200)
+answer_2
+
+# %%
+down = [n for n in (1, 2, 3) if dssim_nb.run("retry-storm", f"clients.users.retries.max={n}", "clients.users.retries.budget=100.0",
+                                             "replications=1")["timeseries"].query("t_s >= 30")["rps"].mean() < 200]
+dssim_nb.check(answer_2, min(down), "retries", tolerance=0)

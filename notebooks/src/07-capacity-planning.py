@@ -5,12 +5,14 @@
 # at the peak), and load into machines, with headroom. The back-of-envelope comes first
 # (`dssim estimate`); the simulation then checks it, including the tail latency the
 # arithmetic cannot see.
+#
+# Each section asks a question first: write your guess in its `my_prediction = None` cell
+# before running the experiment; the check cell after the figure says how close you were.
 
 # %%
 import re
 
-import matplotlib
-matplotlib.use("Agg")
+%matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -23,6 +25,11 @@ import dssim_nb
 # The lecture's assumptions: 10% of users active per day, 50 requests each, 40% of a day's
 # requests in a 4-hour peak. `dssim estimate --users N` does the arithmetic (and storage and
 # bandwidth growth).
+#
+# **Predict:** how many requests per second does 1M users' peak come to?
+
+# %%
+my_prediction = None  # requests/s, e.g. 1000
 
 # %%
 print(dssim_nb.cli("estimate", "--users", 1_000_000))
@@ -33,6 +40,18 @@ for users in [1_000, 10_000, 100_000, 1_000_000, 10_000_000]:
     rows.append({"users": users, "requests/day": get("requests per day"), "average rps": get("average rps"), "peak rps": get("peak rps")})
 scale = pd.DataFrame(rows)
 print(scale.to_string(index=False))
+fig, ax = plt.subplots(figsize=(7, 4))
+ax.plot(scale["users"], scale["peak rps"], "o-", label="peak load")
+ax.plot(scale["users"], scale["average rps"], "s--", label="average load")
+ax.axhline(400, color="grey", ls=":", label="one 8-worker server (400 requests/s)")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("users")
+ax.set_ylabel("requests/s")
+ax.set_title("Peak load grows with users; one server is enough up to about 2.9M")
+ax.legend()
+dssim_nb.finish(fig, "scale-table")
+dssim_nb.check(my_prediction, scale.set_index("users").loc[1_000_000, "peak rps"], "requests/s")
 assert abs(scale.set_index("users").loc[1_000_000, "peak rps"] - 1_000_000 / 7200) < 1
 
 # %% [markdown]
@@ -47,6 +66,12 @@ assert abs(scale.set_index("users").loc[1_000_000, "peak rps"] - 1_000_000 / 720
 # 5x and 10x. Each request needs 10 ms of CPU; an instance has 8 workers (800 requests/s at
 # 100%). The 70%-utilization rule says instances = rate × 0.010 / (0.7 × 8). The simulation
 # finds the fewest instances that keep p99 < 100 ms with every request served.
+#
+# **Predict:** how many instances does the simulation need, at the least, for the
+# 18-month load of 10,000 requests/s?
+
+# %%
+my_prediction = None  # instances, e.g. 20
 
 # %%
 cp = dssim_nb.run("capacity-plan", "duration=10s", "warmup=2s")
@@ -63,14 +88,16 @@ plan = pd.DataFrame(plan)
 print(plan.to_string(index=False))
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for rate, g in pts.groupby("clients.users.rate"):
-    ax.plot(g["services.app.instances"], g["p99_ms"], "o-", label=f"{stages[rate]} ({rate}/s)")
+    ax.plot(g["services.app.instances"], g["p99_ms"], "o-", label=f"{stages[rate]} ({rate:,}/s)")
 ax.axhline(100, color="grey", ls=":", label="SLO p99 = 100 ms")
 ax.set_yscale("log")
 ax.set_xlabel("app instances")
 ax.set_ylabel("p99 latency (ms)")
-ax.set_title("How many instances at each stage of growth")
-ax.legend(fontsize=8)
-dssim_nb.save(fig, "capacity-plan")
+ax.set_title("Fewest instances within the SLO: " + " → ".join(str(int(v)) for v in plan["simulated minimum"])
+             + " as the load grows 10×")
+ax.legend()
+dssim_nb.finish(fig, "capacity-plan")
+dssim_nb.check(my_prediction, plan.set_index("peak rps").loc[10000, "simulated minimum"], "instances")
 for _, r in plan.iterrows():
     assert r["simulated minimum"] <= r["70% rule"], "the rule keeps headroom above the bare minimum"
     assert r["utilization at minimum"] <= 1.0
@@ -84,31 +111,64 @@ for _, r in plan.iterrows():
 # ## The back-of-envelope for the 18-month fleet
 #
 # `dssim estimate` gives utilization and the Erlang-C wait per component, without simulating:
-# at 10,000 requests/s, 14 instances are 89% busy and 18 instances 69%.
+# per instance.
+#
+# **Predict:** at 10,000 requests/s, how busy (utilization, 0 to 1) are 14 instances?
 
 # %%
+my_prediction = None  # utilization, e.g. 0.5
+
+# %%
+utils = {}
 for n in (14, 18):
     text = dssim_nb.cli("estimate", dssim_nb.ROOT / "experiments" / "capacity-plan.toml",
                         "--set", "clients.users.rate=10000", "--set", f"services.app.instances={n}")
     print(text)
     util = float(text.splitlines()[1].split()[4])
+    utils[n] = util
     assert abs(util - 10000 * 0.010 / (8 * n)) < 0.01
+fig, ax = plt.subplots(figsize=(6, 3.4))
+ax.bar([f"{n} instances" for n in utils], [100 * u for u in utils.values()], color=["C3", "C2"])
+ax.axhline(70, color="grey", ls=":", label="70% rule")
+ax.set_ylim(0, 100)
+ax.set_ylabel("utilization (%)")
+ax.set_title("The back-of-envelope: 14 instances run hot, 18 keep the 70% margin")
+ax.legend()
+dssim_nb.finish(fig, "estimate-utilization")
+dssim_nb.check(my_prediction, utils[14])
 
 # %% [markdown]
 # ## `dssim capacity`: the same question, answered by search
 #
 # Instead of a sweep, `dssim capacity` brackets and bisects: here the fewest instances for
-# the 18-month load, then the highest load 14 instances can take.
+# the 18-month load, then the highest load that many instances can take.
+#
+# **Predict:** what is the highest load (requests/s) the fewest instances can take within
+# the SLO?
 
 # %%
-_, line = dssim_nb.capacity("capacity-plan", "services.app.instances", ["p99_ms<100", "availability>0.999"],
+my_prediction = None  # requests/s, e.g. 10000
+
+# %%
+probes, line = dssim_nb.capacity("capacity-plan", "services.app.instances", ["p99_ms<100", "availability>0.999"],
                             "clients.users.rate=10000", "duration=8s", "warmup=2s", lo=4, find="min")
 print("fewest instances for 10,000 rps:", line)
 n = int(float(re.search(r"= ([\d.]+)", line).group(1)))
-_, line = dssim_nb.capacity("capacity-plan", "clients.users.rate", ["p99_ms<100", "availability>0.999"],
+probes2, line = dssim_nb.capacity("capacity-plan", "clients.users.rate", ["p99_ms<100", "availability>0.999"],
                             f"services.app.instances={n}", "duration=8s", "warmup=2s", lo=2000)
 print(f"highest load for {n} instances:", line)
 top = float(re.search(r"= ([\d.]+)", line).group(1))
+fig, ax = plt.subplots(figsize=(7, 3.6))
+ok = probes2["pass"].astype(bool)
+ax.scatter(probes2.index[ok], probes2["clients.users.rate"][ok], color="C2", label="probe met the SLO")
+ax.scatter(probes2.index[~ok], probes2["clients.users.rate"][~ok], color="C3", marker="x", label="probe missed it")
+ax.axhline(top, color="grey", ls=":", label=f"capacity {top:,.0f}/s")
+ax.set_xlabel("probe number")
+ax.set_ylabel("offered load tried (requests/s)")
+ax.set_title(f"Bracket, then bisect: {n} instances take {top:,.0f} requests/s")
+ax.legend()
+dssim_nb.finish(fig, "capacity-search")
+dssim_nb.check(my_prediction, top, "requests/s")
 assert 12 <= n <= 15 and 10000 <= top <= n * 800
 
 # %% [markdown]
@@ -122,6 +182,12 @@ assert 12 <= n <= 15 and 10000 <= top <= n * 800
 # right at low and moderate load, overshoot just below capacity (they describe the steady
 # state, which a one-minute run near saturation never reaches), and have nothing to say past
 # capacity (no steady state exists), where the measured time is set by the bounded queue.
+#
+# **Predict:** at 389 requests/s (97% busy), what is the measured mean time in the server, in
+# ms? (The service time is 20 ms.)
+
+# %%
+my_prediction = None  # ms, e.g. 25
 
 # %%
 bp = dssim_nb.run("breaking-point", "replications=1", "duration=1m")
@@ -135,7 +201,7 @@ ax1.set_xscale("log")
 ax1.set_yscale("log")
 ax1.set_xlabel("offered load (requests/s)")
 ax1.set_ylabel("mean time in the server (ms)")
-ax1.set_title("Prediction vs simulation near saturation")
+ax1.set_title("The formulas hold until saturation, then part from the simulation")
 ax1.legend()
 ax2.plot(api["clients.users.rate"], api["utilization"], "o-", label="measured")
 ax2.plot(api["clients.users.rate"], api["predicted_utilization"], "s--", label="predicted (offered work)")
@@ -145,10 +211,69 @@ ax2.set_xlabel("offered load (requests/s)")
 ax2.set_ylabel("utilization")
 ax2.set_title("Utilization cannot pass 1; offered work can")
 ax2.legend()
-dssim_nb.save(fig, "predicted-vs-measured")
+dssim_nb.finish(fig, "predicted-vs-measured")
+dssim_nb.check(my_prediction, api.set_index("clients.users.rate").loc[389, "mean_ms"], "ms")
 print(api[["clients.users.rate", "rps", "predicted_rps", "utilization", "predicted_utilization",
            "mean_ms", "predicted_mean_ms"]].round(3).to_string(index=False))
 low = api[api["predicted_utilization"] < 0.9]
 gap = (low["mean_ms"] - low["predicted_mean_ms"]).abs() / low["predicted_mean_ms"]
 assert (gap < 0.1).all(), f"below 90% load the formulas should hold within 10%: {gap.tolist()}"
 assert api[api["predicted_utilization"] >= 1]["predicted_mean_ms"].isna().all(), "no steady state past capacity"
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 — the 70% rule at 7,000 requests/s
+# With the rule of the growth section (10 ms of CPU per request, 8 workers per instance, 70%
+# utilization), how many instances does 7,000 requests/s need? Store it in `answer_1`; the
+# check cell asks `dssim estimate` for the utilization of that fleet and draws it.
+
+# %%
+answer_1 = None
+
+# %% [solution]
+answer_1 = int(np.ceil(7000 * 0.010 / (0.7 * 8)))
+answer_1
+
+# %%
+fleet = range(9, 17)
+util = [float(dssim_nb.cli("estimate", dssim_nb.ROOT / "experiments" / "capacity-plan.toml", "--set", "clients.users.rate=7000",
+                           "--set", f"services.app.instances={k}").splitlines()[1].split()[4]) for k in fleet]
+fig, ax = plt.subplots(figsize=(6.5, 3.4))
+ax.plot(list(fleet), [100 * u for u in util], "o-", label="dssim estimate")
+ax.axhline(70, color="grey", ls=":", label="70%")
+if answer_1 is not None:
+    ax.axvline(answer_1, color="C2", ls="--", label=f"your answer: {answer_1}")
+ax.set_xlabel("instances")
+ax.set_ylabel("utilization at 7,000/s (%)")
+ax.set_title("The fewest instances at or under 70% busy")
+ax.legend()
+dssim_nb.finish(fig)
+dssim_nb.check(answer_1, min(k for k, u in zip(fleet, util) if u <= 0.7), "instances", tolerance=0)
+
+# %% [markdown]
+# ### Exercise 2 — three availability zones
+# The 18-month fleet must survive the loss of one of three zones. If the fleet of the 70%
+# rule at 10,000 requests/s is spread evenly over three zones, how many instances do you
+# need so that the two remaining zones still hold the 70%-rule fleet? Store it in
+# `answer_2`; the check cell simulates 10,000 requests/s on two thirds of your fleet.
+
+# %%
+answer_2 = None
+
+# %% [solution]
+rule = int(np.ceil(10000 * 0.010 / (0.7 * 8)))
+answer_2 = int(np.ceil(rule * 3 / 2 / 3) * 3)  # a multiple of 3, two thirds of it >= rule
+answer_2
+
+# %%
+if answer_2 is None:
+    print("Set answer_2 first.")
+else:
+    left = answer_2 * 2 // 3
+    r = dssim_nb.run("capacity-plan", "clients.users.rate=10000", f"services.app.instances={left}",
+                     "duration=10s", "warmup=2s")["runs"].iloc[0]
+    util_left = 10000 * 0.010 / (8 * left)
+    print(f"one zone lost: {left} instances left, {util_left:.0%} busy, p99 {r['p99_ms']:.0f} ms, "
+          f"availability {r['availability']:.4f}")
+    dssim_nb.check(util_left <= 0.7, True, what="the 70% rule after losing a zone")
