@@ -121,6 +121,9 @@ def cli(*args):
 
 def capacity(experiment, vary, slos, *sets, lo=None, replications=1, tolerance=0.05, find="max"):
     """`dssim capacity` on experiments/<experiment>.toml; return (capacity.csv, last output line)."""
+    cache = _cached("capacity", [experiment, vary, *slos, *sets, lo, replications, tolerance, find])
+    if cache is not None and (cache / "line.txt").exists():
+        return pd.read_csv(cache / "capacity.csv"), (cache / "line.txt").read_text()
     with tempfile.TemporaryDirectory(prefix="dssim-cap-") as tmp:
         out = pathlib.Path(tmp) / "out"
         args = ["capacity", ROOT / "experiments" / f"{experiment}.toml", "--vary", vary,
@@ -133,7 +136,12 @@ def capacity(experiment, vary, slos, *sets, lo=None, replications=1, tolerance=0
             args += ["--set", s]
         text = cli(*args)
         found = [l for l in text.splitlines() if l.startswith("capacity:")]
-        return pd.read_csv(out / "capacity.csv"), (found[0] if found else text.strip().splitlines()[-1])
+        line = found[0] if found else text.strip().splitlines()[-1]
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            shutil.copy(out / "capacity.csv", cache / "capacity.csv")
+            (cache / "line.txt").write_text(line)
+        return pd.read_csv(out / "capacity.csv"), line
 
 
 # ---------------------------------------------------------------- figures

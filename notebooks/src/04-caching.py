@@ -108,7 +108,8 @@ layers.plot.bar(stacked=True, ax=ax1, rot=0)
 ax1.legend(title="answered by")
 ax1.set_xlabel("share of content cacheable at the CDN")
 ax1.set_ylabel("share of all requests answered by")
-ax1.set_title("More cacheable content: the CDN takes load off the store")
+store_share = layers["store (and writes)"]
+ax1.set_title(f"The CDN takes hits from the app cache; the store still answers {store_share.iloc[0]:.0%} → {store_share.iloc[-1]:.0%}")
 lat = ch["latency"]
 for run, g in lat.groupby("run"):
     ax2.plot(g["latency_ms"], g["quantile"], label=f"cacheable {runs.loc[run, 'caches.edge.cacheable']}")
@@ -209,10 +210,11 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.scatter(pts["write_p99_ms"], pts["lost_writes"], s=60)
 for i, (_, r) in enumerate(pts.iterrows()):
     ax.annotate(f"{r['caches.redis.write_policy']}: {r['lost_writes']:,.0f} lost", (r["write_p99_ms"], r["lost_writes"]),
-                textcoords="offset points", xytext=(-40, 10 + 16 * i), fontsize=8, arrowprops=dict(arrowstyle="-", lw=0.5))
+                textcoords="offset points", xytext=(12, 8 + 14 * i), fontsize=8, arrowprops=dict(arrowstyle="-", lw=0.5))
+ax.set_xlim(0, pts["write_p99_ms"].max() * 1.7)
+ax.set_ylim(0, pts["lost_writes"].max() * 1.3 + 10)
 ax.set_xlabel("write p99 (ms)")
 ax.set_ylabel("acknowledged writes lost (count)")
-ax.margins(0.3)
 ax.set_title("Write-behind: fast writes, but a dead cache loses acknowledged ones")
 dssim_nb.finish(fig, "write-policy")
 w = pts.set_index("caches.redis.write_policy")

@@ -46,7 +46,7 @@ visits["end_ms"] = visits["start_ms"] + visits["dur_ms"]
 queued = tr[(tr["cat"] == "service") & (tr["name"] == "queue")].copy()
 queued["end_ms"] = queued["start_ms"] + queued["dur_ms"]
 t0, t1 = visits["start_ms"].min(), visits["end_ms"].max()
-frames = np.linspace(t0, t1, 36)
+frames = np.linspace(t0, t1, 24)
 requests = sorted(visits["request"].unique())
 reached_app = visits[visits["cat"] == "service"]["request"].nunique()
 
@@ -58,55 +58,64 @@ def where(t):
     return depth.groupby("request")["d"].last()
 
 
-def draw(ax_flow, ax_q, t):
-    ax_flow.clear()
+def snapshot(t):
+    """Dots at time t: x = the stage, y = its place in that stage's stack, red if queued."""
     pos = where(t)
     waiting = set(queued[(queued["start_ms"] <= t) & (queued["end_ms"] > t)]["request"])
-    for d in range(len(stages)):
-        ax_flow.add_patch(plt.Rectangle((d - 0.4, -0.5), 0.8, 12, color="0.93", zorder=0))
-    counts = {}
+    xy, colors, counts = [], [], {}
     for req, d in pos.items():
-        k = counts.get(d, 0)
-        counts[d] = k + 1
-        ax_flow.scatter(d, k, s=90, color="C3" if req in waiting else "C0", zorder=3)
-    ax_flow.set_xlim(-0.6, len(stages) - 0.4)
-    ax_flow.set_ylim(-0.8, 11.5)
-    ax_flow.set_xticks(range(len(stages)), names)
-    ax_flow.set_yticks([0, 5, 10])
-    ax_flow.set_ylabel("traced requests inside")
-    ax_flow.set_title(f"t = {(t - t0):.0f} ms: {len(pos)} traced requests in flight "
-                      f"(red: waiting in an app queue)")
-    ax_flow.grid(False)
-    ax_q.cursor.set_xdata([t / 1000, t / 1000])
+        xy.append((d, counts.get(d, 0)))
+        counts[d] = counts.get(d, 0) + 1
+        colors.append("tab:red" if req in waiting else "tab:blue")
+    return np.array(xy).reshape(-1, 2), colors
+
+
+def stage_axes(ax):
+    for d in range(len(stages)):
+        ax.add_patch(plt.Rectangle((d - 0.4, -0.5), 0.8, len(requests) + 1, color="0.93", zorder=0))
+    ax.set_xlim(-0.6, len(stages) - 0.4)
+    ax.set_ylim(-0.8, len(requests) + 0.5)
+    ax.set_xticks(range(len(stages)), names)
+    ax.grid(False)
 
 
 fig, (ax_flow, ax_q) = plt.subplots(2, 1, figsize=(8, 6), height_ratios=[2, 1], dpi=60)
+stage_axes(ax_flow)
+ax_flow.set_ylabel("traced requests inside")
+dots = ax_flow.scatter([], [], s=40, zorder=3)
 ax_q.plot(ts["t_s"] + 0.05, ts["in_flight"], "o-", ms=3, label="requests in flight (all)")
 ax_q.plot(ts["t_s"] + 0.05, ts["queue_len"], "s-", ms=3, label="waiting in app queues")
 ax_q.set_title("All requests, every 100 ms (timeseries.csv); the line is the animation's time", fontsize=9)
-ax_q.cursor = ax_q.axvline(t0 / 1000, color="k", lw=1)
+cursor = ax_q.axvline(t0 / 1000, color="k", lw=1)
 ax_q.set_xlabel("time (s)")
 ax_q.set_ylabel("requests")
 ax_q.set_ylim(bottom=0)
 ax_q.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
-draw(ax_flow, ax_q, frames[0])
-anim = animation.FuncAnimation(fig, lambda i: draw(ax_flow, ax_q, frames[i]), frames=len(frames), interval=120)
+
+
+def frame(i):
+    xy, colors = snapshot(frames[i])
+    dots.set_offsets(xy)
+    dots.set_color(colors)
+    ax_flow.set_title(f"t = {frames[i] - t0:.0f} ms: {len(xy)} traced requests in flight (red: waiting in an app queue)")
+    cursor.set_xdata([frames[i] / 1000] * 2)
+    return dots, cursor
+
+
+frame(0)
+fig.canvas.draw()
+fig.set_layout_engine("none")  # lay out once, not on every frame
+anim = animation.FuncAnimation(fig, frame, frames=len(frames), interval=120)
 display(HTML(anim.to_jshtml()))
 plt.close(fig)
 
 # %%
 fig, axes = plt.subplots(2, 3, figsize=(13, 6), sharey=True)
-for ax, t in zip(axes.flat, frames[[1, 6, 12, 18, 24, 31]]):
-    pos = where(t)
-    waiting = set(queued[(queued["start_ms"] <= t) & (queued["end_ms"] > t)]["request"])
-    counts = {}
-    for req, d in pos.items():
-        k = counts.get(d, 0)
-        counts[d] = k + 1
-        ax.scatter(d, k, s=50, color="C3" if req in waiting else "C0")
-    ax.set_xticks(range(len(stages)), names, rotation=30, fontsize=8)
-    ax.set_xlim(-0.6, len(stages) - 0.4)
-    ax.set_ylim(-0.8, 11.5)
+for ax, t in zip(axes.flat, frames[[1, 4, 8, 12, 16, 21]]):
+    stage_axes(ax)
+    xy, colors = snapshot(t)
+    ax.scatter(xy[:, 0], xy[:, 1], s=20, c=colors, zorder=3)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     ax.set_title(f"t = {t - t0:.0f} ms", fontsize=9)
 axes[0, 0].set_ylabel("traced requests inside")
 axes[1, 0].set_ylabel("traced requests inside")
