@@ -226,7 +226,9 @@ def check(prediction, measured, unit="", tolerance=0.25, what="the simulation"):
     if isinstance(measured, numbers.Real) and isinstance(prediction, numbers.Real) \
             and not isinstance(prediction, bool) and not isinstance(measured, bool):
         m, p = float(measured), float(prediction)
-        if m == p or (m != 0 and abs(p - m) <= tolerance * abs(m)):
+        if m == p:
+            verdict = "exactly right."
+        elif m != 0 and abs(p - m) <= tolerance * abs(m):
             verdict = f"within {tolerance:.0%}: well predicted."
         elif m != 0 and p != 0 and (p / m > 0):
             ratio = p / m

@@ -104,9 +104,9 @@ assert a[100000] < 0.1, "an unbounded queue: everyone waits past the timeout"
 # ## Retry storms
 #
 # `experiments/retry-storm.toml`: 800 requests/s, 100 ms timeout, up to 3 retries; the server
-# is 4x slower from 10 s to 15 s. Unlimited retries multiply the load by up to four and keep
-# the server saturated after it has recovered? The runs compare no retries, 3 retries, and 3
-# retries within a 10% budget.
+# is 4× slower from 10 s to 15 s. Does the system come back once the server is fast again?
+# The runs compare no retries, 3 retries, and 3 retries within a 10% budget (retries may add
+# at most 10% to the requests).
 #
 # **Predict:** with 3 retries and no budget, how many ok answers per second does the server
 # give after 30 s, long after the slowdown ended (it did 800/s before)?
@@ -135,7 +135,7 @@ for run, g in ts.groupby("run"):
 for ax in (ax1, ax2):
     ax.axvspan(10, 15, color="orange", alpha=0.15)
 ax1.set_ylabel("ok answers / s")
-ax1.set_title("A 5 s slowdown (shaded): unlimited retries never recover")
+ax1.set_title("A 5 s slowdown (shaded): with unlimited retries the server stays down")
 ax1.legend()
 ax2.set_ylabel("queue length (requests)")
 ax2.set_xlabel("time (s)")
@@ -158,6 +158,12 @@ print("ok/s after 30 s:", late.round(0).to_dict())
 dssim_nb.check(my_prediction, late[storm], "ok/s")
 assert late[storm] < 200, "unlimited retries: still down long after the slowdown"
 assert late[budget] > 700, "with a retry budget the system recovers"
+
+# %% [markdown]
+# Each timed-out request comes back up to three more times, so the slow server receives up
+# to four times the load; once it is fast again its queue is still full of attempts whose
+# clients have given up, every answer is too late, and the retries keep coming: a
+# metastable failure. A 10% budget caps the extra load and the queue drains.
 
 # %% [markdown]
 # ## Load-shedding strategies at 2x overload
@@ -270,8 +276,8 @@ assert d["instance_hours"].max() < 11 * 10 / 60
 # ## Canary rollout with automatic rollback
 #
 # `experiments/canary.toml` (models/canary.toml): version 2 goes to 5%, 25%, then everyone.
-# A bad release (3% errors) is rolled back by a strict gate (1%) at the first step; a loose
-# gate (5%) lets it through.
+# A good release and a bad one (3% of its requests fail) each meet a strict gate (roll back
+# above 1% errors) and a loose one (above 5%).
 #
 # **Predict:** for the bad release, how many times more errors does the loose gate let
 # users see than the strict one?
@@ -296,6 +302,10 @@ print(pts[["services.app.canary.error_rate", "services.app.canary.max_error_rate
            "canary_rollback_s", "errors", "availability"]].to_string(index=False))
 c = pts.set_index(["services.app.canary.error_rate", "services.app.canary.max_error_rate"])
 dssim_nb.check(my_prediction, c.loc[(0.03, 0.05), "errors"] / c.loc[(0.03, 0.01), "errors"], "×")
+
+# %% [markdown]
+# The strict gate sees 3% errors among the first 5% of users and rolls back at once; the
+# loose gate promotes the bad release to everyone.
 assert c.loc[(0.0, 0.01), "canary_share"] == 1, "a good release is promoted"
 assert c.loc[(0.03, 0.01), "canary_share"] == 0, "a bad release is rolled back"
 assert c.loc[(0.03, 0.01), "errors"] < 0.05 * c.loc[(0.03, 0.05), "errors"]
@@ -368,7 +378,7 @@ def retry_live(ax, retries=3, budget=False):
     ax.axvspan(10, 15, color="orange", alpha=0.15)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("ok answers / s")
-    ax.set_title(f"{retries} retries, {'10% budget' if budget else 'no budget'}:\n"
+    ax.set_title(f"{retries} {'retry' if retries == 1 else 'retries'}, {'10% budget' if budget else 'no budget'}:\n"
                  f"{run['attempts'] / run['requests']:.2f} attempts per request", fontsize=9)
 
 dssim_nb.live(retry_live, [dict(retries=1), dict(retries=2), dict(retries=3, budget=True)],

@@ -110,8 +110,7 @@ for _, r in plan.iterrows():
 # %% [markdown]
 # ## The back-of-envelope for the 18-month fleet
 #
-# `dssim estimate` gives utilization and the Erlang-C wait per component, without simulating:
-# per instance.
+# `dssim estimate` gives utilization and the Erlang-C wait per component, without simulating.
 #
 # **Predict:** at 10,000 requests/s, how busy (utilization, 0 to 1) are 14 instances?
 
@@ -178,10 +177,7 @@ assert 12 <= n <= 15 and 10000 <= top <= n * 800
 # component its measured `rps`, `utilization` and `mean_ms`, and the `predicted_…` columns
 # that `dssim estimate` would give for that run's exact configuration (Erlang C / M/G/c per
 # service, Che's approximation per cache, a queueing model per database node). Sweeping the
-# breaking-point server's load shows where they agree and where they part: the formulas are
-# right at low and moderate load, overshoot just below capacity (they describe the steady
-# state, which a one-minute run near saturation never reaches), and have nothing to say past
-# capacity (no steady state exists), where the measured time is set by the bounded queue.
+# breaking-point server's load shows where they agree and where they part.
 #
 # **Predict:** at 389 requests/s (97% busy), what is the measured mean time in the server, in
 # ms? (The service time is 20 ms.)
@@ -219,6 +215,12 @@ low = api[api["predicted_utilization"] < 0.9]
 gap = (low["mean_ms"] - low["predicted_mean_ms"]).abs() / low["predicted_mean_ms"]
 assert (gap < 0.1).all(), f"below 90% load the formulas should hold within 10%: {gap.tolist()}"
 assert api[api["predicted_utilization"] >= 1]["predicted_mean_ms"].isna().all(), "no steady state past capacity"
+
+# %% [markdown]
+# The formulas are right at low and moderate load, overshoot just below capacity (they
+# describe the steady state, which a one-minute run near saturation never reaches), and
+# have nothing to say past capacity (no steady state exists), where the measured time is
+# set by the bounded queue.
 
 # %% [markdown]
 # ## Exercises

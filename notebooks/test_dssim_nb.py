@@ -1,0 +1,93 @@
+"""Tests of the notebook helpers (run by .ci/run): plain tick labels, counts from zero, legends
+off the data, figures written only on request, predictions checked or answered."""
+import contextlib
+import io
+import os
+import pathlib
+import sys
+import tempfile
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import dssim_nb  # noqa: E402
+
+
+def labels(axis):
+    fig = axis.axes.figure
+    fig.canvas.draw()
+    return [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+
+
+def test_plain_ticks_on_log_axes():
+    fig, ax = plt.subplots()
+    ax.plot([20, 30, 600, 1400], [1, 2, 3, 4])
+    ax.set_xscale("log")
+    dssim_nb.finish(fig)
+    text = labels(ax.xaxis)
+    assert text, "a log axis keeps labels"
+    assert all("10" not in t or t.replace(",", "").isdigit() for t in text), text
+    assert not any(c in "".join(text) for c in "×^$e"), text
+    assert "1,000" in text or "100" in text, text
+
+
+def test_counts_start_at_zero_and_legend_leaves_the_data():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [0, 0, 0], label="errors")
+    ax.legend()
+    dssim_nb.finish(fig)
+    assert ax.get_ylim()[0] == 0, ax.get_ylim()
+    assert not any(t.startswith("-") or t.startswith("−") for t in labels(ax.yaxis))
+    box = ax.get_legend().get_window_extent()
+    assert box.x0 >= ax.get_window_extent().x1, "the legend sits to the right of the axes"
+
+
+def test_figures_written_only_on_request():
+    with tempfile.TemporaryDirectory() as d:
+        os.environ.pop("DSSIM_FIGURES", None)
+        fig, ax = plt.subplots()
+        ax.plot([1, 2])
+        dssim_nb.finish(fig, "x")
+        assert not any(pathlib.Path(d).iterdir())
+        os.environ["DSSIM_FIGURES"] = d
+        try:
+            dssim_nb.finish(fig, "x")
+        finally:
+            del os.environ["DSSIM_FIGURES"]
+        assert (pathlib.Path(d) / "x.png").exists()
+
+
+def test_check_says_how_close_or_shows_the_answer():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert dssim_nb.check(None, 230.0, "ms") is None
+        assert dssim_nb.check(220, 230.0, "ms") is True
+        assert dssim_nb.check(50, 230.0, "ms") is False
+        assert dssim_nb.check("ttl_only", "ttl_only") is True
+    text = out.getvalue()
+    assert "measured 230 ms" in text and "well predicted" in text and "too low" in text, text
+
+
+def test_live_draws_the_static_grid_without_a_widget_front_end():
+    os.environ["DSSIM_NB_STATIC"] = "1"
+    calls = []
+
+    def draw(ax, rate=1):
+        calls.append(rate)
+        ax.bar(["x"], [rate])
+
+    before = len(plt.get_fignums())
+    dssim_nb.live(draw, [dict(rate=1), dict(rate=2)], rate=(1, 10))
+    assert calls == [1, 2]
+    assert len(plt.get_fignums()) == before + 1, "one figure, the settings side by side"
+
+
+if __name__ == "__main__":
+    tests = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
+    for t in tests:
+        t()
+        print("ok", t.__name__)
+    print(f"{len(tests)} helper tests passed")
