@@ -40,7 +40,10 @@ pts = hc["points"].copy()
 pts["interval_s"] = pts["load_balancers.lb.health_check.interval"].map({"500ms": 0.5, "2s": 2.0, "5s": 5.0})
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
 for u, g in pts.groupby("load_balancers.lb.health_check.unhealthy"):
-    ax1.plot(g["interval_s"], g["errors"], "o-", label=f"unhealthy = {u}")
+    line, = ax1.plot(g["interval_s"], g["errors"], "o-", label=f"unhealthy = {u}")
+    i = np.linspace(0.5, 5, 20)
+    ax1.fill_between(i, 500 * (u - 1) * i, 500 * u * i, color=line.get_color(), alpha=0.15,
+                     label=f"theory: 500 errors/s for {u - 1} to {u} intervals")
 ax1.set_xlabel("probe interval (s)")
 ax1.set_ylabel("errors after the crash")
 ax1.set_title("Slower detection, more errors")
@@ -86,6 +89,7 @@ pts = bp["points"]
 fig, ax = plt.subplots(figsize=(6.5, 4))
 q = pts["services.app.queue"]
 ax.plot(q, pts["ok"] / pts["requests"], "o-", label="ok (served in time)")
+ax.axhline(1000 / 1200, color="grey", ls=":", label="theory: capacity ÷ offered = 1000/1200")
 ax.plot(q, pts["shed"] / pts["requests"], "s-", label="shed (503 at once)")
 ax.plot(q, pts["timeouts"] / pts["requests"], "^-", label="timed out (served too late)")
 ax.set_xscale("log")
@@ -182,6 +186,7 @@ pts = ls["points"]
 fig, ax1 = plt.subplots(figsize=(7, 4))
 x = np.arange(len(pts))
 ax1.bar(x - 0.2, pts["throughput_rps"], 0.4, label="goodput (ok/s)")
+ax1.axhline(400, color="grey", ls=":", label="capacity 400/s")
 ax1.set_ylabel("ok answers per second")
 ax2 = ax1.twinx()
 ax2.bar(x + 0.2, pts["p99_ms"], 0.4, color="C3", label="p99 of served (ms)")
