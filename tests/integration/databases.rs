@@ -527,11 +527,17 @@ until = "6s"
     let r = run(&m, &o);
     let lag: Vec<f64> = r.series.iter().filter_map(|s| s.repl_lag_ms).collect();
     assert!(lag.len() >= 8);
-    // The backlog of the partition arrives at the heal: that interval's mean lag is huge.
-    let peak = r
-        .series
-        .iter()
-        .find(|s| s.t_s == 6.0)
-        .and_then(|s| s.repl_lag_ms);
-    assert!(peak.is_some_and(|p| p > 200.0), "{:?}", r.series);
+    // The gauge (age of the oldest change a replica lacks, read at each interval's end)
+    // grows while the partition lasts and falls back once the backlog is applied.
+    let at = |t: f64| {
+        r.series
+            .iter()
+            .find(|s| s.t_s == t)
+            .and_then(|s| s.repl_lag_ms)
+            .unwrap_or_else(|| panic!("no lag at {t} s: {:?}", r.series))
+    };
+    assert!(at(3.0) < 200.0, "before: {}", at(3.0));
+    assert!(at(4.0) > 900.0, "1 s into the partition: {}", at(4.0));
+    assert!(at(5.0) > 1900.0, "at the heal: {}", at(5.0));
+    assert!(at(7.0) < 200.0, "after: {}", at(7.0));
 }

@@ -62,3 +62,29 @@ fn load_shedding_none_sheds_nothing() {
         assert!(at(&t, key, policy, "shed") > 0.0, "{policy} sheds");
     }
 }
+
+/// A retry storm fails most requests; p99 of the successes alone looks better than without
+/// retries, `p99_all_ms` (every request, failures when they failed) shows the harm, and
+/// `goodput_rps` collapses while `attempts` grows.
+#[test]
+fn retry_storm_failures_show_in_p99_all_and_goodput() {
+    let t = points("retry-storm", &["duration=20s", "replications=1"]);
+    let (header, rows) = &t;
+    let (max, budget) = (
+        col(header, "clients.users.retries.max"),
+        col(header, "clients.users.retries.budget"),
+    );
+    let get = |m: &str, b: &str, name: &str| {
+        let row = rows
+            .iter()
+            .find(|r| r[max] == m && r[budget] == b)
+            .expect("sweep point");
+        row[col(header, name)].parse::<f64>().unwrap()
+    };
+    let (none, storm) = (("0", "100"), ("3", "100"));
+    let p99_all_storm = get(storm.0, storm.1, "p99_all_ms");
+    assert!(p99_all_storm > 2.0 * get(storm.0, storm.1, "p99_ms"));
+    assert!(p99_all_storm > 2.0 * get(none.0, none.1, "p99_all_ms"));
+    assert!(get(storm.0, storm.1, "goodput_rps") < 0.5 * get(none.0, none.1, "goodput_rps"));
+    assert!(get(storm.0, storm.1, "attempts") > 2.0 * get(none.0, none.1, "attempts"));
+}
