@@ -68,7 +68,7 @@ fn load_shedding_none_sheds_nothing() {
 /// `goodput_rps` collapses while `attempts` grows.
 #[test]
 fn retry_storm_failures_show_in_p99_all_and_goodput() {
-    let t = points("retry-storm", &["duration=20s", "replications=1"]);
+    let t = points("retry-storm", &["replications=1"]);
     let (header, rows) = &t;
     let (max, budget) = (
         col(header, "clients.users.retries.max"),
