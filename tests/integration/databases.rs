@@ -257,15 +257,46 @@ until = "6s"
     assert!(metric(&ap, "write_conflicts") > 0.0);
     assert!(metric(&ap, "stale_reads") > 0.0);
     let cp = run(&cap_model("cp", parts), &opts(3, 10.0, 0.5));
-    // For 4 s of the 9.5 s window app.1 cannot reach the primary, and the primary, alone
-    // against its two replicas, has no quorum: every request is refused.
+    // For 4 s of the 9.5 s window the primary is alone with app.0 (half the traffic): no
+    // quorum, so that half is refused. The two replicas hold the majority: after the
+    // election timeout (1 s, checked every 250 ms) they elect one of them, and app.1's half
+    // is served again. Refused: 0.5 × 4 s + 0.5 × 1–1.25 s of the 9.5 s window.
     let avail = metric(&cp, "availability");
-    let expected = 1.0 - 4.0 / 9.5;
+    let expected = 1.0 - (0.5 * 4.0 + 0.5 * 1.125) / 9.5;
     assert!(
         (avail - expected).abs() < 0.03,
         "cp availability {avail}, expected {expected}"
     );
     assert_eq!(metric(&cp, "stale_reads"), 0.0);
+}
+
+/// Under `cp` the majority side of a partition elects a new primary and keeps serving; the
+/// old primary, alone, refuses until the partition heals and then rejoins as a replica.
+#[test]
+fn cp_majority_side_elects_a_leader_and_serves_through_the_partition() {
+    let parts = r#"
+[[network.partitions]]
+sides = [["db.primary", "app.0"], ["db.replica.0", "db.replica.1", "app.1"]]
+from = "3s"
+until = "9s"
+"#;
+    let mut o = opts(5, 12.0, 0.5);
+    o.timeseries = Some(SimTime::from_secs(1));
+    let cp = run(&cap_model("cp", parts), &o);
+    let ok_share = |t: f64| {
+        let row = cp.series.iter().find(|s| s.t_s == t).expect("a row");
+        row.rps / row.arrivals_rps
+    };
+    // Before: everything served; in the partition after the election: the majority half.
+    assert!(ok_share(2.0) > 0.99, "before {}", ok_share(2.0));
+    for t in [5.0, 6.0, 7.0, 8.0] {
+        let share = ok_share(t);
+        assert!((share - 0.5).abs() < 0.1, "at {t} s: ok share {share}");
+    }
+    // After the heal the new primary serves both sides.
+    assert!(ok_share(10.0) > 0.99, "after {}", ok_share(10.0));
+    assert_eq!(metric(&cp, "stale_reads"), 0.0);
+    assert_eq!(metric(&cp, "write_conflicts"), 0.0);
 }
 
 fn failover_model(replication: &str, consistency: &str) -> ModelConfig {

@@ -35,7 +35,12 @@
 //!   ([`Msg::Kill`]), the replica that applied the most changes becomes primary
 //!   `detect + promote` later; acknowledged changes it lacks are lost writes.
 //! - **CAP** (`consistency`): `cp` serves reads and writes only at a primary that reaches a
-//!   majority of its shard (anything else is refused: errors); `ap` serves from whatever
+//!   majority of its shard (anything else is refused: errors). A `cp` shard is a consensus
+//!   group: when live replicas have lost sight of their (live) primary for
+//!   `election_timeout` and reach a majority of the shard, that majority elects the most
+//!   up-to-date node among them (after `failover.promote`, when given); the old primary,
+//!   in the minority, refuses until the partition heals and then rejoins as a replica.
+//!   So under a partition only the minority side closes. `ap` serves from whatever
 //!   node the caller reaches, accepts writes on a replica cut off from its primary and
 //!   reconciles them when the partition heals (last writer wins by version; a key written
 //!   on both sides is a conflict).
@@ -258,6 +263,10 @@ pub struct DatabaseConfig {
     /// Automatic promotion of a replica when a primary dies; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<Failover>,
+    /// `cp` only: how long replicas wait, cut off from a live primary, before the side
+    /// holding a majority of the shard elects a new primary (default 1 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub election_timeout: Option<Dur>,
     /// Hot keys in memory; every access is in memory when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffer_pool: Option<BufferPool>,
@@ -764,6 +773,9 @@ const WAKE_RESHIP: u64 = 3;
 const WAKE_RECONCILE: u64 = 4;
 const WAKE_BATCH: u64 = 5;
 const WAKE_FLUSHED: u64 = 6;
+const WAKE_ELECTION: u64 = 7;
+/// The election timeout when `election_timeout` is absent.
+const ELECTION_TIMEOUT: SimTime = SimTime::from_secs(1);
 /// How often a node retries shipping or reconciling across a partition.
 const RETRY: SimTime = SimTime::from_millis(100);
 
@@ -803,6 +815,8 @@ struct Params {
     delay: Option<Dist>,
     consistency: Consistency,
     failover: Option<(SimTime, SimTime)>,
+    /// `cp` with replicas: (election timeout, promotion delay).
+    election: Option<(SimTime, SimTime)>,
     disk_read: Option<Dist>,
     contention: Option<Contention>,
     batch: Option<(usize, SimTime)>,
@@ -827,6 +841,10 @@ pub struct DbNode {
     batch_timer: bool,
     reship_armed: bool,
     reconcile_armed: bool,
+    /// `cp`: since when this replica has seen its live primary cut off.
+    cut_since: Option<SimTime>,
+    /// Election checks stop here (the end of arrivals).
+    until: SimTime,
     pool: Option<Lru>,
     /// Measurements.
     pub stats: DbNodeStats,
@@ -843,6 +861,12 @@ impl DbNode {
             delay: cfg.replication_delay.as_ref().map(|d| d.0.clone()),
             consistency: cfg.consistency,
             failover: cfg.failover.as_ref().map(|f| (f.detect.0, f.promote.0)),
+            election: (cfg.consistency == Consistency::Cp && cfg.replicas > 0).then(|| {
+                (
+                    cfg.election_timeout.map_or(ELECTION_TIMEOUT, |d| d.0),
+                    cfg.failover.as_ref().map_or(SimTime::ZERO, |f| f.promote.0),
+                )
+            }),
             disk_read: cfg.buffer_pool.as_ref().map(|b| b.disk_read.0.clone()),
             contention: cfg.contention,
             batch: cfg
@@ -864,9 +888,68 @@ impl DbNode {
             batch_timer: false,
             reship_armed: false,
             reconcile_armed: false,
+            cut_since: None,
+            until: SimTime::ZERO,
             pool: cfg.buffer_pool.as_ref().map(|b| Lru::new(b.pages)),
             stats: DbNodeStats::default(),
         }
+    }
+
+    /// The first election check of a `cp` node, for a run whose arrivals end at `until`
+    /// (`None` when the node holds no elections).
+    pub fn first_election_check(&mut self, until: SimTime) -> Option<(SimTime, Msg)> {
+        self.until = until;
+        let (timeout, _) = self.p.election?;
+        let first = Self::election_tick(timeout);
+        (first < until).then_some((first, Msg::Wake(WAKE_ELECTION)))
+    }
+
+    /// Election checks run four times per timeout.
+    fn election_tick(timeout: SimTime) -> SimTime {
+        SimTime::from_nanos((timeout.as_nanos() / 4).max(1_000_000))
+    }
+
+    /// A `cp` replica's periodic check: cut off from a live primary for the election
+    /// timeout, with a majority of the shard in reach, it calls an election; the most
+    /// up-to-date node it reaches (itself included; the lowest index on a tie) is promoted.
+    fn election_check(&mut self, ctx: &mut Ctx<'_>) {
+        let Some((timeout, promote)) = self.p.election else {
+            return;
+        };
+        let now = ctx.now();
+        let tick = Self::election_tick(timeout);
+        if now + tick < self.until {
+            ctx.timer(tick, Msg::Wake(WAKE_ELECTION));
+        }
+        let st = self.st(ctx);
+        let primary = &st.nodes[st.primary];
+        if !self.alive(ctx)
+            || self.is_primary(ctx)
+            || !primary.alive // a dead primary is failover's case
+            || ctx.reachable(primary.actor)
+        {
+            self.cut_since = None;
+            return;
+        }
+        let since = *self.cut_since.get_or_insert(now);
+        if now - since < timeout || !self.has_quorum(ctx) {
+            return;
+        }
+        self.cut_since = None;
+        let st = self.st(ctx);
+        let applied = |i: usize| st.log.iter().filter(|e| e.applied & (1 << i) != 0).count();
+        let mut best = (self.node, applied(self.node));
+        for (i, n) in st.nodes.iter().enumerate() {
+            if i == self.node || i == st.primary || !n.alive || !ctx.reachable(n.actor) {
+                continue;
+            }
+            let have = applied(i);
+            if have > best.1 || (have == best.1 && i < best.0) {
+                best = (i, have);
+            }
+        }
+        let actor = st.nodes[best.0].actor;
+        ctx.send_local(actor, promote, Msg::Wake(WAKE_PROMOTE));
     }
 
     /// Connections allowed (`u32::MAX` when unlimited).
@@ -907,6 +990,7 @@ impl DbNode {
             Msg::Recover => self.recover(ctx),
             Msg::Wake(WAKE_DETECT) => self.detect(ctx),
             Msg::Wake(WAKE_PROMOTE) => self.promote(ctx),
+            Msg::Wake(WAKE_ELECTION) => self.election_check(ctx),
             Msg::Wake(WAKE_RESHIP) => {
                 self.reship_armed = false;
                 if self.alive(ctx) && self.is_primary(ctx) {
@@ -1056,6 +1140,15 @@ impl DbNode {
             self.stats.conns.add(ctx.now(), -1.0);
             return;
         };
+        if self.p.consistency == Consistency::Cp && !self.is_primary(ctx) {
+            // Deposed by an election while serving: the answer could be stale or lost.
+            if since >= ctx.shared.stats.warmup {
+                self.stats.refused += 1;
+                ctx.shared.oracle.refused += 1;
+            }
+            self.finish(ctx, req, since, Status::Error);
+            return;
+        }
         match op {
             Op::Read => {
                 let v = self.st(ctx).nodes[self.node]
@@ -1454,10 +1547,15 @@ impl DbNode {
     /// other replicas roll those keys back to its state.
     fn promote(&mut self, ctx: &mut Ctx<'_>) {
         let me = self.node;
-        let st = &mut ctx.shared.dbs[self.db].shards[self.shard];
-        if !st.nodes[me].alive || st.primary == me || st.nodes[st.primary].alive {
+        let st = &ctx.shared.dbs[self.db].shards[self.shard];
+        let old = &st.nodes[st.primary];
+        // A dead primary (failover), or a live one this node no longer reaches (a `cp`
+        // election on the majority side).
+        let replaceable = !old.alive || (self.p.election.is_some() && !ctx.reachable(old.actor));
+        if !st.nodes[me].alive || st.primary == me || !replaceable {
             return;
         }
+        let st = &mut ctx.shared.dbs[self.db].shards[self.shard];
         let mut lost = 0;
         let mut kept = VecDeque::with_capacity(st.log.len());
         for mut e in std::mem::take(&mut st.log) {
