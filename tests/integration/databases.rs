@@ -572,3 +572,30 @@ until = "6s"
     assert!(at(5.0) > 1900.0, "at the heal: {}", at(5.0));
     assert!(at(7.0) < 200.0, "after: {}", at(7.0));
 }
+
+/// A node with `cores = 2` and exponential reads is an M/M/2 queue: at 150 reads/s of
+/// exp(10 ms) (ρ = 0.75) Erlang C gives P(wait) = 9/14 and a mean time in the node of
+/// 10 + (9/14) / (200 − 150) s = 22.857 ms. Without `cores` it would be 10 ms.
+#[test]
+fn cores_make_a_database_node_an_mmc_queue() {
+    let m = app_db(
+        "rate = 150\nread_ratio = 1.0\nkeys = 1000",
+        "read_time = \"exp(10ms)\"\nwrite_time = \"exp(10ms)\"\ncores = 2",
+    );
+    let mut means = Vec::new();
+    for seed in 1..=6 {
+        let r = run(&m, &opts(seed, 120.0, 10.0));
+        let node = r
+            .components
+            .iter()
+            .find(|c| c.component == "db.primary")
+            .expect("a db.primary row");
+        means.push(node.mean_ms.expect("mean time in the node"));
+    }
+    let mean = means.iter().sum::<f64>() / means.len() as f64;
+    let sd = (means.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 5.0).sqrt();
+    let se = sd / 6f64.sqrt();
+    let theory = 10.0 + 9.0 / 14.0 / 50.0 * 1e3;
+    println!("M/M/2 node: {mean:.3} ms (se {se:.3}), theory {theory:.3} ms");
+    assert!((mean - theory).abs() < 4.0 * se + 0.2, "{mean} vs {theory}");
+}

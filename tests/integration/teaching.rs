@@ -88,3 +88,23 @@ fn retry_storm_failures_show_in_p99_all_and_goodput() {
     assert!(get(storm.0, storm.1, "goodput_rps") < 0.5 * get(none.0, none.1, "goodput_rps"));
     assert!(get(storm.0, storm.1, "attempts") > 2.0 * get(none.0, none.1, "attempts"));
 }
+
+/// Database nodes with a finite number of cores: read replicas first buy capacity (errors
+/// vanish once the reads fit), then latency (the wait for a core shrinks) at a fixed load.
+#[test]
+fn read_replicas_raise_capacity_then_lower_read_latency() {
+    let t = points("read-replicas", &["duration=15s", "replications=1"]);
+    let key = "databases.db.replicas";
+    let errors = |r: &str| at(&t, key, r, "errors");
+    let p99 = |r: &str| at(&t, key, r, "read_p99_ms");
+    assert!(errors("0") > errors("2") && errors("2") > 0.0);
+    assert_eq!(errors("4"), 0.0);
+    println!(
+        "read p99: 3 -> {:.1}, 4 -> {:.1}, 8 -> {:.1} ms",
+        p99("3"),
+        p99("4"),
+        p99("8")
+    );
+    assert!(p99("3") > 1.5 * p99("4"), "{} vs {}", p99("3"), p99("4"));
+    assert!(p99("4") > p99("8"));
+}

@@ -15,8 +15,10 @@
 //!   consistent hashing and a directory about 1/(N+1)).
 //! - **Nodes**: each shard has a primary (`db.primary`, `db.shard.3.primary`) and
 //!   `replicas` replicas (`db.replica.0`, `db.shard.3.replica.0`; indices from 0, like
-//!   service instances). A node serves every request it accepts at once (one connection
-//!   each, up to `max_connections`; beyond that it refuses with an error). Service time is
+//!   service instances). A node accepts a request on a connection (up to
+//!   `max_connections`; beyond that it refuses with an error) and executes up to `cores`
+//!   of them at once; the others wait for a core in FIFO order (without `cores`, every
+//!   accepted request executes at once and latency never grows with load). Service time is
 //!   `read_time` or `write_time`, times the Universal Scalability Law factor
 //!   `1 + σ(N−1) + κN(N−1)` for the N requests in service (`contention`), so throughput
 //!   `X(N) = N / (S (1 + σ(N−1) + κN(N−1)))` peaks at `N* = √((1−σ)/κ)`; plus a
@@ -248,6 +250,12 @@ pub struct DatabaseConfig {
     /// Concurrent requests per node; more are refused (errors). Unlimited when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u32>,
+    /// Queries a node executes at once (its cores or disks); a query that finds them all
+    /// busy waits in a FIFO queue, still holding its connection (so `max_connections`
+    /// bounds queued and executing queries together). Unlimited when absent: every query
+    /// runs at once, and a node's latency does not grow with its load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<u32>,
     /// When writes are acknowledged.
     #[serde(default)]
     pub replication: Replication,
@@ -811,6 +819,7 @@ struct Params {
     read_time: Dist,
     write_time: Dist,
     max_conns: u32,
+    cores: u32,
     replication: Replication,
     delay: Option<Dist>,
     consistency: Consistency,
@@ -835,6 +844,8 @@ pub struct DbNode {
     conns: u32,
     active: u32,
     held: Vec<(ReqId, SimTime)>,
+    /// Queries waiting for a core: (request, arrival).
+    ready: VecDeque<(ReqId, SimTime)>,
     waiting: Vec<(ReqId, u64, SimTime)>,
     batch: Vec<(ReqId, SimTime)>,
     flushing: Vec<(ReqId, SimTime)>,
@@ -857,6 +868,7 @@ impl DbNode {
             read_time: cfg.read_time.0.clone(),
             write_time: cfg.write_time.0.clone(),
             max_conns: cfg.max_connections.unwrap_or(u32::MAX),
+            cores: cfg.cores.unwrap_or(u32::MAX).max(1),
             replication: cfg.replication,
             delay: cfg.replication_delay.as_ref().map(|d| d.0.clone()),
             consistency: cfg.consistency,
@@ -882,6 +894,7 @@ impl DbNode {
             conns: 0,
             active: 0,
             held: Vec::new(),
+            ready: VecDeque::new(),
             waiting: Vec::new(),
             batch: Vec::new(),
             flushing: Vec::new(),
@@ -1068,6 +1081,16 @@ impl DbNode {
                 return;
             }
         }
+        if self.active >= self.p.cores {
+            self.ready.push_back((req, now));
+            trace::phase(ctx, req, "queue (cores busy)");
+            return;
+        }
+        self.execute(ctx, req, key, op, now);
+    }
+
+    /// Starts executing query `req` (arrived at `since`) on a free core.
+    fn execute(&mut self, ctx: &mut Ctx<'_>, req: ReqId, key: u64, op: Op, since: SimTime) {
         self.active += 1;
         let base = match op {
             Op::Read => self.p.read_time.sample(ctx.rng),
@@ -1084,8 +1107,25 @@ impl DbNode {
             },
         );
         let d = self.slowed(base) + disk;
-        self.held.push((req, now));
+        self.held.push((req, since));
         ctx.timer(d, Msg::Done(req));
+    }
+
+    /// A core came free: the oldest waiting query starts.
+    fn start_next(&mut self, ctx: &mut Ctx<'_>) {
+        while self.active < self.p.cores {
+            let Some((req, since)) = self.ready.pop_front() else {
+                return;
+            };
+            match ctx.shared.reqs.get(req).map(|r| (r.key, r.op)) {
+                Some((key, op)) => self.execute(ctx, req, key, op, since),
+                None => {
+                    // Its request is gone: free the connection it held.
+                    self.conns = self.conns.saturating_sub(1);
+                    self.stats.conns.add(ctx.now(), -1.0);
+                }
+            }
+        }
     }
 
     /// `base` stretched by the Universal Scalability Law for the requests in service.
@@ -1135,6 +1175,9 @@ impl DbNode {
         };
         let (_, since) = self.held.swap_remove(pos);
         self.active = self.active.saturating_sub(1);
+        if !self.ready.is_empty() {
+            self.start_next(ctx);
+        }
         let Some((key, op)) = ctx.shared.reqs.get(req).map(|r| (r.key, r.op)) else {
             self.conns = self.conns.saturating_sub(1);
             self.stats.conns.add(ctx.now(), -1.0);
@@ -1464,6 +1507,9 @@ impl DbNode {
             return; // killed meanwhile
         }
         self.active = self.active.saturating_sub(1);
+        if !self.ready.is_empty() {
+            self.start_next(ctx);
+        }
         let group = std::mem::take(&mut self.flushing);
         let primary = self.is_primary(ctx);
         for (req, since) in group {
@@ -1497,6 +1543,7 @@ impl DbNode {
         let me = self.node;
         self.st_mut(ctx).nodes[me].alive = false;
         let mut all: Vec<(ReqId, SimTime)> = std::mem::take(&mut self.held);
+        all.extend(self.ready.drain(..));
         all.extend(self.waiting.drain(..).map(|(r, _, s)| (r, s)));
         all.append(&mut self.batch);
         all.append(&mut self.flushing);
@@ -1677,6 +1724,12 @@ pub fn validate(d: &DatabaseConfig, errs: &mut Vec<crate::ConfigError>) {
     if d.max_connections == Some(0) {
         errs.push(ConfigError::new(
             format!("{p}.max_connections"),
+            "must be at least 1 (remove it for no limit)",
+        ));
+    }
+    if d.cores == Some(0) {
+        errs.push(ConfigError::new(
+            format!("{p}.cores"),
             "must be at least 1 (remove it for no limit)",
         ));
     }
