@@ -253,6 +253,38 @@ degrade = [{ at = 1.0, action = "shed_low_priority" }, { at = 5.0, action = "rea
     assert!(m(&r, "ok") / m(&r, "requests") > 0.45);
 }
 
+/// `shedding = "none"` is a true baseline: the degradation levels that shed do not apply.
+#[test]
+fn shedding_none_sheds_nothing_even_with_degradation_levels() {
+    let text = |shedding: &str| {
+        format!(
+            r#"
+[[clients]]
+name = "users"
+target = "app"
+rate = 800
+read_ratio = 0.8
+low_priority = 0.25
+
+[[services]]
+name = "app"
+workers = 4
+queue = 50
+service_time = "exp(10ms)"
+shedding = "{shedding}"
+degrade = [{{ at = 1.0, action = "shed_low_priority" }}, {{ at = 5.0, action = "read_only" }}]
+"#
+        )
+    };
+    let o = opts(3, "10s", "2s", None);
+    let none = run(&text("none"), &o);
+    assert_eq!(m(&none, "shed"), 0.0);
+    assert_eq!(m(&none, "degraded"), 0.0);
+    // The same levels under `queue` do shed: the test can tell the two apart.
+    let queue = run(&text("queue"), &o);
+    assert!(m(&queue, "degraded") > 0.0);
+}
+
 // ---------------------------------------------------------------------------------------
 // Connection pool, memory, NIC
 

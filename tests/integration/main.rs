@@ -25,6 +25,7 @@ mod resume;
 mod robustness;
 mod support;
 mod sweeps;
+mod teaching;
 mod theory;
 mod traces;
 mod traffic;

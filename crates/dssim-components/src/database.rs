@@ -15,8 +15,10 @@
 //!   consistent hashing and a directory about 1/(N+1)).
 //! - **Nodes**: each shard has a primary (`db.primary`, `db.shard.3.primary`) and
 //!   `replicas` replicas (`db.replica.0`, `db.shard.3.replica.0`; indices from 0, like
-//!   service instances). A node serves every request it accepts at once (one connection
-//!   each, up to `max_connections`; beyond that it refuses with an error). Service time is
+//!   service instances). A node accepts a request on a connection (up to
+//!   `max_connections`; beyond that it refuses with an error) and executes up to `cores`
+//!   of them at once; the others wait for a core in FIFO order (without `cores`, every
+//!   accepted request executes at once and latency never grows with load). Service time is
 //!   `read_time` or `write_time`, times the Universal Scalability Law factor
 //!   `1 + σ(N−1) + κN(N−1)` for the N requests in service (`contention`), so throughput
 //!   `X(N) = N / (S (1 + σ(N−1) + κN(N−1)))` peaks at `N* = √((1−σ)/κ)`; plus a
@@ -35,7 +37,12 @@
 //!   ([`Msg::Kill`]), the replica that applied the most changes becomes primary
 //!   `detect + promote` later; acknowledged changes it lacks are lost writes.
 //! - **CAP** (`consistency`): `cp` serves reads and writes only at a primary that reaches a
-//!   majority of its shard (anything else is refused: errors); `ap` serves from whatever
+//!   majority of its shard (anything else is refused: errors). A `cp` shard is a consensus
+//!   group: when live replicas have lost sight of their (live) primary for
+//!   `election_timeout` and reach a majority of the shard, that majority elects the most
+//!   up-to-date node among them (after `failover.promote`, when given); the old primary,
+//!   in the minority, refuses until the partition heals and then rejoins as a replica.
+//!   So under a partition only the minority side closes. `ap` serves from whatever
 //!   node the caller reaches, accepts writes on a replica cut off from its primary and
 //!   reconciles them when the partition heals (last writer wins by version; a key written
 //!   on both sides is a conflict).
@@ -243,6 +250,12 @@ pub struct DatabaseConfig {
     /// Concurrent requests per node; more are refused (errors). Unlimited when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u32>,
+    /// Queries a node executes at once (its cores or disks); a query that finds them all
+    /// busy waits in a FIFO queue, still holding its connection (so `max_connections`
+    /// bounds queued and executing queries together). Unlimited when absent: every query
+    /// runs at once, and a node's latency does not grow with its load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<u32>,
     /// When writes are acknowledged.
     #[serde(default)]
     pub replication: Replication,
@@ -258,6 +271,10 @@ pub struct DatabaseConfig {
     /// Automatic promotion of a replica when a primary dies; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<Failover>,
+    /// `cp` only: how long replicas wait, cut off from a live primary, before the side
+    /// holding a majority of the shard elects a new primary (default 1 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub election_timeout: Option<Dur>,
     /// Hot keys in memory; every access is in memory when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffer_pool: Option<BufferPool>,
@@ -534,6 +551,27 @@ impl ShardState {
     }
 }
 
+/// The replication lag gauge of timeseries.csv at `now`: over every live replica of every
+/// shard, the age of the oldest change it has not applied yet (0 when it is up to date), the
+/// largest in ms; `None` when no database has replicas.
+pub fn replication_lag_gauge(dbs: &[DbState], now: SimTime) -> Option<f64> {
+    let mut lag: Option<SimTime> = None;
+    for shard in dbs.iter().flat_map(|d| &d.shards) {
+        for (i, node) in shard.nodes.iter().enumerate() {
+            if i == shard.primary || !node.alive {
+                continue;
+            }
+            let oldest = shard
+                .log
+                .iter()
+                .find(|e| e.applied & (1 << i) == 0)
+                .map_or(SimTime::ZERO, |e| now.saturating_sub(e.commit));
+            lag = Some(lag.map_or(oldest, |l| l.max(oldest)));
+        }
+    }
+    lag.map(|l| l.as_secs_f64() * 1e3)
+}
+
 /// One database's run-time state.
 #[derive(Clone, Debug, Default)]
 pub struct DbState {
@@ -743,6 +781,9 @@ const WAKE_RESHIP: u64 = 3;
 const WAKE_RECONCILE: u64 = 4;
 const WAKE_BATCH: u64 = 5;
 const WAKE_FLUSHED: u64 = 6;
+const WAKE_ELECTION: u64 = 7;
+/// The election timeout when `election_timeout` is absent.
+const ELECTION_TIMEOUT: SimTime = SimTime::from_secs(1);
 /// How often a node retries shipping or reconciling across a partition.
 const RETRY: SimTime = SimTime::from_millis(100);
 
@@ -778,10 +819,13 @@ struct Params {
     read_time: Dist,
     write_time: Dist,
     max_conns: u32,
+    cores: u32,
     replication: Replication,
     delay: Option<Dist>,
     consistency: Consistency,
     failover: Option<(SimTime, SimTime)>,
+    /// `cp` with replicas: (election timeout, promotion delay).
+    election: Option<(SimTime, SimTime)>,
     disk_read: Option<Dist>,
     contention: Option<Contention>,
     batch: Option<(usize, SimTime)>,
@@ -800,12 +844,18 @@ pub struct DbNode {
     conns: u32,
     active: u32,
     held: Vec<(ReqId, SimTime)>,
+    /// Queries waiting for a core: (request, arrival).
+    ready: VecDeque<(ReqId, SimTime)>,
     waiting: Vec<(ReqId, u64, SimTime)>,
     batch: Vec<(ReqId, SimTime)>,
     flushing: Vec<(ReqId, SimTime)>,
     batch_timer: bool,
     reship_armed: bool,
     reconcile_armed: bool,
+    /// `cp`: since when this replica has seen its live primary cut off.
+    cut_since: Option<SimTime>,
+    /// Election checks stop here (the end of arrivals).
+    until: SimTime,
     pool: Option<Lru>,
     /// Measurements.
     pub stats: DbNodeStats,
@@ -818,10 +868,17 @@ impl DbNode {
             read_time: cfg.read_time.0.clone(),
             write_time: cfg.write_time.0.clone(),
             max_conns: cfg.max_connections.unwrap_or(u32::MAX),
+            cores: cfg.cores.unwrap_or(u32::MAX).max(1),
             replication: cfg.replication,
             delay: cfg.replication_delay.as_ref().map(|d| d.0.clone()),
             consistency: cfg.consistency,
             failover: cfg.failover.as_ref().map(|f| (f.detect.0, f.promote.0)),
+            election: (cfg.consistency == Consistency::Cp && cfg.replicas > 0).then(|| {
+                (
+                    cfg.election_timeout.map_or(ELECTION_TIMEOUT, |d| d.0),
+                    cfg.failover.as_ref().map_or(SimTime::ZERO, |f| f.promote.0),
+                )
+            }),
             disk_read: cfg.buffer_pool.as_ref().map(|b| b.disk_read.0.clone()),
             contention: cfg.contention,
             batch: cfg
@@ -837,15 +894,75 @@ impl DbNode {
             conns: 0,
             active: 0,
             held: Vec::new(),
+            ready: VecDeque::new(),
             waiting: Vec::new(),
             batch: Vec::new(),
             flushing: Vec::new(),
             batch_timer: false,
             reship_armed: false,
             reconcile_armed: false,
+            cut_since: None,
+            until: SimTime::ZERO,
             pool: cfg.buffer_pool.as_ref().map(|b| Lru::new(b.pages)),
             stats: DbNodeStats::default(),
         }
+    }
+
+    /// The first election check of a `cp` node, for a run whose arrivals end at `until`
+    /// (`None` when the node holds no elections).
+    pub fn first_election_check(&mut self, until: SimTime) -> Option<(SimTime, Msg)> {
+        self.until = until;
+        let (timeout, _) = self.p.election?;
+        let first = Self::election_tick(timeout);
+        (first < until).then_some((first, Msg::Wake(WAKE_ELECTION)))
+    }
+
+    /// Election checks run four times per timeout.
+    fn election_tick(timeout: SimTime) -> SimTime {
+        SimTime::from_nanos((timeout.as_nanos() / 4).max(1_000_000))
+    }
+
+    /// A `cp` replica's periodic check: cut off from a live primary for the election
+    /// timeout, with a majority of the shard in reach, it calls an election; the most
+    /// up-to-date node it reaches (itself included; the lowest index on a tie) is promoted.
+    fn election_check(&mut self, ctx: &mut Ctx<'_>) {
+        let Some((timeout, promote)) = self.p.election else {
+            return;
+        };
+        let now = ctx.now();
+        let tick = Self::election_tick(timeout);
+        if now + tick < self.until {
+            ctx.timer(tick, Msg::Wake(WAKE_ELECTION));
+        }
+        let st = self.st(ctx);
+        let primary = &st.nodes[st.primary];
+        if !self.alive(ctx)
+            || self.is_primary(ctx)
+            || !primary.alive // a dead primary is failover's case
+            || ctx.reachable(primary.actor)
+        {
+            self.cut_since = None;
+            return;
+        }
+        let since = *self.cut_since.get_or_insert(now);
+        if now - since < timeout || !self.has_quorum(ctx) {
+            return;
+        }
+        self.cut_since = None;
+        let st = self.st(ctx);
+        let applied = |i: usize| st.log.iter().filter(|e| e.applied & (1 << i) != 0).count();
+        let mut best = (self.node, applied(self.node));
+        for (i, n) in st.nodes.iter().enumerate() {
+            if i == self.node || i == st.primary || !n.alive || !ctx.reachable(n.actor) {
+                continue;
+            }
+            let have = applied(i);
+            if have > best.1 || (have == best.1 && i < best.0) {
+                best = (i, have);
+            }
+        }
+        let actor = st.nodes[best.0].actor;
+        ctx.send_local(actor, promote, Msg::Wake(WAKE_PROMOTE));
     }
 
     /// Connections allowed (`u32::MAX` when unlimited).
@@ -886,6 +1003,7 @@ impl DbNode {
             Msg::Recover => self.recover(ctx),
             Msg::Wake(WAKE_DETECT) => self.detect(ctx),
             Msg::Wake(WAKE_PROMOTE) => self.promote(ctx),
+            Msg::Wake(WAKE_ELECTION) => self.election_check(ctx),
             Msg::Wake(WAKE_RESHIP) => {
                 self.reship_armed = false;
                 if self.alive(ctx) && self.is_primary(ctx) {
@@ -963,6 +1081,16 @@ impl DbNode {
                 return;
             }
         }
+        if self.active >= self.p.cores {
+            self.ready.push_back((req, now));
+            trace::phase(ctx, req, "queue (cores busy)");
+            return;
+        }
+        self.execute(ctx, req, key, op, now);
+    }
+
+    /// Starts executing query `req` (arrived at `since`) on a free core.
+    fn execute(&mut self, ctx: &mut Ctx<'_>, req: ReqId, key: u64, op: Op, since: SimTime) {
         self.active += 1;
         let base = match op {
             Op::Read => self.p.read_time.sample(ctx.rng),
@@ -979,8 +1107,25 @@ impl DbNode {
             },
         );
         let d = self.slowed(base) + disk;
-        self.held.push((req, now));
+        self.held.push((req, since));
         ctx.timer(d, Msg::Done(req));
+    }
+
+    /// A core came free: the oldest waiting query starts.
+    fn start_next(&mut self, ctx: &mut Ctx<'_>) {
+        while self.active < self.p.cores {
+            let Some((req, since)) = self.ready.pop_front() else {
+                return;
+            };
+            match ctx.shared.reqs.get(req).map(|r| (r.key, r.op)) {
+                Some((key, op)) => self.execute(ctx, req, key, op, since),
+                None => {
+                    // Its request is gone: free the connection it held.
+                    self.conns = self.conns.saturating_sub(1);
+                    self.stats.conns.add(ctx.now(), -1.0);
+                }
+            }
+        }
     }
 
     /// `base` stretched by the Universal Scalability Law for the requests in service.
@@ -1030,11 +1175,23 @@ impl DbNode {
         };
         let (_, since) = self.held.swap_remove(pos);
         self.active = self.active.saturating_sub(1);
+        if !self.ready.is_empty() {
+            self.start_next(ctx);
+        }
         let Some((key, op)) = ctx.shared.reqs.get(req).map(|r| (r.key, r.op)) else {
             self.conns = self.conns.saturating_sub(1);
             self.stats.conns.add(ctx.now(), -1.0);
             return;
         };
+        if self.p.consistency == Consistency::Cp && !self.is_primary(ctx) {
+            // Deposed by an election while serving: the answer could be stale or lost.
+            if since >= ctx.shared.stats.warmup {
+                self.stats.refused += 1;
+                ctx.shared.oracle.refused += 1;
+            }
+            self.finish(ctx, req, since, Status::Error);
+            return;
+        }
         match op {
             Op::Read => {
                 let v = self.st(ctx).nodes[self.node]
@@ -1198,8 +1355,6 @@ impl DbNode {
             let lag = now - commit;
             ctx.shared.oracle.repl_lag.record(lag);
             ctx.shared.oracle.repl_lag_sum += lag.as_secs_f64();
-            ctx.shared.stats.interval.repl_lag_ns += lag.0 as f64;
-            ctx.shared.stats.interval.repl_lag_n += 1;
         }
         if traced != 0 {
             let actor = ctx.me();
@@ -1352,6 +1507,9 @@ impl DbNode {
             return; // killed meanwhile
         }
         self.active = self.active.saturating_sub(1);
+        if !self.ready.is_empty() {
+            self.start_next(ctx);
+        }
         let group = std::mem::take(&mut self.flushing);
         let primary = self.is_primary(ctx);
         for (req, since) in group {
@@ -1385,6 +1543,7 @@ impl DbNode {
         let me = self.node;
         self.st_mut(ctx).nodes[me].alive = false;
         let mut all: Vec<(ReqId, SimTime)> = std::mem::take(&mut self.held);
+        all.extend(self.ready.drain(..));
         all.extend(self.waiting.drain(..).map(|(r, _, s)| (r, s)));
         all.append(&mut self.batch);
         all.append(&mut self.flushing);
@@ -1435,10 +1594,15 @@ impl DbNode {
     /// other replicas roll those keys back to its state.
     fn promote(&mut self, ctx: &mut Ctx<'_>) {
         let me = self.node;
-        let st = &mut ctx.shared.dbs[self.db].shards[self.shard];
-        if !st.nodes[me].alive || st.primary == me || st.nodes[st.primary].alive {
+        let st = &ctx.shared.dbs[self.db].shards[self.shard];
+        let old = &st.nodes[st.primary];
+        // A dead primary (failover), or a live one this node no longer reaches (a `cp`
+        // election on the majority side).
+        let replaceable = !old.alive || (self.p.election.is_some() && !ctx.reachable(old.actor));
+        if !st.nodes[me].alive || st.primary == me || !replaceable {
             return;
         }
+        let st = &mut ctx.shared.dbs[self.db].shards[self.shard];
         let mut lost = 0;
         let mut kept = VecDeque::with_capacity(st.log.len());
         for mut e in std::mem::take(&mut st.log) {
@@ -1560,6 +1724,12 @@ pub fn validate(d: &DatabaseConfig, errs: &mut Vec<crate::ConfigError>) {
     if d.max_connections == Some(0) {
         errs.push(ConfigError::new(
             format!("{p}.max_connections"),
+            "must be at least 1 (remove it for no limit)",
+        ));
+    }
+    if d.cores == Some(0) {
+        errs.push(ConfigError::new(
+            format!("{p}.cores"),
             "must be at least 1 (remove it for no limit)",
         ));
     }

@@ -706,8 +706,12 @@ impl ModelConfig {
                 let mut shard = ShardState::default();
                 for n in 0..=d.replicas {
                     let name = d.node_name(sh, n);
-                    let node = DbNode::new(di, sh as usize, n as usize, d);
+                    let mut node = DbNode::new(di, sh as usize, n as usize, d);
+                    let election = node.first_election_check(opts.duration);
                     let id = sim.add(Node::Db(node), rng::stream(opts.seed, &name));
+                    if let Some((t, m)) = election {
+                        sim.schedule(t, id, m);
+                    }
                     let region = match &d.replica_region {
                         Some(_) if n > 0 => &d.replica_region,
                         _ => &d.region,

@@ -115,6 +115,8 @@ pub const RUN_COLUMNS: &[&str] = &[
     "monotonic_violations",
     "write_conflicts",
     "db_refused",
+    "goodput_rps",
+    "p99_all_ms",
 ];
 
 impl RunReport {
@@ -202,6 +204,17 @@ impl RunReport {
             ("monotonic_violations", Cell::Empty),
             ("write_conflicts", Cell::Empty),
             ("db_refused", Cell::Empty),
+            // Successful logical requests per second (the same count as `throughput_rps`,
+            // named for what it is when retries and failures inflate the work done).
+            (
+                "goodput_rps",
+                Cell::Float(if window > 0.0 {
+                    st.ok as f64 / window
+                } else {
+                    0.0
+                }),
+            ),
+            ("p99_all_ms", st.all_latency().quantile_ms(0.99).into()),
         ];
         debug_assert!(metrics.iter().map(|m| m.0).eq(RUN_COLUMNS.iter().copied()));
         let quantiles = if l.is_empty() {

@@ -21,7 +21,8 @@ impl Sampler {
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         if let Msg::Tick = msg {
             let now = ctx.now();
-            ctx.shared.stats.close_interval(self.start, now);
+            let lag = crate::database::replication_lag_gauge(&ctx.shared.dbs, now);
+            ctx.shared.stats.close_interval(self.start, now, lag);
             self.start = now;
             if now < self.until {
                 let next = (now + self.interval).min(self.until);

@@ -152,8 +152,11 @@ pub struct ServiceConfig {
 pub struct CostConfig {
     /// Price of an instance-hour at speed 1.0.
     pub per_hour: f64,
-    /// How fast the price grows with speed.
-    #[serde(default = "one_f")]
+    /// How fast the price grows with speed: `speed^exponent`. The default, 1.8, prices a
+    /// machine twice as fast at 2^1.8 ≈ 3.5 times as much, the "2× CPU costs 3–4×" rule of
+    /// thumb of cloud price lists for large instances (the lecture's vertical-scaling
+    /// limits); 1.0 is linear pricing.
+    #[serde(default = "default_cost_exponent")]
     pub exponent: f64,
 }
 
@@ -184,6 +187,9 @@ fn one() -> u32 {
 }
 fn one_f() -> f64 {
     1.0
+}
+fn default_cost_exponent() -> f64 {
+    1.8
 }
 
 impl ServiceConfig {
@@ -333,6 +339,10 @@ impl Instance {
             _ => cfg.queue.unwrap_or(u64::MAX),
         };
         let mut degrade = cfg.degrade.clone();
+        if cfg.shedding == Shedding::None {
+            // `none` never sheds: degradation levels that shed do not apply either.
+            degrade.retain(|l| !l.action.sheds());
+        }
         degrade.sort_by(|a, b| a.at.total_cmp(&b.at));
         Instance {
             service,

@@ -3,8 +3,9 @@
 //!
 //! ## Shedding (`shedding = ...`)
 //!
-//! - `"none"`: never shed; the `queue` bound is ignored and the waiting room is unbounded
-//!   (latency grows without limit past capacity).
+//! - `"none"`: never shed anything; the `queue` bound is ignored and the waiting room is
+//!   unbounded (latency grows without limit past capacity), and degradation levels that
+//!   shed (`shed_low_priority`, `read_only`) do not apply (`serve_stale` still does).
 //! - `"queue"` (default): a request that finds the waiting room (`queue`) full is shed.
 //! - `"deadline(500ms)"`: as `queue`, and a request that waited longer than the deadline
 //!   when a worker takes it is shed then (its client has likely given up: serving it would
@@ -131,6 +132,16 @@ pub enum DegradeAction {
     ReadOnly,
     /// Answer reads without the data tier.
     ServeStale,
+}
+
+impl DegradeAction {
+    /// Whether the action refuses requests (`shed_low_priority`, `read_only`).
+    pub fn sheds(self) -> bool {
+        matches!(
+            self,
+            DegradeAction::ShedLowPriority | DegradeAction::ReadOnly
+        )
+    }
 }
 
 /// One `degrade` level.

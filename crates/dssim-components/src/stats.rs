@@ -74,16 +74,18 @@ pub struct Interval {
     pub arrivals: u64,
     /// Requests that ended ok.
     pub ok: u64,
-    /// Errors, timeouts and drops.
+    /// Requests that ended in an error.
     pub errors: u64,
+    /// Requests whose client gave up waiting.
+    pub timeouts: u64,
     /// Shed requests.
     pub shed: u64,
+    /// Dropped requests.
+    pub dropped: u64,
     /// Latency of the requests that ended ok.
     pub latency: Histogram,
-    /// Sum of replication lags of changes applied in the interval (ns).
-    pub repl_lag_ns: f64,
-    /// Changes applied on replicas in the interval.
-    pub repl_lag_n: u64,
+    /// Time to the end of the requests that did not end ok (when they failed).
+    pub failed_latency: Histogram,
     /// Cache lookups (all caches).
     pub cache_lookups: u64,
     /// Cache hits (all caches).
@@ -101,10 +103,17 @@ pub struct SeriesRow {
     pub arrivals_rps: f64,
     /// p99 latency of the interval's ok completions (ms).
     pub p99_ms: Option<f64>,
-    /// Errors, timeouts and drops in the interval.
+    /// p99 over every request that ended in the interval, failures at the time they
+    /// failed (ms).
+    pub p99_all_ms: Option<f64>,
+    /// Requests that ended in an error in the interval (as runs.csv `errors`).
     pub errors: u64,
+    /// Requests whose client gave up in the interval (as runs.csv `timeouts`).
+    pub timeouts: u64,
     /// Shed requests in the interval.
     pub shed: u64,
+    /// Dropped requests in the interval.
+    pub dropped: u64,
     /// Mean live instances.
     pub instances: f64,
     /// Mean requests waiting in queues.
@@ -115,7 +124,9 @@ pub struct SeriesRow {
     pub utilization: Option<f64>,
     /// Cache hits / lookups in the interval (no cache: empty).
     pub cache_hit_ratio: Option<f64>,
-    /// Mean replication lag of changes applied in the interval (ms; no replicas: empty).
+    /// Replication lag at the end of the interval: the age of the oldest change some live
+    /// replica has not applied yet, the largest over replicas (ms; 0 when every replica is
+    /// up to date, so it grows during a partition; no replicas: empty).
     pub repl_lag_ms: Option<f64>,
 }
 
@@ -146,6 +157,8 @@ pub struct Stats {
     pub read_latency: Histogram,
     /// The same for writes.
     pub write_latency: Histogram,
+    /// Time from first sent to the end of the counted requests that did not end ok.
+    pub failed_latency: Histogram,
     /// Time-series levels.
     pub gauges: Gauges,
     /// Whether the run records a time series (else interval latencies are not kept).
@@ -200,14 +213,18 @@ impl Stats {
             self.gauges.in_flight.add(now, -1.0);
         }
         match outcome {
-            Outcome::Ok => {
-                self.interval.ok += 1;
-                if self.series_on {
-                    self.interval.latency.record(now - first_sent);
-                }
-            }
+            Outcome::Ok => self.interval.ok += 1,
+            Outcome::Error => self.interval.errors += 1,
+            Outcome::Timeout => self.interval.timeouts += 1,
             Outcome::Shed => self.interval.shed += 1,
-            _ => self.interval.errors += 1,
+            Outcome::Dropped => self.interval.dropped += 1,
+        }
+        if self.series_on {
+            if outcome == Outcome::Ok {
+                self.interval.latency.record(now - first_sent);
+            } else {
+                self.interval.failed_latency.record(now - first_sent);
+            }
         }
         if !self.counts(first_sent) {
             return;
@@ -228,10 +245,14 @@ impl Stats {
             Outcome::Shed => self.shed += 1,
             Outcome::Dropped => self.dropped += 1,
         }
+        if outcome != Outcome::Ok {
+            self.failed_latency.record(now - first_sent);
+        }
     }
 
-    /// Closes the time-series interval `[start, now)`.
-    pub fn close_interval(&mut self, start: SimTime, now: SimTime) {
+    /// Closes the time-series interval `[start, now)`; `repl_lag_ms` is the replication lag
+    /// gauge read at `now` (see [`SeriesRow::repl_lag_ms`]).
+    pub fn close_interval(&mut self, start: SimTime, now: SimTime, repl_lag_ms: Option<f64>) {
         let span = (now - start).as_secs_f64();
         if span <= 0.0 {
             return;
@@ -244,14 +265,20 @@ impl Stats {
             rps: self.interval.ok as f64 / span,
             arrivals_rps: self.interval.arrivals as f64 / span,
             p99_ms: self.interval.latency.quantile_ms(0.99),
+            p99_all_ms: {
+                let mut all = self.interval.latency.clone();
+                all.merge(&self.interval.failed_latency);
+                all.quantile_ms(0.99)
+            },
             errors: self.interval.errors,
+            timeouts: self.interval.timeouts,
             shed: self.interval.shed,
+            dropped: self.interval.dropped,
             instances: g.instances.mean(now),
             queue_len: g.queued.mean(now),
             in_flight: g.in_flight.mean(now),
             utilization: (workers > 0.0).then(|| busy / workers),
-            repl_lag_ms: (self.interval.repl_lag_n > 0)
-                .then(|| self.interval.repl_lag_ns / self.interval.repl_lag_n as f64 / 1e6),
+            repl_lag_ms,
             cache_hit_ratio: (self.interval.cache_lookups > 0)
                 .then(|| self.interval.cache_hits as f64 / self.interval.cache_lookups as f64),
         };
@@ -267,10 +294,11 @@ impl Stats {
         self.interval.arrivals = 0;
         self.interval.ok = 0;
         self.interval.errors = 0;
+        self.interval.timeouts = 0;
         self.interval.shed = 0;
+        self.interval.dropped = 0;
         self.interval.latency.clear();
-        self.interval.repl_lag_ns = 0.0;
-        self.interval.repl_lag_n = 0;
+        self.interval.failed_latency.clear();
         self.interval.cache_lookups = 0;
         self.interval.cache_hits = 0;
         self.series.push(row);
@@ -280,6 +308,13 @@ impl Stats {
     pub fn latency(&self) -> Histogram {
         let mut h = self.read_latency.clone();
         h.merge(&self.write_latency);
+        h
+    }
+
+    /// Time to the end of every counted request, failures at the time they failed.
+    pub fn all_latency(&self) -> Histogram {
+        let mut h = self.latency();
+        h.merge(&self.failed_latency);
         h
     }
 

@@ -33,6 +33,10 @@ pub const SERIES_COLUMNS: &[&str] = &[
     "repl_lag_ms",
     "arrivals_rps",
     "in_flight",
+    "timeouts",
+    "dropped",
+    "goodput_rps",
+    "p99_all_ms",
 ];
 
 /// Columns of components.csv: what the run measured, then what `dssim estimate` predicts
@@ -205,7 +209,7 @@ impl Outputs {
         buf.clear();
         for s in &r.series {
             buf.push_str(&format!(
-                "{run},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{run},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 fmt_f64(s.t_s),
                 fmt_f64(s.rps),
                 opt(s.p99_ms),
@@ -218,6 +222,10 @@ impl Outputs {
                 opt(s.repl_lag_ms),
                 fmt_f64(s.arrivals_rps),
                 fmt_f64(s.in_flight),
+                s.timeouts,
+                s.dropped,
+                fmt_f64(s.rps),
+                opt(s.p99_all_ms),
             ));
         }
         write_flush(&mut self.series, &self.dir.join("timeseries.csv"), &buf)?;
