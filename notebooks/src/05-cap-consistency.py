@@ -82,9 +82,9 @@ assert pts[pts["databases.db.read_from"] == "primary"]["stale_reads"].sum() == 0
 #
 # `experiments/cap.toml` (models/two-region.toml): the primary in us-east, both replicas in
 # eu-west, and no link between the regions from 60 s to 120 s. Under `ap` each side keeps
-# serving: eu reads are stale and writes on both sides conflict. Under `cp` a node serves
-# only with a majority of its shard; the primary is alone, so writes fail everywhere and
-# reads need the majority side.
+# serving: eu reads are stale and writes on both sides conflict. Under `cp` only a primary
+# that reaches a majority of its shard serves, and a majority that has lost sight of its
+# primary elects a new one among its nodes after an election timeout of 1 s.
 #
 # **Predict:** under `cp`, what share of all requests in the measured window (availability,
 # 0 to 1) succeeds?
@@ -103,7 +103,7 @@ for run, g in ts.groupby("run"):
 for ax in (ax1, ax2):
     ax.axvspan(60, 120, color="red", alpha=0.1, label="partition")
 ax1.set_ylabel("answered / arrived")
-ax1.set_title("During the partition (shaded) cp refuses requests; ap keeps answering")
+ax1.set_title("During the partition (shaded) cp closes the cut-off side; ap answers everywhere")
 ax1.legend()
 ax2.set_yscale("log")
 ax2.set_ylabel("replication lag (ms)")
@@ -137,11 +137,16 @@ fig.suptitle("Pick one during a partition: AP answers with stale data, CP refuse
 dssim_nb.finish(fig, "cap-tradeoff")
 dssim_nb.check(my_prediction, s.loc["cp", "availability"], what="the simulation (cp)")
 assert s.loc["ap", "availability"] > 0.99 and s.loc["ap", "stale_reads"] > 0 and s.loc["ap", "write_conflicts"] > 0
-assert s.loc["cp", "availability"] < 0.8 and s.loc["cp", "stale_reads"] == 0
+assert 0.6 < s.loc["cp", "availability"] < 0.9 and s.loc["cp", "stale_reads"] == 0
 
 # %% [markdown]
-# The lag under `ap` shoots up when the partition heals: the whole backlog of a minute is
-# shipped at once. Under `cp` there is nothing to ship (the minority refused the writes).
+# Under `cp` the two eu replicas hold the majority: 1 s into the partition they elect one of
+# them, and eu is served again; only the us side, where the old primary is alone, refuses
+# until the heal (then the old primary rejoins as a replica). The lag panel shows the age
+# of the oldest change some replica has not applied: it climbs through the partition in
+# both modes (the cut-off nodes receive nothing) and falls back as soon as the backlog
+# ships at the heal. p99 also falls during the partition: before it, the slowest requests
+# are the ones that cross the ocean (2 × 40 ms); during it each side is served at home.
 
 # %% [markdown]
 # ## Live: consistency mode, partition on or off, load
