@@ -108,3 +108,33 @@ fn read_replicas_raise_capacity_then_lower_read_latency() {
     assert!(p99("3") > 1.5 * p99("4"), "{} vs {}", p99("3"), p99("4"));
     assert!(p99("4") > p99("8"));
 }
+
+/// Versioned cache keys are no free lunch: no stale read ever, but every write makes the
+/// next read of its key miss and the dead versions take capacity, so the hit ratio is
+/// below `delete`'s and well below `ttl_only`'s (which pays in stale reads).
+#[test]
+fn versioned_keys_trade_hit_ratio_for_freshness() {
+    let (header, rows) = points("cache-invalidation", &["duration=15s", "replications=1"]);
+    let (inv, ttl) = (
+        col(&header, "caches.redis.invalidation"),
+        col(&header, "caches.redis.ttl"),
+    );
+    let get = |policy: &str, name: &str| -> f64 {
+        let row = rows
+            .iter()
+            .find(|r| r[inv] == policy && r[ttl] == "60s")
+            .expect("sweep point");
+        row[col(&header, name)].parse().unwrap()
+    };
+    let hit = |p: &str| get(p, "cache_hit_ratio");
+    assert_eq!(get("versioned", "stale_reads"), 0.0);
+    assert!(get("ttl_only", "stale_reads") > 1000.0);
+    println!(
+        "hit ratio: ttl_only {:.3}, delete {:.3}, versioned {:.3}",
+        hit("ttl_only"),
+        hit("delete"),
+        hit("versioned")
+    );
+    assert!(hit("versioned") < hit("delete") - 0.02);
+    assert!(hit("delete") < hit("ttl_only") - 0.1);
+}

@@ -127,6 +127,11 @@ impl Oracle {
         self.version
     }
 
+    /// The newest version of `key` acknowledged to a client so far (0: never written).
+    pub fn newest(&self, key: u64) -> u64 {
+        self.keys.get(&key).map_or(0, KeyAcks::newest)
+    }
+
     /// Versions handed out so far.
     pub fn versions(&self) -> u64 {
         self.version

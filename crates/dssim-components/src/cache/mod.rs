@@ -18,7 +18,7 @@
 //!
 //! | write_policy | a write |
 //! |---|---|
-//! | `cache_aside` | goes to the database; then `invalidation` acts on the cache: `delete` removes the entry, `versioned` updates the entry's version if present (and a fill never overwrites a newer version), `ttl_only` leaves it stale until its TTL |
+//! | `cache_aside` | goes to the database; then `invalidation` acts on the cache: `delete` removes the entry; `versioned` does nothing to it, because entries are keyed by (key, version): a read looks up the key's newest acknowledged version, so after a write it misses, reads the database and stores a new entry, while the old version's entry keeps its place until it is evicted or expires; `ttl_only` leaves it stale until its TTL |
 //! | `write_through` | goes to the database; on its answer the entry is stored with the new version |
 //! | `write_behind` | is stored in the cache and acknowledged at once; the cache flushes buffered writes to the database every `flush_interval` (writes to one key coalesce into one). Buffered writes die with the cache (counted in `lost_writes`). Versions come only from the database: the acknowledgement carries none and the entry learns the new version when the flush is acknowledged |
 //!
@@ -102,7 +102,8 @@ pub enum Invalidation {
     /// The entry is deleted once the database has the write.
     #[default]
     Delete,
-    /// The entry takes the new version; fills never overwrite a newer version.
+    /// Entries are keyed by (key, version): a write makes the next read miss on the new
+    /// version, and the old version's entry occupies capacity until it is evicted.
     Versioned,
 }
 
@@ -609,7 +610,8 @@ impl Cache {
         // LRU, FIFO and LFU (ties: oldest first) would evict them first.
         let mut rng = dssim_engine::rng::stream(0, "warm");
         for k in (0..self.warm.min(MAX_WARM)).rev() {
-            self.store.insert(k, 0, expires, &mut rng);
+            let slot = self.slot_key(k, 0);
+            self.store.insert(slot, 0, expires, &mut rng);
         }
     }
 
@@ -703,9 +705,37 @@ impl Cache {
         }
     }
 
+    /// Whether entries are keyed by (key, version) (`invalidation = "versioned"` with
+    /// `cache_aside`).
+    fn versioned(&self) -> bool {
+        self.invalidation == Invalidation::Versioned && self.write_policy == WritePolicy::CacheAside
+    }
+
+    /// The store's key for version `version` of `key`: the key itself, or with versioned
+    /// keys a hash of both (as a versioned cache key `user:42:v7` names one version).
+    fn slot_key(&self, key: u64, version: u64) -> u64 {
+        if !self.versioned() {
+            return key;
+        }
+        let mix = |mut z: u64| {
+            // SplitMix64's finaliser: distinct inputs, well-spread outputs.
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        mix(key ^ mix(version.wrapping_add(0x9e37_79b9_7f4a_7c15)))
+    }
+
     fn read(&mut self, ctx: &mut Ctx<'_>, req: ReqId, key: u64, counted: bool, retry: bool) {
         let now = ctx.now();
-        let found = self.store.get(key, now);
+        let slot = if self.versioned() {
+            // The application knows the key's current version (it reads it with the
+            // entity's metadata): here, the newest acknowledged one.
+            self.slot_key(key, ctx.shared.oracle.newest(key))
+        } else {
+            key
+        };
+        let found = self.store.get(slot, now);
         if !retry {
             let hit = matches!(found, Lookup::Hit(_));
             ctx.shared.stats.cache_lookup(hit, counted);
@@ -874,12 +904,8 @@ impl Cache {
                     Invalidation::Delete => {
                         self.store.remove(key);
                     }
-                    Invalidation::Versioned => {
-                        if self.store.peek(key).is_some_and(|v| v < version) {
-                            self.store.set_version(key, version);
-                        }
-                    }
-                    Invalidation::TtlOnly => {}
+                    // The next read looks the new version up: nothing to do.
+                    Invalidation::Versioned | Invalidation::TtlOnly => {}
                 },
                 _ => {}
             },
@@ -890,11 +916,9 @@ impl Cache {
 
     /// Stores a value read from the backend.
     fn fill(&mut self, ctx: &mut Ctx<'_>, key: u64, version: u64) {
-        if self.invalidation == Invalidation::Versioned
-            && self.store.peek(key).is_some_and(|v| v > version)
-        {
-            return;
-        }
+        // With versioned keys the value is stored under the version the database returned
+        // (an older one, from a lagging replica, is never found by a newer lookup).
+        let key = self.slot_key(key, version);
         if self.write_policy == WritePolicy::WriteBehind && self.dirty.contains_key(&key) {
             return; // the buffered write is newer than what the database returned
         }

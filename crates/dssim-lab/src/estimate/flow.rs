@@ -206,7 +206,8 @@ fn policy(e: Eviction) -> Policy {
 
 fn writes_effect(c: &CacheConfig) -> Writes {
     match (c.write_policy, c.invalidation) {
-        (WritePolicy::CacheAside, Invalidation::Delete) => Writes::Delete,
+        // A versioned key's next read after a write misses, as after a delete.
+        (WritePolicy::CacheAside, Invalidation::Delete | Invalidation::Versioned) => Writes::Delete,
         (WritePolicy::CacheAside, _) => Writes::Ignore,
         (WritePolicy::WriteThrough | WritePolicy::WriteBehind, _) => Writes::Fill,
     }

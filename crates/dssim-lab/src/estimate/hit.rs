@@ -15,9 +15,11 @@
 //!   a read hits when each gap since the fill was shorter than T and the fill is younger
 //!   than the TTL: E[hits per fill] = Σ_{n ≤ n*} p^n with p = P(gap < T) and n* = TTL over
 //!   the mean such gap (exact at both ends: TTL → ∞ gives Che, T → ∞ the TTL formula).
-//! - **Writes**: `delete` invalidation ends the entry at the key's next write (a Poisson
-//!   rate w), `write_through` and `write_behind` store the written value (writes count as
-//!   accesses that fill); `versioned` and `ttl_only` leave it in place.
+//! - **Writes**: `delete` invalidation and `versioned` keys end the entry at the key's next
+//!   write (a Poisson rate w; a versioned key's dead entry also keeps occupying capacity
+//!   until evicted, which this leaves out: an upper bound), `write_through` and
+//!   `write_behind` store the written value (writes count as accesses that fill);
+//!   `ttl_only` leaves it in place.
 //! - **Fill delay** D (the backend read a miss waits for): reads in that gap miss too, so a
 //!   fill cycle has 1 + λD misses; with `coalesce` or `lock` they share one backend read.
 //!
