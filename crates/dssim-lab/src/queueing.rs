@@ -135,6 +135,11 @@ impl LoadDependent {
         }
     }
 
+    /// The law's stretch with `n` requests inside.
+    pub fn factor_at(&self, n: u32) -> f64 {
+        self.factor(u64::from(n))
+    }
+
     /// Throughput with n requests inside: n / (base·factor(n) + fixed).
     pub fn rate(&self, n: u64) -> f64 {
         self.rate_f(n as f64)
@@ -897,6 +902,38 @@ fn mva_schweitzer(stations: &[Station], demand: &[Vec<f64>], think: &[f64], pop:
     }
 }
 
+/// A pool of `conns` connections shared by `workers` workers, each of which, while it
+/// holds a request, works `outside_s` on its own (a delay) and then needs a connection for
+/// `call_s` (FCFS, exponential): for m = 0..=workers busy workers, the requests they
+/// complete per second and the mean number of them waiting for a connection — the closed
+/// network solved by exact MVA for every population, i.e. the flow-equivalent server
+/// (Chandy, Herzog & Woo 1975) of the workers' loop, exact for product-form networks.
+pub fn pool_fes(outside_s: f64, call_s: f64, conns: u32, workers: u32) -> Vec<(f64, f64)> {
+    let c = conns.max(1) as usize;
+    let mut out = vec![(0.0, 0.0)];
+    let mut q = 0.0f64;
+    let mut p = vec![0.0f64; c];
+    p[0] = 1.0;
+    for m in 1..=workers.max(1) as usize {
+        let rates: Vec<f64> = (1..=c).map(|j| j as f64).collect();
+        let r = call_s * ld_residence(&rates, q, &p);
+        let x = m as f64 / (outside_s + r);
+        q = x * r;
+        let mut np = vec![0.0f64; c];
+        for j in 1..c {
+            np[j] = call_s * x * p[j - 1] / j as f64;
+        }
+        let u = x * call_s;
+        let below: f64 = (1..c).map(|j| j as f64 * np[j]).sum();
+        let at_c = ((u - below) / c as f64).max(0.0);
+        np[0] = (1.0 - np[1..].iter().sum::<f64>() - at_c).max(0.0);
+        p = np;
+        // Waiting = queue − connections in use (X·call).
+        out.push((x, (q - u).max(0.0)));
+    }
+    out
+}
+
 /// Blocking probability of M/M/1/K (K = most requests in the system).
 pub fn mm1k_blocking(rho: f64, k: u32) -> f64 {
     if (rho - 1.0).abs() < 1e-12 {
@@ -1153,6 +1190,23 @@ mod exact_tests {
         let x2 = two.throughput[0] + two.throughput[1];
         assert!((x2 - merged.throughput[0]).abs() < 1e-9 * x2, "{x2} {merged:?}");
         assert!((two.throughput[0] / two.throughput[1] - 0.7).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_pool_without_outside_work_is_mmc() {
+        // No time outside the pool: m busy workers are m requests at an M/M/2 pool.
+        let f = pool_fes(0.0, 0.006, 2, 6);
+        for (m, (x, w)) in f.iter().enumerate() {
+            assert!((x - m.min(2) as f64 / 0.006).abs() < 1e-9, "{m}: {x}");
+            assert!((w - m.saturating_sub(2) as f64).abs() < 1e-9, "{m}: {w}");
+        }
+        // With outside work the pool's throughput matches the network's convolution.
+        let f = pool_fes(0.004, 0.006, 2, 4);
+        let st = [Station { rates: vec![] }, Station::servers(2)];
+        for m in 1..=4usize {
+            let x = buzen(&st, &[0.004, 0.006], 0.0, m);
+            assert!((f[m].0 - x).abs() < 1e-9 * x, "{m}: {} vs {x}", f[m].0);
+        }
     }
 
     #[test]
