@@ -1808,7 +1808,7 @@ impl<'a> Prep<'a> {
                     f64::INFINITY
                 },
                 method: if fes.is_some() {
-                    "flow-equivalent server: each instance's workers cycle own work -> an M/M/p pool (exact MVA per busy-worker count)".to_string()
+                    "the service's chain (see its method): requests waiting for a connection".to_string()
                 } else {
                     "no wait: at least as many connections as workers".to_string()
                 },
@@ -1849,7 +1849,7 @@ impl<'a> Prep<'a> {
         holds: &[(f64, f64, f64)],
         fes: Option<(u32, f64)>,
     ) -> InstOut {
-        use crate::queueing::{ekm1_wait, mmc_deadline, pool_fes, BirthDeath};
+        use crate::queueing::{ekm1_wait, mmc_deadline, pool_chain, pool_fes, BirthDeath};
         use dssim_components::load_balancer::Algorithm;
         use dssim_components::shedding::Shedding;
         let s = &self.m.services[si];
@@ -1960,6 +1960,22 @@ impl<'a> Prep<'a> {
                 let rates: Vec<f64> = table[1..].iter().map(|t| t.0).collect();
                 st.rates = rates.iter().map(|x| x * hold).collect();
                 st.pool_waiting = table.iter().map(|t| t.1).collect();
+                if let Some(ch) = pool_chain(per, outside, data, p, c, room) {
+                    out.method = format!(
+                        "Markov chain on (requests, requests at the pool), solved exactly by linear level reduction: {c} workers over {p} connections{}{assumed}",
+                        if room.is_some() { ", K = c + queue" } else { "" }
+                    );
+                    let carried = per * (1.0 - ch.refused);
+                    out.waiting += ch.waiting;
+                    out.busy += ch.busy / cf / n as f64;
+                    out.pool_waiting += ch.pool_waiting;
+                    out.refused += share * ch.refused;
+                    out.carried += carried;
+                    wait_sum += ch.waiting;
+                    present += ch.present;
+                    out.stations.push(st);
+                    continue;
+                }
                 out.method = format!(
                     "flow-equivalent server (Chandy–Herzog–Woo): {c} workers over {p} connections by exact MVA, then a birth–death chain{}{assumed}",
                     if room.is_some() { " with K = c + queue" } else { "" }
