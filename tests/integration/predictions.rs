@@ -545,21 +545,51 @@ fn exact_cases_are_predicted_exactly_and_match_the_simulation() {
                 .iter()
                 .map(|r| crate::support::metric(r, "throughput_rps"))
                 .collect();
-            agrees(&format!("{name} throughput"), &xs, client.rate_rps, 0.0, 0.03);
+            agrees(
+                &format!("{name} throughput"),
+                &xs,
+                client.rate_rps,
+                0.0,
+                0.03,
+            );
             let rs: Vec<f64> = reports
                 .iter()
                 .map(|r| crate::support::metric(r, "latency_mean_ms"))
                 .collect();
-            agrees(&format!("{name} response"), &rs, client.response_ms.unwrap(), hist, 0.05);
+            agrees(
+                &format!("{name} response"),
+                &rs,
+                client.response_ms.unwrap(),
+                hist,
+                0.05,
+            );
             continue;
         }
         let times = col(&|c| c.mean_ms, "app");
-        agrees(&format!("{name} mean time"), &times, app.sojourn_ms.unwrap(), hist, 0.06);
+        agrees(
+            &format!("{name} mean time"),
+            &times,
+            app.sojourn_ms.unwrap(),
+            hist,
+            0.06,
+        );
         let util = col(&|c| c.utilization, "app");
-        agrees(&format!("{name} utilization"), &util, app.utilization.unwrap(), 0.0, 0.03);
+        agrees(
+            &format!("{name} utilization"),
+            &util,
+            app.utilization.unwrap(),
+            0.0,
+            0.03,
+        );
         if name.starts_with("room") {
             let q = col(&|c| c.mean_queue, "app");
-            agrees(&format!("{name} waiting"), &q, app.mean_queue.unwrap(), 0.0, 0.08);
+            agrees(
+                &format!("{name} waiting"),
+                &q,
+                app.mean_queue.unwrap(),
+                0.0,
+                0.08,
+            );
         }
         if name == "pool" {
             let pool = est.get("app.pool").unwrap();

@@ -428,13 +428,25 @@ fn closed_solution(
     for (k, st) in pass.stations.iter().enumerate() {
         let closed_rate: f64 = pops
             .iter()
-            .filter_map(|&(i, _, _)| svc_of(i).filter(|(s, _)| *s == k).map(|(_, v)| v * rates[i]))
+            .filter_map(|&(i, _, _)| {
+                svc_of(i)
+                    .filter(|(s, _)| *s == k)
+                    .map(|(_, v)| v * rates[i])
+            })
             .sum();
-        if closed_rate <= 0.0 && !pops.iter().any(|&(i, _, _)| svc_of(i).is_some_and(|(s, _)| s == k)) {
+        if closed_rate <= 0.0
+            && !pops
+                .iter()
+                .any(|&(i, _, _)| svc_of(i).is_some_and(|(s, _)| s == k))
+        {
             continue;
         }
         let lambda_open = (st.lambda - closed_rate).max(0.0);
-        let lambda_open = if lambda_open > 1e-9 * st.lambda.max(1.0) { lambda_open } else { 0.0 };
+        let lambda_open = if lambda_open > 1e-9 * st.lambda.max(1.0) {
+            lambda_open
+        } else {
+            0.0
+        };
         let c = f64::from(st.servers.max(1));
         if st.pooled {
             let n = st.instances.len().max(1) as u32;
@@ -477,7 +489,12 @@ fn closed_solution(
             .enumerate()
             .map(|(s, &(k, _))| {
                 if k == svc {
-                    v * hold_of[s] * if inflate[s] > 0.0 { inflate[s] } else { f64::INFINITY }
+                    v * hold_of[s]
+                        * if inflate[s] > 0.0 {
+                            inflate[s]
+                        } else {
+                            f64::INFINITY
+                        }
                 } else {
                     0.0
                 }
@@ -547,7 +564,11 @@ impl ClosedSolution {
             for &s in &idx {
                 let p = &self.mva.marginal[s];
                 let cs = p.len() - 1;
-                let b: f64 = p.iter().enumerate().map(|(j, pj)| j.min(cs) as f64 * pj).sum();
+                let b: f64 = p
+                    .iter()
+                    .enumerate()
+                    .map(|(j, pj)| j.min(cs) as f64 * pj)
+                    .sum();
                 queue += self.mva.queue[s];
                 busy += b;
                 if let Some(j) = self.at[s].1 {
@@ -566,7 +587,11 @@ impl ClosedSolution {
             let method = format!(
                 "closed loop: {} ({}), station = {}",
                 self.mva.method,
-                if self.class_of.len() > 1 { "multi-class" } else { "one class" },
+                if self.class_of.len() > 1 {
+                    "multi-class"
+                } else {
+                    "one class"
+                },
                 if fes {
                     "flow-equivalent server of workers and pool"
                 } else if c > 1 || st.pooled {
@@ -607,7 +632,11 @@ impl ClosedSolution {
             methods[i] = format!(
                 "closed loop: {}{} (N users, think Z + time outside the service)",
                 self.mva.method,
-                if self.class_of.len() > 1 { ", multi-class" } else { "" }
+                if self.class_of.len() > 1 {
+                    ", multi-class"
+                } else {
+                    ""
+                }
             );
             let _ = r;
         }

@@ -418,7 +418,9 @@ impl BirthDeath {
     /// above the full speed).
     pub fn solve(lambda: f64, rates: &[f64], room: Option<u64>) -> Option<BirthDeath> {
         let c = rates.len();
-        if c == 0 || !(lambda.is_finite() && lambda >= 0.0) || rates.iter().any(|r| !(*r > 0.0))
+        if c == 0
+            || !(lambda.is_finite() && lambda >= 0.0)
+            || rates.iter().any(|r| r.is_nan() || *r <= 0.0)
         {
             return None;
         }
@@ -471,8 +473,13 @@ impl BirthDeath {
             Some(0) => w[c] / total,
             Some(_) => (tail_log(top) - best).exp() / total,
         };
-        let present =
-            low.iter().enumerate().map(|(n, p)| n as f64 * p).sum::<f64>() + c as f64 * high + waiting;
+        let present = low
+            .iter()
+            .enumerate()
+            .map(|(n, p)| n as f64 * p)
+            .sum::<f64>()
+            + c as f64 * high
+            + waiting;
         Some(BirthDeath {
             low,
             high,
@@ -485,7 +492,12 @@ impl BirthDeath {
     /// E[f(min(n, c))]: a figure of the c-or-fewer state averaged over the chain.
     pub fn mean_of(&self, f: impl Fn(usize) -> f64) -> f64 {
         let c = self.low.len();
-        self.low.iter().enumerate().map(|(n, p)| p * f(n)).sum::<f64>() + self.high * f(c)
+        self.low
+            .iter()
+            .enumerate()
+            .map(|(n, p)| p * f(n))
+            .sum::<f64>()
+            + self.high * f(c)
     }
 }
 
@@ -518,7 +530,7 @@ fn geometric_sums(rho: f64, q: u64) -> Option<(f64, f64, f64, f64)> {
     let r = 1.0 / rho;
     let rq = r.powf(qf); // ρ^0 relative to ρ^q
     let g0 = (1.0 - rq) / (1.0 - r); // Σ_{i=0}^{q−1} r^i
-    // Σ_{i=0}^{q−1} (q − i) r^i = q·g0 − Σ i r^i
+                                     // Σ_{i=0}^{q−1} (q − i) r^i = q·g0 − Σ i r^i
     let si = r * (1.0 - qf * r.powf(qf - 1.0) + (qf - 1.0) * rq) / ((1.0 - r) * (1.0 - r));
     let g1 = qf * g0 - si;
     Some((g0, g1.max(0.0), 1.0, qf * rho.ln()))
@@ -567,15 +579,14 @@ pub fn mmc_deadline(c: u32, lambda: f64, mean_s: f64, tau: f64) -> Option<Deadli
         // θ < 0: multiply by s = e^{θτ} (≤ 1).
         let s = (theta * tau).exp();
         let u = -theta; // > 0: ∫_0^τ e^{ux} dx = (e^{uτ} − 1)/u
-        (
-            1.0,
-            (1.0 - s) / u,
-            (tau - (1.0 - s) / u) / u,
-            s,
-        )
+        (1.0, (1.0 - s) / u, (tau - (1.0 - s) / u) / u, s)
     };
     // π_k for k < c relative to π_{c−1}: Σ = 1/B(c−1, a) (Erlang B, B(0, a) = 1).
-    let low = if c == 1 { 1.0 } else { 1.0 / erlang_b(c - 1, a) };
+    let low = if c == 1 {
+        1.0
+    } else {
+        1.0 / erlang_b(c - 1, a)
+    };
     // Normalisation (times s): π_{c−1}·(low·s + λ(i0 + e/cμ)) = s.
     let tail_mass = e / cmu;
     let tail_mean = e * (tau / cmu + 1.0 / (cmu * cmu));
@@ -605,7 +616,7 @@ pub fn mmc_deadline(c: u32, lambda: f64, mean_s: f64, tau: f64) -> Option<Deadli
 pub fn ekm1_wait(k: u32, stage: f64, mean_s: f64) -> f64 {
     let mu = 1.0 / mean_s;
     let rho = stage / f64::from(k.max(1)) * mean_s;
-    if !(rho < 1.0) {
+    if rho.is_nan() || rho >= 1.0 {
         return f64::INFINITY;
     }
     if rho <= 0.0 {
@@ -683,6 +694,7 @@ pub fn mva(stations: &[Station], demand: &[Vec<f64>], think: &[f64], population:
 /// Residence time per unit demand at a load-dependent station with rates α and the
 /// state seen by an arrival (queue length q, marginals p[j] for j < c):
 /// Σ_{j=1}^{c} (j/α_j)·p(j−1) + (q + 1 − Σ_{i<c}(i+1)p(i))/α_c.
+#[allow(clippy::needless_range_loop)] // index arithmetic over stations and classes
 fn ld_residence(rates: &[f64], q: f64, p: &[f64]) -> f64 {
     let c = rates.len();
     let mut r = 0.0;
@@ -694,6 +706,7 @@ fn ld_residence(rates: &[f64], q: f64, p: &[f64]) -> f64 {
     r + (q + 1.0 - covered).max(0.0) / rates[c - 1]
 }
 
+#[allow(clippy::needless_range_loop)] // index arithmetic over stations and classes
 fn mva_exact(stations: &[Station], demand: &[Vec<f64>], think: &[f64], pop: &[u64]) -> Mva {
     let rc = pop.len();
     let kc = stations.len();
@@ -812,6 +825,7 @@ fn mva_exact(stations: &[Station], demand: &[Vec<f64>], think: &[f64], pop: &[u6
     }
 }
 
+#[allow(clippy::needless_range_loop)] // index arithmetic over stations and classes
 fn mva_schweitzer(stations: &[Station], demand: &[Vec<f64>], think: &[f64], pop: &[u64]) -> Mva {
     let rc = pop.len();
     let kc = stations.len();
@@ -908,6 +922,7 @@ fn mva_schweitzer(stations: &[Station], demand: &[Vec<f64>], think: &[f64], pop:
 /// complete per second and the mean number of them waiting for a connection — the closed
 /// network solved by exact MVA for every population, i.e. the flow-equivalent server
 /// (Chandy, Herzog & Woo 1975) of the workers' loop, exact for product-form networks.
+#[allow(clippy::needless_range_loop)] // index arithmetic over stations and classes
 pub fn pool_fes(outside_s: f64, call_s: f64, conns: u32, workers: u32) -> Vec<(f64, f64)> {
     let c = conns.max(1) as usize;
     let mut out = vec![(0.0, 0.0)];
@@ -951,6 +966,7 @@ pub struct PoolChain {
 
 type Mat = Vec<Vec<f64>>;
 
+#[allow(clippy::needless_range_loop)] // index arithmetic over stations and classes
 fn mat_mul(a: &Mat, b: &Mat) -> Mat {
     let (n, m) = (a.len(), b.first().map_or(0, Vec::len));
     let mut c = vec![vec![0.0; m]; n];
@@ -1010,6 +1026,7 @@ const POOL_CHAIN_WORK: f64 = 3e7;
 /// level, Gaver, Jacobs & Latouche 1984); the chain is cut where the tail is below 1e-13.
 /// `None` when it has no steady state or is too large to solve this way (then the
 /// flow-equivalent server, [`pool_fes`], stands in).
+#[allow(clippy::needless_range_loop)] // index arithmetic over stations and classes
 pub fn pool_chain(
     lambda: f64,
     outside_s: f64,
@@ -1075,7 +1092,11 @@ pub fn pool_chain(
     };
     // R_n with π_n = π_{n−1} R_n, from the top down.
     let mut rs: Vec<Mat> = vec![Vec::new(); n_top + 1];
-    let neg = |m: Mat| -> Mat { m.into_iter().map(|r| r.into_iter().map(|x| -x).collect()).collect() };
+    let neg = |m: Mat| -> Mat {
+        m.into_iter()
+            .map(|r| r.into_iter().map(|x| -x).collect())
+            .collect()
+    };
     let mut acc = local(n_top);
     for n in (1..=n_top).rev() {
         let r = neg(mat_mul(&up(n - 1), &mat_inv(&acc)?));
@@ -1258,6 +1279,7 @@ mod tests {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod exact_tests {
     use super::*;
 
@@ -1277,27 +1299,48 @@ mod exact_tests {
     fn mmck_is_its_birth_death_chain() {
         // The case: M/M/3 with 5 waiting places, 10 ms, 270/s: 1.485 waiting and
         // 16.01 ms; at 390/s (offered 1.3 per server) 2.943 waiting, 26.5% refused.
-        for (lambda, room) in [(270.0, 5u64), (390.0, 5), (100.0, 0), (290.0, 40), (2000.0, 3)] {
+        for (lambda, room) in [
+            (270.0, 5u64),
+            (390.0, 5),
+            (100.0, 0),
+            (290.0, 40),
+            (2000.0, 3),
+        ] {
             let rates: Vec<f64> = (1..=3).map(|j| f64::from(j) / 0.01).collect();
             let b = BirthDeath::solve(lambda, &rates, Some(room)).unwrap();
             let (lq, block) = brute(lambda, 0.01, 3, 3 + room as usize);
-            assert!((b.waiting - lq).abs() < 1e-9 * (1.0 + lq), "{lambda} {room}: {b:?} {lq}");
-            assert!((b.refused - block).abs() < 1e-12, "{lambda} {room}: {b:?} {block}");
+            assert!(
+                (b.waiting - lq).abs() < 1e-9 * (1.0 + lq),
+                "{lambda} {room}: {b:?} {lq}"
+            );
+            assert!(
+                (b.refused - block).abs() < 1e-12,
+                "{lambda} {room}: {b:?} {block}"
+            );
         }
         let b = BirthDeath::solve(270.0, &[100.0, 200.0, 300.0], Some(5)).unwrap();
         let w_ms = 1e3 * (b.waiting / (270.0 * (1.0 - b.refused)) + 0.01);
-        assert!((b.waiting - 1.485).abs() < 1e-3 && (w_ms - 16.01).abs() < 0.01, "{w_ms}");
+        assert!(
+            (b.waiting - 1.485).abs() < 1e-3 && (w_ms - 16.01).abs() < 0.01,
+            "{w_ms}"
+        );
         // Room 0 is Erlang's loss system: the standard table's 5 erlangs on 10 lines, B = 0.01838.
         let rates: Vec<f64> = (1..=10).map(f64::from).collect();
         let loss = BirthDeath::solve(5.0, &rates, Some(0)).unwrap();
-        assert!((loss.refused - 0.01838).abs() < 5e-5 && (loss.refused - erlang_b(10, 5.0)).abs() < 1e-12);
+        assert!(
+            (loss.refused - 0.01838).abs() < 5e-5
+                && (loss.refused - erlang_b(10, 5.0)).abs() < 1e-12
+        );
         // Unbounded room is M/M/c: Erlang C.
         let mmc = BirthDeath::solve(270.0, &[100.0, 200.0, 300.0], None).unwrap();
         assert!((mmc.waiting / 270.0 - mmc_wait(3, 270.0, 0.01)).abs() < 1e-12);
         assert!(BirthDeath::solve(300.0, &[100.0, 200.0, 300.0], None).is_none());
         // A huge room past saturation stays finite.
         let big = BirthDeath::solve(600.0, &[100.0, 200.0, 300.0], Some(1_000_000)).unwrap();
-        assert!((big.refused - 0.5).abs() < 1e-9 && big.waiting.is_finite(), "{big:?}");
+        assert!(
+            (big.refused - 0.5).abs() < 1e-9 && big.waiting.is_finite(),
+            "{big:?}"
+        );
     }
 
     #[test]
@@ -1311,10 +1354,16 @@ mod exact_tests {
         assert!((far.wait_s - mmc_wait(3, 270.0, 0.01)).abs() < 1e-9 && far.served > 1.0 - 1e-12);
         // Overloaded (θ < 0): still a steady state; carried work below c.
         let over = mmc_deadline(2, 500.0, 0.01, 0.02).unwrap();
-        assert!(over.busy < 2.0 && over.busy > 1.5 && over.wait_s < 0.02, "{over:?}");
+        assert!(
+            over.busy < 2.0 && over.busy > 1.5 && over.wait_s < 0.02,
+            "{over:?}"
+        );
         // Deadline 0: served only when a worker is free, Erlang B.
         let zero = mmc_deadline(4, 320.0, 0.01, 0.0).unwrap();
-        assert!((1.0 - zero.served - erlang_b(4, 3.2)).abs() < 1e-12, "{zero:?}");
+        assert!(
+            (1.0 - zero.served - erlang_b(4, 3.2)).abs() < 1e-12,
+            "{zero:?}"
+        );
     }
 
     #[test]
@@ -1342,7 +1391,12 @@ mod exact_tests {
             let f = |j: usize| -> f64 {
                 let mut v = 1.0;
                 for i in 1..=j {
-                    let a = s.rates.get(i - 1).or(s.rates.last()).copied().unwrap_or(i as f64);
+                    let a = s
+                        .rates
+                        .get(i - 1)
+                        .or(s.rates.last())
+                        .copied()
+                        .unwrap_or(i as f64);
                     v *= dk / a;
                 }
                 v
@@ -1365,12 +1419,20 @@ mod exact_tests {
         assert!((solo.residence[0][0] - 0.005).abs() < 1e-15);
         // Single class, a 3-server station, a single server and a delay: Buzen's
         // convolution agrees to 1e-9.
-        let st = [Station::servers(3), Station::servers(1), Station { rates: vec![] }];
+        let st = [
+            Station::servers(3),
+            Station::servers(1),
+            Station { rates: vec![] },
+        ];
         let d = [0.030, 0.008, 0.050];
         for n in [1usize, 2, 5, 17, 60] {
             let m = mva(&st, &[d.to_vec()], &[0.1], &[n as u64]);
             let x = buzen(&st, &d, 0.1, n);
-            assert!((m.throughput[0] - x).abs() < 1e-9 * x, "{n}: {} vs {x}", m.throughput[0]);
+            assert!(
+                (m.throughput[0] - x).abs() < 1e-9 * x,
+                "{n}: {} vs {x}",
+                m.throughput[0]
+            );
             // Little: N = X (Z + Σ R).
             let cycle: f64 = 0.1 + m.residence[0].iter().sum::<f64>();
             assert!((m.throughput[0] * cycle - n as f64).abs() < 1e-9);
@@ -1379,7 +1441,10 @@ mod exact_tests {
         let two = mva(&st, &[d.to_vec(), d.to_vec()], &[0.1, 0.1], &[7, 10]);
         let merged = mva(&st, &[d.to_vec()], &[0.1], &[17]);
         let x2 = two.throughput[0] + two.throughput[1];
-        assert!((x2 - merged.throughput[0]).abs() < 1e-9 * x2, "{x2} {merged:?}");
+        assert!(
+            (x2 - merged.throughput[0]).abs() < 1e-9 * x2,
+            "{x2} {merged:?}"
+        );
         assert!((two.throughput[0] / two.throughput[1] - 0.7).abs() < 1e-9);
     }
 
@@ -1405,7 +1470,10 @@ mod exact_tests {
         // Almost no work outside the pool: M/M/2 on the connections (Erlang C).
         let ch = pool_chain(250.0, 1e-7, 0.006, 2, 12, None).unwrap();
         let lq = 250.0 * mmc_wait(2, 250.0, 0.006);
-        assert!((ch.pool_waiting + ch.waiting - lq).abs() < 1e-3 * lq, "{ch:?} {lq}");
+        assert!(
+            (ch.pool_waiting + ch.waiting - lq).abs() < 1e-3 * lq,
+            "{ch:?} {lq}"
+        );
         // Little's law: busy workers = carried × (outside + pool wait + call).
         let ch = pool_chain(250.0, 0.004, 0.006, 2, 4, Some(20)).unwrap();
         let carried = 250.0 * (1.0 - ch.refused);
@@ -1418,7 +1486,7 @@ mod exact_tests {
     fn schweitzer_bard_is_close_for_large_populations() {
         let st = [Station::servers(1), Station::servers(4)];
         let d = vec![0.002, 0.010];
-        let exact = mva_exact(&st, &[d.clone()], &[0.5], &[400]);
+        let exact = mva_exact(&st, std::slice::from_ref(&d), &[0.5], &[400]);
         let approx = mva_schweitzer(&st, &[d], &[0.5], &[400]);
         let rel = (approx.throughput[0] - exact.throughput[0]).abs() / exact.throughput[0];
         assert!(rel < 0.02, "{rel}");

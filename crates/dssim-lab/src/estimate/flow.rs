@@ -1649,7 +1649,12 @@ impl<'a> Prep<'a> {
         writes: f64,
         caches: &BTreeMap<usize, CacheOut>,
         db_nodes: &BTreeMap<usize, Vec<DbNodeOut>>,
-    ) -> (ComponentEstimate, Option<ComponentEstimate>, f64, SvcStation) {
+    ) -> (
+        ComponentEstimate,
+        Option<ComponentEstimate>,
+        f64,
+        SvcStation,
+    ) {
         let m = self.m;
         let s = &m.services[si];
         let lambda = reads + writes;
@@ -1808,7 +1813,8 @@ impl<'a> Prep<'a> {
                     f64::INFINITY
                 },
                 method: if fes.is_some() {
-                    "the service's chain (see its method): requests waiting for a connection".to_string()
+                    "the service's chain (see its method): requests waiting for a connection"
+                        .to_string()
                 } else {
                     "no wait: at least as many connections as workers".to_string()
                 },
@@ -1895,7 +1901,11 @@ impl<'a> Prep<'a> {
         let special = fes.is_some() || room.is_some() || deadline.is_some() || (rr && c == 1);
         if !special || self.pooled(si) {
             let (wq, offered, busy) = self.instance_wait(si, lambda, holds);
-            let scv_note = if exp { "" } else { " (Allen–Cunneen: × (1 + cs²)/2)" };
+            let scv_note = if exp {
+                ""
+            } else {
+                " (Allen–Cunneen: × (1 + cs²)/2)"
+            };
             let method = match algorithm {
                 _ if self.pooled(si) => format!(
                     "one pooled M/G/(I·c) queue (a balancer that watches load ≈ pooling), Erlang C{scv_note}"
@@ -2014,7 +2024,10 @@ impl<'a> Prep<'a> {
                 out.method = if q == 0 {
                     format!("Erlang B (M/M/c/c: no waiting room){assumed}")
                 } else {
-                    format!("M/M/c/K birth–death chain (K = c + queue = {}){assumed}", u64::from(c) + q)
+                    format!(
+                        "M/M/c/K birth–death chain (K = c + queue = {}){assumed}",
+                        u64::from(c) + q
+                    )
                 };
                 let rates: Vec<f64> = (1..=c).map(|j| f64::from(j) / hold.max(1e-300)).collect();
                 match BirthDeath::solve(per, &rates, Some(q)) {
@@ -2084,12 +2097,7 @@ impl<'a> Prep<'a> {
     /// | least_connections | one pooled M/G/(I·c) with the instances' total capacity (joining the shortest queue is close to pooling) |
     /// | power_of_two, one worker, equal speeds | the supermarket model (Mitzenmacher): sojourn = S Σ_{i≥1} ρ^(2^i − 2) |
     /// | power_of_two, otherwise | pooled, as least_connections |
-    fn instance_wait(
-        &self,
-        si: usize,
-        lambda: f64,
-        holds: &[(f64, f64, f64)],
-    ) -> (f64, f64, f64) {
+    fn instance_wait(&self, si: usize, lambda: f64, holds: &[(f64, f64, f64)]) -> (f64, f64, f64) {
         use dssim_components::load_balancer::Algorithm;
         let s = &self.m.services[si];
         let c = s.workers.max(1);
