@@ -598,3 +598,34 @@ fn exact_cases_are_predicted_exactly_and_match_the_simulation() {
         }
     }
 }
+
+/// `dssim estimate --explain` names the formula behind every row and client; without the
+/// flag the table is as before.
+#[test]
+fn estimate_explain_names_each_formula() {
+    let dir = tmp_dir("explain");
+    write(
+        &dir,
+        "m.toml",
+        "[[clients]]\nname='users'\ntarget='app'\narrival='closed'\nusers=9\nthink='exp(40ms)'\n[[clients]]\nname='web'\ntarget='api'\nrate=270\n[[services]]\nname='app'\nservice_time='exp(5ms)'\n[[services]]\nname='api'\nworkers=3\nqueue=5\nservice_time='exp(10ms)'\n",
+    );
+    let text = crate::support::dssim_ok(&dir, &["estimate", "--explain", "m.toml"]);
+    // The explanation follows the table: from its own header on.
+    let explained: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !(l.starts_with("component") && l.ends_with("method")))
+        .collect();
+    let line = |start: &str| {
+        explained
+            .iter()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?} line in\n{text}"))
+            .to_string()
+    };
+    assert!(line("app ").contains("exact MVA"), "{text}");
+    assert!(line("api ").contains("M/M/c/K"), "{text}");
+    assert!(line("client users").contains("exact MVA"), "{text}");
+    assert!(line("client web").contains("open"), "{text}");
+    let plain = crate::support::dssim_ok(&dir, &["estimate", "m.toml"]);
+    assert!(!plain.contains("method"), "{plain}");
+}
