@@ -240,10 +240,6 @@ struct InstOut {
 }
 
 impl InstOut {
-    fn with_hold(self, _hold: f64) -> InstOut {
-        self
-    }
-
     /// No steady state: the queue grows without bound.
     fn saturated(mut out: InstOut, lambda: f64) -> InstOut {
         out.wait = f64::INFINITY;
@@ -1922,7 +1918,6 @@ impl<'a> Prep<'a> {
                     if exp { "M" } else { "G" }
                 ),
             };
-            let hold: f64 = holds.iter().map(|(w, h, _)| part(*w, *h)).sum();
             return InstOut {
                 wait: wq,
                 waiting: lambda * wq,
@@ -1934,8 +1929,7 @@ impl<'a> Prep<'a> {
                 sojourn: None,
                 method,
                 stations: stations_plain,
-            }
-            .with_hold(hold);
+            };
         }
         let mut out = InstOut {
             wait: 0.0,
