@@ -123,6 +123,10 @@ enum Command {
         /// Bytes per row.
         #[arg(long, default_value_t = 1000.0)]
         row_bytes: f64,
+        /// Also name the formula behind each component's figures (exact MVA, M/M/c/K,
+        /// Erlang B, M/M/c+D, E_k/M/1, Allen–Cunneen, ...).
+        #[arg(long)]
+        explain: bool,
     },
     /// Every parameter, its default and meaning (generated from the loader's own schema).
     Explain {
@@ -371,6 +375,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             bytes_per_request,
             rows_per_user_day,
             row_bytes,
+            explain,
         } => {
             if let Some(users) = users {
                 let t = dssim_lab::estimate::Traffic {
@@ -401,6 +406,9 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 let spec = exp.spec(0)?;
                 let est = dssim_lab::estimate::estimate(&spec.model);
                 say_raw!("{}", dssim_lab::estimate::render(&spec.model, &est));
+                if explain {
+                    say_raw!("{}", dssim_lab::estimate::render_explain(&est));
+                }
             } else if users.is_none() {
                 return Err(LabError::Input(Diagnostic::plain(
                     Path::new("estimate"),

@@ -121,8 +121,16 @@ pub struct ComponentEstimate {
     pub saturation_rps: f64,
     /// Hit ratio (caches, CDN offload, browser caches, database buffer pools).
     pub hit_ratio: Option<f64>,
-    /// Share of requests refused (a database node at `max_connections`).
+    /// Share of requests refused (a database node at `max_connections`, a full waiting
+    /// room, a deadline missed).
     pub refused: Option<f64>,
+    /// Offered load: the work arriving per second over the servers (λ·S/c), which may
+    /// exceed 1 where `utilization` (the work carried) cannot; none where there is no
+    /// utilization.
+    pub offered_load: Option<f64>,
+    /// The formula behind the figures (`dssim estimate --explain`, components.csv
+    /// `predicted_method`).
+    pub method: String,
 }
 
 impl ComponentEstimate {
@@ -139,6 +147,8 @@ impl ComponentEstimate {
             saturation_rps: f64::INFINITY,
             hit_ratio: None,
             refused: None,
+            offered_load: None,
+            method: String::new(),
         }
     }
 
@@ -176,6 +186,8 @@ pub struct ClientEstimate {
     pub response_ms: Option<f64>,
     /// For a closed loop, how it was solved.
     pub closed: Option<ClosedLoop>,
+    /// The formula behind its rate and response time.
+    pub method: String,
 }
 
 /// Predictions for a whole model.
@@ -251,6 +263,10 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
         })
         .collect();
     let mut unloaded = vec![0.0; model.clients.len()];
+    let pops: Vec<(usize, u64, f64)> = closed
+        .iter()
+        .map(|&(i, users, think)| (i, users as u64, think))
+        .collect();
     if !closed.is_empty() {
         let idle = prep.pass(&rates, false);
         for &(i, users, think) in &closed {
@@ -266,9 +282,13 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
             for &(i, users, think) in &closed {
                 let settles = |x: f64, rates: &mut Vec<f64>| -> bool {
                     rates[i] = x;
-                    let r = prep.pass(rates, false).response_s[i];
-                    // Is x at or below the rate the loop would send at its response time?
-                    r.is_finite() && users / (think + r) >= x
+                    let pass = prep.pass(rates, false);
+                    // Is x at or below the rate MVA gives the loop with the stations' times
+                    // at these rates?
+                    let _ = (users, think);
+                    closed_solution(&pass, &pops, rates)
+                        .and_then(|s| s.throughput(i))
+                        .is_some_and(|t| t >= x)
                 };
                 let (mut lo, mut hi) = (0.0, unloaded[i]);
                 if hi > 0.0 && settles(hi, &mut rates) {
@@ -298,16 +318,29 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
         }
     };
     let open_pass = prep.pass(&rates, false);
+    let solution = if closed.is_empty() {
+        None
+    } else {
+        closed_solution(&open_pass, &pops, &rates)
+    };
     let saturated: Vec<(usize, f64)> = closed
         .iter()
         .filter_map(|&(i, users, think)| {
-            let r = open_pass.response_s[i];
+            let r = solution
+                .as_ref()
+                .and_then(|s| s.response(i))
+                .unwrap_or(open_pass.response_s[i]);
             let r_law = law(i, users, think);
             (r.is_finite() && r_law > r * (1.0 + 1e-3) + 1e-6).then_some((i, r_law))
         })
         .collect();
+    let mut methods = vec![String::new(); model.clients.len()];
     let mut pass = if saturated.is_empty() {
-        open_pass
+        let mut p = open_pass;
+        if let Some(s) = &solution {
+            s.apply(&mut p, &rates, &mut methods);
+        }
+        p
     } else {
         prep.pass(&rates, true)
     };
@@ -341,11 +374,272 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
                 think_ms: c.think.as_ref().map_or(0.0, |d| d.0.mean() / 1e6),
                 unloaded_rps: unloaded[i],
             }),
+            method: if c.arrival != Arrival::Closed {
+                "open: its own rate".to_string()
+            } else if saturated.iter().any(|(j, _)| *j == i) {
+                "closed loop held at a saturated node: bisection on X, response-time law R = N/X − Z"
+                    .to_string()
+            } else if methods[i].is_empty() {
+                "closed loop: R from the pass, X = N/(Z + R)".to_string()
+            } else {
+                methods[i].clone()
+            },
         })
         .collect();
     ModelEstimate {
         components: pass.components,
         clients,
+    }
+}
+
+/// A closed network built from one pass: each closed client is a class of its users,
+/// thinking Z plus the time its requests spend outside the service they queue in; each
+/// instance of such a service is a station (c workers, or the flow-equivalent server of
+/// its workers and pool), one pooled station behind a balancer that watches load.
+struct ClosedSolution {
+    /// Client index per class.
+    class_of: Vec<usize>,
+    /// Per class: visits to its service per request, and time outside it, seconds.
+    visits: Vec<f64>,
+    outside: Vec<f64>,
+    /// Per station: (the pass's station index, its instance or None when pooled).
+    at: Vec<(usize, Option<usize>)>,
+    mva: crate::queueing::Mva,
+    /// Requests per second of open clients at each station's service.
+    open: Vec<f64>,
+}
+
+fn closed_solution(
+    pass: &flow::Pass,
+    pops: &[(usize, u64, f64)],
+    rates: &[f64],
+) -> Option<ClosedSolution> {
+    use crate::queueing::{mva, Station};
+    let mut stations: Vec<Station> = Vec::new();
+    let mut at: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut hold_of: Vec<f64> = Vec::new(); // demand per visit to the service
+    let mut inflate: Vec<f64> = Vec::new();
+    let mut open: Vec<f64> = Vec::new();
+    let svc_of = |i: usize| -> Option<(usize, f64)> {
+        let (name, v) = pass.reach.get(i)?.as_ref()?;
+        let k = pass.stations.iter().position(|s| &s.name == name)?;
+        (*v > 0.0).then_some((k, *v))
+    };
+    for (k, st) in pass.stations.iter().enumerate() {
+        let closed_rate: f64 = pops
+            .iter()
+            .filter_map(|&(i, _, _)| {
+                svc_of(i)
+                    .filter(|(s, _)| *s == k)
+                    .map(|(_, v)| v * rates[i])
+            })
+            .sum();
+        if closed_rate <= 0.0
+            && !pops
+                .iter()
+                .any(|&(i, _, _)| svc_of(i).is_some_and(|(s, _)| s == k))
+        {
+            continue;
+        }
+        let lambda_open = (st.lambda - closed_rate).max(0.0);
+        let lambda_open = if lambda_open > 1e-9 * st.lambda.max(1.0) {
+            lambda_open
+        } else {
+            0.0
+        };
+        let c = f64::from(st.servers.max(1));
+        if st.pooled {
+            let n = st.instances.len().max(1) as u32;
+            let hold: f64 = st.instances.iter().map(|x| x.share * x.hold).sum();
+            let u_open = lambda_open * hold / (c * f64::from(n));
+            stations.push(Station::servers(st.servers.max(1) * n));
+            at.push((k, None));
+            hold_of.push(hold);
+            inflate.push(1.0 / (1.0 - u_open));
+            open.push(lambda_open);
+        } else {
+            for (j, inst) in st.instances.iter().enumerate() {
+                if inst.share <= 0.0 {
+                    continue;
+                }
+                let u_open = lambda_open * inst.share * inst.hold / c;
+                stations.push(Station {
+                    rates: inst.rates.clone(),
+                });
+                at.push((k, Some(j)));
+                hold_of.push(inst.share * inst.hold);
+                inflate.push(1.0 / (1.0 - u_open));
+                open.push(lambda_open);
+            }
+        }
+    }
+    let mut demand = Vec::new();
+    let mut think = Vec::new();
+    let mut visits = Vec::new();
+    let mut outside = Vec::new();
+    let mut pop = Vec::new();
+    let mut class_of = Vec::new();
+    for &(i, users, z) in pops {
+        let (svc, v) = svc_of(i).unwrap_or((usize::MAX, 0.0));
+        let sojourn = pass.stations.get(svc).map_or(0.0, |s| s.sojourn_s);
+        let resp = pass.response_s[i];
+        let out = if v > 0.0 { resp - v * sojourn } else { resp };
+        let d: Vec<f64> = at
+            .iter()
+            .enumerate()
+            .map(|(s, &(k, _))| {
+                if k == svc {
+                    v * hold_of[s]
+                        * if inflate[s] > 0.0 {
+                            inflate[s]
+                        } else {
+                            f64::INFINITY
+                        }
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        if !out.is_finite() || d.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        demand.push(d);
+        think.push(z + out.max(0.0));
+        visits.push(v);
+        outside.push(out.max(0.0));
+        pop.push(users);
+        class_of.push(i);
+    }
+    let m = mva(&stations, &demand, &think, &pop);
+    Some(ClosedSolution {
+        class_of,
+        visits,
+        outside,
+        at,
+        mva: m,
+        open,
+    })
+}
+
+impl ClosedSolution {
+    fn class(&self, i: usize) -> Option<usize> {
+        self.class_of.iter().position(|&c| c == i)
+    }
+
+    fn throughput(&self, i: usize) -> Option<f64> {
+        self.class(i).map(|r| self.mva.throughput[r])
+    }
+
+    /// Mean response time of client `i`: outside its service plus its residence there.
+    fn response(&self, i: usize) -> Option<f64> {
+        let r = self.class(i)?;
+        Some(self.outside[r] + self.mva.residence[r].iter().sum::<f64>())
+    }
+
+    /// Writes the solution into a pass at the same rates: the services' queues, times
+    /// and busy workers, pools, and each closed client's response time.
+    fn apply(&self, pass: &mut flow::Pass, rates: &[f64], methods: &mut [String]) {
+        let kinds = self
+            .at
+            .iter()
+            .map(|&(k, _)| pass.stations[k].name.clone())
+            .collect::<std::collections::BTreeSet<_>>();
+        for name in kinds {
+            let idx: Vec<usize> = (0..self.at.len())
+                .filter(|&s| pass.stations[self.at[s].0].name == name)
+                .collect();
+            if idx.iter().any(|&s| self.open[s] > 0.0) {
+                continue; // mixed with open traffic: the pass's figures stay
+            }
+            let k = self.at[idx[0]].0;
+            let st = &pass.stations[k];
+            let c = st.servers.max(1) as usize;
+            let n = st.instances.len().max(1);
+            let x: f64 = (0..self.class_of.len())
+                .filter(|&r| idx.iter().any(|&s| self.mva.residence[r][s] > 0.0))
+                .map(|r| self.visits[r] * self.mva.throughput[r])
+                .sum();
+            let (mut queue, mut busy, mut pool_waiting) = (0.0, 0.0, 0.0);
+            let mut fes = false;
+            for &s in &idx {
+                let p = &self.mva.marginal[s];
+                let cs = p.len() - 1;
+                let b: f64 = p
+                    .iter()
+                    .enumerate()
+                    .map(|(j, pj)| j.min(cs) as f64 * pj)
+                    .sum();
+                queue += self.mva.queue[s];
+                busy += b;
+                if let Some(j) = self.at[s].1 {
+                    let pw = &st.instances[j].pool_waiting;
+                    if !pw.is_empty() {
+                        fes = true;
+                        pool_waiting += p
+                            .iter()
+                            .enumerate()
+                            .map(|(m, pj)| pj * pw.get(m.min(pw.len() - 1)).copied().unwrap_or(0.0))
+                            .sum::<f64>();
+                    }
+                }
+            }
+            let waiting = (queue - busy - pool_waiting).max(0.0);
+            let method = format!(
+                "closed loop: {} ({}), station = {}",
+                self.mva.method,
+                if self.class_of.len() > 1 {
+                    "multi-class"
+                } else {
+                    "one class"
+                },
+                if fes {
+                    "flow-equivalent server of workers and pool"
+                } else if c > 1 || st.pooled {
+                    "load-dependent: c workers"
+                } else {
+                    "one worker"
+                }
+            );
+            if let Some(row) = pass.components.iter_mut().find(|r| r.component == name) {
+                let util = busy / (c * n) as f64;
+                row.utilization = Some(util.min(1.0));
+                row.offered_load = Some(util);
+                if x > 0.0 {
+                    row.mean_queue = Some(waiting);
+                    row.wait_ms = Some(waiting / x * 1e3);
+                    row.sojourn_ms = Some(queue / x * 1e3);
+                }
+                row.method = method.clone();
+            }
+            if fes && x > 0.0 {
+                if let Some(row) = pass
+                    .components
+                    .iter_mut()
+                    .find(|r| r.component == format!("{name}.pool"))
+                {
+                    row.mean_queue = Some(pool_waiting);
+                    row.wait_ms = Some(pool_waiting / x * 1e3);
+                    row.sojourn_ms = Some(pool_waiting / x * 1e3);
+                    row.method = format!("{method}: waiting for a connection");
+                }
+            }
+        }
+        for (r, &i) in self.class_of.iter().enumerate() {
+            if let Some(t) = self.response(i) {
+                pass.response_s[i] = t;
+            }
+            let _ = rates;
+            methods[i] = format!(
+                "closed loop: {}{} (N users, think Z + time outside the service)",
+                self.mva.method,
+                if self.class_of.len() > 1 {
+                    ", multi-class"
+                } else {
+                    ""
+                }
+            );
+            let _ = r;
+        }
     }
 }
 
@@ -535,6 +829,29 @@ pub fn render(model: &ModelConfig, est: &ModelEstimate) -> String {
                 )
             }
         );
+    }
+    out
+}
+
+/// The text `dssim estimate --explain` adds: the formula behind each component's figures
+/// and each client's rate.
+pub fn render_explain(est: &ModelEstimate) -> String {
+    use std::fmt::Write as _;
+    let width = est
+        .components
+        .iter()
+        .map(|c| c.component.chars().count())
+        .chain(est.clients.iter().map(|c| c.name.chars().count() + 7))
+        .max()
+        .unwrap_or(0)
+        .max(16);
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<width$} method", "component");
+    for c in &est.components {
+        let _ = writeln!(out, "{:<width$} {}", c.component, c.method);
+    }
+    for c in &est.clients {
+        let _ = writeln!(out, "{:<width$} {}", format!("client {}", c.name), c.method);
     }
     out
 }

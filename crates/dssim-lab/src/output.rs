@@ -57,6 +57,8 @@ pub const COMPONENT_COLUMNS: &[&str] = &[
     "predicted_mean_queue",
     "predicted_mean_ms",
     "predicted_hit_ratio",
+    "predicted_offered_load",
+    "predicted_method",
 ];
 
 /// The per-run CSV files of an output folder.
@@ -240,7 +242,7 @@ impl Outputs {
             };
             let p = predicted.get(&c.component);
             buf.push_str(&format!(
-                "{run},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{run},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 csv_field(&c.component),
                 c.kind,
                 c.requests,
@@ -255,6 +257,8 @@ impl Outputs {
                 opt(p.and_then(|p| p.mean_queue)),
                 opt(p.and_then(|p| p.sojourn_ms)),
                 opt(p.and_then(|p| p.hit_ratio)),
+                opt(p.and_then(|p| p.offered_load)),
+                csv_field(p.map_or("", |p| p.method.as_str())),
             ));
         }
         write_flush(&mut self.components, &self.dir.join("components.csv"), &buf)?;

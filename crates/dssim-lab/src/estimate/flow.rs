@@ -188,12 +188,79 @@ struct DbNodeOut {
     est: ComponentEstimate,
 }
 
+/// One instance of a service as a station of a closed network.
+#[derive(Clone, Debug)]
+pub struct InstStation {
+    /// Share of the service's requests it takes.
+    pub share: f64,
+    /// Mean time a request holds a worker (without waiting for one), seconds.
+    pub hold: f64,
+    /// Relative speed with 1, 2, … requests in it ([`crate::queueing::Station`]).
+    pub rates: Vec<f64>,
+    /// With a pool solved as a flow-equivalent server: requests waiting for a connection
+    /// with 0, 1, … workers busy.
+    pub pool_waiting: Vec<f64>,
+}
+
+/// A service as the closed-loop solution sees it.
+#[derive(Clone, Debug)]
+pub struct SvcStation {
+    pub name: String,
+    /// Mean time in it at this pass's rates, seconds.
+    pub sojourn_s: f64,
+    /// Requests per second reaching it in this pass.
+    pub lambda: f64,
+    /// Instances picked by a balancer that watches load: one pooled station.
+    pub pooled: bool,
+    /// Workers per instance.
+    pub servers: u32,
+    pub instances: Vec<InstStation>,
+}
+
+/// A service's instances solved together.
+struct InstOut {
+    /// Mean wait for a worker of a request served, seconds.
+    wait: f64,
+    /// Mean requests waiting for a worker.
+    waiting: f64,
+    /// Busy workers over workers (carried work, at most 1).
+    busy: f64,
+    /// Offered work over workers (may exceed 1).
+    offered: f64,
+    /// Share of requests refused or shed.
+    refused: f64,
+    /// Mean requests waiting for a pooled connection (flow-equivalent server).
+    pool_waiting: f64,
+    /// Requests per second served.
+    carried: f64,
+    /// Mean time in the service of a served request, when the model gives it directly.
+    sojourn: Option<f64>,
+    method: String,
+    stations: Vec<InstStation>,
+}
+
+impl InstOut {
+    /// No steady state: the queue grows without bound.
+    fn saturated(mut out: InstOut, lambda: f64) -> InstOut {
+        out.wait = f64::INFINITY;
+        out.waiting = f64::INFINITY;
+        out.busy = 1.0;
+        out.carried = lambda;
+        out.sojourn = None;
+        out
+    }
+}
+
 /// Everything one pass found.
 pub struct Pass {
     /// Rows, in the order the report prints them.
     pub components: Vec<ComponentEstimate>,
     /// Per client: mean response time of its requests (browser hits count as zero), seconds.
     pub response_s: Vec<f64>,
+    /// Services as stations of a closed network.
+    pub stations: Vec<SvcStation>,
+    /// Per client: the service its requests queue in and the share of them that reach it.
+    pub reach: Vec<Option<(String, f64)>>,
 }
 
 fn policy(e: Eviction) -> Policy {
@@ -775,6 +842,7 @@ impl<'a> Prep<'a> {
                     kind: "browser_cache",
                     offered_rps: lookups,
                     hit_ratio: (lookups > 0.0).then(|| hits / lookups),
+                    method: "TTL cache per user: λT/(1+λT) per key".to_string(),
                     ..ComponentEstimate::empty()
                 });
             }
@@ -846,6 +914,7 @@ impl<'a> Prep<'a> {
         let mut rows_caches = Vec::new();
         let mut rows_lbs = Vec::new();
         let mut rows_queues = Vec::new();
+        let mut stations = Vec::new();
         for &n in self.order.iter().rev() {
             match n {
                 Node::Db(_) => {}
@@ -866,6 +935,7 @@ impl<'a> Prep<'a> {
                             component: format!("{}.origin", c.name),
                             kind: "cdn_origin",
                             offered_rps: stats.origin_calls,
+                            method: "the edge's misses and pass-through".to_string(),
                             hit_ratio: (stats.requests > 0.0)
                                 .then(|| 1.0 - stats.origin_calls / stats.requests),
                             ..ComponentEstimate::empty()
@@ -874,8 +944,9 @@ impl<'a> Prep<'a> {
                 }
                 Node::Service(si) => {
                     let (r, w) = svc_load.get(&si).copied().unwrap_or((0.0, 0.0));
-                    let (row, pool, t) = self.service_times(si, r, w, &caches, &db_nodes);
+                    let (row, pool, t, st) = self.service_times(si, r, w, &caches, &db_nodes);
                     time.insert(n, t);
+                    stations.push(st);
                     rows_services.push(row);
                     rows_pools.extend(pool);
                 }
@@ -890,6 +961,7 @@ impl<'a> Prep<'a> {
                         component: l.name.clone(),
                         kind: "load_balancer",
                         offered_rps: lb_rps.get(&li).copied().unwrap_or(0.0),
+                        method: "delay: parse + hops + its backend's time".to_string(),
                         sojourn_ms: Some(t * 1e3),
                         ..ComponentEstimate::empty()
                     });
@@ -939,9 +1011,34 @@ impl<'a> Prep<'a> {
             rows_queues,
             m.queues.iter().map(|q| q.name.clone()).collect(),
         ));
+        // Per client: the service it queues in and the share of its requests that get
+        // there (past its browser cache and the CDN edges on the way).
+        let reach = (0..m.clients.len())
+            .map(|i| {
+                let mut share = 1.0 - client_hit[i];
+                let mut t = self.node_of(&m.clients[i].target)?;
+                for _ in 0..16 {
+                    match t {
+                        Node::Service(si) => return Some((m.services[si].name.clone(), share)),
+                        Node::Lb(li) => t = self.node_of(&m.load_balancers[li].backends)?,
+                        Node::Cache(ci) => {
+                            let st = caches.get(&ci)?;
+                            if st.requests > 0.0 {
+                                share *= st.origin_calls / st.requests;
+                            }
+                            t = self.node_of(m.caches[ci].origin.as_deref()?)?;
+                        }
+                        _ => return None,
+                    }
+                }
+                None
+            })
+            .collect();
         Pass {
             components,
             response_s,
+            stations,
+            reach,
         }
     }
 
@@ -1302,6 +1399,10 @@ impl<'a> Prep<'a> {
                         saturation_rps: sat,
                         hit_ratio: ph,
                         refused: (x.refused > 0.0).then_some(x.refused),
+                        offered_load: d
+                            .max_connections
+                            .map(|mc| lambda * x.sojourn_s / f64::from(mc.max(1))),
+                        method: db_method(d, ph.is_some()),
                     },
                     None => ComponentEstimate {
                         component: name.clone(),
@@ -1315,6 +1416,10 @@ impl<'a> Prep<'a> {
                         saturation_rps: sat,
                         hit_ratio: ph,
                         refused: None,
+                        offered_load: d.max_connections.map(|mc| {
+                            lambda * (base * model.factor_at(mc) + fixed) / f64::from(mc.max(1))
+                        }),
+                        method: db_method(d, ph.is_some()),
                     },
                 };
                 let stretch = sol.map_or(f64::INFINITY, |x| x.stretch);
@@ -1507,11 +1612,23 @@ impl<'a> Prep<'a> {
         st.read_s = read_s;
         st.write_s = write_s;
         st.time_s = t;
+        let mut method = match c.eviction {
+            _ if c.capacity.is_none() => "unbounded: TTL and writes only",
+            Eviction::Lru => "Che's approximation (LRU)",
+            Eviction::Fifo | Eviction::Random => "pT/(1+pT) (FIFO, random; Che's T)",
+            Eviction::Lfu => "the C most popular keys (LFU)",
+        }
+        .to_string();
+        if util.is_some() {
+            method.push_str("; each node M/D/1 at max_ops");
+        }
         let row = ComponentEstimate {
             component: c.name.clone(),
             kind: if c.tier == Tier::Cdn { "cdn" } else { "cache" },
             offered_rps: st.requests,
-            utilization: util,
+            utilization: util.map(|u| u.min(1.0)),
+            offered_load: util,
+            method,
             sojourn_ms: Some(t * 1e3),
             saturation_rps: sat,
             hit_ratio: (st.lookups > 0.0).then(|| st.hits / st.lookups),
@@ -1529,7 +1646,12 @@ impl<'a> Prep<'a> {
         writes: f64,
         caches: &BTreeMap<usize, CacheOut>,
         db_nodes: &BTreeMap<usize, Vec<DbNodeOut>>,
-    ) -> (ComponentEstimate, Option<ComponentEstimate>, f64) {
+    ) -> (
+        ComponentEstimate,
+        Option<ComponentEstimate>,
+        f64,
+        SvcStation,
+    ) {
         let m = self.m;
         let s = &m.services[si];
         let lambda = reads + writes;
@@ -1575,34 +1697,15 @@ impl<'a> Prep<'a> {
             (None, None) => (0.0, false),
         };
         let per_inst = lambda / inst;
-        // The pool: an M/G/c queue per instance for the data call.
-        let mut pool_row = None;
-        let mut pool_wait = 0.0;
-        if let (Some(p), true) = (s.pool, has_data) {
-            let size = p.size.max(1);
-            let wq = if data > 0.0 && data.is_finite() {
-                mgc_wait(size, per_inst, data, 1.0)
-            } else {
-                0.0
-            };
-            pool_wait = wq;
-            let unloaded = self.data_intrinsic(si, r_share, caches);
-            pool_row = Some(ComponentEstimate {
-                component: format!("{}.pool", s.name),
-                kind: "pool",
-                offered_rps: lambda,
-                servers: Some(u64::from(s.instances.max(1)) * u64::from(size)),
-                mean_queue: wq.is_finite().then_some(lambda * wq),
-                wait_ms: wq.is_finite().then_some(wq * 1e3),
-                sojourn_ms: wq.is_finite().then_some(wq * 1e3),
-                saturation_rps: if unloaded > 0.0 {
-                    inst * f64::from(size) / unloaded
-                } else {
-                    f64::INFINITY
-                },
-                ..ComponentEstimate::empty()
-            });
-        }
+        // The pool. Fewer connections than workers: the workers' loop (own work, then a
+        // connection for the data call) is solved as a flow-equivalent server below. As
+        // many as the workers: no wait. A data tier that does not keep up: unbounded.
+        let conns = s.pool.filter(|_| has_data).map(|p| p.size.max(1));
+        let fes = conns.filter(|&p| p < c && data > 0.0 && data.is_finite());
+        let pool_wait = match conns {
+            Some(p) if p < c && fes.is_none() && data > 0.0 => f64::INFINITY,
+            _ => 0.0,
+        };
         // The NIC: a FIFO sender per instance (M/D/1).
         let nic_wait = if nic > 0.0 {
             let rho = per_inst * nic;
@@ -1633,7 +1736,8 @@ impl<'a> Prep<'a> {
                 (share, hold, scv)
             })
             .collect();
-        let (wq, util) = self.instance_wait(si, lambda, &holds);
+        let io = self.instance_model(si, lambda, &holds, fes.map(|p| (p, data)));
+        let wq = io.wait;
         let hold: f64 = holds.iter().map(|(w, h, _)| part(*w, *h)).sum();
         let intrinsic_rest = nic
             + if has_data {
@@ -1683,20 +1787,278 @@ impl<'a> Prep<'a> {
                 }
             }
         }
-        let sojourn = wq + hold;
+        let sojourn = io.sojourn.unwrap_or(wq + hold);
+        let pool_row = conns.map(|size| {
+            let unloaded = self.data_intrinsic(si, r_share, caches);
+            let (waiting, wait) = if fes.is_some() {
+                (io.pool_waiting, io.pool_waiting / io.carried.max(1e-300))
+            } else {
+                (lambda * pool_wait, pool_wait)
+            };
+            let ok = wait.is_finite() && waiting.is_finite();
+            ComponentEstimate {
+                component: format!("{}.pool", s.name),
+                kind: "pool",
+                offered_rps: lambda,
+                servers: Some(u64::from(s.instances.max(1)) * u64::from(size)),
+                mean_queue: ok.then_some(waiting),
+                wait_ms: ok.then_some(wait * 1e3),
+                sojourn_ms: ok.then_some(wait * 1e3),
+                saturation_rps: if unloaded > 0.0 {
+                    inst * f64::from(size) / unloaded
+                } else {
+                    f64::INFINITY
+                },
+                method: if fes.is_some() {
+                    "the service's chain (see its method): requests waiting for a connection"
+                        .to_string()
+                } else {
+                    "no wait: at least as many connections as workers".to_string()
+                },
+                ..ComponentEstimate::empty()
+            }
+        });
         let row = ComponentEstimate {
             component: s.name.clone(),
             kind: "service",
             offered_rps: lambda,
             servers: Some(servers),
-            utilization: Some(util),
-            mean_queue: wq.is_finite().then_some(lambda * wq),
+            utilization: Some(io.busy),
+            offered_load: Some(io.offered),
+            mean_queue: wq.is_finite().then_some(io.waiting),
             wait_ms: wq.is_finite().then_some(wq * 1e3),
             sojourn_ms: sojourn.is_finite().then_some(sojourn * 1e3),
             saturation_rps: sat,
+            refused: (io.refused > 0.0).then_some(io.refused),
+            method: io.method,
             ..ComponentEstimate::empty()
         };
-        (row, pool_row, sojourn)
+        let station = SvcStation {
+            name: s.name.clone(),
+            sojourn_s: sojourn,
+            lambda,
+            pooled: self.pooled(si),
+            servers: c,
+            instances: io.stations,
+        };
+        (row, pool_row, sojourn, station)
+    }
+
+    /// Each instance of service `si` as a station: the model named in its row's method.
+    fn instance_model(
+        &self,
+        si: usize,
+        lambda: f64,
+        holds: &[(f64, f64, f64)],
+        fes: Option<(u32, f64)>,
+    ) -> InstOut {
+        use crate::queueing::{ekm1_wait, mmc_deadline, pool_chain, pool_fes, BirthDeath};
+        use dssim_components::load_balancer::Algorithm;
+        use dssim_components::shedding::Shedding;
+        let s = &self.m.services[si];
+        let c = s.workers.max(1);
+        let n = holds.len().max(1);
+        let room = match s.shedding {
+            Shedding::None => None,
+            _ => s.queue,
+        };
+        let deadline = match s.shedding {
+            Shedding::Deadline(d) => Some(d.0.as_secs_f64()),
+            _ => None,
+        };
+        let algorithm = self
+            .m
+            .load_balancers
+            .iter()
+            .find(|l| l.backends == s.name)
+            .map(|l| l.algorithm);
+        let equal = holds.windows(2).all(|w| (w[0].0 - w[1].0).abs() < 1e-12);
+        let rr = n > 1
+            && equal
+            && matches!(
+                algorithm,
+                Some(Algorithm::RoundRobin | Algorithm::WeightedRoundRobin)
+            );
+        let exp = holds.iter().all(|(_, _, v)| (v - 1.0).abs() < 1e-6);
+        let assumed = if exp {
+            ""
+        } else {
+            "; exponential times assumed"
+        };
+        let plain = |_: f64| crate::queueing::Station::servers(c).rates;
+        let stations_plain: Vec<InstStation> = holds
+            .iter()
+            .map(|&(share, hold, _)| InstStation {
+                share,
+                hold,
+                rates: plain(hold),
+                pool_waiting: Vec::new(),
+            })
+            .collect();
+        let special = fes.is_some() || room.is_some() || deadline.is_some() || (rr && c == 1);
+        if !special || self.pooled(si) {
+            let (wq, offered, busy) = self.instance_wait(si, lambda, holds);
+            let scv_note = if exp {
+                ""
+            } else {
+                " (Allen–Cunneen: × (1 + cs²)/2)"
+            };
+            let method = match algorithm {
+                _ if self.pooled(si) => format!(
+                    "one pooled M/G/(I·c) queue (a balancer that watches load ≈ pooling), Erlang C{scv_note}"
+                ),
+                _ if n == 1 => format!("M/{}/c (Erlang C){scv_note}", if exp { "M" } else { "G" }),
+                Some(Algorithm::RoundRobin | Algorithm::WeightedRoundRobin) => {
+                    "G/G/c per instance, Allen–Cunneen with ca² = its share (round robin)".to_string()
+                }
+                Some(Algorithm::PowerOfTwo) => {
+                    "supermarket model (Mitzenmacher), × (1 + cs²)/2".to_string()
+                }
+                _ => format!(
+                    "M/{}/c per instance (Erlang C){scv_note}",
+                    if exp { "M" } else { "G" }
+                ),
+            };
+            return InstOut {
+                wait: wq,
+                waiting: lambda * wq,
+                busy,
+                offered,
+                refused: 0.0,
+                pool_waiting: 0.0,
+                carried: lambda,
+                sojourn: None,
+                method,
+                stations: stations_plain,
+            };
+        }
+        let mut out = InstOut {
+            wait: 0.0,
+            waiting: 0.0,
+            busy: 0.0,
+            offered: 0.0,
+            refused: 0.0,
+            pool_waiting: 0.0,
+            carried: 0.0,
+            sojourn: None,
+            method: String::new(),
+            stations: Vec::new(),
+        };
+        let (mut wait_sum, mut present) = (0.0, 0.0);
+        let cf = f64::from(c);
+        for &(share, hold, _) in holds {
+            let per = lambda * share;
+            out.offered += per * hold / cf / n as f64;
+            let mut st = InstStation {
+                share,
+                hold,
+                rates: plain(hold),
+                pool_waiting: Vec::new(),
+            };
+            if per <= 0.0 {
+                out.stations.push(st);
+                continue;
+            }
+            if let Some((p, data)) = fes {
+                let outside = (hold - data).max(0.0);
+                let table = pool_fes(outside, data, p, c);
+                let rates: Vec<f64> = table[1..].iter().map(|t| t.0).collect();
+                st.rates = rates.iter().map(|x| x * hold).collect();
+                st.pool_waiting = table.iter().map(|t| t.1).collect();
+                if let Some(ch) = pool_chain(per, outside, data, p, c, room) {
+                    out.method = format!(
+                        "Markov chain on (requests, requests at the pool), solved exactly by linear level reduction: {c} workers over {p} connections{}{assumed}",
+                        if room.is_some() { ", K = c + queue" } else { "" }
+                    );
+                    let carried = per * (1.0 - ch.refused);
+                    out.waiting += ch.waiting;
+                    out.busy += ch.busy / cf / n as f64;
+                    out.pool_waiting += ch.pool_waiting;
+                    out.refused += share * ch.refused;
+                    out.carried += carried;
+                    wait_sum += ch.waiting;
+                    present += ch.present;
+                    out.stations.push(st);
+                    continue;
+                }
+                out.method = format!(
+                    "flow-equivalent server (Chandy–Herzog–Woo): {c} workers over {p} connections by exact MVA, then a birth–death chain{}{assumed}",
+                    if room.is_some() { " with K = c + queue" } else { "" }
+                );
+                match BirthDeath::solve(per, &rates, room) {
+                    Some(b) => {
+                        let carried = per * (1.0 - b.refused);
+                        out.waiting += b.waiting;
+                        out.busy += b.mean_of(|m| m as f64) / cf / n as f64;
+                        out.pool_waiting += b.mean_of(|m| table[m].1);
+                        out.refused += share * b.refused;
+                        out.carried += carried;
+                        wait_sum += b.waiting;
+                        present += b.present;
+                    }
+                    None => return InstOut::saturated(out, lambda),
+                }
+            } else if let Some(tau) = deadline {
+                out.method = format!(
+                    "M/M/c+D (deadline checked when a worker takes the request; Baccelli–Hébuterne){}{assumed}",
+                    if room.is_some() { ", waiting room ignored" } else { "" }
+                );
+                match mmc_deadline(c, per, hold, tau) {
+                    Some(d) => {
+                        let carried = per * d.served;
+                        out.waiting += d.waiting;
+                        out.busy += d.busy / cf / n as f64;
+                        out.refused += share * (1.0 - d.served);
+                        out.carried += carried;
+                        wait_sum += carried * d.wait_s;
+                        present += carried * (d.wait_s + hold);
+                    }
+                    None => return InstOut::saturated(out, lambda),
+                }
+            } else if let Some(q) = room {
+                out.method = if q == 0 {
+                    format!("Erlang B (M/M/c/c: no waiting room){assumed}")
+                } else {
+                    format!(
+                        "M/M/c/K birth–death chain (K = c + queue = {}){assumed}",
+                        u64::from(c) + q
+                    )
+                };
+                let rates: Vec<f64> = (1..=c).map(|j| f64::from(j) / hold.max(1e-300)).collect();
+                match BirthDeath::solve(per, &rates, Some(q)) {
+                    Some(b) => {
+                        let carried = per * (1.0 - b.refused);
+                        out.waiting += b.waiting;
+                        out.busy += carried * hold / cf / n as f64;
+                        out.refused += share * b.refused;
+                        out.carried += carried;
+                        wait_sum += b.waiting;
+                        present += b.waiting + carried * hold;
+                    }
+                    None => return InstOut::saturated(out, lambda),
+                }
+            } else {
+                // Round robin over n single-worker instances: each sees every n-th arrival.
+                out.method = format!(
+                    "E{n}/M/1 (round robin over {n}: each instance sees Erlang-{n} gaps; GI/M/1 root){assumed}"
+                );
+                let wq = ekm1_wait(n as u32, lambda, hold);
+                if !wq.is_finite() {
+                    return InstOut::saturated(out, lambda);
+                }
+                out.waiting += per * wq;
+                out.busy += per * hold / n as f64;
+                out.carried += per;
+                wait_sum += per * wq;
+                present += per * (wq + hold);
+            }
+            out.stations.push(st);
+        }
+        if out.carried > 0.0 {
+            out.wait = wait_sum / out.carried;
+            out.sojourn = Some(present / out.carried);
+        }
+        out
     }
 
     /// Whether service `si`'s instances are picked by a balancer that watches their load
@@ -1730,7 +2092,7 @@ impl<'a> Prep<'a> {
     /// | least_connections | one pooled M/G/(I·c) with the instances' total capacity (joining the shortest queue is close to pooling) |
     /// | power_of_two, one worker, equal speeds | the supermarket model (Mitzenmacher): sojourn = S Σ_{i≥1} ρ^(2^i − 2) |
     /// | power_of_two, otherwise | pooled, as least_connections |
-    fn instance_wait(&self, si: usize, lambda: f64, holds: &[(f64, f64, f64)]) -> (f64, f64) {
+    fn instance_wait(&self, si: usize, lambda: f64, holds: &[(f64, f64, f64)]) -> (f64, f64, f64) {
         use dssim_components::load_balancer::Algorithm;
         let s = &self.m.services[si];
         let c = s.workers.max(1);
@@ -1742,7 +2104,7 @@ impl<'a> Prep<'a> {
             .find(|l| l.backends == s.name)
             .map(|l| l.algorithm);
         if holds.iter().any(|(w, h, _)| *w > 0.0 && !h.is_finite()) {
-            return (f64::INFINITY, f64::INFINITY);
+            return (f64::INFINITY, f64::INFINITY, 1.0);
         }
         if self.pooled(si) {
             // Capacity adds up; every worker about equally busy.
@@ -1764,13 +2126,15 @@ impl<'a> Prep<'a> {
             } else {
                 0.0
             };
-            return (wq, lambda / capacity);
+            return (wq, lambda / capacity, (lambda / capacity).min(1.0));
         }
         let mut wait = 0.0;
         let mut busy = 0.0;
+        let mut carried = 0.0;
         for &(share, hold, scv) in holds {
             let per = lambda * share;
             busy += per * hold;
+            carried += (per * hold).min(f64::from(c));
             if per <= 0.0 || hold <= 0.0 {
                 continue;
             }
@@ -1803,7 +2167,8 @@ impl<'a> Prep<'a> {
             };
             wait += share * wq;
         }
-        (wait, busy / (n as f64 * f64::from(c)))
+        let offered = busy / (n as f64 * f64::from(c));
+        (wait, offered, carried / (n as f64 * f64::from(c)))
     }
 
     /// A job queue: jobs at `lambda` per second, each tried until it succeeds or runs out
@@ -1824,7 +2189,14 @@ impl<'a> Prep<'a> {
             kind: "queue",
             offered_rps: lambda,
             servers: Some(u64::from(c)),
-            utilization: Some(lambda * s / f64::from(c)),
+            utilization: Some((lambda * s / f64::from(c)).min(1.0)),
+            offered_load: Some(lambda * s / f64::from(c)),
+            method: if (q.job_time.0.scv() - 1.0).abs() < 1e-9 {
+                "M/M/c (Erlang C), tries per job 1 + f + … + f^retries"
+            } else {
+                "M/G/c (Allen–Cunneen), tries per job 1 + f + … + f^retries"
+            }
+            .to_string(),
             mean_queue: wq.is_finite().then_some(lambda * wq),
             wait_ms: wq.is_finite().then_some(wq * 1e3),
             sojourn_ms: (wq + s).is_finite().then_some((wq + s) * 1e3),
@@ -1836,6 +2208,19 @@ impl<'a> Prep<'a> {
             ..ComponentEstimate::empty()
         }
     }
+}
+
+/// How a database node is predicted.
+fn db_method(d: &DatabaseConfig, pool: bool) -> String {
+    let mut m = match (d.contention.is_some(), d.max_connections.is_some()) {
+        (false, false) => "M/G/∞ (or M/G/c behind its callers' slots)".to_string(),
+        (false, true) => "Erlang B (M/G/c/c, refused past max_connections)".to_string(),
+        (true, _) => "birth–death chain, USL rates (load-dependent)".to_string(),
+    };
+    if pool {
+        m.push_str("; buffer pool: Che (LRU)");
+    }
+    m
 }
 
 fn lb_parse_s(l: &dssim_components::load_balancer::LoadBalancerConfig) -> f64 {
