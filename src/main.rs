@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use dssim_lab::{Diagnostic, Experiment, LabError, RunSettings};
 
+mod explain_cmd;
 mod progress;
 
 /// `println!` / `print!` to stdout that end the process quietly (exit 0) when stdout is
@@ -124,10 +125,15 @@ enum Command {
         #[arg(long, default_value_t = 1000.0)]
         row_bytes: f64,
     },
-    /// Every parameter, its default and meaning (generated from the loader's own schema).
+    /// Every parameter: its type, allowed values, default and meaning (generated from the
+    /// loader's own schema); or, given a file, that file's keys with their effective values.
     Explain {
-        /// A section (clients, services, network, ...) or a path prefix; all when absent.
+        /// A section (clients, services, caches, network, ...), a path (caches.capacity,
+        /// databases.buffer_pool), or a model/experiment file; everything when absent.
         component: Option<String>,
+        /// With a file: override a model path or experiment key, PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
     },
     /// Find the highest load (or lowest resource) at which every SLO holds.
     Capacity {
@@ -409,49 +415,13 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             }
             Ok(0)
         }
-        Command::Explain { component } => {
-            use dssim_components::explain;
-            // The experiment file's own keys, then the model's.
-            let experiment = dssim_lab::experiment::EXPERIMENT_DOCS
-                .iter()
-                .filter(|d| match component.as_deref() {
-                    None | Some("experiment") => true,
-                    Some(s) => d.0 == s || d.0.starts_with(&format!("{s}.")),
-                })
-                .map(|d| explain::Param {
-                    path: d.0.to_string(),
-                    kind: d.1.to_string(),
-                    default: d.2.to_string(),
-                    doc: d.3.to_string(),
-                });
-            let model = match component.as_deref() {
-                Some("experiment") => Vec::new(),
-                c => explain::params(c),
-            };
-            let params: Vec<explain::Param> = experiment.chain(model).collect();
-            if params.is_empty() {
-                let c = component.unwrap_or_default();
-                let mut sections = vec!["experiment", "output"];
-                sections.extend(explain::sections());
-                let help = dssim_engine::did_you_mean(&c, sections.iter().copied())
-                    .map(|s| format!("did you mean `{s}`?"));
-                return Err(LabError::Input(Diagnostic {
-                    help,
-                    ..Diagnostic::plain(
-                        Path::new("explain"),
-                        format!(
-                            "no parameters under {c:?}; sections: {}",
-                            sections.join(", ")
-                        ),
-                    )
-                }));
-            }
-            for p in params {
-                say!("{}", p.path);
-                say!("    {}  [default: {}]", p.kind, p.default);
-                if !p.doc.is_empty() {
-                    say!("    {}", p.doc);
+        Command::Explain { component, set } => {
+            match component.as_deref() {
+                Some(f) if explain_cmd::is_file(f) => {
+                    let exp = load(Path::new(f), &set, None)?;
+                    say_raw!("{}", explain_cmd::file(&exp)?);
                 }
+                c => say_raw!("{}", explain_cmd::section(c)?),
             }
             Ok(0)
         }
