@@ -11,6 +11,7 @@ use dssim_lab::{Diagnostic, Experiment, LabError, RunSettings};
 
 mod explain_cmd;
 mod progress;
+mod shell;
 
 /// `println!` / `print!` to stdout that end the process quietly (exit 0) when stdout is
 /// closed, as in `dssim explain | head`, instead of panicking: the reader has what it asked
@@ -301,10 +302,10 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 rate / 1e6
             );
             if summary.interrupted {
+                let args: Vec<String> = std::env::args().collect();
                 eprintln!(
-                    "stopped early: resume with `dssim run {} --out {} --resume`",
-                    file.display(),
-                    out.display()
+                    "stopped early: resume with `{}`",
+                    shell::resume_command(&args, &out)
                 );
                 return Ok(130);
             }
@@ -484,15 +485,21 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             Ok(0)
         }
         Command::Replay { dir, run } => {
-            let (recorded, new) = dssim_lab::replay(&dir, run)?;
-            if recorded == new {
+            let r = dssim_lab::replay(&dir, run)?;
+            if r.identical() {
                 say!("run {run}: identical");
                 Ok(0)
             } else {
-                eprintln!("run {run}: differs\n  recorded: {recorded}\n  replayed: {new}");
+                let diffs = r.differences();
+                let names: Vec<&str> = diffs.iter().map(|d| d.0.as_str()).collect();
+                eprintln!("run {run}: differs in {}", names.join(", "));
+                for (col, a, b) in &diffs {
+                    eprintln!("  {col}: recorded {a}, replayed {b}");
+                }
                 Ok(1)
             }
         }
+
     }
 }
 
