@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use dssim_lab::{Diagnostic, Experiment, LabError, RunSettings};
 
+mod ecosystem;
 mod explain_cmd;
 mod progress;
 mod shell;
@@ -36,7 +37,7 @@ macro_rules! say_raw {
 /// Deterministic discrete-event simulator of distributed web systems.
 #[derive(Parser, Debug)]
 #[command(name = "dssim", version, about, long_about = None)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -185,6 +186,14 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print a shell completion script: `dssim completions bash > ~/.local/share/bash-completion/completions/dssim`.
+    Completions {
+        /// The shell.
+        #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+        shell: String,
+    },
+    /// Print the man page (roff): `dssim man > dssim.1 && man ./dssim.1`.
+    Man,
     /// Re-run one recorded run; exit 0 only if its runs.csv row is identical.
     Replay {
         /// An output folder written by `dssim run`.
@@ -482,6 +491,14 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 s.runs,
                 out.display()
             );
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            say_raw!("{}", ecosystem::completions(&shell));
+            Ok(0)
+        }
+        Command::Man => {
+            say_raw!("{}", ecosystem::man_page());
             Ok(0)
         }
         Command::Replay { dir, run } => {
