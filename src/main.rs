@@ -414,9 +414,25 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             }
             if let Some(file) = file {
                 let exp = load(&file, &set, None)?;
-                let spec = exp.spec(0)?;
-                let est = dssim_lab::estimate::estimate(&spec.model);
-                say_raw!("{}", dssim_lab::estimate::render(&spec.model, &est));
+                let points = exp.points();
+                for point in 0..points {
+                    let spec = exp.spec(point * exp.replications as usize)?;
+                    if points > 1 {
+                        let swept: Vec<String> = exp
+                            .swept_paths()
+                            .iter()
+                            .zip(&spec.swept)
+                            .map(|(p, v)| format!("{p} = {v}"))
+                            .collect();
+                        say!(
+                            "{}sweep point {point} of {points}: {}",
+                            if point > 0 { "\n" } else { "" },
+                            swept.join(", ")
+                        );
+                    }
+                    let est = dssim_lab::estimate::estimate(&spec.model);
+                    say_raw!("{}", dssim_lab::estimate::render(&spec.model, &est));
+                }
             } else if users.is_none() {
                 return Err(LabError::Input(Diagnostic::plain(
                     Path::new("estimate"),
