@@ -13,6 +13,7 @@ mod ecosystem;
 mod explain_cmd;
 mod progress;
 mod shell;
+mod summary;
 
 /// `println!` / `print!` to stdout that end the process quietly (exit 0) when stdout is
 /// closed, as in `dssim explain | head`, instead of panicking: the reader has what it asked
@@ -75,6 +76,12 @@ enum Command {
         /// Run even past the event and memory limits.
         #[arg(long)]
         force: bool,
+        /// Print nothing on stdout (no summary line, no table of results).
+        #[arg(long, short)]
+        quiet: bool,
+        /// How to print the results per sweep point: a table, or JSON for scripts.
+        #[arg(long, value_parser = ["table", "json"], default_value = "table")]
+        format: String,
     },
     /// Validate a model or experiment and print the run plan.
     Check {
@@ -264,6 +271,8 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             max_events,
             max_memory,
             force,
+            quiet,
+            format,
         } => {
             let mut exp = load(&file, &set, seed)?;
             exp.limits = limits(max_events, max_memory.as_deref(), force)?;
@@ -300,16 +309,9 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             } else {
                 0.0
             };
-            say!(
-                "{}: {} runs written to {} ({} already recorded), {} events in {:.2}s ({:.2} M events/s)",
-                exp.name,
-                summary.ran,
-                out.display(),
-                summary.skipped,
-                summary.events,
-                summary.wall_s,
-                rate / 1e6
-            );
+            if !quiet {
+                print_results(&exp.name, &out, &format, &summary, rate);
+            }
             if summary.interrupted {
                 let args: Vec<String> = std::env::args().collect();
                 eprintln!(
@@ -534,6 +536,32 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
         }
 
     }
+}
+
+/// After a run: the summary line and the table (or JSON) of results per sweep point.
+fn print_results(
+    name: &str,
+    out: &Path,
+    format: &str,
+    summary: &dssim_lab::Summary,
+    rate: f64,
+) {
+    let rows = summary::read(out).unwrap_or_default();
+    if format == "json" {
+        say_raw!("{}", summary::json(name, out, &rows));
+        return;
+    }
+    say!(
+        "{}: {} runs written to {} ({} already recorded), {} events in {:.2}s ({:.2} M events/s)",
+        name,
+        summary.ran,
+        out.display(),
+        summary.skipped,
+        summary.events,
+        summary.wall_s,
+        rate / 1e6
+    );
+    say_raw!("{}", summary::table(&rows));
 }
 
 /// The limits of `run` and `check` from their flags.
