@@ -91,7 +91,10 @@ fn show(v: &serde_json::Value) -> String {
             format!("[{}]", parts.join(", "))
         }
         serde_json::Value::Object(m) => {
-            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} = {}", show(v))).collect();
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", show(v)))
+                .collect();
             format!("{{ {} }}", parts.join(", "))
         }
         other => other.to_string(),

@@ -534,18 +534,11 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 Ok(1)
             }
         }
-
     }
 }
 
 /// After a run: the summary line and the table (or JSON) of results per sweep point.
-fn print_results(
-    name: &str,
-    out: &Path,
-    format: &str,
-    summary: &dssim_lab::Summary,
-    rate: f64,
-) {
+fn print_results(name: &str, out: &Path, format: &str, summary: &dssim_lab::Summary, rate: f64) {
     let rows = summary::read(out).unwrap_or_default();
     if format == "json" {
         say_raw!("{}", summary::json(name, out, &rows));

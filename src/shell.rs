@@ -6,7 +6,8 @@
 pub fn quote(arg: &str) -> String {
     let safe = !arg.is_empty()
         && arg.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '=' | ':' | ',' | '+' | '%' | '@')
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '/' | '=' | ':' | ',' | '+' | '%' | '@')
         });
     if safe {
         arg.to_string()

@@ -116,7 +116,13 @@ pub fn table(rows: &[PointRow]) -> String {
         lines.push(l);
     }
     let widths: Vec<usize> = (0..lines[0].len())
-        .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut o = String::new();
     for l in &lines {
@@ -147,7 +153,10 @@ pub fn json(name: &str, out: &Path, rows: &[PointRow]) -> String {
             m.insert("runs".into(), r.runs.into());
             for (c, v) in &r.figures {
                 let key = if *c == "failed" { "failed_pct" } else { c };
-                m.insert(key.to_string(), v.map_or(serde_json::Value::Null, Into::into));
+                m.insert(
+                    key.to_string(),
+                    v.map_or(serde_json::Value::Null, Into::into),
+                );
             }
             m.into()
         })

@@ -82,7 +82,12 @@ fn readme_and_doc_links_resolve_inside_the_repository() {
         }
     }
     assert!(checked > 10, "only {checked} links");
-    for doc in ["experiment-format.md", "outputs.md", "validation.md", "parameters.md"] {
+    for doc in [
+        "experiment-format.md",
+        "outputs.md",
+        "validation.md",
+        "parameters.md",
+    ] {
         assert!(root().join("docs").join(doc).exists(), "docs/{doc} missing");
     }
     for lic in ["LICENSE-MIT", "LICENSE-APACHE"] {
@@ -104,7 +109,10 @@ fn readme_installs_before_using_a_bare_dssim() {
         .find(|(_, l)| l.trim_start().starts_with("dssim ") || l.contains("$ dssim "))
         .map(|(at, _)| at)
         .expect("a dssim command");
-    assert!(install < first_bare, "a bare `dssim` comes before the install line");
+    assert!(
+        install < first_bare,
+        "a bare `dssim` comes before the install line"
+    );
 }
 
 /// docs/parameters.md is `dssim explain`, so the reference cannot drift from the loader
@@ -147,15 +155,31 @@ fn explain_lists_nested_keys_in_words() {
     ] {
         assert!(all.contains(&format!("{key}\n")), "{key} missing");
     }
-    for rust in ["crate::", "Vec<", "BTreeMap", "Dur(", "vec![", "SimTime", "default: default"] {
+    for rust in [
+        "crate::",
+        "Vec<",
+        "BTreeMap",
+        "Dur(",
+        "vec![",
+        "SimTime",
+        "default: default",
+    ] {
         assert!(!all.contains(rust), "explain shows {rust:?}");
     }
     let rf = stdout(&["explain", "databases.read_from"]);
-    assert!(rf.contains("[default: primary]") && rf.contains("read_your_writes"), "{rf}");
+    assert!(
+        rf.contains("[default: primary]") && rf.contains("read_your_writes"),
+        "{rf}"
+    );
     // A file: its keys with their effective values.
     let dir = tmp_dir("explain_file");
     let f = write(&dir, "cli.toml", EXPERIMENT);
-    let shown = stdout(&["explain", f.to_str().unwrap(), "--set", "services.app.workers=7"]);
+    let shown = stdout(&[
+        "explain",
+        f.to_str().unwrap(),
+        "--set",
+        "services.app.workers=7",
+    ]);
     assert!(shown.contains("services.app.workers"), "{shown}");
     assert!(shown.contains("= 7"), "{shown}");
     assert!(shown.contains("sweep point 0 of 2"), "{shown}");
@@ -168,7 +192,10 @@ fn set_errors_point_at_the_override_in_words() {
     let f = f.to_str().unwrap();
     for (set, want) in [
         ("duration=abc", "--set duration=abc: expected a duration"),
-        ("services.app.workers=abc", "--set services.app.workers=abc:"),
+        (
+            "services.app.workers=abc",
+            "--set services.app.workers=abc:",
+        ),
         ("clients.users.read_ratio=x", "expected a number"),
     ] {
         let o = dssim(&["check", f, "--set", set]);
@@ -186,12 +213,27 @@ fn replay_names_the_differing_columns_and_refuses_unknown_runs() {
     let dir = tmp_dir("replay_cols");
     let f = write(&dir, "cli.toml", EXPERIMENT);
     let out = dir.join("o");
-    stdout(&["run", f.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    stdout(&[
+        "run",
+        f.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     let o = dssim(&["replay", out.to_str().unwrap(), "--run", "99"]);
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let path = out.join("runs.csv");
     let text = std::fs::read_to_string(&path).unwrap();
-    let line = text.lines().find(|l| l.starts_with("1,")).unwrap().to_string();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("1,"))
+        .unwrap()
+        .to_string();
     let rows = read_csv(&path);
     let mut cells: Vec<String> = line.split(',').map(String::from).collect();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
@@ -211,14 +253,33 @@ fn a_run_prints_a_table_per_point_quiet_silences_it_json_for_scripts() {
     let f = f.to_str().unwrap();
     let a = dir.join("a");
     let table = stdout(&["run", f, "--out", a.to_str().unwrap()]);
-    assert!(table.contains("throughput/s") && table.contains("p99 ms"), "{table}");
-    assert!(!table.contains("hit ratio"), "no cache, no hit ratio: {table}");
+    assert!(
+        table.contains("throughput/s") && table.contains("p99 ms"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("hit ratio"),
+        "no cache, no hit ratio: {table}"
+    );
     let points = read_csv(&a.join("points.csv"));
     let rps: f64 = points[1]["throughput_rps"].parse().unwrap();
     assert!(table.contains(&format!("{rps:.1}")), "{table}");
-    let q = stdout(&["run", f, "--out", dir.join("b").to_str().unwrap(), "--quiet"]);
+    let q = stdout(&[
+        "run",
+        f,
+        "--out",
+        dir.join("b").to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(q.is_empty(), "{q}");
-    let j = stdout(&["run", f, "--out", dir.join("c").to_str().unwrap(), "--format", "json"]);
+    let j = stdout(&[
+        "run",
+        f,
+        "--out",
+        dir.join("c").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&j).expect("json");
     assert_eq!(v["points"].as_array().unwrap().len(), 2);
     assert!((v["points"][1]["throughput_rps"].as_f64().unwrap() - rps).abs() < 1e-9);
@@ -229,14 +290,26 @@ fn components_csv_has_a_row_per_instance() {
     let dir = tmp_dir("instances");
     let f = write(&dir, "cli.toml", EXPERIMENT);
     let out = dir.join("o");
-    stdout(&["run", f.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    stdout(&[
+        "run",
+        f.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     let rows = read_csv(&out.join("components.csv"));
     let run0: Vec<_> = rows.iter().filter(|r| r["run"] == "0").collect();
-    let app = run0.iter().find(|r| r["component"] == "app").expect("app row");
+    let app = run0
+        .iter()
+        .find(|r| r["component"] == "app")
+        .expect("app row");
     let inst: Vec<_> = run0.iter().filter(|r| r["kind"] == "instance").collect();
     let names: Vec<&str> = inst.iter().map(|r| r["component"].as_str()).collect();
     assert_eq!(names, ["app.0", "app.1", "app.2"]);
-    let sum: u64 = inst.iter().map(|r| r["requests"].parse::<u64>().unwrap()).sum();
+    let sum: u64 = inst
+        .iter()
+        .map(|r| r["requests"].parse::<u64>().unwrap())
+        .sum();
     assert_eq!(sum, app["requests"].parse::<u64>().unwrap());
     for r in &inst {
         let u: f64 = r["utilization"].parse().unwrap();
@@ -249,14 +322,23 @@ fn estimate_names_each_sweep_point_and_sharding_only_where_it_applies() {
     let dir = tmp_dir("estimate_sweep");
     let f = write(&dir, "cli.toml", EXPERIMENT);
     let text = stdout(&["estimate", f.to_str().unwrap()]);
-    assert!(text.contains("sweep point 0 of 2: clients.users.rate = 100"), "{text}");
-    assert!(text.contains("sweep point 1 of 2: clients.users.rate = 200"), "{text}");
+    assert!(
+        text.contains("sweep point 0 of 2: clients.users.rate = 100"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sweep point 1 of 2: clients.users.rate = 200"),
+        "{text}"
+    );
     let one = root().join("models/read-replicas.toml");
     if one.exists() {
         let t = stdout(&["estimate", one.to_str().unwrap()]);
         assert!(!t.contains("adding a shard"), "{t}");
     }
-    let sharded = stdout(&["estimate", root().join("models/sharded.toml").to_str().unwrap()]);
+    let sharded = stdout(&[
+        "estimate",
+        root().join("models/sharded.toml").to_str().unwrap(),
+    ]);
     assert!(sharded.contains("adding a shard"), "{sharded}");
 }
 
@@ -267,7 +349,11 @@ fn completions_and_man_page() {
         assert!(s.contains("dssim") && s.contains("explain"), "{shell}");
     }
     let man = stdout(&["man"]);
-    assert!(man.contains(".TH dssim 1") && man.contains("dssim\\-run"), "{}", &man[..200]);
+    assert!(
+        man.contains(".TH dssim 1") && man.contains("dssim\\-run"),
+        "{}",
+        &man[..200]
+    );
 }
 
 /// Ctrl-C: the printed command resumes the run with every `--set` (the old hint dropped
@@ -315,7 +401,10 @@ fn the_resume_hint_after_ctrl_c_is_the_exact_command() {
         .and_then(|r| r.split('`').next())
         .unwrap_or_else(|| panic!("no resume hint in {err}"));
     assert!(cmd.contains("--set duration=5s"), "{cmd}");
-    assert!(cmd.contains("'services.app.service_time=exp(4ms)'"), "{cmd}");
+    assert!(
+        cmd.contains("'services.app.service_time=exp(4ms)'"),
+        "{cmd}"
+    );
     // Resume only a few more runs' worth: interrupt is not needed, the command must be
     // accepted (no fingerprint mismatch) - cut the plan short by checking it starts.
     let r = Command::new("sh")
@@ -323,11 +412,7 @@ fn the_resume_hint_after_ctrl_c_is_the_exact_command() {
         .args(["-c", &format!("{cmd} --quiet")])
         .output()
         .expect("sh");
-    assert!(
-        r.status.success(),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(read_csv(&runs).len(), 800);
 }
 
@@ -339,9 +424,28 @@ fn a_fingerprint_mismatch_names_the_keys() {
     let f = f.to_str().unwrap();
     let out = dir.join("o");
     let out = out.to_str().unwrap();
-    stdout(&["run", f, "--out", out, "--quiet", "--set", "services.app.workers=3"]);
-    let o = dssim(&["run", f, "--out", out, "--resume", "--set", "services.app.workers=4"]);
+    stdout(&[
+        "run",
+        f,
+        "--out",
+        out,
+        "--quiet",
+        "--set",
+        "services.app.workers=3",
+    ]);
+    let o = dssim(&[
+        "run",
+        f,
+        "--out",
+        out,
+        "--resume",
+        "--set",
+        "services.app.workers=4",
+    ]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("services.app.workers: 3 in the folder, 4 now"), "{err}");
+    assert!(
+        err.contains("services.app.workers: 3 in the folder, 4 now"),
+        "{err}"
+    );
 }

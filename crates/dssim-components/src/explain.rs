@@ -111,7 +111,15 @@ const LEAVES: &[(&str, &str, &str, &str, &str)] = &[
 /// What a Rust type is, for a user.
 enum Shape {
     /// A grammar of its own, from [`LEAVES`].
-    Leaf(&'static (&'static str, &'static str, &'static str, &'static str, &'static str)),
+    Leaf(
+        &'static (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+        ),
+    ),
     /// An enum: its variants.
     Enum(&'static (&'static str, &'static str, &'static str, &'static str)),
     /// A table of keys (a config struct): its module and name.
@@ -244,10 +252,16 @@ fn humanize(e: &str) -> String {
             return format!("{}{unit}", n.replace('_', ""));
         }
     }
-    if let Some(n) = e.strip_prefix("Step::Percent(").and_then(|r| r.strip_suffix(')')) {
+    if let Some(n) = e
+        .strip_prefix("Step::Percent(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         return format!("{}%", n.trim_end_matches(".0"));
     }
-    if let Some(n) = e.strip_prefix("Step::Count(").and_then(|r| r.strip_suffix(')')) {
+    if let Some(n) = e
+        .strip_prefix("Step::Count(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         return n.to_string();
     }
     if let Some(items) = e.strip_prefix("vec![").and_then(|r| r.strip_suffix(']')) {
@@ -436,8 +450,7 @@ pub const RUST_WORDS: &[&str] = &[
 pub fn rust_in(text: &str) -> Option<String> {
     if let Some(w) = RUST_WORDS.iter().find(|w| {
         if w.chars().all(|c| c.is_alphanumeric()) {
-            text.split(|c: char| !c.is_alphanumeric())
-                .any(|t| t == **w)
+            text.split(|c: char| !c.is_alphanumeric()).any(|t| t == **w)
         } else {
             text.contains(**w)
         }
@@ -460,11 +473,7 @@ mod tests {
         let m = MapDeserializer::<_, Error>::new(std::iter::once(("__no_such_field__", 1u8)));
         let e = T::deserialize(m).err().expect("unknown field").to_string();
         assert!(e.contains("unknown field"), "{e}");
-        e.split('`')
-            .skip(3)
-            .step_by(2)
-            .map(String::from)
-            .collect()
+        e.split('`').skip(3).step_by(2).map(String::from).collect()
     }
 
     #[test]
@@ -478,9 +487,15 @@ mod tests {
             ("clients", accepted::<client::ClientConfig>()),
             ("clients.steps", accepted::<client::Step>()),
             ("clients.retries", accepted::<client::RetryConfig>()),
-            ("clients.browser_cache", accepted::<cache::BrowserCacheConfig>()),
+            (
+                "clients.browser_cache",
+                accepted::<cache::BrowserCacheConfig>(),
+            ),
             ("load_balancers", accepted::<lb::LoadBalancerConfig>()),
-            ("load_balancers.health_check", accepted::<lb::HealthCheckConfig>()),
+            (
+                "load_balancers.health_check",
+                accepted::<lb::HealthCheckConfig>(),
+            ),
             ("services", accepted::<service::ServiceConfig>()),
             ("services.pool", accepted::<service::PoolConfig>()),
             ("services.cost", accepted::<service::CostConfig>()),
@@ -489,8 +504,14 @@ mod tests {
             ("queues", accepted::<jobs::QueueConfig>()),
             ("queues.retries", accepted::<jobs::JobRetries>()),
             ("autoscalers", accepted::<autoscaler::AutoscalerConfig>()),
-            ("autoscalers.scale_up", accepted::<autoscaler::ScalePolicy>()),
-            ("autoscalers.scale_down", accepted::<autoscaler::ScalePolicy>()),
+            (
+                "autoscalers.scale_up",
+                accepted::<autoscaler::ScalePolicy>(),
+            ),
+            (
+                "autoscalers.scale_down",
+                accepted::<autoscaler::ScalePolicy>(),
+            ),
             ("databases", accepted::<database::DatabaseConfig>()),
             ("databases.failover", accepted::<database::Failover>()),
             ("databases.buffer_pool", accepted::<database::BufferPool>()),
@@ -511,10 +532,9 @@ mod tests {
                 } else {
                     format!("{prefix}.{f}")
                 };
-                let p = all
-                    .iter()
-                    .find(|p| p.path == path)
-                    .unwrap_or_else(|| panic!("{path} is accepted by the loader but not explained"));
+                let p = all.iter().find(|p| p.path == path).unwrap_or_else(|| {
+                    panic!("{path} is accepted by the loader but not explained")
+                });
                 for (what, text) in [
                     ("type", &p.kind),
                     ("values", &p.values),
@@ -573,7 +593,10 @@ mod tests {
         assert_eq!(find("services.shedding").default, "queue");
         assert_eq!(find("services.workers").default, "1");
         assert_eq!(find("services.service_time").default, "required");
-        assert_eq!(find("network.partitions.sides").kind, "list of lists of names");
+        assert_eq!(
+            find("network.partitions.sides").kind,
+            "list of lists of names"
+        );
         assert!(find("services.memory").values.contains("GiB"));
         assert!(find("databases.buffer_pool.disk_read").kind == "distribution");
         assert!(sections().contains(&"caches"));

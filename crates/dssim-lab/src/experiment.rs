@@ -639,10 +639,7 @@ impl Experiment {
                 }
                 Origin::Cli => LabError::Input(Diagnostic {
                     help,
-                    ..Diagnostic::plain(
-                        Path::new(&format!("--set {path}={shown}")),
-                        message,
-                    )
+                    ..Diagnostic::plain(Path::new(&format!("--set {path}={shown}")), message)
                 }),
             }
         };

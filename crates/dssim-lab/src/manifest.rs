@@ -187,7 +187,11 @@ impl Manifest {
                 out.push(format!("{key}: {a} in the folder, {b} now"));
             }
         };
-        cmp("experiment", old.experiment.clone(), self.experiment.clone());
+        cmp(
+            "experiment",
+            old.experiment.clone(),
+            self.experiment.clone(),
+        );
         cmp("duration", old.duration.clone(), self.duration.clone());
         cmp("warmup", old.warmup.clone(), self.warmup.clone());
         cmp("seed", old.seed.to_string(), self.seed.to_string());
@@ -197,16 +201,29 @@ impl Manifest {
             self.replications.to_string(),
         );
         let opt = |t: &Option<String>| t.clone().unwrap_or_else(|| "none".into());
-        cmp("output.timeseries", opt(&old.timeseries), opt(&self.timeseries));
-        cmp("output.trace", old.trace.to_string(), self.trace.to_string());
+        cmp(
+            "output.timeseries",
+            opt(&old.timeseries),
+            opt(&self.timeseries),
+        );
+        cmp(
+            "output.trace",
+            old.trace.to_string(),
+            self.trace.to_string(),
+        );
         cmp(
             "output.trace_sample",
             format!("{:?}", old.trace_sample).to_lowercase(),
             format!("{:?}", self.trace_sample).to_lowercase(),
         );
         cmp("sweep", old.swept.join(", "), self.swept.join(", "));
-        cmp("runs", old.total_runs.to_string(), self.total_runs.to_string());
-        let shard = |s: Option<(usize, usize)>| s.map_or("none".into(), |(k, n)| format!("{k}/{n}"));
+        cmp(
+            "runs",
+            old.total_runs.to_string(),
+            self.total_runs.to_string(),
+        );
+        let shard =
+            |s: Option<(usize, usize)>| s.map_or("none".into(), |(k, n)| format!("{k}/{n}"));
         cmp("--shard", shard(old.shard), shard(self.shard));
         let first = |m: &Manifest| {
             m.runs
@@ -226,7 +243,11 @@ impl Manifest {
                     m.get(k).cloned().unwrap_or_else(|| "absent".into())
                 };
                 if fa.get(k) != fb.get(k) {
-                    out.push(format!("{k}: {} in the folder, {} now", show(&fa), show(&fb)));
+                    out.push(format!(
+                        "{k}: {} in the folder, {} now",
+                        show(&fa),
+                        show(&fb)
+                    ));
                 }
             }
         }

@@ -243,14 +243,20 @@ impl Replayed {
                 .map(|r| r.iter().map(String::from).collect())
                 .unwrap_or_default()
         };
-        let (h, a, b) = (cells(&self.header), cells(&self.recorded), cells(&self.replayed));
+        let (h, a, b) = (
+            cells(&self.header),
+            cells(&self.recorded),
+            cells(&self.replayed),
+        );
         let n = h.len().max(a.len()).max(b.len());
         (0..n)
             .filter(|&i| a.get(i) != b.get(i))
             .map(|i| {
                 let get = |v: &Vec<String>| v.get(i).cloned().unwrap_or_else(|| "(missing)".into());
                 (
-                    h.get(i).cloned().unwrap_or_else(|| format!("column {}", i + 1)),
+                    h.get(i)
+                        .cloned()
+                        .unwrap_or_else(|| format!("column {}", i + 1)),
                     get(&a),
                     get(&b),
                 )
