@@ -24,7 +24,7 @@ pub struct Param {
 
 /// The types users write as text with a grammar of their own: (module, type, kind, values,
 /// default when the type's own default applies).
-const LEAVES: &[(&str, &str, &str, &str, &str)] = &[
+const LEAVES: &[Leaf] = &[
     ("", "String", "text", "", "empty"),
     ("", "f64", "number", "", "0"),
     ("", "u32", "whole number", "0, 1, 2, …", "0"),
@@ -108,20 +108,23 @@ const LEAVES: &[(&str, &str, &str, &str, &str)] = &[
     ),
 ];
 
+/// A row of [`LEAVES`].
+type Leaf = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+/// A row of `CONFIG_ENUMS`.
+type EnumRow = (&'static str, &'static str, &'static str, &'static str);
+
 /// What a Rust type is, for a user.
 enum Shape {
     /// A grammar of its own, from [`LEAVES`].
-    Leaf(
-        &'static (
-            &'static str,
-            &'static str,
-            &'static str,
-            &'static str,
-            &'static str,
-        ),
-    ),
+    Leaf(&'static Leaf),
     /// An enum: its variants.
-    Enum(&'static (&'static str, &'static str, &'static str, &'static str)),
+    Enum(&'static EnumRow),
     /// A table of keys (a config struct): its module and name.
     Table(&'static str, &'static str),
 }
@@ -351,11 +354,20 @@ fn default_text(raw: &str, ty: &Ty) -> String {
     }
 }
 
-fn walk(prefix: &str, module: &str, strukt: &str, out: &mut Vec<Param>, depth: usize) {
+/// `required`: how a required key of this table reads ("required", "required in each
+/// entry" for a list of tables, "required when `retries` is given" for an optional one).
+fn walk(
+    prefix: &str,
+    module: &str,
+    strukt: &str,
+    required: &str,
+    out: &mut Vec<Param>,
+    depth: usize,
+) {
     if depth > 8 {
         return;
     }
-    for (_, _, field, fty, default, doc) in CONFIG_FIELDS
+    for (_, _, field, fty, default_raw, doc) in CONFIG_FIELDS
         .iter()
         .filter(|r| r.0 == module && r.1 == strukt)
     {
@@ -370,7 +382,7 @@ fn walk(prefix: &str, module: &str, strukt: &str, out: &mut Vec<Param>, depth: u
                 path,
                 kind: fty.to_string(),
                 values: String::new(),
-                default: default.to_string(),
+                default: default_raw.to_string(),
                 doc: doc.to_string(),
             });
             continue;
@@ -387,15 +399,26 @@ fn walk(prefix: &str, module: &str, strukt: &str, out: &mut Vec<Param>, depth: u
                 values = format!("{values}\n{}", meanings.join("\n"));
             }
         }
+        let mut default = default_text(default_raw, &ty);
+        if default == "required" {
+            default = required.to_string();
+        }
         out.push(Param {
             path: path.clone(),
             kind,
             values,
-            default: default_text(default, &ty),
+            default,
             doc: doc.to_string(),
         });
         if let Shape::Table(m, s) = ty.shape {
-            walk(&path, m, s, out, depth + 1);
+            let inner = if ty.lists > 0 {
+                "required in each entry".to_string()
+            } else if ty.optional || *default_raw != "required" {
+                format!("required when `{field}` is given")
+            } else {
+                "required".to_string()
+            };
+            walk(&path, m, s, &inner, out, depth + 1);
         }
     }
 }
@@ -404,7 +427,7 @@ fn walk(prefix: &str, module: &str, strukt: &str, out: &mut Vec<Param>, depth: u
 /// `services`, `caches.capacity`, ...; `None` for all).
 pub fn params(section: Option<&str>) -> Vec<Param> {
     let mut out = Vec::new();
-    walk("", "model", "ModelConfig", &mut out, 0);
+    walk("", "model", "ModelConfig", "required", &mut out, 0);
     match section {
         Some(s) => out
             .into_iter()
@@ -592,7 +615,14 @@ mod tests {
         );
         assert_eq!(find("services.shedding").default, "queue");
         assert_eq!(find("services.workers").default, "1");
-        assert_eq!(find("services.service_time").default, "required");
+        assert_eq!(
+            find("services.service_time").default,
+            "required in each entry"
+        );
+        assert_eq!(
+            find("clients.retries.max").default,
+            "required when `retries` is given"
+        );
         assert_eq!(
             find("network.partitions.sides").kind,
             "list of lists of names"
