@@ -213,8 +213,8 @@ fn describe(ty: &Ty) -> (String, String) {
     for _ in 0..ty.lists {
         kind = if kind == "table" {
             "list of tables".to_string()
-        } else if kind.starts_with("list of ") {
-            format!("list of lists of {}", &kind["list of ".len()..])
+        } else if let Some(rest) = kind.strip_prefix("list of ") {
+            format!("list of lists of {rest}")
         } else if kind == "one of" {
             "list of values, each one of".to_string()
         } else {
