@@ -9,7 +9,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use dssim_lab::{Diagnostic, Experiment, LabError, RunSettings};
 
+mod ecosystem;
+mod explain_cmd;
 mod progress;
+mod shell;
+mod summary;
 
 /// `println!` / `print!` to stdout that end the process quietly (exit 0) when stdout is
 /// closed, as in `dssim explain | head`, instead of panicking: the reader has what it asked
@@ -34,7 +38,7 @@ macro_rules! say_raw {
 /// Deterministic discrete-event simulator of distributed web systems.
 #[derive(Parser, Debug)]
 #[command(name = "dssim", version, about, long_about = None)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -72,6 +76,12 @@ enum Command {
         /// Run even past the event and memory limits.
         #[arg(long)]
         force: bool,
+        /// Print nothing on stdout (no summary line, no table of results).
+        #[arg(long, short)]
+        quiet: bool,
+        /// How to print the results per sweep point: a table, or JSON for scripts.
+        #[arg(long, value_parser = ["table", "json"], default_value = "table")]
+        format: String,
     },
     /// Validate a model or experiment and print the run plan.
     Check {
@@ -128,10 +138,15 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
-    /// Every parameter, its default and meaning (generated from the loader's own schema).
+    /// Every parameter: its type, allowed values, default and meaning (generated from the
+    /// loader's own schema); or, given a file, that file's keys with their effective values.
     Explain {
-        /// A section (clients, services, network, ...) or a path prefix; all when absent.
+        /// A section (clients, services, caches, network, ...), a path (caches.capacity,
+        /// databases.buffer_pool), or a model/experiment file; everything when absent.
         component: Option<String>,
+        /// With a file: override a model path or experiment key, PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
     },
     /// Find the highest load (or lowest resource) at which every SLO holds.
     Capacity {
@@ -182,6 +197,14 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print a shell completion script: `dssim completions bash > ~/.local/share/bash-completion/completions/dssim`.
+    Completions {
+        /// The shell.
+        #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+        shell: String,
+    },
+    /// Print the man page (roff): `dssim man > dssim.1 && man ./dssim.1`.
+    Man,
     /// Re-run one recorded run; exit 0 only if its runs.csv row is identical.
     Replay {
         /// An output folder written by `dssim run`.
@@ -252,6 +275,8 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             max_events,
             max_memory,
             force,
+            quiet,
+            format,
         } => {
             let mut exp = load(&file, &set, seed)?;
             exp.limits = limits(max_events, max_memory.as_deref(), force)?;
@@ -288,21 +313,14 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             } else {
                 0.0
             };
-            say!(
-                "{}: {} runs written to {} ({} already recorded), {} events in {:.2}s ({:.2} M events/s)",
-                exp.name,
-                summary.ran,
-                out.display(),
-                summary.skipped,
-                summary.events,
-                summary.wall_s,
-                rate / 1e6
-            );
+            if !quiet {
+                print_results(&exp.name, &out, &format, &summary, rate);
+            }
             if summary.interrupted {
+                let args: Vec<String> = std::env::args().collect();
                 eprintln!(
-                    "stopped early: resume with `dssim run {} --out {} --resume`",
-                    file.display(),
-                    out.display()
+                    "stopped early: resume with `{}`",
+                    shell::resume_command(&args, &out)
                 );
                 return Ok(130);
             }
@@ -403,11 +421,27 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             }
             if let Some(file) = file {
                 let exp = load(&file, &set, None)?;
-                let spec = exp.spec(0)?;
-                let est = dssim_lab::estimate::estimate(&spec.model);
-                say_raw!("{}", dssim_lab::estimate::render(&spec.model, &est));
-                if explain {
-                    say_raw!("{}", dssim_lab::estimate::render_explain(&est));
+                let points = exp.points();
+                for point in 0..points {
+                    let spec = exp.spec(point * exp.replications as usize)?;
+                    if points > 1 {
+                        let swept: Vec<String> = exp
+                            .swept_paths()
+                            .iter()
+                            .zip(&spec.swept)
+                            .map(|(p, v)| format!("{p} = {v}"))
+                            .collect();
+                        say!(
+                            "{}sweep point {point} of {points}: {}",
+                            if point > 0 { "\n" } else { "" },
+                            swept.join(", ")
+                        );
+                    }
+                    let est = dssim_lab::estimate::estimate(&spec.model);
+                    say_raw!("{}", dssim_lab::estimate::render(&spec.model, &est));
+                    if explain {
+                        say_raw!("{}", dssim_lab::estimate::render_explain(&est));
+                    }
                 }
             } else if users.is_none() {
                 return Err(LabError::Input(Diagnostic::plain(
@@ -417,49 +451,13 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             }
             Ok(0)
         }
-        Command::Explain { component } => {
-            use dssim_components::explain;
-            // The experiment file's own keys, then the model's.
-            let experiment = dssim_lab::experiment::EXPERIMENT_DOCS
-                .iter()
-                .filter(|d| match component.as_deref() {
-                    None | Some("experiment") => true,
-                    Some(s) => d.0 == s || d.0.starts_with(&format!("{s}.")),
-                })
-                .map(|d| explain::Param {
-                    path: d.0.to_string(),
-                    kind: d.1.to_string(),
-                    default: d.2.to_string(),
-                    doc: d.3.to_string(),
-                });
-            let model = match component.as_deref() {
-                Some("experiment") => Vec::new(),
-                c => explain::params(c),
-            };
-            let params: Vec<explain::Param> = experiment.chain(model).collect();
-            if params.is_empty() {
-                let c = component.unwrap_or_default();
-                let mut sections = vec!["experiment", "output"];
-                sections.extend(explain::sections());
-                let help = dssim_engine::did_you_mean(&c, sections.iter().copied())
-                    .map(|s| format!("did you mean `{s}`?"));
-                return Err(LabError::Input(Diagnostic {
-                    help,
-                    ..Diagnostic::plain(
-                        Path::new("explain"),
-                        format!(
-                            "no parameters under {c:?}; sections: {}",
-                            sections.join(", ")
-                        ),
-                    )
-                }));
-            }
-            for p in params {
-                say!("{}", p.path);
-                say!("    {}  [default: {}]", p.kind, p.default);
-                if !p.doc.is_empty() {
-                    say!("    {}", p.doc);
+        Command::Explain { component, set } => {
+            match component.as_deref() {
+                Some(f) if explain_cmd::is_file(f) => {
+                    let exp = load(Path::new(f), &set, None)?;
+                    say_raw!("{}", explain_cmd::file(&exp)?);
                 }
+                c => say_raw!("{}", explain_cmd::section(c)?),
             }
             Ok(0)
         }
@@ -521,17 +519,50 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             );
             Ok(0)
         }
+        Command::Completions { shell } => {
+            say_raw!("{}", ecosystem::completions(&shell));
+            Ok(0)
+        }
+        Command::Man => {
+            say_raw!("{}", ecosystem::man_page());
+            Ok(0)
+        }
         Command::Replay { dir, run } => {
-            let (recorded, new) = dssim_lab::replay(&dir, run)?;
-            if recorded == new {
+            let r = dssim_lab::replay(&dir, run)?;
+            if r.identical() {
                 say!("run {run}: identical");
                 Ok(0)
             } else {
-                eprintln!("run {run}: differs\n  recorded: {recorded}\n  replayed: {new}");
+                let diffs = r.differences();
+                let names: Vec<&str> = diffs.iter().map(|d| d.0.as_str()).collect();
+                eprintln!("run {run}: differs in {}", names.join(", "));
+                for (col, a, b) in &diffs {
+                    eprintln!("  {col}: recorded {a}, replayed {b}");
+                }
                 Ok(1)
             }
         }
     }
+}
+
+/// After a run: the summary line and the table (or JSON) of results per sweep point.
+fn print_results(name: &str, out: &Path, format: &str, summary: &dssim_lab::Summary, rate: f64) {
+    let rows = summary::read(out).unwrap_or_default();
+    if format == "json" {
+        say_raw!("{}", summary::json(name, out, &rows));
+        return;
+    }
+    say!(
+        "{}: {} runs written to {} ({} already recorded), {} events in {:.2}s ({:.2} M events/s)",
+        name,
+        summary.ran,
+        out.display(),
+        summary.skipped,
+        summary.events,
+        summary.wall_s,
+        rate / 1e6
+    );
+    say_raw!("{}", summary::table(&rows));
 }
 
 /// The limits of `run` and `check` from their flags.

@@ -1,57 +1,114 @@
-//! Extracts the documentation of every configuration struct (the `*Config` types the model
-//! loader deserializes) from the sources, so `dssim explain` is generated from the very
-//! definitions the loader uses and cannot drift from them.
+//! Extracts the documentation of every configuration struct and enum the model loader
+//! deserializes from the sources (every file under `src/`, nested module folders such as
+//! `src/cache/` included), so `dssim explain` is generated from the very definitions the
+//! loader uses and cannot drift from them.
 //!
-//! For each field it records: struct, field, Rust type, default (from `#[serde(default)]`,
-//! `#[serde(default = "f")]` with `f`'s body, or "required"), and the doc comment.
+//! For each struct field it records: module, struct, field, Rust type, default (from
+//! `#[serde(default)]`, `#[serde(default = "f")]` with `f`'s body, or "required"), and the
+//! doc comment. For each enum: module, name, its variants as users write them, the
+//! `#[default]` variant, and each variant's doc comment. `src/explain.rs` turns the Rust
+//! types and expressions into human words (a unit test there checks that none is left).
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(d) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = d.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().and_then(|e| e.to_str()) == Some("rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The module a file defines, as a path below the crate (`cache`, `cache::store`, `client`).
+fn module_of(file: &Path, src: &Path) -> String {
+    let rel = file.strip_prefix(src).unwrap_or(file).with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|l| l == "mod" || l == "lib") {
+        parts.pop();
+    }
+    parts.join("::")
+}
 
 fn main() {
     let src = Path::new("src");
     println!("cargo:rerun-if-changed=src");
-    let mut files: Vec<_> = fs::read_dir(src)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    let mut rows = Vec::new();
-    let mut enums = Vec::new();
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut out = Scan::default();
     for f in files {
-        if f.extension().and_then(|e| e.to_str()) != Some("rs") {
-            continue;
-        }
         let Ok(text) = fs::read_to_string(&f) else {
             continue;
         };
-        scan(&text, &mut rows, &mut enums);
+        let module = module_of(&f, src);
+        scan(&module, &text, &mut out);
     }
-    let mut out = String::from("/// (struct, field, type, default, doc) of every config field.\n");
-    out.push_str("pub static CONFIG_FIELDS: &[(&str, &str, &str, &str, &str)] = &[\n");
-    for (s, f, t, d, doc) in &rows {
-        let _ = writeln!(out, "    ({s:?}, {f:?}, {t:?}, {d:?}, {doc:?}),");
-    }
-    out.push_str(
-        "];\n/// (enum, variants as users write them, default variant) of every config enum.\n",
+    let mut o = String::from(
+        "/// (module, struct, field, type, default, doc) of every config field.\n\
+         pub static CONFIG_FIELDS: &[(&str, &str, &str, &str, &str, &str)] = &[\n",
     );
-    out.push_str("pub static CONFIG_ENUMS: &[(&str, &str, &str)] = &[\n");
-    for (e, v, doc) in &enums {
-        let _ = writeln!(out, "    ({e:?}, {v:?}, {doc:?}),");
+    for (m, s, f, t, d, doc) in &out.fields {
+        let _ = writeln!(o, "    ({m:?}, {s:?}, {f:?}, {t:?}, {d:?}, {doc:?}),");
     }
-    out.push_str("];\n");
+    o.push_str(
+        "];\n/// (module, enum, variants as users write them, default variant) of every enum.\n\
+         pub static CONFIG_ENUMS: &[(&str, &str, &str, &str)] = &[\n",
+    );
+    for (m, e, v, d) in &out.enums {
+        let _ = writeln!(o, "    ({m:?}, {e:?}, {v:?}, {d:?}),");
+    }
+    o.push_str(
+        "];\n/// (module, enum, variant as users write it, doc) of every enum variant.\n\
+         pub static CONFIG_VARIANTS: &[(&str, &str, &str, &str)] = &[\n",
+    );
+    for (m, e, v, doc) in &out.variants {
+        let _ = writeln!(o, "    ({m:?}, {e:?}, {v:?}, {doc:?}),");
+    }
+    o.push_str("];\n");
     let dest =
         Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("config_docs.rs");
-    fs::write(dest, out).expect("write config_docs.rs");
+    fs::write(dest, o).expect("write config_docs.rs");
 }
 
-type Row = (String, String, String, String, String);
+type Field = (String, String, String, String, String, String);
 
+#[derive(Default)]
+struct Scan {
+    fields: Vec<Field>,
+    enums: Vec<(String, String, String, String)>,
+    variants: Vec<(String, String, String, String)>,
+}
+
+/// The body of `fn name() -> T { ... }`, braces matched, whitespace collapsed.
 fn fn_body(text: &str, name: &str) -> Option<String> {
     let start = text.find(&format!("fn {name}()"))?;
     let open = start + text[start..].find('{')?;
-    let close = open + text[open..].find('}')?;
-    Some(text[open + 1..close].trim().to_string())
+    let mut depth = 0usize;
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    let body = &text[open + 1..open + i];
+                    return Some(body.split_whitespace().collect::<Vec<_>>().join(" "));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn snake(s: &str) -> String {
@@ -69,36 +126,74 @@ fn snake(s: &str) -> String {
     o
 }
 
-fn scan(text: &str, rows: &mut Vec<Row>, enums: &mut Vec<(String, String, String)>) {
+fn ident(rest: &str) -> &str {
+    rest.split(|c: char| !c.is_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or("")
+}
+
+fn scan(module: &str, text: &str, out: &mut Scan) {
     let mut doc: Vec<String> = Vec::new();
     let mut attrs: Vec<String> = Vec::new();
+    // An attribute spread over several lines, until its brackets balance.
+    let mut open_attr: Option<String> = None;
     let mut in_struct: Option<String> = None;
-    let mut in_enum: Option<(String, Vec<String>)> = None;
-    let mut enum_default = String::new();
+    // (name, variants, default variant)
+    let mut in_enum: Option<(String, Vec<String>, String)> = None;
     for raw in text.lines() {
         let line = raw.trim();
+        if let Some(a) = &mut open_attr {
+            a.push(' ');
+            a.push_str(line);
+            if a.matches('[').count() <= a.matches(']').count() {
+                attrs.push(open_attr.take().unwrap_or_default());
+            }
+            continue;
+        }
         if let Some(d) = line.strip_prefix("///") {
             doc.push(d.trim().to_string());
             continue;
         }
         if line.starts_with("#[") {
-            attrs.push(line.to_string());
+            if line.matches('[').count() > line.matches(']').count() {
+                open_attr = Some(line.to_string());
+            } else {
+                attrs.push(line.to_string());
+            }
             continue;
         }
-        if let Some((name, variants)) = &mut in_enum {
+        if let Some((name, variants, default)) = &mut in_enum {
             if line.starts_with('}') {
-                let all = variants.join(" | ");
-                enums.push((name.clone(), all, enum_default.clone()));
+                out.enums.push((
+                    module.to_string(),
+                    name.clone(),
+                    variants.join(" | "),
+                    default.clone(),
+                ));
                 in_enum = None;
-            } else if let Some(v) = line
-                .split(|c: char| !c.is_alphanumeric() && c != '_')
-                .next()
-            {
+            } else {
+                let v = ident(line);
                 if !v.is_empty() && v.chars().next().is_some_and(|c| c.is_uppercase()) {
-                    variants.push(snake(v));
-                    if attrs.iter().any(|a| a == "#[default]") {
-                        enum_default = snake(v);
+                    let renamed = attrs
+                        .iter()
+                        .find_map(|a| a.split("rename = \"").nth(1))
+                        .and_then(|r| r.split('"').next())
+                        .map(String::from);
+                    let mut user = renamed.unwrap_or_else(|| snake(v));
+                    if line[v.len()..].trim_start().starts_with('(') {
+                        // A variant with a value: written `name(value)`.
+                        user.push_str("(…)");
                     }
+                    if attrs.iter().any(|a| a == "#[default]") {
+                        *default = user.clone();
+                    }
+                    out.variants.push((
+                        module.to_string(),
+                        name.clone(),
+                        user.clone(),
+                        doc.join(" "),
+                    ));
+                    variants.push(user);
                 }
             }
             doc.clear();
@@ -121,21 +216,12 @@ fn scan(text: &str, rows: &mut Vec<Row>, enums: &mut Vec<(String, String, String
                         let f = &f[..f.find('"').unwrap_or(f.len())];
                         fn_body(text, f).unwrap_or_else(|| f.to_string())
                     } else if serde.contains("default") {
-                        if ty.starts_with("Option") {
-                            "none".into()
-                        } else if ty.starts_with("Vec") || ty.starts_with("BTreeMap") {
-                            "empty".into()
-                        } else if ty == "f64" || ty.starts_with('u') || ty.starts_with('i') {
-                            "0".into()
-                        } else if ty == "bool" {
-                            "false".into()
-                        } else {
-                            "default".into()
-                        }
+                        "default".into()
                     } else {
                         "required".into()
                     };
-                    rows.push((
+                    out.fields.push((
+                        module.to_string(),
                         sname.clone(),
                         field.trim().to_string(),
                         ty,
@@ -149,24 +235,16 @@ fn scan(text: &str, rows: &mut Vec<Row>, enums: &mut Vec<(String, String, String
             continue;
         }
         let derives_de = attrs.iter().any(|a| a.contains("Deserialize"));
-        if derives_de {
-            if let Some(rest) = line.strip_prefix("pub struct ") {
-                let name = rest
-                    .split(|c: char| !c.is_alphanumeric() && c != '_')
-                    .next()
-                    .unwrap_or("");
-                if rest.trim_end().ends_with('{') {
-                    in_struct = Some(name.to_string());
-                }
-            } else if let Some(rest) = line.strip_prefix("pub enum ") {
-                let name = rest
-                    .split(|c: char| !c.is_alphanumeric() && c != '_')
-                    .next()
-                    .unwrap_or("");
-                if rest.trim_end().ends_with('{') {
-                    in_enum = Some((name.to_string(), Vec::new()));
-                    enum_default.clear();
-                }
+        if let Some(rest) = line.strip_prefix("pub struct ") {
+            if derives_de && rest.trim_end().ends_with('{') {
+                in_struct = Some(ident(rest).to_string());
+            }
+        } else if let Some(rest) = line.strip_prefix("pub enum ") {
+            // Derived or custom-deserialized (`Shedding`, `ReadFrom`) enums.
+            let name = ident(rest);
+            let custom = text.contains(&format!("Deserialize<'de> for {name} "));
+            if (derives_de || custom) && rest.trim_end().ends_with('{') {
+                in_enum = Some((name.to_string(), Vec::new(), String::new()));
             }
         }
         doc.clear();

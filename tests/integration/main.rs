@@ -9,6 +9,7 @@
 //! `-- --nocapture` to print the figures they measure.
 
 mod caches;
+mod cli;
 mod common;
 mod compute;
 mod databases;

@@ -193,9 +193,18 @@ fn every_request_ends_exactly_once_in_the_csv() {
         }
     }
 
-    // components.csv: one row per run for the one service, utilization in [0, 1].
-    let (ch, crows) = read_csv(&o.join("components.csv"));
+    // components.csv: one row per run for the one service, then one per instance
+    // (`app.0`, ...), utilization in [0, 1].
+    let (ch, all) = read_csv(&o.join("components.csv"));
+    let (crows, instances): (Vec<_>, Vec<_>) =
+        all.iter().partition(|x| x[col(&ch, "kind")] != "instance");
     assert_eq!(crows.len(), rows.len());
+    assert!(!instances.is_empty());
+    for x in &instances {
+        assert!(x[col(&ch, "component")].starts_with("app."), "{x:?}");
+        let u = num(&x[col(&ch, "utilization")]);
+        assert!((0.0..=1.0).contains(&u), "utilization {u}");
+    }
     for x in &crows {
         assert_eq!(x[col(&ch, "component")], "app");
         assert_eq!(x[col(&ch, "kind")], "service");

@@ -1226,6 +1226,32 @@ impl World {
                 mean_ms: hist.mean_ms(),
                 hit_ratio: None,
             });
+            // Then one row per instance (`app.0`, `app.1`, ...), in index order: the
+            // instances it starts with, and any other that served in the window.
+            let mut instances: Vec<&crate::service::Instance> = self
+                .sim
+                .actors()
+                .iter()
+                .filter_map(|a| match a {
+                    Node::Instance(i) if i.service == si => Some(i),
+                    _ => None,
+                })
+                .filter(|i| i.index < s.instances || i.stats.requests > 0)
+                .collect();
+            instances.sort_by_key(|i| i.index);
+            for i in instances {
+                let workers = f64::from(i.workers());
+                rows.push(ComponentRow {
+                    component: format!("{}.{}", s.name, i.index),
+                    kind: "instance",
+                    requests: i.stats.requests,
+                    utilization: (workers > 0.0).then(|| i.stats.busy.mean(now) / workers),
+                    mean_queue: Some(i.stats.queued.mean(now)),
+                    p99_ms: i.stats.sojourn.quantile_ms(0.99),
+                    mean_ms: i.stats.sojourn.mean_ms(),
+                    hit_ratio: None,
+                });
+            }
         }
         for a in self.sim.actors() {
             if let Node::Db(d) = a {

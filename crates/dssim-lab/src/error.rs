@@ -95,7 +95,7 @@ impl LabError {
 
 /// Turns serde's messages into ours: adds "did you mean" for unknown fields and variants.
 pub fn humanize(msg: &str) -> (String, Option<String>) {
-    let msg = msg.trim().trim_end_matches('\n').to_string();
+    let msg = human_types(msg.trim().trim_end_matches('\n'));
     for kind in ["unknown field", "unknown variant"] {
         if let Some(rest) = msg.strip_prefix(kind) {
             // "unknown field `rat`, expected one of `rate`, `users`"
@@ -111,4 +111,49 @@ pub fn humanize(msg: &str) -> (String, Option<String>) {
         }
     }
     (msg, None)
+}
+
+/// Serde's Rust type names in words: "expected u32" -> "expected a whole number".
+pub fn human_types(msg: &str) -> String {
+    let mut m = msg.to_string();
+    for (rust, words) in [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f32", "expected a number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list"),
+        ("expected a map", "expected a table"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        // Whole words only (not "expected u32s").
+        let mut out = String::new();
+        let mut rest = m.as_str();
+        while let Some(i) = rest.find(rust) {
+            let after = &rest[i + rust.len()..];
+            out.push_str(&rest[..i]);
+            if after.starts_with(|c: char| c.is_alphanumeric()) {
+                out.push_str(rust);
+            } else {
+                out.push_str(words);
+            }
+            rest = after;
+        }
+        out.push_str(rest);
+        m = out;
+    }
+    if let Some(i) = m.find("expected struct ") {
+        let end = m[i + 16..]
+            .find(|c: char| !c.is_alphanumeric() && c != '_')
+            .map_or(m.len(), |e| i + 16 + e);
+        m.replace_range(i..end, "expected a table");
+    }
+    m
 }

@@ -799,14 +799,21 @@ pub fn render(model: &ModelConfig, est: &ModelEstimate) -> String {
         .min(200_000);
     for d in &model.databases {
         use dssim_components::database::{moved_fraction, Sharding};
+        // Only where sharding is in play: several shards, or a strategy chosen.
+        if d.shards <= 1 && d.sharding == Sharding::Hash {
+            continue;
+        }
         let (n, m) = (d.shards, d.shards.saturating_add(1));
         let f = |s: Sharding| moved_fraction(s, keys, n, m);
         let _ = writeln!(
             out,
-            "database {}: adding a shard ({n} -> {m}) moves {:.1}% of {keys} keys with its sharding ({:?}); hash mod N {:.1}%, consistent hashing {:.1}% (ideal 1/(N+1) = {:.1}%)",
+            "database {}: adding a shard ({n} -> {m}) moves {:.1}% of {keys} keys with its sharding ({}); hash mod N {:.1}%, consistent hashing {:.1}% (ideal 1/(N+1) = {:.1}%)",
             d.name,
             100.0 * f(d.sharding),
-            d.sharding,
+            serde_json::to_value(d.sharding)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
             100.0 * f(Sharding::Hash),
             100.0 * f(Sharding::ConsistentHash),
             100.0 / f64::from(m)

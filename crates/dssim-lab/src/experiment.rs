@@ -308,7 +308,24 @@ impl Experiment {
     }
 
     /// Applies a `--set PATH=VALUE` from the command line (model paths or experiment keys).
+    /// Its errors point at the override itself (`--set duration=abc: expected a duration`).
     pub fn apply_cli_set(&mut self, assignment: &str) -> Result<(), LabError> {
+        self.apply_cli_set_at(assignment).map_err(|e| match e {
+            LabError::Input(mut d) if d.file == Path::new("--set") => {
+                if let Some((path, _)) = assignment.split_once('=') {
+                    let prefix = format!("--set {}: ", path.trim());
+                    if let Some(rest) = d.message.strip_prefix(&prefix) {
+                        d.message = rest.to_string();
+                    }
+                    d.file = PathBuf::from(format!("--set {}", assignment.trim()));
+                }
+                LabError::Input(d)
+            }
+            other => other,
+        })
+    }
+
+    fn apply_cli_set_at(&mut self, assignment: &str) -> Result<(), LabError> {
         let Some((path, raw)) = assignment.split_once('=') else {
             return Err(cli_error(format!(
                 "--set takes PATH=VALUE (for example services.app.workers=4), found {assignment:?}"
@@ -440,6 +457,9 @@ impl Experiment {
         }
         let mut model: ModelConfig = tree.clone().try_into().map_err(|e: toml::de::Error| {
             let (message, help) = humanize(e.message());
+            if let Some(err) = self.blame_override(&values, &message, help.clone()) {
+                return err;
+            }
             let origin = self.describe_overrides(&values);
             LabError::Input(Diagnostic {
                 help,
@@ -499,6 +519,56 @@ impl Experiment {
         Ok(())
     }
 
+    /// When the model loads alone but not after its overrides, the first override (of
+    /// `[set]`, `--set`, then the sweep values of this point) after which it fails to load,
+    /// as a diagnostic that points at that override: the `--set` argument itself, or its
+    /// value in the experiment file.
+    fn blame_override(
+        &self,
+        values: &[(&str, &toml::Value)],
+        message: &str,
+        help: Option<String>,
+    ) -> Option<LabError> {
+        let loads = |t: &toml::Value| t.clone().try_into::<ModelConfig>().is_ok();
+        let mut tree = self.model.clone();
+        if !loads(&tree) {
+            return None;
+        }
+        let sweep = Origin::File("sweep");
+        let all = self
+            .set
+            .iter()
+            .map(|(k, v, o)| (k.as_str(), v, o))
+            .chain(values.iter().map(|(k, v)| (*k, *v, &sweep)));
+        for (path, value, origin) in all {
+            self.apply(&mut tree, path, value.clone(), origin).ok()?;
+            if loads(&tree) {
+                continue;
+            }
+            let d = match origin {
+                Origin::Cli => Diagnostic::plain(
+                    Path::new(&format!("--set {path}={}", value_text(value))),
+                    message.to_string(),
+                ),
+                Origin::File(table) => {
+                    let message = format!("{path} = {}: {message}", value_text(value));
+                    match self.source.locate(&[table, path]) {
+                        Some(span) => Diagnostic {
+                            file: self.source.path.clone(),
+                            text: Some(self.source.text.clone()),
+                            span: Some(span),
+                            message,
+                            help: None,
+                        },
+                        None => Diagnostic::plain(&self.source.path, message),
+                    }
+                }
+            };
+            return Some(LabError::Input(Diagnostic { help, ..d }));
+        }
+        None
+    }
+
     fn describe_overrides(&self, values: &[(&str, &toml::Value)]) -> String {
         let mut parts: Vec<String> = self
             .set
@@ -550,6 +620,7 @@ impl Experiment {
         value: toml::Value,
         origin: &Origin,
     ) -> Result<(), LabError> {
+        let shown = value_text(&value);
         let fail = |message: String, help: Option<String>| -> LabError {
             match origin {
                 Origin::File(table) => {
@@ -568,7 +639,7 @@ impl Experiment {
                 }
                 Origin::Cli => LabError::Input(Diagnostic {
                     help,
-                    ..Diagnostic::plain(Path::new("--set"), message)
+                    ..Diagnostic::plain(Path::new(&format!("--set {path}={shown}")), message)
                 }),
             }
         };

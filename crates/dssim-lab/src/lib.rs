@@ -23,4 +23,4 @@ pub mod trace_json;
 
 pub use error::{Diagnostic, LabError};
 pub use experiment::{Experiment, RunSpec};
-pub use runner::{execute, replay, run_one, Progress, Quiet, RunSettings, Summary};
+pub use runner::{execute, replay, run_one, Progress, Quiet, Replayed, RunSettings, Summary};

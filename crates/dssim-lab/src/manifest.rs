@@ -159,14 +159,99 @@ impl Manifest {
         }
         let old = Manifest::read(dir)?;
         if old.fingerprint != self.fingerprint || old.shard != self.shard {
+            let diffs = self.differences(&old);
+            let what = if diffs.is_empty() {
+                "the same settings, but the text of the experiment or model file changed".into()
+            } else {
+                diffs.join("; ")
+            };
             return Err(LabError::Run(format!(
-                "{} holds results of a different experiment, overrides or shard (fingerprint {} vs {}); use another --out or remove it",
+                "{} holds results of a different experiment, overrides or shard (fingerprint {} vs {}): {what}; \
+                 the folder was written by `{}`; use another --out or remove it",
                 dir.display(),
                 old.fingerprint,
-                self.fingerprint
+                self.fingerprint,
+                old.command.join(" ")
             )));
         }
         Ok(())
+    }
+
+    /// The keys whose values differ between `old` (a folder's manifest) and this one, as
+    /// `key: OLD in the folder, NEW now`: the experiment's own keys, then every model path of
+    /// the first run (the one that `--set` and `[set]` change for every run).
+    pub fn differences(&self, old: &Manifest) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cmp = |key: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{key}: {a} in the folder, {b} now"));
+            }
+        };
+        cmp(
+            "experiment",
+            old.experiment.clone(),
+            self.experiment.clone(),
+        );
+        cmp("duration", old.duration.clone(), self.duration.clone());
+        cmp("warmup", old.warmup.clone(), self.warmup.clone());
+        cmp("seed", old.seed.to_string(), self.seed.to_string());
+        cmp(
+            "replications",
+            old.replications.to_string(),
+            self.replications.to_string(),
+        );
+        let opt = |t: &Option<String>| t.clone().unwrap_or_else(|| "none".into());
+        cmp(
+            "output.timeseries",
+            opt(&old.timeseries),
+            opt(&self.timeseries),
+        );
+        cmp(
+            "output.trace",
+            old.trace.to_string(),
+            self.trace.to_string(),
+        );
+        cmp(
+            "output.trace_sample",
+            format!("{:?}", old.trace_sample).to_lowercase(),
+            format!("{:?}", self.trace_sample).to_lowercase(),
+        );
+        cmp("sweep", old.swept.join(", "), self.swept.join(", "));
+        cmp(
+            "runs",
+            old.total_runs.to_string(),
+            self.total_runs.to_string(),
+        );
+        let shard =
+            |s: Option<(usize, usize)>| s.map_or("none".into(), |(k, n)| format!("{k}/{n}"));
+        cmp("--shard", shard(old.shard), shard(self.shard));
+        let first = |m: &Manifest| {
+            m.runs
+                .iter()
+                .find(|r| r.run == 0)
+                .or(m.runs.first())
+                .and_then(|r| r.model.as_ref())
+                .and_then(|m| serde_json::to_value(m).ok())
+        };
+        if let (Some(a), Some(b)) = (first(old), first(self)) {
+            let (mut fa, mut fb) = (BTreeMap::new(), BTreeMap::new());
+            flatten("", &a, &mut fa);
+            flatten("", &b, &mut fb);
+            let keys: BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+            for k in keys {
+                let show = |m: &BTreeMap<String, String>| {
+                    m.get(k).cloned().unwrap_or_else(|| "absent".into())
+                };
+                if fa.get(k) != fb.get(k) {
+                    out.push(format!(
+                        "{k}: {} in the folder, {} now",
+                        show(&fa),
+                        show(&fb)
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Keeps the timings of runs recorded by an earlier, interrupted invocation.
@@ -241,4 +326,34 @@ impl Manifest {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// A model as `path = value` pairs, list entries addressed by their name as in `--set`
+/// (`services.app.workers`).
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                flatten(&join(k), v, out);
+            }
+        }
+        serde_json::Value::Array(items)
+            if !items.is_empty() && items.iter().all(|i| i.get("name").is_some()) =>
+        {
+            for i in items {
+                let name = i.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+                flatten(&join(name), i, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
 }

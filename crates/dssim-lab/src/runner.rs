@@ -214,24 +214,94 @@ pub fn execute(
     })
 }
 
-/// Re-runs run `run` recorded in `dir` and compares its runs.csv row with the recorded one.
-/// Returns the recorded and the new line.
-pub fn replay(dir: &Path, run: usize) -> Result<(String, String), LabError> {
+/// What `replay` found: runs.csv's header, the recorded row and the replayed one.
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    /// runs.csv's header line.
+    pub header: String,
+    /// The row recorded in runs.csv.
+    pub recorded: String,
+    /// The row the replay produced.
+    pub replayed: String,
+}
+
+impl Replayed {
+    /// Whether the rows are identical.
+    pub fn identical(&self) -> bool {
+        self.recorded == self.replayed
+    }
+
+    /// The columns whose cells differ: (column, recorded, replayed).
+    pub fn differences(&self) -> Vec<(String, String, String)> {
+        let cells = |line: &str| -> Vec<String> {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(line.as_bytes())
+                .records()
+                .next()
+                .and_then(Result::ok)
+                .map(|r| r.iter().map(String::from).collect())
+                .unwrap_or_default()
+        };
+        let (h, a, b) = (
+            cells(&self.header),
+            cells(&self.recorded),
+            cells(&self.replayed),
+        );
+        let n = h.len().max(a.len()).max(b.len());
+        (0..n)
+            .filter(|&i| a.get(i) != b.get(i))
+            .map(|i| {
+                let get = |v: &Vec<String>| v.get(i).cloned().unwrap_or_else(|| "(missing)".into());
+                (
+                    h.get(i)
+                        .cloned()
+                        .unwrap_or_else(|| format!("column {}", i + 1)),
+                    get(&a),
+                    get(&b),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Re-runs run `run` of an output folder and returns runs.csv's header, its recorded row
+/// and the replayed one. A run id the folder does not hold is bad input (exit 2).
+pub fn replay(dir: &Path, run: usize) -> Result<Replayed, LabError> {
     let manifest = Manifest::read(dir)?;
+    if !manifest.runs.iter().any(|r| r.run == run) {
+        let ids: Vec<usize> = manifest.runs.iter().map(|r| r.run).collect();
+        let range = match (ids.iter().min(), ids.iter().max()) {
+            (Some(a), Some(b)) => format!("runs {a} to {b}"),
+            _ => "no runs".into(),
+        };
+        return Err(LabError::Input(crate::Diagnostic::plain(
+            Path::new("--run"),
+            format!("{} holds no run {run} (it holds {range})", dir.display()),
+        )));
+    }
     let spec = manifest.spec(run)?;
     let report = run_one(&spec).map_err(LabError::Run)?;
     let new_line = output::runs_line(&spec, &report);
     let runs_path = dir.join("runs.csv");
     let text = std::fs::read_to_string(&runs_path).map_err(|e| LabError::io(&runs_path, e))?;
+    let header = text.lines().next().unwrap_or_default().to_string();
     let recorded = text
         .lines()
         .skip(1)
         .find(|l| l.split(',').next() == Some(&run.to_string()))
         .ok_or_else(|| {
-            LabError::Run(format!(
-                "run {run} is not recorded in {}",
-                runs_path.display()
+            LabError::Input(crate::Diagnostic::plain(
+                Path::new("--run"),
+                format!(
+                    "run {run} is not recorded in {} (an interrupted run: `--resume` it first)",
+                    runs_path.display()
+                ),
             ))
         })?;
-    Ok((recorded.to_string(), new_line))
+    Ok(Replayed {
+        header,
+        recorded: recorded.to_string(),
+        replayed: new_line,
+    })
 }
