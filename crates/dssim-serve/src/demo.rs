@@ -81,6 +81,8 @@ pub struct Demo {
     result: Option<String>,
     /// Bumped at every rebuild: the time series so far may change.
     pub generation: u64,
+    /// The time series of the finished run.
+    series: Vec<dssim_components::stats::SeriesRow>,
     graph: Graph,
 }
 
@@ -119,6 +121,7 @@ impl Demo {
             world: Some(world),
             result: None,
             generation: 0,
+            series: Vec::new(),
             graph,
         })
     }
@@ -150,6 +153,11 @@ impl Demo {
         self.result.as_deref()
     }
 
+    /// The time-series rows closed so far.
+    pub fn series(&self) -> &[dssim_components::stats::SeriesRow] {
+        self.world.as_ref().map_or(&self.series, World::series)
+    }
+
     /// The actions so far.
     pub fn actions(&self) -> &[Timed] {
         &self.actions
@@ -163,6 +171,7 @@ impl Demo {
         w.step_to(t);
         if w.now() >= self.spec.opts.duration {
             let world = self.world.take().expect("world present");
+            self.series = world.series().to_vec();
             let report = world.run().map_err(|e| e.to_string())?;
             let mut text = dssim_lab::output::runs_header(&[]).join(",");
             text.push('\n');
@@ -299,8 +308,9 @@ impl Demo {
         Ok(())
     }
 
-    /// Applies `action` at the next whole millisecond of simulated time (so the exported
-    /// file reads well): rebuilds the world with it and runs the new world up to now.
+    /// Applies `action` at the current simulated time rounded up to a whole millisecond (so
+    /// the exported file reads well): rebuilds the world with it and runs the new world up
+    /// to now (an action at exactly now is applied in that re-run, as `dssim run` would).
     /// Returns the time it takes effect.
     pub fn act(&mut self, action: Action) -> Result<SimTime, String> {
         if self.done() {
@@ -308,17 +318,16 @@ impl Demo {
         }
         let now = self.now();
         let ms = SimTime::from_millis(1).0;
-        let at = SimTime(now.0.div_ceil(ms) * ms).max(SimTime(now.0 + 1));
-        let at = SimTime(at.0.div_ceil(ms) * ms);
+        let at = SimTime(now.0.div_ceil(ms) * ms);
         if at >= self.spec.opts.duration {
             return Err("too close to the end of the run".into());
         }
         self.check(&action, at)?;
         self.actions.push(Timed { at, action });
         let model = self.model();
-        let rebuilt = build(&model, &self.spec.opts).and_then(|mut w| {
+        let rebuilt = build(&model, &self.spec.opts).map(|mut w| {
             w.step_to(now);
-            Ok(w)
+            w
         });
         match rebuilt {
             Ok(w) => {

@@ -615,25 +615,25 @@ fn frame(run: &Run, seen: &mut Vec<Seen>) -> Value {
         }
         let mut rows = Vec::new();
         let mut nodes = Vec::new();
+        let series = d.series();
+        for r in series.iter().skip(s.rows) {
+            rows.push(json!([
+                num(r.t_s),
+                num(r.rps),
+                num(r.arrivals_rps),
+                opt(r.p99_ms),
+                r.errors,
+                r.shed,
+                num(r.instances),
+                num(r.queue_len),
+                num(r.in_flight),
+                opt(r.utilization),
+                opt(r.cache_hit_ratio),
+                opt(r.repl_lag_ms),
+            ]));
+        }
+        s.rows = series.len();
         if let Some(w) = d.world() {
-            let series = w.series();
-            for r in series.iter().skip(s.rows) {
-                rows.push(json!([
-                    num(r.t_s),
-                    num(r.rps),
-                    num(r.arrivals_rps),
-                    opt(r.p99_ms),
-                    r.errors,
-                    r.shed,
-                    num(r.instances),
-                    num(r.queue_len),
-                    num(r.in_flight),
-                    opt(r.utilization),
-                    opt(r.cache_hit_ratio),
-                    opt(r.repl_lag_ms),
-                ]));
-            }
-            s.rows = series.len();
             let now = w.now();
             let dt = now.0.saturating_sub(s.at.0) as f64;
             let g = d.graph();

@@ -154,7 +154,8 @@ function fillControls(run) {
   }
   $('rate').value = v.clients.length ? clientRate(v.clients[0].name) : '';
   const sides = [];
-  v.graph.regions.forEach((r, i) => { if (v.graph.regions.length > 1) sides.push(['region:' + i, 'region ' + r]); });
+  const used = new Set(v.graph.nodes.map((n) => n.region));
+  if (used.size > 1) v.graph.regions.forEach((r, i) => { if (used.has(i)) sides.push(['region:' + i, 'region ' + r]); });
   const groups = [...new Set(v.graph.nodes.map((n) => n.group))].filter((g) => v.addressable.includes(g));
   for (const g of groups) sides.push([g, g]);
   for (const id of ['side-a', 'side-b']) {
@@ -224,6 +225,7 @@ function layout(view) {
   let y0 = 8;
   const boxes = {};
   bands.forEach((cols, r) => {
+    if (cols.every((c) => c.length === 0)) return;
     if (g.regions.length > 1) {
       const t = document.createElementNS(SVG, 'text');
       t.setAttribute('x', 4); t.setAttribute('y', y0 + 10); t.setAttribute('class', 'region');
