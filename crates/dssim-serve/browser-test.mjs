@@ -94,7 +94,9 @@ async function until(expression, what, ms = 60_000) {
     if (await js(expression)) return true;
     await new Promise((r) => setTimeout(r, 100));
   }
-  check(false, 'waited for ' + what);
+  const seen = await js(`[document.getElementById('errors').textContent, document.getElementById('message').textContent,
+    window.dssim.run && window.dssim.run.name, window.dssim.views.length && window.dssim.views[0].nodes.length].join(' | ')`);
+  check(false, 'waited for ' + what + ' (page: ' + seen + ')');
   throw new Error('gave up waiting for ' + what);
 }
 async function shot(name) {
@@ -195,6 +197,31 @@ try {
     check(await js(`Math.abs(window.dssim.views[0].now - window.dssim.views[1].now) < 1e-9`), 'the two variants are in lockstep');
     await shot('serve-side-by-side.png');
   }
+
+  // 7. Responsiveness: 100 instances at 10,000 requests/s played at 10x (figures printed,
+  // not asserted: they depend on the machine).
+  const big = readFileSync(new URL('../../benches/serve_pace.py', import.meta.url), 'utf8')
+    .split('MODEL = ' + '"'.repeat(3))[1].split('"'.repeat(3))[0];
+  await js(`document.getElementById('editor').value = ${JSON.stringify(big)}; true`);
+  await js(`window.dssim.name = 'pace.toml'; document.getElementById('editor-box').hidden = false; true`);
+  await click('#load-text');
+  await until(`window.dssim.run && window.dssim.run.name === 'pace' && window.dssim.views[0].nodes.length > 100`, 'the 100-instance model');
+  await js(`document.getElementById('editor-box').hidden = true; true`);
+  await click('.speeds button[data-speed="10"]');
+  await click('#start');
+  await until(`window.dssim.views[0].now >= 2`, '2 simulated seconds', 30_000);
+  const perf = await js(`new Promise((done) => {
+    const v = window.dssim.views[0], t0 = performance.now(), s0 = v.now;
+    let frames = 0, worst = 0, last = t0;
+    const tick = (t) => { frames++; worst = Math.max(worst, t - last); last = t;
+      if (t - t0 < 5000) requestAnimationFrame(tick);
+      else done({ fps: frames / ((t - t0) / 1000), worst, rate: (v.now - s0) / ((t - t0) / 1000) }); };
+    requestAnimationFrame(tick);
+  })`);
+  console.log(`info 100 instances, 10k rps at 10x: page ${perf.fps.toFixed(0)} animation frames/s, ` +
+    `longest gap ${perf.worst.toFixed(0)} ms, ${perf.rate.toFixed(2)} simulated s per wall s`);
+  check(perf.rate > 5, 'the 100-instance run advances (simulated s per wall s > 5)');
+  await shot('serve-100-instances.png');
 } catch (e) {
   console.log('FAIL ' + e.message);
   failed = true;

@@ -402,3 +402,34 @@ fn the_server_serves_the_page_and_guards_itself() {
     let (code, _) = http(&s, "GET", "/", &[], "");
     assert_eq!(code, 200, "still serving");
 }
+
+/// Every shipped experiment exports (no actions) to a file that loads back to the same
+/// resolved model, run options and seed.
+#[test]
+fn every_shipped_experiment_exports_and_loads_back() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("experiments")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() > 20);
+    for path in names {
+        let exp = Experiment::load(&path).expect("loads");
+        let d = Demo::new(&exp, 0).expect("demo");
+        let text = d.export().expect("export");
+        let back = load_text(&dir, "exported.toml", text.clone())
+            .unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()));
+        let spec = back.spec(0).expect("spec");
+        assert_eq!(back.points(), 1);
+        assert_eq!(spec.seed, d.spec.seed, "{}", path.display());
+        assert_eq!(
+            format!("{:?}", spec.model),
+            format!("{:?}", d.spec.model),
+            "{}",
+            path.display()
+        );
+        assert_eq!(format!("{:?}", spec.opts), format!("{:?}", d.spec.opts));
+    }
+}

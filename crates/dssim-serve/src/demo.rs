@@ -362,6 +362,13 @@ impl Demo {
         if !self.label.is_empty() {
             description.push_str(&format!(" ({})", self.label));
         }
+        let mut model = self.model();
+        // Arrival traces go inline: the exported file may live anywhere.
+        for c in &mut model.clients {
+            if c.arrival == Arrival::Trace {
+                c.file = None;
+            }
+        }
         let file = File {
             name,
             description,
@@ -370,7 +377,7 @@ impl Demo {
             seed: self.exp.seed,
             replications: 1,
             output: &self.exp.output,
-            model: self.model(),
+            model,
         };
         let body = toml::to_string(&file).map_err(|e| e.to_string())?;
         let mut head = String::from(
