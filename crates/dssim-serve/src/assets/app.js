@@ -45,7 +45,10 @@ function showErrors(e) {
   else box.textContent = e.error || String(e);
 }
 
-function say(msg) { $('message').textContent = msg || ''; }
+function say(msg, refused) {
+  $('message').textContent = msg || '';
+  $('message').classList.toggle('refused', !!refused);
+}
 
 async function init() {
   const list = await api('GET', '/api/experiments');
@@ -481,7 +484,7 @@ async function act(action) {
     const r = await api('POST', '/api/runs/' + state.run.id + '/action', action);
     say(action.kind + ' at ' + r.at_s[0].toFixed(3) + ' s');
     return true;
-  } catch (e) { say(e.error || String(e)); return false; }
+  } catch (e) { say('refused: ' + (e.error || String(e)), true); return false; }
 }
 
 function setRate(rate) {
