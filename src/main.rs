@@ -205,6 +205,9 @@ enum Command {
     },
     /// Print the man page (roff): `dssim man > dssim.1 && man ./dssim.1`.
     Man,
+    /// Serve the live classroom page: pick or paste an experiment, run it paced to the
+    /// clock, kill and recover components, export the demo as a replayable experiment.
+    Serve(ServeArgs),
     /// Re-run one recorded run; exit 0 only if its runs.csv row is identical.
     Replay {
         /// An output folder written by `dssim run`.
@@ -213,6 +216,19 @@ enum Command {
         #[arg(long)]
         run: usize,
     },
+}
+
+/// `dssim serve [FILE] [--port 8080] [--host 127.0.0.1]`.
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Experiment to open first (its folder lists the others) [default: ./experiments].
+    file: Option<PathBuf>,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Address to bind; only this machine can connect by default.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
 }
 
 fn main() -> ExitCode {
@@ -527,6 +543,13 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             say_raw!("{}", ecosystem::man_page());
             Ok(0)
         }
+        Command::Serve(a) => dssim_serve::serve(dssim_serve::Options {
+            file: a.file,
+            host: a.host,
+            port: a.port,
+        })
+        .map(|()| 0)
+        .map_err(LabError::Run),
         Command::Replay { dir, run } => {
             let r = dssim_lab::replay(&dir, run)?;
             if r.identical() {

@@ -24,6 +24,7 @@ mod reliability;
 mod reproducibility;
 mod resume;
 mod robustness;
+mod serve;
 mod support;
 mod sweeps;
 mod teaching;

@@ -23,6 +23,9 @@ use crate::stats::{Outcome, Shared};
 use crate::units::{check_non_negative, check_ratio, DistSpec, Dur};
 use crate::ConfigError;
 
+mod live;
+pub use live::{Graph, GraphNode, Probe};
+
 /// The whole model file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -894,6 +897,7 @@ impl ModelConfig {
             model: self.clone(),
             clients,
             ids,
+            window_open: false,
         })
     }
 
@@ -1015,6 +1019,8 @@ pub struct World {
     model: ModelConfig,
     clients: Vec<ActorId>,
     ids: BTreeMap<String, Vec<ActorId>>,
+    /// Whether the measured window has opened (by [`World::step_to`]).
+    window_open: bool,
 }
 
 /// A run that could not complete.
@@ -1051,22 +1057,9 @@ impl World {
     /// still unanswered then end as dropped.
     pub fn run(mut self) -> Result<RunReport, RunError> {
         let o = self.opts.clone();
-        // After an `advance` past the warm-up the averages already run from time zero.
-        let fresh = self.sim.now() <= o.warmup;
-        self.sim.run_until(o.warmup);
-        if fresh {
-            for a in self.sim.actors_mut() {
-                match a {
-                    Node::Instance(i) => {
-                        i.stats.busy.reset(o.warmup);
-                        i.stats.queued.reset(o.warmup);
-                    }
-                    Node::Db(d) => d.stats.conns.reset(o.warmup),
-                    _ => {}
-                }
-            }
+        if !self.window_open {
+            self.open_window();
         }
-        crate::compute::reset_window(&mut self.sim.shared_mut().compute, o.warmup);
         self.sim.run_until(o.duration);
         let mut components = self.component_rows();
         let compute = crate::compute::summary(&self.sim.shared().compute, o.duration);
@@ -1118,6 +1111,28 @@ impl World {
             report.set("lost_writes", crate::report::Cell::Int(lost));
         }
         Ok(report)
+    }
+
+    /// Runs to the end of the warm-up and restarts the averages there: the measured window.
+    fn open_window(&mut self) {
+        let o = self.opts.clone();
+        // After an `advance` past the warm-up the averages already run from time zero.
+        let fresh = self.sim.now() <= o.warmup;
+        self.sim.run_until(o.warmup);
+        if fresh {
+            for a in self.sim.actors_mut() {
+                match a {
+                    Node::Instance(i) => {
+                        i.stats.busy.reset(o.warmup);
+                        i.stats.queued.reset(o.warmup);
+                    }
+                    Node::Db(d) => d.stats.conns.reset(o.warmup),
+                    _ => {}
+                }
+            }
+        }
+        crate::compute::reset_window(&mut self.sim.shared_mut().compute, o.warmup);
+        self.window_open = true;
     }
 
     /// Test and wiring hook: makes every instance of service `service` call the first

@@ -1,0 +1,282 @@
+//! Stepping a built world for a live view (`dssim serve`): advance to a simulated time,
+//! read the wiring as a graph and the components' current levels. Reading never changes
+//! the run: a world stepped with [`World::step_to`] and then [`World::run`] gives the same
+//! report, byte for byte, as [`World::run`] alone.
+
+use dssim_engine::{ActorId, SimTime};
+use serde::Serialize;
+
+use super::World;
+use crate::cache::Tier;
+use crate::node::Node;
+use crate::stats::SeriesRow;
+
+/// The model as built: one node per actor a picture shows, and the links between groups.
+#[derive(Clone, Debug, Serialize)]
+pub struct Graph {
+    /// Clients, load balancers, instances, caches, database nodes, job queues.
+    pub nodes: Vec<GraphNode>,
+    /// Links between groups (`users` -> `lb`, `app` -> `db`), each once.
+    pub edges: Vec<(String, String)>,
+    /// Region names, in the model's order (the default region first).
+    pub regions: Vec<String>,
+}
+
+/// One drawn component.
+#[derive(Clone, Debug, Serialize)]
+pub struct GraphNode {
+    /// Its name in faults and partitions (`app.2`, `db.replica.0`, `lb`).
+    pub name: String,
+    /// `client`, `load_balancer`, `cdn`, `service`, `cache`, `database`, `queue`.
+    pub kind: &'static str,
+    /// The component it belongs to (`app` for `app.2`).
+    pub group: String,
+    /// Index into [`Graph::regions`].
+    pub region: usize,
+    /// Workers (instances), 0 elsewhere.
+    pub workers: u32,
+    /// Whether it exists from the start (false: spare instances an autoscaler may add).
+    pub initial: bool,
+}
+
+/// The current state of one graph node.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Probe {
+    /// Up (not killed or crashed).
+    pub alive: bool,
+    /// Requests handled so far (instances, load balancers, caches, database nodes).
+    pub requests: u64,
+    /// Busy workers (instances) or open connections (database nodes) now.
+    pub busy: f64,
+    /// Requests waiting now (instances).
+    pub queue: f64,
+    /// Integral of busy workers since the window opened (worker-ns), for interval means.
+    pub busy_area: f64,
+    /// Integral of the queue length since the window opened (request-ns).
+    pub queue_area: f64,
+}
+
+impl World {
+    /// Advances to `t` (at most the end of arrivals). The measured window opens at the
+    /// warm-up exactly as [`World::run`] opens it, so a world stepped in any increments
+    /// finishes with the same report.
+    pub fn step_to(&mut self, t: SimTime) {
+        let t = t.min(self.opts.duration);
+        if !self.window_open && t >= self.opts.warmup {
+            self.open_window();
+        }
+        self.sim.run_until(t);
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> SimTime {
+        self.sim.now()
+    }
+
+    /// End of arrivals.
+    pub fn duration(&self) -> SimTime {
+        self.opts.duration
+    }
+
+    /// Whether the measured window has opened (averages restart there).
+    pub fn window_open(&self) -> bool {
+        self.window_open
+    }
+
+    /// Rows of the time series closed so far (`[output] timeseries`).
+    pub fn series(&self) -> &[SeriesRow] {
+        &self.sim.shared().stats.series
+    }
+
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.sim.events()
+    }
+
+    /// The wiring as built: names, kinds, groups and regions of the actors, and the links
+    /// between components.
+    pub fn graph(&self) -> Graph {
+        let m = &self.model;
+        let regions = m.region_names();
+        let rix = |r: &Option<String>| {
+            r.as_ref()
+                .and_then(|r| regions.iter().position(|x| x == r))
+                .unwrap_or(0)
+        };
+        let mut nodes = Vec::new();
+        let mut edges = Vec::new();
+        let node = |name: String, kind, group: &str, region, workers, initial| GraphNode {
+            name,
+            kind,
+            group: group.to_string(),
+            region,
+            workers,
+            initial,
+        };
+        for c in &m.clients {
+            nodes.push(node(
+                c.name.clone(),
+                "client",
+                &c.name,
+                rix(&c.region),
+                0,
+                true,
+            ));
+            edges.push((c.name.clone(), c.target.clone()));
+        }
+        for l in &m.load_balancers {
+            nodes.push(node(
+                l.name.clone(),
+                "load_balancer",
+                &l.name,
+                rix(&l.region),
+                0,
+                true,
+            ));
+            edges.push((l.name.clone(), l.backends.clone()));
+        }
+        for c in m.caches.iter().filter(|c| c.tier == Tier::Cdn) {
+            nodes.push(node(
+                c.name.clone(),
+                "cdn",
+                &c.name,
+                rix(&c.region),
+                0,
+                true,
+            ));
+            if let Some(o) = &c.origin {
+                edges.push((c.name.clone(), o.clone()));
+            }
+        }
+        for (si, s) in m.services.iter().enumerate() {
+            let all = self.sim.shared().compute.services[si].instances.len() as u32;
+            for i in 0..all {
+                let workers = self.instance_workers(&format!("{}.{i}", s.name));
+                nodes.push(node(
+                    format!("{}.{i}", s.name),
+                    "service",
+                    &s.name,
+                    rix(&s.region),
+                    workers,
+                    i < s.instances,
+                ));
+            }
+            if let Some(c) = &s.cache {
+                edges.push((s.name.clone(), c.clone()));
+            }
+            if let Some(d) = &s.database {
+                edges.push((s.name.clone(), d.clone()));
+            }
+        }
+        for c in m.caches.iter().filter(|c| c.tier == Tier::App) {
+            let users: Vec<_> = m
+                .services
+                .iter()
+                .filter(|s| s.cache.as_deref() == Some(c.name.as_str()))
+                .collect();
+            if c.local {
+                for s in users {
+                    for i in 0..s.instances {
+                        let name = format!("{}@{}.{i}", c.name, s.name);
+                        nodes.push(node(name, "cache", &c.name, rix(&s.region), 0, true));
+                    }
+                }
+            } else {
+                nodes.push(node(
+                    c.name.clone(),
+                    "cache",
+                    &c.name,
+                    rix(&c.region),
+                    0,
+                    true,
+                ));
+            }
+            if let Some(o) = &c.origin {
+                edges.push((c.name.clone(), o.clone()));
+            }
+        }
+        for d in &m.databases {
+            for sh in 0..d.shards {
+                for n in 0..=d.replicas {
+                    let region = match &d.replica_region {
+                        Some(_) if n > 0 => &d.replica_region,
+                        _ => &d.region,
+                    };
+                    nodes.push(node(
+                        d.node_name(sh, n),
+                        "database",
+                        &d.name,
+                        rix(region),
+                        0,
+                        true,
+                    ));
+                }
+            }
+        }
+        for q in &m.queues {
+            nodes.push(node(q.name.clone(), "queue", &q.name, 0, q.workers, true));
+            edges.push((q.producer.clone(), q.name.clone()));
+        }
+        edges.sort();
+        edges.dedup();
+        Graph {
+            nodes,
+            edges,
+            regions,
+        }
+    }
+
+    fn instance_workers(&self, name: &str) -> u32 {
+        match self.node(name) {
+            Some(Node::Instance(i)) => i.workers(),
+            _ => 0,
+        }
+    }
+
+    fn actor_of(&self, name: &str) -> Option<ActorId> {
+        match self.ids.get(name)?.as_slice() {
+            [id] => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The current state of the graph node called `name` (see [`World::graph`]).
+    pub fn probe(&self, name: &str) -> Option<Probe> {
+        let id = self.actor_of(name)?;
+        let now = self.sim.now();
+        Some(match self.sim.actors().get(id as usize)? {
+            Node::Instance(i) => Probe {
+                alive: i.is_alive(),
+                requests: i.stats.requests,
+                busy: i.stats.busy.level(),
+                queue: i.stats.queued.level(),
+                busy_area: i.stats.busy.area(now),
+                queue_area: i.stats.queued.area(now),
+            },
+            Node::Db(d) => {
+                let alive = self.sim.shared().dbs[d.db].shards[d.shard].nodes[d.node].alive;
+                Probe {
+                    alive,
+                    requests: d.stats.requests,
+                    busy: d.stats.conns.level(),
+                    busy_area: d.stats.conns.area(now),
+                    ..Default::default()
+                }
+            }
+            Node::Cache(c) => Probe {
+                alive: c.alive(),
+                requests: c.stats.requests,
+                ..Default::default()
+            },
+            Node::LoadBalancer(l) => Probe {
+                alive: true,
+                requests: l.stats.requests,
+                ..Default::default()
+            },
+            _ => Probe {
+                alive: true,
+                ..Default::default()
+            },
+        })
+    }
+}
