@@ -8,7 +8,7 @@
 //! with no boxing; messages are one closed enum, stored inline in the heap.
 
 use crate::net::Network;
-use crate::queue::{ActorId, EventQueue, TimerId};
+use crate::queue::{ActorId, Deadline, EventQueue, TimerId};
 use crate::rng::Rng;
 use crate::time::SimTime;
 
@@ -76,6 +76,20 @@ impl<M, S> Ctx<'_, M, S> {
     #[inline]
     pub fn timer_at(&mut self, at: SimTime, msg: M) -> TimerId {
         self.queue.push(at.max(self.now), self.me, msg)
+    }
+
+    /// A deadline `delay` from now, stamped with the `seq` a timer set now would get but
+    /// not scheduled: keep it (in a [`crate::DeadlineFifo`]) and schedule a wake-up for it
+    /// with [`Self::wake_at`] only when it has to be, for the same `(time, seq)` order.
+    #[inline]
+    pub fn deadline(&mut self, delay: SimTime) -> Deadline {
+        self.queue.stamp(self.now + delay)
+    }
+
+    /// Sends `msg` to this actor itself at deadline `d` (stamped earlier, not yet passed).
+    #[inline]
+    pub fn wake_at(&mut self, d: Deadline, msg: M) -> TimerId {
+        self.queue.push_stamped(d, self.me, msg)
     }
 
     /// Cancels a timer; harmless if it already fired.
