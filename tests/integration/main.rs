@@ -26,5 +26,6 @@ mod robustness;
 mod support;
 mod sweeps;
 mod theory;
+mod timers;
 mod traces;
 mod traffic;

@@ -131,3 +131,54 @@ impl<T: Copy> DeadlineFifo<T> {
         self.armed.is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::EventQueue;
+    use crate::time::SimTime;
+
+    /// A million deadlines at a constant timeout, each answered a few steps after it was
+    /// set: the FIFO stays at a small multiple of those in flight, one wake-up at a time.
+    #[test]
+    fn holds_only_deadlines_in_flight() {
+        let mut q: EventQueue<()> = EventQueue::new();
+        let mut f: DeadlineFifo<u64> = DeadlineFifo::new();
+        let mut answered_below = 0u64; // ids below are answered
+        let mut arms = 0;
+        let mut most = 0;
+        for id in 0..1_000_000u64 {
+            let d = q.stamp(SimTime(id + 3_600_000_000_000));
+            if f.push(d, id, |&x| x >= answered_below).is_some() {
+                arms += 1;
+            }
+            answered_below = id.saturating_sub(4);
+            most = most.max(f.len());
+        }
+        assert!(most <= 2 * 5 + MIN_SWEEP, "{most}");
+        assert_eq!(arms, 1);
+        assert!(f.armed());
+    }
+
+    /// The wake-up fires for the head; an answered head is skipped and the next live one
+    /// armed; a live head due at the wake-up is handed back once.
+    #[test]
+    fn fires_live_heads_and_skips_stale_ones() {
+        let mut q: EventQueue<()> = EventQueue::new();
+        let mut f: DeadlineFifo<u32> = DeadlineFifo::new();
+        let live = |x: &u32| *x != 1; // attempt 1 was answered
+        let d0 = q.stamp(SimTime(10));
+        let d1 = q.stamp(SimTime(11));
+        let d2 = q.stamp(SimTime(12));
+        assert_eq!(f.push(d0, 0, live), Some(d0));
+        assert_eq!(f.push(d1, 1, live), None);
+        assert_eq!(f.push(d2, 2, live), None);
+        assert_eq!(f.fire(live), Some(0));
+        assert_eq!(f.rearm(live), Some(d2)); // 1 is stale: skipped
+        assert_eq!(f.len(), 1);
+        assert_eq!(f.fire(|_| false), None); // answered meanwhile
+        assert_eq!(f.rearm(live), None);
+        assert!(f.is_empty() && !f.armed());
+        assert_eq!(f.fire(live), None); // nothing armed
+    }
+}

@@ -392,4 +392,87 @@ mod tests {
         assert_eq!(order, vec![2, 3, 5, 9]);
         assert!(q.is_empty());
     }
+
+    /// Cancelling timers that fired, timers still pending (in the heap and in the FIFO of
+    /// now) and the same timer twice leaves nothing behind once the queue has drained.
+    /// (A fired timer's cancel used to leave a tombstone forever, sending every later pop
+    /// down the slow path.)
+    #[test]
+    fn cancellation_never_leaks() {
+        let mut q = EventQueue::new();
+        let ids: Vec<TimerId> = (0..10u32)
+            .map(|i| q.push(SimTime(10 * u64::from(i)), 0, i))
+            .collect();
+        assert_eq!(q.pop().map(|e| e.msg), Some(0));
+        assert_eq!(q.pop().map(|e| e.msg), Some(1));
+        q.cancel(ids[0]); // fired
+        q.cancel(ids[1]); // fired: the one just popped
+        assert_eq!(q.tombstones(), 0, "a fired timer left a tombstone");
+        q.cancel(ids[5]);
+        q.cancel(ids[5]); // twice
+        q.cancel(ids[9]);
+        let now_a = q.push(SimTime(10), 0, 100); // due now: the FIFO
+        let now_b = q.push(SimTime(10), 0, 101);
+        q.cancel(now_a);
+        assert_eq!(q.tombstones(), 3);
+        let mut order = Vec::new();
+        while let Some(e) = q.pop() {
+            order.push(e.msg);
+            if e.msg == 101 {
+                q.cancel(now_b); // cancelling the event being handled
+            }
+        }
+        assert_eq!(order, vec![101, 2, 3, 4, 6, 7, 8]);
+        q.cancel(ids[9]); // cancelled and skipped already
+        assert!(q.is_empty());
+        assert_eq!(q.tombstones(), 0);
+        assert_eq!(q.len(), 0);
+    }
+
+    /// A deadline stamped at some moment and armed later pops exactly where a timer set
+    /// at that moment would have, including against events due at the same instant and
+    /// when it is armed at its own instant (the FIFO of now).
+    #[test]
+    fn stamped_deadlines_fire_where_a_timer_would() {
+        // Script: at each step either push an event at t, or set a deadline at t.
+        let run = |stamped: bool| {
+            let mut q: EventQueue<u32> = EventQueue::new();
+            let mut pending = Vec::new();
+            q.push(SimTime(1), 0, 1);
+            let d1 = SimTime(5);
+            if stamped {
+                pending.push((q.stamp(d1), 50));
+            } else {
+                q.push(d1, 0, 50);
+            }
+            q.push(SimTime(5), 0, 2); // ties with the deadline, set after it
+            let d2 = SimTime(5);
+            if stamped {
+                pending.push((q.stamp(d2), 51));
+            } else {
+                q.push(d2, 0, 51);
+            }
+            q.push(SimTime(5), 0, 3);
+            let mut order = Vec::new();
+            while let Some(e) = q.pop() {
+                order.push(e.msg);
+                if e.msg == 1 && stamped {
+                    // Arm the first deadline only now (clock at 1).
+                    let (d, m) = pending.remove(0);
+                    q.push_stamped(d, 0, m);
+                }
+                if e.msg == 50 {
+                    q.push(SimTime(5), 0, 4); // due now: FIFO, after everything above
+                    if stamped {
+                        // Armed at its own instant, behind the events set before it.
+                        let (d, m) = pending.remove(0);
+                        q.push_stamped(d, 0, m);
+                    }
+                }
+            }
+            order
+        };
+        assert_eq!(run(false), vec![1, 50, 2, 51, 3, 4]);
+        assert_eq!(run(true), run(false));
+    }
 }

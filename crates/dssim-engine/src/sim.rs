@@ -211,6 +211,11 @@ impl<A: Actor> Simulation<A> {
         self.events
     }
 
+    /// Events waiting in the queue, and of them the cancelled ones not yet skipped.
+    pub fn queued(&self) -> (usize, usize) {
+        (self.queue.len(), self.queue.tombstones())
+    }
+
     /// The shared state.
     pub fn shared(&self) -> &A::Shared {
         &self.shared
