@@ -65,6 +65,12 @@ impl<T: Copy> DeadlineFifo<T> {
             self.items.back().is_none_or(|(b, _)| *b <= d),
             "deadlines must come in order"
         );
+        // The head is the oldest entry, usually answered by now: dropping it here keeps
+        // the FIFO at about the attempts in flight without a sweep where answers come
+        // back in order. The sweep bounds it where they do not (one slow attempt).
+        if self.items.front().is_some_and(|(_, t)| !live(t)) {
+            self.items.pop_front();
+        }
         if self.items.len() >= self.sweep_at {
             self.items.retain(|(_, t)| live(t));
             self.sweep_at = (2 * self.items.len()).max(MIN_SWEEP);
