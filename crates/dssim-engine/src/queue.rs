@@ -60,7 +60,7 @@ fn key(time: SimTime, seq: u64) -> u128 {
 }
 
 /// One scheduled delivery of `msg` to actor `to` at `time`.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Event<M> {
     /// When it happens.
     pub time: SimTime,
@@ -88,7 +88,7 @@ struct MinHeap<M> {
     data: Vec<Event<M>>,
 }
 
-impl<M> MinHeap<M> {
+impl<M: Copy> MinHeap<M> {
     fn with_capacity(n: usize) -> Self {
         MinHeap {
             data: Vec::with_capacity(n),
@@ -121,8 +121,10 @@ impl<M> MinHeap<M> {
         if self.data.is_empty() {
             return Some(last);
         }
+        // Sift a hole down from the root and drop `last` into it: one copy per level
+        // instead of a swap's two.
         let key = last.key();
-        let top = std::mem::replace(&mut self.data[0], last);
+        let top = self.data[0];
         let n = self.data.len();
         let mut i = 0;
         loop {
@@ -139,9 +141,10 @@ impl<M> MinHeap<M> {
             if key <= self.data[child].key() {
                 break;
             }
-            self.data.swap(i, child);
+            self.data[i] = self.data[child];
             i = child;
         }
+        self.data[i] = last;
         Some(top)
     }
 
@@ -170,13 +173,13 @@ pub struct EventQueue<M> {
     next_cancelled: u128,
 }
 
-impl<M> Default for EventQueue<M> {
+impl<M: Copy> Default for EventQueue<M> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<M> EventQueue<M> {
+impl<M: Copy> EventQueue<M> {
     /// An empty queue.
     pub fn new() -> Self {
         EventQueue {

@@ -14,8 +14,8 @@ use crate::time::SimTime;
 
 /// Something that reacts to messages.
 pub trait Actor {
-    /// The one message type of the model.
-    type Msg;
+    /// The one message type of the model: plain data, copied in and out of the queue.
+    type Msg: Copy;
     /// State every actor of the model may read and write (request table, global metrics).
     type Shared;
     /// Reacts to one message.
@@ -34,7 +34,7 @@ pub struct Ctx<'a, M, S> {
     pub shared: &'a mut S,
 }
 
-impl<M, S> Ctx<'_, M, S> {
+impl<M: Copy, S> Ctx<'_, M, S> {
     /// The current simulated time.
     #[inline]
     pub fn now(&self) -> SimTime {
