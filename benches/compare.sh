@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
-# Compares, on one core, the full `dssim run` of a long M/M/1 (5 M customers, --jobs 1)
-# with a bare binary-heap M/M/1 loop of the same size (examples/bare_mm1.rs) and, for
-# reference, SimPy (installed from PyPI into .venv-bench; skipped if that fails).
+# Every performance figure of the README in one invocation, on one core:
+#
+#   1. the full `dssim run` of a long M/M/1 (benches/mm1-long.toml, --jobs 1) without a
+#      client timeout, with a 1 s and with a 60 s timeout (never reached: rho = 0.8, mean
+#      sojourn 5 ms), against
+#   2. a bare binary-heap M/M/1 loop of the same size (examples/bare_mm1.rs: std
+#      BinaryHeap, Xoshiro256++ -- the generator dssim uses -- and Exp draws), and
+#   3. the same three M/M/1 variants in SimPy (benches/simpy_mm1.py; installed from PyPI
+#      into .venv-bench, skipped if that fails);
+#   4. the production model (models/production-10m.toml at its 5,800/s peak: CDN, load
+#      balancer with health checks, 8 app nodes, cache, database with replicas, 2 s client
+#      timeouts and retries) in events/s;
+#   5. peak RSS of 200k requests/s with a 1 h client timeout (benches/timeout-rss.toml)
+#      at two simulated durations: flat when timeouts cost memory only while in flight.
 #
 #   benches/compare.sh            # from the repository root
-#   CUSTOMERS=5000000 SIMPY_CUSTOMERS=500000 benches/compare.sh
+#   CUSTOMERS=5000000 SIMPY_CUSTOMERS=500000 ROUNDS=2 benches/compare.sh
 #
-# Prints customers/s for each and the dssim / bare ratio (target: >= 0.5).
+# ROUNDS > 1 repeats the whole set, interleaved (A B C ... A B C ...), and reports the
+# median and the range. Rates are per CPU second of the whole process (user + sys:
+# loading, the run, the output files), the steadier figure on a shared machine; wall-clock
+# rates are printed too. Compare only figures from one invocation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CUSTOMERS=${CUSTOMERS:-5000000}
 SIMPY_CUSTOMERS=${SIMPY_CUSTOMERS:-500000}
+PROD_SECONDS=${PROD_SECONDS:-120}
+RSS_SECONDS=${RSS_SECONDS:-"30 90"}
+ROUNDS=${ROUNDS:-1}
 PIN=()
 if command -v taskset >/dev/null 2>&1 && taskset -c 0 true 2>/dev/null; then
   PIN=(taskset -c 0)
@@ -19,6 +36,13 @@ if command -v taskset >/dev/null 2>&1 && taskset -c 0 true 2>/dev/null; then
 else
   echo "taskset not available: running unpinned"
 fi
+TIME=()
+if [ -x /usr/bin/time ]; then
+  TIME=(/usr/bin/time -f "%e %U %S %M")
+else
+  echo "/usr/bin/time not found: no peak RSS figures"
+fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 
 cargo build --release --quiet --bin dssim --example bare_mm1
 
@@ -27,66 +51,129 @@ DURATION_S=$(awk -v n="$CUSTOMERS" 'BEGIN { printf "%d", n / 800 }')
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/dssim-bench.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 
-# measure NAME CMD...: runs CMD, keeps its stdout in $OUT/NAME.txt and its process wall and
-# CPU (user + sys) seconds in $OUT/NAME.time ("wall cpu"). On a shared machine the CPU
-# figure is the steadier one; both are reported.
+# measure NAME CMD...: runs CMD, appends "wall cpu rss_kb" to $OUT/NAME.times and keeps
+# its output folder's runs.csv readable through col.
 measure() {
   local name=$1
   shift
-  local TIMEFORMAT='%R %U %S'
-  { time "$@" >"$OUT/$name.txt"; } 2>"$OUT/$name.err"
-  tail -1 "$OUT/$name.err" | awk '{ printf "%s %.3f\n", $1, $2 + $3 }' >"$OUT/$name.time"
-  cat "$OUT/$name.txt"
+  if [ ${#TIME[@]} -gt 0 ]; then
+    "${TIME[@]}" -o "$OUT/$name.t" "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err" ||
+      { cat "$OUT/$name.err"; exit 1; }
+    awk '{ printf "%s %.3f %s\n", $1, $2 + $3, $4 }' "$OUT/$name.t" >>"$OUT/$name.times"
+  else
+    local TIMEFORMAT='%R %U %S'
+    { time "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"; } 2>"$OUT/$name.t"
+    awk '{ printf "%s %.3f 0\n", $1, $2 + $3 }' "$OUT/$name.t" >>"$OUT/$name.times"
+  fi
 }
-rate() { # rate NAME CUSTOMERS FIELD(1 = wall, 2 = cpu)
-  awk -v n="$2" -v f="$3" '{ printf "%.0f", n / $f }' "$OUT/$1.time"
+col() { # col DIR NAME: column NAME of the first row of DIR/runs.csv
+  awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i } NR == 2 { print $c }' "$1/runs.csv"
+}
+# stat NAME N FIELD: "median min max" of N / FIELD (1 wall, 2 cpu) over NAME's rounds
+stat() {
+  awk -v n="$2" -v f="$3" '{ print n / $f }' "$OUT/$1.times" | sort -g |
+    awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'
+}
+fmt() { # fmt "median min max": 9.1 M (8.9–9.3 M) with ROUNDS > 1
+  awk -v r="$ROUNDS" '{ u = ($1 >= 1e6) ? 1e6 : 1e3; s = (u == 1e6) ? " M" : " k"
+    if (r > 1) printf "%.2f%s (%.2f–%.2f)", $1 / u, s, $2 / u, $3 / u; else printf "%.2f%s", $1 / u, s }'
 }
 
-echo "== dssim run benches/mm1-long.toml (duration ${DURATION_S}s, --jobs 1)"
-measure dssim "${PIN[@]}" ./target/release/dssim run benches/mm1-long.toml --jobs 1 \
-  --out "$OUT/dssim" --set "duration=${DURATION_S}s"
-# Customers = requests in runs.csv; the time is the whole process: loading, the run, files.
-col() { # col NAME: the value of column NAME in the first row of runs.csv
-  awk -F, -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i } NR == 2 { print $c }' "$OUT/dssim/runs.csv"
-}
-DSSIM_N=$(col requests)
-DSSIM_MEAN=$(col latency_mean_ms)
-echo "dssim: $DSSIM_N customers, mean sojourn ${DSSIM_MEAN} ms (theory 5 ms)"
-
-echo "== bare binary-heap loop (examples/bare_mm1.rs), $CUSTOMERS customers"
-measure bare "${PIN[@]}" ./target/release/examples/bare_mm1 "$CUSTOMERS" 800 0.001
-
-echo "== SimPy, $SIMPY_CUSTOMERS customers"
 SIMPY=""
 if [ ! -x .venv-bench/bin/python ]; then
   python3 -m venv .venv-bench >/dev/null 2>&1 || echo "skipping SimPy: cannot create a virtualenv (python3 -m venv)"
 fi
 if [ -x .venv-bench/bin/python ]; then
   if .venv-bench/bin/python -c 'import simpy' 2>/dev/null || .venv-bench/bin/pip install --quiet simpy >/dev/null 2>&1; then
-    measure simpy "${PIN[@]}" .venv-bench/bin/python benches/simpy_mm1.py "$SIMPY_CUSTOMERS"
     SIMPY=1
   else
     echo "skipping SimPy: pip install simpy failed (offline?)"
   fi
 fi
 
-echo
-echo "== summary: customers/s on one core (whole process; wall clock, and per CPU second)"
-printf "  %-24s %12s %12s\n" "" "wall" "cpu"
-printf "  %-24s %12s %12s\n" "dssim run (full CLI)" "$(rate dssim "$DSSIM_N" 1)" "$(rate dssim "$DSSIM_N" 2)"
-printf "  %-24s %12s %12s\n" "bare binary-heap loop" "$(rate bare "$CUSTOMERS" 1)" "$(rate bare "$CUSTOMERS" 2)"
-if [ -n "$SIMPY" ]; then
-  printf "  %-24s %12s %12s\n" "SimPy" "$(rate simpy "$SIMPY_CUSTOMERS" 1)" "$(rate simpy "$SIMPY_CUSTOMERS" 2)"
-else
-  printf "  %-24s %12s\n" "SimPy" "skipped"
-fi
-for f in 1 2; do
-  d=$(rate dssim "$DSSIM_N" $f)
-  b=$(rate bare "$CUSTOMERS" $f)
-  label=$([ $f = 1 ] && echo wall || echo cpu)
-  awk -v d="$d" -v b="$b" -v l="$label" 'BEGIN { printf "  dssim / bare (%s)%*s %8.3f  (target >= 0.5)\n", l, 10 - length(l), "", d / b }'
+DSSIM=./target/release/dssim
+for round in $(seq 1 "$ROUNDS"); do
+  echo "== round $round of $ROUNDS"
+  for to in none 1s 60s; do
+    set_to=()
+    [ "$to" != none ] && set_to=(--set "clients.users.timeout=$to")
+    rm -rf "$OUT/mm1-$to"
+    measure "mm1-$to" "${PIN[@]}" "$DSSIM" run benches/mm1-long.toml --jobs 1 \
+      --out "$OUT/mm1-$to" --set "duration=${DURATION_S}s" "${set_to[@]}"
+  done
+  measure bare "${PIN[@]}" ./target/release/examples/bare_mm1 "$CUSTOMERS" 800 0.001
   if [ -n "$SIMPY" ]; then
-    s=$(rate simpy "$SIMPY_CUSTOMERS" $f)
-    awk -v d="$d" -v s="$s" -v l="$label" 'BEGIN { printf "  dssim / SimPy (%s)%*s %8.1f\n", l, 9 - length(l), "", d / s }'
+    for to in none 1s 60s; do
+      t=$([ "$to" = none ] && echo 0 || echo "${to%s}")
+      measure "simpy-$to" "${PIN[@]}" .venv-bench/bin/python benches/simpy_mm1.py "$SIMPY_CUSTOMERS" "$t"
+    done
   fi
+  rm -rf "$OUT/prod"
+  measure prod "${PIN[@]}" "$DSSIM" run models/production-10m.toml --jobs 1 --out "$OUT/prod" \
+    --set "duration=${PROD_SECONDS}s" --set warmup=0s --set clients.users.rate=5800
+  for s in $RSS_SECONDS; do
+    rm -rf "$OUT/rss-$s"
+    # --force: the memory estimate counts rate x timeout requests in flight (the worst
+    # case, an overload where every attempt waits for its timeout), 720 M here.
+    measure "rss-$s" "${PIN[@]}" "$DSSIM" run benches/timeout-rss.toml --jobs 1 --force \
+      --out "$OUT/rss-$s" --set "duration=${s}s"
+  done
 done
+
+N=$(col "$OUT/mm1-none" requests)
+echo
+echo "dssim M/M/1: $N customers; mean sojourn $(col "$OUT/mm1-none" latency_mean_ms) ms without a timeout," \
+  "$(col "$OUT/mm1-1s" latency_mean_ms) ms with 1 s, $(col "$OUT/mm1-60s" latency_mean_ms) ms with 60 s (theory 5 ms);" \
+  "timeouts $(col "$OUT/mm1-1s" timeouts) and $(col "$OUT/mm1-60s" timeouts)"
+echo "bare loop: $(tail -1 "$OUT/bare.txt")"
+if [ -n "$SIMPY" ]; then
+  for to in none 1s 60s; do echo "$(tail -1 "$OUT/simpy-$to.txt")"; done
+fi
+PROD_EVENTS=$(col "$OUT/prod" events)
+PROD_REQ=$(col "$OUT/prod" requests)
+echo "production model: ${PROD_SECONDS} s at 5,800/s: $PROD_REQ requests, $PROD_EVENTS events," \
+  "p99 $(col "$OUT/prod" p99_ms) ms, timeouts $(col "$OUT/prod" timeouts)"
+
+echo
+echo "== summary (one core; per CPU second, whole process; wall-clock rates in brackets)"
+echo
+echo "| | customers/s | vs bare loop | vs SimPy (same timeout) |"
+echo "|---|---|---|---|"
+B=$(stat bare "$CUSTOMERS" 2)
+for to in none 1s 60s; do
+  D=$(stat "mm1-$to" "$N" 2)
+  W=$(stat "mm1-$to" "$N" 1)
+  label=$([ "$to" = none ] && echo "no client timeout" || echo "client timeout $to")
+  vs_simpy=""
+  if [ -n "$SIMPY" ]; then
+    S=$(stat "simpy-$to" "$SIMPY_CUSTOMERS" 2)
+    vs_simpy=$(awk -v d="${D%% *}" -v s="${S%% *}" 'BEGIN { printf "%.0f×", d / s }')
+  fi
+  printf "| \`dssim run\`, M/M/1, %s | %s [%s] | %s | %s |\n" "$label" "$(echo "$D" | fmt)" \
+    "$(echo "$W" | fmt)" "$(awk -v d="${D%% *}" -v b="${B%% *}" 'BEGIN { printf "%.2f", d / b }')" "$vs_simpy"
+done
+printf "| bare binary-heap loop (Xoshiro256++) | %s [%s] | 1 | |\n" "$(echo "$B" | fmt)" "$(stat bare "$CUSTOMERS" 1 | fmt)"
+if [ -n "$SIMPY" ]; then
+  for to in none 1s 60s; do
+    label=$([ "$to" = none ] && echo "no client timeout" || echo "client timeout $to")
+    printf "| SimPy 4, M/M/1, %s (%s customers) | %s [%s] | | |\n" "$label" "$SIMPY_CUSTOMERS" \
+      "$(stat "simpy-$to" "$SIMPY_CUSTOMERS" 2 | fmt)" "$(stat "simpy-$to" "$SIMPY_CUSTOMERS" 1 | fmt)"
+  done
+fi
+echo
+D0=$(stat mm1-none "$N" 2)
+for to in 1s 60s; do
+  D=$(stat "mm1-$to" "$N" 2)
+  awk -v d="${D%% *}" -v z="${D0%% *}" -v t="$to" 'BEGIN { printf "  with a %s timeout / without:  %.3f  (target >= 0.9)\n", t, d / z }'
+done
+awk -v d="${D0%% *}" -v b="${B%% *}" 'BEGIN { printf "  without a timeout / bare loop: %.3f  (target >= 0.5)\n", d / b }'
+echo
+printf "  production model, %s s at the 5,800/s peak: %s events/s [%s], %s requests/s (target >= 12 M events/s)\n" \
+  "$PROD_SECONDS" "$(stat prod "$PROD_EVENTS" 2 | fmt)" "$(stat prod "$PROD_EVENTS" 1 | fmt)" "$(stat prod "$PROD_REQ" 2 | fmt)"
+if [ ${#TIME[@]} -gt 0 ]; then
+  for s in $RSS_SECONDS; do
+    rss=$(sort -n -k3 "$OUT/rss-$s.times" | tail -1 | awk '{ printf "%.1f", $3 / 1024 }')
+    printf "  200k requests/s, 1 h timeout, %s s simulated (%s requests): peak RSS %s MiB\n" \
+      "$s" "$(col "$OUT/rss-$s" requests)" "$rss"
+  done
+fi

@@ -29,5 +29,6 @@ mod support;
 mod sweeps;
 mod teaching;
 mod theory;
+mod timers;
 mod traces;
 mod traffic;

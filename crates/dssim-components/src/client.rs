@@ -28,6 +28,9 @@
 //! the shedding component asked for. A retry is a new attempt; the request's latency
 //! counts from its first send. The server keeps working on a timed-out attempt (wasted
 //! work), which is how naive retries turn a short overload into a lasting retry storm.
+//! A timeout that is never reached costs next to nothing: every attempt of a client has
+//! the same timeout, so the deadlines queue up in order in a [`DeadlineFifo`] with a single
+//! wake-up in the event queue, for the oldest; an answer leaves its entry to go stale.
 //! `budget` (a ratio, e.g. 0.1) caps retries token-bucket style: every new request adds
 //! `budget` tokens (the bucket holds at most [`RETRY_BUCKET`]), every retry takes one, and
 //! with no whole token left the request ends with its last outcome instead of retrying —
@@ -37,7 +40,7 @@
 //! Measures: requests and their outcomes (ok, error, timeout, shed, dropped), attempts
 //! (retries included), latency from the first send to the accepted answer (ok only).
 
-use dssim_engine::{ActorId, SimTime};
+use dssim_engine::{ActorId, DeadlineFifo, SimTime};
 use rand::Rng as _;
 use rand_distr::{Distribution, Exp1};
 use serde::{Deserialize, Serialize};
@@ -431,6 +434,12 @@ struct RetryPolicy {
     tokens: f64,
 }
 
+/// Whether attempt `id` still waits for its answer (its deadline still matters).
+#[inline]
+fn pending(reqs: &crate::request::RequestTable, id: ReqId) -> bool {
+    reqs.get(id).is_some_and(|r| !r.abandoned)
+}
+
 /// A client actor.
 #[derive(Debug)]
 pub struct Client {
@@ -441,6 +450,8 @@ pub struct Client {
     keys: KeySampler,
     user_ids: u64,
     timeout: Option<SimTime>,
+    /// The deadlines of attempts in flight, oldest first (with `timeout`).
+    deadlines: DeadlineFifo<ReqId>,
     retry: Option<RetryPolicy>,
     response_bytes: u32,
     targets: Vec<ActorId>,
@@ -516,6 +527,7 @@ impl Client {
                 .unwrap_or(if users > 0 { users } else { 1 })
                 .max(1),
             timeout: cfg.timeout.map(|d| d.0),
+            deadlines: DeadlineFifo::new(),
             retry: cfg.retries.as_ref().map(|r| RetryPolicy {
                 max: r.max,
                 backoff_ns: r.backoff.0 .0 as f64,
@@ -654,7 +666,7 @@ impl Client {
             }
             Msg::Wake(user) if ctx.now() < self.end => self.send_new(ctx, user as u32),
             Msg::Response(req, status) => self.on_response(ctx, req, status),
-            Msg::Timeout(req) => self.on_timeout(ctx, req),
+            Msg::Timeout => self.on_deadline(ctx),
             Msg::Retry(req) => self.dispatch(ctx, req),
             _ => {}
         }
@@ -727,7 +739,13 @@ impl Client {
             (_, n) => self.targets[ctx.rng.random_range(0..n)],
         };
         if let Some(t) = self.timeout {
-            ctx.timer(t, Msg::Timeout(id));
+            // Stamped here, where the timer used to be set, so a deadline that is reached
+            // fires in the same (time, seq) order as that timer would have.
+            let d = ctx.deadline(t);
+            let reqs = &ctx.shared.reqs;
+            if let Some(d) = self.deadlines.push(d, id, |r| pending(reqs, *r)) {
+                ctx.wake_at(d, Msg::Timeout);
+            }
         }
         call(ctx, to, id);
     }
@@ -809,6 +827,25 @@ impl Client {
             return;
         }
         self.finish(ctx, &r, outcome);
+    }
+
+    /// The wake-up for the oldest deadline: times out its attempt if still unanswered,
+    /// then arms the wake-up for the next deadline still pending.
+    fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
+        let reqs = &ctx.shared.reqs;
+        if let Some(req) = self.deadlines.fire(|r| pending(reqs, *r)) {
+            self.on_timeout(ctx, req);
+        }
+        let reqs = &ctx.shared.reqs;
+        if let Some(d) = self.deadlines.rearm(|r| pending(reqs, *r)) {
+            ctx.wake_at(d, Msg::Timeout);
+        }
+    }
+
+    /// Deadline entries held (stale ones not yet dropped included): at most about twice
+    /// the attempts in flight.
+    pub fn deadlines_held(&self) -> usize {
+        self.deadlines.len()
     }
 
     fn on_timeout(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {

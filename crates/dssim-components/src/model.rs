@@ -1164,6 +1164,12 @@ impl World {
         self.sim.run_until(t);
     }
 
+    /// Events waiting in the queue, and of them the cancelled ones not yet skipped: what
+    /// the run's timers hold (tests check it stays O(requests in flight)).
+    pub fn queued_events(&self) -> (usize, usize) {
+        self.sim.queued()
+    }
+
     /// The component or instance called `name` (`"lb"`, `"app.2"`, `"users"`); a name
     /// that stands for several instances (a service) gives `None`.
     pub fn node(&self, name: &str) -> Option<&Node> {

@@ -29,8 +29,8 @@ pub enum Msg {
     Request(ReqId),
     /// The answer to a request this actor sent on.
     Response(ReqId, Status),
-    /// A client's deadline for an attempt.
-    Timeout(ReqId),
+    /// A client's wake-up for its oldest attempt deadline (see [`crate::client`]).
+    Timeout,
     /// A service worker finished a request.
     Done(ReqId),
     /// A component's own wake-up (arrivals, think times); the payload is its to interpret.
@@ -51,8 +51,8 @@ pub enum Msg {
     Kill,
     /// The end of a fault: the receiving node comes back.
     Recover,
-    /// A service instance waited too long for a database connection for this request.
-    AcquireTimeout(ReqId),
+    /// A service instance's wake-up for the deadline of its oldest connection-pool waiter.
+    AcquireTimeout,
     /// A client's backoff is over: send this pending retry attempt.
     Retry(ReqId),
     /// A health probe from load balancer `from` about its backend `backend`.

@@ -51,7 +51,7 @@
 
 use std::collections::VecDeque;
 
-use dssim_engine::{ActorId, Dist, Histogram, SimTime, TimeWeighted, TimerId};
+use dssim_engine::{ActorId, Deadline, Dist, Histogram, SimTime, TimeWeighted};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
@@ -252,7 +252,7 @@ pub struct InstanceStats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Cpu,
-    PoolWait(TimerId),
+    PoolWait,
     Data,
     Enqueue(u8),
     Nic,
@@ -271,7 +271,26 @@ struct Pool {
     size: u32,
     timeout: Option<SimTime>,
     in_use: u32,
-    waiters: VecDeque<(ReqId, SimTime)>,
+    /// Requests waiting for a connection, in arrival order: `(request, since, deadline)`.
+    /// With a constant `timeout` the deadlines are in order too, so only the head's has a
+    /// wake-up in the event queue (`armed`); a waiter served before its deadline costs
+    /// no event and no cancellation.
+    waiters: VecDeque<(ReqId, SimTime, Option<Deadline>)>,
+    /// The deadline of the wake-up in the event queue, if one is.
+    armed: Option<Deadline>,
+}
+
+impl Pool {
+    /// Arms the wake-up for the head waiter's deadline if none is armed.
+    fn arm(&mut self, ctx: &mut Ctx<'_>) {
+        if self.armed.is_some() {
+            return;
+        }
+        if let Some(&(_, _, Some(d))) = self.waiters.front() {
+            self.armed = Some(d);
+            ctx.wake_at(d, Msg::AcquireTimeout);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -378,6 +397,7 @@ impl Instance {
                 timeout: p.timeout.map(|d| d.0),
                 in_use: 0,
                 waiters: VecDeque::new(),
+                armed: None,
             }),
             nic: cfg.bandwidth.map(|b| Nic {
                 bits_per_s: b.0,
@@ -417,7 +437,7 @@ impl Instance {
             Msg::Request(req) => self.arrive(ctx, req),
             Msg::Done(req) => self.cpu_done(ctx, req),
             Msg::Response(req, status) => self.on_response(ctx, req, status),
-            Msg::AcquireTimeout(req) => self.acquire_timeout(ctx, req),
+            Msg::AcquireTimeout => self.acquire_timeout(ctx),
             Msg::Wake(WAKE_NIC) => self.nic_done(ctx),
             Msg::Wake(WAKE_RESTART) if self.life(ctx) == Life::Crashed && !self.killed => {
                 let now = ctx.now();
@@ -691,14 +711,14 @@ impl Instance {
                 self.call_data(ctx, t, req);
             }
             Some(pool) => {
-                let timer = ctx.timer(
-                    pool.timeout.unwrap_or(SimTime::MAX.saturating_sub(now)),
-                    Msg::AcquireTimeout(req),
-                );
-                pool.waiters.push_back((req, now));
+                // Stamped where the timer used to be set: a wait that times out does so
+                // in the same (time, seq) order as that timer.
+                let deadline = pool.timeout.map(|t| ctx.deadline(t));
+                pool.waiters.push_back((req, now, deadline));
+                pool.arm(ctx);
                 trace::phase(ctx, req, "pool wait");
                 ctx.shared.compute.services[svc].pool_waiting.add(now, 1.0);
-                self.in_service[pos].phase = Phase::PoolWait(timer);
+                self.in_service[pos].phase = Phase::PoolWait;
             }
         }
     }
@@ -713,19 +733,39 @@ impl Instance {
         }
     }
 
-    fn acquire_timeout(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+    /// The wake-up for the head waiter's deadline: times it out if it still waits (a
+    /// waiter served in time left the head already), then arms the next head's.
+    fn acquire_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(pool) = &mut self.pool else {
+            return;
+        };
+        let Some(fired) = pool.armed.take() else {
+            return;
+        };
+        let due = match pool.waiters.front() {
+            Some(&(req, _, Some(d))) if d == fired => {
+                pool.waiters.pop_front();
+                Some(req)
+            }
+            _ => None,
+        };
+        if let Some(req) = due {
+            self.time_out_waiter(ctx, req);
+        }
+        if let Some(pool) = &mut self.pool {
+            pool.arm(ctx);
+        }
+    }
+
+    /// Waiter `req`, just taken off the pool's queue, waited too long: it fails.
+    fn time_out_waiter(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let Some(pos) = self.find(req) else {
             return;
         };
-        if !matches!(self.in_service[pos].phase, Phase::PoolWait(_)) {
+        if !matches!(self.in_service[pos].phase, Phase::PoolWait) {
             return;
         }
         let now = ctx.now();
-        if let Some(pool) = &mut self.pool {
-            if let Some(w) = pool.waiters.iter().position(|(r, _)| *r == req) {
-                pool.waiters.remove(w);
-            }
-        }
         let s = &mut ctx.shared.compute.services[self.service];
         s.pool_waiting.add(now, -1.0);
         if now >= ctx.shared.stats.warmup {
@@ -761,7 +801,7 @@ impl Instance {
             return;
         };
         let s = &mut ctx.shared.compute.services[self.service];
-        let Some((next, since)) = pool.waiters.pop_front() else {
+        let Some((next, since, _)) = pool.waiters.pop_front() else {
             pool.in_use = pool.in_use.saturating_sub(1);
             s.pool_in_use.add(now, -1.0);
             return;
@@ -774,9 +814,6 @@ impl Instance {
         let Some(pos) = self.find(next) else {
             return;
         };
-        if let Phase::PoolWait(t) = self.in_service[pos].phase {
-            ctx.cancel(t);
-        }
         self.in_service[pos].phase = Phase::Data;
         match self.data.route(ctx, next) {
             Some(t) => self.call_data(ctx, t, next),
@@ -919,11 +956,7 @@ impl Instance {
         for job in &jobs {
             match job.phase {
                 Phase::Data | Phase::Enqueue(_) => self.orphans.push(job.req),
-                Phase::PoolWait(t) => {
-                    ctx.cancel(t);
-                    reply(ctx, job.req, Status::Error);
-                }
-                Phase::Cpu | Phase::Nic => reply(ctx, job.req, Status::Error),
+                Phase::PoolWait | Phase::Cpu | Phase::Nic => reply(ctx, job.req, Status::Error),
             }
         }
         let busy = f64::from(self.busy);

@@ -9,6 +9,7 @@
 //! - every actor draws from its own [`rng::Rng`] stream derived from (run seed, name);
 //! - no I/O, no serde, no `HashMap` iteration.
 
+pub mod deadline;
 pub mod dist;
 pub mod metrics;
 pub mod net;
@@ -17,10 +18,11 @@ pub mod rng;
 pub mod sim;
 pub mod time;
 
+pub use deadline::DeadlineFifo;
 pub use dist::{Dist, DistError};
 pub use metrics::{Histogram, Running, TimeWeighted};
 pub use net::{Network, Partition};
-pub use queue::{ActorId, EventQueue, TimerId};
+pub use queue::{ActorId, Deadline, EventQueue, TimerId};
 pub use rng::Rng;
 pub use sim::{Actor, Ctx, Simulation};
 pub use time::{parse_duration, DurationError, SimTime};

@@ -2,7 +2,18 @@
 //!
 //! Equal times pop in the order they were scheduled (first in, first out), so a run is a
 //! pure function of its configuration and seed. Cancelled timers stay in the heap and are
-//! skipped when popped, which keeps cancellation O(log n) without a keyed heap.
+//! skipped when popped, which keeps cancellation O(log n) without a keyed heap. A timer's
+//! id is its `(time, seq)` key, and events leave in key order, so cancelling a timer that
+//! already fired is recognised (its key is not after the last one popped) and leaves
+//! nothing behind; the tombstone of a pending one is removed when that event comes up,
+//! and the hot loop compares the next key with the smallest tombstone, one integer test.
+//!
+//! Timers for timeouts that are almost never reached (a client's deadline per attempt)
+//! need not be events at all: [`EventQueue::stamp`] reserves the `seq` such a timer would
+//! have had, and [`EventQueue::push_stamped`] schedules it later under that key, so a
+//! component can keep its deadlines in a FIFO of its own ([`crate::DeadlineFifo`]) with
+//! one event armed for the head, and each deadline still fires exactly where a timer set
+//! at the reservation would have: the same `(time, seq)` order as before.
 //!
 //! Events scheduled for the current instant (zero-delay messages: a local call, an ideal
 //! network) skip the heap and wait in a FIFO. The order is still exactly `(time, seq)`:
@@ -16,12 +27,40 @@ use crate::time::SimTime;
 /// Index of an actor in the simulation.
 pub type ActorId = u32;
 
-/// A handle to a scheduled event, usable to cancel it.
+/// A handle to a scheduled event, usable to cancel it: the event's `(time, seq)` key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TimerId(pub u64);
+pub struct TimerId {
+    /// When the event is due.
+    pub time: SimTime,
+    /// Its insertion counter.
+    pub seq: u64,
+}
+
+impl TimerId {
+    #[inline(always)]
+    fn key(self) -> u128 {
+        key(self.time, self.seq)
+    }
+}
+
+/// A deadline reserved now: the time it is due and the `seq` a timer set now would have
+/// had. Scheduled later with [`EventQueue::push_stamped`], it fires where that timer would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline {
+    /// When it is due.
+    pub at: SimTime,
+    /// The reserved insertion counter (ties at `at` break on it).
+    pub seq: u64,
+}
+
+/// `(time, seq)` as one integer.
+#[inline(always)]
+fn key(time: SimTime, seq: u64) -> u128 {
+    (u128::from(time.0) << 64) | u128::from(seq)
+}
 
 /// One scheduled delivery of `msg` to actor `to` at `time`.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Event<M> {
     /// When it happens.
     pub time: SimTime,
@@ -38,7 +77,7 @@ impl<M> Event<M> {
     /// of two chained ones.
     #[inline(always)]
     fn key(&self) -> u128 {
-        (u128::from(self.time.0) << 64) | u128::from(self.seq)
+        key(self.time, self.seq)
     }
 }
 
@@ -49,7 +88,7 @@ struct MinHeap<M> {
     data: Vec<Event<M>>,
 }
 
-impl<M> MinHeap<M> {
+impl<M: Copy> MinHeap<M> {
     fn with_capacity(n: usize) -> Self {
         MinHeap {
             data: Vec::with_capacity(n),
@@ -82,8 +121,10 @@ impl<M> MinHeap<M> {
         if self.data.is_empty() {
             return Some(last);
         }
+        // Sift a hole down from the root and drop `last` into it: one copy per level
+        // instead of a swap's two.
         let key = last.key();
-        let top = std::mem::replace(&mut self.data[0], last);
+        let top = self.data[0];
         let n = self.data.len();
         let mut i = 0;
         loop {
@@ -100,9 +141,10 @@ impl<M> MinHeap<M> {
             if key <= self.data[child].key() {
                 break;
             }
-            self.data.swap(i, child);
+            self.data[i] = self.data[child];
             i = child;
         }
+        self.data[i] = last;
         Some(top)
     }
 
@@ -124,16 +166,20 @@ pub struct EventQueue<M> {
     /// The time of the last event popped.
     current: SimTime,
     next_seq: u64,
-    cancelled: BTreeSet<u64>,
+    /// Keys of cancelled events still pending (each after `last`).
+    cancelled: BTreeSet<u128>,
+    /// The smallest key in `cancelled` (`u128::MAX` when none): the next event is a
+    /// tombstone exactly when its key equals this.
+    next_cancelled: u128,
 }
 
-impl<M> Default for EventQueue<M> {
+impl<M: Copy> Default for EventQueue<M> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<M> EventQueue<M> {
+impl<M: Copy> EventQueue<M> {
     /// An empty queue.
     pub fn new() -> Self {
         EventQueue {
@@ -142,6 +188,7 @@ impl<M> EventQueue<M> {
             current: SimTime::ZERO,
             next_seq: 0,
             cancelled: BTreeSet::new(),
+            next_cancelled: u128::MAX,
         }
     }
 
@@ -156,14 +203,66 @@ impl<M> EventQueue<M> {
         } else {
             self.heap.push(ev);
         }
-        TimerId(seq)
+        TimerId { time, seq }
     }
 
-    /// Cancels a scheduled event; cancelling one that already fired is harmless.
-    pub fn cancel(&mut self, id: TimerId) {
-        if id.0 < self.next_seq {
-            self.cancelled.insert(id.0);
+    /// Reserves the `seq` of a timer due at `at` without scheduling anything: see
+    /// [`Self::push_stamped`].
+    #[inline(always)]
+    pub fn stamp(&mut self, at: SimTime) -> Deadline {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Deadline { at, seq }
+    }
+
+    /// Schedules `msg` for `to` under a key reserved earlier with [`Self::stamp`], so it
+    /// pops exactly where an event pushed at the reservation would have. The key must not
+    /// be before the last event popped (a deadline is armed before it passes).
+    pub fn push_stamped(&mut self, d: Deadline, to: ActorId, msg: M) -> TimerId {
+        debug_assert!(d.seq < self.next_seq, "push_stamped needs a stamped seq");
+        debug_assert!(d.at >= self.current, "a deadline armed after it passed");
+        let ev = Event {
+            time: d.at,
+            seq: d.seq,
+            to,
+            msg,
+        };
+        if d.at == self.current {
+            // Due now. Heap events due now pop before the FIFO, which is right only if
+            // this seq precedes every FIFO entry; otherwise it takes its place in the FIFO.
+            match self.now.front() {
+                Some(f) if f.seq < d.seq => {
+                    let at = self.now.partition_point(|e| e.seq < d.seq);
+                    self.now.insert(at, ev);
+                }
+                _ => self.heap.push(ev),
+            }
+        } else {
+            self.heap.push(ev);
         }
+        TimerId {
+            time: d.at,
+            seq: d.seq,
+        }
+    }
+
+    /// Cancels a scheduled event. Cancelling one that already fired (or was cancelled)
+    /// is harmless and leaves nothing behind.
+    pub fn cancel(&mut self, id: TimerId) {
+        let k = id.key();
+        // Events leave in key order and every new key comes after the last one popped,
+        // so the keys that fired are exactly those below the next one pending.
+        if id.seq >= self.next_seq || self.next_key().is_none_or(|n| k < n) {
+            return;
+        }
+        if self.cancelled.insert(k) && k < self.next_cancelled {
+            self.next_cancelled = k;
+        }
+    }
+
+    /// Tombstones waiting for their event to come up (cancelled, not yet skipped).
+    pub fn tombstones(&self) -> usize {
+        self.cancelled.len()
     }
 
     /// The time of the next live event, if any.
@@ -220,34 +319,33 @@ impl<M> EventQueue<M> {
         Some(ev)
     }
 
-    /// The `seq` of the event [`Self::pop_any`] would return.
+    /// The key of the event [`Self::pop_any`] would return (cancelled or not).
     #[inline]
-    fn next_seq_due(&self) -> Option<u64> {
+    fn next_key(&self) -> Option<u128> {
         match (self.now.front(), self.heap.peek()) {
-            (Some(f), Some(h)) if h.time == self.current => Some(h.seq.min(f.seq)),
-            (Some(f), _) => Some(f.seq),
-            (None, Some(h)) => Some(h.seq),
+            (Some(f), Some(h)) => Some(f.key().min(h.key())),
+            (Some(f), None) => Some(f.key()),
+            (None, Some(h)) => Some(h.key()),
             (None, None) => None,
         }
     }
 
     #[inline(always)]
     fn skip_cancelled(&mut self) {
-        if !self.cancelled.is_empty() {
+        if self.next_cancelled != u128::MAX {
             self.skip_cancelled_slow();
         }
     }
 
-    /// Pops cancelled events off the front; kept out of line so the common case (nothing
-    /// cancelled) costs one test in the hot loop.
+    /// Pops cancelled events off the front; kept out of line so the common case (no
+    /// tombstone at all) costs one test in the hot loop. The next event is a tombstone
+    /// exactly when its key is the smallest cancelled key, so no set lookup is needed.
     #[inline(never)]
     fn skip_cancelled_slow(&mut self) {
-        while let Some(seq) = self.next_seq_due() {
-            if self.cancelled.remove(&seq) {
-                self.pop_any();
-            } else {
-                break;
-            }
+        while self.next_key() == Some(self.next_cancelled) {
+            self.pop_any();
+            self.cancelled.remove(&self.next_cancelled);
+            self.next_cancelled = self.cancelled.first().copied().unwrap_or(u128::MAX);
         }
     }
 
@@ -296,5 +394,88 @@ mod tests {
         let order: Vec<u32> = std::iter::from_fn(|| q.pop().map(|e| e.msg)).collect();
         assert_eq!(order, vec![2, 3, 5, 9]);
         assert!(q.is_empty());
+    }
+
+    /// Cancelling timers that fired, timers still pending (in the heap and in the FIFO of
+    /// now) and the same timer twice leaves nothing behind once the queue has drained.
+    /// (A fired timer's cancel used to leave a tombstone forever, sending every later pop
+    /// down the slow path.)
+    #[test]
+    fn cancellation_never_leaks() {
+        let mut q = EventQueue::new();
+        let ids: Vec<TimerId> = (0..10u32)
+            .map(|i| q.push(SimTime(10 * u64::from(i)), 0, i))
+            .collect();
+        assert_eq!(q.pop().map(|e| e.msg), Some(0));
+        assert_eq!(q.pop().map(|e| e.msg), Some(1));
+        q.cancel(ids[0]); // fired
+        q.cancel(ids[1]); // fired: the one just popped
+        assert_eq!(q.tombstones(), 0, "a fired timer left a tombstone");
+        q.cancel(ids[5]);
+        q.cancel(ids[5]); // twice
+        q.cancel(ids[9]);
+        let now_a = q.push(SimTime(10), 0, 100); // due now: the FIFO
+        let now_b = q.push(SimTime(10), 0, 101);
+        q.cancel(now_a);
+        assert_eq!(q.tombstones(), 3);
+        let mut order = Vec::new();
+        while let Some(e) = q.pop() {
+            order.push(e.msg);
+            if e.msg == 101 {
+                q.cancel(now_b); // cancelling the event being handled
+            }
+        }
+        assert_eq!(order, vec![101, 2, 3, 4, 6, 7, 8]);
+        q.cancel(ids[9]); // cancelled and skipped already
+        assert!(q.is_empty());
+        assert_eq!(q.tombstones(), 0);
+        assert_eq!(q.len(), 0);
+    }
+
+    /// A deadline stamped at some moment and armed later pops exactly where a timer set
+    /// at that moment would have, including against events due at the same instant and
+    /// when it is armed at its own instant (the FIFO of now).
+    #[test]
+    fn stamped_deadlines_fire_where_a_timer_would() {
+        // Script: at each step either push an event at t, or set a deadline at t.
+        let run = |stamped: bool| {
+            let mut q: EventQueue<u32> = EventQueue::new();
+            let mut pending = Vec::new();
+            q.push(SimTime(1), 0, 1);
+            let d1 = SimTime(5);
+            if stamped {
+                pending.push((q.stamp(d1), 50));
+            } else {
+                q.push(d1, 0, 50);
+            }
+            q.push(SimTime(5), 0, 2); // ties with the deadline, set after it
+            let d2 = SimTime(5);
+            if stamped {
+                pending.push((q.stamp(d2), 51));
+            } else {
+                q.push(d2, 0, 51);
+            }
+            q.push(SimTime(5), 0, 3);
+            let mut order = Vec::new();
+            while let Some(e) = q.pop() {
+                order.push(e.msg);
+                if e.msg == 1 && stamped {
+                    // Arm the first deadline only now (clock at 1).
+                    let (d, m) = pending.remove(0);
+                    q.push_stamped(d, 0, m);
+                }
+                if e.msg == 50 {
+                    q.push(SimTime(5), 0, 4); // due now: FIFO, after everything above
+                    if stamped {
+                        // Armed at its own instant, behind the events set before it.
+                        let (d, m) = pending.remove(0);
+                        q.push_stamped(d, 0, m);
+                    }
+                }
+            }
+            order
+        };
+        assert_eq!(run(false), vec![1, 50, 2, 51, 3, 4]);
+        assert_eq!(run(true), run(false));
     }
 }

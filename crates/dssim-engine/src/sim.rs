@@ -8,14 +8,14 @@
 //! with no boxing; messages are one closed enum, stored inline in the heap.
 
 use crate::net::Network;
-use crate::queue::{ActorId, EventQueue, TimerId};
+use crate::queue::{ActorId, Deadline, EventQueue, TimerId};
 use crate::rng::Rng;
 use crate::time::SimTime;
 
 /// Something that reacts to messages.
 pub trait Actor {
-    /// The one message type of the model.
-    type Msg;
+    /// The one message type of the model: plain data, copied in and out of the queue.
+    type Msg: Copy;
     /// State every actor of the model may read and write (request table, global metrics).
     type Shared;
     /// Reacts to one message.
@@ -34,7 +34,7 @@ pub struct Ctx<'a, M, S> {
     pub shared: &'a mut S,
 }
 
-impl<M, S> Ctx<'_, M, S> {
+impl<M: Copy, S> Ctx<'_, M, S> {
     /// The current simulated time.
     #[inline]
     pub fn now(&self) -> SimTime {
@@ -76,6 +76,20 @@ impl<M, S> Ctx<'_, M, S> {
     #[inline]
     pub fn timer_at(&mut self, at: SimTime, msg: M) -> TimerId {
         self.queue.push(at.max(self.now), self.me, msg)
+    }
+
+    /// A deadline `delay` from now, stamped with the `seq` a timer set now would get but
+    /// not scheduled: keep it (in a [`crate::DeadlineFifo`]) and schedule a wake-up for it
+    /// with [`Self::wake_at`] only when it has to be, for the same `(time, seq)` order.
+    #[inline]
+    pub fn deadline(&mut self, delay: SimTime) -> Deadline {
+        self.queue.stamp(self.now + delay)
+    }
+
+    /// Sends `msg` to this actor itself at deadline `d` (stamped earlier, not yet passed).
+    #[inline]
+    pub fn wake_at(&mut self, d: Deadline, msg: M) -> TimerId {
+        self.queue.push_stamped(d, self.me, msg)
     }
 
     /// Cancels a timer; harmless if it already fired.
@@ -195,6 +209,11 @@ impl<A: Actor> Simulation<A> {
     /// Events processed so far.
     pub fn events(&self) -> u64 {
         self.events
+    }
+
+    /// Events waiting in the queue, and of them the cancelled ones not yet skipped.
+    pub fn queued(&self) -> (usize, usize) {
+        (self.queue.len(), self.queue.tombstones())
     }
 
     /// The shared state.
