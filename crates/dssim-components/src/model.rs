@@ -106,6 +106,34 @@ pub struct RunOptions {
 /// The highest arrival rate a client may have: one request per nanosecond.
 pub const MAX_RATE: f64 = 1e9;
 
+/// The rule for names, stated once. Experiment names and component names are identifiers:
+/// 1 to 64 ASCII letters, digits, `-`, `_` and `.`, the first a letter, digit or `_`.
+/// Component names also leave out `.`, which separates the parts of a path
+/// (`services.app.workers`). So a name is never a path (`..`, `/abs`), never breaks a CSV
+/// field (no `,`, quote, CR or LF) and never starts a spreadsheet formula (`=`, `+`, `-`, `@`).
+pub const NAME_RULE: &str = "a name is 1 to 64 ASCII letters, digits, '-', '_' (and '.' in experiment names), starting with a letter, digit or '_'";
+
+/// Checks `name` against [`NAME_RULE`]; `dots` allows `.` after the first character
+/// (experiment names).
+pub fn check_name(name: &str, dots: bool) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (dots && b == b'.'));
+    if ok {
+        Ok(())
+    } else {
+        let shown: String = name.chars().take(40).collect();
+        let more = if name.chars().count() > 40 { "..." } else { "" };
+        Err(format!("{shown:?}{more} is not a valid name: {NAME_RULE}"))
+    }
+}
+
 /// What a name in the model stands for.
 #[derive(Clone, Debug)]
 enum Named {
@@ -160,11 +188,9 @@ impl ModelConfig {
                     .map(|l| ("load_balancers", &l.name)),
             );
         for (kind, n) in all_names {
-            if n.is_empty() || n.contains('.') {
-                errs.push(ConfigError::new(
-                    format!("{kind}.{n}.name"),
-                    format!("{n:?} is not a valid name: use letters, digits, '-' or '_' (no dots)"),
-                ));
+            if let Err(msg) = check_name(n, false) {
+                let at: String = n.chars().take(40).collect();
+                errs.push(ConfigError::new(format!("{kind}.{at}.name"), msg));
             }
             if !seen.insert(n.clone()) {
                 errs.push(ConfigError::new(

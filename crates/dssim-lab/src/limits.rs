@@ -41,6 +41,10 @@ pub struct Limits {
     pub max_memory: f64,
     /// Run anyway.
     pub force: bool,
+    /// Most events a whole sweep may process (all its runs together).
+    pub max_total_events: f64,
+    /// Largest trace file (`clients.*.file`) read, in bytes.
+    pub max_trace_bytes: u64,
 }
 
 impl Default for Limits {
@@ -49,9 +53,18 @@ impl Default for Limits {
             max_events: DEFAULT_MAX_EVENTS,
             max_memory: DEFAULT_MAX_MEMORY,
             force: false,
+            max_total_events: DEFAULT_MAX_TOTAL_EVENTS,
+            max_trace_bytes: DEFAULT_MAX_TRACE_BYTES,
         }
     }
 }
+
+/// Default: at most 10^12 events in a whole sweep (days of CPU time).
+pub const DEFAULT_MAX_TOTAL_EVENTS: f64 = 1e12;
+/// Default: trace files of at most 1 GiB.
+pub const DEFAULT_MAX_TRACE_BYTES: u64 = 1 << 30;
+/// The most runs one sweep may have (shard larger plans, or pass --force).
+pub const MAX_RUNS: usize = 100_000_000;
 
 /// What one run will cost, with the largest contributor to each figure.
 #[derive(Clone, Debug, PartialEq)]
