@@ -13,6 +13,7 @@ use dssim_components::RunReport;
 use crate::error::LabError;
 use crate::estimate::{estimate_run, ModelEstimate};
 use crate::experiment::{Experiment, RunSpec};
+use crate::limits::Limits;
 use crate::lock::FolderLock;
 use crate::manifest::{Manifest, Timing};
 use crate::output::{self, Outputs};
@@ -79,12 +80,34 @@ enum Outcome {
 
 /// Runs one spec to its report (also used by replay).
 pub fn run_one(spec: &RunSpec) -> Result<RunReport, String> {
-    let world = spec.model.build(&spec.opts).map_err(|errs| {
+    run_capped(spec, None)
+}
+
+/// Runs one spec, stopping it cleanly if it passes `limits` while it runs (events, or the
+/// memory its queue and requests in flight hold), unless they are forced off.
+pub fn run_capped(spec: &RunSpec, limits: Option<&Limits>) -> Result<RunReport, String> {
+    let mut world = spec.model.build(&spec.opts).map_err(|errs| {
         errs.iter()
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
             .join("; ")
     })?;
+    if let Some(l) = limits.filter(|l| !l.force) {
+        let est = crate::limits::estimate(&spec.model, &spec.opts);
+        world.set_cap(dssim_components::model::RunCap {
+            events: l.max_events.min(u64::MAX as f64) as u64,
+            bytes: l.max_memory.min(u64::MAX as f64) as u64,
+            names: (
+                "--max-events".into(),
+                "--max-memory".into(),
+                if est.events_cause.0.is_empty() {
+                    "the load".into()
+                } else {
+                    est.events_cause.0
+                },
+            ),
+        });
+    }
     world.run().map_err(|e| e.to_string())
 }
 
@@ -279,7 +302,7 @@ pub fn execute(
                             }
                         };
                         let t0 = Instant::now();
-                        let res = run_one(&spec);
+                        let res = run_capped(&spec, Some(&exp.limits));
                         let wall = t0.elapsed().as_secs_f64();
                         let (outcome, ev) = match res {
                             Ok(r) => {
