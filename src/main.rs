@@ -363,7 +363,11 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                     v.extend(vals[vals.len() - 5..].iter().map(t));
                     v
                 };
-                say!("  sweep        {path} = [{}] ({} values)", v.join(", "), vals.len());
+                say!(
+                    "  sweep        {path} = [{}] ({} values)",
+                    v.join(", "),
+                    vals.len()
+                );
             }
             if exp.points() > dssim_lab::experiment::FULL_CHECK_POINTS {
                 say!(
@@ -760,7 +764,12 @@ fn render(d: &Diagnostic) {
         .iter()
         .rposition(|&c| c == b'\n')
         .map_or(0, |i| i + 1);
-    if b[line..].iter().position(|&c| c == b'\n').unwrap_or(b.len() - line) > 1000 {
+    if b[line..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .unwrap_or(b.len() - line)
+        > 1000
+    {
         eprintln!("error: {d}");
         return;
     }

@@ -28,3 +28,4 @@ mod sweeps;
 mod theory;
 mod traces;
 mod traffic;
+mod trust;

@@ -302,11 +302,12 @@ impl RequestTable {
         match d {
             0 => false,
             d if d <= MAX_HOPS => r.hops[d - 1] == actor,
-            d => self
-                .deep
-                .get(req.idx as usize)
-                .and_then(|v| v.get(d - 1 - MAX_HOPS))
-                == Some(&actor),
+            d => {
+                self.deep
+                    .get(req.idx as usize)
+                    .and_then(|v| v.get(d - 1 - MAX_HOPS))
+                    == Some(&actor)
+            }
         }
     }
 }

@@ -254,7 +254,12 @@ impl Experiment {
         }
         if let Some(n) = &file.name {
             if let Err(m) = dssim_components::model::check_name(n, true) {
-                return Err(source_error(&source, &["name"], &format!("name: {m}"), None));
+                return Err(source_error(
+                    &source,
+                    &["name"],
+                    &format!("name: {m}"),
+                    None,
+                ));
             }
         }
         let exp = Experiment {
@@ -488,6 +493,25 @@ impl Experiment {
     /// resolve, and the whole sweep stays within the total limits (runs, events).
     pub fn check_plan(&self) -> Result<(), LabError> {
         let runs = self.runs();
+        let plan = || {
+            format!(
+                "{} point(s) × {} replication(s) = {runs} runs",
+                self.points(),
+                self.replications
+            )
+        };
+        // The size of the plan first: a plan of 10^10 runs is refused before any point is
+        // resolved.
+        if runs > limits::MAX_RUNS && !self.limits.force {
+            return Err(sweep_error(
+                self,
+                format!(
+                    "the plan has {}, above the limit of {:.0e} runs for one sweep; shorten the [sweep] lists or split it with --shard (or pass --force)",
+                    plan(),
+                    limits::MAX_RUNS as f64
+                ),
+            ));
+        }
         let (points, _) = self.checked_points();
         let mut events = 0.0;
         for &p in &points {
@@ -499,23 +523,6 @@ impl Experiment {
         }
         let per_run = events / points.len().max(1) as f64;
         let total = per_run * runs as f64;
-        let plan = || {
-            format!(
-                "{} point(s) × {} replication(s) = {runs} runs",
-                self.points(),
-                self.replications
-            )
-        };
-        if runs > limits::MAX_RUNS {
-            return Err(sweep_error(
-                self,
-                format!(
-                    "the plan has {}, above the limit of {:.0e} runs for one sweep; shorten the [sweep] lists or split it with --shard (or pass --force)",
-                    plan(),
-                    limits::MAX_RUNS as f64
-                ),
-            ));
-        }
         if total > self.limits.max_total_events {
             return Err(sweep_error(
                 self,
@@ -934,7 +941,11 @@ pub const FULL_CHECK_POINTS: usize = 10_000;
 fn sweep_error(exp: &Experiment, message: String) -> LabError {
     source_error(
         &exp.source,
-        if exp.sweep.is_empty() { &[] } else { &["sweep"] },
+        if exp.sweep.is_empty() {
+            &[]
+        } else {
+            &["sweep"]
+        },
         &message,
         None,
     )

@@ -274,7 +274,11 @@ impl Outputs {
                 fmt_f64(s.in_flight),
             ]);
         }
-        write_flush(&mut self.series, &self.dir.join("timeseries.csv"), &finish(w))?;
+        write_flush(
+            &mut self.series,
+            &self.dir.join("timeseries.csv"),
+            &finish(w),
+        )?;
         let window = (spec.opts.duration - spec.opts.warmup).as_secs_f64();
         let mut w = csv_writer();
         for c in &r.components {
@@ -303,7 +307,11 @@ impl Outputs {
                 opt(p.and_then(|p| p.hit_ratio)),
             ]);
         }
-        write_flush(&mut self.components, &self.dir.join("components.csv"), &finish(w))?;
+        write_flush(
+            &mut self.components,
+            &self.dir.join("components.csv"),
+            &finish(w),
+        )?;
         if let (Some(f), Some(t)) = (&mut self.trace, &r.trace) {
             f.append(&trace_json::events(spec, t))?;
         }

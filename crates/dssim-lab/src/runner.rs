@@ -186,7 +186,13 @@ fn check_folder(out: &Path, manifest: &Manifest, settings: &RunSettings) -> Resu
             // Resume checks runs.csv's columns and every row itself.
             return Ok(());
         }
-        let ours = ["runs.csv", "latency.csv", "timeseries.csv", "components.csv", "points.csv"];
+        let ours = [
+            "runs.csv",
+            "latency.csv",
+            "timeseries.csv",
+            "components.csv",
+            "points.csv",
+        ];
         if let Some(f) = ours.iter().find(|f| out.join(f).exists()) {
             return Err(LabError::Run(format!(
                 "{} holds {f} but no manifest.json: not a dssim output folder, or one whose manifest is gone; use another --out, or --overwrite to replace its files",
@@ -239,10 +245,7 @@ pub fn execute(
     let swept = exp.swept_paths();
     let expect = output::Expect {
         latency_rows: dssim_components::report::cdf_quantiles().len(),
-        series: exp
-            .output
-            .timeseries
-            .is_some_and(|iv| iv.0 <= exp.duration),
+        series: exp.output.timeseries.is_some_and(|iv| iv.0 <= exp.duration),
         trace: exp.output.trace > 0,
     };
     let (mut outputs, done) = Outputs::open(out, &swept, settings.resume, &expect)?;
@@ -351,8 +354,7 @@ pub fn execute(
                             }
                             last_sync = Instant::now();
                         }
-                        timings[at] =
-                            Some((wall, (wall > 0.0).then(|| ev as f64 / wall)));
+                        timings[at] = Some((wall, (wall > 0.0).then(|| ev as f64 / wall)));
                         ran += 1;
                         events += ev;
                         progress.run_done(ev);

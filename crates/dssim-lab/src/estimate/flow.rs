@@ -289,10 +289,13 @@ impl<'a> Prep<'a> {
             p.dbs.insert(d.name.as_str(), i);
         }
         let by_name: BTreeMap<&str, Vec<usize>> =
-            m.caches.iter().enumerate().fold(BTreeMap::new(), |mut acc, (i, c)| {
-                acc.entry(c.name.as_str()).or_default().push(i);
-                acc
-            });
+            m.caches
+                .iter()
+                .enumerate()
+                .fold(BTreeMap::new(), |mut acc, (i, c)| {
+                    acc.entry(c.name.as_str()).or_default().push(i);
+                    acc
+                });
         for (si, s) in m.services.iter().enumerate() {
             if let Some(cis) = s.cache.as_deref().and_then(|c| by_name.get(c)) {
                 for &ci in cis {
@@ -309,7 +312,11 @@ impl<'a> Prep<'a> {
                 None => p.db_index(&m.services[si].database),
             })
             .collect();
-        p.behind = m.clients.iter().map(|c| p.service_behind(&c.target)).collect();
+        p.behind = m
+            .clients
+            .iter()
+            .map(|c| p.service_behind(&c.target))
+            .collect();
         p.order = p.topological();
         p.upstream = (0..m.databases.len())
             .map(|di| p.upstream_cap(di))
