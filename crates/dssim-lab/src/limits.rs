@@ -367,7 +367,9 @@ fn client_rate(c: &ClientConfig, path_s: f64, opts: &RunOptions) -> (f64, (Strin
             let users = c.users.map_or(0.0, |u| u as f64);
             let think = c.think.as_ref().map_or(0.0, |d| finite(d.0.mean()) / 1e9);
             // Sub-microsecond paths: the clock's resolution (1 ns) is the only floor.
-            let cycle = (think + path_s).max(1e-9);
+            // (A zero-time loop is left to validation, which names the spin.)
+            let cycle = think + path_s;
+            let cycle = if cycle > 0.0 { cycle.max(1e-9) } else { 1e-6 };
             (
                 users / cycle,
                 (
