@@ -854,14 +854,14 @@ impl Experiment {
             for c in &spec.model.clients {
                 if let (Arrival::Trace, Some(f)) = (c.arrival, &c.file) {
                     let path = resolve_relative(&self.model_source.path, f);
-                    if !out.contains_key(&path) {
+                    if let std::collections::btree_map::Entry::Vacant(e) = out.entry(path) {
                         let text = crate::source::read_capped(
-                            &path,
+                            e.key(),
                             self.limits.max_trace_bytes,
                             "trace file",
                         )
                         .unwrap_or_default();
-                        out.insert(path, content_hash(text.as_bytes()));
+                        e.insert(content_hash(text.as_bytes()));
                     }
                 }
             }

@@ -561,8 +561,8 @@ pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
     head.push('\n');
     w.write_all(head.as_bytes()).map_err(io)?;
     // The point being read: its number, swept values, each metric's values, run count.
-    let mut cur: Option<(usize, Vec<String>, Vec<Vec<f64>>, usize)> = None;
-    let emit = |w: &mut BufWriter<File>, p: &(usize, Vec<String>, Vec<Vec<f64>>, usize)| {
+    let mut cur: Option<PointAcc> = None;
+    let emit = |w: &mut BufWriter<File>, p: &PointAcc| {
         let mut line = p.0.to_string();
         for v in &p.1 {
             line.push(',');
@@ -612,6 +612,10 @@ pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
         .map_err(io)?;
     fs::rename(&tmp, &out_path).map_err(|e| LabError::io(&out_path, e))
 }
+
+/// One point of points.csv while it is read: number, swept values, each metric's values,
+/// run count.
+type PointAcc = (usize, Vec<String>, Vec<Vec<f64>>, usize);
 
 /// Mean and 95% half-width (Student t with n−1 degrees of freedom); no half-width for n < 2.
 pub fn mean_ci95(xs: &[f64]) -> (Option<f64>, Option<f64>) {
