@@ -67,12 +67,17 @@ enum Command {
         /// Keep runs already recorded in the output folder and run the rest.
         #[arg(long)]
         resume: bool,
+        /// Replace the results of another experiment, seed or overrides in the output folder.
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
         /// Refuse a run estimated to process more events than this [default: 1e10].
         #[arg(long, value_name = "N")]
         max_events: Option<f64>,
         /// Refuse a run estimated to hold more memory than this, e.g. 16GiB [default: 8GiB].
         #[arg(long, value_name = "SIZE")]
         max_memory: Option<String>,
+        #[command(flatten)]
+        sweep_limits: SweepLimits,
         /// Run even past the event and memory limits.
         #[arg(long)]
         force: bool,
@@ -96,6 +101,8 @@ enum Command {
         /// Refuse a run estimated to hold more memory than this, e.g. 16GiB [default: 8GiB].
         #[arg(long, value_name = "SIZE")]
         max_memory: Option<String>,
+        #[command(flatten)]
+        sweep_limits: SweepLimits,
         /// Run even past the event and memory limits.
         #[arg(long)]
         force: bool,
@@ -231,6 +238,17 @@ struct ServeArgs {
     host: std::net::IpAddr,
 }
 
+/// Limits on a whole sweep and on input files (`run` and `check`).
+#[derive(clap::Args, Debug)]
+struct SweepLimits {
+    /// Refuse a sweep estimated to process more events in all its runs [default: 1e12].
+    #[arg(long, value_name = "N")]
+    max_total_events: Option<f64>,
+    /// Refuse trace files (clients.*.file) larger than this, e.g. 4GiB [default: 1GiB].
+    #[arg(long, value_name = "SIZE")]
+    max_trace_size: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -288,14 +306,16 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             set,
             shard,
             resume,
+            overwrite,
             max_events,
             max_memory,
+            sweep_limits,
             force,
             quiet,
             format,
         } => {
             let mut exp = load(&file, &set, seed)?;
-            exp.limits = limits(max_events, max_memory.as_deref(), force)?;
+            exp.limits = limits(max_events, max_memory.as_deref(), &sweep_limits, force)?;
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(&exp.name));
             let jobs = jobs_or_cores(jobs);
@@ -303,6 +323,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 out: out.clone(),
                 jobs,
                 resume,
+                overwrite,
                 shard,
                 command: std::env::args().collect(),
             };
@@ -347,10 +368,11 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             set,
             max_events,
             max_memory,
+            sweep_limits,
             force,
         } => {
             let mut exp = load(&file, &set, None)?;
-            exp.limits = limits(max_events, max_memory.as_deref(), force)?;
+            exp.limits = limits(max_events, max_memory.as_deref(), &sweep_limits, force)?;
             exp.check_all()?;
             let events = exp.estimate_events()?;
             let (most_events, most_memory) = exp.estimate_runs()?;
@@ -369,8 +391,28 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 exp.runs()
             );
             for (path, vals) in &exp.sweep {
-                let v: Vec<String> = vals.iter().map(dssim_lab::experiment::value_text).collect();
-                say!("  sweep        {path} = [{}]", v.join(", "));
+                // A long list is summarised: its first and last values and its length.
+                let v: Vec<String> = if vals.len() <= 12 {
+                    vals.iter().map(dssim_lab::experiment::value_text).collect()
+                } else {
+                    let t = dssim_lab::experiment::value_text;
+                    let mut v: Vec<String> = vals[..5].iter().map(t).collect();
+                    v.push(format!("... {} more ...", vals.len() - 10));
+                    v.extend(vals[vals.len() - 5..].iter().map(t));
+                    v
+                };
+                say!(
+                    "  sweep        {path} = [{}] ({} values)",
+                    v.join(", "),
+                    vals.len()
+                );
+            }
+            if exp.points() > dssim_lab::experiment::FULL_CHECK_POINTS {
+                say!(
+                    "  checked      {} of {} points (every swept value at least once)",
+                    exp.covering_points().len(),
+                    exp.points()
+                );
             }
             if exp.output.trace > 0 {
                 say!(
@@ -592,6 +634,7 @@ fn print_results(name: &str, out: &Path, format: &str, summary: &dssim_lab::Summ
 fn limits(
     max_events: Option<f64>,
     max_memory: Option<&str>,
+    sweep: &SweepLimits,
     force: bool,
 ) -> Result<dssim_lab::limits::Limits, LabError> {
     let mut l = dssim_lab::limits::Limits {
@@ -610,6 +653,20 @@ fn limits(
     if let Some(m) = max_memory {
         l.max_memory = dssim_lab::limits::parse_size(m)
             .map_err(|e| LabError::Input(Diagnostic::plain(Path::new("--max-memory"), e)))?;
+    }
+    if let Some(n) = sweep.max_total_events {
+        if !(n.is_finite() && n > 0.0) {
+            return Err(LabError::Input(Diagnostic::plain(
+                Path::new("--max-total-events"),
+                format!("expected a number of events above zero, such as 1e13; found {n}"),
+            )));
+        }
+        l.max_total_events = n;
+    }
+    if let Some(m) = &sweep.max_trace_size {
+        l.max_trace_bytes = dssim_lab::limits::parse_size(m)
+            .map_err(|e| LabError::Input(Diagnostic::plain(Path::new("--max-trace-size"), e)))?
+            as u64;
     }
     Ok(l)
 }
@@ -763,6 +820,21 @@ fn render(d: &Diagnostic) {
         eprintln!("error: {d}");
         return;
     };
+    // A source excerpt of a huge line would be as huge: the location and message alone.
+    let b = text.as_bytes();
+    let line = b[..span.start.min(b.len())]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    if b[line..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .unwrap_or(b.len() - line)
+        > 1000
+    {
+        eprintln!("error: {d}");
+        return;
+    }
     {
         let name = d.file.display().to_string();
         let span =

@@ -32,3 +32,4 @@ mod theory;
 mod timers;
 mod traces;
 mod traffic;
+mod trust;

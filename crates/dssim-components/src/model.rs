@@ -109,6 +109,34 @@ pub struct RunOptions {
 /// The highest arrival rate a client may have: one request per nanosecond.
 pub const MAX_RATE: f64 = 1e9;
 
+/// The rule for names, stated once. Experiment names and component names are identifiers:
+/// 1 to 64 ASCII letters, digits, `-`, `_` and `.`, the first a letter, digit or `_`.
+/// Component names also leave out `.`, which separates the parts of a path
+/// (`services.app.workers`). So a name is never a path (`..`, `/abs`), never breaks a CSV
+/// field (no `,`, quote, CR or LF) and never starts a spreadsheet formula (`=`, `+`, `-`, `@`).
+pub const NAME_RULE: &str = "a name is 1 to 64 ASCII letters, digits, '-', '_' (and '.' in experiment names), starting with a letter, digit or '_'";
+
+/// Checks `name` against [`NAME_RULE`]; `dots` allows `.` after the first character
+/// (experiment names).
+pub fn check_name(name: &str, dots: bool) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (dots && b == b'.'));
+    if ok {
+        Ok(())
+    } else {
+        let shown: String = name.chars().take(40).collect();
+        let more = if name.chars().count() > 40 { "..." } else { "" };
+        Err(format!("{shown:?}{more} is not a valid name: {NAME_RULE}"))
+    }
+}
+
 /// What a name in the model stands for.
 #[derive(Clone, Debug)]
 enum Named {
@@ -163,11 +191,9 @@ impl ModelConfig {
                     .map(|l| ("load_balancers", &l.name)),
             );
         for (kind, n) in all_names {
-            if n.is_empty() || n.contains('.') {
-                errs.push(ConfigError::new(
-                    format!("{kind}.{n}.name"),
-                    format!("{n:?} is not a valid name: use letters, digits, '-' or '_' (no dots)"),
-                ));
+            if let Err(msg) = check_name(n, false) {
+                let at: String = n.chars().take(40).collect();
+                errs.push(ConfigError::new(format!("{kind}.{at}.name"), msg));
             }
             if !seen.insert(n.clone()) {
                 errs.push(ConfigError::new(
@@ -898,6 +924,7 @@ impl ModelConfig {
             clients,
             ids,
             window_open: false,
+            cap: RunCap::default(),
         })
     }
 
@@ -1021,11 +1048,41 @@ pub struct World {
     ids: BTreeMap<String, Vec<ActorId>>,
     /// Whether the measured window has opened (by [`World::step_to`]).
     window_open: bool,
+    cap: RunCap,
 }
+
+/// What a run may consume while it runs: it stops cleanly (a [`RunError::Limit`]) past
+/// either, whatever the estimate before it said. No limit by default.
+#[derive(Clone, Debug)]
+pub struct RunCap {
+    /// Most events processed.
+    pub events: u64,
+    /// Most bytes held by the growing structures (event queue, request table).
+    pub bytes: u64,
+    /// The flag that raises each, and the model parameter that drives the run's events, for
+    /// the message: (`--max-events`, `--max-memory`, `clients.users.retries.max`).
+    pub names: (String, String, String),
+}
+
+impl Default for RunCap {
+    fn default() -> Self {
+        RunCap {
+            events: u64::MAX,
+            bytes: u64::MAX,
+            names: Default::default(),
+        }
+    }
+}
+
+/// Events between two checks of a run's [`RunCap`].
+const CAP_CHECK_EVENTS: u64 = 1 << 20;
 
 /// A run that could not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The run passed a limit while it ran (events or memory): stopped cleanly.
+    #[error("{0}")]
+    Limit(String),
     /// A bug: some request did not end exactly once.
     #[error("conservation violated: {requests} requests but {ended} outcomes ({pending} unfinished); this is a bug in dssim")]
     Conservation {
@@ -1052,20 +1109,80 @@ impl World {
         true
     }
 
+    /// Sets the limits the run must stay within while it runs.
+    pub fn set_cap(&mut self, cap: RunCap) {
+        self.cap = cap;
+    }
+
+    /// Runs to time `t`, checking the [`RunCap`] every [`CAP_CHECK_EVENTS`] events.
+    fn run_capped(&mut self, t: SimTime) -> Result<(), RunError> {
+        if self.cap.events == u64::MAX && self.cap.bytes == u64::MAX {
+            self.sim.run_until(t);
+            return Ok(());
+        }
+        loop {
+            let next = self
+                .sim
+                .events()
+                .saturating_add(CAP_CHECK_EVENTS)
+                .min(self.cap.events);
+            if self.sim.run_until_capped(t, next) {
+                return Ok(());
+            }
+            self.check_cap()?;
+        }
+    }
+
+    fn check_cap(&self) -> Result<(), RunError> {
+        let (ev_flag, mem_flag, cause) = &self.cap.names;
+        let at = self.sim.now();
+        if self.sim.events() >= self.cap.events {
+            return Err(RunError::Limit(format!(
+                "stopped at {:.2e} events (simulated time {at}), the limit of events per run ({ev_flag}); the estimate before the run was lower. Raise {ev_flag}, or lower {cause}",
+                self.sim.events() as f64
+            )));
+        }
+        let bytes = self.sim.queued_events() as u64
+            * 2
+            * std::mem::size_of::<dssim_engine::queue::Event<Msg>>() as u64
+            + self.sim.shared().reqs.bytes() as u64;
+        if bytes > self.cap.bytes {
+            return Err(RunError::Limit(format!(
+                "stopped at simulated time {at}: {} events waiting and {} requests in flight hold {:.1} MiB, past the limit of memory per run ({mem_flag}). Raise {mem_flag}, or lower {cause}",
+                self.sim.queued_events(),
+                self.sim.shared().reqs.live(),
+                bytes as f64 / (1024.0 * 1024.0)
+            )));
+        }
+        Ok(())
+    }
+
     /// Runs to the end: warm-up, the measured window, then a drain (no new arrivals) until
     /// every counted request has ended or as long again as the run has passed; requests
     /// still unanswered then end as dropped.
     pub fn run(mut self) -> Result<RunReport, RunError> {
         let o = self.opts.clone();
         if !self.window_open {
+            // Warm-up under the run's limits, then the window opens (a no-op run_until).
+            self.run_capped(o.warmup)?;
             self.open_window();
         }
-        self.sim.run_until(o.duration);
+        self.run_capped(o.duration)?;
         let mut components = self.component_rows();
         let compute = crate::compute::summary(&self.sim.shared().compute, o.duration);
         components.extend(compute.rows.iter().cloned());
         let drain_limit = o.duration + o.duration.max(SimTime::from_secs(1));
-        self.sim.run_while(drain_limit, |s| s.stats.pending > 0);
+        loop {
+            let mut n = 0u64;
+            self.sim.run_while(drain_limit, |s| {
+                n += 1;
+                s.stats.pending > 0 && n <= CAP_CHECK_EVENTS
+            });
+            if n <= CAP_CHECK_EVENTS {
+                break;
+            }
+            self.check_cap()?;
+        }
         // Whatever is still unanswered ends as dropped, exactly once.
         let now = self.sim.now();
         let shared = self.sim.shared_mut();

@@ -42,7 +42,13 @@ pub struct ReqId {
     pub gen: u32,
 }
 
+/// Callers held inside an attempt; deeper return paths continue in the request table's
+/// overflow stacks, up to [`MAX_DEPTH`].
 const MAX_HOPS: usize = 8;
+
+/// The deepest return path an attempt may have (callers waiting on it at once). Validation
+/// refuses a model whose request path could be deeper, naming the chain.
+pub const MAX_DEPTH: usize = u8::MAX as usize;
 
 /// One attempt of a client request.
 ///
@@ -121,13 +127,6 @@ impl Request {
 }
 
 impl Request {
-    /// Whether `actor` is waiting on this attempt: it called someone with it and the answer
-    /// has not come back (the top of the return path is `actor`).
-    #[inline]
-    pub fn awaited_by(&self, actor: ActorId) -> bool {
-        self.depth > 0 && self.hops[self.depth as usize - 1] == actor
-    }
-
     /// How many callers wait on this attempt (the length of its return path).
     #[inline]
     pub fn depth(&self) -> u8 {
@@ -155,6 +154,9 @@ pub struct RequestTable {
     slots: Vec<(u32, Option<Request>)>,
     free: Vec<u32>,
     live: usize,
+    /// Per slot, the callers past the first [`MAX_HOPS`] of a deep return path (element
+    /// `i` is hop `MAX_HOPS + i`); empty for most slots.
+    deep: Vec<Vec<ActorId>>,
 }
 
 impl RequestTable {
@@ -233,6 +235,81 @@ impl RequestTable {
     pub fn live(&self) -> usize {
         self.live
     }
+
+    /// Bytes the table holds (its slots, grown to the most attempts ever in flight at once).
+    pub fn bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<(u32, Option<Request>)>()
+            + self.free.capacity() * 4
+    }
+
+    /// Pushes `me` on the return path of `req`; false when the attempt is gone or its path
+    /// is at [`MAX_DEPTH`].
+    #[inline]
+    fn push_hop(&mut self, req: ReqId, me: ActorId) -> bool {
+        let Some(r) = self.get_mut(req) else {
+            return false;
+        };
+        let d = r.depth as usize;
+        if d < MAX_HOPS {
+            r.hops[d] = me;
+            r.depth += 1;
+            return true;
+        }
+        if d >= MAX_DEPTH {
+            return false;
+        }
+        r.depth += 1;
+        self.push_deep(req.idx as usize, d - MAX_HOPS, me);
+        true
+    }
+
+    #[cold]
+    fn push_deep(&mut self, idx: usize, at: usize, me: ActorId) {
+        if self.deep.len() <= idx {
+            self.deep.resize_with(idx + 1, Vec::new);
+        }
+        let v = &mut self.deep[idx];
+        v.truncate(at);
+        v.push(me);
+    }
+
+    /// Pops the top of the return path of `req`: the caller to answer.
+    #[inline]
+    fn pop_hop(&mut self, req: ReqId) -> Option<ActorId> {
+        let r = self.get_mut(req)?;
+        if r.depth == 0 {
+            return None;
+        }
+        r.depth -= 1;
+        let d = r.depth as usize;
+        if d < MAX_HOPS {
+            Some(r.hops[d])
+        } else {
+            self.deep
+                .get(req.idx as usize)
+                .and_then(|v| v.get(d - MAX_HOPS))
+                .copied()
+        }
+    }
+
+    /// Whether `actor` is waiting on attempt `req`: it called someone with it and the
+    /// answer has not come back (the top of the return path is `actor`).
+    pub fn awaited_by(&self, req: ReqId, actor: ActorId) -> bool {
+        let Some(r) = self.get(req) else {
+            return false;
+        };
+        let d = r.depth as usize;
+        match d {
+            0 => false,
+            d if d <= MAX_HOPS => r.hops[d - 1] == actor,
+            d => {
+                self.deep
+                    .get(req.idx as usize)
+                    .and_then(|v| v.get(d - 1 - MAX_HOPS))
+                    == Some(&actor)
+            }
+        }
+    }
 }
 
 /// Sends request `req` on to `to`, remembering this actor as the one to answer.
@@ -240,24 +317,14 @@ impl RequestTable {
 #[inline]
 pub fn call(ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
     let me = ctx.me();
-    let pushed = match ctx.shared.reqs.get_mut(req) {
-        Some(r) if (r.depth as usize) < MAX_HOPS => {
-            r.hops[r.depth as usize] = me;
-            r.depth += 1;
-            true
-        }
-        _ => false,
-    };
-    if !pushed {
-        // A path deeper than MAX_HOPS is a modelling error caught at validation; answer
+    if !ctx.shared.reqs.push_hop(req, me) {
+        // A path deeper than MAX_DEPTH is a modelling error caught at validation; answer
         // rather than lose the request.
         ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Error));
         return;
     }
     if !ctx.send(to, Msg::Request(req)) {
-        if let Some(r) = ctx.shared.reqs.get_mut(req) {
-            r.depth -= 1;
-        }
+        ctx.shared.reqs.pop_hop(req);
         ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Dropped));
     }
 }
@@ -266,15 +333,10 @@ pub fn call(ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
 #[inline]
 pub fn call_local(ctx: &mut Ctx<'_>, to: ActorId, delay: SimTime, req: ReqId) {
     let me = ctx.me();
-    match ctx.shared.reqs.get_mut(req) {
-        Some(r) if (r.depth as usize) < MAX_HOPS => {
-            r.hops[r.depth as usize] = me;
-            r.depth += 1;
-            ctx.send_local(to, delay, Msg::Request(req));
-        }
-        _ => {
-            ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Error));
-        }
+    if ctx.shared.reqs.push_hop(req, me) {
+        ctx.send_local(to, delay, Msg::Request(req));
+    } else {
+        ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Error));
     }
 }
 
@@ -283,14 +345,9 @@ pub fn call_local(ctx: &mut Ctx<'_>, to: ActorId, delay: SimTime, req: ReqId) {
 #[inline]
 pub fn reply(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
     crate::trace::leave(ctx, req, status);
-    let Some(r) = ctx.shared.reqs.get_mut(req) else {
+    let Some(to) = ctx.shared.reqs.pop_hop(req) else {
         return;
     };
-    if r.depth == 0 {
-        return;
-    }
-    r.depth -= 1;
-    let to = r.hops[r.depth as usize];
     if !ctx.send(to, Msg::Response(req, status)) {
         ctx.send_local(to, SimTime::ZERO, Msg::Response(req, Status::Dropped));
     }
@@ -300,13 +357,8 @@ pub fn reply(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
 #[inline]
 pub fn reply_local(ctx: &mut Ctx<'_>, req: ReqId, delay: SimTime, status: Status) {
     crate::trace::leave(ctx, req, status);
-    let Some(r) = ctx.shared.reqs.get_mut(req) else {
+    let Some(to) = ctx.shared.reqs.pop_hop(req) else {
         return;
     };
-    if r.depth == 0 {
-        return;
-    }
-    r.depth -= 1;
-    let to = r.hops[r.depth as usize];
     ctx.send_local(to, delay, Msg::Response(req, status));
 }

@@ -144,12 +144,16 @@ impl Histogram {
         }
     }
 
-    /// The largest value in milliseconds; `None` when empty.
+    /// The largest value in milliseconds (the highest value of the highest bucket used,
+    /// as quantiles report theirs); `None` when empty.
     pub fn max_ms(&self) -> Option<f64> {
         if self.total == 0 {
             None
         } else {
-            Some(self.hdr().max() as f64 / 1e6)
+            // hdrhistogram's max() of the rebuilt histogram, except that it reads 0 when
+            // every value lies in the first bucket (below 512 ns), under the quantiles.
+            let top = highest_equivalent(value_of(self.hi - 1));
+            Some(self.hdr().max().max(top) as f64 / 1e6)
         }
     }
 
@@ -285,6 +289,25 @@ mod tests {
         assert!((t.mean(SimTime(20)) - 3.0).abs() < 1e-12);
         t.reset(SimTime(20));
         assert!((t.mean(SimTime(30)) - 4.0).abs() < 1e-12);
+    }
+
+    /// Below 512 ns (the first bucket) the figures stay consistent: max >= every quantile
+    /// and mean <= max (max read 0 there before).
+    #[test]
+    fn statistics_are_consistent_below_512_ns() {
+        for values in [&[100u64, 200, 300][..], &[1, 1, 1], &[511], &[0, 700, 100]] {
+            let mut h = Histogram::new();
+            for &v in values {
+                h.record(SimTime(v));
+            }
+            let max = h.max_ms().unwrap();
+            let mean = h.mean_ms().unwrap();
+            for q in [0.0, 0.5, 0.99, 1.0] {
+                let v = h.quantile_ms(q).unwrap();
+                assert!(max >= v, "{values:?}: max {max} < p{q} {v}");
+            }
+            assert!(mean <= max, "{values:?}: mean {mean} > max {max}");
+        }
     }
 
     /// Every figure equals what recording into hdrhistogram directly gives.

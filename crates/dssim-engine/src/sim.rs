@@ -189,6 +189,27 @@ impl<A: Actor> Simulation<A> {
         self.now = self.now.max(t);
     }
 
+    /// Like [`Simulation::run_until`], but stops once `cap` events have been processed in
+    /// all; returns whether it reached `t` (false: stopped at the cap, the clock where the
+    /// last event left it).
+    pub fn run_until_capped(&mut self, t: SimTime, cap: u64) -> bool {
+        while self.events < cap {
+            match self.queue.pop_due(t) {
+                Some(ev) => self.dispatch(ev),
+                None => {
+                    self.now = self.now.max(t);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Events waiting in the queue (what a runaway run piles up).
+    pub fn queued_events(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Runs while `keep_going(shared)` holds and events remain before `limit`.
     pub fn run_while(&mut self, limit: SimTime, mut keep_going: impl FnMut(&A::Shared) -> bool) {
         while keep_going(&self.shared) {

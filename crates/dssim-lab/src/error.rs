@@ -95,7 +95,7 @@ impl LabError {
 
 /// Turns serde's messages into ours: adds "did you mean" for unknown fields and variants.
 pub fn humanize(msg: &str) -> (String, Option<String>) {
-    let msg = human_types(msg.trim().trim_end_matches('\n'));
+    let msg = human_types(&bounded(msg.trim().trim_end_matches('\n')));
     for kind in ["unknown field", "unknown variant"] {
         if let Some(rest) = msg.strip_prefix(kind) {
             // "unknown field `rat`, expected one of `rate`, `users`"
@@ -156,4 +156,25 @@ pub fn human_types(msg: &str) -> String {
         m.replace_range(i..end, "expected a table");
     }
     m
+}
+
+/// A message of bounded size: every quoted word (between backticks) cut to 60 characters and
+/// the whole to 2,000, so a 10 MB unknown key gives a short message.
+pub fn bounded(msg: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in msg.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 1 && part.chars().count() > 60 {
+            out.extend(part.chars().take(60));
+            out.push_str("...");
+        } else {
+            out.push_str(part);
+        }
+    }
+    if out.chars().count() > 2000 {
+        out = out.chars().take(2000).collect::<String>() + "...";
+    }
+    out
 }

@@ -90,6 +90,9 @@ pub struct Experiment {
     pub output: OutputConfig,
     /// Events and memory one run may take (checked before it is built).
     pub limits: Limits,
+    /// Content hashes of trace files recorded by a manifest: a replay refuses a trace file
+    /// that changed since (empty for a fresh experiment).
+    pub trace_hashes: std::collections::BTreeMap<PathBuf, String>,
 }
 
 /// Where an override was written, for error messages.
@@ -184,6 +187,7 @@ impl Experiment {
                 sweep: vec![],
                 output: OutputConfig::default(),
                 limits: Limits::default(),
+                trace_hashes: Default::default(),
             });
         }
         let file: ExperimentFile = source.parse()?;
@@ -231,6 +235,9 @@ impl Experiment {
         }
         let mut sweep = Vec::new();
         for (k, v) in &file.sweep {
+            if let Err(m) = check_swept(k, v) {
+                return Err(source_error(&source, &["sweep", k], &m, None));
+            }
             match v {
                 toml::Value::Array(vals) if !vals.is_empty() => {
                     sweep.push((k.clone(), vals.clone()))
@@ -243,6 +250,16 @@ impl Experiment {
                         None,
                     ))
                 }
+            }
+        }
+        if let Some(n) = &file.name {
+            if let Err(m) = dssim_components::model::check_name(n, true) {
+                return Err(source_error(
+                    &source,
+                    &["name"],
+                    &format!("name: {m}"),
+                    None,
+                ));
             }
         }
         let exp = Experiment {
@@ -260,6 +277,7 @@ impl Experiment {
             sweep,
             output: file.output.clone(),
             limits: Limits::default(),
+            trace_hashes: Default::default(),
         };
         exp.check_numbers()?;
         Ok(exp)
@@ -290,6 +308,14 @@ impl Experiment {
                 &self.source,
                 &["replications"],
                 "replications must be at least 1",
+                None,
+            ));
+        }
+        if self.output.timeseries.is_some_and(|d| d.0 == SimTime::ZERO) {
+            return Err(source_error(
+                &self.source,
+                &["output", "timeseries"],
+                "output.timeseries is the width of a timeseries.csv row; it must be above zero (leave it out for no time series)",
                 None,
             ));
         }
@@ -354,8 +380,21 @@ impl Experiment {
             "warmup" => self.warmup = as_dur()?,
             "seed" => self.seed = as_int()?,
             "replications" => self.replications = as_int()?.min(u64::from(u32::MAX)) as u32,
-            "name" => self.name = raw.trim().to_string(),
-            "description" => self.description = raw.trim().to_string(),
+            "name" => {
+                let n = match &value {
+                    toml::Value::String(s) => s.clone(),
+                    _ => raw.trim().to_string(),
+                };
+                dssim_components::model::check_name(&n, true)
+                    .map_err(|m| cli_error(format!("--set name: {m}")))?;
+                self.name = n;
+            }
+            "description" => {
+                self.description = match &value {
+                    toml::Value::String(s) => s.clone(),
+                    _ => raw.trim().to_string(),
+                }
+            }
             "output.timeseries" => self.output.timeseries = Some(Dur(as_dur()?)),
             "output.trace" => {
                 let n = as_int()?;
@@ -415,14 +454,103 @@ impl Experiment {
         self.check_numbers()
     }
 
-    /// Number of sweep points.
+    /// Number of sweep points (saturating: a plan that large is refused by
+    /// [`Experiment::check_plan`]).
     pub fn points(&self) -> usize {
-        self.sweep.iter().map(|(_, v)| v.len()).product()
+        self.sweep
+            .iter()
+            .fold(1usize, |n, (_, v)| n.saturating_mul(v.len()))
     }
 
     /// Total runs.
     pub fn runs(&self) -> usize {
-        self.points() * self.replications as usize
+        self.points().saturating_mul(self.replications as usize)
+    }
+
+    /// Point, replication, seed and swept values of run `run`, without resolving its model.
+    pub fn run_info(&self, run: usize) -> (usize, u32, u64, Vec<String>) {
+        let reps = self.replications.max(1) as usize;
+        let point = run / reps;
+        let replication = (run % reps) as u32;
+        let seed = rng::replication_seed(self.seed, u64::from(replication));
+        let swept = self
+            .point_values(point)
+            .iter()
+            .map(|(_, v)| value_text(v))
+            .collect();
+        (point, replication, seed, swept)
+    }
+
+    /// Sweep points that together hold every value of every swept path (point 0, then the
+    /// "diagonal": the i-th value of every path at once), at most the longest list long.
+    /// `check` and the up-front checks of `run` resolve these, so a bad value is found
+    /// before anything runs without resolving every point of a huge grid.
+    pub fn covering_points(&self) -> Vec<usize> {
+        let longest = self.sweep.iter().map(|(_, v)| v.len()).max().unwrap_or(1);
+        (0..longest)
+            .map(|i| {
+                self.sweep
+                    .iter()
+                    .fold(0usize, |p, (_, v)| p * v.len() + i % v.len())
+            })
+            .collect()
+    }
+
+    /// The points `check` and `run` resolve before running: all of them in a plan of up to
+    /// [`FULL_CHECK_POINTS`], else [`Experiment::covering_points`].
+    pub fn checked_points(&self) -> (Vec<usize>, bool) {
+        if self.points() <= FULL_CHECK_POINTS {
+            ((0..self.points()).collect(), true)
+        } else {
+            (self.covering_points(), false)
+        }
+    }
+
+    /// Checks the plan before anything runs: the points of [`Experiment::checked_points`]
+    /// resolve, and the whole sweep stays within the total limits (runs, events).
+    pub fn check_plan(&self) -> Result<(), LabError> {
+        let runs = self.runs();
+        let plan = || {
+            format!(
+                "{} point(s) × {} replication(s) = {runs} runs",
+                self.points(),
+                self.replications
+            )
+        };
+        // The size of the plan first: a plan of 10^10 runs is refused before any point is
+        // resolved.
+        if runs > limits::MAX_RUNS && !self.limits.force {
+            return Err(sweep_error(
+                self,
+                format!(
+                    "the plan has {}, above the limit of {:.0e} runs for one sweep; shorten the [sweep] lists or split it with --shard (or pass --force)",
+                    plan(),
+                    limits::MAX_RUNS as f64
+                ),
+            ));
+        }
+        let (points, _) = self.checked_points();
+        let mut events = 0.0;
+        for &p in &points {
+            let spec = self.spec(p * self.replications as usize)?;
+            events += limits::estimate(&spec.model, &spec.opts).events;
+        }
+        if self.limits.force {
+            return Ok(());
+        }
+        let per_run = events / points.len().max(1) as f64;
+        let total = per_run * runs as f64;
+        if total > self.limits.max_total_events {
+            return Err(sweep_error(
+                self,
+                format!(
+                    "the plan ({}) × ~{per_run:.2e} events per run = {total:.2e} events in all, above the limit of {:.2e} for a whole sweep; raise --max-total-events, shorten the [sweep] lists, or pass --force",
+                    plan(),
+                    self.limits.max_total_events
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The swept paths (runs.csv column headers).
@@ -512,8 +640,21 @@ impl Experiment {
                     message,
                 )])
             };
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| fail(format!("cannot read the trace {}: {e}", path.display())))?;
+            let text = crate::source::read_capped(
+                &path,
+                self.limits.max_trace_bytes,
+                "trace file (raise the cap with --max-trace-size)",
+            )
+            .map_err(fail)?;
+            if let Some(h) = self.trace_hashes.get(&path) {
+                let now = content_hash(text.as_bytes());
+                if &now != h {
+                    return Err(fail(format!(
+                        "the trace {} changed since the run was recorded (content hash {now}, recorded {h})",
+                        path.display()
+                    )));
+                }
+            }
             c.trace = parse_trace(&text).map_err(|m| fail(format!("{}: {m}", path.display())))?;
         }
         Ok(())
@@ -719,30 +860,31 @@ impl Experiment {
         Ok(())
     }
 
-    /// Checks every run of the plan resolves (all sweep points), without running anything.
+    /// Checks the runs of the plan resolve (every sweep point, or in a huge plan the points
+    /// that hold every swept value) and the whole sweep is within the limits, without
+    /// running anything.
     pub fn check_all(&self) -> Result<(), LabError> {
-        for p in 0..self.points() {
-            self.spec(p * self.replications as usize)?;
-        }
-        Ok(())
+        self.check_plan()
     }
 
-    /// A rough count of events the whole plan will process (for `check` and limits).
+    /// A rough count of events the whole plan will process (for `check` and limits): in a
+    /// huge plan, the mean of the checked points times the number of runs.
     pub fn estimate_events(&self) -> Result<f64, LabError> {
+        let (points, _) = self.checked_points();
         let mut total = 0.0;
-        for p in 0..self.points() {
+        for &p in &points {
             let spec = self.spec(p * self.replications as usize)?;
-            total +=
-                limits::estimate(&spec.model, &spec.opts).events * f64::from(self.replications);
+            total += limits::estimate(&spec.model, &spec.opts).events;
         }
-        Ok(total)
+        Ok(total / points.len().max(1) as f64 * self.runs() as f64)
     }
 
-    /// The costliest run of the plan by events and by memory (the estimates `check` prints).
+    /// The costliest run of the plan by events and by memory (the estimates `check` prints;
+    /// in a huge plan, among the checked points).
     pub fn estimate_runs(&self) -> Result<(limits::RunEstimate, limits::RunEstimate), LabError> {
         let mut most_events: Option<limits::RunEstimate> = None;
         let mut most_memory: Option<limits::RunEstimate> = None;
-        for p in 0..self.points() {
+        for p in self.checked_points().0 {
             let spec = self.spec(p * self.replications as usize)?;
             let e = limits::estimate(&spec.model, &spec.opts);
             if most_events.as_ref().is_none_or(|m| e.events > m.events) {
@@ -755,6 +897,90 @@ impl Experiment {
         match (most_events, most_memory) {
             (Some(a), Some(b)) => Ok((a, b)),
             _ => Err(LabError::Run("the plan has no runs".into())),
+        }
+    }
+
+    /// What a manifest needs to rebuild this experiment's runs: the model file, its model
+    /// tree before overrides, and the overrides (`[set]` and `--set`, in order).
+    pub fn manifest_inputs(&self) -> (String, toml::Value, Vec<(String, toml::Value)>) {
+        (
+            self.model_source.path.display().to_string(),
+            self.model.clone(),
+            self.set
+                .iter()
+                .map(|(k, v, _)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// The trace files (`clients.*.file`) the runs read, as resolved paths, with their
+    /// content hashes (from the points `check` resolves).
+    pub fn trace_files(&self) -> Result<Vec<(PathBuf, String)>, LabError> {
+        let mut out: std::collections::BTreeMap<PathBuf, String> = Default::default();
+        if !self.model.to_string().contains("file") {
+            return Ok(vec![]);
+        }
+        for p in self.checked_points().0 {
+            let spec = self.spec(p * self.replications as usize)?;
+            for c in &spec.model.clients {
+                if let (Arrival::Trace, Some(f)) = (c.arrival, &c.file) {
+                    let path = resolve_relative(&self.model_source.path, f);
+                    if let std::collections::btree_map::Entry::Vacant(e) = out.entry(path) {
+                        let text = crate::source::read_capped(
+                            e.key(),
+                            self.limits.max_trace_bytes,
+                            "trace file",
+                        )
+                        .unwrap_or_default();
+                        e.insert(content_hash(text.as_bytes()));
+                    }
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Rebuilds an experiment from what a manifest recorded (for `replay`): the same runs,
+    /// trace files checked against their recorded hashes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_recorded(
+        experiment_file: &str,
+        model_file: &str,
+        model: toml::Value,
+        set: Vec<(String, toml::Value)>,
+        sweep: Vec<(String, Vec<toml::Value>)>,
+        name: String,
+        duration: SimTime,
+        warmup: SimTime,
+        seed: u64,
+        replications: u32,
+        output: OutputConfig,
+        traces: Vec<(PathBuf, String)>,
+    ) -> Experiment {
+        let src = |p: &str| Source::from_text(Path::new(p), String::new());
+        let model_source = src(model_file);
+        Experiment {
+            name,
+            description: String::new(),
+            source: src(experiment_file),
+            model_prefix: vec![],
+            model_source,
+            model,
+            duration,
+            warmup,
+            seed,
+            replications,
+            set: set
+                .into_iter()
+                .map(|(k, v)| (k, v, Origin::File("set")))
+                .collect(),
+            sweep,
+            output,
+            limits: Limits {
+                force: true,
+                ..Limits::default()
+            },
+            trace_hashes: traces.into_iter().collect(),
         }
     }
 
@@ -776,6 +1002,29 @@ impl Experiment {
         h = dssim_engine::rng::splitmix64(h ^ dssim_engine::rng::fnv1a(tail.as_bytes()));
         format!("{h:016x}")
     }
+}
+
+/// Plans of up to this many points are resolved point by point before they run; larger
+/// ones at the points that hold every swept value ([`Experiment::covering_points`]).
+pub const FULL_CHECK_POINTS: usize = 10_000;
+
+/// A refusal of the whole plan, pointing at `[sweep]` (or the file when there is none).
+fn sweep_error(exp: &Experiment, message: String) -> LabError {
+    source_error(
+        &exp.source,
+        if exp.sweep.is_empty() {
+            &[]
+        } else {
+            &["sweep"]
+        },
+        &message,
+        None,
+    )
+}
+
+/// A file's content hash as the manifest records it.
+pub fn content_hash(bytes: &[u8]) -> String {
+    format!("fnv1a64:{:016x}", dssim_engine::rng::fnv1a(bytes))
 }
 
 /// Splits a " (did you mean ...?)" hint out of a message.
@@ -854,10 +1103,48 @@ pub fn parse_cli_value(raw: &str) -> toml::Value {
     }
 }
 
+/// The file's stem as a name (the experiment's name when the file gives none): characters
+/// outside the name rule become `_`, so it is always a valid name.
 fn stem(path: &Path) -> String {
-    path.file_stem()
+    let s: String = path
+        .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "experiment".into())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let s = s.trim_start_matches(['.', '-']).to_string();
+    if s.is_empty() {
+        "experiment".into()
+    } else {
+        s
+    }
+}
+
+/// A swept path becomes a CSV column and its values CSV cells: every part of the path
+/// follows the name rule, and no value holds a control character (CR, LF).
+fn check_swept(path: &str, values: &toml::Value) -> Result<(), String> {
+    for seg in path.strip_prefix("model.").unwrap_or(path).split('.') {
+        dssim_components::model::check_name(seg, false)
+            .map_err(|m| format!("[sweep] path {path:?}: each part is a name or an index; {m}"))?;
+    }
+    if let toml::Value::Array(vals) = values {
+        for v in vals {
+            if value_text(v).chars().any(char::is_control) {
+                return Err(format!(
+                    "[sweep] {path:?}: a value holds a control character (a line break?)"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn resolve_relative(base: &Path, rel: &str) -> PathBuf {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod estimate;
 pub mod experiment;
 pub mod limits;
+pub mod lock;
 pub mod manifest;
 pub mod merge;
 pub mod output;

@@ -27,6 +27,8 @@ const CACHE_ENTRY_BYTES: f64 = 160.0;
 const KEY_BYTES: f64 = 48.0;
 /// One request in flight (request table slot, return path, timers).
 const INFLIGHT_BYTES: f64 = 512.0;
+/// One timer in the event queue (an event, with the heap's room to grow).
+const TIMER_BYTES: f64 = 128.0;
 /// One closed-loop user.
 const USER_BYTES: f64 = 128.0;
 /// One time-series row.
@@ -41,6 +43,10 @@ pub struct Limits {
     pub max_memory: f64,
     /// Run anyway.
     pub force: bool,
+    /// Most events a whole sweep may process (all its runs together).
+    pub max_total_events: f64,
+    /// Largest trace file (`clients.*.file`) read, in bytes.
+    pub max_trace_bytes: u64,
 }
 
 impl Default for Limits {
@@ -49,9 +55,18 @@ impl Default for Limits {
             max_events: DEFAULT_MAX_EVENTS,
             max_memory: DEFAULT_MAX_MEMORY,
             force: false,
+            max_total_events: DEFAULT_MAX_TOTAL_EVENTS,
+            max_trace_bytes: DEFAULT_MAX_TRACE_BYTES,
         }
     }
 }
+
+/// Default: at most 10^12 events in a whole sweep (days of CPU time).
+pub const DEFAULT_MAX_TOTAL_EVENTS: f64 = 1e12;
+/// Default: trace files of at most 1 GiB.
+pub const DEFAULT_MAX_TRACE_BYTES: u64 = 1 << 30;
+/// The most runs one sweep may have (shard larger plans, or pass --force).
+pub const MAX_RUNS: usize = 100_000_000;
 
 /// What one run will cost, with the largest contributor to each figure.
 #[derive(Clone, Debug, PartialEq)]
@@ -155,22 +170,33 @@ pub fn estimate(model: &ModelConfig, opts: &RunOptions) -> RunEstimate {
         let path_s = path_time(model, &c.target, 0) + 2.0 * net;
         let (rate, how) = client_rate(c, path_s, opts);
         let hops = hops(model, c, &c.target, 0);
-        let retries = c
-            .retries
-            .as_ref()
-            .map_or(0.0, |r| f64::from(r.max.min(100)));
-        // Retries cost only when attempts fail; count a tenth of the worst case.
-        let per_req = (2.0 + 3.0 * hops) * (1.0 + 0.1 * retries);
+        // The worst case: every attempt fails and is retried, up to `max` (a budget bounds
+        // the retries to its ratio of the requests), each costing what the first did plus
+        // its backoff timer.
+        let retries = c.retries.as_ref().map_or(0.0, |r| {
+            let max = f64::from(r.max);
+            r.budget
+                .filter(|b| b.is_finite() && *b >= 0.0)
+                .map_or(max, |b| max.min(b))
+        });
+        let per_req = (2.0 + 3.0 * hops) + retries * (3.0 + 3.0 * hops);
         let e = rate * secs * per_req;
         events += e;
         if e > top {
             top = e;
-            events_cause = (how.0, how.1);
+            events_cause = if retries * (3.0 + 3.0 * hops) > 2.0 + 3.0 * hops {
+                let p = format!("clients.{}.retries.max", c.name);
+                let how = format!("{} × duration × (1 + {p}) attempts", how.0);
+                (p, how)
+            } else {
+                (how.0, how.1)
+            };
         }
         rate_total += rate;
         let wait = c
             .timeout
-            .map(|t| t.0.as_secs_f64())
+            // A request waits at most its timeout, and no longer than the run.
+            .map(|t| t.0.as_secs_f64().min(secs))
             // No timeout: a stable queue holds a few sojourn times' worth.
             .unwrap_or((10.0 * path_s).clamp(0.01, 1.0));
         let f = if c.arrival == Arrival::Closed {
@@ -178,10 +204,21 @@ pub fn estimate(model: &ModelConfig, opts: &RunOptions) -> RunEstimate {
         } else {
             rate * wait
         };
-        if f > inflight {
-            inflight_cause = format!("clients.{}.rate", c.name);
+        // Every attempt arms a timeout timer that stays queued (cancelled or not) until it
+        // would fire: with retries, up to rate × (1 + retries) × timeout of them at once.
+        let timers = if c.timeout.is_some() {
+            rate * (1.0 + retries) * wait * TIMER_BYTES / INFLIGHT_BYTES
+        } else {
+            0.0
+        };
+        if f + timers > inflight {
+            inflight_cause = if timers > f {
+                format!("clients.{}.retries.max", c.name)
+            } else {
+                format!("clients.{}.rate", c.name)
+            };
         }
-        inflight += f;
+        inflight += f + timers;
     }
     if let Some(iv) = opts.timeseries {
         let iv = iv.as_secs_f64();
@@ -286,7 +323,7 @@ pub fn estimate(model: &ModelConfig, opts: &RunOptions) -> RunEstimate {
     }
     parts.push((
         inflight_cause,
-        format!("~{inflight:.0} requests in flight (rate × timeout or sojourn)"),
+        format!("~{inflight:.0} requests in flight and their timers (rate × (1 + retries) × timeout, or sojourn)"),
         inflight * INFLIGHT_BYTES,
     ));
     if let Some(iv) = opts.timeseries {
@@ -329,7 +366,10 @@ fn client_rate(c: &ClientConfig, path_s: f64, opts: &RunOptions) -> (f64, (Strin
         Arrival::Closed => {
             let users = c.users.map_or(0.0, |u| u as f64);
             let think = c.think.as_ref().map_or(0.0, |d| finite(d.0.mean()) / 1e9);
-            let cycle = (think + path_s).max(1e-6);
+            // Sub-microsecond paths: the clock's resolution (1 ns) is the only floor.
+            // (A zero-time loop is left to validation, which names the spin.)
+            let cycle = think + path_s;
+            let cycle = if cycle > 0.0 { cycle.max(1e-9) } else { 1e-6 };
             (
                 users / cycle,
                 (

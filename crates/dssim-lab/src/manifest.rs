@@ -41,21 +41,17 @@ pub struct RunRecord {
     pub model: Option<ModelConfig>,
 }
 
-impl RunRecord {
-    /// Timing of a finished run.
-    pub fn timing(run: usize, wall_s: f64, events: u64) -> Self {
-        RunRecord {
-            run,
-            point: 0,
-            replication: 0,
-            seed: 0,
-            swept: vec![],
-            wall_s: Some(wall_s),
-            events_per_s: (wall_s > 0.0).then(|| events as f64 / wall_s),
-            model: None,
-        }
-    }
+/// A trace file read by the runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TraceFileRecord {
+    /// Its path as resolved when the runs read it.
+    pub path: String,
+    /// Its content hash (`fnv1a64:...`).
+    pub hash: String,
 }
+
+/// A finished run's wall seconds and events per wall second.
+pub type Timing = Option<(f64, Option<f64>)>;
 
 /// The manifest.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,6 +93,23 @@ pub struct Manifest {
     /// Shard `[k, n]`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<(usize, usize)>,
+    /// The model file.
+    #[serde(default)]
+    pub model_file: String,
+    /// The model before overrides (`[set]`, `--set`) and the sweep; every run's model is
+    /// this with `set` and its point's swept values applied (what `replay` rebuilds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<serde_json::Value>,
+    /// Overrides applied to every run, in order: `[path, value]`.
+    #[serde(default)]
+    pub set: Vec<(String, serde_json::Value)>,
+    /// The sweep: `[path, [values]]`, the last path varying fastest.
+    #[serde(default)]
+    pub sweep: Vec<(String, Vec<serde_json::Value>)>,
+    /// Trace files the runs read (`clients.*.file`), by path and content hash; the arrival
+    /// times are not copied here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trace_files: Vec<TraceFileRecord>,
     /// Whether every run of the plan (or shard) is recorded.
     pub complete: bool,
     /// Wall seconds of the last invocation.
@@ -107,9 +120,12 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// A manifest for `specs`.
-    pub fn new(exp: &Experiment, settings: &RunSettings, specs: &[RunSpec]) -> Self {
-        Manifest {
+    /// A manifest for the plan of `exp` (its run records are written from the plan, see
+    /// [`Manifest::write_plan`]).
+    pub fn new(exp: &Experiment, settings: &RunSettings) -> Result<Self, LabError> {
+        let (model_file, model, set) = exp.manifest_inputs();
+        let json = |v: &toml::Value| serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+        Ok(Manifest {
             tool: format!("dssim {}", env!("CARGO_PKG_VERSION")),
             experiment: exp.name.clone(),
             experiment_file: exp.source.path.display().to_string(),
@@ -125,22 +141,26 @@ impl Manifest {
             total_runs: exp.runs(),
             swept: exp.swept_paths(),
             shard: settings.shard,
-            complete: false,
-            wall_s: 0.0,
-            runs: specs
+            model_file,
+            model: Some(json(&model)),
+            set: set.iter().map(|(k, v)| (k.clone(), json(v))).collect(),
+            sweep: exp
+                .sweep
                 .iter()
-                .map(|s| RunRecord {
-                    run: s.run,
-                    point: s.point,
-                    replication: s.replication,
-                    seed: s.seed,
-                    swept: s.swept.clone(),
-                    wall_s: None,
-                    events_per_s: None,
-                    model: Some(s.model.clone()),
+                .map(|(k, vs)| (k.clone(), vs.iter().map(json).collect()))
+                .collect(),
+            trace_files: exp
+                .trace_files()?
+                .into_iter()
+                .map(|(p, hash)| TraceFileRecord {
+                    path: p.display().to_string(),
+                    hash,
                 })
                 .collect(),
-        }
+            complete: false,
+            wall_s: 0.0,
+            runs: Vec::new(),
+        })
     }
 
     /// Reads `dir/manifest.json`.
@@ -152,34 +172,15 @@ impl Manifest {
             .map_err(|e| LabError::io(&path, format!("not a dssim manifest: {e}")))
     }
 
-    /// Refuses to resume into a folder written by another experiment.
-    pub fn check_resumable(&self, dir: &Path) -> Result<(), LabError> {
-        if !dir.join("manifest.json").exists() {
-            return Ok(());
-        }
-        let old = Manifest::read(dir)?;
-        if old.fingerprint != self.fingerprint || old.shard != self.shard {
-            let diffs = self.differences(&old);
-            let what = if diffs.is_empty() {
-                "the same settings, but the text of the experiment or model file changed".into()
-            } else {
-                diffs.join("; ")
-            };
-            return Err(LabError::Run(format!(
-                "{} holds results of a different experiment, overrides or shard (fingerprint {} vs {}): {what}; \
-                 the folder was written by `{}`; use another --out or remove it",
-                dir.display(),
-                old.fingerprint,
-                self.fingerprint,
-                old.command.join(" ")
-            )));
-        }
-        Ok(())
+    /// Whether `old` (the folder's manifest) was written by this same plan: experiment,
+    /// files, seed, overrides and shard.
+    pub fn same_plan(&self, old: &Manifest) -> bool {
+        old.fingerprint == self.fingerprint && old.shard == self.shard
     }
 
     /// The keys whose values differ between `old` (a folder's manifest) and this one, as
-    /// `key: OLD in the folder, NEW now`: the experiment's own keys, then every model path of
-    /// the first run (the one that `--set` and `[set]` change for every run).
+    /// `key: OLD in the folder, NEW now`: the experiment's own keys, the overrides (`--set`
+    /// and `[set]`), the sweep and every path of the base model.
     pub fn differences(&self, old: &Manifest) -> Vec<String> {
         let mut out = Vec::new();
         let mut cmp = |key: &str, a: String, b: String| {
@@ -187,11 +188,7 @@ impl Manifest {
                 out.push(format!("{key}: {a} in the folder, {b} now"));
             }
         };
-        cmp(
-            "experiment",
-            old.experiment.clone(),
-            self.experiment.clone(),
-        );
+        cmp("experiment", old.experiment.clone(), self.experiment.clone());
         cmp("duration", old.duration.clone(), self.duration.clone());
         cmp("warmup", old.warmup.clone(), self.warmup.clone());
         cmp("seed", old.seed.to_string(), self.seed.to_string());
@@ -206,76 +203,59 @@ impl Manifest {
             opt(&old.timeseries),
             opt(&self.timeseries),
         );
-        cmp(
-            "output.trace",
-            old.trace.to_string(),
-            self.trace.to_string(),
-        );
-        cmp(
-            "output.trace_sample",
-            format!("{:?}", old.trace_sample).to_lowercase(),
-            format!("{:?}", self.trace_sample).to_lowercase(),
-        );
+        cmp("output.trace", old.trace.to_string(), self.trace.to_string());
         cmp("sweep", old.swept.join(", "), self.swept.join(", "));
-        cmp(
-            "runs",
-            old.total_runs.to_string(),
-            self.total_runs.to_string(),
-        );
         let shard =
             |s: Option<(usize, usize)>| s.map_or("none".into(), |(k, n)| format!("{k}/{n}"));
         cmp("--shard", shard(old.shard), shard(self.shard));
-        let first = |m: &Manifest| {
-            m.runs
-                .iter()
-                .find(|r| r.run == 0)
-                .or(m.runs.first())
-                .and_then(|r| r.model.as_ref())
-                .and_then(|m| serde_json::to_value(m).ok())
+        // Overrides and the base model, path by path.
+        let paths = |m: &Manifest| {
+            let mut flat = BTreeMap::new();
+            if let Some(model) = &m.model {
+                flatten("", model, &mut flat);
+            }
+            for (k, v) in &m.set {
+                flatten(k, v, &mut flat);
+            }
+            for (k, vs) in &m.sweep {
+                flat.insert(
+                    format!("sweep {k}"),
+                    serde_json::Value::Array(vs.clone()).to_string(),
+                );
+            }
+            flat
         };
-        if let (Some(a), Some(b)) = (first(old), first(self)) {
-            let (mut fa, mut fb) = (BTreeMap::new(), BTreeMap::new());
-            flatten("", &a, &mut fa);
-            flatten("", &b, &mut fb);
-            let keys: BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
-            for k in keys {
-                let show = |m: &BTreeMap<String, String>| {
-                    m.get(k).cloned().unwrap_or_else(|| "absent".into())
-                };
-                if fa.get(k) != fb.get(k) {
-                    out.push(format!(
-                        "{k}: {} in the folder, {} now",
-                        show(&fa),
-                        show(&fb)
-                    ));
-                }
+        let (fa, fb) = (paths(old), paths(self));
+        let keys: BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+        for k in keys {
+            let show =
+                |m: &BTreeMap<String, String>| m.get(k).cloned().unwrap_or_else(|| "absent".into());
+            if fa.get(k) != fb.get(k) {
+                out.push(format!("{k}: {} in the folder, {} now", show(&fa), show(&fb)));
             }
         }
         out
     }
 
-    /// Keeps the timings of runs recorded by an earlier, interrupted invocation.
-    pub fn keep_previous(&mut self, dir: &Path, done: &BTreeSet<usize>) {
+    /// The timings recorded by an earlier, interrupted invocation, for the runs in `done`,
+    /// into `timings` (indexed by the run's position in `plan`).
+    pub fn keep_previous(
+        dir: &Path,
+        done: &BTreeSet<usize>,
+        plan: &crate::runner::Plan,
+        timings: &mut [Timing],
+    ) {
         if done.is_empty() {
             return;
         }
         if let Ok(old) = Manifest::read(dir) {
-            let old: BTreeMap<usize, RunRecord> =
-                old.runs.into_iter().map(|r| (r.run, r)).collect();
-            for r in &mut self.runs {
-                if let Some(o) = old.get(&r.run) {
-                    r.wall_s = o.wall_s;
-                    r.events_per_s = o.events_per_s;
+            for r in old.runs {
+                if done.contains(&r.run) {
+                    if let Some(i) = plan.index_of(r.run) {
+                        timings[i] = r.wall_s.map(|w| (w, r.events_per_s));
+                    }
                 }
             }
-        }
-    }
-
-    /// Records a run's timing.
-    pub fn record(&mut self, t: RunRecord) {
-        if let Some(r) = self.runs.iter_mut().find(|r| r.run == t.run) {
-            r.wall_s = t.wall_s;
-            r.events_per_s = t.events_per_s;
         }
     }
 
@@ -285,42 +265,152 @@ impl Manifest {
         self.complete = complete;
     }
 
-    /// Writes `dir/manifest.json` (atomically: a temporary file renamed over it).
+    /// Writes `dir/manifest.json` (atomically: a temporary file renamed over it), with the
+    /// run records it holds.
     pub fn write(&self, dir: &Path) -> Result<(), LabError> {
+        self.write_with(dir, self.runs.iter().cloned())
+    }
+
+    /// Writes `dir/manifest.json` with one record per run of `plan`, made as it is written
+    /// (memory independent of the number of runs), timings from `timings`.
+    pub fn write_plan(
+        &self,
+        dir: &Path,
+        exp: &Experiment,
+        plan: &crate::runner::Plan,
+        timings: &[Timing],
+    ) -> Result<(), LabError> {
+        self.write_with(
+            dir,
+            (0..plan.len()).map(|i| {
+                let run = plan.id(i);
+                let (point, replication, seed, swept) = exp.run_info(run);
+                let t = timings.get(i).copied().flatten();
+                RunRecord {
+                    run,
+                    point,
+                    replication,
+                    seed,
+                    swept,
+                    wall_s: t.map(|t| t.0),
+                    events_per_s: t.and_then(|t| t.1),
+                    model: None,
+                }
+            }),
+        )
+    }
+
+    fn write_with(
+        &self,
+        dir: &Path,
+        runs: impl Iterator<Item = RunRecord>,
+    ) -> Result<(), LabError> {
+        use std::io::Write;
         let path = dir.join("manifest.json");
         let tmp = dir.join("manifest.json.tmp");
-        let text = serde_json::to_string_pretty(self).map_err(|e| LabError::io(&path, e))?;
-        std::fs::write(&tmp, text + "\n").map_err(|e| LabError::io(&tmp, e))?;
+        let head = Manifest {
+            runs: Vec::new(),
+            ..self.clone()
+        };
+        let text = serde_json::to_string_pretty(&head).map_err(|e| LabError::io(&path, e))?;
+        // `runs` is the last field: its empty list is replaced by one record per line.
+        let head = text
+            .strip_suffix("[]\n}")
+            .ok_or_else(|| LabError::io(&path, "manifest layout: runs is not the last field"))?;
+        let res = (|| -> std::io::Result<()> {
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            w.write_all(head.as_bytes())?;
+            w.write_all(b"[")?;
+            for (i, r) in runs.enumerate() {
+                w.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+                serde_json::to_writer(&mut w, &r)?;
+            }
+            w.write_all(b"\n  ]\n}\n")?;
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()
+        })();
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(LabError::io(&tmp, format!("cannot write: {e}")));
+        }
         std::fs::rename(&tmp, &path).map_err(|e| LabError::io(&path, e))
     }
 
-    /// The spec of recorded run `run`.
+    /// The spec of recorded run `run`: from the run's own model in manifests that hold
+    /// one, else rebuilt from the recorded model, overrides and sweep (trace files checked
+    /// against their recorded hashes). An unknown run is an input error.
     pub fn spec(&self, run: usize) -> Result<RunSpec, LabError> {
-        let r =
-            self.runs.iter().find(|r| r.run == run).ok_or_else(|| {
-                LabError::Run(format!("run {run} is not in this folder's manifest"))
-            })?;
-        let model = r
-            .model
-            .clone()
-            .ok_or_else(|| LabError::Run(format!("the manifest has no model for run {run}")))?;
+        let unknown = || {
+            LabError::Input(crate::error::Diagnostic::plain(
+                Path::new("--run"),
+                format!(
+                    "run {run} is not in this folder's manifest (it records runs 0 to {} of {})",
+                    self.total_runs.saturating_sub(1),
+                    self.experiment
+                ),
+            ))
+        };
         let dur = |s: &str| dssim_engine::parse_duration(s).unwrap_or(SimTime::ZERO);
-        Ok(RunSpec {
-            run,
-            point: r.point,
-            replication: r.replication,
-            seed: r.seed,
-            swept: r.swept.clone(),
-            model,
-            opts: RunOptions {
-                seed: r.seed,
-                duration: dur(&self.duration),
-                warmup: dur(&self.warmup),
-                timeseries: self.timeseries.as_deref().map(dur),
-                trace: self.trace,
+        let opts = |seed| RunOptions {
+            seed,
+            duration: dur(&self.duration),
+            warmup: dur(&self.warmup),
+            timeseries: self.timeseries.as_deref().map(dur),
+            trace: self.trace,
+            trace_sample: self.trace_sample,
+        };
+        if let Some(r) = self.runs.iter().find(|r| r.run == run) {
+            if let Some(model) = r.model.clone() {
+                return Ok(RunSpec {
+                    run,
+                    point: r.point,
+                    replication: r.replication,
+                    seed: r.seed,
+                    swept: r.swept.clone(),
+                    model,
+                    opts: opts(r.seed),
+                });
+            }
+        } else if !self.runs.is_empty() || run >= self.total_runs {
+            return Err(unknown());
+        }
+        let Some(model) = &self.model else {
+            return Err(LabError::Run(format!(
+                "the manifest has no model for run {run}"
+            )));
+        };
+        let bad = |e: String| LabError::Run(format!("the manifest's recorded model: {e}"));
+        let tree = |v: &serde_json::Value| crate::source::json_to_toml(v).map_err(bad);
+        let exp = Experiment::from_recorded(
+            &self.experiment_file,
+            &self.model_file,
+            tree(model)?,
+            self.set
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), tree(v)?)))
+                .collect::<Result<_, LabError>>()?,
+            self.sweep
+                .iter()
+                .map(|(k, vs)| Ok((k.clone(), vs.iter().map(tree).collect::<Result<_, _>>()?)))
+                .collect::<Result<_, LabError>>()?,
+            self.experiment.clone(),
+            dur(&self.duration),
+            dur(&self.warmup),
+            self.seed,
+            self.replications,
+            crate::experiment::OutputConfig {
+                timeseries: self
+                    .timeseries
+                    .as_deref()
+                    .map(|t| dssim_components::units::Dur(dur(t))),
+                trace: u64::from(self.trace),
                 trace_sample: self.trace_sample,
             },
-        })
+            self.trace_files
+                .iter()
+                .map(|t| (std::path::PathBuf::from(&t.path), t.hash.clone()))
+                .collect(),
+        );
+        exp.spec(run)
     }
 }
 

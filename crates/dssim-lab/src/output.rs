@@ -92,13 +92,33 @@ fn opt(v: Option<f64>) -> String {
     v.map(fmt_f64).unwrap_or_default()
 }
 
-/// Quotes a CSV field when it needs it.
+/// Quotes a CSV field when it needs it (through the csv crate's writer, like every row).
 pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    csv_row([s]).trim_end_matches('\n').to_string()
+}
+
+/// A csv writer into memory: `\n` line ends, fields quoted where needed.
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .has_headers(false)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new())
+}
+
+/// One CSV row, with its newline.
+pub fn csv_row<I, T>(fields: I) -> String
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<[u8]>,
+{
+    let mut w = csv_writer();
+    let _ = w.write_record(fields);
+    finish(w)
+}
+
+fn finish(w: csv::Writer<Vec<u8>>) -> String {
+    // Writing into memory cannot fail, and every field is UTF-8 text.
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 /// The header of runs.csv for these swept paths.
@@ -120,28 +140,43 @@ pub fn runs_line(spec: &RunSpec, r: &RunReport) -> String {
         spec.replication.to_string(),
         spec.seed.to_string(),
     ];
-    f.extend(spec.swept.iter().map(|s| csv_field(s)));
+    f.extend(spec.swept.iter().cloned());
     f.extend(r.metrics.iter().map(|(_, c)| cell(*c)));
-    f.join(",")
+    let mut line = csv_row(&f);
+    line.pop();
+    line
 }
 
 fn join(cols: &[&str]) -> String {
     cols.join(",")
 }
 
+/// What every recorded run must have in the other files (checked on `--resume`).
+#[derive(Clone, Debug)]
+pub struct Expect {
+    /// Rows per run in latency.csv (or none, for a run without requests).
+    pub latency_rows: usize,
+    /// Whether each run has timeseries.csv rows.
+    pub series: bool,
+    /// Whether each run has trace.json events.
+    pub trace: bool,
+}
+
 impl Outputs {
     /// Opens `dir` for a sweep with these swept paths. Without `resume` the files start
-    /// empty; with it, complete runs already recorded are kept (and returned) and anything
-    /// after the last complete run is cut away.
+    /// empty; with it, the runs recorded in runs.csv whose rows are whole in every other
+    /// file are kept (and returned), everything else is cut away and runs again: a missing
+    /// file, a missing or torn row (wrong number of fields, a latency.csv run with some of
+    /// its quantiles) un-records the runs concerned.
     pub fn open(
         dir: &Path,
         swept: &[String],
         resume: bool,
-        trace: bool,
+        expect: &Expect,
     ) -> Result<(Outputs, BTreeSet<usize>), LabError> {
         fs::create_dir_all(dir)
             .map_err(|e| LabError::io(dir, format!("cannot create the output folder: {e}")))?;
-        let runs_hdr = runs_header(swept).join(",");
+        let runs_hdr = csv_row(runs_header(swept)).trim_end().to_string();
         let files = [
             ("runs.csv", runs_hdr.clone()),
             ("latency.csv", "run,quantile,latency_ms".to_string()),
@@ -151,6 +186,7 @@ impl Outputs {
         let mut done = BTreeSet::new();
         if resume {
             done = recorded_runs(&dir.join("runs.csv"), &runs_hdr)?;
+            verify(dir, &files[1..], expect, &mut done)?;
         }
         let mut handles = Vec::new();
         for (name, header) in files {
@@ -169,7 +205,7 @@ impl Outputs {
                 handles.push(w);
             }
         }
-        let trace = if trace {
+        let trace = if expect.trace {
             Some(TraceFile::open(dir, resume, &done)?)
         } else {
             // A trace.json from an earlier run of this folder does not describe this one.
@@ -181,17 +217,35 @@ impl Outputs {
         };
         let mut it = handles.into_iter();
         let mut next = || it.next().expect("four files");
-        Ok((
-            Outputs {
-                dir: dir.to_path_buf(),
-                runs: next(),
-                latency: next(),
-                series: next(),
-                components: next(),
-                trace,
-            },
-            done,
-        ))
+        let outputs = Outputs {
+            dir: dir.to_path_buf(),
+            runs: next(),
+            latency: next(),
+            series: next(),
+            components: next(),
+            trace,
+        };
+        outputs.sync()?;
+        sync_dir(dir)?;
+        Ok((outputs, done))
+    }
+
+    /// Forces every file's rows to the disk (runs.csv last).
+    pub fn sync(&self) -> Result<(), LabError> {
+        let mut files = vec![
+            (&self.latency, "latency.csv"),
+            (&self.series, "timeseries.csv"),
+            (&self.components, "components.csv"),
+        ];
+        if let Some(t) = &self.trace {
+            files.push((t.file(), trace_json::FILE));
+        }
+        files.push((&self.runs, "runs.csv"));
+        for (f, name) in files {
+            f.sync_data()
+                .map_err(|e| LabError::io(&self.dir.join(name), format!("cannot sync: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Writes every row of one run and flushes (runs.csv last, so a recorded run is whole);
@@ -202,21 +256,21 @@ impl Outputs {
         r: &RunReport,
         predicted: &ModelEstimate,
     ) -> Result<(), LabError> {
-        let run = spec.run;
-        let mut buf = String::new();
+        let run = spec.run.to_string();
+        let mut w = csv_writer();
         for (q, v) in &r.quantiles {
-            buf.push_str(&format!("{run},{},{}\n", fmt_f64(*q), fmt_f64(*v)));
+            let _ = w.write_record([run.as_str(), &fmt_f64(*q), &fmt_f64(*v)]);
         }
-        write_flush(&mut self.latency, &self.dir.join("latency.csv"), &buf)?;
-        buf.clear();
+        write_flush(&mut self.latency, &self.dir.join("latency.csv"), &finish(w))?;
+        let mut w = csv_writer();
         for s in &r.series {
-            buf.push_str(&format!(
-                "{run},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            let _ = w.write_record([
+                run.clone(),
                 fmt_f64(s.t_s),
                 fmt_f64(s.rps),
                 opt(s.p99_ms),
-                s.errors,
-                s.shed,
+                s.errors.to_string(),
+                s.shed.to_string(),
                 fmt_f64(s.instances),
                 fmt_f64(s.queue_len),
                 opt(s.utilization),
@@ -224,15 +278,19 @@ impl Outputs {
                 opt(s.repl_lag_ms),
                 fmt_f64(s.arrivals_rps),
                 fmt_f64(s.in_flight),
-                s.timeouts,
-                s.dropped,
+                s.timeouts.to_string(),
+                s.dropped.to_string(),
                 fmt_f64(s.rps),
                 opt(s.p99_all_ms),
-            ));
+            ]);
         }
-        write_flush(&mut self.series, &self.dir.join("timeseries.csv"), &buf)?;
-        buf.clear();
+        write_flush(
+            &mut self.series,
+            &self.dir.join("timeseries.csv"),
+            &finish(w),
+        )?;
         let window = (spec.opts.duration - spec.opts.warmup).as_secs_f64();
+        let mut w = csv_writer();
         for c in &r.components {
             // Job queues count their jobs over the whole run.
             let span = if c.kind == "queue" {
@@ -241,11 +299,11 @@ impl Outputs {
                 window
             };
             let p = predicted.get(&c.component);
-            buf.push_str(&format!(
-                "{run},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                csv_field(&c.component),
-                c.kind,
-                c.requests,
+            let _ = w.write_record([
+                run.clone(),
+                c.component.clone(),
+                c.kind.to_string(),
+                c.requests.to_string(),
                 opt(c.utilization),
                 opt(c.mean_queue),
                 opt(c.p99_ms),
@@ -258,10 +316,14 @@ impl Outputs {
                 opt(p.and_then(|p| p.sojourn_ms)),
                 opt(p.and_then(|p| p.hit_ratio)),
                 opt(p.and_then(|p| p.offered_load)),
-                csv_field(p.map_or("", |p| p.method.as_str())),
-            ));
+                p.map_or(String::new(), |p| p.method.clone()),
+            ]);
         }
-        write_flush(&mut self.components, &self.dir.join("components.csv"), &buf)?;
+        write_flush(
+            &mut self.components,
+            &self.dir.join("components.csv"),
+            &finish(w),
+        )?;
         if let (Some(f), Some(t)) = (&mut self.trace, &r.trace) {
             f.append(&trace_json::events(spec, t))?;
         }
@@ -284,7 +346,8 @@ fn write_flush(w: &mut File, path: &Path, text: &str) -> Result<(), LabError> {
         })
 }
 
-/// Run ids recorded in a runs.csv (complete lines only); errors if its header differs.
+/// Run ids recorded in a runs.csv (complete rows with every field only); errors if its
+/// header differs.
 fn recorded_runs(path: &Path, header: &str) -> Result<BTreeSet<usize>, LabError> {
     let mut done = BTreeSet::new();
     let Ok(text) = fs::read_to_string(path) else {
@@ -301,9 +364,9 @@ fn recorded_runs(path: &Path, header: &str) -> Result<BTreeSet<usize>, LabError>
         }
         None => return Ok(done),
     }
-    let width = header.split(',').count();
+    let width = csv_width(header);
     for l in lines {
-        if !l.ends_with('\n') || l.trim_end().split(',').count() != width {
+        if !l.ends_with('\n') || csv_width(l) != width {
             break;
         }
         match l.split(',').next().and_then(|x| x.parse::<usize>().ok()) {
@@ -314,6 +377,91 @@ fn recorded_runs(path: &Path, header: &str) -> Result<BTreeSet<usize>, LabError>
         }
     }
     Ok(done)
+}
+
+/// Fields in one CSV line (quoted commas are part of a field).
+fn csv_width(line: &str) -> usize {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    let mut rec = csv::StringRecord::new();
+    match r.read_record(&mut rec) {
+        Ok(true) => rec.len(),
+        _ => 0,
+    }
+}
+
+/// Checks every run in `done` against the other files (see [`Outputs::open`]) and removes
+/// the runs whose rows are missing or torn.
+fn verify(
+    dir: &Path,
+    files: &[(&str, String)],
+    expect: &Expect,
+    done: &mut BTreeSet<usize>,
+) -> Result<(), LabError> {
+    use std::collections::BTreeMap;
+    let mut bad: BTreeSet<usize> = BTreeSet::new();
+    for (name, header) in files {
+        let path = dir.join(name);
+        let Ok(text) = fs::read_to_string(&path) else {
+            // A missing file: every recorded run runs again.
+            done.clear();
+            return Ok(());
+        };
+        let mut lines = text.split_inclusive('\n');
+        if lines.next().map(str::trim_end) != Some(header.as_str()) {
+            done.clear();
+            return Ok(());
+        }
+        let width = csv_width(header);
+        let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
+        for l in lines {
+            let run = l.split(',').next().and_then(|x| x.parse::<usize>().ok());
+            match run {
+                Some(run) if l.ends_with('\n') && csv_width(l) == width => {
+                    *rows.entry(run).or_default() += 1;
+                }
+                Some(run) => {
+                    bad.insert(run);
+                }
+                None => {}
+            }
+        }
+        let n = |r: &usize| rows.get(r).copied().unwrap_or(0);
+        for r in done.iter() {
+            let ok = match *name {
+                "latency.csv" => n(r) == 0 || n(r) == expect.latency_rows,
+                "timeseries.csv" => !expect.series || n(r) > 0,
+                "components.csv" => n(r) > 0,
+                _ => true,
+            };
+            if !ok {
+                bad.insert(*r);
+            }
+        }
+    }
+    if expect.trace {
+        let path = dir.join(trace_json::FILE);
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let traced: BTreeSet<usize> = trace_json::rows(&text).iter().map(|r| r.0).collect();
+        bad.extend(done.iter().filter(|r| !traced.contains(r)));
+    }
+    done.retain(|r| !bad.contains(r));
+    Ok(())
+}
+
+/// Forces the folder's entries (new and renamed files) to the disk.
+pub fn sync_dir(dir: &Path) -> Result<(), LabError> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| LabError::io(dir, format!("cannot sync the folder: {e}")))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Rewrites a CSV keeping its header and the complete rows of runs in `done`.
@@ -387,11 +535,14 @@ pub fn sort_by_run(dir: &Path) -> Result<(), LabError> {
 }
 
 /// Writes points.csv from runs.csv: per sweep point, the mean of every metric over its
-/// replications and the half-width of its 95% confidence interval (Student t).
+/// replications and the half-width of its 95% confidence interval (Student t). Streams:
+/// runs.csv is in run order, so a point's runs are consecutive rows and only one point is
+/// held at a time.
 pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
+    use std::io::BufWriter;
     let runs_path = dir.join("runs.csv");
-    let text = fs::read_to_string(&runs_path).map_err(|e| LabError::io(&runs_path, e))?;
-    let mut rdr = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let file = File::open(&runs_path).map_err(|e| LabError::io(&runs_path, e))?;
+    let mut rdr = csv::ReaderBuilder::new().from_reader(std::io::BufReader::new(file));
     let headers: Vec<String> = rdr
         .headers()
         .map_err(|e| LabError::io(&runs_path, e))?
@@ -399,60 +550,84 @@ pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
         .map(String::from)
         .collect();
     let first_metric = 4 + swept.len();
-    let metrics: Vec<&str> = headers[first_metric.min(headers.len())..]
+    let metrics: Vec<(usize, &str)> = headers
         .iter()
-        .map(String::as_str)
-        .filter(|m| !matches!(*m, "duration_s" | "events"))
+        .enumerate()
+        .skip(first_metric.min(headers.len()))
+        .map(|(i, m)| (i, m.as_str()))
+        .filter(|(_, m)| !matches!(*m, "duration_s" | "events"))
         .collect();
-    let mut points: std::collections::BTreeMap<usize, PointAcc> = Default::default();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| LabError::io(&runs_path, e))?;
+    let out_path = dir.join("points.csv");
+    let tmp = dir.join("points.csv.tmp");
+    let io = |e: std::io::Error| LabError::io(&out_path, format!("cannot write: {e}"));
+    let mut w = BufWriter::new(File::create(&tmp).map_err(io)?);
+    let mut head = String::from("point");
+    for s in swept {
+        head.push(',');
+        head.push_str(&csv_field(s));
+    }
+    head.push_str(",runs");
+    for (_, m) in &metrics {
+        head.push_str(&format!(",{m},{m}_ci95"));
+    }
+    head.push('\n');
+    w.write_all(head.as_bytes()).map_err(io)?;
+    // The point being read: its number, swept values, each metric's values, run count.
+    let mut cur: Option<PointAcc> = None;
+    let emit = |w: &mut BufWriter<File>, p: &PointAcc| {
+        let mut line = p.0.to_string();
+        for v in &p.1 {
+            line.push(',');
+            line.push_str(&csv_field(v));
+        }
+        line.push_str(&format!(",{}", p.3));
+        for xs in &p.2 {
+            let (mean, half) = mean_ci95(xs);
+            line.push_str(&format!(",{},{}", opt(mean), opt(half)));
+        }
+        line.push('\n');
+        w.write_all(line.as_bytes())
+    };
+    let mut rec = csv::StringRecord::new();
+    while rdr
+        .read_record(&mut rec)
+        .map_err(|e| LabError::io(&runs_path, e))?
+    {
         let point: usize = rec.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-        let entry = points.entry(point).or_insert_with(|| {
-            (
+        if cur.as_ref().is_none_or(|c| c.0 != point) {
+            if let Some(c) = cur.take() {
+                emit(&mut w, &c).map_err(io)?;
+            }
+            cur = Some((
+                point,
                 (0..swept.len())
                     .map(|i| rec.get(4 + i).unwrap_or("").to_string())
                     .collect(),
                 vec![Vec::new(); metrics.len()],
                 0,
-            )
-        });
-        entry.2 += 1;
-        for (mi, m) in metrics.iter().enumerate() {
-            let col = headers.iter().position(|h| h == m).unwrap_or(0);
-            if let Some(v) = rec.get(col).and_then(|x| x.parse::<f64>().ok()) {
-                entry.1[mi].push(v);
+            ));
+        }
+        let c = cur.as_mut().expect("a point");
+        c.3 += 1;
+        for (mi, (col, _)) in metrics.iter().enumerate() {
+            if let Some(v) = rec.get(*col).and_then(|x| x.parse::<f64>().ok()) {
+                c.2[mi].push(v);
             }
         }
     }
-    let mut out = String::from("point");
-    for s in swept {
-        out.push(',');
-        out.push_str(&csv_field(s));
+    if let Some(c) = cur.take() {
+        emit(&mut w, &c).map_err(io)?;
     }
-    out.push_str(",runs");
-    for m in &metrics {
-        out.push_str(&format!(",{m},{m}_ci95"));
-    }
-    out.push('\n');
-    for (p, (vals, per_metric, n)) in &points {
-        out.push_str(&p.to_string());
-        for v in vals {
-            out.push(',');
-            out.push_str(&csv_field(v));
-        }
-        out.push_str(&format!(",{n}"));
-        for xs in per_metric {
-            let (mean, half) = mean_ci95(xs);
-            out.push_str(&format!(",{},{}", opt(mean), opt(half)));
-        }
-        out.push('\n');
-    }
-    write_atomic(&dir.join("points.csv"), &out)
+    w.into_inner()
+        .map_err(|e| io(e.into_error()))?
+        .sync_all()
+        .map_err(io)?;
+    fs::rename(&tmp, &out_path).map_err(|e| LabError::io(&out_path, e))
 }
 
-/// Per sweep point: its swept values, every metric's values over replications, run count.
-type PointAcc = (Vec<String>, Vec<Vec<f64>>, usize);
+/// One point of points.csv while it is read: number, swept values, each metric's values,
+/// run count.
+type PointAcc = (usize, Vec<String>, Vec<Vec<f64>>, usize);
 
 /// Mean and 95% half-width (Student t with n−1 degrees of freedom); no half-width for n < 2.
 pub fn mean_ci95(xs: &[f64]) -> (Option<f64>, Option<f64>) {

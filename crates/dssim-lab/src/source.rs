@@ -30,14 +30,10 @@ pub struct Source {
 }
 
 impl Source {
-    /// Reads `path`.
+    /// Reads `path` (at most [`MAX_FILE_BYTES`]).
     pub fn read(path: &Path) -> Result<Source, LabError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            LabError::Input(Diagnostic::plain(
-                path,
-                format!("cannot read {}: {e}", path.display()),
-            ))
-        })?;
+        let text = read_capped(path, MAX_FILE_BYTES, "a model or experiment file")
+            .map_err(|m| LabError::Input(Diagnostic::plain(path, m)))?;
         Ok(Source::from_text(path, text))
     }
 
@@ -65,6 +61,7 @@ impl Source {
                 .map(toml::Value::Table)
                 .map_err(|e| self.toml_error(&e)),
             Format::Json => {
+                self.no_duplicate_keys()?;
                 let v: serde_json::Value =
                     serde_json::from_str(&self.text).map_err(|e| self.json_error(&e))?;
                 json_to_toml(&v).map_err(|m| LabError::Input(Diagnostic::plain(&self.path, m)))
@@ -76,8 +73,20 @@ impl Source {
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, LabError> {
         match self.format {
             Format::Toml => toml::from_str(&self.text).map_err(|e| self.toml_error(&e)),
-            Format::Json => serde_json::from_str(&self.text).map_err(|e| self.json_error(&e)),
+            Format::Json => {
+                self.no_duplicate_keys()?;
+                serde_json::from_str(&self.text).map_err(|e| self.json_error(&e))
+            }
         }
+    }
+
+    /// JSON allows a key twice in one object and keeps the last; TOML refuses. Refuse in
+    /// JSON too, at any depth (`[sweep]` and `[set]` are plain tables, where a repeated
+    /// path would silently win).
+    fn no_duplicate_keys(&self) -> Result<(), LabError> {
+        serde_json::from_str::<NoDuplicates>(&self.text)
+            .map(|_| ())
+            .map_err(|e| self.json_error(&e))
     }
 
     fn toml_error(&self, e: &toml::de::Error) -> LabError {
@@ -156,6 +165,96 @@ impl Source {
             }
         }
         best
+    }
+}
+
+/// The largest model or experiment file dssim reads (a bigger one is refused before it is
+/// read whole: `dssim check /dev/zero` fails at once).
+pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Reads `path` as UTF-8 text, refusing it past `cap` bytes without reading more than that
+/// (works for devices and pipes, whose size is unknown up front). `what` names the kind of
+/// file in the message.
+pub fn read_capped(path: &Path, cap: u64, what: &str) -> Result<String, String> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let too_big = || {
+        format!(
+            "{} is larger than {} ({what}s are capped at that size)",
+            path.display(),
+            crate::limits::show_bytes(cap as f64)
+        )
+    };
+    if file.metadata().is_ok_and(|m| m.is_file() && m.len() > cap) {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > cap {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{} is not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Any JSON value, refusing an object that names a key twice.
+struct NoDuplicates;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicates {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicatesVisitor)
+    }
+}
+
+struct NoDuplicatesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicatesVisitor {
+    type Value = NoDuplicates;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_unit<E>(self) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<NoDuplicates, A::Error> {
+        while a.next_element::<NoDuplicates>()?.is_some() {}
+        Ok(NoDuplicates)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<NoDuplicates, A::Error> {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(k) = a.next_key::<String>()? {
+            if !seen.insert(k.clone()) {
+                let shown: String = k.chars().take(60).collect();
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {shown:?} in one object (JSON keeps only the last; write each key once)"
+                )));
+            }
+            a.next_value::<NoDuplicates>()?;
+        }
+        Ok(NoDuplicates)
     }
 }
 

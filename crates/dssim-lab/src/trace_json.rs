@@ -132,6 +132,11 @@ pub struct TraceFile {
 }
 
 impl TraceFile {
+    /// The open file (to sync it).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Opens `dir/trace.json`: empty, or (resume) keeping the runs in `done`.
     pub fn open(
         dir: &Path,

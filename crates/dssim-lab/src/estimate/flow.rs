@@ -157,6 +157,17 @@ pub struct Prep<'a> {
     /// The measured window of a run, seconds (caches start empty at 0); steady state
     /// when absent.
     window: Option<(f64, f64)>,
+    /// Name lookups, built once (a model may have thousands of components): load
+    /// balancers, services and CDN edges by name; databases; app caches.
+    nodes: BTreeMap<&'a str, Node>,
+    dbs: BTreeMap<&'a str, usize>,
+    app_caches: BTreeMap<&'a str, usize>,
+    /// Per cache: the services that read through it, in order.
+    users: Vec<Vec<usize>>,
+    /// Per service: the database its data calls reach (through its app cache or not).
+    reach: Vec<Option<usize>>,
+    /// Per client: the service its target leads to.
+    behind: Vec<Option<usize>>,
 }
 
 /// A CDN edge's or app cache's figures in one pass.
@@ -321,7 +332,59 @@ impl<'a> Prep<'a> {
             shards,
             upstream: Vec::new(),
             window,
+            nodes: BTreeMap::new(),
+            dbs: BTreeMap::new(),
+            app_caches: BTreeMap::new(),
+            users: vec![Vec::new(); m.caches.len()],
+            reach: Vec::new(),
+            behind: Vec::new(),
         };
+        // First match wins, as the linear searches did: load balancers, services, edges.
+        for (i, c) in m.caches.iter().enumerate().rev() {
+            if c.tier == Tier::Cdn {
+                p.nodes.insert(c.name.as_str(), Node::Cache(i));
+            } else {
+                p.app_caches.insert(c.name.as_str(), i);
+            }
+        }
+        for (i, s) in m.services.iter().enumerate().rev() {
+            p.nodes.insert(s.name.as_str(), Node::Service(i));
+        }
+        for (i, l) in m.load_balancers.iter().enumerate().rev() {
+            p.nodes.insert(l.name.as_str(), Node::Lb(i));
+        }
+        for (i, d) in m.databases.iter().enumerate().rev() {
+            p.dbs.insert(d.name.as_str(), i);
+        }
+        let by_name: BTreeMap<&str, Vec<usize>> =
+            m.caches
+                .iter()
+                .enumerate()
+                .fold(BTreeMap::new(), |mut acc, (i, c)| {
+                    acc.entry(c.name.as_str()).or_default().push(i);
+                    acc
+                });
+        for (si, s) in m.services.iter().enumerate() {
+            if let Some(cis) = s.cache.as_deref().and_then(|c| by_name.get(c)) {
+                for &ci in cis {
+                    p.users[ci].push(si);
+                }
+            }
+        }
+        p.reach = (0..m.services.len())
+            .map(|si| match p.app_cache_named(&m.services[si].cache) {
+                Some(ci) => match p.cache_backend(ci, si) {
+                    Some(Node::Db(d)) => Some(d),
+                    _ => None,
+                },
+                None => p.db_index(&m.services[si].database),
+            })
+            .collect();
+        p.behind = m
+            .clients
+            .iter()
+            .map(|c| p.service_behind(&c.target))
+            .collect();
         p.order = p.topological();
         p.upstream = (0..m.databases.len())
             .map(|di| p.upstream_cap(di))
@@ -330,30 +393,21 @@ impl<'a> Prep<'a> {
     }
 
     fn node_of(&self, name: &str) -> Option<Node> {
-        let m = self.m;
-        if let Some(i) = m.load_balancers.iter().position(|l| l.name == name) {
-            return Some(Node::Lb(i));
-        }
-        if let Some(i) = m.services.iter().position(|s| s.name == name) {
-            return Some(Node::Service(i));
-        }
-        m.caches
-            .iter()
-            .position(|c| c.name == name && c.tier == Tier::Cdn)
-            .map(Node::Cache)
+        self.nodes.get(name).copied()
     }
 
     fn db_index(&self, name: &Option<String>) -> Option<usize> {
-        let n = name.as_ref()?;
-        self.m.databases.iter().position(|d| &d.name == n)
+        self.dbs.get(name.as_deref()?).copied()
+    }
+
+    /// The app cache named `name`.
+    fn app_cache_named(&self, name: &Option<String>) -> Option<usize> {
+        self.app_caches.get(name.as_deref()?).copied()
     }
 
     /// Services that read through app cache `ci`.
     fn cache_users(&self, ci: usize) -> Vec<usize> {
-        let name = &self.m.caches[ci].name;
-        (0..self.m.services.len())
-            .filter(|&si| self.m.services[si].cache.as_deref() == Some(name.as_str()))
-            .collect()
+        self.users[ci].clone()
     }
 
     /// Where an app cache sends misses and writes for service `si` (as `build_caches`
@@ -403,11 +457,7 @@ impl<'a> Prep<'a> {
             Node::Service(si) => {
                 let s = &m.services[si];
                 let mut v = Vec::new();
-                let cache = s.cache.as_ref().and_then(|c| {
-                    m.caches
-                        .iter()
-                        .position(|k| &k.name == c && k.tier == Tier::App)
-                });
+                let cache = self.app_cache_named(&s.cache);
                 if let Some(ci) = cache {
                     v.push(Node::Cache(ci));
                 } else if let Some(d) = self.db_index(&s.database) {
@@ -624,8 +674,8 @@ impl<'a> Prep<'a> {
     /// else its own.
     fn response_bytes(&self, si: usize) -> f64 {
         let (mut w, mut b) = (0.0, 0.0);
-        for c in &self.m.clients {
-            if self.service_behind(&c.target) == Some(si) {
+        for (ci, c) in self.m.clients.iter().enumerate() {
+            if self.behind[ci] == Some(si) {
                 if let Some(size) = c.response_size {
                     let r = open_rate(c).unwrap_or(1.0).max(1e-9);
                     w += r;
@@ -700,11 +750,7 @@ impl<'a> Prep<'a> {
         let s = &self.m.services[si];
         let m = self.m;
         let r = self.read_share_of_service(si);
-        if let Some(ci) = s.cache.as_ref().and_then(|c| {
-            m.caches
-                .iter()
-                .position(|k| &k.name == c && k.tier == Tier::App)
-        }) {
+        if let Some(ci) = self.app_cache_named(&s.cache) {
             let c = &m.caches[ci];
             let rtt = if c.local {
                 0.0
@@ -729,11 +775,7 @@ impl<'a> Prep<'a> {
     fn data_intrinsic(&self, si: usize, r: f64, caches: &BTreeMap<usize, CacheOut>) -> f64 {
         let s = &self.m.services[si];
         let m = self.m;
-        let Some(ci) = s.cache.as_ref().and_then(|c| {
-            m.caches
-                .iter()
-                .position(|k| &k.name == c && k.tier == Tier::App)
-        }) else {
+        let Some(ci) = self.app_cache_named(&s.cache) else {
             return self.data_unloaded(si, 0);
         };
         let c = &m.caches[ci];
@@ -765,8 +807,8 @@ impl<'a> Prep<'a> {
     /// Share of reads among the requests of the clients behind service `si` (by rate).
     fn read_share_of_service(&self, si: usize) -> f64 {
         let (mut w, mut r) = (0.0, 0.0);
-        for c in &self.m.clients {
-            if self.service_behind(&c.target) == Some(si) {
+        for (ci, c) in self.m.clients.iter().enumerate() {
+            if self.behind[ci] == Some(si) {
                 let x = open_rate(c).unwrap_or(1.0).max(1e-9);
                 w += x;
                 r += x * c.read_ratio.clamp(0.0, 1.0);
@@ -1212,16 +1254,7 @@ impl<'a> Prep<'a> {
 
     /// Whether service `si`'s data calls end at database `di`.
     fn reaches(&self, si: usize, di: usize) -> bool {
-        let s = &self.m.services[si];
-        match s.cache.as_ref().and_then(|c| {
-            self.m
-                .caches
-                .iter()
-                .position(|k| &k.name == c && k.tier == Tier::App)
-        }) {
-            Some(ci) => self.cache_backend(ci, si) == Some(Node::Db(di)),
-            None => self.db_index(&s.database) == Some(di),
-        }
+        self.reach[si] == Some(di)
     }
 
     fn database(
@@ -1670,11 +1703,7 @@ impl<'a> Prep<'a> {
             self.read_share_of_service(si)
         };
         // The data call.
-        let cache = s.cache.as_ref().and_then(|n| {
-            m.caches
-                .iter()
-                .position(|k| &k.name == n && k.tier == Tier::App)
-        });
+        let cache = self.app_cache_named(&s.cache);
         let (data, has_data) = match (cache, self.db_index(&s.database)) {
             (Some(ci), _) => {
                 let k = &m.caches[ci];
