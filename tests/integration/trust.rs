@@ -541,7 +541,14 @@ fn a_run_stops_cleanly_at_its_limits_while_it_runs() {
             other.map(|r| r.metric("events"))
         ),
     }
-    let mut w = m.build(&opts(1)).expect("build");
+    // Unreached timeouts no longer sit in the event queue (a deadline FIFO per client), so
+    // the storm above holds little memory. What grows is a backlog: 20,000 requests/s into
+    // one worker doing 100/s, no timeout, an unbounded queue: every request stays in flight.
+    let backlog = crate::support::model(
+        "[[clients]]\nname = \"users\"\ntarget = \"app\"\nrate = 20000\n\
+         [[services]]\nname = \"app\"\nworkers = 1\nservice_time = \"exp(10ms)\"\nshedding = \"none\"\n",
+    );
+    let mut w = backlog.build(&opts(120)).expect("build");
     w.set_cap(RunCap {
         events: u64::MAX,
         bytes: 64 << 20,

@@ -188,7 +188,11 @@ impl Manifest {
                 out.push(format!("{key}: {a} in the folder, {b} now"));
             }
         };
-        cmp("experiment", old.experiment.clone(), self.experiment.clone());
+        cmp(
+            "experiment",
+            old.experiment.clone(),
+            self.experiment.clone(),
+        );
         cmp("duration", old.duration.clone(), self.duration.clone());
         cmp("warmup", old.warmup.clone(), self.warmup.clone());
         cmp("seed", old.seed.to_string(), self.seed.to_string());
@@ -203,7 +207,11 @@ impl Manifest {
             opt(&old.timeseries),
             opt(&self.timeseries),
         );
-        cmp("output.trace", old.trace.to_string(), self.trace.to_string());
+        cmp(
+            "output.trace",
+            old.trace.to_string(),
+            self.trace.to_string(),
+        );
         cmp("sweep", old.swept.join(", "), self.swept.join(", "));
         let shard =
             |s: Option<(usize, usize)>| s.map_or("none".into(), |(k, n)| format!("{k}/{n}"));
@@ -231,7 +239,11 @@ impl Manifest {
             let show =
                 |m: &BTreeMap<String, String>| m.get(k).cloned().unwrap_or_else(|| "absent".into());
             if fa.get(k) != fb.get(k) {
-                out.push(format!("{k}: {} in the folder, {} now", show(&fa), show(&fb)));
+                out.push(format!(
+                    "{k}: {} in the folder, {} now",
+                    show(&fa),
+                    show(&fb)
+                ));
             }
         }
         out
