@@ -130,6 +130,11 @@ impl RunReport {
     ) -> Self {
         let window = (opts.duration - opts.warmup).as_secs_f64();
         let l = &st.latency();
+        let ok_per_s = if window > 0.0 {
+            st.ok as f64 / window
+        } else {
+            0.0
+        };
         let metrics = vec![
             ("duration_s", Cell::Float(window)),
             ("requests", Cell::Int(st.requests)),
@@ -141,14 +146,7 @@ impl RunReport {
             // Attempts sent for the counted requests, retries included: attempts / requests
             // above 1 is retry amplification.
             ("attempts", Cell::Int(st.attempts)),
-            (
-                "throughput_rps",
-                Cell::Float(if window > 0.0 {
-                    st.ok as f64 / window
-                } else {
-                    0.0
-                }),
-            ),
+            ("throughput_rps", Cell::Float(ok_per_s)),
             ("latency_mean_ms", l.mean_ms().into()),
             ("p50_ms", l.quantile_ms(0.5).into()),
             ("p90_ms", l.quantile_ms(0.9).into()),
@@ -206,14 +204,7 @@ impl RunReport {
             ("db_refused", Cell::Empty),
             // Successful logical requests per second (the same count as `throughput_rps`,
             // named for what it is when retries and failures inflate the work done).
-            (
-                "goodput_rps",
-                Cell::Float(if window > 0.0 {
-                    st.ok as f64 / window
-                } else {
-                    0.0
-                }),
-            ),
+            ("goodput_rps", Cell::Float(ok_per_s)),
             ("p99_all_ms", st.all_latency().quantile_ms(0.99).into()),
         ];
         debug_assert!(metrics.iter().map(|m| m.0).eq(RUN_COLUMNS.iter().copied()));
