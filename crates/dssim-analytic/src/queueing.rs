@@ -10,7 +10,7 @@ mod load_dependent;
 mod mva;
 mod pool;
 
-pub use chains::{ekm1_wait, mmc_deadline, BirthDeath, Deadline};
+pub use chains::{ekm1_wait, ekmc_wait, mmc_deadline, BirthDeath, Deadline};
 pub use load_dependent::{LoadDependent, NodeLoad};
 pub use mva::{mva, Mva, Station};
 pub use pool::{pool_chain, pool_fes, PoolChain};

@@ -245,3 +245,141 @@ pub fn ekm1_wait(k: u32, stage: f64, mean_s: f64) -> f64 {
     let sigma = 0.5 * (lo + hi);
     sigma / (mu * (1.0 - sigma))
 }
+
+/// Most work (elementary steps) [`ekmc_wait`] spends before it gives up (the caller then
+/// approximates): the k Erlang stages over the levels it keeps, plus c³ for its system.
+const GIMC_WORK: f64 = 5e7;
+
+/// Mean wait in queue of E_k/M/c, exact: Erlang-k interarrival times (k stages of rate
+/// `stage`) at `c` exponential servers of mean `mean_s` — an instance with c workers fed
+/// every k-th request of a Poisson stream of rate `stage` by a round robin over k.
+///
+/// GI/M/c (Gross & Harris §6.3.2; Takács): seen by arrivals, the number present is
+/// geometric from c − 1 up, q_n = q_{c−1} σ^(n−c+1), σ the root in (0, 1) of
+/// σ = A*(cμ(1−σ)), A*(s) = (stage/(stage+s))^k, and a waiting arrival waits an exponential
+/// time of rate cμ(1−σ), so W_q = q_{c−1} σ / (cμ(1−σ)²). The c unknowns q_0, …, q_{c−1}
+/// solve the embedded chain's balance at states 1 … c−1 and the normalisation: the
+/// transition probabilities are those of the pure-death process (rates min(n, c)μ) over an
+/// Erlang-k time, computed stage by stage (each stage one pass down the levels), the
+/// geometric tail summed as one vector down to where σ^n is below 10⁻¹⁸ of its head —
+/// so the result is exact to rounding. `None` when the work would pass [`GIMC_WORK`] or
+/// the solution comes out negative (rounding), for the caller to approximate; infinite
+/// when saturated.
+#[allow(clippy::needless_range_loop)] // index arithmetic over levels and states
+pub fn ekmc_wait(k: u32, stage: f64, c: u32, mean_s: f64) -> Option<f64> {
+    let k = k.max(1);
+    let c = c.max(1);
+    if c == 1 {
+        return Some(ekm1_wait(k, stage, mean_s));
+    }
+    let mu = 1.0 / mean_s;
+    let cf = f64::from(c);
+    let rho = stage / f64::from(k) * mean_s / cf;
+    if rho.is_nan() || rho >= 1.0 {
+        return Some(f64::INFINITY);
+    }
+    if rho <= 0.0 || !mu.is_finite() {
+        return Some(0.0);
+    }
+    let ki = k as i32;
+    let g = |x: f64| (stage / (stage + cf * mu * (1.0 - x))).powi(ki) - x;
+    let (mut lo, mut hi) = (0.0, 1.0 - 1e-15);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if g(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let sigma = 0.5 * (lo + hi);
+    if !(sigma > 0.0 && sigma < 1.0) {
+        return None;
+    }
+    let cu = c as usize;
+    // Levels kept for the tail: σ^(top − c) < 1e-18.
+    let extra = (18.0 * std::f64::consts::LN_10 / -sigma.ln()).ceil() + 2.0;
+    let top = cu as f64 + extra;
+    let work = f64::from(k) * (top + 0.5 * cf * cf) + cf * cf * cf;
+    if work.is_nan() || work > GIMC_WORK {
+        return None;
+    }
+    let top = top as usize;
+    // One Erlang stage (an exponential time of rate `stage`) of the pure-death process,
+    // applied to a row vector of masses on levels 0..x.len(): from the top down, the mass
+    // reaching level m leaves before the clock with probability d_m/(stage + d_m).
+    let death = |m: usize| (m.min(cu) as f64) * mu;
+    let step = |x: &mut Vec<f64>| {
+        let mut carry = 0.0;
+        for m in (0..x.len()).rev() {
+            let y = x[m] + carry;
+            let d = death(m);
+            x[m] = y * stage / (stage + d);
+            carry = y * d / (stage + d);
+        }
+    };
+    // p[i][j]: from i seen (i + 1 just after the arrival) to j seen by the next, i < c − 1.
+    let mut p = vec![vec![0.0f64; cu]; cu.saturating_sub(1)];
+    for (i, row) in p.iter_mut().enumerate() {
+        let mut x = vec![0.0f64; i + 2];
+        x[i + 1] = 1.0;
+        for _ in 0..k {
+            step(&mut x);
+        }
+        for (j, v) in x.into_iter().enumerate().take(cu) {
+            row[j] = v;
+        }
+    }
+    // The tail from c − 1 up, per unit of q_{c−1}: σ^(i−c+1) at i, i.e. at level i + 1.
+    let mut x = vec![0.0f64; top + 1];
+    let mut w = 1.0;
+    for level in cu..=top {
+        x[level] = w;
+        w *= sigma;
+    }
+    for _ in 0..k {
+        step(&mut x);
+    }
+    let tail = &x[..cu];
+    // Unknowns q_0 … q_{c−1}: rows j = 1 … c−1 the balance q_j = Σ_i q_i p_ij (the tail's
+    // share through q_{c−1}), row 0 the normalisation Σ_{i<c−1} q_i + q_{c−1}/(1 − σ) = 1.
+    let mut a = vec![vec![0.0f64; cu + 1]; cu];
+    for j in 1..cu {
+        a[j][j] += 1.0;
+        for i in 0..cu - 1 {
+            a[j][i] -= p[i][j];
+        }
+        a[j][cu - 1] -= tail[j];
+    }
+    for i in 0..cu - 1 {
+        a[0][i] = 1.0;
+    }
+    a[0][cu - 1] = 1.0 / (1.0 - sigma);
+    a[0][cu] = 1.0;
+    // Gaussian elimination, partial pivoting.
+    for col in 0..cu {
+        let piv = (col..cu).max_by(|&r, &s| a[r][col].abs().total_cmp(&a[s][col].abs()))?;
+        if a[piv][col].abs() < 1e-300 {
+            return None;
+        }
+        a.swap(col, piv);
+        for r in col + 1..cu {
+            let f = a[r][col] / a[col][col];
+            if f != 0.0 {
+                for t in col..=cu {
+                    a[r][t] -= f * a[col][t];
+                }
+            }
+        }
+    }
+    let mut q = vec![0.0f64; cu];
+    for r in (0..cu).rev() {
+        let s: f64 = (r + 1..cu).map(|t| a[r][t] * q[t]).sum();
+        q[r] = (a[r][cu] - s) / a[r][r];
+    }
+    if q.iter().any(|v| !v.is_finite() || *v < -1e-9) {
+        return None;
+    }
+    let wq = q[cu - 1] * sigma / (cf * mu * (1.0 - sigma) * (1.0 - sigma));
+    (wq.is_finite() && wq >= 0.0).then_some(wq)
+}

@@ -215,7 +215,9 @@ impl<'a> Prep<'a> {
         holds: &[(f64, f64, f64)],
         fes: Option<(u32, f64)>,
     ) -> InstOut {
-        use crate::queueing::{ekm1_wait, mmc_deadline, pool_chain, pool_fes, BirthDeath};
+        use crate::queueing::{
+            ekmc_wait, ggc_wait, mmc_deadline, pool_chain, pool_fes, BirthDeath,
+        };
         use dssim_components::load_balancer::Algorithm;
         use dssim_components::shedding::Shedding;
         let s = &self.m.services[si];
@@ -236,13 +238,16 @@ impl<'a> Prep<'a> {
             .find(|l| l.backends == s.name)
             .map(|l| l.algorithm);
         let equal = holds.windows(2).all(|w| (w[0].0 - w[1].0).abs() < 1e-12);
+        // Exact for exponential holds (E_k/M/c); one worker keeps E_k/M/1 otherwise too,
+        // several with other laws stay with Allen–Cunneen (it sees the holds' SCV).
+        let exp = holds.iter().all(|(_, _, v)| (v - 1.0).abs() < 1e-6);
         let rr = n > 1
+            && (exp || c == 1)
             && equal
             && matches!(
                 algorithm,
                 Some(Algorithm::RoundRobin | Algorithm::WeightedRoundRobin)
             );
-        let exp = holds.iter().all(|(_, _, v)| (v - 1.0).abs() < 1e-6);
         let assumed = if exp {
             ""
         } else {
@@ -258,7 +263,7 @@ impl<'a> Prep<'a> {
                 pool_waiting: Vec::new(),
             })
             .collect();
-        let special = fes.is_some() || room.is_some() || deadline.is_some() || (rr && c == 1);
+        let special = fes.is_some() || room.is_some() || deadline.is_some() || rr;
         if !special || self.pooled(si) {
             let (wq, offered, busy) = self.instance_wait(si, lambda, holds);
             let scv_note = if exp {
@@ -401,16 +406,32 @@ impl<'a> Prep<'a> {
                     None => return InstOut::saturated(out, lambda),
                 }
             } else {
-                // Round robin over n single-worker instances: each sees every n-th arrival.
-                out.method = format!(
-                    "E{n}/M/1 (round robin over {n}: each instance sees Erlang-{n} gaps; GI/M/1 root){assumed}"
-                );
-                let wq = ekm1_wait(n as u32, lambda, hold);
+                // Round robin over n instances: each sees every n-th arrival, Erlang-n gaps.
+                let servers = if c == 1 {
+                    "1".to_string()
+                } else {
+                    "c".to_string()
+                };
+                let wq = match ekmc_wait(n as u32, lambda, c, hold) {
+                    Some(w) => {
+                        out.method = format!(
+                            "E{n}/M/{servers} (round robin over {n}: each instance sees Erlang-{n} gaps; GI/M/{servers}, σ root, exact){assumed}"
+                        );
+                        w
+                    }
+                    None => {
+                        // Past the exact solution's work budget (thousands of workers).
+                        out.method = format!(
+                            "G/G/c per instance, Allen–Cunneen with ca² = 1/{n} (round robin; E{n}/M/c past its work budget){assumed}"
+                        );
+                        ggc_wait(c, per, hold, 1.0 / n as f64, 1.0)
+                    }
+                };
                 if !wq.is_finite() {
                     return InstOut::saturated(out, lambda);
                 }
                 out.waiting += per * wq;
-                out.busy += per * hold / n as f64;
+                out.busy += per * hold / cf / n as f64;
                 out.carried += per;
                 wait_sum += per * wq;
                 present += per * (wq + hold);
