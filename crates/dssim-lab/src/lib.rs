@@ -9,18 +9,19 @@
 
 pub mod capacity;
 pub mod error;
-pub mod estimate;
 pub mod experiment;
-pub mod limits;
 pub mod lock;
 pub mod manifest;
 pub mod merge;
 pub mod output;
-pub mod queueing;
 pub mod runner;
 pub mod source;
 pub mod stats;
 pub mod trace_json;
+
+/// The analytic side lives in its own crate (dssim-analytic); these keep the old paths
+/// (`dssim_lab::estimate`, `dssim_lab::limits`, `dssim_lab::queueing`) working.
+pub use dssim_analytic::{estimate, limits, queueing};
 
 pub use error::{Diagnostic, LabError};
 pub use experiment::{Experiment, RunSpec};

@@ -1,0 +1,220 @@
+//! The text `dssim estimate` prints, and its `--explain` list of methods.
+
+use dssim_components::ModelConfig;
+
+use super::{ComponentEstimate, ModelEstimate};
+
+/// A number for the estimate table: `-` when absent, `∞` when unbounded, `saturated` for
+/// a wait or time that grows without bound.
+fn show(v: Option<f64>, prec: usize, unbounded: &str) -> String {
+    match v {
+        None => "-".to_string(),
+        Some(x) if x.is_infinite() => unbounded.to_string(),
+        Some(x) if x.is_nan() => "-".to_string(),
+        Some(x) => format!("{x:.prec$}"),
+    }
+}
+
+/// A time column: the figure, `saturated` where a queue grows without bound, `-` where
+/// the component has no such time.
+fn timing(e: &ComponentEstimate, v: Option<f64>) -> String {
+    let queues = matches!(e.kind, "service" | "pool" | "queue" | "database");
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.3}"),
+        _ if queues && e.sojourn_ms.is_none() => "saturated".to_string(),
+        _ => "-".to_string(),
+    }
+}
+
+/// Database nodes listed one by one; past this, only the hottest shard's.
+const NODES_LISTED: usize = 12;
+
+/// The text `dssim estimate FILE` prints: one row per component, the clients, resharding
+/// costs and the first bottleneck.
+pub fn render(model: &ModelConfig, est: &ModelEstimate) -> String {
+    use std::fmt::Write as _;
+    let mut rows: Vec<&ComponentEstimate> = Vec::new();
+    let mut notes = Vec::new();
+    for c in &est.components {
+        if c.kind != "database" {
+            rows.push(c);
+        }
+    }
+    for d in &model.databases {
+        let nodes: Vec<&ComponentEstimate> = est
+            .components
+            .iter()
+            .filter(|c| {
+                c.kind == "database"
+                    && (c.component.starts_with(&format!("{}.", d.name)))
+                    && c.component[d.name.len() + 1..]
+                        .split('.')
+                        .next()
+                        .is_some_and(|w| w == "primary" || w == "replica" || w == "shard")
+            })
+            .collect();
+        if nodes.len() <= NODES_LISTED || d.shards <= 1 {
+            rows.extend(nodes);
+            continue;
+        }
+        // The hottest shard: the busiest primary.
+        let primaries: Vec<&&ComponentEstimate> = nodes
+            .iter()
+            .filter(|c| c.component.ends_with(".primary"))
+            .collect();
+        let hot = primaries
+            .iter()
+            .max_by(|a, b| a.offered_rps.total_cmp(&b.offered_rps))
+            .map(|c| c.component.trim_end_matches(".primary").to_string())
+            .unwrap_or_default();
+        rows.extend(
+            nodes
+                .iter()
+                .filter(|c| c.component.starts_with(&format!("{hot}."))),
+        );
+        let lo = primaries
+            .iter()
+            .map(|c| c.offered_rps)
+            .fold(f64::INFINITY, f64::min);
+        let hi = primaries.iter().map(|c| c.offered_rps).fold(0.0, f64::max);
+        notes.push(format!(
+            "database {}: {} shards; only the hottest ({hot}) is listed: primaries take {lo:.1} to {hi:.1} rps",
+            d.name, d.shards
+        ));
+    }
+    let width = rows
+        .iter()
+        .map(|c| c.component.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(16);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$} {:<13} {:>12} {:>8} {:>8} {:>12} {:>12} {:>9} {:>14} {:>9}",
+        "component",
+        "kind",
+        "offered_rps",
+        "servers",
+        "util",
+        "wait_ms",
+        "sojourn_ms",
+        "hit",
+        "saturates_at",
+        "headroom"
+    );
+    for e in &rows {
+        let _ = writeln!(
+            out,
+            "{:<width$} {:<13} {:>12.1} {:>8} {:>8} {:>12} {:>12} {:>9} {:>14} {:>9}",
+            e.component,
+            e.kind,
+            e.offered_rps,
+            e.servers.map_or("∞".to_string(), |s| s.to_string()),
+            show(e.utilization, 3, "∞"),
+            timing(e, e.wait_ms),
+            timing(e, e.sojourn_ms),
+            show(e.hit_ratio, 3, "-"),
+            show(Some(e.saturation_rps), 1, "∞"),
+            if e.headroom().is_finite() {
+                format!("{:.2}x", e.headroom())
+            } else {
+                "∞".to_string()
+            },
+        );
+    }
+    for c in &est.clients {
+        let resp = show(c.response_ms, 3, "saturated");
+        match &c.closed {
+            Some(l) => {
+                let _ = writeln!(
+                    out,
+                    "client {}: closed loop of {} users thinking {:.1} ms settles at {:.1} rps, response {resp} ms (with no queueing they would send {:.1} rps)",
+                    c.name, l.users, l.think_ms, c.rate_rps, l.unloaded_rps
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "client {}: {:.1} rps, response {resp} ms",
+                    c.name, c.rate_rps
+                );
+            }
+        }
+    }
+    for n in notes {
+        let _ = writeln!(out, "{n}");
+    }
+    // Resharding: the share of keys that move when one shard is added.
+    let keys = model
+        .clients
+        .iter()
+        .map(|c| c.keys)
+        .max()
+        .unwrap_or(1)
+        .min(200_000);
+    for d in &model.databases {
+        use dssim_components::database::{moved_fraction, Sharding};
+        // Only where sharding is in play: several shards, or a strategy chosen.
+        if d.shards <= 1 && d.sharding == Sharding::Hash {
+            continue;
+        }
+        let (n, m) = (d.shards, d.shards.saturating_add(1));
+        let f = |s: Sharding| moved_fraction(s, keys, n, m);
+        let _ = writeln!(
+            out,
+            "database {}: adding a shard ({n} -> {m}) moves {:.1}% of {keys} keys with its sharding ({}); hash mod N {:.1}%, consistent hashing {:.1}% (ideal 1/(N+1) = {:.1}%)",
+            d.name,
+            100.0 * f(d.sharding),
+            serde_json::to_value(d.sharding)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            100.0 * f(Sharding::Hash),
+            100.0 * f(Sharding::ConsistentHash),
+            100.0 / f64::from(m)
+        );
+    }
+    if let Some(b) = est.first_bottleneck() {
+        let h = b.headroom();
+        let _ = writeln!(
+            out,
+            "first bottleneck: {} ({}), saturates at {:.1} rps{}",
+            b.component,
+            b.kind,
+            b.saturation_rps,
+            if h < 1.0 {
+                " — already overloaded at the offered load".to_string()
+            } else {
+                format!(
+                    ", {h:.2}x its load today (clients at {:.1} rps)",
+                    est.client_rps() * h
+                )
+            }
+        );
+    }
+    out
+}
+
+/// The text `dssim estimate --explain` adds: the formula behind each component's figures
+/// and each client's rate.
+pub fn render_explain(est: &ModelEstimate) -> String {
+    use std::fmt::Write as _;
+    let width = est
+        .components
+        .iter()
+        .map(|c| c.component.chars().count())
+        .chain(est.clients.iter().map(|c| c.name.chars().count() + 7))
+        .max()
+        .unwrap_or(0)
+        .max(16);
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<width$} method", "component");
+    for c in &est.components {
+        let _ = writeln!(out, "{:<width$} {}", c.component, c.method);
+    }
+    for c in &est.clients {
+        let _ = writeln!(out, "{:<width$} {}", format!("client {}", c.name), c.method);
+    }
+    out
+}
