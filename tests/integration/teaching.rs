@@ -138,3 +138,47 @@ fn versioned_keys_trade_hit_ratio_for_freshness() {
     assert!(hit("versioned") < hit("delete") - 0.02);
     assert!(hit("delete") < hit("ttl_only") - 0.1);
 }
+
+/// The lecture's capstone server sustains 8 requests/s. At the formula's peak (users / 7,200
+/// requests/s) it is fine at 30K users and past its capacity from 57,600: at 100K users it
+/// serves no more than its 8 requests/s and fails about half the requests.
+#[test]
+fn capstone_server_dies_before_100k_users_at_the_peak() {
+    let t = points("breaking-point-capstone", &["duration=4m", "replications=1"]);
+    let key = "clients.users.rate";
+    assert!(at(&t, key, "4.17", "availability") > 0.99);
+    let (avail, goodput) = (
+        at(&t, key, "13.9", "availability"),
+        at(&t, key, "13.9", "goodput_rps"),
+    );
+    println!("100K users: availability {avail:.3}, goodput {goodput:.2} req/s");
+    assert!(avail < 0.65, "availability {avail} at 100K users");
+    assert!(goodput < 8.0, "goodput {goodput} above the capacity");
+    assert!(at(&t, key, "139", "availability") < 0.1);
+}
+
+/// One peak figure: production-day runs the 10M-user model at the lecture formula's peak,
+/// the figure `dssim estimate --users 10000000` prints.
+#[test]
+fn production_day_peaks_at_the_formula_figure() {
+    let cwd = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let est = dssim_ok(cwd, &["estimate", "--users", "10000000"]);
+    let peak: f64 = est
+        .lines()
+        .find_map(|l| l.strip_prefix("peak rps"))
+        .expect("a peak rps line")
+        .trim()
+        .parse()
+        .unwrap();
+    let file = repo().join("experiments/production-day.toml");
+    let shown = dssim_ok(cwd, &["explain", file.to_str().unwrap()]);
+    let set: f64 = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("clients.users.peak"))
+        .and_then(|l| l.split('=').nth(1))
+        .expect("clients.users.peak in explain")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(set, peak.round(), "production-day peak {set}, formula {peak}");
+}
