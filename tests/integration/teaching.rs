@@ -182,3 +182,52 @@ fn production_day_peaks_at_the_formula_figure() {
         .unwrap();
     assert_eq!(set, peak.round(), "production-day peak {set}, formula {peak}");
 }
+
+/// A failover run: under `cp` every request fails from the primary's death until the
+/// promotion, so the errors are the arrival rate × (detect + promote); the async replica
+/// that takes over lacks the changes in flight (lost writes).
+#[test]
+fn failover_outage_lasts_detect_plus_promote() {
+    let t = points("failover", &[]);
+    let key = "databases.db.failover.detect";
+    let mut lost = 0.0;
+    for (detect, secs) in [("1s", 1.0), ("5s", 5.0), ("15s", 15.0)] {
+        let errors = at(&t, key, detect, "errors");
+        let theory = 400.0 * (secs + 2.0);
+        println!("detect {detect}: {errors:.0} errors, theory {theory:.0}");
+        assert!((errors / theory - 1.0).abs() < 0.1, "{errors} vs {theory}");
+        lost += at(&t, key, detect, "lost_writes");
+    }
+    assert!(lost > 0.0, "async replication loses the writes in flight");
+}
+
+/// Replication modes: sync never loses an acknowledged write at a failover and async
+/// loses more as the delay grows; the price is write latency, async < semi_sync < sync.
+#[test]
+fn sync_replication_trades_write_latency_for_lost_writes() {
+    let (header, rows) = points("replication-modes", &[]);
+    let (mode, delay) = (
+        col(&header, "databases.db.replication"),
+        col(&header, "databases.db.replication_delay"),
+    );
+    let get = |m: &str, d: &str, name: &str| -> f64 {
+        let row = rows
+            .iter()
+            .find(|r| r[mode] == m && r[delay] == d)
+            .expect("sweep point");
+        row[col(&header, name)].parse().unwrap()
+    };
+    for d in ["exp(10ms)", "exp(30ms)", "exp(100ms)"] {
+        assert_eq!(get("sync", d, "lost_writes"), 0.0, "sync at {d}");
+        let p99 = |m: &str| get(m, d, "write_p99_ms");
+        println!(
+            "{d}: write p99 async {:.1}, semi_sync {:.1}, sync {:.1} ms; lost async {:.2}",
+            p99("async"),
+            p99("semi_sync"),
+            p99("sync"),
+            get("async", d, "lost_writes")
+        );
+        assert!(p99("async") < p99("semi_sync") && p99("semi_sync") < p99("sync"));
+    }
+    assert!(get("async", "exp(100ms)", "lost_writes") > get("async", "exp(10ms)", "lost_writes"));
+}
