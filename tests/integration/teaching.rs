@@ -231,3 +231,158 @@ fn sync_replication_trades_write_latency_for_lost_writes() {
     }
     assert!(get("async", "exp(100ms)", "lost_writes") > get("async", "exp(10ms)", "lost_writes"));
 }
+
+/// The capacity plan with high availability: `dssim capacity --find min --zones 3` finds the
+/// fewest instances meeting the SLO and provisions 1.5 times that (rounded up), and that
+/// fleet, spread over three zones, still meets the SLO with its largest zone lost.
+#[test]
+fn capacity_plan_with_ha_survives_losing_a_zone() {
+    let cwd = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let file = repo().join("experiments/capacity-plan.toml");
+    let file = file.to_str().unwrap();
+    let out = scratch("teaching-capacity-ha");
+    let common = [
+        "--set",
+        "clients.users.rate=10000",
+        "--set",
+        "duration=10s",
+        "--set",
+        "warmup=2s",
+    ];
+    let mut args = vec![
+        "capacity",
+        file,
+        "--vary",
+        "services.app.instances",
+        "--find",
+        "min",
+        "--lo",
+        "1",
+        "--slo",
+        "p99_ms<100",
+        "--slo",
+        "failure_rate<0.001",
+        "--replications",
+        "1",
+        "--zones",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(common);
+    let text = dssim_ok(cwd, &args);
+    let after = |prefix: &str| -> u32 {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in\n{text}"));
+        line.split("services.app.instances = ").nth(1).unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let need = after("capacity:");
+    let ha = after("with HA over 3 zones");
+    assert_eq!(ha, (need * 3).div_ceil(2), "{text}");
+    let left = ha - ha.div_ceil(3);
+    assert!(left >= need, "{ha} over 3 zones leaves {left} < {need}");
+    let t = points(
+        "capacity-plan",
+        &[
+            "clients.users.rate=10000",
+            &format!("services.app.instances={left}"),
+            "duration=10s",
+            "warmup=2s",
+        ],
+    );
+    let (header, rows) = &t;
+    let p99: f64 = rows[0][col(header, "p99_ms")].parse().unwrap();
+    let avail: f64 = rows[0][col(header, "availability")].parse().unwrap();
+    println!("need {need}, provision {ha}, after a zone {left}: p99 {p99:.1} ms, availability {avail}");
+    assert!(p99 < 100.0 && avail > 0.999);
+}
+
+/// The storage plan of `dssim estimate --users`: growth over the horizon, × backups,
+/// × copies (1M users write 1 GB a day: 500 GB + 12 × 30 GB = 860; ×2 = 1,720; ×3 = 5,160).
+#[test]
+fn estimate_prints_the_storage_plan_with_backups_and_replication() {
+    let cwd = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let text = dssim_ok(
+        cwd,
+        &["estimate", "--users", "1000000", "--data-gb", "500", "--months", "12"],
+    );
+    let gb = |prefix: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in\n{text}"));
+        line.split_whitespace()
+            .take_while(|w| *w != "GB")
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(gb("storage in 12 months"), 860.0, "{text}");
+    assert_eq!(gb("with backups x2"), 1720.0, "{text}");
+    assert_eq!(gb("with 3 copies"), 5160.0, "{text}");
+}
+
+/// The Che approximation of an LRU cache of `c` entries under zipf(`a`) over `n` keys.
+fn che_hit_ratio(n: usize, a: f64, c: f64) -> f64 {
+    let w: Vec<f64> = (1..=n).map(|i| (i as f64).powf(-a)).collect();
+    let s: f64 = w.iter().sum();
+    let p: Vec<f64> = w.iter().map(|x| x / s).collect();
+    let (mut lo, mut hi) = (0.0, 1e12);
+    for _ in 0..100 {
+        let t = (lo + hi) / 2.0;
+        let filled: f64 = p.iter().map(|pi| 1.0 - (-pi * t).exp()).sum();
+        if filled < c {
+            lo = t;
+        } else {
+            hi = t;
+        }
+    }
+    let t = (lo + hi) / 2.0;
+    p.iter().map(|pi| pi * (1.0 - (-pi * t).exp())).sum()
+}
+
+/// L4 vs L7: layer 7 pays the parse time on every request (mean latency + 0.5 ms with the
+/// same routing); routing by content (consistent hashing on the key) makes four local caches
+/// of 5,000 entries act as one of 20,000: the hit ratio of each routing is the Che
+/// approximation of 5,000 and of 20,000 entries (reads only, so no write deletes entries).
+#[test]
+fn lb_layers_content_routing_multiplies_the_local_caches() {
+    let t = points(
+        "lb-layers",
+        &["clients.users.read_ratio=1.0", "replications=1", "duration=20s"],
+    );
+    let (header, rows) = &t;
+    let (layer, alg) = (
+        col(header, "load_balancers.lb.layer"),
+        col(header, "load_balancers.lb.algorithm"),
+    );
+    let get = |l: &str, a: &str, name: &str| -> f64 {
+        let row = rows
+            .iter()
+            .find(|r| r[layer] == l && r[alg] == a)
+            .expect("sweep point");
+        row[col(header, name)].parse().unwrap()
+    };
+    let (one, four) = (
+        che_hit_ratio(100_000, 0.9, 5000.0),
+        che_hit_ratio(100_000, 0.9, 20000.0),
+    );
+    let (rr, ch) = (
+        get("7", "round_robin", "cache_hit_ratio"),
+        get("7", "consistent_hash", "cache_hit_ratio"),
+    );
+    println!("hit ratio: round robin {rr:.3} (Che {one:.3}), content routing {ch:.3} (Che {four:.3})");
+    assert!((rr - one).abs() < 0.02, "{rr} vs {one}");
+    assert!((ch - four).abs() < 0.03, "{ch} vs {four}");
+    let parse = get("7", "round_robin", "latency_mean_ms") - get("4", "round_robin", "latency_mean_ms");
+    println!("L7 parse cost on the mean latency: {parse:.3} ms");
+    assert!((0.35..0.65).contains(&parse), "{parse}");
+}
