@@ -386,3 +386,22 @@ fn lb_layers_content_routing_multiplies_the_local_caches() {
     println!("L7 parse cost on the mean latency: {parse:.3} ms");
     assert!((0.35..0.65).contains(&parse), "{parse}");
 }
+
+/// Gray failure: a 10× slower instance passes its health checks (no errors), so round robin
+/// keeps feeding it past its capacity (timeouts, 503s, p99_all at the timeout) while
+/// least_connections and power_of_two route around it.
+#[test]
+fn gray_failure_hurts_round_robin_not_least_connections() {
+    let t = points("gray-failure", &["replications=1"]);
+    let key = "load_balancers.lb.algorithm";
+    for alg in ["round_robin", "least_connections", "power_of_two"] {
+        assert_eq!(at(&t, key, alg, "errors"), 0.0, "{alg}: no health check fires");
+    }
+    let rr = at(&t, key, "round_robin", "availability");
+    println!("availability: round_robin {rr:.3}");
+    assert!(rr < 0.95);
+    for alg in ["least_connections", "power_of_two"] {
+        assert!(at(&t, key, alg, "availability") > 0.999, "{alg}");
+        assert!(at(&t, key, alg, "p99_all_ms") < 100.0, "{alg}");
+    }
+}
