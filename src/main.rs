@@ -140,6 +140,18 @@ enum Command {
         /// Bytes per row.
         #[arg(long, default_value_t = 1000.0)]
         row_bytes: f64,
+        /// Data stored today, GB (the storage plan starts from it).
+        #[arg(long, default_value_t = 0.0)]
+        data_gb: f64,
+        /// Storage plan horizon, months (30 days each).
+        #[arg(long, default_value_t = 12.0)]
+        months: f64,
+        /// Storage multiplier for backups (2: a full copy over a 30-day retention).
+        #[arg(long, default_value_t = 2.0)]
+        backups: f64,
+        /// Copies of the data (3: a primary and two replicas).
+        #[arg(long, default_value_t = 3.0)]
+        replication: f64,
         /// Also name the formula behind each component's figures (exact MVA, M/M/c/K,
         /// Erlang B, M/M/c+D, E_k/M/1, Allen–Cunneen, ...).
         #[arg(long)]
@@ -182,6 +194,11 @@ enum Command {
         /// max: highest value where the SLOs hold (a load); min: lowest (a resource).
         #[arg(long, value_parser = ["max", "min"], default_value = "max")]
         find: String,
+        /// High availability over N zones: with one zone lost the others must still meet
+        /// the SLOs, so a resource found with --find min is multiplied by N/(N-1) (3 zones:
+        /// ×1.5), and a load found with --find max is divided by it.
+        #[arg(long, value_name = "N")]
+        zones: Option<u32>,
         /// Output folder for capacity.csv [default: results/<experiment name>-capacity].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -451,6 +468,10 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             bytes_per_request,
             rows_per_user_day,
             row_bytes,
+            data_gb,
+            months,
+            backups,
+            replication,
             explain,
         } => {
             if let Some(users) = users {
@@ -476,6 +497,29 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                     t.storage_tb_per_year
                 );
                 say!("bandwidth at peak     {:>14.3} Gbps", t.peak_gbps);
+                let plan = dssim_lab::capacity::StoragePlan {
+                    current_gb: data_gb,
+                    monthly_gb: t.storage_gb_per_day * 30.0,
+                    months,
+                    backups,
+                    replication,
+                };
+                say!(
+                    "{:<22}{:>14.1} GB  ({data_gb} GB now + {:.1} GB/month)",
+                    format!("storage in {months} months"),
+                    plan.projected_gb(),
+                    plan.monthly_gb
+                );
+                say!(
+                    "{:<22}{:>14.1} GB",
+                    format!("  with backups x{backups}"),
+                    plan.with_backups_gb()
+                );
+                say!(
+                    "{:<22}{:>14.1} GB  (disk to provision)",
+                    format!("  with {replication} copies"),
+                    plan.total_gb()
+                );
             }
             if let Some(file) = file {
                 let exp = load(&file, &set, None)?;
@@ -528,6 +572,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             replications,
             tolerance,
             find,
+            zones,
             out,
             jobs,
             seed,
@@ -536,6 +581,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             &file,
             &set,
             seed,
+            zones,
             dssim_lab::capacity::CapacitySettings {
                 path: vary,
                 slos: slo
@@ -680,6 +726,7 @@ fn capacity(
     file: &Path,
     set: &[String],
     seed: Option<u64>,
+    zones: Option<u32>,
     settings: dssim_lab::capacity::CapacitySettings,
     out: Option<PathBuf>,
 ) -> Result<u8, LabError> {
@@ -749,6 +796,19 @@ fn capacity(
                 Some((l, u)) => say!("  95% CI   [{}, {}]", show(l), show(u)),
                 None => {
                     say!("  95% CI   unknown (the metric does not change across the bracket)")
+                }
+            }
+            if let Some(n) = zones.filter(|&n| n > 1) {
+                let f = cap::ha_factor(n);
+                match settings.find {
+                    Find::Min => say!(
+                        "  with HA over {n} zones (x{f}): {path} = {} (one zone may fail)",
+                        show(cap::with_ha(c, f, result.integer))
+                    ),
+                    Find::Max => say!(
+                        "  with HA over {n} zones (x{f}): plan for {path} = {} (what is left after losing a zone)",
+                        show(cap::load_after_zone_loss(c, f))
+                    ),
                 }
             }
             0

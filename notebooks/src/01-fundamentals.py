@@ -111,6 +111,52 @@ assert pts.set_index("clients.users.rate").loc[139, "p99_ms"] < 100 < pts.set_in
 # excess is refused with 503.
 
 # %% [markdown]
+# ## The capstone: 8 requests/s, and the lecture's "between 100K and 1M users"
+#
+# The lecture's capstone load test sustained about 500 requests/min, 8 requests/s, and the
+# lecture concludes the single server dies somewhere between 100K and 1M users.
+# `experiments/breaking-point-capstone.toml` builds that server (2 workers, 250 ms per
+# request: 8 requests/s at 100% busy) and offers it the peak load of the formula for 10K to
+# 1M users.
+#
+# **Predict:** what share of the requests does this server answer at the peak of 100K users?
+
+# %%
+my_prediction = None  # share between 0 and 1, e.g. 0.9
+
+# %%
+cs = dssim_nb.run("breaking-point-capstone", "replications=1", "duration=5m")
+cpts = cs["points"]
+users = cpts["clients.users.rate"] * 7200
+fig, ax = plt.subplots(figsize=(7.5, 4.2))
+ax.plot(users, cpts["availability"], "o-", label="answered in time (availability)")
+ax.axvspan(100_000, 1_000_000, color="C1", alpha=0.12, label="the lecture: dies between 100K and 1M")
+ax.axvline(8 * 7200, color="C3", ls="--", label="8 req/s = the peak of 57,600 users")
+ax.axvline(8 * 17280, color="grey", ls=":", label="8 req/s = the daily average of 138,000 users")
+ax.set_xscale("log")
+ax.set_xlabel("users (the peak load is users / 7,200 requests/s)")
+ax.set_ylabel("availability")
+ax.set_ylim(0, 1.05)
+ax.set_title("At the peak, the 8 req/s server is past its capacity before 100K users")
+ax.legend(loc="lower left")
+dssim_nb.finish(fig, "breaking-point-capstone")
+
+# %%
+at100k = cpts.set_index("clients.users.rate").loc[13.9]
+dssim_nb.check(my_prediction, at100k["availability"], "")
+print(pd.DataFrame({"users": users.astype(int), "peak rps": cpts["clients.users.rate"],
+                    "availability": cpts["availability"].round(3), "goodput rps": cpts["goodput_rps"].round(2),
+                    "shed": cpts["shed"].round(0), "timeouts": cpts["timeouts"].round(0)}).to_string(index=False))
+assert cpts.set_index("clients.users.rate").loc[4.17, "availability"] > 0.99 > 0.7 > at100k["availability"]
+
+# %% [markdown]
+# The server's ceiling is 8 requests/s, and the formula's peak passes it at
+# 8 × 7,200 = 57,600 users: at 100K users (13.9 requests/s) it answers about half, at 1M
+# under 5%. The lecture's "between 100K and 1M" is where 8 requests/s lies between the
+# *daily averages* (5.8 requests/s at 100K users, 58 at 1M) — but a server must carry the
+# peak, 2.4 times the average, so it dies one row of the table earlier.
+
+# %% [markdown]
 # ## Little's law: how many requests are inside?
 #
 # L = λW holds for any stable system: the mean number of requests inside (L) is the

@@ -72,6 +72,45 @@ assert 0.5 * 500 * 10 < e[5.0, 3] < 500 * 15 * 1.2, "about 500 errors/s for 2-3 
 # interval): with 5 s and 3 probes, 10 to 15 s of a quarter of 2,000 requests/s.
 
 # %% [markdown]
+# ## Gray failure: slow but healthy
+#
+# `experiments/gray-failure.toml`: the same four servers at 2,000 requests/s, but `app.1` does
+# not crash: from 20 s to 50 s it is 10 times slower (400 requests/s of capacity left). It
+# still answers its health checks at once, so the load balancer keeps it in rotation.
+#
+# **Predict:** with round robin, what share of the requests is answered within the 1 s
+# timeout (availability)?
+
+# %%
+my_prediction = None  # availability between 0 and 1, e.g. 0.9
+
+# %%
+gf = dssim_nb.run("gray-failure", "replications=1")
+gts, gruns = gf["timeseries"], gf["runs"].set_index("run")
+fig, ax = plt.subplots(figsize=(7.5, 4))
+for run, g in gts.groupby("run"):
+    ax.plot(g["t_s"], g["p99_all_ms"], label=gruns.loc[run, "load_balancers.lb.algorithm"])
+ax.axvspan(20, 50, color="grey", alpha=0.12, label="app.1 10× slower")
+ax.set_yscale("log")
+ax.set_xlabel("time (s)")
+ax.set_ylabel("p99 of every request, failures included (ms)")
+ax.set_title("No health check fires; only the routing decides")
+ax.legend()
+dssim_nb.finish(fig, "gray-failure")
+gp = gf["points"].set_index("load_balancers.lb.algorithm")
+dssim_nb.check(my_prediction, gp.loc["round_robin", "availability"], "")
+print(gp[["errors", "timeouts", "shed", "availability", "p99_all_ms"]].round(3).to_string())
+assert (gp["errors"] == 0).all()
+assert gp.loc["round_robin", "availability"] < 0.95 < gp.loc["least_connections", "availability"]
+
+# %% [markdown]
+# A health check asks "are you alive?", and the slow server is. Round robin keeps giving it a
+# quarter of the traffic, more than it can now serve: its queue fills, requests time out or
+# are refused. Algorithms that look at outstanding requests (least connections, power of two)
+# send it less as its queue grows. Outlier ejection (taking out an instance whose latency or
+# errors stand out) is the load balancer's other answer; it is not modelled yet.
+
+# %% [markdown]
 # ## Backpressure: bounded vs unbounded queues at 1.2× overload
 #
 # `experiments/backpressure.toml`: 1,200 requests/s offered to a server that does 1,000/s;

@@ -11,6 +11,7 @@
 
 # %%
 import re
+import tempfile
 
 %matplotlib inline
 import matplotlib.pyplot as plt
@@ -106,6 +107,62 @@ for _, r in plan.iterrows():
 # The bare minimum runs the instances at 80-95% utilization: it meets the SLO on a steady
 # load but has no room for a spike, a slow dependency or a lost instance. The 70% rule keeps
 # that margin; with three availability zones (survive losing one) multiply by 1.5.
+
+# %% [markdown]
+# ## High availability and storage: the plan you buy
+#
+# The lecture's plan does not stop at the load: spread over three availability zones, the
+# fleet must still hold the SLO with one zone down, so it is 3/2 = 1.5 times what the load
+# needs; and the disk holds the data grown over the horizon, twice for backups (a 30-day
+# retention) and three times for the replicas. `dssim capacity --find min --zones 3` finds the
+# fewest instances by simulation and multiplies by 1.5; `dssim estimate --users N --data-gb G`
+# prints the storage plan.
+#
+# **Predict:** how many instances does the 18-month load (10,000 requests/s) need with HA over
+# three zones?
+
+# %%
+my_prediction = None  # instances, e.g. 25
+
+# %%
+ha_rows = []
+with tempfile.TemporaryDirectory() as tmp:
+    for rate in [1000, 2500, 5000, 10000]:
+        text = dssim_nb.cli("capacity", dssim_nb.ROOT / "experiments" / "capacity-plan.toml",
+                            "--vary", "services.app.instances", "--find", "min", "--lo", 1,
+                            "--slo", "p99_ms<100", "--slo", "failure_rate<0.001", "--replications", 1,
+                            "--zones", 3, "--set", f"clients.users.rate={rate}", "--set", "duration=10s",
+                            "--set", "warmup=2s", "--out", f"{tmp}/{rate}")
+        need = int(re.search(r"^capacity: services.app.instances = (\d+)", text, re.M).group(1))
+        ha = int(re.search(r"with HA over 3 zones \(x1.5\): services.app.instances = (\d+)", text).group(1))
+        ha_rows.append({"peak rps": rate, "simulated minimum": need, "with HA (3 zones)": ha,
+                        "left after losing a zone": ha - -(-ha // 3)})
+ha_plan = pd.DataFrame(ha_rows)
+print(ha_plan.to_string(index=False))
+storage = dssim_nb.cli("estimate", "--users", 1_000_000, "--data-gb", 500, "--months", 12)
+print(storage)
+gb = [float(re.search(rf"^\s*{k}.*?([\d.]+) GB", storage, re.M).group(1))
+      for k in ["storage in 12 months", "with backups x2", "with 3 copies"]]
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+x = np.arange(len(ha_plan))
+ax1.bar(x - 0.2, ha_plan["simulated minimum"], 0.4, label="the load needs (simulated)")
+ax1.bar(x + 0.2, ha_plan["with HA (3 zones)"], 0.4, label="with HA: × 1.5, rounded up")
+ax1.set_xticks(x, [f"{r:,}/s" for r in ha_plan["peak rps"]])
+ax1.set_ylabel("app instances")
+ax1.set_title("Surviving a zone costs half again")
+ax1.legend()
+ax2.bar(["data in 12 months", "× 2 backups", "× 3 copies"], gb, color=["C0", "C1", "C2"])
+ax2.set_ylabel("GB")
+ax2.set_title(f"1M users, 500 GB today: {gb[0]:,.0f} GB of data, {gb[2]:,.0f} GB of disk")
+dssim_nb.finish(fig, "capacity-ha-storage")
+dssim_nb.check(my_prediction, ha_plan.set_index("peak rps").loc[10000, "with HA (3 zones)"], "instances")
+assert (ha_plan["left after losing a zone"] >= ha_plan["simulated minimum"]).all()
+assert gb[2] == 6 * gb[0]
+
+# %% [markdown]
+# HA multiplies what the load needs, not the 70% rule's fleet alone: the lecture's "72 cores
+# at 70%, × 1.5 = 108" keeps both margins, the zone and the spike. Storage is multiplied
+# twice: the 860 GB of data become 5,160 GB of disk.
 
 # %% [markdown]
 # ## The back-of-envelope for the 18-month fleet

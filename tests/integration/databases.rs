@@ -599,3 +599,32 @@ fn cores_make_a_database_node_an_mmc_queue() {
     println!("M/M/2 node: {mean:.3} ms (se {se:.3}), theory {theory:.3} ms");
     assert!((mean - theory).abs() < 4.0 * se + 0.2, "{mean} vs {theory}");
 }
+
+/// Write latency under the three replication modes against theory. Writes take no time on
+/// the primary and the network none, so a write's latency is its wait for the replicas:
+/// async acknowledges at commit (0), semi_sync when the first of two exp(d) deliveries
+/// arrives (the min, exp(d/2): mean d/2), sync when both have (the max: mean 1.5 d).
+#[test]
+fn replication_modes_write_latency_is_the_min_or_max_of_the_deliveries() {
+    let d = 20.0;
+    for (mode, theory) in [("async", 0.0), ("semi_sync", d / 2.0), ("sync", 1.5 * d)] {
+        let m = app_db(
+            "rate = 200\nread_ratio = 0.0\nkeys = 100000",
+            &format!(
+                "replicas = 2\nread_time = \"0ms\"\nwrite_time = \"0ms\"\n\
+                 replication = \"{mode}\"\nreplication_delay = \"exp({d}ms)\""
+            ),
+        );
+        let means: Vec<f64> = (41..47)
+            .map(|seed| metric(&run(&m, &opts(seed, 60.0, 5.0)), "latency_mean_ms"))
+            .collect();
+        let mean = means.iter().sum::<f64>() / means.len() as f64;
+        let sd = (means.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 5.0).sqrt();
+        let se = sd / 6f64.sqrt();
+        println!("{mode}: mean write latency {mean:.3} ms (se {se:.3}), theory {theory} ms");
+        assert!(
+            (mean - theory).abs() < 4.0 * se + 0.05,
+            "{mode}: {mean} vs {theory}"
+        );
+    }
+}

@@ -640,8 +640,93 @@ pub fn show(v: f64, integer: bool) -> String {
     }
 }
 
+/// High availability over zones: with the fleet spread evenly over `zones` zones, losing one
+/// leaves `(zones - 1) / zones` of it, so the fleet must be `zones / (zones - 1)` times
+/// what the load needs (3 zones: ×1.5, the lecture's "with HA (3 AZ): 72 × 1.5").
+pub fn ha_factor(zones: u32) -> f64 {
+    if zones <= 1 {
+        1.0
+    } else {
+        f64::from(zones) / f64::from(zones - 1)
+    }
+}
+
+/// A resource need multiplied by the HA factor: rounded up for whole-number paths
+/// (instances), as is for real ones.
+pub fn with_ha(need: f64, factor: f64, integer: bool) -> f64 {
+    let v = need * factor;
+    if integer {
+        // 1e-9: 14 × 1.5 is 21 exactly, not 22 through a rounding error.
+        (v - 1e-9).ceil()
+    } else {
+        v
+    }
+}
+
+/// The load a fleet still carries after losing one zone: its capacity over the HA factor.
+pub fn load_after_zone_loss(capacity: f64, factor: f64) -> f64 {
+    capacity / factor
+}
+
+/// The storage to provision (the lecture's storage-growth plan): today's data plus the
+/// monthly growth over the horizon, times the copies backups keep (30-day retention
+/// roughly doubles it), times the replication factor (every replica holds everything).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StoragePlan {
+    /// Data stored today, GB.
+    pub current_gb: f64,
+    /// Growth per month, GB.
+    pub monthly_gb: f64,
+    /// Planning horizon, months.
+    pub months: f64,
+    /// Multiplier for backups (2: a full copy kept over the retention window).
+    pub backups: f64,
+    /// Copies of the data (3: a primary and two replicas).
+    pub replication: f64,
+}
+
+impl StoragePlan {
+    /// The data itself at the horizon.
+    pub fn projected_gb(&self) -> f64 {
+        self.current_gb + self.monthly_gb * self.months
+    }
+
+    /// With the backups.
+    pub fn with_backups_gb(&self) -> f64 {
+        self.projected_gb() * self.backups
+    }
+
+    /// With the backups and every replica: the disk to buy.
+    pub fn total_gb(&self) -> f64 {
+        self.with_backups_gb() * self.replication
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_lectures_ha_and_storage_multipliers() {
+        // "72 cores; with HA (3 AZ): 72 × 1.5 = 108".
+        assert_eq!(ha_factor(3), 1.5);
+        assert_eq!(ha_factor(2), 2.0);
+        assert_eq!(ha_factor(1), 1.0);
+        assert_eq!(with_ha(72.0, ha_factor(3), true), 108.0);
+        assert_eq!(with_ha(14.0, 1.5, true), 21.0);
+        assert_eq!(with_ha(15.0, 1.5, true), 23.0);
+        assert_eq!(load_after_zone_loss(9000.0, 1.5), 6000.0);
+        // "500 + 50 × 12 = 1,100 GB; with backups × 2 = 2,200; with replication × 3 = 6,600".
+        let p = StoragePlan {
+            current_gb: 500.0,
+            monthly_gb: 50.0,
+            months: 12.0,
+            backups: 2.0,
+            replication: 3.0,
+        };
+        assert_eq!(p.projected_gb(), 1100.0);
+        assert_eq!(p.with_backups_gb(), 2200.0);
+        assert_eq!(p.total_gb(), 6600.0);
+    }
+
     use super::*;
 
     #[test]
