@@ -202,6 +202,57 @@ fn resume_checks_every_file_and_reruns_what_is_missing_or_torn() {
 }
 
 #[test]
+fn resume_reruns_runs_whose_rows_a_truncated_file_lost() {
+    let dir = tmp_dir("resume-truncated");
+    let file = write(&dir, "s.toml", SWEEP);
+    let full = dir.join("full");
+    run_ok(&file, &full, &["--jobs", "2"]);
+    let want = files(&full);
+    let f = file.to_str().unwrap();
+    // Each file cut to its header (every run lost its rows), or its last line removed
+    // (the last run lost one row): resume re-runs exactly the runs concerned.
+    let cuts: [(&str, usize, &str); 8] = [
+        ("latency.csv", 1, " 4 runs written"),
+        ("timeseries.csv", 1, " 4 runs written"),
+        ("components.csv", 1, " 4 runs written"),
+        ("trace.json", 1, " 4 runs written"),
+        ("latency.csv", usize::MAX, " 1 runs written"),
+        ("timeseries.csv", usize::MAX, " 1 runs written"),
+        ("components.csv", usize::MAX, " 1 runs written"),
+        ("trace.json", usize::MAX, " 1 runs written"),
+    ];
+    for (i, (name, keep, said_want)) in cuts.iter().enumerate() {
+        let cut = dir.join(format!("cut-{i}"));
+        run_ok(&file, &cut, &["--jobs", "2"]);
+        let path = cut.join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let kept = if *keep == usize::MAX {
+            // trace.json ends with a closing line: drop the last event before it too.
+            let drop = if *name == "trace.json" { 3 } else { 1 };
+            lines[..lines.len() - drop].concat()
+        } else {
+            lines[..*keep].concat()
+        };
+        std::fs::write(&path, kept).unwrap();
+        let r = dssim(&["run", f, "--out", cut.to_str().unwrap(), "--resume"]);
+        assert!(r.status.success(), "{name}: {}", err(&r));
+        assert!(
+            out(&r).contains(said_want),
+            "{name} cut to {keep}: {}",
+            out(&r)
+        );
+        for ((n, w), (_, g)) in want.iter().zip(files(&cut)) {
+            assert!(*w == g, "{name} cut: {n} differs after resume");
+        }
+        // Complete again: a second resume runs nothing.
+        let r = dssim(&["run", f, "--out", cut.to_str().unwrap(), "--resume"]);
+        assert!(out(&r).contains(" 0 runs written"), "{name}: {}", out(&r));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn names_are_identifiers_enforced_by_the_loader() {
     let dir = tmp_dir("names");
     let model = |svc: &str| {

@@ -112,6 +112,11 @@ pub struct Manifest {
     pub trace_files: Vec<TraceFileRecord>,
     /// Whether every run of the plan (or shard) is recorded.
     pub complete: bool,
+    /// Byte lengths of the files whose rows per run vary (components.csv), written when
+    /// the folder is complete; `--resume` re-runs the last run of a file whose length
+    /// changed since (it may have been cut at a line boundary).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub file_lengths: BTreeMap<String, u64>,
     /// Wall seconds of the last invocation.
     #[serde(default)]
     pub wall_s: f64,
@@ -158,6 +163,7 @@ impl Manifest {
                 })
                 .collect(),
             complete: false,
+            file_lengths: BTreeMap::new(),
             wall_s: 0.0,
             runs: Vec::new(),
         })
@@ -275,6 +281,15 @@ impl Manifest {
     pub fn finish(&mut self, wall_s: f64, complete: bool) {
         self.wall_s = wall_s;
         self.complete = complete;
+    }
+
+    /// Records the lengths of the folder's files whose rows per run vary (when complete).
+    pub fn record_lengths(&mut self, dir: &Path) {
+        self.file_lengths = if self.complete {
+            crate::output::file_lengths(dir)
+        } else {
+            BTreeMap::new()
+        };
     }
 
     /// Writes `dir/manifest.json` (atomically: a temporary file renamed over it), with the

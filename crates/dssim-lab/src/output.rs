@@ -5,7 +5,7 @@
 //! (runs.csv last), so a killed sweep leaves valid files holding every finished run, and
 //! `--resume` can tell exactly which runs are recorded.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -152,14 +152,36 @@ fn join(cols: &[&str]) -> String {
 }
 
 /// What every recorded run must have in the other files (checked on `--resume`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Expect {
-    /// Rows per run in latency.csv (or none, for a run without requests).
+    /// Rows in latency.csv of a run with a latency (`p50_ms` set in runs.csv); a run
+    /// without one has none.
     pub latency_rows: usize,
-    /// Whether each run has timeseries.csv rows.
-    pub series: bool,
+    /// Rows per run in timeseries.csv (0: the file has none).
+    pub series_rows: usize,
     /// Whether each run has trace.json events.
     pub trace: bool,
+    /// Byte lengths of the per-run files when the folder was last complete (from
+    /// manifest.json). A file of another length may have lost the end of its last run's
+    /// rows at a line boundary, so that run, if recorded, runs again.
+    pub lengths: BTreeMap<String, u64>,
+}
+
+/// The per-run files whose lengths manifest.json records at the end of a complete sweep
+/// (the ones whose rows per run vary, where a cut at a line boundary cannot be told from
+/// the rows alone).
+pub const LENGTH_CHECKED: &[&str] = &["components.csv"];
+
+/// The byte lengths of the files of [`LENGTH_CHECKED`] in `dir` (those that exist).
+pub fn file_lengths(dir: &Path) -> BTreeMap<String, u64> {
+    LENGTH_CHECKED
+        .iter()
+        .filter_map(|f| {
+            fs::metadata(dir.join(f))
+                .ok()
+                .map(|m| (f.to_string(), m.len()))
+        })
+        .collect()
 }
 
 impl Outputs {
@@ -185,8 +207,8 @@ impl Outputs {
         ];
         let mut done = BTreeSet::new();
         if resume {
-            done = recorded_runs(&dir.join("runs.csv"), &runs_hdr)?;
-            verify(dir, &files[1..], expect, &mut done)?;
+            let recorded = recorded_runs(&dir.join("runs.csv"), &runs_hdr)?;
+            done = verify(dir, &files[1..], expect, &recorded)?;
         }
         let mut handles = Vec::new();
         for (name, header) in files {
@@ -346,10 +368,11 @@ fn write_flush(w: &mut File, path: &Path, text: &str) -> Result<(), LabError> {
         })
 }
 
-/// Run ids recorded in a runs.csv (complete rows with every field only); errors if its
-/// header differs.
-fn recorded_runs(path: &Path, header: &str) -> Result<BTreeSet<usize>, LabError> {
-    let mut done = BTreeSet::new();
+/// Runs recorded in a runs.csv (complete rows with every field only), each with whether
+/// it has a latency (`p50_ms` set: its latency.csv rows exist); errors if its header
+/// differs.
+fn recorded_runs(path: &Path, header: &str) -> Result<BTreeMap<usize, bool>, LabError> {
+    let mut done = BTreeMap::new();
     let Ok(text) = fs::read_to_string(path) else {
         return Ok(done);
     };
@@ -364,19 +387,39 @@ fn recorded_runs(path: &Path, header: &str) -> Result<BTreeSet<usize>, LabError>
         }
         None => return Ok(done),
     }
-    let width = csv_width(header);
+    let fields = csv_fields(header);
+    let width = fields.len();
+    let p50 = fields.iter().position(|f| f == "p50_ms");
     for l in lines {
-        if !l.ends_with('\n') || csv_width(l) != width {
+        if !l.ends_with('\n') {
             break;
         }
-        match l.split(',').next().and_then(|x| x.parse::<usize>().ok()) {
-            Some(run) => {
-                done.insert(run);
+        let row = csv_fields(l);
+        if row.len() != width {
+            break;
+        }
+        match row[0].parse::<usize>() {
+            Ok(run) => {
+                let latency = p50.is_some_and(|i| !row[i].trim().is_empty());
+                done.insert(run, latency);
             }
-            None => break,
+            Err(_) => break,
         }
     }
     Ok(done)
+}
+
+/// The fields of one CSV line (quoted commas are part of a field).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    let mut rec = csv::StringRecord::new();
+    match r.read_record(&mut rec) {
+        Ok(true) => rec.iter().map(String::from).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Fields in one CSV line (quoted commas are part of a field).
@@ -392,63 +435,88 @@ fn csv_width(line: &str) -> usize {
     }
 }
 
-/// Checks every run in `done` against the other files (see [`Outputs::open`]) and removes
-/// the runs whose rows are missing or torn.
+/// Checks every run in `recorded` against the other files (see [`Outputs::open`]) and
+/// returns the runs whose rows are whole everywhere.
 fn verify(
     dir: &Path,
     files: &[(&str, String)],
     expect: &Expect,
-    done: &mut BTreeSet<usize>,
-) -> Result<(), LabError> {
-    use std::collections::BTreeMap;
+    recorded: &BTreeMap<usize, bool>,
+) -> Result<BTreeSet<usize>, LabError> {
     let mut bad: BTreeSet<usize> = BTreeSet::new();
     for (name, header) in files {
         let path = dir.join(name);
         let Ok(text) = fs::read_to_string(&path) else {
             // A missing file: every recorded run runs again.
-            done.clear();
-            return Ok(());
+            return Ok(BTreeSet::new());
         };
         let mut lines = text.split_inclusive('\n');
         if lines.next().map(str::trim_end) != Some(header.as_str()) {
-            done.clear();
-            return Ok(());
+            return Ok(BTreeSet::new());
         }
         let width = csv_width(header);
         let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
+        // The run of the last whole row, and whether the file ends right after it.
+        let mut last: Option<(usize, bool)> = None;
         for l in lines {
             let run = l.split(',').next().and_then(|x| x.parse::<usize>().ok());
             match run {
                 Some(run) if l.ends_with('\n') && csv_width(l) == width => {
                     *rows.entry(run).or_default() += 1;
+                    last = Some((run, true));
                 }
                 Some(run) => {
                     bad.insert(run);
+                    if let Some(l) = &mut last {
+                        l.1 = false;
+                    }
                 }
-                None => {}
+                None => {
+                    if let Some(l) = &mut last {
+                        l.1 = false;
+                    }
+                }
             }
         }
         let n = |r: &usize| rows.get(r).copied().unwrap_or(0);
-        for r in done.iter() {
+        for (r, latency) in recorded {
             let ok = match *name {
-                "latency.csv" => n(r) == 0 || n(r) == expect.latency_rows,
-                "timeseries.csv" => !expect.series || n(r) > 0,
-                "components.csv" => n(r) > 0,
-                _ => true,
+                "latency.csv" => n(r) == if *latency { expect.latency_rows } else { 0 },
+                "timeseries.csv" => n(r) == expect.series_rows,
+                _ => n(r) > 0,
             };
             if !ok {
                 bad.insert(*r);
+            }
+        }
+        // A file that may have been cut at a line boundary: the run whose rows end it
+        // may have lost some (runs before it were whole when the next one was written).
+        if LENGTH_CHECKED.contains(name) && expect.lengths.get(*name) != Some(&(text.len() as u64))
+        {
+            if let Some((run, true)) = last {
+                bad.insert(run);
             }
         }
     }
     if expect.trace {
         let path = dir.join(trace_json::FILE);
         let text = fs::read_to_string(&path).unwrap_or_default();
-        let traced: BTreeSet<usize> = trace_json::rows(&text).iter().map(|r| r.0).collect();
-        bad.extend(done.iter().filter(|r| !traced.contains(r)));
+        let rows = trace_json::rows(&text);
+        let traced: BTreeSet<usize> = rows.iter().map(|r| r.0).collect();
+        bad.extend(recorded.keys().filter(|r| !traced.contains(r)));
+        // A run's events are written with the closing line: without it, the file was cut
+        // and its last run may be partial.
+        if !trace_json::is_closed(&text) {
+            if let Some((run, _)) = rows.last() {
+                bad.insert(*run);
+            }
+        }
     }
-    done.retain(|r| !bad.contains(r));
-    Ok(())
+    Ok(recorded
+        .keys()
+        .copied()
+        .filter(|r| !bad.contains(r))
+        .collect())
 }
 
 /// Forces the folder's entries (new and renamed files) to the disk.

@@ -252,8 +252,22 @@ pub fn execute(
     let swept = exp.swept_paths();
     let expect = output::Expect {
         latency_rows: dssim_components::report::cdf_quantiles().len(),
-        series: exp.output.timeseries.is_some_and(|iv| iv.0 <= exp.duration),
+        // The sampler closes a row every interval from t = 0 up to the duration.
+        series_rows: exp.output.timeseries.map_or(0, |iv| {
+            if iv.0 > dssim_engine::SimTime::ZERO {
+                exp.duration.as_nanos().div_ceil(iv.0.as_nanos()) as usize
+            } else {
+                0
+            }
+        }),
         trace: exp.output.trace > 0,
+        lengths: if settings.resume && !settings.overwrite {
+            Manifest::read(out)
+                .map(|m| m.file_lengths)
+                .unwrap_or_default()
+        } else {
+            Default::default()
+        },
     };
     let (mut outputs, done) = Outputs::open(out, &swept, settings.resume, &expect)?;
     let mut timings: Vec<Timing> = vec![None; plan.len()];
@@ -393,6 +407,7 @@ pub fn execute(
         }
         output::write_points(out, &swept)?;
         manifest.finish(started.elapsed().as_secs_f64(), complete);
+        manifest.record_lengths(out);
         manifest.write_plan(out, exp, &plan, &timings)?;
         output::sync_dir(out)
     })();

@@ -115,6 +115,12 @@ pub fn rows(text: &str) -> Vec<(usize, &str)> {
         .collect()
 }
 
+/// Whether a trace.json text ends with its closing line (written with every run's events,
+/// so a file without it was cut).
+pub fn is_closed(text: &str) -> bool {
+    text.ends_with(TRAILER)
+}
+
 /// A whole trace.json from event lines.
 pub fn assemble<'a>(lines: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::from(HEADER);
