@@ -113,9 +113,8 @@ for round in $(seq 1 "$ROUNDS"); do
     --set "duration=${PROD_SECONDS}s" --set warmup=0s --set clients.users.rate=5800
   for s in $RSS_SECONDS; do
     rm -rf "$OUT/rss-$s"
-    # --force: the memory estimate counts rate x timeout requests in flight (the worst
-    # case, an overload where every attempt waits for its timeout), 720 M here.
-    measure "rss-$s" "${PIN[@]}" "$DSSIM" run benches/timeout-rss.toml --jobs 1 --force \
+    # No --force: the memory estimate counts requests in flight, not rate x timeout.
+    measure "rss-$s" "${PIN[@]}" "$DSSIM" run benches/timeout-rss.toml --jobs 1 \
       --out "$OUT/rss-$s" --set "duration=${s}s"
   done
 done

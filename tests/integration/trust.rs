@@ -612,18 +612,19 @@ fn a_run_stops_cleanly_at_its_limits_while_it_runs() {
             other.map(|r| r.metric("events"))
         ),
     }
-    // The estimate bounds it before the run: refused, naming the retries.
+    // The estimate bounds it before the run: refused, naming the retries (their events:
+    // 1,000/s × 100 s × 100,001 attempts; timeouts no longer count as memory).
     let dir = tmp_dir("storm");
     let f = write(
         &dir,
         "storm.toml",
-        "duration = \"1s\"\n[model]\n[[model.clients]]\nname = \"users\"\ntarget = \"app\"\nrate = 1000\ntimeout = \"1s\"\nretries = { max = 100000 }\n\
+        "duration = \"100s\"\n[model]\n[[model.clients]]\nname = \"users\"\ntarget = \"app\"\nrate = 1000\ntimeout = \"1s\"\nretries = { max = 100000 }\n\
          [[model.services]]\nname = \"app\"\nworkers = 1\nqueue = 0\nservice_time = \"exp(10ms)\"\n",
     );
     let r = dssim(&["check", f.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(2));
     assert!(err(&r).contains("retries.max"), "{}", err(&r));
-    // A long timeout counts no longer than the run: 60 s with a 1 h timeout is fine.
+    // A long timeout that is never reached holds no memory: 60 s with a 1 h timeout is fine.
     let f = write(
         &dir,
         "long.toml",

@@ -25,10 +25,8 @@ const ACTOR_BYTES: f64 = 200.0 * 1024.0;
 const CACHE_ENTRY_BYTES: f64 = 160.0;
 /// One key held by a database node's version map, and by the consistency oracle.
 const KEY_BYTES: f64 = 48.0;
-/// One request in flight (request table slot, return path, timers).
+/// One request in flight (request table slot, return path, its deadline and events).
 const INFLIGHT_BYTES: f64 = 512.0;
-/// One timer in the event queue (an event, with the heap's room to grow).
-const TIMER_BYTES: f64 = 128.0;
 /// One closed-loop user.
 const USER_BYTES: f64 = 128.0;
 /// One time-series row.
@@ -193,32 +191,25 @@ pub fn estimate(model: &ModelConfig, opts: &RunOptions) -> RunEstimate {
             };
         }
         rate_total += rate;
+        // Little's law on a stable path: a few sojourn times' worth of requests in flight,
+        // fewer when the timeout is shorter. A deadline costs memory only while its attempt
+        // is in flight (the client keeps deadlines in a FIFO with one wake-up queued, see
+        // `dssim_engine::DeadlineFifo`), so a long timeout that is never reached adds
+        // nothing. An overload that piles requests up is caught while the run goes: it
+        // stops at the memory limit, naming it.
+        let sojourn = (10.0 * path_s).clamp(0.01, 1.0);
         let wait = c
             .timeout
-            // A request waits at most its timeout, and no longer than the run.
-            .map(|t| t.0.as_secs_f64().min(secs))
-            // No timeout: a stable queue holds a few sojourn times' worth.
-            .unwrap_or((10.0 * path_s).clamp(0.01, 1.0));
+            .map_or(sojourn, |t| sojourn.min(t.0.as_secs_f64()));
         let f = if c.arrival == Arrival::Closed {
             c.users.map_or(0.0, |u| u as f64)
         } else {
             rate * wait
         };
-        // Every attempt arms a timeout timer that stays queued (cancelled or not) until it
-        // would fire: with retries, up to rate × (1 + retries) × timeout of them at once.
-        let timers = if c.timeout.is_some() {
-            rate * (1.0 + retries) * wait * TIMER_BYTES / INFLIGHT_BYTES
-        } else {
-            0.0
-        };
-        if f + timers > inflight {
-            inflight_cause = if timers > f {
-                format!("clients.{}.retries.max", c.name)
-            } else {
-                format!("clients.{}.rate", c.name)
-            };
+        if f > inflight {
+            inflight_cause = format!("clients.{}.rate", c.name);
         }
-        inflight += f + timers;
+        inflight += f;
     }
     if let Some(iv) = opts.timeseries {
         let iv = iv.as_secs_f64();
@@ -323,7 +314,7 @@ pub fn estimate(model: &ModelConfig, opts: &RunOptions) -> RunEstimate {
     }
     parts.push((
         inflight_cause,
-        format!("~{inflight:.0} requests in flight and their timers (rate × (1 + retries) × timeout, or sojourn)"),
+        format!("~{inflight:.0} requests in flight (rate × a few sojourn times, or the timeout if shorter)"),
         inflight * INFLIGHT_BYTES,
     ));
     if let Some(iv) = opts.timeseries {
@@ -579,6 +570,30 @@ mod tests {
         let r = check(&estimate(&m, &opts(10)), &Limits::default()).unwrap_err();
         assert_eq!(r.path, "services.app.instances");
         assert!(r.message.contains("--max-memory"), "{}", r.message);
+    }
+
+    /// A long client timeout that is never reached costs nothing until it is: the memory
+    /// estimate of 200k requests/s with a 1 h timeout (benches/timeout-rss.toml) is the
+    /// same as without a timeout and does not grow with the duration, so the run is not
+    /// refused (it was: the estimate held rate × timeout requests and their timers).
+    #[test]
+    fn a_long_timeout_does_not_hold_memory() {
+        let text = |timeout: &str| {
+            format!(
+                "[[clients]]\nname = \"users\"\ntarget = \"server\"\nrate = 200000\n{timeout}\
+                 [[services]]\nname = \"server\"\nworkers = 400\nservice_time = \"exp(1ms)\"\n"
+            )
+        };
+        let none = estimate(&model(&text("")), &opts(90)).memory;
+        for secs in [30, 90, 3600] {
+            let est = estimate(&model(&text("timeout = \"1h\"\n")), &opts(secs));
+            assert_eq!(est.memory, none, "{secs} s");
+            assert!(est.memory < 64.0 * 1024.0 * 1024.0, "{}", est.memory);
+            assert!(check(&est, &Limits::default()).is_ok(), "{secs} s refused");
+        }
+        // A timeout shorter than the sojourn bound lowers the estimate.
+        let short = estimate(&model(&text("timeout = \"1ms\"\n")), &opts(90)).memory;
+        assert!(short < none, "{short} vs {none}");
     }
 
     #[test]

@@ -14,15 +14,26 @@ use crate::time::SimTime;
 /// Quantiles are read off the counts with `hdrhistogram`'s own rule; the mean and the
 /// maximum come from an `hdrhistogram` rebuilt from the counts, so every figure is the one
 /// recording into `hdrhistogram` directly would give.
+///
+/// The counts span tens of KiB where latencies lie, so the increment of a random bucket
+/// often misses the L1 cache, and on the hot path that miss stalled the event loop. So
+/// `record` only notes the bucket index in a small buffer; the buffer is counted
+/// [`PENDING`] at a time, where the misses overlap. Every reader sees the buffered values.
 #[derive(Clone, Debug, Default)]
 pub struct Histogram {
     /// Count per bucket index; grows on demand, zero past the last recorded index.
     counts: Vec<u64>,
-    /// Values recorded.
+    /// Values recorded (buffered ones included).
     total: u64,
     /// One past the highest index with a count (the part of `counts` to scan and clear).
     hi: usize,
+    /// Bucket indexes recorded but not yet counted, `pending[..npending]`.
+    pending: [u32; PENDING],
+    npending: u32,
 }
+
+/// Values a histogram buffers before counting them.
+const PENDING: usize = 32;
 
 /// `floor(log2(1000 ns))`: the histogram's unit is 2^9 ns.
 const UNIT_MAGNITUDE: u32 = 9;
@@ -70,13 +81,40 @@ impl Histogram {
     #[inline]
     pub fn record(&mut self, d: SimTime) {
         let i = index_of(d.0.clamp(1, i64::MAX as u64));
-        if i >= self.counts.len() {
-            self.grow(i);
-        }
-        self.counts[i] += 1;
         self.total += 1;
-        if i >= self.hi {
-            self.hi = i + 1;
+        let n = self.npending as usize;
+        self.pending[n % PENDING] = i as u32;
+        self.npending += 1;
+        if n + 1 == PENDING {
+            self.flush();
+        }
+    }
+
+    /// Counts the buffered values.
+    #[inline(never)]
+    fn flush(&mut self) {
+        let n = std::mem::take(&mut self.npending) as usize;
+        let pending = self.pending;
+        let Some(top) = pending[..n].iter().max().map(|&i| i as usize) else {
+            return;
+        };
+        if top >= self.counts.len() {
+            self.grow(top);
+        }
+        for &i in &pending[..n] {
+            self.counts[i as usize] += 1;
+        }
+        self.hi = self.hi.max(top + 1);
+    }
+
+    /// This histogram with every buffered value counted: itself when none is buffered.
+    fn settled(&self) -> std::borrow::Cow<'_, Histogram> {
+        if self.npending == 0 {
+            std::borrow::Cow::Borrowed(self)
+        } else {
+            let mut h = self.clone();
+            h.flush();
+            std::borrow::Cow::Owned(h)
         }
     }
 
@@ -121,10 +159,11 @@ impl Histogram {
         }
         // hdrhistogram's `value_at_quantile`: the first bucket where the running count
         // reaches ceil(q * total) (at least 1), reported as its highest value (lowest at 0).
+        let h = self.settled();
         let q = q.clamp(0.0, 1.0);
         let target = ((q * self.total as f64).ceil() as u64).max(1);
         let mut run = 0u64;
-        for (i, &c) in self.counts[..self.hi].iter().enumerate() {
+        for (i, &c) in h.counts[..h.hi].iter().enumerate() {
             run += c;
             if run >= target {
                 let v = value_of(i);
@@ -140,7 +179,7 @@ impl Histogram {
         if self.total == 0 {
             None
         } else {
-            Some(self.hdr().mean() / 1e6)
+            Some(self.settled().hdr().mean() / 1e6)
         }
     }
 
@@ -152,13 +191,16 @@ impl Histogram {
         } else {
             // hdrhistogram's max() of the rebuilt histogram, except that it reads 0 when
             // every value lies in the first bucket (below 512 ns), under the quantiles.
-            let top = highest_equivalent(value_of(self.hi - 1));
-            Some(self.hdr().max().max(top) as f64 / 1e6)
+            let h = self.settled();
+            let top = highest_equivalent(value_of(h.hi - 1));
+            Some(h.hdr().max().max(top) as f64 / 1e6)
         }
     }
 
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &Histogram) {
+        self.flush();
+        let other = other.settled();
         if other.hi > self.counts.len() {
             self.grow(other.hi - 1);
         }
@@ -172,6 +214,7 @@ impl Histogram {
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.counts[..self.hi].fill(0);
+        self.npending = 0;
         self.total = 0;
         self.hi = 0;
     }

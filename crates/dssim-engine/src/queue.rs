@@ -20,7 +20,7 @@
 //! every heap event due now was pushed before the clock reached now, so it has a smaller
 //! `seq` than anything in the FIFO and pops first; the FIFO itself is in `seq` order.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
 use crate::time::SimTime;
 
@@ -102,17 +102,28 @@ impl<M: Copy> MinHeap<M> {
 
     #[inline(always)]
     fn push(&mut self, ev: Event<M>) {
+        // Sift a hole up from the end and write `ev` once, into the hole: the event is
+        // never stored and read back (a swap reloaded it in pieces of another width than
+        // it was written in, which stalls store-to-load forwarding).
         let key = ev.key();
         let mut i = self.data.len();
-        self.data.push(ev);
+        if i == 0 || self.data[(i - 1) / 2].key() <= key {
+            self.data.push(ev);
+            return;
+        }
+        let parent = (i - 1) / 2;
+        let moved = self.data[parent];
+        self.data.push(moved);
+        i = parent;
         while i > 0 {
             let parent = (i - 1) / 2;
             if self.data[parent].key() <= key {
                 break;
             }
-            self.data.swap(parent, i);
+            self.data[i] = self.data[parent];
             i = parent;
         }
+        self.data[i] = ev;
     }
 
     #[inline(always)]
@@ -157,12 +168,60 @@ impl<M: Copy> MinHeap<M> {
     }
 }
 
+/// The events due at the current instant, in `seq` order: a vector read from `head`,
+/// emptied whenever it has been read to the end (it always is before the clock moves on).
+/// Unlike `VecDeque::push_back`, `push_back` here inlines into the actor that sends, so the
+/// event is written straight from registers.
+#[derive(Debug)]
+struct NowFifo<M> {
+    items: Vec<Event<M>>,
+    head: usize,
+}
+
+impl<M: Copy> NowFifo<M> {
+    #[inline(always)]
+    fn push_back(&mut self, ev: Event<M>) {
+        self.items.push(ev);
+    }
+
+    #[inline(always)]
+    fn front(&self) -> Option<&Event<M>> {
+        self.items.get(self.head)
+    }
+
+    #[inline(always)]
+    fn pop_front(&mut self) -> Option<Event<M>> {
+        let ev = *self.items.get(self.head)?;
+        self.head += 1;
+        if self.head == self.items.len() {
+            self.items.clear();
+            self.head = 0;
+        }
+        Some(ev)
+    }
+
+    /// Inserts `ev` before the first entry with a larger `seq`.
+    fn insert_by_seq(&mut self, ev: Event<M>) {
+        let at = self.head + self.items[self.head..].partition_point(|e| e.seq < ev.seq);
+        self.items.insert(at, ev);
+    }
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.head == self.items.len()
+    }
+
+    fn len(&self) -> usize {
+        self.items.len() - self.head
+    }
+}
+
 /// The future event list.
 #[derive(Debug)]
 pub struct EventQueue<M> {
     heap: MinHeap<M>,
     /// Events due at `current`, pushed while the clock read `current`, in `seq` order.
-    now: VecDeque<Event<M>>,
+    now: NowFifo<M>,
     /// The time of the last event popped.
     current: SimTime,
     next_seq: u64,
@@ -184,7 +243,10 @@ impl<M: Copy> EventQueue<M> {
     pub fn new() -> Self {
         EventQueue {
             heap: MinHeap::with_capacity(1024),
-            now: VecDeque::with_capacity(64),
+            now: NowFifo {
+                items: Vec::with_capacity(64),
+                head: 0,
+            },
             current: SimTime::ZERO,
             next_seq: 0,
             cancelled: BTreeSet::new(),
@@ -231,10 +293,7 @@ impl<M: Copy> EventQueue<M> {
             // Due now. Heap events due now pop before the FIFO, which is right only if
             // this seq precedes every FIFO entry; otherwise it takes its place in the FIFO.
             match self.now.front() {
-                Some(f) if f.seq < d.seq => {
-                    let at = self.now.partition_point(|e| e.seq < d.seq);
-                    self.now.insert(at, ev);
-                }
+                Some(f) if f.seq < d.seq => self.now.insert_by_seq(ev),
                 _ => self.heap.push(ev),
             }
         } else {
@@ -430,6 +489,59 @@ mod tests {
         assert!(q.is_empty());
         assert_eq!(q.tombstones(), 0);
         assert_eq!(q.len(), 0);
+    }
+
+    /// A random mix of pushes (at the clock, just after it, and spread over hours, so the
+    /// heap grows deep and shallow again), peeks, bounded pops and pops leaves in
+    /// exactly `(time, seq)` order, as an ordered set of the same keys does.
+    #[test]
+    fn random_schedules_pop_in_time_seq_order() {
+        use rand::Rng as _;
+        let mut rng = crate::rng::stream(3, "queue");
+        let mut q: EventQueue<u64> = EventQueue::new();
+        let mut want = BTreeSet::new();
+        let mut now = 0u64;
+        let mut popped = 0;
+        for step in 0..300_000u64 {
+            let r: f64 = rng.random();
+            if r < 0.52 {
+                let delay = match rng.random_range(0..4) {
+                    0 => 0,
+                    1 => rng.random_range(0..4),
+                    2 => rng.random_range(0..1_000_000),
+                    _ => rng.random_range(0..1u64 << 42),
+                };
+                let id = q.push(SimTime(now + delay), 0, step);
+                want.insert((now + delay, id.seq, step));
+            } else if r < 0.57 {
+                assert_eq!(q.peek_time(), want.first().map(|&(t, _, _)| SimTime(t)));
+            } else {
+                let got = if r < 0.7 {
+                    let limit = now + rng.random_range(0..1_000);
+                    match q.pop_due(SimTime(limit)) {
+                        Some(e) => Some(e),
+                        None => {
+                            assert!(want.first().is_none_or(|&(t, _, _)| t > limit));
+                            continue;
+                        }
+                    }
+                } else {
+                    q.pop()
+                };
+                let got = got.map(|e| (e.time.0, e.seq, e.msg));
+                assert_eq!(got, want.pop_first(), "step {step}");
+                if let Some((t, _, _)) = got {
+                    now = t;
+                    popped += 1;
+                }
+            }
+            assert_eq!(q.len(), want.len());
+        }
+        while let Some(e) = q.pop() {
+            assert_eq!(Some((e.time.0, e.seq, e.msg)), want.pop_first());
+        }
+        assert!(want.is_empty() && q.is_empty());
+        assert!(popped > 100_000, "{popped}");
     }
 
     /// A deadline stamped at some moment and armed later pops exactly where a timer set

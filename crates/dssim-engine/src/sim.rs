@@ -49,7 +49,7 @@ impl<M: Copy, S> Ctx<'_, M, S> {
 
     /// Sends `msg` to `to` through the network. Returns `false` when the network lost it
     /// (loss or a partition between the two); the message is then gone.
-    #[inline]
+    #[inline(always)]
     pub fn send(&mut self, to: ActorId, msg: M) -> bool {
         match self.net.transit(self.me, to, self.now, self.rng) {
             Some(d) => {
@@ -61,19 +61,19 @@ impl<M: Copy, S> Ctx<'_, M, S> {
     }
 
     /// Sends `msg` to `to` after `delay`, bypassing the network (same machine).
-    #[inline]
+    #[inline(always)]
     pub fn send_local(&mut self, to: ActorId, delay: SimTime, msg: M) -> TimerId {
         self.queue.push(self.now + delay, to, msg)
     }
 
     /// Sends `msg` to this actor itself after `delay`; the id can cancel it.
-    #[inline]
+    #[inline(always)]
     pub fn timer(&mut self, delay: SimTime, msg: M) -> TimerId {
         self.queue.push(self.now + delay, self.me, msg)
     }
 
     /// Sends `msg` to this actor itself at absolute time `at` (now if `at` is past).
-    #[inline]
+    #[inline(always)]
     pub fn timer_at(&mut self, at: SimTime, msg: M) -> TimerId {
         self.queue.push(at.max(self.now), self.me, msg)
     }
@@ -81,13 +81,13 @@ impl<M: Copy, S> Ctx<'_, M, S> {
     /// A deadline `delay` from now, stamped with the `seq` a timer set now would get but
     /// not scheduled: keep it (in a [`crate::DeadlineFifo`]) and schedule a wake-up for it
     /// with [`Self::wake_at`] only when it has to be, for the same `(time, seq)` order.
-    #[inline]
+    #[inline(always)]
     pub fn deadline(&mut self, delay: SimTime) -> Deadline {
         self.queue.stamp(self.now + delay)
     }
 
     /// Sends `msg` to this actor itself at deadline `d` (stamped earlier, not yet passed).
-    #[inline]
+    #[inline(always)]
     pub fn wake_at(&mut self, d: Deadline, msg: M) -> TimerId {
         self.queue.push_stamped(d, self.me, msg)
     }
