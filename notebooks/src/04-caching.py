@@ -234,12 +234,13 @@ assert w.loc["write_behind", "lost_writes"] > 0 and w.loc["write_through", "lost
 # %% [markdown]
 # ## Cache warming after a flush
 #
-# `experiments/cache-warming.toml`: the cache restarts empty at 20 s. Cold, it refills from
-# misses while the store (about 70% busy normally) takes every miss; the other run warms it
-# with the 4,000 hottest keys.
+# `experiments/cache-warming.toml`: the cache is down from 20 s to 20.5 s (the app reads the
+# store directly meanwhile, `fallback = "origin"`: the same in both runs) and restarts empty.
+# Cold, it refills from misses while the store (about 70% busy normally) takes every miss;
+# the other run warms it with the 4,000 hottest keys.
 #
-# **Predict:** how much higher is the worst p99 in the 4 s after the flush for the cold
-# cache than for the warmed one (a ratio)?
+# **Predict:** how much higher is the worst p99 in the 3 s after the restart (21–24 s) for
+# the cold cache than for the warmed one (a ratio)?
 
 # %%
 my_prediction = None  # ratio, e.g. 1.5
@@ -258,15 +259,17 @@ ax1.set_ylabel("hit ratio")
 ax2.set_ylabel("p99 latency (ms)")
 ax2.set_yscale("log")
 ax2.set_xlabel("time (s)")
-ax1.set_title("Cache restart at 20 s (dotted): a cold cache swamps the store; a warmed one does not")
+ax1.set_title("Cache down at 20 s (dotted): a cold restart swamps the store; a warmed one does not")
 ax1.legend()
 dssim_nb.finish(fig, "cache-warming")
-after = ts[(ts["t_s"] >= 20) & (ts["t_s"] < 24)].groupby("run")["p99_ms"].max()
+after = ts[(ts["t_s"] >= 21) & (ts["t_s"] < 24)].groupby("run")["p99_ms"].max()
 cold = runs.index[runs["caches.redis.warm"] == 0][0]
 warm = runs.index[runs["caches.redis.warm"] > 0][0]
-print("max p99 in the 4 s after the flush:", after.round(1).to_dict())
+print("max p99 in the 3 s after the restart:", after.round(1).to_dict())
+print(runs[["caches.redis.warm", "errors", "shed", "p99_ms"]].to_string())
 dssim_nb.check(my_prediction, after[cold] / after[warm], "×")
 assert after[cold] > 5 * after[warm]
+assert runs["errors"].max() < 20, "the app falls back to the store while the cache is down"
 
 # %% [markdown]
 # ## Live: TTL, invalidation and load

@@ -515,6 +515,60 @@ fn a_dead_cache_fails_requests_and_recovers() {
     assert!((errors - 2000.0).abs() < 5.0 * 2000f64.sqrt(), "{errors}");
 }
 
+/// While the cache is down, `fallback = "origin"` sends every request to the origin
+/// directly: no errors, and the origin serves the outage's reads (one second of 2,000/s
+/// on top of the misses); `error` (the default) fails them.
+#[test]
+fn a_dead_cache_falls_back_to_its_origin_when_configured() {
+    let fallback = |f: &str| {
+        let m = model(&format!(
+            r#"
+            [[clients]]
+            name = "users"
+            target = "app"
+            rate = 2000
+            keys = 1000
+            popularity = "zipf(0.8)"
+
+            [[services]]
+            name = "app"
+            workers = 100000
+            service_time = "0ms"
+            cache = "redis"
+
+            [[services]]
+            name = "store"
+            workers = 100000
+            service_time = "1ms"
+
+            [[caches]]
+            name = "redis"
+            origin = "store"
+            fallback = "{f}"
+            "#
+        ));
+        run_with(
+            &m,
+            &opts(5, "6s", "1s"),
+            &[("2s", "redis", Msg::Kill), ("3s", "redis", Msg::Recover)],
+        )
+    };
+    let (err, orig) = (fallback("error"), fallback("origin"));
+    let errors = err.metric("errors").unwrap();
+    assert!((errors - 2000.0).abs() < 5.0 * 2000f64.sqrt(), "{errors}");
+    assert_eq!(orig.metric("errors"), Some(0.0));
+    let extra = row(&orig, "store").requests as f64 - row(&err, "store").requests as f64;
+    println!("error: {errors} errors; origin: 0 errors, {extra} more store reads");
+    // One second of 2,000 requests/s read the store directly, less the misses the dead
+    // cache would have sent it anyway (few: 1,000 keys, all cached after the first second),
+    // plus the refills after the restart (at most the 1,000 keys).
+    assert!(
+        (extra - 2000.0).abs() < 5.0 * 2000f64.sqrt() + 1000.0,
+        "{extra}"
+    );
+    assert!(extra > 1500.0, "{extra}");
+}
+
 #[test]
 fn cache_mistakes_are_reported_with_paths() {
     let bad = r#"

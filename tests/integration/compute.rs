@@ -842,3 +842,49 @@ health_check = { interval = "2s", timeout = "1s", healthy = 1, unhealthy = 2 }
     );
     assert!(after.utilization.unwrap() < 0.8);
 }
+
+/// No pool: every data call first opens a connection (`connect_time`). With ample workers
+/// nothing queues, so the mean latency grows by exactly the mean set-up time (theory:
+/// + 20 ms for exp(20ms)); a `pool` keeps its connections open and pays nothing.
+#[test]
+fn connect_time_is_paid_per_request_without_a_pool_only() {
+    let text = |extra: &str| {
+        format!(
+            r#"
+[[clients]]
+name = "users"
+target = "app"
+rate = 300
+keys = 1000
+
+[[services]]
+name = "app"
+workers = 100000
+service_time = "exp(1ms)"
+database = "db"
+{extra}
+
+[[databases]]
+name = "db"
+read_time = "exp(2ms)"
+write_time = "exp(2ms)"
+"#
+        )
+    };
+    let mean = |extra: &str, seed: u64| {
+        m(
+            &run(&text(extra), &opts(seed, "40s", "5s", None)),
+            "latency_mean_ms",
+        )
+    };
+    let diffs: Vec<f64> = (61..67)
+        .map(|seed| mean("connect_time = \"exp(20ms)\"", seed) - mean("", seed))
+        .collect();
+    let n = diffs.len() as f64;
+    let d = diffs.iter().sum::<f64>() / n;
+    let se = (diffs.iter().map(|x| (x - d).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+    println!("no pool: mean latency + {d:.3} ms (se {se:.3}), theory 20 ms");
+    assert!((d - 20.0).abs() < 4.0 * se + 0.2, "{d}");
+    let pooled = "connect_time = \"exp(20ms)\"\npool = { size = 1000 }";
+    assert_eq!(mean(pooled, 61), mean("pool = { size = 1000 }", 61));
+}

@@ -628,3 +628,38 @@ fn replication_modes_write_latency_is_the_min_or_max_of_the_deliveries() {
         );
     }
 }
+
+/// A disk with an IOPS limit is an M/D/1 queue for Poisson misses: with every read a miss
+/// (one page of buffer pool over a million keys), 700 reads/s on a 1,000-IOPS disk spend
+/// 1 ms on the disk plus the M/D/1 wait ρ / (2μ(1 − ρ)) = 1.167 ms: 2.167 ms in the node.
+#[test]
+fn disk_iops_limit_is_an_md1_queue() {
+    let m = app_db(
+        "rate = 700\nread_ratio = 1.0\nkeys = 1000000",
+        "read_time = \"0ms\"\nwrite_time = \"0ms\"\n\
+         buffer_pool = { pages = 1, disk_read = \"0ms\", iops = 1000 }",
+    );
+    let means: Vec<f64> = (71..77)
+        .map(|seed| {
+            let r = run(&m, &opts(seed, 60.0, 5.0));
+            let node = r
+                .components
+                .iter()
+                .find(|c| c.component == "db.primary")
+                .expect("a db.primary row");
+            node.mean_ms.expect("mean time in the node")
+        })
+        .collect();
+    let mean = means.iter().sum::<f64>() / means.len() as f64;
+    let sd = (means.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 5.0).sqrt();
+    let se = sd / 6f64.sqrt();
+    let rho: f64 = 0.7;
+    let theory = 1.0 + rho / (2.0 * 1.0 * (1.0 - rho));
+    println!(
+        "IOPS-limited disk: {mean:.3} ms in the node (se {se:.3}), M/D/1 theory {theory:.3} ms"
+    );
+    assert!(
+        (mean - theory).abs() < 4.0 * se + 0.03,
+        "{mean} vs {theory}"
+    );
+}

@@ -144,7 +144,10 @@ fn versioned_keys_trade_hit_ratio_for_freshness() {
 /// serves no more than its 8 requests/s and fails about half the requests.
 #[test]
 fn capstone_server_dies_before_100k_users_at_the_peak() {
-    let t = points("breaking-point-capstone", &["duration=4m", "replications=1"]);
+    let t = points(
+        "breaking-point-capstone",
+        &["duration=4m", "replications=1"],
+    );
     let key = "clients.users.rate";
     assert!(at(&t, key, "4.17", "availability") > 0.99);
     let (avail, goodput) = (
@@ -180,7 +183,11 @@ fn production_day_peaks_at_the_formula_figure() {
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(set, peak.round(), "production-day peak {set}, formula {peak}");
+    assert_eq!(
+        set,
+        peak.round(),
+        "production-day peak {set}, formula {peak}"
+    );
 }
 
 /// A failover run: under `cp` every request fails from the primary's death until the
@@ -276,7 +283,9 @@ fn capacity_plan_with_ha_survives_losing_a_zone() {
             .lines()
             .find(|l| l.trim_start().starts_with(prefix))
             .unwrap_or_else(|| panic!("no line {prefix:?} in\n{text}"));
-        line.split("services.app.instances = ").nth(1).unwrap()
+        line.split("services.app.instances = ")
+            .nth(1)
+            .unwrap()
             .split_whitespace()
             .next()
             .unwrap()
@@ -300,7 +309,9 @@ fn capacity_plan_with_ha_survives_losing_a_zone() {
     let (header, rows) = &t;
     let p99: f64 = rows[0][col(header, "p99_ms")].parse().unwrap();
     let avail: f64 = rows[0][col(header, "availability")].parse().unwrap();
-    println!("need {need}, provision {ha}, after a zone {left}: p99 {p99:.1} ms, availability {avail}");
+    println!(
+        "need {need}, provision {ha}, after a zone {left}: p99 {p99:.1} ms, availability {avail}"
+    );
     assert!(p99 < 100.0 && avail > 0.999);
 }
 
@@ -311,7 +322,15 @@ fn estimate_prints_the_storage_plan_with_backups_and_replication() {
     let cwd = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let text = dssim_ok(
         cwd,
-        &["estimate", "--users", "1000000", "--data-gb", "500", "--months", "12"],
+        &[
+            "estimate",
+            "--users",
+            "1000000",
+            "--data-gb",
+            "500",
+            "--months",
+            "12",
+        ],
     );
     let gb = |prefix: &str| -> f64 {
         let line = text
@@ -357,7 +376,11 @@ fn che_hit_ratio(n: usize, a: f64, c: f64) -> f64 {
 fn lb_layers_content_routing_multiplies_the_local_caches() {
     let t = points(
         "lb-layers",
-        &["clients.users.read_ratio=1.0", "replications=1", "duration=20s"],
+        &[
+            "clients.users.read_ratio=1.0",
+            "replications=1",
+            "duration=20s",
+        ],
     );
     let (header, rows) = &t;
     let (layer, alg) = (
@@ -379,10 +402,13 @@ fn lb_layers_content_routing_multiplies_the_local_caches() {
         get("7", "round_robin", "cache_hit_ratio"),
         get("7", "consistent_hash", "cache_hit_ratio"),
     );
-    println!("hit ratio: round robin {rr:.3} (Che {one:.3}), content routing {ch:.3} (Che {four:.3})");
+    println!(
+        "hit ratio: round robin {rr:.3} (Che {one:.3}), content routing {ch:.3} (Che {four:.3})"
+    );
     assert!((rr - one).abs() < 0.02, "{rr} vs {one}");
     assert!((ch - four).abs() < 0.03, "{ch} vs {four}");
-    let parse = get("7", "round_robin", "latency_mean_ms") - get("4", "round_robin", "latency_mean_ms");
+    let parse =
+        get("7", "round_robin", "latency_mean_ms") - get("4", "round_robin", "latency_mean_ms");
     println!("L7 parse cost on the mean latency: {parse:.3} ms");
     assert!((0.35..0.65).contains(&parse), "{parse}");
 }
@@ -395,7 +421,11 @@ fn gray_failure_hurts_round_robin_not_least_connections() {
     let t = points("gray-failure", &["replications=1"]);
     let key = "load_balancers.lb.algorithm";
     for alg in ["round_robin", "least_connections", "power_of_two"] {
-        assert_eq!(at(&t, key, alg, "errors"), 0.0, "{alg}: no health check fires");
+        assert_eq!(
+            at(&t, key, alg, "errors"),
+            0.0,
+            "{alg}: no health check fires"
+        );
     }
     let rr = at(&t, key, "round_robin", "availability");
     println!("availability: round_robin {rr:.3}");
@@ -404,4 +434,77 @@ fn gray_failure_hurts_round_robin_not_least_connections() {
         assert!(at(&t, key, alg, "availability") > 0.999, "{alg}");
         assert!(at(&t, key, alg, "p99_all_ms") < 100.0, "{alg}");
     }
+}
+
+/// Cache warming's benefit alone: the app falls back to the store while the cache is down
+/// (almost no errors in either run), and the warmed restart sheds far fewer requests than
+/// the cold one.
+#[test]
+fn cache_warming_shows_its_benefit_alone() {
+    let t = points("cache-warming", &[]);
+    let key = "caches.redis.warm";
+    let (cold, warm) = (at(&t, key, "0", "shed"), at(&t, key, "4000", "shed"));
+    println!(
+        "shed: cold {cold}, warmed {warm}; errors {} / {}",
+        at(&t, key, "0", "errors"),
+        at(&t, key, "4000", "errors")
+    );
+    for w in ["0", "4000"] {
+        assert!(
+            at(&t, key, w, "errors") < 20.0,
+            "warm = {w}: the fallback serves"
+        );
+    }
+    assert!(cold > 3.0 * warm, "cold {cold} vs warmed {warm}");
+}
+
+/// No pooling: every request pays the 50 ms connection set-up (mean latency + ~50 ms at low
+/// load) and holds a worker through it, so the 64 workers top out near 64 / 54 ms ≈
+/// 1,190 requests/s, where the pooled app serves everything.
+#[test]
+fn no_pooling_costs_latency_and_capacity() {
+    let (header, rows) = points("pooling", &["replications=1", "duration=15s"]);
+    let (rate, conn) = (
+        col(&header, "clients.users.rate"),
+        col(&header, "services.app.connect_time"),
+    );
+    let get = |r: &str, c: &str, name: &str| -> f64 {
+        let row = rows
+            .iter()
+            .find(|x| x[rate] == r && x[conn] == c)
+            .expect("sweep point");
+        row[col(&header, name)].parse().unwrap()
+    };
+    let gap = get("200", "exp(50ms)", "latency_mean_ms") - get("200", "0ms", "latency_mean_ms");
+    println!("set-up cost on the mean latency at 200/s: {gap:.1} ms");
+    assert!((gap - 50.0).abs() < 5.0, "{gap}");
+    let served = get("2000", "exp(50ms)", "throughput_rps");
+    println!("no pool at 2,000/s: {served:.0} requests/s served");
+    assert!((1000.0..1300.0).contains(&served), "{served}");
+    assert!(get("2000", "0ms", "availability") > 0.999);
+}
+
+/// A disk I/O bottleneck: with a small buffer pool the misses near the disk's IOPS limit and
+/// the tail explodes; eight times the memory removes the bottleneck at the same load.
+#[test]
+fn disk_iops_bottleneck_is_fixed_by_memory() {
+    let (header, rows) = points("disk-iops", &["replications=1"]);
+    let (rate, pages) = (
+        col(&header, "clients.users.rate"),
+        col(&header, "databases.db.buffer_pool.pages"),
+    );
+    let p99 = |r: &str, p: &str| -> f64 {
+        let row = rows
+            .iter()
+            .find(|x| x[rate] == r && x[pages] == p)
+            .expect("sweep point");
+        row[col(&header, "p99_ms")].parse().unwrap()
+    };
+    println!(
+        "p99 at 2,400/s: {:.1} ms (5,000 pages), {:.1} ms (40,000)",
+        p99("2400", "5000"),
+        p99("2400", "40000")
+    );
+    assert!(p99("2400", "5000") > 10.0 * p99("2400", "40000"));
+    assert!(p99("1000", "5000") < 2.0 * p99("1000", "40000"));
 }

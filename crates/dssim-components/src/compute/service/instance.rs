@@ -48,6 +48,8 @@ pub struct InstanceStats {
 pub(super) enum Phase {
     Cpu,
     PoolWait,
+    /// Opening a connection to the data tier (no pool, `connect_time`).
+    Connect,
     Data,
     Enqueue(u8),
     Nic,
@@ -131,6 +133,8 @@ pub struct Instance {
     queue: [VecDeque<(ReqId, SimTime)>; 2],
     in_service: Vec<Job>,
     pool: Option<Pool>,
+    /// Connection set-up per data call without a pool.
+    connect: Option<Dist>,
     nic: Option<Nic>,
     memory: Option<Memory>,
     /// Requests out at the data tier (or a job queue) when the instance crashed: answered
@@ -197,6 +201,11 @@ impl Instance {
                 waiters: VecDeque::new(),
                 armed: None,
             }),
+            connect: if cfg.pool.is_none() {
+                cfg.connect_time.as_ref().map(|d| d.0.clone())
+            } else {
+                None
+            },
             nic: cfg.bandwidth.map(|b| Nic {
                 bits_per_s: b.0,
                 default_bytes: cfg
@@ -463,6 +472,17 @@ impl Instance {
         let Some(pos) = self.find(req) else {
             return; // the instance crashed meanwhile
         };
+        if self.in_service[pos].phase == Phase::Connect {
+            // The connection is open: make the call (the node is picked now).
+            match self.data.route(ctx, req) {
+                Some(t) => {
+                    self.in_service[pos].phase = Phase::Data;
+                    self.call_data(ctx, t, req);
+                }
+                None => self.after_data(ctx, req, Status::Ok),
+            }
+            return;
+        }
         if self.in_service[pos].phase != Phase::Cpu {
             return;
         }
@@ -494,6 +514,14 @@ impl Instance {
         let svc = self.service;
         match &mut self.pool {
             None => {
+                if let Some(c) = &self.connect {
+                    // A new connection for this request; the call follows (`cpu_done`).
+                    let d = c.sample(ctx.rng);
+                    trace::phase(ctx, req, "connect");
+                    self.in_service[pos].phase = Phase::Connect;
+                    ctx.timer(d, Msg::Done(req));
+                    return;
+                }
                 self.in_service[pos].phase = Phase::Data;
                 self.call_data(ctx, t, req);
             }

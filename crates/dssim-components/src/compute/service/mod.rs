@@ -85,6 +85,12 @@ pub struct ServiceConfig {
     /// Database connection pool per instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<PoolConfig>,
+    /// Time to open a connection to the data tier (TCP, TLS, authentication, the database
+    /// starting a session): without a `pool` every request that calls the data tier opens
+    /// one first, its worker held meanwhile; a `pool` keeps its connections open and never
+    /// pays it. None when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_time: Option<DistSpec>,
     /// Load-shedding policy (default `queue`: shed when the waiting room is full).
     #[serde(default)]
     pub shedding: Shedding,

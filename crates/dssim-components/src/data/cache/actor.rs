@@ -15,6 +15,8 @@ pub(super) enum Call {
     Pass,
     Write,
     Flush,
+    /// A request sent straight to the origin while the cache is down (`fallback = "origin"`).
+    Bypass,
 }
 
 pub(super) const NIL: u32 = u32::MAX;
@@ -38,6 +40,7 @@ pub struct Cache {
     write_policy: WritePolicy,
     invalidation: Invalidation,
     stampede: Stampede,
+    fallback: Fallback,
     ttl: Option<SimTime>,
     latency: Option<Dist>,
     op_time: SimTime,
@@ -86,6 +89,7 @@ impl Cache {
             write_policy: cfg.write_policy,
             invalidation: cfg.invalidation,
             stampede: cfg.stampede,
+            fallback: cfg.fallback,
             ttl: cfg.ttl.map(|d| d.0),
             latency: cfg.latency.as_ref().map(|d| d.0.clone()),
             op_time: cfg.max_ops.filter(|m| *m > 0.0).map_or(SimTime::ZERO, |m| {
@@ -197,7 +201,12 @@ impl Cache {
 
     pub(super) fn arrive(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         if !self.alive {
-            self.answer(ctx, req, Status::Error);
+            if self.fallback == Fallback::Origin && !matches!(self.backend, Backend::None) {
+                // The app finds the cache down and goes to the origin itself.
+                self.start_call(ctx, req, Call::Bypass);
+            } else {
+                self.answer(ctx, req, Status::Error);
+            }
             return;
         }
         let now = ctx.now();
@@ -381,6 +390,7 @@ impl Cache {
             Call::Pass => "pass through",
             Call::Write => "write",
             Call::Flush => "flush",
+            Call::Bypass => "cache down: origin",
         };
         trace::phase(ctx, req, label);
         match &self.origin_latency {
@@ -412,6 +422,11 @@ impl Cache {
         let Some((epoch, kind)) = self.outstanding.remove(&pack(req)) else {
             return;
         };
+        if kind == Call::Bypass {
+            // The origin's answer goes back as it is: the cache took no part.
+            self.answer(ctx, req, status);
+            return;
+        }
         if kind == Call::Flush {
             // The database took a buffered write: the entry learns its version, unless the
             // key was written again meanwhile or the cache restarted.
@@ -462,7 +477,7 @@ impl Cache {
                 },
                 _ => {}
             },
-            Call::Write | Call::Flush => {}
+            Call::Write | Call::Flush | Call::Bypass => {}
         }
         self.answer(ctx, req, status);
     }

@@ -33,6 +33,10 @@
 //! FIFO server of `1/max_ops` per operation (queueing appears near capacity).
 //! `warm = "hottest"` (or a number of entries) pre-loads the most popular keys (the lowest
 //! key ids) at start and after a restart, to compare a cold start with a warm one.
+//! While the cache is down (killed by a fault), `fallback = "error"` (the default) fails
+//! every request that reaches it; `fallback = "origin"` sends it to the origin directly, as
+//! an app does that catches the cache's connection error and reads the database itself: the
+//! request pays the trip to the dead cache and then the origin's time, and nothing is stored.
 //!
 //! **CDN edge** (`tier = "cdn"`). Clients target it. A share `cacheable` of the keys is
 //! public and cacheable (decided per key, so a resource is always or never cacheable);
@@ -121,6 +125,18 @@ pub enum Stampede {
     Coalesce,
 }
 
+/// What a request does when the cache is down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// It fails: the app answers with an error.
+    #[default]
+    Error,
+    /// The app goes to the cache's origin (the service's database, or `origin`) directly,
+    /// as if there were no cache: slower, and the origin takes every read.
+    Origin,
+}
+
 /// How many entries to pre-load: `"hottest"` (as many as fit) or a number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Warm {
@@ -195,6 +211,10 @@ pub struct CacheConfig {
     /// Protection against concurrent misses of one key.
     #[serde(default)]
     pub stampede: Stampede,
+    /// What a request does while the cache is down: `error` fails it, `origin` reads and
+    /// writes the origin directly.
+    #[serde(default, skip_serializing_if = "is_error_fallback")]
+    pub fallback: Fallback,
     /// Time of one operation (app tier), or client ↔ edge latency added once per request
     /// (CDN); zero when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -228,6 +248,10 @@ pub struct CacheConfig {
     /// Region for network latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+}
+
+fn is_error_fallback(f: &Fallback) -> bool {
+    *f == Fallback::Error
 }
 
 impl CacheConfig {

@@ -23,6 +23,9 @@
 //!   `1 + σ(N−1) + κN(N−1)` for the N requests in service (`contention`), so throughput
 //!   `X(N) = N / (S (1 + σ(N−1) + κN(N−1)))` peaks at `N* = √((1−σ)/κ)`; plus a
 //!   `disk_read` when the key is not in the node's buffer pool (an LRU over `pages` keys).
+//!   With `iops`, the node's disk serves one read every `1/iops` seconds, in FIFO order: a
+//!   miss first waits for the disk (an M/D/1 queue for Poisson misses), then takes its
+//!   `disk_read`.
 //! - **Replication**: every commit on a primary gets a global version and goes to the
 //!   shard's replication log; each change reaches each replica `replication_delay` later
 //!   (plus the mean network latency between them). `async` acknowledges at commit,
@@ -182,6 +185,10 @@ pub struct BufferPool {
     pub pages: u64,
     /// Extra time to read a key that is not in memory.
     pub disk_read: DistSpec,
+    /// Disk reads per second the node's disk can serve (each read occupies it `1/iops`, in
+    /// FIFO order); unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<f64>,
 }
 
 /// `contention = { sigma, kappa }`: the Universal Scalability Law per node.
@@ -418,6 +425,14 @@ pub fn validate(d: &DatabaseConfig, errs: &mut Vec<crate::ConfigError>) {
             errs.push(ConfigError::new(
                 format!("{p}.contention.kappa"),
                 format!("must be a finite number, zero or more; found {}", c.kappa),
+            ));
+        }
+    }
+    if let Some(iops) = d.buffer_pool.as_ref().and_then(|b| b.iops) {
+        if !(iops.is_finite() && iops > 0.0) {
+            errs.push(ConfigError::new(
+                format!("{p}.buffer_pool.iops"),
+                format!("must be a number above zero (remove it for no limit); found {iops}"),
             ));
         }
     }

@@ -63,6 +63,8 @@ pub(super) struct Params {
     /// `cp` with replicas: (election timeout, promotion delay).
     election: Option<(SimTime, SimTime)>,
     disk_read: Option<Dist>,
+    /// Time one disk read occupies the disk (`1/iops`); none when unlimited.
+    disk_slot: Option<SimTime>,
     contention: Option<Contention>,
     batch: Option<(usize, SimTime)>,
 }
@@ -93,6 +95,8 @@ pub struct DbNode {
     /// Election checks stop here (the end of arrivals).
     until: SimTime,
     pool: Option<Lru>,
+    /// When the disk is free again (`iops`).
+    disk_free: SimTime,
     /// Measurements.
     pub stats: DbNodeStats,
 }
@@ -119,6 +123,11 @@ impl DbNode {
                 )
             }),
             disk_read: cfg.buffer_pool.as_ref().map(|b| b.disk_read.0.clone()),
+            disk_slot: cfg
+                .buffer_pool
+                .as_ref()
+                .and_then(|b| b.iops)
+                .map(|iops| SimTime::from_secs_f64(1.0 / iops)),
             contention: cfg.contention,
             batch: cfg
                 .batch
@@ -143,6 +152,7 @@ impl DbNode {
             cut_since: None,
             until: SimTime::ZERO,
             pool: cfg.buffer_pool.as_ref().map(|b| Lru::new(b.pages)),
+            disk_free: SimTime::ZERO,
             stats: DbNodeStats::default(),
         }
     }
@@ -348,10 +358,22 @@ impl DbNode {
             if counted {
                 self.stats.pool_misses += 1;
             }
-            self.p
-                .disk_read
-                .as_ref()
-                .map_or(SimTime::ZERO, |d| d.sample(ctx.rng))
+            // With an IOPS limit the read first waits for the disk and occupies it.
+            let queued = match self.p.disk_slot {
+                Some(slot) => {
+                    let now = ctx.now();
+                    let start = self.disk_free.max(now);
+                    self.disk_free = start + slot;
+                    self.disk_free - now
+                }
+                None => SimTime::ZERO,
+            };
+            queued
+                + self
+                    .p
+                    .disk_read
+                    .as_ref()
+                    .map_or(SimTime::ZERO, |d| d.sample(ctx.rng))
         }
     }
 

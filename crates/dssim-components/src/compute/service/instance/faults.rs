@@ -29,7 +29,9 @@ impl Instance {
         for job in &jobs {
             match job.phase {
                 Phase::Data | Phase::Enqueue(_) => self.orphans.push(job.req),
-                Phase::PoolWait | Phase::Cpu | Phase::Nic => reply(ctx, job.req, Status::Error),
+                Phase::PoolWait | Phase::Connect | Phase::Cpu | Phase::Nic => {
+                    reply(ctx, job.req, Status::Error)
+                }
             }
         }
         let busy = f64::from(self.busy);
