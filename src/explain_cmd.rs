@@ -182,6 +182,11 @@ pub fn file(exp: &dssim_lab::Experiment) -> Result<String, LabError> {
             exp.output.timeseries.is_none(),
         ),
         (
+            "output.instance_timeseries".to_string(),
+            exp.output.instance_timeseries.to_string(),
+            !exp.output.instance_timeseries,
+        ),
+        (
             "output.trace".to_string(),
             exp.output.trace.to_string(),
             exp.output.trace == 0,

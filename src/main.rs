@@ -431,6 +431,9 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                     exp.points()
                 );
             }
+            if exp.output.instance_timeseries {
+                say!("  instances    instances.csv: each service instance per time-series row");
+            }
             if exp.output.trace > 0 {
                 say!(
                     "  trace        trace.json: the {} {} request(s) of each run's window",

@@ -238,3 +238,189 @@ fn every_request_ends_exactly_once_in_the_csv() {
         );
     }
 }
+
+/// Two unequal instances behind round robin (the small one has one worker, the large one
+/// four), with `[output] instance_timeseries`.
+const INSTANCES: &str = r#"
+name = "per-instance"
+duration = "4s"
+replications = 2
+[output]
+timeseries = "500ms"
+instance_timeseries = true
+[model]
+[[model.clients]]
+name = "users"
+target = "lb"
+rate = 600
+[[model.load_balancers]]
+name = "lb"
+backends = "app"
+algorithm = "round_robin"
+[[model.services]]
+name = "app"
+instances = 2
+workers = 4
+service_time = "exp(2ms)"
+[sweep]
+"services.app.workers" = [1, 4]
+"#;
+
+#[test]
+fn instances_csv_has_each_instance_per_interval_consistent_with_components_csv() {
+    use crate::common::{num as col, read_csv, tmp_dir};
+    let dssim_ok = |args: &[&str]| -> String {
+        let o = crate::common::dssim(args);
+        assert!(
+            o.status.success(),
+            "dssim {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let dir = tmp_dir("instances");
+    let exp = dir.join("i.toml");
+    fs::write(&exp, INSTANCES).unwrap();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let one = dir.join("one");
+    dssim_ok(&["run", &s(&exp), "--out", &s(&one), "--jobs", "1"]);
+    let rows = read_csv(&one.join("instances.csv"));
+    // 4 runs × 8 intervals × 2 instances, in run, interval, instance order.
+    assert_eq!(rows.len(), 4 * 8 * 2);
+    let header = fs::read_to_string(one.join("instances.csv")).unwrap();
+    assert!(header.starts_with("run,t_s,component,instance,arrivals_rps,utilization,queue_len\n"));
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["run"], (i / 16).to_string());
+        assert_eq!(r["component"], "app");
+        assert_eq!(r["instance"], format!("app.{}", i % 2));
+        let u = col(r, "utilization");
+        assert!((0.0..=1.0).contains(&u), "{r:?}");
+        assert!(col(r, "queue_len") >= 0.0 && col(r, "arrivals_rps") > 0.0);
+    }
+    // Round robin sends each instance half the arrivals; the time averages over the
+    // window's equal intervals are components.csv's per-instance figures.
+    let comps = read_csv(&one.join("components.csv"));
+    let series = read_csv(&one.join("timeseries.csv"));
+    for run in 0..4 {
+        let run_s = run.to_string();
+        for inst in ["app.0", "app.1"] {
+            let mine: Vec<&crate::common::Row> = rows
+                .iter()
+                .filter(|r| r["run"] == run_s && r["instance"] == inst)
+                .collect();
+            let c = comps
+                .iter()
+                .find(|c| c["run"] == run_s && c["component"] == inst)
+                .expect("instance row");
+            let mean = |k: &str| mine.iter().map(|r| col(r, k)).sum::<f64>() / mine.len() as f64;
+            for (k, ck) in [("utilization", "utilization"), ("queue_len", "mean_queue")] {
+                let (a, b) = (mean(k), col(c, ck));
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "run {run} {inst} {k}: {a} vs {b}"
+                );
+            }
+        }
+        // Arrivals at the instances add up to the arrivals timeseries.csv counts at the
+        // service within an interval's few in-flight requests.
+        let total: f64 = rows
+            .iter()
+            .filter(|r| r["run"] == run_s)
+            .map(|r| col(r, "arrivals_rps"))
+            .sum();
+        let sent: f64 = series
+            .iter()
+            .filter(|r| r["run"] == run_s)
+            .map(|r| col(r, "arrivals_rps"))
+            .sum();
+        assert!(
+            (total - sent).abs() / sent < 0.01,
+            "run {run}: {total} vs {sent}"
+        );
+    }
+    // With one worker each (point 0) the instances are busier than with four (point 1).
+    let util = |run: &str| {
+        let xs: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["run"] == run)
+            .map(|r| col(r, "utilization"))
+            .collect();
+        xs.iter().sum::<f64>() / xs.len() as f64
+    };
+    assert!(
+        util("0") > 2.0 * util("2"),
+        "{} vs {}",
+        util("0"),
+        util("2")
+    );
+
+    // Byte-identical for any --jobs; resume re-runs runs whose rows are gone; merged
+    // shards hold the same file.
+    let want = fs::read(one.join("instances.csv")).unwrap();
+    let three = dir.join("three");
+    dssim_ok(&["run", &s(&exp), "--out", &s(&three), "--jobs", "3"]);
+    assert!(
+        fs::read(three.join("instances.csv")).unwrap() == want,
+        "--jobs 3 differs"
+    );
+    let text = String::from_utf8(want.clone()).unwrap();
+    let cut: String = text.split_inclusive('\n').take(20).collect();
+    fs::write(three.join("instances.csv"), cut).unwrap();
+    // The header and 19 rows: run 0 whole, run 1 cut at a line boundary (runs again).
+    let said = dssim_ok(&["run", &s(&exp), "--out", &s(&three), "--resume"]);
+    assert!(said.contains(" 3 runs written"), "{said}");
+    assert!(
+        fs::read(three.join("instances.csv")).unwrap() == want,
+        "resume differs"
+    );
+    for k in 0..2 {
+        let d = dir.join(format!("shard{k}"));
+        dssim_ok(&[
+            "run",
+            &s(&exp),
+            "--out",
+            &s(&d),
+            "--shard",
+            &format!("{k}/2"),
+        ]);
+    }
+    let merged = dir.join("merged");
+    dssim_ok(&[
+        "merge",
+        &s(&dir.join("shard0")),
+        &s(&dir.join("shard1")),
+        "--out",
+        &s(&merged),
+    ]);
+    assert!(
+        fs::read(merged.join("instances.csv")).unwrap() == want,
+        "merge differs"
+    );
+    let manifest = fs::read_to_string(one.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"instance_timeseries\": true"),
+        "{manifest}"
+    );
+    // Without the key, no instances.csv (and a stale one is removed); the key needs a
+    // time series.
+    let plain = dir.join("plain.toml");
+    fs::write(
+        &plain,
+        INSTANCES.replace("instance_timeseries = true\n", ""),
+    )
+    .unwrap();
+    dssim_ok(&[
+        "run",
+        &s(&plain),
+        "--out",
+        &s(&dir.join("p")),
+        "--jobs",
+        "2",
+    ]);
+    assert!(!dir.join("p").join("instances.csv").exists());
+    let bad = dir.join("bad.toml");
+    fs::write(&bad, INSTANCES.replace("timeseries = \"500ms\"\n", "")).unwrap();
+    let o = crate::common::dssim(&["check", &s(&bad)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("output.timeseries"));
+}

@@ -562,6 +562,42 @@ fn five_services_each_behind_a_cache_answer_every_request() {
     );
 }
 
+/// No cap on the return path: a chain of 140 services, each but the last calling the
+/// next through a cache, puts each request 279 callers deep (the table once refused past 255, answering every request with an error
+/// while `check` said ok).
+#[test]
+fn a_chain_deeper_than_255_hops_answers_every_request() {
+    let n = 140;
+    let mut text =
+        String::from("[[clients]]\nname = \"users\"\ntarget = \"s1\"\nrate = 50\nkeys = 1000000\n");
+    // s1 -> c1 -> s2 -> c2 -> ... -> s140: each service waits on its cache, each cache
+    // (a miss: a million keys) on the next service.
+    for i in 1..=n {
+        text.push_str(&format!(
+            "[[services]]\nname = \"s{i}\"\nservice_time = \"10us\"\nworkers = 64\n"
+        ));
+        if i < n {
+            text.push_str(&format!(
+                "cache = \"c{i}\"\n[[caches]]\nname = \"c{i}\"\ncapacity = 100\norigin = \"s{}\"\n",
+                i + 1
+            ));
+        }
+    }
+    let m = crate::support::model(&text);
+    let r = m.build(&opts(2)).expect("build").run().expect("run");
+    let (reqs, ok) = (r.metric("requests").unwrap(), r.metric("ok").unwrap());
+    assert!(
+        reqs > 50.0 && ok == reqs,
+        "{ok} of {reqs} requests answered ok"
+    );
+    // The deepest caller waits the whole chain: p50 is over 140 service times.
+    assert!(
+        r.metric("p50_ms").unwrap() > 1.4,
+        "{:?}",
+        r.metric("p50_ms")
+    );
+}
+
 #[test]
 fn a_run_stops_cleanly_at_its_limits_while_it_runs() {
     // A retry storm: no backoff, one worker, no queue; every shed attempt retries at once.

@@ -43,12 +43,9 @@ pub struct ReqId {
 }
 
 /// Callers held inside an attempt; deeper return paths continue in the request table's
-/// overflow stacks, up to [`MAX_DEPTH`].
+/// overflow stack for the attempt's slot, as deep as the model makes them (no cap: the
+/// stack grows, and counts in the run's memory like the table).
 const MAX_HOPS: usize = 8;
-
-/// The deepest return path an attempt may have (callers waiting on it at once). Validation
-/// refuses a model whose request path could be deeper, naming the chain.
-pub const MAX_DEPTH: usize = u8::MAX as usize;
 
 /// One attempt of a client request.
 ///
@@ -92,6 +89,8 @@ pub struct Request {
     /// Low-priority class (batch, prefetch): served after high-priority requests and shed
     /// first under degradation.
     pub low_priority: bool,
+    /// Callers in `hops` (0..=MAX_HOPS), or MAX_HOPS + 1 when the return path continues
+    /// in the table's overflow stack (see [`ReqTable::depth`]).
     depth: u8,
 }
 
@@ -127,12 +126,6 @@ impl Request {
 }
 
 impl Request {
-    /// How many callers wait on this attempt (the length of its return path).
-    #[inline]
-    pub fn depth(&self) -> u8 {
-        self.depth
-    }
-
     /// A fresh attempt of the same logical request (a retry): same user, key, op and first
     /// send time, the next attempt number, an empty return path.
     pub fn retry(&self) -> Request {
@@ -242,8 +235,19 @@ impl RequestTable {
             + self.free.capacity() * 4
     }
 
-    /// Pushes `me` on the return path of `req`; false when the attempt is gone or its path
-    /// is at [`MAX_DEPTH`].
+    /// How many callers wait on attempt `req` (the length of its return path); 0 when it
+    /// is gone.
+    pub fn depth(&self, req: ReqId) -> usize {
+        match self.get(req).map(|r| r.depth as usize) {
+            Some(d) if d > MAX_HOPS => {
+                MAX_HOPS + self.deep.get(req.idx as usize).map_or(0, Vec::len)
+            }
+            Some(d) => d,
+            None => 0,
+        }
+    }
+
+    /// Pushes `me` on the return path of `req`; false when the attempt is gone.
     #[inline]
     fn push_hop(&mut self, req: ReqId, me: ActorId) -> bool {
         let Some(r) = self.get_mut(req) else {
@@ -255,41 +259,47 @@ impl RequestTable {
             r.depth += 1;
             return true;
         }
-        if d >= MAX_DEPTH {
-            return false;
+        // The path continues in the slot's overflow stack (fresh when it starts there).
+        let fresh = d == MAX_HOPS;
+        if fresh {
+            r.depth += 1;
         }
-        r.depth += 1;
-        self.push_deep(req.idx as usize, d - MAX_HOPS, me);
+        self.push_deep(req.idx as usize, fresh, me);
         true
     }
 
     #[cold]
-    fn push_deep(&mut self, idx: usize, at: usize, me: ActorId) {
+    fn push_deep(&mut self, idx: usize, fresh: bool, me: ActorId) {
         if self.deep.len() <= idx {
             self.deep.resize_with(idx + 1, Vec::new);
         }
         let v = &mut self.deep[idx];
-        v.truncate(at);
+        if fresh {
+            v.clear();
+        }
         v.push(me);
     }
 
     /// Pops the top of the return path of `req`: the caller to answer.
     #[inline]
     fn pop_hop(&mut self, req: ReqId) -> Option<ActorId> {
-        let r = self.get_mut(req)?;
-        if r.depth == 0 {
+        let d = self.get(req)?.depth as usize;
+        if d == 0 {
             return None;
         }
-        r.depth -= 1;
-        let d = r.depth as usize;
-        if d < MAX_HOPS {
-            Some(r.hops[d])
-        } else {
-            self.deep
-                .get(req.idx as usize)
-                .and_then(|v| v.get(d - MAX_HOPS))
-                .copied()
+        if d <= MAX_HOPS {
+            let r = self.get_mut(req)?;
+            r.depth -= 1;
+            return Some(r.hops[d - 1]);
         }
+        let v = self.deep.get_mut(req.idx as usize)?;
+        let top = v.pop();
+        if v.is_empty() {
+            if let Some(r) = self.get_mut(req) {
+                r.depth = MAX_HOPS as u8;
+            }
+        }
+        top
     }
 
     /// Whether `actor` is waiting on attempt `req`: it called someone with it and the
@@ -302,12 +312,7 @@ impl RequestTable {
         match d {
             0 => false,
             d if d <= MAX_HOPS => r.hops[d - 1] == actor,
-            d => {
-                self.deep
-                    .get(req.idx as usize)
-                    .and_then(|v| v.get(d - 1 - MAX_HOPS))
-                    == Some(&actor)
-            }
+            _ => self.deep.get(req.idx as usize).and_then(|v| v.last()) == Some(&actor),
         }
     }
 }
@@ -318,8 +323,7 @@ impl RequestTable {
 pub fn call(ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
     let me = ctx.me();
     if !ctx.shared.reqs.push_hop(req, me) {
-        // A path deeper than MAX_DEPTH is a modelling error caught at validation; answer
-        // rather than lose the request.
+        // The attempt is gone (it ended): answer rather than lose the request.
         ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Error));
         return;
     }

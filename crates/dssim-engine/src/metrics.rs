@@ -1,6 +1,7 @@
 //! Streaming metric primitives: latency histograms, time-weighted gauges, running stats.
 //! Memory does not grow with simulated time.
 
+#[cfg(test)]
 use hdrhistogram::Histogram as Hdr;
 
 use crate::time::SimTime;
@@ -11,9 +12,9 @@ use crate::time::SimTime;
 /// Recording is on the hot path (a few records per request), so it keeps its own bucket
 /// counts with exactly the layout `hdrhistogram` derives from those bounds (1 µs, 1 h,
 /// 3 digits: units of 2^9 ns, 2048 sub-buckets per power of two) and only increments one.
-/// Quantiles are read off the counts with `hdrhistogram`'s own rule; the mean and the
-/// maximum come from an `hdrhistogram` rebuilt from the counts, so every figure is the one
-/// recording into `hdrhistogram` directly would give.
+/// Quantiles, the mean and the maximum are read off the counts with `hdrhistogram`'s own
+/// rules (the tests check each against an `hdrhistogram` fed the same values), so every
+/// figure is the one recording into `hdrhistogram` directly would give.
 ///
 /// The counts span tens of KiB where latencies lie, so the increment of a random bucket
 /// often misses the L1 cache, and on the hot path that miss stalled the event loop. So
@@ -69,6 +70,12 @@ fn highest_equivalent(v: u64) -> u64 {
     }
     let bucket = LEADING_ZERO_BASE - (v | SUB_BUCKET_MASK).leading_zeros();
     value_of(index_of(v)).saturating_add(1 << (UNIT_MAGNITUDE + bucket)) - 1
+}
+
+/// The middle value of the bucket holding `v` (hdrhistogram's `median_equivalent`).
+fn median_equivalent(v: u64) -> u64 {
+    let bucket = LEADING_ZERO_BASE - (v | SUB_BUCKET_MASK).leading_zeros();
+    value_of(index_of(v)) + ((1u64 << (UNIT_MAGNITUDE + bucket)) >> 1)
 }
 
 impl Histogram {
@@ -128,7 +135,8 @@ impl Histogram {
         self.counts.resize(want, 0);
     }
 
-    /// The same counts in an `hdrhistogram` (for the figures read once per run).
+    /// The same counts in an `hdrhistogram` (the tests check every figure against it).
+    #[cfg(test)]
     fn hdr(&self) -> Hdr<u64> {
         let mut h = Hdr::new_with_bounds(1_000, 3_600_000_000_000, 3)
             .expect("static histogram bounds are valid");
@@ -174,26 +182,73 @@ impl Histogram {
         Some(0.0)
     }
 
-    /// The mean in milliseconds; `None` when empty.
+    /// The values at quantiles `qs` (each 0..=1, ascending), in milliseconds, in one pass
+    /// over the counts: exactly `qs.iter().map(|q| self.quantile_ms(q))`. Empty when the
+    /// histogram is; falls back to one pass per quantile if `qs` is not ascending.
+    pub fn quantiles_ms(&self, qs: &[f64]) -> Vec<f64> {
+        if self.total == 0 {
+            return Vec::new();
+        }
+        if !qs.windows(2).all(|w| w[0] <= w[1]) {
+            return qs.iter().filter_map(|&q| self.quantile_ms(q)).collect();
+        }
+        let h = self.settled();
+        let mut out = Vec::with_capacity(qs.len());
+        let mut next = 0;
+        let mut run = 0u64;
+        for (i, &c) in h.counts[..h.hi].iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            run += c;
+            while let Some(&q) = qs.get(next) {
+                let q = q.clamp(0.0, 1.0);
+                let target = ((q * self.total as f64).ceil() as u64).max(1);
+                if run < target {
+                    break;
+                }
+                let v = value_of(i);
+                let v = if q == 0.0 { v } else { highest_equivalent(v) };
+                out.push(v as f64 / 1e6);
+                next += 1;
+            }
+            if next == qs.len() {
+                return out;
+            }
+        }
+        out.resize(qs.len(), 0.0);
+        out
+    }
+
+    /// The mean in milliseconds; `None` when empty. hdrhistogram's `mean`: every used
+    /// bucket counts at its median value, summed in bucket order (read off the counts,
+    /// without rebuilding an hdrhistogram).
     pub fn mean_ms(&self) -> Option<f64> {
         if self.total == 0 {
-            None
-        } else {
-            Some(self.settled().hdr().mean() / 1e6)
+            return None;
         }
+        let total = self.total as f64;
+        let mut mean = 0.0_f64;
+        let h = self.settled();
+        for (i, &c) in h.counts[..h.hi].iter().enumerate() {
+            if c > 0 {
+                let top = highest_equivalent(value_of(i));
+                mean += median_equivalent(top) as f64 * c as f64 / total;
+            }
+        }
+        Some(mean / 1e6)
     }
 
     /// The largest value in milliseconds (the highest value of the highest bucket used,
-    /// as quantiles report theirs); `None` when empty.
+    /// as quantiles report theirs); `None` when empty. This is hdrhistogram's `max` of the
+    /// same counts, except below 512 ns (the first bucket), where that reads 0, under the
+    /// quantiles.
     pub fn max_ms(&self) -> Option<f64> {
         if self.total == 0 {
             None
         } else {
-            // hdrhistogram's max() of the rebuilt histogram, except that it reads 0 when
-            // every value lies in the first bucket (below 512 ns), under the quantiles.
             let h = self.settled();
-            let top = highest_equivalent(value_of(h.hi - 1));
-            Some(h.hdr().max().max(top) as f64 / 1e6)
+            Some(highest_equivalent(value_of(h.hi - 1)) as f64 / 1e6)
         }
     }
 
@@ -390,7 +445,19 @@ mod tests {
             assert_eq!(mine.quantile_ms(q), Some(want), "q = {q}");
         }
         assert_eq!(mine.mean_ms(), Some(hdr.mean() / 1e6));
+        assert_eq!(mine.mean_ms(), Some(mine.settled().hdr().mean() / 1e6));
         assert_eq!(mine.max_ms(), Some(hdr.max() as f64 / 1e6));
+        // Many quantiles in one pass: the same values.
+        let qs: Vec<f64> = (0..=1000).map(|i| f64::from(i) / 1000.0).collect();
+        let one: Vec<f64> = qs.iter().filter_map(|&q| mine.quantile_ms(q)).collect();
+        assert_eq!(mine.quantiles_ms(&qs), one);
+        let mut small = Histogram::new();
+        for v in [3_000u64, 3_000, 90_000, 1_000_000_000] {
+            small.record(SimTime(v));
+        }
+        let one: Vec<f64> = qs.iter().filter_map(|&q| small.quantile_ms(q)).collect();
+        assert_eq!(small.quantiles_ms(&qs), one);
+        assert_eq!(small.mean_ms(), Some(small.settled().hdr().mean() / 1e6));
         mine.clear();
         assert!(mine.is_empty());
         assert_eq!(mine.quantile_ms(0.5), None);

@@ -57,6 +57,9 @@ pub struct OutputConfig {
     /// Which requests: the `first` of the measured window (default) or the `slowest`.
     #[serde(default, skip_serializing_if = "Sample::is_first")]
     pub trace_sample: Sample,
+    /// Per-instance rows beside the time series (instances.csv).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub instance_timeseries: bool,
 }
 
 /// An experiment, loaded and checked.
@@ -131,6 +134,7 @@ const EXPERIMENT_KEYS: &[&str] = &[
     "output.timeseries",
     "output.trace",
     "output.trace_sample",
+    "output.instance_timeseries",
 ];
 
 /// The keys of an experiment file, for `dssim explain experiment` and `dssim explain
@@ -148,6 +152,7 @@ pub const EXPERIMENT_DOCS: &[(&str, &str, &str, &str)] = &[
     ("sweep", "table of lists", "empty", "Model paths and their values; the runs are the cartesian product."),
     ("output", "table", "empty", "What the run writes beyond runs.csv, points.csv, latency.csv and components.csv."),
     ("output.timeseries", "duration (\"5ms\", \"2s\")", "none", "Width of a timeseries.csv row; no timeseries.csv rows when absent."),
+    ("output.instance_timeseries", "true or false", "false", "Also write instances.csv: per time-series row, each service instance's arrivals, utilization and queue length (needs output.timeseries)."),
     ("output.trace", "whole number", "0", "Requests per run to trace in full into trace.json (Chrome trace events; at most 10000)."),
     ("output.trace_sample", "first | slowest", "first", "Which requests to trace: the first of the measured window, or its slowest (every request is recorded while in flight, the slowest kept)."),
 ];
@@ -319,6 +324,14 @@ impl Experiment {
                 None,
             ));
         }
+        if self.output.instance_timeseries && self.output.timeseries.is_none() {
+            return Err(source_error(
+                &self.source,
+                &["output", "instance_timeseries"],
+                "output.instance_timeseries writes instances.csv beside timeseries.csv, one row per instance per time-series row; set output.timeseries (the row width) too, for example timeseries = \"1s\"",
+                None,
+            ));
+        }
         if self.output.trace > MAX_TRACE {
             return Err(source_error(
                 &self.source,
@@ -396,6 +409,17 @@ impl Experiment {
                 }
             }
             "output.timeseries" => self.output.timeseries = Some(Dur(as_dur()?)),
+            "output.instance_timeseries" => {
+                self.output.instance_timeseries = match value {
+                    toml::Value::Boolean(b) => b,
+                    _ => {
+                        return Err(cli_error(format!(
+                            "--set output.instance_timeseries: expected true or false, found {:?}",
+                            raw.trim()
+                        )))
+                    }
+                }
+            }
             "output.trace" => {
                 let n = as_int()?;
                 if n > MAX_TRACE {
@@ -509,6 +533,12 @@ impl Experiment {
     /// Checks the plan before anything runs: the points of [`Experiment::checked_points`]
     /// resolve, and the whole sweep stays within the total limits (runs, events).
     pub fn check_plan(&self) -> Result<(), LabError> {
+        // `--set output.instance_timeseries=true` without a time series.
+        if self.output.instance_timeseries && self.output.timeseries.is_none() {
+            return Err(cli_error(
+                "output.instance_timeseries needs output.timeseries: instances.csv has one row per instance per time-series row (for example --set output.timeseries=1s)".to_string(),
+            ));
+        }
         let runs = self.runs();
         let plan = || {
             format!(
@@ -551,6 +581,14 @@ impl Experiment {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the model has services (the sweep cannot remove them).
+    pub fn has_services(&self) -> bool {
+        self.model
+            .get("services")
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| !a.is_empty())
     }
 
     /// The swept paths (runs.csv column headers).
@@ -995,10 +1033,19 @@ impl Experiment {
                 h ^ dssim_engine::rng::fnv1a(format!("{k}={v}").as_bytes()),
             );
         }
-        let tail = format!(
+        // `instance_timeseries` only when set, so the folders of earlier versions keep
+        // their fingerprint.
+        let output = OutputConfig {
+            instance_timeseries: false,
+            ..self.output.clone()
+        };
+        let mut tail = format!(
             "{}|{}|{}|{}|{:?}",
-            self.duration, self.warmup, self.seed, self.replications, self.output
+            self.duration, self.warmup, self.seed, self.replications, output
         );
+        if self.output.instance_timeseries {
+            tail.push_str("|instance_timeseries");
+        }
         h = dssim_engine::rng::splitmix64(h ^ dssim_engine::rng::fnv1a(tail.as_bytes()));
         format!("{h:016x}")
     }

@@ -82,6 +82,9 @@ pub struct Manifest {
         skip_serializing_if = "dssim_components::trace::Sample::is_first"
     )]
     pub trace_sample: dssim_components::trace::Sample,
+    /// Whether instances.csv is written (`[output] instance_timeseries`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub instance_timeseries: bool,
     /// Experiment seed.
     pub seed: u64,
     /// Replications per point.
@@ -141,6 +144,7 @@ impl Manifest {
             timeseries: exp.output.timeseries.map(|d| d.0.to_string()),
             trace: exp.output.trace as u32,
             trace_sample: exp.output.trace_sample,
+            instance_timeseries: exp.output.instance_timeseries,
             seed: exp.seed,
             replications: exp.replications,
             total_runs: exp.runs(),
@@ -217,6 +221,11 @@ impl Manifest {
             "output.trace",
             old.trace.to_string(),
             self.trace.to_string(),
+        );
+        cmp(
+            "output.instance_timeseries",
+            old.instance_timeseries.to_string(),
+            self.instance_timeseries.to_string(),
         );
         cmp("sweep", old.swept.join(", "), self.swept.join(", "));
         let shard =
@@ -431,6 +440,7 @@ impl Manifest {
                     .map(|t| dssim_components::units::Dur(dur(t))),
                 trace: u64::from(self.trace),
                 trace_sample: self.trace_sample,
+                instance_timeseries: self.instance_timeseries,
             },
             self.trace_files
                 .iter()

@@ -150,13 +150,18 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command: &[String]) -> Result<MergeSu
         ));
     }
 
+    // instances.csv, when the shards wrote it (`[output] instance_timeseries`).
+    let mut run_files: Vec<&str> = RUN_FILES.to_vec();
+    if dirs[0].join(output::INSTANCES_FILE).exists() {
+        run_files.push(output::INSTANCES_FILE);
+    }
     // Every shard complete: its runs.csv holds exactly the runs of its shard.
     let mut texts: Vec<Vec<String>> = Vec::new();
     for (d, m) in dirs.iter().zip(&manifests) {
         let (k, _) = m.shard.unwrap_or((0, 1));
         let expected: BTreeSet<usize> = shard_runs(m.total_runs, m.shard).into_iter().collect();
         let mut files = Vec::new();
-        for name in RUN_FILES {
+        for name in &run_files {
             let p = d.join(name);
             let t = fs::read_to_string(&p)
                 .map_err(|e| bad(&p, format!("cannot read the shard's {name}: {e}")))?;
@@ -186,7 +191,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command: &[String]) -> Result<MergeSu
         }
         texts.push(files);
     }
-    for (fi, name) in RUN_FILES.iter().enumerate() {
+    for (fi, name) in run_files.iter().enumerate() {
         let h0 = header(&texts[0][fi]);
         for (d, t) in dirs.iter().zip(&texts).skip(1) {
             if header(&t[fi]) != h0 {
@@ -200,7 +205,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command: &[String]) -> Result<MergeSu
 
     fs::create_dir_all(out)
         .map_err(|e| LabError::io(out, format!("cannot create the output folder: {e}")))?;
-    for (fi, name) in RUN_FILES.iter().enumerate() {
+    let stale = out.join(output::INSTANCES_FILE);
+    if !run_files.contains(&output::INSTANCES_FILE) && stale.exists() {
+        fs::remove_file(&stale).map_err(|e| LabError::io(&stale, e))?;
+    }
+    for (fi, name) in run_files.iter().enumerate() {
         let mut rows: Vec<(usize, &str)> = Vec::new();
         for t in &texts {
             rows.extend(
@@ -229,6 +238,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command: &[String]) -> Result<MergeSu
     merged.wall_s = manifests.iter().map(|m| m.wall_s).sum();
     merged.runs = manifests.iter().flat_map(|m| m.runs.clone()).collect();
     merged.runs.sort_by_key(|r| r.run);
+    merged.file_lengths = output::file_lengths(out);
     merged.write(out)?;
     Ok(MergeSummary {
         experiment: first.experiment.clone(),

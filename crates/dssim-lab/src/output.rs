@@ -39,6 +39,21 @@ pub const SERIES_COLUMNS: &[&str] = &[
     "p99_all_ms",
 ];
 
+/// Columns of instances.csv (`[output] instance_timeseries`): one row per service
+/// instance per time-series row.
+pub const INSTANCE_COLUMNS: &[&str] = &[
+    "run",
+    "t_s",
+    "component",
+    "instance",
+    "arrivals_rps",
+    "utilization",
+    "queue_len",
+];
+
+/// instances.csv's name in the output folder.
+pub const INSTANCES_FILE: &str = "instances.csv";
+
 /// Columns of components.csv: what the run measured, then what `dssim estimate` predicts
 /// for the same component from the run's model (empty where it predicts nothing).
 pub const COMPONENT_COLUMNS: &[&str] = &[
@@ -68,7 +83,10 @@ pub struct Outputs {
     latency: File,
     series: File,
     components: File,
+    instances: Option<File>,
     trace: Option<TraceFile>,
+    /// latency.csv's quantile cells, formatted once (every run lists the same ones).
+    quantile_text: Vec<(f64, String)>,
 }
 
 /// Formats a float for CSV: the shortest text that reads back to the same value.
@@ -161,6 +179,11 @@ pub struct Expect {
     pub series_rows: usize,
     /// Whether each run has trace.json events.
     pub trace: bool,
+    /// Whether each run has instances.csv rows (`[output] instance_timeseries`, a model
+    /// with services).
+    pub instances: bool,
+    /// Whether instances.csv is written (`[output] instance_timeseries`).
+    pub instances_file: bool,
     /// Byte lengths of the per-run files when the folder was last complete (from
     /// manifest.json). A file of another length may have lost the end of its last run's
     /// rows at a line boundary, so that run, if recorded, runs again.
@@ -170,7 +193,7 @@ pub struct Expect {
 /// The per-run files whose lengths manifest.json records at the end of a complete sweep
 /// (the ones whose rows per run vary, where a cut at a line boundary cannot be told from
 /// the rows alone).
-pub const LENGTH_CHECKED: &[&str] = &["components.csv"];
+pub const LENGTH_CHECKED: &[&str] = &["components.csv", INSTANCES_FILE];
 
 /// The byte lengths of the files of [`LENGTH_CHECKED`] in `dir` (those that exist).
 pub fn file_lengths(dir: &Path) -> BTreeMap<String, u64> {
@@ -199,12 +222,21 @@ impl Outputs {
         fs::create_dir_all(dir)
             .map_err(|e| LabError::io(dir, format!("cannot create the output folder: {e}")))?;
         let runs_hdr = csv_row(runs_header(swept)).trim_end().to_string();
-        let files = [
+        let mut files = vec![
             ("runs.csv", runs_hdr.clone()),
             ("latency.csv", "run,quantile,latency_ms".to_string()),
             ("timeseries.csv", join(SERIES_COLUMNS)),
             ("components.csv", join(COMPONENT_COLUMNS)),
         ];
+        if expect.instances_file {
+            files.push((INSTANCES_FILE, join(INSTANCE_COLUMNS)));
+        } else {
+            // An instances.csv from an earlier run of this folder does not describe this one.
+            let old = dir.join(INSTANCES_FILE);
+            if old.exists() {
+                fs::remove_file(&old).map_err(|e| LabError::io(&old, e))?;
+            }
+        }
         let mut done = BTreeSet::new();
         if resume {
             let recorded = recorded_runs(&dir.join("runs.csv"), &runs_hdr)?;
@@ -245,7 +277,12 @@ impl Outputs {
             latency: next(),
             series: next(),
             components: next(),
+            instances: it.next(),
             trace,
+            quantile_text: dssim_components::report::cdf_quantiles()
+                .into_iter()
+                .map(|q| (q, fmt_f64(q)))
+                .collect(),
         };
         outputs.sync()?;
         sync_dir(dir)?;
@@ -259,6 +296,9 @@ impl Outputs {
             (&self.series, "timeseries.csv"),
             (&self.components, "components.csv"),
         ];
+        if let Some(f) = &self.instances {
+            files.push((f, INSTANCES_FILE));
+        }
         if let Some(t) = &self.trace {
             files.push((t.file(), trace_json::FILE));
         }
@@ -279,40 +319,49 @@ impl Outputs {
         predicted: &ModelEstimate,
     ) -> Result<(), LabError> {
         let run = spec.run.to_string();
-        let mut w = csv_writer();
-        for (q, v) in &r.quantiles {
-            let _ = w.write_record([run.as_str(), &fmt_f64(*q), &fmt_f64(*v)]);
+        let mut w = Rows::new();
+        for (i, (q, v)) in r.quantiles.iter().enumerate() {
+            w.s(&run);
+            match self.quantile_text.get(i) {
+                Some((at, text)) if at == q => w.s(text),
+                _ => w.f(*q),
+            }
+            w.f(*v);
+            w.end();
         }
-        write_flush(&mut self.latency, &self.dir.join("latency.csv"), &finish(w))?;
-        let mut w = csv_writer();
+        write_flush(
+            &mut self.latency,
+            &self.dir.join("latency.csv"),
+            &w.finish(),
+        )?;
+        let mut w = Rows::new();
         for s in &r.series {
-            let _ = w.write_record([
-                run.clone(),
-                fmt_f64(s.t_s),
-                fmt_f64(s.rps),
-                opt(s.p99_ms),
-                s.errors.to_string(),
-                s.shed.to_string(),
-                fmt_f64(s.instances),
-                fmt_f64(s.queue_len),
-                opt(s.utilization),
-                opt(s.cache_hit_ratio),
-                opt(s.repl_lag_ms),
-                fmt_f64(s.arrivals_rps),
-                fmt_f64(s.in_flight),
-                s.timeouts.to_string(),
-                s.dropped.to_string(),
-                fmt_f64(s.rps),
-                opt(s.p99_all_ms),
-            ]);
+            w.s(&run);
+            w.f(s.t_s);
+            w.f(s.rps);
+            w.o(s.p99_ms);
+            w.i(s.errors);
+            w.i(s.shed);
+            w.f(s.instances);
+            w.f(s.queue_len);
+            w.o(s.utilization);
+            w.o(s.cache_hit_ratio);
+            w.o(s.repl_lag_ms);
+            w.f(s.arrivals_rps);
+            w.f(s.in_flight);
+            w.i(s.timeouts);
+            w.i(s.dropped);
+            w.f(s.rps);
+            w.o(s.p99_all_ms);
+            w.end();
         }
         write_flush(
             &mut self.series,
             &self.dir.join("timeseries.csv"),
-            &finish(w),
+            &w.finish(),
         )?;
         let window = (spec.opts.duration - spec.opts.warmup).as_secs_f64();
-        let mut w = csv_writer();
+        let mut w = Rows::new();
         for c in &r.components {
             // Job queues count their jobs over the whole run.
             let span = if c.kind == "queue" {
@@ -321,31 +370,44 @@ impl Outputs {
                 window
             };
             let p = predicted.get(&c.component);
-            let _ = w.write_record([
-                run.clone(),
-                c.component.clone(),
-                c.kind.to_string(),
-                c.requests.to_string(),
-                opt(c.utilization),
-                opt(c.mean_queue),
-                opt(c.p99_ms),
-                opt(c.hit_ratio),
-                opt((span > 0.0).then(|| c.requests as f64 / span)),
-                opt(c.mean_ms),
-                opt(p.map(|p| p.offered_rps)),
-                opt(p.and_then(|p| p.utilization)),
-                opt(p.and_then(|p| p.mean_queue)),
-                opt(p.and_then(|p| p.sojourn_ms)),
-                opt(p.and_then(|p| p.hit_ratio)),
-                opt(p.and_then(|p| p.offered_load)),
-                p.map_or(String::new(), |p| p.method.clone()),
-            ]);
+            w.s(&run);
+            w.s(&c.component);
+            w.s(c.kind);
+            w.i(c.requests);
+            w.o(c.utilization);
+            w.o(c.mean_queue);
+            w.o(c.p99_ms);
+            w.o(c.hit_ratio);
+            w.o((span > 0.0).then(|| c.requests as f64 / span));
+            w.o(c.mean_ms);
+            w.o(p.map(|p| p.offered_rps));
+            w.o(p.and_then(|p| p.utilization));
+            w.o(p.and_then(|p| p.mean_queue));
+            w.o(p.and_then(|p| p.sojourn_ms));
+            w.o(p.and_then(|p| p.hit_ratio));
+            w.o(p.and_then(|p| p.offered_load));
+            w.s(p.map_or("", |p| p.method.as_str()));
+            w.end();
         }
         write_flush(
             &mut self.components,
             &self.dir.join("components.csv"),
-            &finish(w),
+            &w.finish(),
         )?;
+        if let Some(f) = &mut self.instances {
+            let mut w = Rows::new();
+            for s in &r.instance_series {
+                w.s(&run);
+                w.f(s.t_s);
+                w.s(&s.component);
+                w.s(&s.instance);
+                w.f(s.arrivals_rps);
+                w.o(s.utilization);
+                w.f(s.queue_len);
+                w.end();
+            }
+            write_flush(f, &self.dir.join(INSTANCES_FILE), &w.finish())?;
+        }
         if let (Some(f), Some(t)) = (&mut self.trace, &r.trace) {
             f.append(&trace_json::events(spec, t))?;
         }
@@ -354,9 +416,64 @@ impl Outputs {
     }
 }
 
+/// Rows written field by field through the csv crate's writer (quoted where needed),
+/// numbers formatted into one reused buffer.
+struct Rows {
+    w: csv::Writer<Vec<u8>>,
+    buf: String,
+}
+
+impl Rows {
+    fn new() -> Rows {
+        Rows {
+            w: csv_writer(),
+            buf: String::new(),
+        }
+    }
+
+    fn s(&mut self, field: &str) {
+        let _ = self.w.write_field(field);
+    }
+
+    /// A float as [`fmt_f64`] writes it.
+    fn f(&mut self, v: f64) {
+        use std::fmt::Write as _;
+        self.buf.clear();
+        if v.is_finite() {
+            let _ = write!(self.buf, "{v}");
+        }
+        let _ = self.w.write_field(&self.buf);
+    }
+
+    fn o(&mut self, v: Option<f64>) {
+        match v {
+            Some(v) => self.f(v),
+            None => self.s(""),
+        }
+    }
+
+    fn i(&mut self, v: u64) {
+        use std::fmt::Write as _;
+        self.buf.clear();
+        let _ = write!(self.buf, "{v}");
+        let _ = self.w.write_field(&self.buf);
+    }
+
+    fn end(&mut self) {
+        let _ = self.w.write_record(None::<&[u8]>);
+    }
+
+    fn finish(self) -> String {
+        finish(self.w)
+    }
+}
+
 /// Appends one run's rows with a single write. If the write fails part-way (a full disk),
 /// the file is cut back to its previous length, so it never holds half a row.
 fn write_flush(w: &mut File, path: &Path, text: &str) -> Result<(), LabError> {
+    if text.is_empty() {
+        return Ok(());
+    }
     let before = w.metadata().map(|m| m.len()).ok();
     w.write_all(text.as_bytes())
         .and_then(|_| w.flush())
@@ -483,6 +600,7 @@ fn verify(
             let ok = match *name {
                 "latency.csv" => n(r) == if *latency { expect.latency_rows } else { 0 },
                 "timeseries.csv" => n(r) == expect.series_rows,
+                INSTANCES_FILE => !expect.instances || n(r) > 0,
                 _ => n(r) > 0,
             };
             if !ok {
@@ -570,6 +688,7 @@ pub fn sort_by_run(dir: &Path) -> Result<(), LabError> {
         "latency.csv",
         "timeseries.csv",
         "components.csv",
+        INSTANCES_FILE,
     ] {
         let path = dir.join(name);
         let Ok(text) = fs::read_to_string(&path) else {

@@ -86,6 +86,16 @@ pub fn run_one(spec: &RunSpec) -> Result<RunReport, String> {
 /// Runs one spec, stopping it cleanly if it passes `limits` while it runs (events, or the
 /// memory its queue and requests in flight hold), unless they are forced off.
 pub fn run_capped(spec: &RunSpec, limits: Option<&Limits>) -> Result<RunReport, String> {
+    run_world(spec, limits, false)
+}
+
+/// [`run_capped`], also recording each service instance's levels per time-series row
+/// (instances.csv) when `instances` is set; the run is otherwise the same.
+pub fn run_world(
+    spec: &RunSpec,
+    limits: Option<&Limits>,
+    instances: bool,
+) -> Result<RunReport, String> {
     let mut world = spec.model.build(&spec.opts).map_err(|errs| {
         errs.iter()
             .map(|e| e.to_string())
@@ -107,6 +117,9 @@ pub fn run_capped(spec: &RunSpec, limits: Option<&Limits>) -> Result<RunReport, 
                 },
             ),
         });
+    }
+    if instances {
+        world.enable_instance_series();
     }
     world.run().map_err(|e| e.to_string())
 }
@@ -192,6 +205,7 @@ fn check_folder(out: &Path, manifest: &Manifest, settings: &RunSettings) -> Resu
             "timeseries.csv",
             "components.csv",
             "points.csv",
+            output::INSTANCES_FILE,
         ];
         if let Some(f) = ours.iter().find(|f| out.join(f).exists()) {
             return Err(LabError::Run(format!(
@@ -261,6 +275,8 @@ pub fn execute(
             }
         }),
         trace: exp.output.trace > 0,
+        instances: exp.output.instance_timeseries && exp.has_services(),
+        instances_file: exp.output.instance_timeseries,
         lengths: if settings.resume && !settings.overwrite {
             Manifest::read(out)
                 .map(|m| m.file_lengths)
@@ -326,7 +342,8 @@ pub fn execute(
                             }
                         };
                         let t0 = Instant::now();
-                        let res = run_capped(&spec, Some(&exp.limits));
+                        let res =
+                            run_world(&spec, Some(&exp.limits), exp.output.instance_timeseries);
                         let wall = t0.elapsed().as_secs_f64();
                         let (outcome, ev) = match res {
                             Ok(r) => {

@@ -57,6 +57,43 @@ pub struct Probe {
 }
 
 impl World {
+    /// Records each service instance's arrivals, utilization and queue length per
+    /// time-series row (instances.csv, `[output] instance_timeseries`); nothing without a
+    /// time series. The run is otherwise the same: no event is added.
+    pub fn enable_instance_series(&mut self) {
+        if self.opts.timeseries.is_none_or(|d| d == SimTime::ZERO) {
+            return;
+        }
+        let mut list: Vec<(usize, u32, usize, u32)> = self
+            .sim
+            .actors()
+            .iter()
+            .enumerate()
+            .filter_map(|(id, a)| match a {
+                Node::Instance(i) => Some((i.service, i.index, id, i.workers())),
+                _ => None,
+            })
+            .collect();
+        list.sort_unstable();
+        let actors = self.sim.actors().len();
+        let mut slot = vec![u32::MAX; actors];
+        let mut gauges = Vec::with_capacity(list.len());
+        for (k, (s, index, id, workers)) in list.into_iter().enumerate() {
+            let cfg = &self.model.services[s];
+            slot[id] = k as u32;
+            gauges.push(crate::stats::InstanceGauge {
+                component: cfg.name.clone(),
+                instance: format!("{}.{index}", cfg.name),
+                workers: f64::from(workers),
+                listed: index < cfg.instances,
+                ..Default::default()
+            });
+        }
+        let st = &mut self.sim.shared_mut().stats;
+        st.instance_slot = slot;
+        st.instance_gauges = gauges;
+    }
+
     /// Advances to `t` (at most the end of arrivals). The measured window opens at the
     /// warm-up exactly as [`World::run`] opens it, so a world stepped in any increments
     /// finishes with the same report.

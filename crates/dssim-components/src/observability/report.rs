@@ -61,6 +61,8 @@ pub struct RunReport {
     pub quantiles: Vec<(f64, f64)>,
     /// Time-series rows.
     pub series: Vec<SeriesRow>,
+    /// instances.csv rows (`[output] instance_timeseries`; empty when off).
+    pub instance_series: Vec<crate::stats::InstanceSeriesRow>,
     /// Per-component rows.
     pub components: Vec<ComponentRow>,
     /// The spans of the traced requests (`[output] trace`), when the run traced any.
@@ -135,6 +137,11 @@ impl RunReport {
         } else {
             0.0
         };
+        // p50, p90, p95, p99, p99.9 in one pass over the histogram.
+        let pq: Vec<Option<f64>> = {
+            let v = l.quantiles_ms(&[0.5, 0.9, 0.95, 0.99, 0.999]);
+            (0..5).map(|i| v.get(i).copied()).collect()
+        };
         let metrics = vec![
             ("duration_s", Cell::Float(window)),
             ("requests", Cell::Int(st.requests)),
@@ -148,11 +155,11 @@ impl RunReport {
             ("attempts", Cell::Int(st.attempts)),
             ("throughput_rps", Cell::Float(ok_per_s)),
             ("latency_mean_ms", l.mean_ms().into()),
-            ("p50_ms", l.quantile_ms(0.5).into()),
-            ("p90_ms", l.quantile_ms(0.9).into()),
-            ("p95_ms", l.quantile_ms(0.95).into()),
-            ("p99_ms", l.quantile_ms(0.99).into()),
-            ("p999_ms", l.quantile_ms(0.999).into()),
+            ("p50_ms", pq[0].into()),
+            ("p90_ms", pq[1].into()),
+            ("p95_ms", pq[2].into()),
+            ("p99_ms", pq[3].into()),
+            ("p999_ms", pq[4].into()),
             ("max_ms", l.max_ms().into()),
             ("read_p99_ms", st.read_latency.quantile_ms(0.99).into()),
             ("write_p99_ms", st.write_latency.quantile_ms(0.99).into()),
@@ -208,18 +215,14 @@ impl RunReport {
             ("p99_all_ms", st.all_latency().quantile_ms(0.99).into()),
         ];
         debug_assert!(metrics.iter().map(|m| m.0).eq(RUN_COLUMNS.iter().copied()));
-        let quantiles = if l.is_empty() {
-            Vec::new()
-        } else {
-            cdf_quantiles()
-                .into_iter()
-                .filter_map(|q| l.quantile_ms(q).map(|v| (q, v)))
-                .collect()
-        };
+        // One pass over the histogram for every quantile (they ascend).
+        let qs = cdf_quantiles();
+        let quantiles = qs.iter().copied().zip(l.quantiles_ms(&qs)).collect();
         RunReport {
             metrics,
             quantiles,
             series: st.series.clone(),
+            instance_series: st.instance_series.clone(),
             components,
             trace: None,
         }

@@ -67,6 +67,44 @@ pub struct Gauges {
     pub instances: TimeWeighted,
 }
 
+/// One service instance's levels for instances.csv (`[output] instance_timeseries`),
+/// kept up to date by the instance beside its own statistics.
+#[derive(Clone, Debug, Default)]
+pub struct InstanceGauge {
+    /// Its service.
+    pub component: String,
+    /// Its name (`app.0`).
+    pub instance: String,
+    /// Its workers.
+    pub workers: f64,
+    /// Whether its service starts with it (listed in every interval; another instance is
+    /// listed in the intervals where it had work).
+    pub listed: bool,
+    /// Busy workers.
+    pub busy: TimeWeighted,
+    /// Requests waiting.
+    pub queued: TimeWeighted,
+    /// Requests that reached it in the interval.
+    pub arrivals: u64,
+}
+
+/// One row of instances.csv.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceSeriesRow {
+    /// Interval start, seconds.
+    pub t_s: f64,
+    /// The service.
+    pub component: String,
+    /// The instance (`app.0`).
+    pub instance: String,
+    /// Requests that reached it per second.
+    pub arrivals_rps: f64,
+    /// Busy workers / its workers, time average.
+    pub utilization: Option<f64>,
+    /// Requests waiting in it, time average.
+    pub queue_len: f64,
+}
+
 /// Counts within one time-series interval.
 #[derive(Debug, Default)]
 pub struct Interval {
@@ -167,6 +205,14 @@ pub struct Stats {
     pub interval: Interval,
     /// Closed time-series rows.
     pub series: Vec<SeriesRow>,
+    /// Per-instance levels (`[output] instance_timeseries`; empty when off), indexed by
+    /// the instances' `series_slot`.
+    pub instance_gauges: Vec<InstanceGauge>,
+    /// Closed instances.csv rows.
+    pub instance_series: Vec<InstanceSeriesRow>,
+    /// Per actor id, its index in `instance_gauges` (`u32::MAX`: not an instance); empty
+    /// when instances.csv is off.
+    pub instance_slot: Vec<u32>,
     /// Cache lookups of counted requests, all caches.
     pub cache_lookups: u64,
     /// Of those, hits.
@@ -176,6 +222,13 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The instances.csv levels of instance actor `actor`; none when they are off.
+    #[inline]
+    pub fn instance_gauge(&mut self, actor: dssim_engine::ActorId) -> Option<&mut InstanceGauge> {
+        let k = *self.instance_slot.get(actor as usize)?;
+        self.instance_gauges.get_mut(k as usize)
+    }
+
     /// Whether a request first sent at `t` is counted.
     #[inline]
     pub fn counts(&self, t: SimTime) -> bool {
@@ -302,6 +355,24 @@ impl Stats {
         self.interval.cache_lookups = 0;
         self.interval.cache_hits = 0;
         self.series.push(row);
+        let t_s = start.as_secs_f64();
+        for g in &mut self.instance_gauges {
+            let busy = g.busy.mean(now);
+            let queued = g.queued.mean(now);
+            if g.listed || g.arrivals > 0 || busy > 0.0 || queued > 0.0 {
+                self.instance_series.push(InstanceSeriesRow {
+                    t_s,
+                    component: g.component.clone(),
+                    instance: g.instance.clone(),
+                    arrivals_rps: g.arrivals as f64 / span,
+                    utilization: (g.workers > 0.0).then(|| busy / g.workers),
+                    queue_len: queued,
+                });
+            }
+            g.busy.reset(now);
+            g.queued.reset(now);
+            g.arrivals = 0;
+        }
     }
 
     /// Latency of every counted request that ended ok: reads and writes together.

@@ -291,7 +291,9 @@ fn here<'c>(ctx: &'c mut Ctx<'_>, req: ReqId) -> Option<Here<'c>> {
     let (me, now) = (ctx.me(), ctx.now());
     match ctx.shared.reqs.get(req) {
         Some(r) if r.trace != 0 => {
-            let (t, a, d) = (r.trace, r.attempt, r.depth());
+            // Call depths past 255 (a very deep chain) share the last nesting level.
+            let d = ctx.shared.reqs.depth(req).min(usize::from(u8::MAX)) as u8;
+            let (t, a) = (r.trace, r.attempt);
             Some((&mut ctx.shared.trace, t, a, d, me, now))
         }
         _ => None,

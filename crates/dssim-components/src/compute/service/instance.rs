@@ -301,6 +301,10 @@ impl Instance {
         self.stats.busy.add(now, delta);
         if ctx.shared.stats.series_on {
             ctx.shared.stats.gauges.busy.add(now, delta);
+            let me = ctx.me();
+            if let Some(g) = ctx.shared.stats.instance_gauge(me) {
+                g.busy.add(now, delta);
+            }
         }
         let s = &mut ctx.shared.compute.services[self.service];
         if s.scaled {
@@ -313,6 +317,10 @@ impl Instance {
         self.stats.queued.add(now, delta);
         if ctx.shared.stats.series_on {
             ctx.shared.stats.gauges.queued.add(now, delta);
+            let me = ctx.me();
+            if let Some(g) = ctx.shared.stats.instance_gauge(me) {
+                g.queued.add(now, delta);
+            }
         }
         let s = &mut ctx.shared.compute.services[self.service];
         if s.scaled {
@@ -346,6 +354,12 @@ impl Instance {
             self.stats.requests += 1;
         }
         ctx.shared.compute.services[self.service].win_arrivals += 1;
+        if ctx.shared.stats.series_on {
+            let me = ctx.me();
+            if let Some(g) = ctx.shared.stats.instance_gauge(me) {
+                g.arrivals += 1;
+            }
+        }
         if let Some(m) = &self.memory {
             // Long-lived connections spread over the instances up now: a crash moves its
             // share to the others.
