@@ -10,6 +10,7 @@
 pub mod autoscaler;
 pub mod cache;
 pub mod canary;
+pub mod changes;
 pub mod client;
 pub mod compute;
 pub mod consistency;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::autoscaler::{Autoscaler, AutoscalerConfig, Scaled};
 use crate::cache::{Backend, Cache, CacheConfig, CacheStats, Tier, WritePolicy};
 use crate::canary::CanaryController;
+use crate::changes::{ChangeConfig, Setting};
 use crate::client::{Arrival, Client, ClientConfig};
 use crate::compute::{Life, ServiceState};
 use crate::database::{DatabaseConfig, DbNode, DbRouter, DbState, NodeState, ShardState};
@@ -54,6 +55,9 @@ pub struct ModelConfig {
     /// Scheduled faults: instances killed, recovered, slowed down.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultConfig>,
+    /// Timed changes: workers, instances, a cache's TTL, a load balancer's algorithm.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ChangeConfig>,
     /// Latency, loss, regions and partitions.
     #[serde(default)]
     pub network: NetworkConfig,
@@ -465,6 +469,7 @@ impl ModelConfig {
                 &mut errs,
             );
         }
+        self.validate_changes(&mut errs);
         self.check_zero_time_loops(&mut errs);
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
             errs.push(e);
@@ -685,15 +690,20 @@ impl ModelConfig {
             .collect();
         for (si, s) in self.services.iter().enumerate() {
             let mut v = Vec::new();
-            // Every instance an autoscaler may add exists from the start, switched off.
+            // Every instance an autoscaler or a timed change may add exists from the
+            // start, switched off.
             let scaled_max = self
                 .autoscalers
                 .iter()
                 .find(|a| a.subject() == s.name)
-                .map_or(0, |a| a.max);
+                .map_or(0, |a| a.max)
+                .max(self.changed_max_instances(&s.name));
             let mut state = ServiceState::default();
             state.name = s.name.clone();
             state.workers = s.workers.max(1);
+            state.changed = self.changes.iter().any(|c| {
+                c.target == s.name && (c.set.workers.is_some() || c.set.instances.is_some())
+            });
             state.prices = s.cost.is_some().then(|| {
                 (0..s.instances.max(scaled_max))
                     .filter_map(|i| s.hourly_cost(i))
@@ -766,15 +776,21 @@ impl ModelConfig {
         sim.shared_mut().oracle.enabled = !self.databases.is_empty();
         let mut lbs = Vec::new();
         for l in &self.load_balancers {
-            // Behind an autoscaler the balancer holds every instance the service may have
-            // and follows its members.
-            let scaled = self.autoscalers.iter().any(|a| a.subject() == l.backends);
+            // Behind an autoscaler (or timed changes of the instance count) the balancer
+            // holds every instance the service may have and follows its members.
+            let resized = self.changed_max_instances(&l.backends) > 0;
+            let scaled = resized || self.autoscalers.iter().any(|a| a.subject() == l.backends);
             let svc = sim.shared().service_index(&l.backends);
             let backends = match svc {
                 Some(si) if scaled => sim.shared().all_instances(si).to_vec(),
                 _ => ids.get(&l.backends).cloned().unwrap_or_default(),
             };
-            let mut lb = LoadBalancer::new(l, &l.backends, backends);
+            let mut cfg = l.clone();
+            if let (true, Some(w)) = (resized, cfg.weights.as_mut()) {
+                // Instances a change adds weigh 1.
+                w.resize(backends.len().max(w.len()), 1);
+            }
+            let mut lb = LoadBalancer::new(&cfg, &l.backends, backends);
             if let (Some(si), true) = (svc, scaled) {
                 lb.track_members(si);
             }
@@ -887,6 +903,30 @@ impl ModelConfig {
                         (_, FaultAction::Slow(_)) => continue,
                     };
                     sim.schedule(t, id, msg);
+                }
+            }
+        }
+        for c in &self.changes {
+            for setting in c.set.list() {
+                let k = sim.shared().settings.len() as u32;
+                sim.shared_mut().settings.push(setting);
+                let svc = sim.shared().service_index(&c.target);
+                let targets: Vec<ActorId> = match (setting, svc) {
+                    // Every instance, spares included, so that one switched on later has
+                    // the service's workers too.
+                    (Setting::Workers(_), Some(si)) => sim.shared().all_instances(si).to_vec(),
+                    // The first instance resizes the service through the shared state.
+                    (Setting::Instances(_), Some(si)) => sim
+                        .shared()
+                        .all_instances(si)
+                        .first()
+                        .copied()
+                        .into_iter()
+                        .collect(),
+                    _ => ids.get(&c.target).cloned().unwrap_or_default(),
+                };
+                for id in targets {
+                    sim.schedule(c.at.0, id, Msg::Change(k));
                 }
             }
         }
@@ -1242,6 +1282,7 @@ impl World {
                     Node::Instance(i) => {
                         i.stats.busy.reset(o.warmup);
                         i.stats.queued.reset(o.warmup);
+                        i.stats.workers.reset(o.warmup);
                     }
                     Node::Db(d) => d.stats.conns.reset(o.warmup),
                     _ => {}
@@ -1354,6 +1395,11 @@ impl World {
                     }
                 }
             }
+            let state = &self.sim.shared().compute.services[si];
+            if state.changed {
+                // Timed changes: the workers of the running instances, averaged.
+                workers = state.workers_tw.mean(now);
+            }
             rows.push(ComponentRow {
                 component: s.name.clone(),
                 kind: "service",
@@ -1378,7 +1424,7 @@ impl World {
                 .collect();
             instances.sort_by_key(|i| i.index);
             for i in instances {
-                let workers = f64::from(i.workers());
+                let workers = i.mean_workers(now);
                 rows.push(ComponentRow {
                     component: format!("{}.{}", s.name, i.index),
                     kind: "instance",

@@ -56,6 +56,7 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use crate::canary::CanaryConfig;
+use crate::changes::Setting;
 use crate::compute::{Life, NO_HOME};
 use crate::datapath::DataPath;
 use crate::faults::FaultAction;
@@ -245,6 +246,8 @@ pub struct InstanceStats {
     pub busy: TimeWeighted,
     /// Queue length over time.
     pub queued: TimeWeighted,
+    /// Workers over time (kept for utilization once a timed change sets them).
+    pub workers: TimeWeighted,
     /// Time in this instance (queue + service) of requests served after warm-up.
     pub sojourn: Histogram,
 }
@@ -318,6 +321,8 @@ pub struct Instance {
     /// Index of the instance within its service.
     pub index: u32,
     workers: u32,
+    /// Whether a timed change has set `workers` ([`crate::changes`]).
+    workers_changed: bool,
     capacity: u64,
     shedding: Shedding,
     retry_after: SimTime,
@@ -363,10 +368,15 @@ impl Instance {
             degrade.retain(|l| !l.action.sheds());
         }
         degrade.sort_by(|a, b| a.at.total_cmp(&b.at));
+        let mut stats = InstanceStats::default();
+        stats
+            .workers
+            .set(SimTime::ZERO, f64::from(cfg.workers.max(1)));
         Instance {
             service,
             index,
             workers: cfg.workers.max(1),
+            workers_changed: false,
             capacity,
             shedding: cfg.shedding,
             retry_after: cfg.retry_after.map_or(SimTime::ZERO, |d| d.0),
@@ -416,7 +426,7 @@ impl Instance {
             orphans: Vec::new(),
             jobs: Vec::new(),
             data: DataPath::default(),
-            stats: InstanceStats::default(),
+            stats,
         }
     }
 
@@ -428,6 +438,16 @@ impl Instance {
     /// Workers of this instance.
     pub fn workers(&self) -> u32 {
         self.workers
+    }
+
+    /// Mean workers of this instance since the window opened: its `workers` unless a timed
+    /// change set them.
+    pub fn mean_workers(&self, now: SimTime) -> f64 {
+        if self.workers_changed {
+            self.stats.workers.mean(now)
+        } else {
+            f64::from(self.workers)
+        }
     }
 
     /// Handles one message.
@@ -468,6 +488,7 @@ impl Instance {
                 ctx.send(from, Msg::ProbeAck { backend, round });
             }
             Msg::Fault(action) => self.fault(ctx, action),
+            Msg::Change(i) => self.change(ctx, i),
             _ => {}
         }
     }
@@ -990,6 +1011,37 @@ impl Instance {
             let now = ctx.now();
             ctx.shared
                 .set_life(self.service, self.index as usize, Life::Off, now);
+        }
+    }
+
+    /// Applies a timed change ([`crate::changes`]): new workers take queued requests at
+    /// once, retired ones finish the request they hold first; a resize of the service goes
+    /// through the scaling path (the first instance carries that message).
+    fn change(&mut self, ctx: &mut Ctx<'_>, i: u32) {
+        let Some(&setting) = ctx.shared.settings.get(i as usize) else {
+            return;
+        };
+        let now = ctx.now();
+        match setting {
+            Setting::Workers(w) => {
+                ctx.shared.set_workers(self.service, w, now);
+                if w != self.workers {
+                    self.stats
+                        .workers
+                        .add(now, f64::from(w) - f64::from(self.workers));
+                    self.workers_changed = true;
+                    self.workers = w;
+                    if !self.down {
+                        self.pull_next(ctx);
+                    }
+                }
+            }
+            Setting::Instances(n) => {
+                for actor in ctx.shared.resize(self.service, n, now) {
+                    ctx.send_local(actor, SimTime::ZERO, Msg::Wake(WAKE_DRAIN));
+                }
+            }
+            Setting::Ttl(_) | Setting::Algorithm(_) => {}
         }
     }
 
