@@ -358,6 +358,8 @@ impl Demo {
         });
         match rebuilt {
             Ok(w) => {
+                // A change of the instance count may build more instances.
+                self.graph = w.graph();
                 self.world = Some(w);
                 self.generation += 1;
                 Ok(at)

@@ -684,6 +684,7 @@ fn frame(run: &Run, seen: &mut Vec<Seen>) -> Value {
         }
         variants.push(json!({
             "reset": reset,
+            "graph": if reset { json!(d.graph()) } else { Value::Null },
             "rows": rows,
             "nodes": nodes,
             "now_s": d.now().as_secs_f64(),

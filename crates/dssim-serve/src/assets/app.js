@@ -510,6 +510,13 @@ function onFrame(f) {
     const view = state.views[k];
     if (!view) return;
     if (v.reset) view.rows = [];
+    if (v.graph && v.graph.nodes.length !== view.graph.nodes.length) {
+      // A change of the instance count built more instances: draw them.
+      view.graph = v.graph;
+      state.run.variants[k].graph = v.graph;
+      view.nodes = []; view.shapes = []; view.centers = [];
+      layout(view);
+    }
     view.rows.push(...v.rows);
     if (v.nodes.length) {
       const deltas = v.nodes.map((s, i) => (view.nodes[i] ? Math.max(0, s[3] - view.nodes[i][3]) : 0));
