@@ -1,6 +1,6 @@
 //! Extracts the documentation of every configuration struct and enum the model loader
 //! deserializes from the sources (every file under `src/`, nested module folders such as
-//! `src/cache/` included), so `dssim explain` is generated from the very definitions the
+//! `src/data/cache/` included), so `dssim explain` is generated from the very definitions the
 //! loader uses and cannot drift from them.
 //!
 //! For each struct field it records: module, struct, field, Rust type, default (from
@@ -28,7 +28,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The module a file defines, as a path below the crate (`cache`, `cache::store`, `client`).
+/// The module a file defines, as a path below the crate (`data::cache`, `data::cache::store`, `traffic::client`).
 fn module_of(file: &Path, src: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap_or(file).with_extension("");
     let mut parts: Vec<String> = rel

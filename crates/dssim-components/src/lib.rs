@@ -7,32 +7,21 @@
 //! Invariants: components know nothing of files or CSV; they touch the world only through
 //! their context; every request ends exactly once (see [`stats`]).
 
-pub mod autoscaler;
-pub mod cache;
-pub mod canary;
-pub mod changes;
-pub mod client;
 pub mod compute;
-pub mod consistency;
-pub mod database;
-pub mod datapath;
-pub mod explain;
-pub mod faults;
-pub mod jobs;
-pub mod load_balancer;
+pub mod data;
 pub mod model;
 pub mod node;
-pub mod popularity;
-pub mod report;
+pub mod observability;
 pub mod request;
-pub mod sampler;
-pub mod sanity;
-pub mod service;
-pub mod shedding;
-pub mod stats;
-pub mod trace;
+pub mod traffic;
 pub mod units;
-pub mod validate;
+
+// The modules at their historical paths (`dssim_components::client`, `crate::stats`, ...).
+pub use compute::{autoscaler, canary, load_balancer, service, shedding, validate};
+pub use data::{cache, consistency, database, datapath, jobs};
+pub use model::{changes, explain, faults, sanity};
+pub use observability::{report, sampler, stats, trace};
+pub use traffic::{client, popularity};
 
 pub use model::{ModelConfig, RunError, RunOptions, World};
 pub use report::{Cell, ComponentRow, RunReport, RUN_COLUMNS};

@@ -1,403 +1,26 @@
-//! Clients: the traffic sources.
-//!
-//! ```text
-//!   client --request--> target (load balancer, CDN or service) ... --response--> client
-//!      ^                                                                  |
-//!      +---- error / shed / dropped / timeout: retry after a backoff -----+
-//! ```
-//!
-//! Arrivals are open (requests come whatever the system does) or closed (`closed`: `users`
-//! each wait for their answer, think, and ask again). Open arrivals:
-//!
-//! | `arrival` | parameters | process |
-//! |---|---|---|
-//! | `poisson` | `rate` | Poisson at `rate` per second |
-//! | `constant` | `rate` | one request every `1/rate` seconds |
-//! | `steps` | `steps = [{ at, rate }, ...]` | piecewise-constant Poisson: from each `at` on, `rate` (before the first step: `rate`, or 0) |
-//! | `diurnal` | `rate` (base), `peak`, `period` | Poisson with rate `base + (peak − base)(1 − cos 2πt/period)/2`: base at t = 0, peak at half a period (thinning) |
-//! | `trace` | `file` | one request at each time (seconds) listed in a CSV file's first column; the lab reads the file into `trace` |
-//!
-//! Each request reads or writes (`read_ratio`) one key (`keys`, `popularity`) for one of
-//! `user_ids` users, and asks for a response of `response_size` bytes (carried on the
-//! request for the NIC bandwidth of the instance that answers).
-//!
-//! `timeout` bounds each attempt. `retries = { max, backoff, multiplier, jitter, budget }`
-//! resends a request that ended in error, shed, dropped or timeout, at most `max` times;
-//! retry k (1-based) waits `backoff × multiplier^(k−1)`, drawn uniformly from
-//! `[0, that]` with `jitter = true` ("full jitter"), and never less than a `retry_after`
-//! the shedding component asked for. A retry is a new attempt; the request's latency
-//! counts from its first send. The server keeps working on a timed-out attempt (wasted
-//! work), which is how naive retries turn a short overload into a lasting retry storm.
-//! A timeout that is never reached costs next to nothing: every attempt of a client has
-//! the same timeout, so the deadlines queue up in order in a [`DeadlineFifo`] with a single
-//! wake-up in the event queue, for the oldest; an answer leaves its entry to go stale.
-//! `budget` (a ratio, e.g. 0.1) caps retries token-bucket style: every new request adds
-//! `budget` tokens (the bucket holds at most [`RETRY_BUCKET`]), every retry takes one, and
-//! with no whole token left the request ends with its last outcome instead of retrying —
-//! so retries stay within about `budget` of requests (gRPC retry throttling, Finagle's
-//! RetryBudget).
-//!
-//! Measures: requests and their outcomes (ok, error, timeout, shed, dropped), attempts
-//! (retries included), latency from the first send to the accepted answer (ok only).
+//! The client actor: arrivals (open and closed loops), sending, retries, timeouts.
 
 use dssim_engine::{ActorId, DeadlineFifo, SimTime};
 use rand::Rng as _;
 use rand_distr::{Distribution, Exp1};
-use serde::{Deserialize, Serialize};
 
-use crate::cache::{BrowserCache, BrowserCacheConfig};
+use crate::cache::BrowserCache;
 use crate::node::{Ctx, Msg};
-use crate::popularity::{KeySampler, Popularity};
+use crate::popularity::KeySampler;
 use crate::request::{call, Op, ReqId, Request, Status};
 use crate::stats::Outcome;
 use crate::trace;
-use crate::units::{check_non_negative, DistSpec, Dur};
-use crate::ConfigError;
 
-/// How requests arrive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Arrival {
-    /// Poisson process at `rate` per second.
-    #[default]
-    Poisson,
-    /// One request every `1/rate` seconds.
-    Constant,
-    /// `users` users, each thinking `think` between an answer and the next request.
-    Closed,
-    /// Piecewise-constant Poisson rates (`steps`): spike and step tests.
-    Steps,
-    /// Sinusoidal Poisson rate between `rate` and `peak` over `period`.
-    Diurnal,
-    /// Arrival times replayed from a file (`file`, resolved into `trace`).
-    Trace,
-}
-
-/// One step of `arrival = "steps"`: from `at` on, Poisson arrivals at `rate` per second.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Step {
-    /// When this rate starts.
-    pub at: Dur,
-    /// Requests per second from `at` on.
-    pub rate: f64,
-}
-
-/// `retries = { max, backoff, multiplier, jitter, budget }`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryConfig {
-    /// Retries per request at most (attempts = 1 + max).
-    pub max: u32,
-    /// Wait before the first retry; zero when absent.
-    #[serde(default)]
-    pub backoff: Dur,
-    /// Each further retry waits this many times longer.
-    #[serde(default = "two")]
-    pub multiplier: f64,
-    /// Draw each wait uniformly from zero to its nominal value (full jitter).
-    #[serde(default)]
-    pub jitter: bool,
-    /// Retries allowed per request, as a ratio (0.1: at most about 10% of requests are
-    /// retried); no limit when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub budget: Option<f64>,
-}
-
-fn two() -> f64 {
-    2.0
-}
-
-/// Tokens the retry-budget bucket holds at most: a burst of this many retries is allowed
-/// before the ratio applies.
-pub const RETRY_BUCKET: f64 = 10.0;
-
-/// A `[[clients]]` entry.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientConfig {
-    /// Unique name.
-    pub name: String,
-    /// Where requests go: a load balancer, a CDN or a service.
-    pub target: String,
-    /// Arrival process.
-    #[serde(default)]
-    pub arrival: Arrival,
-    /// Requests per second (poisson, constant; the base of diurnal; before the first step).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate: Option<f64>,
-    /// Rate steps (steps).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub steps: Option<Vec<Step>>,
-    /// Highest rate (diurnal).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peak: Option<f64>,
-    /// Length of one cycle (diurnal).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub period: Option<Dur>,
-    /// CSV file of arrival times in seconds, first column, relative to the model file
-    /// (trace).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// The arrival times themselves, in seconds (trace): filled from `file` by the loader,
-    /// or written inline.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub trace: Vec<f64>,
-    /// Number of users (closed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub users: Option<u64>,
-    /// Think time between an answer and the next request (closed); zero when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub think: Option<DistSpec>,
-    /// Share of reads; the rest are writes.
-    #[serde(default = "one")]
-    pub read_ratio: f64,
-    /// Key space size.
-    #[serde(default = "default_keys")]
-    pub keys: u64,
-    /// Which keys are asked for: uniform, zipf(a), hotspot(f, p).
-    #[serde(default)]
-    pub popularity: Popularity,
-    /// Distinct users (open arrivals); closed loops use `users`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_ids: Option<u64>,
-    /// Give up on an attempt after this long; none when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<Dur>,
-    /// Share of requests marked low priority (served after the others, shed first).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub low_priority: Option<f64>,
-    /// Per-user browser cache of cacheable reads (Cache-Control max-age); none when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub browser_cache: Option<BrowserCacheConfig>,
-    /// Retries with exponential backoff, jitter and a budget; none when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retries: Option<RetryConfig>,
-    /// Size of each response (for NIC bandwidth); zero when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_size: Option<crate::units::Bytes>,
-    /// Region for network latency.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-}
-
-fn one() -> f64 {
-    1.0
-}
-fn default_keys() -> u64 {
-    1000
-}
-
-impl ClientConfig {
-    /// Checks the arrival-process and retry parameters (the rest is checked with the
-    /// model); `p` is the client's path (`clients.users`).
-    pub fn validate_traffic(&self, p: &str, errs: &mut Vec<ConfigError>) {
-        let only = |field: &str, present: bool, arrivals: &str, errs: &mut Vec<ConfigError>| {
-            if present {
-                errs.push(ConfigError::new(
-                    format!("{p}.{field}"),
-                    format!(
-                        "`{field}` applies to arrival = {arrivals}, not to arrival = \"{}\"",
-                        arrival_name(self.arrival)
-                    ),
-                ));
-            }
-        };
-        let a = self.arrival;
-        only(
-            "steps",
-            self.steps.is_some() && a != Arrival::Steps,
-            "\"steps\"",
-            errs,
-        );
-        only(
-            "peak",
-            self.peak.is_some() && a != Arrival::Diurnal,
-            "\"diurnal\"",
-            errs,
-        );
-        only(
-            "period",
-            self.period.is_some() && a != Arrival::Diurnal,
-            "\"diurnal\"",
-            errs,
-        );
-        only(
-            "file",
-            self.file.is_some() && a != Arrival::Trace,
-            "\"trace\"",
-            errs,
-        );
-        only(
-            "trace",
-            !self.trace.is_empty() && a != Arrival::Trace,
-            "\"trace\"",
-            errs,
-        );
-        match a {
-            Arrival::Steps => match &self.steps {
-                None => errs.push(ConfigError::new(
-                    format!("{p}.steps"),
-                    "arrival = \"steps\" needs `steps = [{ at = \"0s\", rate = 100 }, { at = \"60s\", rate = 2000 }]`",
-                )),
-                Some(steps) if steps.is_empty() => errs.push(ConfigError::new(
-                    format!("{p}.steps"),
-                    "needs at least one step ({ at = \"0s\", rate = 100 })",
-                )),
-                Some(steps) => {
-                    for (i, s) in steps.iter().enumerate() {
-                        if let Err(e) = check_non_negative(&format!("{p}.steps.{i}.rate"), s.rate)
-                        {
-                            errs.push(e);
-                        }
-                        if i > 0 && s.at <= steps[i - 1].at {
-                            errs.push(ConfigError::new(
-                                format!("{p}.steps.{i}.at"),
-                                format!(
-                                    "steps must be in increasing order of `at`: {} comes after {}",
-                                    s.at.0,
-                                    steps[i - 1].at.0
-                                ),
-                            ));
-                        }
-                    }
-                    if let Some(r) = self.rate {
-                        if let Err(e) = check_non_negative(&format!("{p}.rate"), r) {
-                            errs.push(e);
-                        }
-                    }
-                }
-            },
-            Arrival::Diurnal => {
-                match self.rate {
-                    None => errs.push(ConfigError::new(
-                        format!("{p}.rate"),
-                        "arrival = \"diurnal\" needs `rate` (the base rate), `peak` and `period`",
-                    )),
-                    Some(r) => {
-                        if let Err(e) = check_non_negative(&format!("{p}.rate"), r) {
-                            errs.push(e);
-                        }
-                    }
-                }
-                match self.peak {
-                    None => errs.push(ConfigError::new(
-                        format!("{p}.peak"),
-                        "arrival = \"diurnal\" needs `peak` (the highest rate per second)",
-                    )),
-                    Some(r) => {
-                        if let Err(e) = check_non_negative(&format!("{p}.peak"), r) {
-                            errs.push(e);
-                        }
-                    }
-                }
-                match self.period {
-                    None => errs.push(ConfigError::new(
-                        format!("{p}.period"),
-                        "arrival = \"diurnal\" needs `period` (such as \"24h\")",
-                    )),
-                    Some(d) if d.0 == SimTime::ZERO => errs.push(ConfigError::new(
-                        format!("{p}.period"),
-                        "must be longer than zero",
-                    )),
-                    _ => {}
-                }
-            }
-            Arrival::Trace => {
-                if self.file.is_none() && self.trace.is_empty() {
-                    errs.push(ConfigError::new(
-                        format!("{p}.file"),
-                        "arrival = \"trace\" needs `file` (a CSV file of arrival times in seconds)",
-                    ));
-                }
-                if let Some(i) = self.trace.iter().position(|t| !(t.is_finite() && *t >= 0.0)) {
-                    errs.push(ConfigError::new(
-                        format!("{p}.trace"),
-                        format!(
-                            "arrival times must be finite seconds, zero or more; entry {i} is {}",
-                            self.trace[i]
-                        ),
-                    ));
-                }
-            }
-            _ => {}
-        }
-        if let Some(r) = &self.retries {
-            if !(r.multiplier.is_finite() && r.multiplier >= 1.0) {
-                errs.push(ConfigError::new(
-                    format!("{p}.retries.multiplier"),
-                    format!(
-                        "must be a number of at least 1 (2.0 doubles each wait); found {}",
-                        r.multiplier
-                    ),
-                ));
-            }
-            if let Some(b) = r.budget {
-                if let Err(e) = check_non_negative(&format!("{p}.retries.budget"), b) {
-                    errs.push(e);
-                }
-            }
-        }
-        if let Some(s) = self.response_size {
-            if s.0 > u64::from(u32::MAX) {
-                errs.push(ConfigError::new(
-                    format!("{p}.response_size"),
-                    "must be below 4GiB",
-                ));
-            }
-        }
-    }
-
-    /// The mean arrival rate over `[0, horizon)`, for estimates (closed loops: none).
-    pub fn mean_rate(&self, horizon: SimTime) -> Option<f64> {
-        let h = horizon.as_secs_f64();
-        match self.arrival {
-            Arrival::Poisson | Arrival::Constant => self.rate,
-            Arrival::Closed => None,
-            Arrival::Diurnal => Some((self.rate.unwrap_or(0.0) + self.peak.unwrap_or(0.0)) / 2.0),
-            Arrival::Trace => {
-                (h > 0.0).then(|| self.trace.iter().filter(|t| **t < h).count() as f64 / h)
-            }
-            Arrival::Steps => {
-                let steps = self.steps.as_deref().unwrap_or(&[]);
-                if h <= 0.0 {
-                    return None;
-                }
-                let mut total = 0.0;
-                let mut t = 0.0;
-                let mut rate = self.rate.unwrap_or(0.0);
-                for s in steps {
-                    let at = s.at.0.as_secs_f64().min(h);
-                    total += rate * (at - t).max(0.0);
-                    t = t.max(at);
-                    rate = s.rate;
-                }
-                total += rate * (h - t).max(0.0);
-                Some(total / h)
-            }
-        }
-    }
-}
-
-fn arrival_name(a: Arrival) -> &'static str {
-    match a {
-        Arrival::Poisson => "poisson",
-        Arrival::Constant => "constant",
-        Arrival::Closed => "closed",
-        Arrival::Steps => "steps",
-        Arrival::Diurnal => "diurnal",
-        Arrival::Trace => "trace",
-    }
-}
+use super::*;
 
 /// The `Wake` payload of an open-loop arrival; closed-loop wakes carry the user index.
-const OPEN: u64 = u64::MAX;
+pub(super) const OPEN: u64 = u64::MAX;
 /// The `Wake` payload that draws the first arrival of a non-stationary open process.
-const FIRST: u64 = u64::MAX - 1;
+pub(super) const FIRST: u64 = u64::MAX - 1;
 
 /// The arrival process, resolved to what the event loop needs.
 #[derive(Debug)]
-enum Process {
+pub(super) enum Process {
     Poisson {
         mean_gap_ns: f64,
     },
@@ -425,7 +48,7 @@ enum Process {
 
 /// The retry policy in force, with its budget's token bucket.
 #[derive(Debug)]
-struct RetryPolicy {
+pub(super) struct RetryPolicy {
     max: u32,
     backoff_ns: f64,
     multiplier: f64,
@@ -436,7 +59,7 @@ struct RetryPolicy {
 
 /// Whether attempt `id` still waits for its answer (its deadline still matters).
 #[inline]
-fn pending(reqs: &crate::request::RequestTable, id: ReqId) -> bool {
+pub(super) fn pending(reqs: &crate::request::RequestTable, id: ReqId) -> bool {
     reqs.get(id).is_some_and(|r| !r.abandoned)
 }
 
@@ -570,7 +193,7 @@ impl Client {
     }
 
     /// The time of the next open-loop arrival after `now`, if any before the end.
-    fn next_arrival(&mut self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
+    pub(super) fn next_arrival(&mut self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
         let now = ctx.now();
         let next = match &mut self.process {
             Process::Poisson { mean_gap_ns } => {
@@ -672,7 +295,7 @@ impl Client {
         }
     }
 
-    fn send_new(&mut self, ctx: &mut Ctx<'_>, user: u32) {
+    pub(super) fn send_new(&mut self, ctx: &mut Ctx<'_>, user: u32) {
         let now = ctx.now();
         let key = self.keys.sample(ctx.rng);
         let op = if self.read_ratio >= 1.0 || ctx.rng.random::<f64>() < self.read_ratio {
@@ -717,7 +340,7 @@ impl Client {
     }
 
     /// Sends attempt `id` (already in the request table) to a target.
-    fn dispatch(&mut self, ctx: &mut Ctx<'_>, id: ReqId) {
+    pub(super) fn dispatch(&mut self, ctx: &mut Ctx<'_>, id: ReqId) {
         let now = ctx.now();
         let Some(r) = ctx.shared.reqs.get_mut(id) else {
             return;
@@ -751,7 +374,7 @@ impl Client {
     }
 
     /// Schedules a retry of `r` if the policy and the budget allow one.
-    fn try_retry(&mut self, ctx: &mut Ctx<'_>, r: &Request) -> bool {
+    pub(super) fn try_retry(&mut self, ctx: &mut Ctx<'_>, r: &Request) -> bool {
         let Some(p) = &mut self.retry else {
             return false;
         };
@@ -783,7 +406,7 @@ impl Client {
         true
     }
 
-    fn on_response(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+    pub(super) fn on_response(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
         if status == Status::Ok && !ctx.shared.oracle.enabled && self.browser.is_none() {
             // The common case needs four fields of the attempt: read them and free the
             // slot without moving the whole attempt out of the table.
@@ -831,7 +454,7 @@ impl Client {
 
     /// The wake-up for the oldest deadline: times out its attempt if still unanswered,
     /// then arms the wake-up for the next deadline still pending.
-    fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
+    pub(super) fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
         let reqs = &ctx.shared.reqs;
         if let Some(req) = self.deadlines.fire(|r| pending(reqs, *r)) {
             self.on_timeout(ctx, req);
@@ -848,7 +471,7 @@ impl Client {
         self.deadlines.len()
     }
 
-    fn on_timeout(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+    pub(super) fn on_timeout(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let Some(r) = ctx.shared.reqs.get_mut(req) else {
             return; // answered in time
         };
@@ -863,13 +486,13 @@ impl Client {
         self.finish(ctx, &r, Outcome::Timeout);
     }
 
-    fn finish(&mut self, ctx: &mut Ctx<'_>, r: &Request, outcome: Outcome) {
+    pub(super) fn finish(&mut self, ctx: &mut Ctx<'_>, r: &Request, outcome: Outcome) {
         self.close(ctx, r.first_sent, r.op, r.user, r.trace, outcome);
     }
 
     /// The logical request (first sent at `first_sent`) ended with `outcome`.
     #[inline]
-    fn close(
+    pub(super) fn close(
         &mut self,
         ctx: &mut Ctx<'_>,
         first_sent: SimTime,

@@ -63,7 +63,7 @@ const LEAVES: &[Leaf] = &[
         "",
     ),
     (
-        "popularity",
+        "traffic::popularity",
         "Popularity",
         "key popularity",
         "uniform | zipf(a) (\"zipf(0.99)\") | hotspot(f, p) (\"hotspot(0.01, 0.5)\": share p of \
@@ -71,7 +71,7 @@ const LEAVES: &[Leaf] = &[
         "uniform",
     ),
     (
-        "shedding",
+        "compute::shedding",
         "Shedding",
         "one of",
         "none | queue | deadline(d) (\"deadline(500ms)\") | probabilistic(f) (\"probabilistic(0.8)\", \
@@ -79,28 +79,28 @@ const LEAVES: &[Leaf] = &[
         "queue",
     ),
     (
-        "database",
+        "data::database",
         "ReadFrom",
         "one of",
         "primary | replicas | read_your_writes(w) (\"read_your_writes(5s)\")",
         "primary",
     ),
     (
-        "autoscaler",
+        "compute::autoscaler",
         "Target",
         "number, or a duration for p95",
         "0.7 (cpu: utilization), 500 (rps per instance), \"200ms\" (p95), 10 (queue per worker)",
         "",
     ),
     (
-        "autoscaler",
+        "compute::autoscaler",
         "Step",
         "share or count",
         "a share of the current count such as \"50%\", or a count such as 2",
         "",
     ),
     (
-        "cache",
+        "data::cache",
         "Warm",
         "\"hottest\" or a count",
         "\"hottest\" (as many of the hottest keys as fit) or a number of entries such as 5000",

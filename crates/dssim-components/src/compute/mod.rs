@@ -1,0 +1,12 @@
+//! The compute tier: services and their instances, load balancers, autoscalers, load
+//! shedding, canary rollouts, and the per-service state they share (member tables, billing).
+
+pub mod autoscaler;
+pub mod canary;
+pub mod load_balancer;
+pub mod service;
+pub mod shedding;
+pub mod state;
+pub mod validate;
+
+pub use state::*;

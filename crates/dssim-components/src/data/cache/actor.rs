@@ -1,0 +1,635 @@
+//! The cache actor: lookups, misses coalesced into flights, fills, write policies, flushes, crashes.
+
+use dssim_engine::{Dist, SimTime};
+use rand::Rng as _;
+
+use crate::node::{Ctx, Msg};
+use crate::request::{call, reply, reply_local, Op, ReqId, Request, Status};
+use crate::trace;
+
+use super::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Call {
+    Fetch,
+    Pass,
+    Write,
+    Flush,
+}
+
+pub(super) const NIL: u32 = u32::MAX;
+
+/// Backend reads of one key in flight, and the requests waiting for them (coalesce).
+#[derive(Clone, Debug)]
+pub(super) struct Flight {
+    key: u64,
+    reads: u32,
+    head: u32,
+    tail: u32,
+    live: bool,
+}
+
+/// One cache node (an app cache, one instance of a local cache, or a CDN edge).
+#[derive(Debug)]
+pub struct Cache {
+    /// Index of the `[[caches]]` entry in the model.
+    pub index: usize,
+    tier: Tier,
+    write_policy: WritePolicy,
+    invalidation: Invalidation,
+    stampede: Stampede,
+    ttl: Option<SimTime>,
+    latency: Option<Dist>,
+    op_time: SimTime,
+    origin_latency: Option<Dist>,
+    cacheable: f64,
+    flush_interval: SimTime,
+    lock_retry: SimTime,
+    local: bool,
+    warm: u64,
+    store: Store,
+    busy_until: SimTime,
+    backend: Backend,
+    flights: Vec<Flight>,
+    free_flights: Vec<u32>,
+    flight_of: KeyMap<u64, u32>,
+    waiters: Vec<(ReqId, u32)>,
+    free_waiters: Vec<u32>,
+    outstanding: KeyMap<u64, (u32, Call)>,
+    arrived: KeyMap<u64, SimTime>,
+    dirty: KeyMap<u64, u32>,
+    dirty_order: Vec<u64>,
+    flush_scheduled: bool,
+    alive: bool,
+    epoch: u32,
+    /// Measurements.
+    pub stats: CacheStats,
+}
+
+#[inline]
+pub(super) fn pack(r: ReqId) -> u64 {
+    (u64::from(r.idx) << 32) | u64::from(r.gen)
+}
+
+impl Cache {
+    /// A cache node for entry `index` of the model, filled per `warm`.
+    pub fn new(index: usize, cfg: &CacheConfig, backend: Backend) -> Self {
+        let capacity = cfg.capacity.unwrap_or(u64::MAX);
+        let warm = match cfg.warm {
+            None => 0,
+            Some(Warm::Hottest) => capacity,
+            Some(Warm::Entries(n)) => n.min(capacity),
+        };
+        let mut c = Cache {
+            index,
+            tier: cfg.tier,
+            write_policy: cfg.write_policy,
+            invalidation: cfg.invalidation,
+            stampede: cfg.stampede,
+            ttl: cfg.ttl.map(|d| d.0),
+            latency: cfg.latency.as_ref().map(|d| d.0.clone()),
+            op_time: cfg.max_ops.filter(|m| *m > 0.0).map_or(SimTime::ZERO, |m| {
+                SimTime::from_nanos((1e9 / m).round() as u64)
+            }),
+            origin_latency: cfg.origin_latency.as_ref().map(|d| d.0.clone()),
+            cacheable: cfg.cacheable.unwrap_or(1.0),
+            flush_interval: cfg.flush_interval.map_or(SimTime::from_secs(1), |d| d.0),
+            lock_retry: cfg.lock_retry.map_or(SimTime::from_millis(5), |d| d.0),
+            local: cfg.local,
+            warm,
+            store: Store::new(cfg.eviction, capacity),
+            busy_until: SimTime::ZERO,
+            backend,
+            flights: Vec::new(),
+            free_flights: Vec::new(),
+            flight_of: KeyMap::default(),
+            waiters: Vec::new(),
+            free_waiters: Vec::new(),
+            outstanding: KeyMap::default(),
+            arrived: KeyMap::default(),
+            dirty: KeyMap::default(),
+            dirty_order: Vec::new(),
+            flush_scheduled: false,
+            alive: true,
+            epoch: 0,
+            stats: CacheStats::default(),
+        };
+        c.preload(SimTime::ZERO);
+        c
+    }
+
+    /// Replaces what misses and writes call (the model wires databases after building).
+    pub fn set_backend(&mut self, backend: Backend) {
+        self.backend = backend;
+    }
+
+    /// Whether this node is up.
+    pub fn alive(&self) -> bool {
+        self.alive
+    }
+
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+
+    /// Writes acknowledged but not yet flushed (write-behind).
+    pub fn buffered_writes(&self) -> u64 {
+        self.dirty_order
+            .iter()
+            .map(|k| u64::from(self.dirty.get(k).copied().unwrap_or(0)))
+            .sum()
+    }
+
+    pub(super) fn preload(&mut self, now: SimTime) {
+        if self.warm == 0 {
+            return;
+        }
+        let expires = self.ttl.map_or(SimTime::MAX, |t| now.saturating_add(t));
+        // Warming inserts distinct keys below the capacity: nothing is evicted, so the
+        // random stream is never drawn and a fixed one serves. The coldest go in first, so
+        // LRU, FIFO and LFU (ties: oldest first) would evict them first.
+        let mut rng = dssim_engine::rng::stream(0, "warm");
+        for k in (0..self.warm.min(MAX_WARM)).rev() {
+            let slot = self.slot_key(k, 0);
+            self.store.insert(slot, 0, expires, &mut rng);
+        }
+    }
+
+    /// Handles one message.
+    #[inline]
+    pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
+        match msg {
+            Msg::Request(req) => self.arrive(ctx, req),
+            Msg::Cache(req, CacheStep::Lookup) => self.serve(ctx, req, false),
+            Msg::Cache(req, CacheStep::Retry) => self.serve(ctx, req, true),
+            Msg::Cache(req, CacheStep::Fetch) => self.call_backend(ctx, req),
+            Msg::Cache(req, CacheStep::Answered(st)) => self.answered(ctx, req, st),
+            Msg::Response(req, st) => match &self.origin_latency {
+                Some(d) => {
+                    let d = d.sample(ctx.rng);
+                    ctx.timer(d, Msg::Cache(req, CacheStep::Answered(st)));
+                }
+                None => self.answered(ctx, req, st),
+            },
+            Msg::Wake(_) => self.flush(ctx),
+            Msg::Kill => self.kill(ctx),
+            // A timed change ([`crate::changes`]): entries stored from now on get the new TTL.
+            Msg::Change(i) => {
+                if let Some(crate::changes::Setting::Ttl(t)) = ctx.shared.settings.get(i as usize) {
+                    self.ttl = Some(*t);
+                }
+            }
+            Msg::Recover => self.recover(ctx),
+            _ => {}
+        }
+    }
+
+    pub(super) fn answer(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        if let Some(t) = self.arrived.remove(&pack(req)) {
+            self.stats.sojourn.record(ctx.now() - t);
+        }
+        if self.local {
+            reply_local(ctx, req, SimTime::ZERO, status);
+        } else {
+            reply(ctx, req, status);
+        }
+    }
+
+    pub(super) fn arrive(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+        if !self.alive {
+            self.answer(ctx, req, Status::Error);
+            return;
+        }
+        let now = ctx.now();
+        let counted = ctx
+            .shared
+            .reqs
+            .get(req)
+            .is_some_and(|r| ctx.shared.stats.counts(r.first_sent));
+        if counted {
+            self.stats.requests += 1;
+            self.stats.busy_ns += u128::from(self.op_time.0);
+            self.arrived.insert(pack(req), now);
+        }
+        let mut delay = SimTime::ZERO;
+        if self.op_time > SimTime::ZERO {
+            let done = self.busy_until.max(now) + self.op_time;
+            self.busy_until = done;
+            delay = done - now;
+        }
+        if let Some(l) = &self.latency {
+            delay += l.sample(ctx.rng);
+        }
+        if delay == SimTime::ZERO {
+            self.serve(ctx, req, false);
+        } else {
+            trace::phase(ctx, req, "lookup");
+            ctx.timer(delay, Msg::Cache(req, CacheStep::Lookup));
+        }
+    }
+
+    /// The operation runs: a lookup for a read, the write policy for a write.
+    pub(super) fn serve(&mut self, ctx: &mut Ctx<'_>, req: ReqId, retry: bool) {
+        if !self.alive {
+            self.answer(ctx, req, Status::Error);
+            return;
+        }
+        let Some(r) = ctx.shared.reqs.get(req) else {
+            return;
+        };
+        let (key, op, counted) = (r.key, r.op, ctx.shared.stats.counts(r.first_sent));
+        if self.tier == Tier::Cdn && (op == Op::Write || !is_cacheable(key, self.cacheable)) {
+            if counted {
+                self.stats.passed += 1;
+            }
+            self.start_call(ctx, req, Call::Pass);
+            return;
+        }
+        match op {
+            Op::Read => self.read(ctx, req, key, counted, retry),
+            Op::Write => self.write(ctx, req, key, counted),
+        }
+    }
+
+    /// Whether entries are keyed by (key, version) (`invalidation = "versioned"` with
+    /// `cache_aside`).
+    pub(super) fn versioned(&self) -> bool {
+        self.invalidation == Invalidation::Versioned && self.write_policy == WritePolicy::CacheAside
+    }
+
+    /// The store's key for version `version` of `key`: the key itself, or with versioned
+    /// keys a hash of both (as a versioned cache key `user:42:v7` names one version).
+    pub(super) fn slot_key(&self, key: u64, version: u64) -> u64 {
+        if !self.versioned() {
+            return key;
+        }
+        let mix = |mut z: u64| {
+            // SplitMix64's finaliser: distinct inputs, well-spread outputs.
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        mix(key ^ mix(version.wrapping_add(0x9e37_79b9_7f4a_7c15)))
+    }
+
+    pub(super) fn read(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        req: ReqId,
+        key: u64,
+        counted: bool,
+        retry: bool,
+    ) {
+        let now = ctx.now();
+        let slot = if self.versioned() {
+            // The application knows the key's current version (it reads it with the
+            // entity's metadata): here, the newest acknowledged one.
+            self.slot_key(key, ctx.shared.oracle.newest(key))
+        } else {
+            key
+        };
+        let found = self.store.get(slot, now);
+        if !retry {
+            let hit = matches!(found, Lookup::Hit(_));
+            ctx.shared.stats.cache_lookup(hit, counted);
+            if counted {
+                self.stats.lookups += 1;
+                self.stats.hits += u64::from(hit);
+                self.stats.expired += u64::from(found == Lookup::Expired);
+            }
+        }
+        if let Lookup::Hit(v) = found {
+            if let Some(r) = ctx.shared.reqs.get_mut(req) {
+                r.version = v;
+            }
+            trace::phase(ctx, req, "hit");
+            self.answer(ctx, req, Status::Ok);
+            return;
+        }
+        let busy = self
+            .flight_of
+            .get(&key)
+            .is_some_and(|&f| self.flights[f as usize].reads > 0);
+        match self.stampede {
+            Stampede::Coalesce if busy => {
+                let f = self.flight_of[&key];
+                self.push_waiter(f, req);
+                trace::phase(ctx, req, "miss: wait for the fetch in flight");
+                if counted && !retry {
+                    self.stats.coalesced += 1;
+                }
+            }
+            Stampede::Lock if busy => {
+                if counted && !retry {
+                    self.stats.coalesced += 1;
+                }
+                trace::phase(ctx, req, "miss: locked, retry later");
+                ctx.timer(self.lock_retry, Msg::Cache(req, CacheStep::Retry));
+            }
+            _ => {
+                let f = self.flight(key);
+                let fl = &mut self.flights[f as usize];
+                fl.reads += 1;
+                self.stats.max_concurrent_misses = self.stats.max_concurrent_misses.max(fl.reads);
+                if counted {
+                    self.stats.backend_reads += 1;
+                }
+                self.start_call(ctx, req, Call::Fetch);
+            }
+        }
+    }
+
+    pub(super) fn write(&mut self, ctx: &mut Ctx<'_>, req: ReqId, key: u64, counted: bool) {
+        if self.write_policy != WritePolicy::WriteBehind {
+            if counted {
+                self.stats.backend_writes += 1;
+            }
+            self.start_call(ctx, req, Call::Write);
+            return;
+        }
+        // Write-behind: the cache holds the newest value; the database learns it at the
+        // next flush. Versions come only from the database: the entry keeps the version it
+        // had until the flush is acknowledged, and the acknowledgement to the client carries
+        // none (the consistency oracle ignores it).
+        let version = self.store.peek(key).unwrap_or(0);
+        let expires = self.expiry(ctx.now());
+        if self.store.insert(key, version, expires, ctx.rng).is_some() {
+            self.stats.evictions += 1;
+        }
+        trace::phase(ctx, req, "write behind: buffered");
+        let n = self.dirty.entry(key).or_insert(0);
+        if *n == 0 {
+            self.dirty_order.push(key);
+        }
+        *n += 1;
+        if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            ctx.timer(self.flush_interval, Msg::Wake(0));
+        }
+        self.answer(ctx, req, Status::Ok);
+    }
+
+    pub(super) fn expiry(&self, now: SimTime) -> SimTime {
+        self.ttl.map_or(SimTime::MAX, |t| now.saturating_add(t))
+    }
+
+    /// Sends `req` to the backend (after the edge → origin delay, for a CDN).
+    pub(super) fn start_call(&mut self, ctx: &mut Ctx<'_>, req: ReqId, kind: Call) {
+        self.outstanding.insert(pack(req), (self.epoch, kind));
+        let label = match kind {
+            Call::Fetch => "miss: fetch",
+            Call::Pass => "pass through",
+            Call::Write => "write",
+            Call::Flush => "flush",
+        };
+        trace::phase(ctx, req, label);
+        match &self.origin_latency {
+            Some(d) => {
+                let d = d.sample(ctx.rng);
+                ctx.timer(d, Msg::Cache(req, CacheStep::Fetch));
+            }
+            None => self.call_backend(ctx, req),
+        }
+    }
+
+    pub(super) fn call_backend(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+        let to = match &self.backend {
+            Backend::None => None,
+            Backend::Actors(v) if v.is_empty() => None,
+            Backend::Actors(v) if v.len() == 1 => Some(v[0]),
+            Backend::Actors(v) => Some(v[ctx.rng.random_range(0..v.len())]),
+            Backend::Db(router) => Some(router.route(ctx, req)),
+        };
+        match to {
+            Some(to) => call(ctx, to, req),
+            // No backend: the value comes from nowhere, at once.
+            None => self.answered(ctx, req, Status::Ok),
+        }
+    }
+
+    /// The backend answered `req` (after the origin → edge delay, for a CDN).
+    pub(super) fn answered(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        let Some((epoch, kind)) = self.outstanding.remove(&pack(req)) else {
+            return;
+        };
+        if kind == Call::Flush {
+            // The database took a buffered write: the entry learns its version, unless the
+            // key was written again meanwhile or the cache restarted.
+            if let Some(r) = ctx.shared.reqs.remove(req) {
+                if status == Status::Ok
+                    && epoch == self.epoch
+                    && !self.dirty.contains_key(&r.key)
+                    && self.store.peek(r.key).is_some_and(|v| v < r.version)
+                {
+                    self.store.set_version(r.key, r.version);
+                }
+            }
+            return;
+        }
+        let Some(r) = ctx.shared.reqs.get(req) else {
+            return;
+        };
+        let (key, version) = (r.key, r.version);
+        // A cache that died since the call cannot answer on the old connection.
+        let status = if epoch != self.epoch || !self.alive {
+            Status::Error
+        } else {
+            status
+        };
+        match kind {
+            Call::Pass => {}
+            Call::Fetch => {
+                if epoch == self.epoch {
+                    if status == Status::Ok && self.alive {
+                        self.fill(ctx, key, version);
+                    }
+                    self.land(ctx, key, status, version);
+                }
+            }
+            Call::Write if self.alive && epoch == self.epoch => match self.write_policy {
+                WritePolicy::WriteThrough if status == Status::Ok => {
+                    let expires = self.expiry(ctx.now());
+                    if self.store.insert(key, version, expires, ctx.rng).is_some() {
+                        self.stats.evictions += 1;
+                    }
+                }
+                WritePolicy::CacheAside => match self.invalidation {
+                    Invalidation::Delete => {
+                        self.store.remove(key);
+                    }
+                    // The next read looks the new version up: nothing to do.
+                    Invalidation::Versioned | Invalidation::TtlOnly => {}
+                },
+                _ => {}
+            },
+            Call::Write | Call::Flush => {}
+        }
+        self.answer(ctx, req, status);
+    }
+
+    /// Stores a value read from the backend.
+    pub(super) fn fill(&mut self, ctx: &mut Ctx<'_>, key: u64, version: u64) {
+        // With versioned keys the value is stored under the version the database returned
+        // (an older one, from a lagging replica, is never found by a newer lookup).
+        let key = self.slot_key(key, version);
+        if self.write_policy == WritePolicy::WriteBehind && self.dirty.contains_key(&key) {
+            return; // the buffered write is newer than what the database returned
+        }
+        let expires = self.expiry(ctx.now());
+        if self.store.insert(key, version, expires, ctx.rng).is_some() {
+            self.stats.evictions += 1;
+        }
+    }
+
+    /// One backend read of `key` ended: answer whoever waited on it.
+    pub(super) fn land(&mut self, ctx: &mut Ctx<'_>, key: u64, status: Status, version: u64) {
+        let Some(&f) = self.flight_of.get(&key) else {
+            return;
+        };
+        let fl = &mut self.flights[f as usize];
+        fl.reads = fl.reads.saturating_sub(1);
+        let mut w = std::mem::replace(&mut fl.head, NIL);
+        fl.tail = NIL;
+        let done = fl.reads == 0;
+        while w != NIL {
+            let (wreq, next) = self.waiters[w as usize];
+            self.free_waiters.push(w);
+            if let Some(r) = ctx.shared.reqs.get_mut(wreq) {
+                r.version = version;
+            }
+            self.answer(ctx, wreq, status);
+            w = next;
+        }
+        if done {
+            self.drop_flight(f);
+        }
+    }
+
+    pub(super) fn flight(&mut self, key: u64) -> u32 {
+        if let Some(&f) = self.flight_of.get(&key) {
+            return f;
+        }
+        let fl = Flight {
+            key,
+            reads: 0,
+            head: NIL,
+            tail: NIL,
+            live: true,
+        };
+        let f = match self.free_flights.pop() {
+            Some(f) => {
+                self.flights[f as usize] = fl;
+                f
+            }
+            None => {
+                self.flights.push(fl);
+                (self.flights.len() - 1) as u32
+            }
+        };
+        self.flight_of.insert(key, f);
+        f
+    }
+
+    pub(super) fn drop_flight(&mut self, f: u32) {
+        let fl = &mut self.flights[f as usize];
+        fl.live = false;
+        let key = fl.key;
+        self.flight_of.remove(&key);
+        self.free_flights.push(f);
+    }
+
+    pub(super) fn push_waiter(&mut self, f: u32, req: ReqId) {
+        let w = match self.free_waiters.pop() {
+            Some(w) => {
+                self.waiters[w as usize] = (req, NIL);
+                w
+            }
+            None => {
+                self.waiters.push((req, NIL));
+                (self.waiters.len() - 1) as u32
+            }
+        };
+        let fl = &mut self.flights[f as usize];
+        if fl.tail == NIL {
+            fl.head = w;
+        } else {
+            self.waiters[fl.tail as usize].1 = w;
+        }
+        fl.tail = w;
+    }
+
+    /// Write-behind: sends every buffered key to the database, one write per key.
+    pub(super) fn flush(&mut self, ctx: &mut Ctx<'_>) {
+        self.flush_scheduled = false;
+        if !self.alive {
+            return;
+        }
+        let now = ctx.now();
+        let me = ctx.me();
+        for i in 0..self.dirty_order.len() {
+            let key = self.dirty_order[i];
+            self.dirty.remove(&key);
+            if now >= ctx.shared.stats.warmup && now < ctx.shared.stats.end {
+                self.stats.backend_writes += 1;
+            }
+            if matches!(self.backend, Backend::None) {
+                continue;
+            }
+            // An internal request: nobody waits for it at a client (hence `abandoned`).
+            let mut r = Request::new(0, me, 0, key, Op::Write, now);
+            r.abandoned = true;
+            let id = ctx.shared.reqs.insert(r);
+            self.outstanding.insert(pack(id), (self.epoch, Call::Flush));
+            self.call_backend(ctx, id);
+        }
+        self.dirty_order.clear();
+    }
+
+    /// The node dies: entries, buffered writes (counted as lost) and waiting requests go;
+    /// calls in flight are answered with errors when they come back.
+    pub fn kill(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.alive {
+            return;
+        }
+        self.alive = false;
+        self.epoch = self.epoch.wrapping_add(1);
+        let lost = self.buffered_writes();
+        self.stats.lost_writes += lost;
+        if let Some(l) = ctx.shared.stats.cache_lost_writes.as_mut() {
+            *l += lost;
+        }
+        self.dirty.clear();
+        self.dirty_order.clear();
+        self.store.clear();
+        self.busy_until = ctx.now();
+        // Coalesced waiters lose their connection now; flights are walked in slot order.
+        for f in 0..self.flights.len() as u32 {
+            if !self.flights[f as usize].live {
+                continue;
+            }
+            let mut w = std::mem::replace(&mut self.flights[f as usize].head, NIL);
+            while w != NIL {
+                let (wreq, next) = self.waiters[w as usize];
+                self.free_waiters.push(w);
+                self.answer(ctx, wreq, Status::Error);
+                w = next;
+            }
+            self.drop_flight(f);
+        }
+    }
+
+    /// The node comes back empty (then warmed, if configured).
+    pub fn recover(&mut self, ctx: &mut Ctx<'_>) {
+        if self.alive {
+            return;
+        }
+        self.alive = true;
+        self.preload(ctx.now());
+    }
+}

@@ -1,0 +1,539 @@
+//! Databases: replicated, sharded stores of versioned keys.
+//!
+//! ```text
+//!                          +----------- shard s ----------------------+
+//!   app --route(key)-->    | primary --replicate(delay)--> replica 0  |
+//!   (DbRouter)             |    ^   \-------------------->  replica 1  |
+//!                          |    +------- acks (semi_sync, sync) ------+
+//!                          +------------------------------------------+
+//! ```
+//!
+//! What it models:
+//! - **Shards** (`shards`, `sharding` = `hash` | `range` | `directory` | `consistent_hash`):
+//!   a key lives on one shard; [`ShardMap`] maps keys to shards and [`moved_fraction`] says
+//!   how many keys move when the shard count changes (mod-N hashing moves about N/(N+1),
+//!   consistent hashing and a directory about 1/(N+1)).
+//! - **Nodes**: each shard has a primary (`db.primary`, `db.shard.3.primary`) and
+//!   `replicas` replicas (`db.replica.0`, `db.shard.3.replica.0`; indices from 0, like
+//!   service instances). A node accepts a request on a connection (up to
+//!   `max_connections`; beyond that it refuses with an error) and executes up to `cores`
+//!   of them at once; the others wait for a core in FIFO order (without `cores`, every
+//!   accepted request executes at once and latency never grows with load). Service time is
+//!   `read_time` or `write_time`, times the Universal Scalability Law factor
+//!   `1 + σ(N−1) + κN(N−1)` for the N requests in service (`contention`), so throughput
+//!   `X(N) = N / (S (1 + σ(N−1) + κN(N−1)))` peaks at `N* = √((1−σ)/κ)`; plus a
+//!   `disk_read` when the key is not in the node's buffer pool (an LRU over `pages` keys).
+//! - **Replication**: every commit on a primary gets a global version and goes to the
+//!   shard's replication log; each change reaches each replica `replication_delay` later
+//!   (plus the mean network latency between them). `async` acknowledges at commit,
+//!   `semi_sync` after one replica acknowledged, `sync` after every live replica did.
+//!   Changes travel independently (a later one may overtake an earlier one; a replica keeps
+//!   the newest version of each key), so every change's lag follows `replication_delay`
+//!   whatever the load. A partition stops shipping; the backlog is shipped when it heals.
+//!   A change still in its delay when its primary crashes never leaves it.
+//! - **Reads** go to the primary, to one of the nearest replicas (at random), or (`read_your_writes(w)`) to the
+//!   primary for a user who wrote within `w`, else to a replica.
+//! - **Failover** (`failover = { detect, promote }`): when a primary is killed
+//!   ([`Msg::Kill`]), the replica that applied the most changes becomes primary
+//!   `detect + promote` later; acknowledged changes it lacks are lost writes.
+//! - **CAP** (`consistency`): `cp` serves reads and writes only at a primary that reaches a
+//!   majority of its shard (anything else is refused: errors). A `cp` shard is a consensus
+//!   group: when live replicas have lost sight of their (live) primary for
+//!   `election_timeout` and reach a majority of the shard, that majority elects the most
+//!   up-to-date node among them (after `failover.promote`, when given); the old primary,
+//!   in the minority, refuses until the partition heals and then rejoins as a replica.
+//!   So under a partition only the minority side closes. `ap` serves from whatever
+//!   node the caller reaches, accepts writes on a replica cut off from its primary and
+//!   reconciles them when the partition heals (last writer wins by version; a key written
+//!   on both sides is a conflict).
+//! - **Batching** (`batch = { size, max_wait }`): a primary commits writes in groups (one
+//!   `write_time` per group, as a group commit).
+//!
+//! Measures (components.csv, one row per node, kind `database`): requests, mean
+//! connections in use, connections / `max_connections`, p99 time in the node, buffer-pool
+//! hit ratio. Replication lag, stale reads, read-your-writes and monotonic-read
+//! violations, lost writes and conflicts are judged by the [`crate::consistency::Oracle`].
+
+use std::fmt;
+
+use dssim_engine::SimTime;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::units::{DistSpec, Dur};
+
+/// How keys are split over shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Sharding {
+    /// `hash(key) mod shards`.
+    #[default]
+    Hash,
+    /// Contiguous key ranges of equal width (hot spots with skewed keys).
+    Range,
+    /// A lookup table of hash buckets, rebalanced by moving as few buckets as possible.
+    Directory,
+    /// A hash ring with virtual nodes.
+    ConsistentHash,
+}
+
+/// When a write is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Replication {
+    /// At commit on the primary.
+    #[default]
+    Async,
+    /// When one replica has applied it.
+    SemiSync,
+    /// When every live replica has applied it.
+    Sync,
+}
+
+/// Behaviour under a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Consistency {
+    /// Serve what you have; accept writes on both sides and reconcile later.
+    #[default]
+    Ap,
+    /// Serve only at a primary that reaches a majority of its shard.
+    Cp,
+}
+
+/// Where reads go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ReadFrom {
+    /// Always the primary.
+    #[default]
+    Primary,
+    /// A random live replica (the primary when there is none).
+    Replicas,
+    /// The primary for a user who wrote within the window, else a replica.
+    ReadYourWrites(SimTime),
+}
+
+impl ReadFrom {
+    /// Parses `primary`, `replicas`, `read_your_writes(5s)`.
+    pub fn parse(text: &str) -> Result<ReadFrom, String> {
+        let t = text.trim();
+        match t {
+            "primary" => return Ok(ReadFrom::Primary),
+            "replicas" => return Ok(ReadFrom::Replicas),
+            _ => {}
+        }
+        if let Some(inner) = t
+            .strip_prefix("read_your_writes")
+            .and_then(|r| r.trim().strip_prefix('('))
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            return dssim_engine::parse_duration(inner.trim())
+                .map(ReadFrom::ReadYourWrites)
+                .map_err(|e| format!("read_your_writes(window): {e}"));
+        }
+        let hint = dssim_engine::did_you_mean(t, ["primary", "replicas", "read_your_writes"])
+            .map(|s| format!(" (did you mean {s:?}?)"))
+            .unwrap_or_default();
+        Err(format!(
+            "unknown read_from {text:?}{hint}: expected primary, replicas or \
+             read_your_writes(window), such as \"read_your_writes(5s)\""
+        ))
+    }
+}
+
+impl fmt::Display for ReadFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadFrom::Primary => f.write_str("primary"),
+            ReadFrom::Replicas => f.write_str("replicas"),
+            ReadFrom::ReadYourWrites(w) => write!(f, "read_your_writes({w})"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ReadFrom {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ReadFrom::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for ReadFrom {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+/// `failover = { detect, promote }`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failover {
+    /// Time to notice that the primary is gone.
+    pub detect: Dur,
+    /// Time to promote a replica once noticed.
+    pub promote: Dur,
+}
+
+/// `buffer_pool = { pages, disk_read }`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferPool {
+    /// Keys held in memory per node (one key = one page).
+    pub pages: u64,
+    /// Extra time to read a key that is not in memory.
+    pub disk_read: DistSpec,
+}
+
+/// `contention = { sigma, kappa }`: the Universal Scalability Law per node.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contention {
+    /// Contention (serialisation) coefficient σ.
+    pub sigma: f64,
+    /// Coherency (crosstalk) coefficient κ.
+    pub kappa: f64,
+}
+
+impl Contention {
+    /// Slowdown of each request when `n` are in service: `1 + σ(n−1) + κn(n−1)`.
+    #[inline]
+    pub fn factor(&self, n: u32) -> f64 {
+        let n = f64::from(n.max(1));
+        1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0)
+    }
+
+    /// Concurrency of peak throughput, `√((1−σ)/κ)` (infinite when κ = 0).
+    pub fn peak(&self) -> f64 {
+        if self.kappa > 0.0 {
+            ((1.0 - self.sigma).max(0.0) / self.kappa).sqrt()
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+/// `batch = { size, max_wait }`: group commit of writes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// Writes per group at most.
+    pub size: u32,
+    /// Longest a write waits for its group to fill.
+    pub max_wait: Dur,
+}
+
+/// A `[[databases]]` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Unique name; nodes are `name.primary`, `name.replica.0`, `name.shard.2.primary`, ...
+    pub name: String,
+    /// Replicas per shard.
+    #[serde(default)]
+    pub replicas: u32,
+    /// Number of shards.
+    #[serde(default = "one")]
+    pub shards: u32,
+    /// How keys map to shards.
+    #[serde(default)]
+    pub sharding: Sharding,
+    /// Time to serve a read (before contention and disk).
+    pub read_time: DistSpec,
+    /// Time to serve a write (before contention and disk).
+    pub write_time: DistSpec,
+    /// Concurrent requests per node; more are refused (errors). Unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// Queries a node executes at once (its cores or disks); a query that finds them all
+    /// busy waits in a FIFO queue, still holding its connection (so `max_connections`
+    /// bounds queued and executing queries together). Unlimited when absent: every query
+    /// runs at once, and a node's latency does not grow with its load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<u32>,
+    /// When writes are acknowledged.
+    #[serde(default)]
+    pub replication: Replication,
+    /// Per-change shipping delay to each replica; zero when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_delay: Option<DistSpec>,
+    /// Where reads go (with no replicas, every read goes to the primary).
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// Behaviour under partitions.
+    #[serde(default)]
+    pub consistency: Consistency,
+    /// Automatic promotion of a replica when a primary dies; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<Failover>,
+    /// `cp` only: how long replicas wait, cut off from a live primary, before the side
+    /// holding a majority of the shard elects a new primary (default 1 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub election_timeout: Option<Dur>,
+    /// Hot keys in memory; every access is in memory when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer_pool: Option<BufferPool>,
+    /// Universal Scalability Law coefficients; no contention when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contention: Option<Contention>,
+    /// Group commit of writes; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
+    /// Region of the primaries (and of the replicas unless `replica_region` says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Region of the replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_region: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Most replicas per shard (a node is one bit of a 64-bit mask).
+pub const MAX_REPLICAS: u32 = 63;
+
+impl DatabaseConfig {
+    /// The name of node `node` (0 = primary, `i + 1` = replica `i`) of shard `shard`.
+    pub fn node_name(&self, shard: u32, node: u32) -> String {
+        let role = role_name(node);
+        if self.shards <= 1 {
+            format!("{}.{role}", self.name)
+        } else {
+            format!("{}.shard.{shard}.{role}", self.name)
+        }
+    }
+
+    /// Every name that addresses nodes of this database, with the (shard, node) pairs it
+    /// stands for: the database, each shard, each node (plus `db.shard.0.primary`-style
+    /// aliases when there is one shard).
+    pub fn addresses(&self) -> Vec<(String, Vec<(u32, u32)>)> {
+        let nodes = self.replicas + 1;
+        let all: Vec<(u32, u32)> = (0..self.shards)
+            .flat_map(|s| (0..nodes).map(move |n| (s, n)))
+            .collect();
+        let mut v = vec![(self.name.clone(), all)];
+        for s in 0..self.shards {
+            v.push((
+                format!("{}.shard.{s}", self.name),
+                (0..nodes).map(|n| (s, n)).collect(),
+            ));
+            for n in 0..nodes {
+                v.push((self.node_name(s, n), vec![(s, n)]));
+                if self.shards <= 1 {
+                    v.push((
+                        format!("{}.shard.0.{}", self.name, role_name(n)),
+                        vec![(s, n)],
+                    ));
+                }
+            }
+        }
+        v
+    }
+}
+
+pub(super) fn role_name(node: u32) -> String {
+    if node == 0 {
+        "primary".to_string()
+    } else {
+        format!("replica.{}", node - 1)
+    }
+}
+
+mod lru;
+mod node;
+mod router;
+mod shard_map;
+mod state;
+
+pub use lru::*;
+pub use node::*;
+pub use router::*;
+pub use shard_map::*;
+pub use state::*;
+
+/// Fills the consistency columns of runs.csv from the oracle (models with databases).
+pub fn report(o: &crate::consistency::Oracle, r: &mut crate::report::RunReport) {
+    use crate::report::Cell;
+    r.set("repl_lag_p50_ms", o.repl_lag.quantile_ms(0.5).into());
+    r.set("repl_lag_p99_ms", o.repl_lag.quantile_ms(0.99).into());
+    r.set("repl_lag_mean_ms", o.repl_lag_mean_ms().into());
+    r.set("stale_reads", Cell::Int(o.stale_reads));
+    r.set("ryw_violations", Cell::Int(o.ryw_violations));
+    r.set("lost_writes", Cell::Int(o.lost_writes));
+    r.set("stale_age_p99_ms", o.stale_age.quantile_ms(0.99).into());
+    r.set("monotonic_violations", Cell::Int(o.monotonic_violations));
+    r.set("write_conflicts", Cell::Int(o.conflicts));
+    r.set("db_refused", Cell::Int(o.refused));
+}
+
+/// Checks one `[[databases]]` entry; problems are reported with paths
+/// (`databases.db.replicas`).
+pub fn validate(d: &DatabaseConfig, errs: &mut Vec<crate::ConfigError>) {
+    use crate::ConfigError;
+    let p = format!("databases.{}", d.name);
+    if d.shards == 0 || d.shards > u32::from(u16::MAX) {
+        errs.push(ConfigError::new(
+            format!("{p}.shards"),
+            format!("must be between 1 and {}; found {}", u16::MAX, d.shards),
+        ));
+    }
+    if d.replicas > MAX_REPLICAS {
+        errs.push(ConfigError::new(
+            format!("{p}.replicas"),
+            format!(
+                "at most {MAX_REPLICAS} replicas per shard; found {}",
+                d.replicas
+            ),
+        ));
+    }
+    if d.max_connections == Some(0) {
+        errs.push(ConfigError::new(
+            format!("{p}.max_connections"),
+            "must be at least 1 (remove it for no limit)",
+        ));
+    }
+    if d.cores == Some(0) {
+        errs.push(ConfigError::new(
+            format!("{p}.cores"),
+            "must be at least 1 (remove it for no limit)",
+        ));
+    }
+    if let ReadFrom::ReadYourWrites(w) = d.read_from {
+        if w == SimTime::ZERO {
+            errs.push(ConfigError::new(
+                format!("{p}.read_from"),
+                "the read_your_writes window must be above zero, such as \"read_your_writes(5s)\"",
+            ));
+        }
+    }
+    if let Some(c) = &d.contention {
+        if !(c.sigma.is_finite() && (0.0..1.0).contains(&c.sigma)) {
+            errs.push(ConfigError::new(
+                format!("{p}.contention.sigma"),
+                format!("must be at least 0 and below 1; found {}", c.sigma),
+            ));
+        }
+        if !(c.kappa.is_finite() && c.kappa >= 0.0) {
+            errs.push(ConfigError::new(
+                format!("{p}.contention.kappa"),
+                format!("must be a finite number, zero or more; found {}", c.kappa),
+            ));
+        }
+    }
+    if let Some(b) = &d.batch {
+        if b.size == 0 {
+            errs.push(ConfigError::new(
+                format!("{p}.batch.size"),
+                "must be at least 1",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consistent_hashing_moves_about_one_in_n_plus_one() {
+        let keys = 100_000;
+        for n in [4u32, 8, 16] {
+            let ch = moved_fraction(Sharding::ConsistentHash, keys, n, n + 1);
+            let ideal = 1.0 / f64::from(n + 1);
+            // The new shard's share varies with the virtual nodes: relative sd ≈ 1/√160.
+            assert!(
+                (ch - ideal).abs() < 0.3 * ideal,
+                "consistent hashing {n}->{}: moved {ch}, ideal {ideal}",
+                n + 1
+            );
+            let dir = moved_fraction(Sharding::Directory, keys, n, n + 1);
+            assert!((dir - ideal).abs() < 0.1 * ideal, "directory moved {dir}");
+            let modn = moved_fraction(Sharding::Hash, keys, n, n + 1);
+            let theory = f64::from(n) / f64::from(n + 1);
+            assert!(
+                (modn - theory).abs() < 0.01,
+                "mod-N moved {modn}, theory {theory}"
+            );
+        }
+    }
+
+    #[test]
+    fn shard_maps_balance_keys_and_range_keeps_neighbours_together() {
+        let keys = 40_000u64;
+        for sh in [
+            Sharding::Hash,
+            Sharding::Range,
+            Sharding::Directory,
+            Sharding::ConsistentHash,
+        ] {
+            let m = ShardMap::new(sh, 4, keys);
+            let mut count = [0u64; 4];
+            for k in 0..keys {
+                count[m.shard_of(k)] += 1;
+            }
+            let tol = if sh == Sharding::ConsistentHash {
+                0.25
+            } else {
+                0.03
+            };
+            for c in count {
+                let share = c as f64 / keys as f64;
+                assert!((share - 0.25).abs() < tol, "{sh:?}: share {share}");
+            }
+        }
+        let r = ShardMap::new(Sharding::Range, 4, keys);
+        assert_eq!(r.shard_of(0), 0);
+        assert_eq!(r.shard_of(9_999), 0);
+        assert_eq!(r.shard_of(10_000), 1);
+        assert_eq!(r.shard_of(keys + 5), 3);
+    }
+
+    #[test]
+    fn usl_peaks_at_n_star() {
+        let c = Contention {
+            sigma: 0.05,
+            kappa: 0.002,
+        };
+        let x = |n: u32| f64::from(n) / c.factor(n);
+        let best = (1..200).max_by(|&a, &b| x(a).total_cmp(&x(b))).unwrap();
+        assert!(
+            (f64::from(best) - c.peak()).abs() <= 1.0,
+            "{best} vs {}",
+            c.peak()
+        );
+        assert!(x(100) < x(best) * 0.6);
+    }
+
+    #[test]
+    fn lru_evicts_the_least_recently_used() {
+        let mut l = Lru::new(2);
+        assert!(!l.touch(1));
+        assert!(!l.touch(2));
+        assert!(l.touch(1));
+        assert!(!l.touch(3)); // evicts 2
+        assert!(l.touch(1));
+        assert!(!l.touch(2));
+        assert!(!l.touch(3)); // 3 was evicted by 2 (1 was used more recently)
+    }
+
+    #[test]
+    fn read_from_parses_and_prints() {
+        assert_eq!(ReadFrom::parse("primary"), Ok(ReadFrom::Primary));
+        assert_eq!(
+            ReadFrom::parse("read_your_writes(5s)"),
+            Ok(ReadFrom::ReadYourWrites(SimTime::from_secs(5)))
+        );
+        assert_eq!(
+            ReadFrom::parse("read_your_writes(5s)").unwrap().to_string(),
+            "read_your_writes(5s)"
+        );
+        let e = ReadFrom::parse("replica").unwrap_err();
+        assert!(e.contains("did you mean \"replicas\""), "{e}");
+    }
+
+    #[test]
+    fn replication_payload_round_trips() {
+        assert_eq!(unpack(pack(3, 7, 123_456)), (3, 7, 123_456));
+    }
+}

@@ -1,0 +1,128 @@
+//! The state shared by a database's nodes: entries, node and shard state, the lag gauge.
+
+use std::collections::{HashMap, VecDeque};
+
+use dssim_engine::{ActorId, SimTime};
+
+/// One change in a shard's replication log.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Key changed.
+    pub key: u64,
+    /// Version written.
+    pub version: u64,
+    /// Commit time on the primary.
+    pub commit: SimTime,
+    /// Nodes that applied it (bit = node index).
+    pub applied: u64,
+    /// Nodes whose acknowledgement reached the primary.
+    pub acks: u64,
+    /// Whether the write was acknowledged to its caller.
+    pub acked: bool,
+    /// Whether its request was first sent in the measured window.
+    pub counted: bool,
+    /// The trace number of its request (0: not traced), so replicas record its apply.
+    pub trace: u32,
+}
+
+/// A node's data and health, shared so that failover and reconciliation can see them.
+#[derive(Clone, Debug, Default)]
+pub struct NodeState {
+    /// The node's actor.
+    pub actor: ActorId,
+    /// Alive (not killed).
+    pub alive: bool,
+    /// Key -> newest version held (looked up, never iterated).
+    pub data: HashMap<u64, u64>,
+    /// Next log sequence number to ship to this node.
+    pub shipped: u64,
+    /// Writes accepted here while cut off from the primary (`ap`): (key, version, the
+    /// version this node held before).
+    pub divergent: Vec<(u64, u64, u64)>,
+}
+
+/// One shard: its nodes and its replication log.
+#[derive(Clone, Debug, Default)]
+pub struct ShardState {
+    /// Index (in `nodes`) of the current primary.
+    pub primary: usize,
+    /// Bumped at every promotion; replication messages of an older epoch are ignored.
+    pub epoch: u64,
+    /// Node 0 is the configured primary, node `i + 1` replica `i`.
+    pub nodes: Vec<NodeState>,
+    /// Changes not yet applied by every live replica (or still waiting for acks).
+    pub log: VecDeque<Entry>,
+    /// Sequence number of `log[0]`.
+    pub base: u64,
+}
+
+impl ShardState {
+    /// Sequence number of the next change.
+    pub fn next_seq(&self) -> u64 {
+        self.base + self.log.len() as u64
+    }
+
+    /// The entry with sequence number `seq`.
+    pub fn entry(&self, seq: u64) -> Option<&Entry> {
+        seq.checked_sub(self.base)
+            .and_then(|i| self.log.get(i as usize))
+    }
+
+    pub(super) fn entry_mut(&mut self, seq: u64) -> Option<&mut Entry> {
+        seq.checked_sub(self.base)
+            .and_then(|i| self.log.get_mut(i as usize))
+    }
+
+    /// Live nodes other than the primary, as a bit mask.
+    pub fn live_replicas(&self) -> u64 {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| *i != self.primary && n.alive)
+            .fold(0, |m, (i, _)| m | 1 << i)
+    }
+
+    /// Drops the oldest changes once every live replica applied them and their writes
+    /// were acknowledged.
+    pub(super) fn trim(&mut self) {
+        let live = self.live_replicas();
+        while let Some(e) = self.log.front() {
+            if e.applied & live == live && e.acked {
+                self.log.pop_front();
+                self.base += 1;
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+/// The replication lag gauge of timeseries.csv at `now`: over every live replica of every
+/// shard, the age of the oldest change it has not applied yet (0 when it is up to date), the
+/// largest in ms; `None` when no database has replicas.
+pub fn replication_lag_gauge(dbs: &[DbState], now: SimTime) -> Option<f64> {
+    let mut lag: Option<SimTime> = None;
+    for shard in dbs.iter().flat_map(|d| &d.shards) {
+        for (i, node) in shard.nodes.iter().enumerate() {
+            if i == shard.primary || !node.alive {
+                continue;
+            }
+            let oldest = shard
+                .log
+                .iter()
+                .find(|e| e.applied & (1 << i) == 0)
+                .map_or(SimTime::ZERO, |e| now.saturating_sub(e.commit));
+            lag = Some(lag.map_or(oldest, |l| l.max(oldest)));
+        }
+    }
+    lag.map(|l| l.as_secs_f64() * 1e3)
+}
+
+/// One database's run-time state.
+#[derive(Clone, Debug, Default)]
+pub struct DbState {
+    /// Shards.
+    pub shards: Vec<ShardState>,
+    /// User -> time of their last write (for `read_your_writes` routing).
+    pub last_write: HashMap<u32, SimTime>,
+}

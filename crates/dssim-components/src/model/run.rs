@@ -1,0 +1,402 @@
+//! Running a built world: the measured window, the run caps, the report.
+
+use std::collections::BTreeMap;
+
+use dssim_engine::{ActorId, SimTime};
+
+use crate::cache::{CacheStats, Tier};
+use crate::node::{Msg, Node};
+use crate::report::{ComponentRow, RunReport};
+use crate::stats::Outcome;
+
+use super::*;
+
+impl World {
+    /// Delivers `msg` at time `at` to every actor `name` addresses (an instance, a
+    /// service, a database node such as `db.primary`, a shard, a database): the hook
+    /// faults use to kill and recover components. Returns whether the name is known.
+    pub fn inject(&mut self, name: &str, at: SimTime, msg: Msg) -> bool {
+        let Some(ids) = self.ids.get(name) else {
+            return false;
+        };
+        for &id in ids {
+            self.sim.schedule(at, id, msg);
+        }
+        true
+    }
+
+    /// Sets the limits the run must stay within while it runs.
+    pub fn set_cap(&mut self, cap: RunCap) {
+        self.cap = cap;
+    }
+
+    /// Runs to time `t`, checking the [`RunCap`] every [`CAP_CHECK_EVENTS`] events.
+    pub(super) fn run_capped(&mut self, t: SimTime) -> Result<(), RunError> {
+        if self.cap.events == u64::MAX && self.cap.bytes == u64::MAX {
+            self.sim.run_until(t);
+            return Ok(());
+        }
+        loop {
+            let next = self
+                .sim
+                .events()
+                .saturating_add(CAP_CHECK_EVENTS)
+                .min(self.cap.events);
+            if self.sim.run_until_capped(t, next) {
+                return Ok(());
+            }
+            self.check_cap()?;
+        }
+    }
+
+    pub(super) fn check_cap(&self) -> Result<(), RunError> {
+        let (ev_flag, mem_flag, cause) = &self.cap.names;
+        let at = self.sim.now();
+        if self.sim.events() >= self.cap.events {
+            return Err(RunError::Limit(format!(
+                "stopped at {:.2e} events (simulated time {at}), the limit of events per run ({ev_flag}); the estimate before the run was lower. Raise {ev_flag}, or lower {cause}",
+                self.sim.events() as f64
+            )));
+        }
+        let bytes = self.sim.queued_events() as u64
+            * 2
+            * std::mem::size_of::<dssim_engine::queue::Event<Msg>>() as u64
+            + self.sim.shared().reqs.bytes() as u64;
+        if bytes > self.cap.bytes {
+            return Err(RunError::Limit(format!(
+                "stopped at simulated time {at}: {} events waiting and {} requests in flight hold {:.1} MiB, past the limit of memory per run ({mem_flag}). Raise {mem_flag}, or lower {cause}",
+                self.sim.queued_events(),
+                self.sim.shared().reqs.live(),
+                bytes as f64 / (1024.0 * 1024.0)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs to the end: warm-up, the measured window, then a drain (no new arrivals) until
+    /// every counted request has ended or as long again as the run has passed; requests
+    /// still unanswered then end as dropped.
+    pub fn run(mut self) -> Result<RunReport, RunError> {
+        let o = self.opts.clone();
+        if !self.window_open {
+            // Warm-up under the run's limits, then the window opens (a no-op run_until).
+            self.run_capped(o.warmup)?;
+            self.open_window();
+        }
+        self.run_capped(o.duration)?;
+        let mut components = self.component_rows();
+        let compute = crate::compute::summary(&self.sim.shared().compute, o.duration);
+        components.extend(compute.rows.iter().cloned());
+        let drain_limit = o.duration + o.duration.max(SimTime::from_secs(1));
+        loop {
+            let mut n = 0u64;
+            self.sim.run_while(drain_limit, |s| {
+                n += 1;
+                s.stats.pending > 0 && n <= CAP_CHECK_EVENTS
+            });
+            if n <= CAP_CHECK_EVENTS {
+                break;
+            }
+            self.check_cap()?;
+        }
+        // Whatever is still unanswered ends as dropped, exactly once.
+        let now = self.sim.now();
+        let shared = self.sim.shared_mut();
+        let mut leftovers = Vec::new();
+        shared.reqs.for_each_live(|r| {
+            if !r.abandoned && shared.stats.counts(r.first_sent) {
+                leftovers.push((r.first_sent, r.op));
+            }
+        });
+        for (t, op) in leftovers {
+            shared.stats.finished(t, op, now, Outcome::Dropped);
+        }
+        shared.trace.close_all(now);
+        let st = &shared.stats;
+        if !st.conserved() {
+            return Err(RunError::Conservation {
+                requests: st.requests,
+                ended: st.ok + st.errors + st.timeouts + st.shed + st.dropped,
+                pending: st.pending,
+            });
+        }
+        let _ = &self.clients;
+        let mut report = RunReport::new(
+            &self.opts,
+            &self.sim.shared().stats,
+            components,
+            self.sim.events(),
+            self.model.services.iter().map(|s| s.instances).sum(),
+        );
+        compute.fill(
+            &mut report,
+            &self.sim.shared().compute,
+            &self.model.services,
+        );
+        if self.opts.trace > 0 {
+            report.trace = Some(self.trace_report());
+        }
+        if !self.model.databases.is_empty() {
+            let shared = self.sim.shared();
+            crate::database::report(&shared.oracle, &mut report);
+            // Writes lost by the databases (failover) and by caches (write-behind) add up.
+            let lost = shared.oracle.lost_writes + shared.stats.cache_lost_writes.unwrap_or(0);
+            report.set("lost_writes", crate::report::Cell::Int(lost));
+        }
+        Ok(report)
+    }
+
+    /// Runs to the end of the warm-up and restarts the averages there: the measured window.
+    pub(super) fn open_window(&mut self) {
+        let o = self.opts.clone();
+        // After an `advance` past the warm-up the averages already run from time zero.
+        let fresh = self.sim.now() <= o.warmup;
+        self.sim.run_until(o.warmup);
+        if fresh {
+            for a in self.sim.actors_mut() {
+                match a {
+                    Node::Instance(i) => {
+                        i.stats.busy.reset(o.warmup);
+                        i.stats.queued.reset(o.warmup);
+                        i.stats.workers.reset(o.warmup);
+                    }
+                    Node::Db(d) => d.stats.conns.reset(o.warmup),
+                    _ => {}
+                }
+            }
+        }
+        crate::compute::reset_window(&mut self.sim.shared_mut().compute, o.warmup);
+        self.window_open = true;
+    }
+
+    /// Test and wiring hook: makes every instance of service `service` call the first
+    /// instance of service `to` as its data tier (a stand-in database), until the data
+    /// components wire [`crate::datapath::DataPath`] themselves. Returns false when either
+    /// name is unknown.
+    #[doc(hidden)]
+    pub fn route_data_to(&mut self, service: &str, to: &str) -> bool {
+        let sh = self.sim.shared();
+        let (Some(from), Some(target)) = (sh.service_index(service), sh.service_index(to)) else {
+            return false;
+        };
+        let Some(&entry) = sh.compute.services[target].instances.first() else {
+            return false;
+        };
+        for a in self.sim.actors_mut() {
+            if let Node::Instance(i) = a {
+                if i.service == from {
+                    i.data.entry = Some(entry);
+                }
+            }
+        }
+        true
+    }
+
+    /// Runs the world up to time `t` without ending the run, so its components can be
+    /// inspected with [`World::node`]; [`World::run`] then carries on from there.
+    pub fn advance(&mut self, t: SimTime) {
+        self.sim.run_until(t);
+    }
+
+    /// Events waiting in the queue, and of them the cancelled ones not yet skipped: what
+    /// the run's timers hold (tests check it stays O(requests in flight)).
+    pub fn queued_events(&self) -> (usize, usize) {
+        self.sim.queued()
+    }
+
+    /// The component or instance called `name` (`"lb"`, `"app.2"`, `"users"`); a name
+    /// that stands for several instances (a service) gives `None`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        match self.ids.get(name)?.as_slice() {
+            [id] => self.sim.actors().get(*id as usize),
+            _ => None,
+        }
+    }
+
+    /// The run's trace, each actor named by its most specific name (`app.2`, `db.replica1`).
+    pub(super) fn trace_report(&self) -> crate::trace::RunTrace {
+        let mut names: BTreeMap<ActorId, &str> = BTreeMap::new();
+        for (name, ids) in &self.ids {
+            if let [id] = ids.as_slice() {
+                let e = names.entry(*id).or_insert(name);
+                if name.len() > e.len() {
+                    *e = name;
+                }
+            }
+        }
+        let actors = self.sim.actors();
+        self.sim.shared().trace.report(|id| {
+            let kind = match actors.get(id as usize) {
+                Some(Node::Client(_)) => "client",
+                Some(Node::Instance(_)) => "service",
+                Some(Node::Db(_)) => "database",
+                Some(Node::Cache(c))
+                    if self
+                        .model
+                        .caches
+                        .get(c.index)
+                        .is_some_and(|k| k.tier == Tier::Cdn) =>
+                {
+                    "cdn"
+                }
+                Some(Node::Cache(_)) => "cache",
+                Some(Node::LoadBalancer(_)) => "load_balancer",
+                Some(Node::JobQueue(_)) => "queue",
+                _ => "other",
+            };
+            let name = names
+                .get(&id)
+                .map_or_else(|| format!("actor {id}"), |n| n.to_string());
+            (name, kind)
+        })
+    }
+
+    pub(super) fn component_rows(&self) -> Vec<ComponentRow> {
+        let now = self.sim.now();
+        let mut rows = Vec::new();
+        for (si, s) in self.model.services.iter().enumerate() {
+            let mut requests = 0;
+            let mut busy = 0.0;
+            let mut queued = 0.0;
+            let mut hist = dssim_engine::Histogram::new();
+            let mut workers = 0.0;
+            for a in self.sim.actors() {
+                if let Node::Instance(i) = a {
+                    if i.service == si {
+                        requests += i.stats.requests;
+                        busy += i.stats.busy.mean(now);
+                        queued += i.stats.queued.mean(now);
+                        hist.merge(&i.stats.sojourn);
+                        workers += f64::from(i.workers());
+                    }
+                }
+            }
+            let state = &self.sim.shared().compute.services[si];
+            if state.changed {
+                // Timed changes: the workers of the running instances, averaged.
+                workers = state.workers_tw.mean(now);
+            }
+            rows.push(ComponentRow {
+                component: s.name.clone(),
+                kind: "service",
+                requests,
+                utilization: (workers > 0.0).then(|| busy / workers),
+                mean_queue: Some(queued),
+                p99_ms: hist.quantile_ms(0.99),
+                mean_ms: hist.mean_ms(),
+                hit_ratio: None,
+            });
+            // Then one row per instance (`app.0`, `app.1`, ...), in index order: the
+            // instances it starts with, and any other that served in the window.
+            let mut instances: Vec<&crate::service::Instance> = self
+                .sim
+                .actors()
+                .iter()
+                .filter_map(|a| match a {
+                    Node::Instance(i) if i.service == si => Some(i),
+                    _ => None,
+                })
+                .filter(|i| i.index < s.instances || i.stats.requests > 0)
+                .collect();
+            instances.sort_by_key(|i| i.index);
+            for i in instances {
+                let workers = i.mean_workers(now);
+                rows.push(ComponentRow {
+                    component: format!("{}.{}", s.name, i.index),
+                    kind: "instance",
+                    requests: i.stats.requests,
+                    utilization: (workers > 0.0).then(|| i.stats.busy.mean(now) / workers),
+                    mean_queue: Some(i.stats.queued.mean(now)),
+                    p99_ms: i.stats.sojourn.quantile_ms(0.99),
+                    mean_ms: i.stats.sojourn.mean_ms(),
+                    hit_ratio: None,
+                });
+            }
+        }
+        for a in self.sim.actors() {
+            if let Node::Db(d) = a {
+                let cfg = &self.model.databases[d.db];
+                rows.push(d.component_row(cfg.node_name(d.shard as u32, d.node as u32), now));
+            }
+        }
+        self.cache_rows(&mut rows);
+        for l in &self.model.load_balancers {
+            if let Some(Node::LoadBalancer(lb)) = self.node(&l.name) {
+                rows.push(ComponentRow {
+                    component: l.name.clone(),
+                    kind: "load_balancer",
+                    requests: lb.stats.requests,
+                    utilization: None,
+                    mean_queue: None,
+                    p99_ms: lb.stats.sojourn.quantile_ms(0.99),
+                    mean_ms: lb.stats.sojourn.mean_ms(),
+                    hit_ratio: None,
+                });
+            }
+        }
+        rows
+    }
+
+    /// One row per `[[caches]]` entry (its nodes summed), a `<edge>.origin` row per CDN
+    /// (origin calls; `hit_ratio` = origin offload), a `<client>.browser` row per client
+    /// with a browser cache.
+    pub(super) fn cache_rows(&self, rows: &mut Vec<ComponentRow>) {
+        let window = (self.opts.duration - self.opts.warmup).as_secs_f64();
+        for (ci, c) in self.model.caches.iter().enumerate() {
+            let mut st = CacheStats::default();
+            let mut nodes = 0u32;
+            for a in self.sim.actors() {
+                if let Node::Cache(k) = a {
+                    if k.index == ci {
+                        st.absorb(&k.stats);
+                        nodes += 1;
+                    }
+                }
+            }
+            let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+            rows.push(ComponentRow {
+                component: c.name.clone(),
+                kind: match c.tier {
+                    Tier::App => "cache",
+                    Tier::Cdn => "cdn",
+                },
+                requests: st.requests,
+                utilization: (c.max_ops.is_some() && window > 0.0 && nodes > 0)
+                    .then(|| st.busy_ns as f64 / 1e9 / (window * f64::from(nodes))),
+                mean_queue: None,
+                p99_ms: st.sojourn.quantile_ms(0.99),
+                mean_ms: st.sojourn.mean_ms(),
+                hit_ratio: ratio(st.hits, st.lookups),
+            });
+            if c.tier == Tier::Cdn {
+                let origin = st.backend_reads + st.passed;
+                rows.push(ComponentRow {
+                    component: format!("{}.origin", c.name),
+                    kind: "cdn_origin",
+                    requests: origin,
+                    utilization: None,
+                    mean_queue: None,
+                    p99_ms: None,
+                    mean_ms: None,
+                    hit_ratio: ratio(st.requests.saturating_sub(origin), st.requests),
+                });
+            }
+        }
+        for (c, &id) in self.model.clients.iter().zip(&self.clients) {
+            if let Some(Node::Client(cl)) = self.sim.actors().get(id as usize) {
+                if let Some(b) = &cl.browser {
+                    rows.push(ComponentRow {
+                        component: format!("{}.browser", c.name),
+                        kind: "browser_cache",
+                        requests: b.lookups,
+                        utilization: None,
+                        mean_queue: None,
+                        p99_ms: None,
+                        mean_ms: None,
+                        hit_ratio: (b.lookups > 0).then(|| b.hits as f64 / b.lookups as f64),
+                    });
+                }
+            }
+        }
+    }
+}
