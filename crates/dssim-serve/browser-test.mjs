@@ -1,6 +1,7 @@
 // Drives `dssim serve` in a real, headless Chromium over the DevTools protocol (a pipe:
 // no npm packages, no network): load a shipped experiment, start, kill an instance by
-// clicking it, see the errors rise in the chart's data, run to the end, export, re-run the
+// clicking it, see the errors rise in the chart's data, change workers, instances and the
+// balancing algorithm with the controls, run to the end, export, re-run the
 // export with `dssim run`, and compare runs.csv and the errors column of timeseries.csv.
 //
 //   node crates/dssim-serve/browser-test.mjs [--screenshots DIR]
@@ -158,10 +159,30 @@ try {
   const after = await js(errorsFrom(killedAt - 1));
   check(after > 100, `errors rose after the kill at ${killedAt} s: ${after} in the chart's rows`);
 
-  // 4. Raise the load, then run to the end as fast as it goes.
+  // 4. Raise the load; change workers and instances of app and the balancing algorithm
+  // with the controls (each a timed change at the current simulated time); then run to the
+  // end as fast as it goes.
   await js(`document.getElementById('rate').value = 2600; true`);
   await click('#rate-set');
   await until(`window.dssim.views[0].actions.length === 2`, 'the rate change');
+  const pick = (id, value) => js(`(() => { const s = document.getElementById('${id}'); s.value = ${JSON.stringify(value)};
+    s.dispatchEvent(new Event('change')); return s.value === ${JSON.stringify(value)}; })()`);
+  check(await pick('set-target', 'app'), 'the settings list names the service');
+  await js(`document.getElementById('set-workers').value = 16; document.getElementById('set-instances').value = 5; true`);
+  await click('#set-apply');
+  await until(`window.dssim.views[0].actions.length === 3`, 'the workers and instances change');
+  const applied = await js(`JSON.stringify(window.dssim.views[0].actions[2].action)`);
+  check(applied === '{"kind":"set","target":"app","set":{"workers":16,"instances":5}}', 'workers and instances set from the page: ' + applied);
+  await until(`window.dssim.views[0].nodes[window.dssim.run.variants[0].graph.nodes.findIndex(n => n.name === 'app.4')][4] === 1`,
+    'app.4 drawn on');
+  check(await js(`window.dssim.views[0].nodes[window.dssim.run.variants[0].graph.nodes.findIndex(n => n.name === 'app.0')][5] === 16`),
+    'app.0 shows 16 workers');
+  check(await pick('set-target', 'lb'), 'the settings list names the load balancer');
+  check(await js(`!document.getElementById('set-lb').hidden && document.getElementById('set-service').hidden`), 'the algorithm control shows for lb');
+  check(await pick('set-algorithm', 'least_connections'), 'the algorithm list');
+  await click('#set-apply');
+  await until(`window.dssim.views[0].actions.length === 4`, 'the algorithm change');
+  await shot('serve-settings.png');
   await click('.speeds button[data-speed="0"]');
   await until(`window.dssim.views[0].done && !document.getElementById('result-0').hidden`, 'the end of the run', 120_000);
   const result = (await js(`document.getElementById('result-0').textContent`)).replace(/^runs\.csv\n/, '');
@@ -176,6 +197,7 @@ try {
   writeFileSync(file, exported);
   execFileSync(DSSIM, ['run', file, '--out', join(work, 'out')], { stdio: 'pipe' });
   const cli = readFileSync(join(work, 'out', 'runs.csv'), 'utf8');
+  check((exported.match(/\[\[model\.changes\]\]/g) || []).length === 2, 'the export holds the two changes as [[model.changes]]');
   check(cli === result, 'dssim run on the export gives the page\'s runs.csv byte for byte');
   const ts = readFileSync(join(work, 'out', 'timeseries.csv'), 'utf8').trim().split('\n');
   const col = ts[0].split(',').indexOf('errors');

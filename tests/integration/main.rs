@@ -9,6 +9,7 @@
 //! `-- --nocapture` to print the figures they measure.
 
 mod caches;
+mod changes;
 mod cli;
 mod common;
 mod compute;

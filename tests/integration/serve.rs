@@ -180,6 +180,130 @@ fn a_demo_exported_reproduces_with_dssim_run() {
     );
 }
 
+/// A load balancer, a service with an app cache and a store behind it: every setting the
+/// page's controls change has something to act on.
+const SETTINGS: &str = r#"
+name = "settings"
+duration = "20s"
+warmup = "2s"
+seed = 3
+
+[output]
+timeseries = "1s"
+
+[model]
+[[model.clients]]
+name = "users"
+target = "lb"
+rate = 1500
+keys = 2000
+popularity = "zipf(0.9)"
+timeout = "1s"
+
+[[model.load_balancers]]
+name = "lb"
+backends = "app"
+
+[[model.services]]
+name = "app"
+instances = 2
+workers = 2
+service_time = "exp(2ms)"
+cache = "cache"
+
+[[model.caches]]
+name = "cache"
+ttl = "100ms"
+origin = "store"
+
+[[model.services]]
+name = "store"
+instances = 1
+workers = 64
+service_time = "exp(2ms)"
+"#;
+
+fn set(target: &str, json: &str) -> Action {
+    Action::Set {
+        target: target.into(),
+        set: serde_json::from_str(json).expect("settings"),
+    }
+}
+
+fn settings_demo(workers_at_ms: u64) -> Demo {
+    let exp =
+        load_text(&tmp_dir("serve-settings"), "settings.toml", SETTINGS.into()).expect("loads");
+    let mut d = Demo::new(&exp, 0).expect("demo");
+    act(&mut d, workers_at_ms, set("app", r#"{"workers": 4}"#));
+    act(&mut d, 7_000, set("app", r#"{"instances": 3}"#));
+    act(&mut d, 9_000, set("cache", r#"{"ttl": "5s"}"#));
+    act(
+        &mut d,
+        12_000,
+        set("lb", r#"{"algorithm": "least_connections"}"#),
+    );
+    act(
+        &mut d,
+        15_000,
+        set("app", r#"{"workers": 1, "instances": 2}"#),
+    );
+    d
+}
+
+/// The workers, instances, TTL and algorithm controls become `[[changes]]` entries at the
+/// simulated times they were used; each shows in the live series, and `dssim run` on the
+/// export gives the demo's runs.csv byte for byte and its time series row for row.
+#[test]
+fn changed_settings_export_as_changes_and_reproduce() {
+    let mut d = settings_demo(4_000);
+    let result = finish(&mut d);
+    let rows = d.series().to_vec();
+    let mean = |from: f64, to: f64, f: &dyn Fn(&dssim_components::stats::SeriesRow) -> f64| {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.t_s >= from && r.t_s < to)
+            .map(f)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let q_before = mean(2.0, 4.0, &|r| r.queue_len);
+    let q_after = mean(4.0, 7.0, &|r| r.queue_len);
+    assert!(
+        q_after * 2.0 < q_before,
+        "workers x2: queue {q_before} -> {q_after}"
+    );
+    // app's instances and store's one.
+    assert_eq!(mean(2.0, 7.0, &|r| r.instances), 3.0);
+    assert_eq!(mean(8.0, 15.0, &|r| r.instances), 4.0);
+    assert_eq!(mean(16.0, 20.0, &|r| r.instances), 3.0);
+    let hit = |from, to| mean(from, to, &|r| r.cache_hit_ratio.unwrap_or(0.0));
+    assert!(hit(10.0, 15.0) > hit(2.0, 9.0) + 0.1, "ttl 100ms -> 5s");
+
+    let text = d.export().expect("export");
+    assert_eq!(text.matches("[[model.changes]]").count(), 5, "{text}");
+    let dir = tmp_dir("serve-settings-export");
+    let file = write(&dir, "demo.toml", &text);
+    run_ok(&file, &dir.join("out"), &["--jobs", "1"]);
+    let cli = std::fs::read_to_string(dir.join("out/runs.csv")).expect("runs.csv");
+    assert_eq!(cli, result, "runs.csv of the export = the demo's");
+    let ts = read_csv(&dir.join("out/timeseries.csv"));
+    assert_eq!(ts.len(), rows.len());
+    for (csv, r) in ts.iter().zip(&rows) {
+        assert_eq!(csv["instances"], fmt_f64(r.instances));
+        assert_eq!(csv["queue_len"], fmt_f64(r.queue_len));
+    }
+    assert_eq!(
+        finish(&mut settings_demo(4_000)),
+        result,
+        "same actions, same results"
+    );
+    assert_ne!(
+        finish(&mut settings_demo(5_000)),
+        result,
+        "later, other results"
+    );
+}
+
 /// Actions the model cannot take are refused with a reason, and change nothing.
 #[test]
 fn a_demo_refuses_what_it_cannot_do() {
@@ -216,6 +340,12 @@ fn a_demo_refuses_what_it_cannot_do() {
         })
         .unwrap_err();
     assert!(e.contains("already down"), "{e}");
+    let e = d.act(set("nope", r#"{"workers": 2}"#)).unwrap_err();
+    assert!(e.contains("not a service, cache or load balancer"), "{e}");
+    let e = d.act(set("app", r#"{"ttl": "5s"}"#)).unwrap_err();
+    assert!(e.contains("setting of caches"), "{e}");
+    let e = d.act(set("lb", r#"{}"#)).unwrap_err();
+    assert!(e.contains("sets nothing"), "{e}");
     assert_eq!(d.actions().len(), 1);
 }
 

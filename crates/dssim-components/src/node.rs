@@ -73,6 +73,8 @@ pub enum Msg {
     },
     /// A scheduled fault (kill, recover, slow down) for an instance.
     Fault(FaultAction),
+    /// A timed change ([`crate::changes`]): apply setting `i` of [`Shared::settings`].
+    Change(u32),
 }
 
 // Messages are stored inline in the event heap: keep them two words at most.

@@ -2,7 +2,7 @@
 //! recorded as timed changes of the model.
 //!
 //! Every action becomes part of the model (a `[[faults]]` entry, a partition, a rate
-//! step) at the simulated time it was taken, and the world is rebuilt from that model and
+//! step, a `[[changes]]` entry for workers, instances, TTL or the balancing algorithm) at the simulated time it was taken, and the world is rebuilt from that model and
 //! run again up to the current time. So the live world is, at every moment, exactly the
 //! world `dssim run` builds from [`Demo::export`]: the same actions at the same simulated
 //! times give the same results, byte for byte. Rebuilding costs a re-run from time zero
@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use dssim_components::changes::{ChangeConfig, Settings};
 use dssim_components::client::{Arrival, Step};
 use dssim_components::faults::FaultConfig;
 use dssim_components::model::Graph;
@@ -50,6 +51,14 @@ pub enum Action {
         client: String,
         /// Requests per second.
         rate: f64,
+    },
+    /// Change settings of a component from now on: a service's `workers` or `instances`,
+    /// a cache's `ttl`, a load balancer's `algorithm` (a `[[changes]]` entry).
+    Set {
+        /// The service, cache or load balancer.
+        target: String,
+        /// The new settings.
+        set: Settings,
     },
 }
 
@@ -236,6 +245,11 @@ impl Demo {
                         steps.push(Step { at, rate: *rate });
                     }
                 }
+                Action::Set { target, set } => m.changes.push(ChangeConfig {
+                    at,
+                    target: target.clone(),
+                    set: set.clone(),
+                }),
             }
         }
         m
@@ -304,6 +318,19 @@ impl Demo {
                     return Err(format!("rate must be between 0 and 1e9, found {rate}"));
                 }
             }
+            Action::Set { target, set } => {
+                let mut errs = Vec::new();
+                let valid = m.changeable();
+                ChangeConfig {
+                    at: Dur(at),
+                    target: target.clone(),
+                    set: set.clone(),
+                }
+                .validate("set", |n| m.change_target(n), &valid, &mut errs);
+                if let Some(e) = errs.first() {
+                    return Err(format!("{target}: {}", e.message));
+                }
+            }
         }
         Ok(())
     }
@@ -331,6 +358,8 @@ impl Demo {
         });
         match rebuilt {
             Ok(w) => {
+                // A change of the instance count may build more instances.
+                self.graph = w.graph();
                 self.world = Some(w);
                 self.generation += 1;
                 Ok(at)
@@ -343,7 +372,7 @@ impl Demo {
     }
 
     /// The demo as an experiment file: the resolved model inline, the actions written in
-    /// as timed faults, partitions and rate steps, one replication with the same seed and
+    /// as timed faults, partitions, rate steps and changes, one replication with the same seed and
     /// the same time-series width. `dssim run` on it gives this demo's numbers.
     pub fn export(&self) -> Result<String, String> {
         #[derive(Serialize)]

@@ -10,7 +10,8 @@
 //! The page (HTML, JS, CSS in `src/assets/`, embedded with `include_str!`) picks an
 //! experiment from the experiments folder or takes pasted TOML, draws the built topology,
 //! and streams the time series while the run is paced at 1×, 10×, 100× or as fast as it
-//! goes. Actions (kill, recover, cut, heal, load) are recorded as timed changes of the
+//! goes. Actions (kill, recover, cut, heal, load, and changes of workers, instances, TTL
+//! and the balancing algorithm) are recorded as timed changes of the
 //! model ([`demo::Demo`]), so the exported experiment reproduces the demo byte for byte.
 //!
 //! Guards: binds 127.0.0.1 by default; a request whose `Host` is not this server or whose
@@ -399,6 +400,20 @@ async fn create_run(State(st): State<Arc<AppState>>, Json(u): Json<Upload>) -> R
                     "arrival": format!("{:?}", c.arrival).to_lowercase(),
                 })).collect::<Vec<_>>(),
                 "addressable": d.spec.model.addressable(),
+                "services": d.spec.model.services.iter().map(|s| json!({
+                    "name": s.name,
+                    "workers": s.workers,
+                    "instances": s.instances,
+                    "autoscaled": d.spec.model.autoscalers.iter().any(|a| a.subject() == s.name),
+                })).collect::<Vec<_>>(),
+                "caches": d.spec.model.caches.iter().map(|c| json!({
+                    "name": c.name,
+                    "ttl": c.ttl.map(|t| t.0.to_string()),
+                })).collect::<Vec<_>>(),
+                "load_balancers": d.spec.model.load_balancers.iter().map(|l| json!({
+                    "name": l.name,
+                    "algorithm": l.algorithm,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -640,10 +655,10 @@ fn frame(run: &Run, seen: &mut Vec<Seen>) -> Value {
             s.areas.resize(g.nodes.len(), (0.0, 0.0));
             for (n, prev) in g.nodes.iter().zip(s.areas.iter_mut()) {
                 let Some(p) = w.probe(&n.name) else {
-                    nodes.push(json!([1, 0, 0, 0]));
+                    nodes.push(json!([1, 0, 0, 0, 1, 0]));
                     continue;
                 };
-                let workers = f64::from(n.workers.max(1));
+                let workers = f64::from(p.workers.max(1));
                 let fresh = dt <= 0.0 || p.busy_area < prev.0 || p.queue_area < prev.1 || reset;
                 let (busy, queue) = if fresh {
                     (p.busy, p.queue)
@@ -660,13 +675,16 @@ fn frame(run: &Run, seen: &mut Vec<Seen>) -> Value {
                     u8::from(p.alive),
                     num(util),
                     num(queue),
-                    p.requests
+                    p.requests,
+                    u8::from(p.on),
+                    p.workers
                 ]));
             }
             s.at = now;
         }
         variants.push(json!({
             "reset": reset,
+            "graph": if reset { json!(d.graph()) } else { Value::Null },
             "rows": rows,
             "nodes": nodes,
             "now_s": d.now().as_secs_f64(),

@@ -452,12 +452,8 @@ impl Autoscaler {
         match self.what {
             Scaled::Service(s) => {
                 for _ in 0..n {
-                    let life = &ctx.shared.compute.services[s].life;
                     // A draining instance is still running: it rejoins at once.
-                    if let Some(i) = life.iter().position(|l| *l == Life::Draining) {
-                        ctx.shared.set_life(s, i, Life::Ready, now);
-                    } else if let Some(i) = life.iter().position(|l| *l == Life::Off) {
-                        ctx.shared.set_life(s, i, Life::Provisioning, now);
+                    if let Some(i) = ctx.shared.scale_out_one(s, Life::Provisioning, now) {
                         ctx.timer(provision, Msg::Wake(i as u64));
                     }
                 }
@@ -474,13 +470,7 @@ impl Autoscaler {
         match self.what {
             Scaled::Service(s) => {
                 for _ in 0..n {
-                    let svc = &ctx.shared.compute.services[s];
-                    let life = &svc.life;
-                    if let Some(i) = life.iter().rposition(|l| *l == Life::Provisioning) {
-                        ctx.shared.set_life(s, i, Life::Off, now);
-                    } else if let Some(i) = life.iter().rposition(|l| *l == Life::Ready) {
-                        let actor = svc.instances[i];
-                        ctx.shared.set_life(s, i, Life::Draining, now);
+                    if let Some(actor) = ctx.shared.scale_in_one(s, now) {
                         ctx.send_local(actor, SimTime::ZERO, Msg::Wake(WAKE_DRAIN));
                     }
                 }

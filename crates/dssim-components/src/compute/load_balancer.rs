@@ -269,6 +269,10 @@ struct Health {
 #[derive(Debug)]
 pub struct LoadBalancer {
     algorithm: Algorithm,
+    /// The backends' service name and the ring's points per backend, to build the ring
+    /// when a timed change switches to `consistent_hash`.
+    service: String,
+    virtual_nodes: u32,
     backends: Vec<ActorId>,
     weights: Vec<i64>,
     current: Vec<i64>,
@@ -352,6 +356,8 @@ impl LoadBalancer {
         let all: Vec<u32> = (0..n as u32).collect();
         LoadBalancer {
             algorithm: cfg.algorithm,
+            service: service.to_string(),
+            virtual_nodes: cfg.virtual_nodes.max(1),
             backends,
             current: vec![0; n],
             weights,
@@ -414,6 +420,13 @@ impl LoadBalancer {
             Msg::Response(req, status) => self.answered(ctx, req, status),
             Msg::Wake(PROBE) => self.probe(ctx),
             Msg::Wake(CHECK) => self.check(ctx),
+            Msg::Change(i) => {
+                if let Some(&crate::changes::Setting::Algorithm(a)) =
+                    ctx.shared.settings.get(i as usize)
+                {
+                    self.set_algorithm(a);
+                }
+            }
             Msg::ProbeAck { backend, round } => {
                 if let Some(h) = &mut self.health {
                     if h.open && h.round == round {
@@ -425,6 +438,18 @@ impl LoadBalancer {
             }
             _ => {}
         }
+    }
+
+    /// Picks backends with `a` from now on (a timed change, [`crate::changes`]); counts of
+    /// outstanding requests and weights carry over, a hash ring is built when first needed.
+    pub fn set_algorithm(&mut self, a: Algorithm) {
+        if a == Algorithm::ConsistentHash && self.ring.is_empty() {
+            let names: Vec<String> = (0..self.backends.len())
+                .map(|i| format!("{}.{i}", self.service))
+                .collect();
+            self.ring = hash_ring(&names, self.virtual_nodes);
+        }
+        self.algorithm = a;
     }
 
     /// Follows the members of service `service` (its index in the model): the backends

@@ -90,6 +90,11 @@ pub struct ServiceState {
     pub version: u64,
     /// Workers per instance.
     pub workers: u32,
+    /// Workers of the ready instances over the measured window (ready × workers).
+    pub workers_tw: TimeWeighted,
+    /// Whether a timed change sets its workers or instances ([`crate::changes`]): its
+    /// utilization is then its busy workers over `workers_tw`.
+    pub changed: bool,
     /// Whether an autoscaler watches this service (the `win_*` figures are kept only then).
     pub scaled: bool,
     /// Cost of one instance-hour of each instance (from `cost` and its speed), if the
@@ -234,7 +239,89 @@ impl Shared {
             let g = &mut self.stats.gauges;
             g.instances.add(now, ready);
             g.workers.add(now, ready * f64::from(s.workers));
+            s.workers_tw.add(now, ready * f64::from(s.workers));
         }
+    }
+
+    /// Sets the workers per instance of service `svc` (a timed change), keeping the gauges
+    /// in step. Idempotent: every instance calls it.
+    pub fn set_workers(&mut self, svc: usize, workers: u32, now: SimTime) {
+        let Some(s) = self.compute.services.get_mut(svc) else {
+            return;
+        };
+        if s.workers == workers {
+            return;
+        }
+        let delta = (f64::from(workers) - f64::from(s.workers)) * f64::from(s.ready);
+        s.workers = workers;
+        s.workers_tw.add(now, delta);
+        self.stats.gauges.workers.add(now, delta);
+    }
+
+    /// One more instance of service `svc`: a draining one rejoins at once; else the first
+    /// switched-off one moves to `then` (`Provisioning` for an autoscaler, which makes it
+    /// ready after its provision delay; `Ready` for a timed change). Returns the index of
+    /// the instance switched on, if one was.
+    pub fn scale_out_one(&mut self, svc: usize, then: Life, now: SimTime) -> Option<usize> {
+        let life = &self.compute.services.get(svc)?.life;
+        let draining = life.iter().position(|l| *l == Life::Draining);
+        let off = life.iter().position(|l| *l == Life::Off);
+        if let Some(i) = draining {
+            self.set_life(svc, i, Life::Ready, now);
+            None
+        } else if let Some(i) = off {
+            self.set_life(svc, i, then, now);
+            Some(i)
+        } else {
+            None
+        }
+    }
+
+    /// One instance of service `svc` fewer: the last provisioning one switches off, else
+    /// the last ready one drains. Returns the draining instance's actor (to be told to
+    /// check whether it is idle), if one drains.
+    pub fn scale_in_one(&mut self, svc: usize, now: SimTime) -> Option<ActorId> {
+        let s = self.compute.services.get(svc)?;
+        let provisioning = s.life.iter().rposition(|l| *l == Life::Provisioning);
+        let ready = s.life.iter().rposition(|l| *l == Life::Ready);
+        if let Some(i) = provisioning {
+            self.set_life(svc, i, Life::Off, now);
+            None
+        } else if let Some(i) = ready {
+            let actor = self.compute.services[svc].instances[i];
+            self.set_life(svc, i, Life::Draining, now);
+            Some(actor)
+        } else {
+            None
+        }
+    }
+
+    /// Resizes service `svc` to `n` running instances at once (a timed change): switched-
+    /// off instances come back ready; removed ones (the last ready first) drain. Returns
+    /// the draining actors, to be told to check whether they are idle.
+    pub fn resize(&mut self, svc: usize, n: u32, now: SimTime) -> Vec<ActorId> {
+        let mut draining = Vec::new();
+        let running = |sh: &Shared| {
+            let s = &sh.compute.services[svc];
+            s.count(Life::Ready) + s.count(Life::Provisioning) + s.count(Life::Crashed)
+        };
+        if svc >= self.compute.services.len() {
+            return draining;
+        }
+        while running(self) < n {
+            let before = running(self);
+            self.scale_out_one(svc, Life::Ready, now);
+            if running(self) == before {
+                break; // every instance built is running
+            }
+        }
+        while running(self) > n {
+            match self.scale_in_one(svc, now) {
+                Some(a) => draining.push(a),
+                None => break, // only crashed instances are left
+            }
+        }
+        draining
     }
 }
 
@@ -256,6 +343,7 @@ pub fn reset_window(c: &mut ComputeState, now: SimTime) {
     for s in &mut c.services {
         s.billed.reset(now);
         s.billed_price.reset(now);
+        s.workers_tw.reset(now);
         s.pool_in_use.reset(now);
         s.pool_waiting.reset(now);
     }

@@ -7,6 +7,7 @@ use dssim_engine::{rng, ActorId, Network, Partition, SimTime, Simulation};
 use crate::autoscaler::{Autoscaler, Scaled};
 use crate::cache::{Backend, Cache, WritePolicy};
 use crate::canary::CanaryController;
+use crate::changes::Setting;
 use crate::client::Client;
 use crate::compute::{Life, ServiceState};
 use crate::database::{DbNode, DbRouter, DbState, NodeState, ShardState};
@@ -81,15 +82,20 @@ impl ModelConfig {
             .collect();
         for (si, s) in self.services.iter().enumerate() {
             let mut v = Vec::new();
-            // Every instance an autoscaler may add exists from the start, switched off.
+            // Every instance an autoscaler or a timed change may add exists from the
+            // start, switched off.
             let scaled_max = self
                 .autoscalers
                 .iter()
                 .find(|a| a.subject() == s.name)
-                .map_or(0, |a| a.max);
+                .map_or(0, |a| a.max)
+                .max(self.changed_max_instances(&s.name));
             let mut state = ServiceState::default();
             state.name = s.name.clone();
             state.workers = s.workers.max(1);
+            state.changed = self.changes.iter().any(|c| {
+                c.target == s.name && (c.set.workers.is_some() || c.set.instances.is_some())
+            });
             state.prices = s.cost.is_some().then(|| {
                 (0..s.instances.max(scaled_max))
                     .filter_map(|i| s.hourly_cost(i))
@@ -162,15 +168,21 @@ impl ModelConfig {
         sim.shared_mut().oracle.enabled = !self.databases.is_empty();
         let mut lbs = Vec::new();
         for l in &self.load_balancers {
-            // Behind an autoscaler the balancer holds every instance the service may have
-            // and follows its members.
-            let scaled = self.autoscalers.iter().any(|a| a.subject() == l.backends);
+            // Behind an autoscaler (or timed changes of the instance count) the balancer
+            // holds every instance the service may have and follows its members.
+            let resized = self.changed_max_instances(&l.backends) > 0;
+            let scaled = resized || self.autoscalers.iter().any(|a| a.subject() == l.backends);
             let svc = sim.shared().service_index(&l.backends);
             let backends = match svc {
                 Some(si) if scaled => sim.shared().all_instances(si).to_vec(),
                 _ => ids.get(&l.backends).cloned().unwrap_or_default(),
             };
-            let mut lb = LoadBalancer::new(l, &l.backends, backends);
+            let mut cfg = l.clone();
+            if let (true, Some(w)) = (resized, cfg.weights.as_mut()) {
+                // Instances a change adds weigh 1.
+                w.resize(backends.len().max(w.len()), 1);
+            }
+            let mut lb = LoadBalancer::new(&cfg, &l.backends, backends);
             if let (Some(si), true) = (svc, scaled) {
                 lb.track_members(si);
             }
@@ -283,6 +295,30 @@ impl ModelConfig {
                         (_, FaultAction::Slow(_)) => continue,
                     };
                     sim.schedule(t, id, msg);
+                }
+            }
+        }
+        for c in &self.changes {
+            for setting in c.set.list() {
+                let k = sim.shared().settings.len() as u32;
+                sim.shared_mut().settings.push(setting);
+                let svc = sim.shared().service_index(&c.target);
+                let targets: Vec<ActorId> = match (setting, svc) {
+                    // Every instance, spares included, so that one switched on later has
+                    // the service's workers too.
+                    (Setting::Workers(_), Some(si)) => sim.shared().all_instances(si).to_vec(),
+                    // The first instance resizes the service through the shared state.
+                    (Setting::Instances(_), Some(si)) => sim
+                        .shared()
+                        .all_instances(si)
+                        .first()
+                        .copied()
+                        .into_iter()
+                        .collect(),
+                    _ => ids.get(&c.target).cloned().unwrap_or_default(),
+                };
+                for id in targets {
+                    sim.schedule(c.at.0, id, Msg::Change(k));
                 }
             }
         }

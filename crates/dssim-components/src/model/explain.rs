@@ -542,6 +542,8 @@ mod tests {
             ("databases.batch", accepted::<database::Batch>()),
             ("caches", accepted::<cache::CacheConfig>()),
             ("faults", accepted::<faults::FaultConfig>()),
+            ("changes", accepted::<crate::changes::ChangeConfig>()),
+            ("changes.set", accepted::<crate::changes::Settings>()),
             ("network", accepted::<model::NetworkConfig>()),
             ("network.partitions", accepted::<model::PartitionConfig>()),
         ];

@@ -44,6 +44,10 @@ pub struct GraphNode {
 pub struct Probe {
     /// Up (not killed or crashed).
     pub alive: bool,
+    /// Running (instances: not switched off by an autoscaler or a timed change).
+    pub on: bool,
+    /// Workers now (instances), 0 elsewhere.
+    pub workers: u32,
     /// Requests handled so far (instances, load balancers, caches, database nodes).
     pub requests: u64,
     /// Busy workers (instances) or open connections (database nodes) now.
@@ -284,6 +288,9 @@ impl World {
         Some(match self.sim.actors().get(id as usize)? {
             Node::Instance(i) => Probe {
                 alive: i.is_alive(),
+                on: self.sim.shared().compute.services[i.service].life[i.index as usize]
+                    != crate::compute::Life::Off,
+                workers: i.workers(),
                 requests: i.stats.requests,
                 busy: i.stats.busy.level(),
                 queue: i.stats.queued.level(),
@@ -294,6 +301,7 @@ impl World {
                 let alive = self.sim.shared().dbs[d.db].shards[d.shard].nodes[d.node].alive;
                 Probe {
                     alive,
+                    on: true,
                     requests: d.stats.requests,
                     busy: d.stats.conns.level(),
                     busy_area: d.stats.conns.area(now),
@@ -302,16 +310,19 @@ impl World {
             }
             Node::Cache(c) => Probe {
                 alive: c.alive(),
+                on: true,
                 requests: c.stats.requests,
                 ..Default::default()
             },
             Node::LoadBalancer(l) => Probe {
                 alive: true,
+                on: true,
                 requests: l.stats.requests,
                 ..Default::default()
             },
             _ => Probe {
                 alive: true,
+                on: true,
                 ..Default::default()
             },
         })

@@ -18,6 +18,7 @@ use crate::service::ServiceConfig;
 use crate::units::{DistSpec, Dur};
 
 mod build;
+pub mod changes;
 pub mod explain;
 pub mod faults;
 mod live;
@@ -54,6 +55,9 @@ pub struct ModelConfig {
     /// Scheduled faults: instances killed, recovered, slowed down.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultConfig>,
+    /// Timed changes: workers, instances, a cache's TTL, a load balancer's algorithm.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<crate::changes::ChangeConfig>,
     /// Latency, loss, regions and partitions.
     #[serde(default)]
     pub network: NetworkConfig,

@@ -158,6 +158,7 @@ impl World {
                     Node::Instance(i) => {
                         i.stats.busy.reset(o.warmup);
                         i.stats.queued.reset(o.warmup);
+                        i.stats.workers.reset(o.warmup);
                     }
                     Node::Db(d) => d.stats.conns.reset(o.warmup),
                     _ => {}
@@ -270,6 +271,11 @@ impl World {
                     }
                 }
             }
+            let state = &self.sim.shared().compute.services[si];
+            if state.changed {
+                // Timed changes: the workers of the running instances, averaged.
+                workers = state.workers_tw.mean(now);
+            }
             rows.push(ComponentRow {
                 component: s.name.clone(),
                 kind: "service",
@@ -294,7 +300,7 @@ impl World {
                 .collect();
             instances.sort_by_key(|i| i.index);
             for i in instances {
-                let workers = f64::from(i.workers());
+                let workers = i.mean_workers(now);
                 rows.push(ComponentRow {
                     component: format!("{}.{}", s.name, i.index),
                     kind: "instance",

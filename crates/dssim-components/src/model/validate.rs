@@ -328,6 +328,7 @@ impl ModelConfig {
                 &mut errs,
             );
         }
+        self.validate_changes(&mut errs);
         self.check_zero_time_loops(&mut errs);
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
             errs.push(e);

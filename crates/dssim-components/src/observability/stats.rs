@@ -50,6 +50,8 @@ pub struct Shared {
     pub oracle: crate::consistency::Oracle,
     /// The trace recorder (`[output] trace`).
     pub trace: crate::trace::Tracer,
+    /// The settings of the model's timed changes, indexed by [`crate::node::Msg::Change`].
+    pub settings: Vec<crate::changes::Setting>,
 }
 
 /// Levels sampled into the time series, kept up to date by the components.

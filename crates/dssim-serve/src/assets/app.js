@@ -82,6 +82,8 @@ async function init() {
   $('client').onchange = () => { $('rate').value = clientRate($('client').value); };
   $('cut').onclick = () => cut();
   $('heal').onclick = () => act({ kind: 'heal' });
+  $('set-target').onchange = () => showSettings();
+  $('set-apply').onclick = () => applySettings();
   $('export').onclick = () => exportDemo();
   if (list.initial) loadShipped();
 }
@@ -168,6 +170,67 @@ function fillControls(run) {
     }
   }
   if (sides.length > 1) $('side-b').value = sides[1][0];
+  const t = $('set-target'); t.innerHTML = '';
+  const targets = [...v.services.map((x) => ['service', x]), ...v.caches.map((x) => ['cache', x]),
+    ...v.load_balancers.map((x) => ['lb', x])];
+  for (const [kind, x] of targets) {
+    const o = document.createElement('option');
+    o.value = x.name; o.textContent = x.name; o.dataset.kind = kind;
+    t.appendChild(o);
+  }
+  $('settings').hidden = targets.length === 0;
+  showSettings();
+}
+
+// The settings of a service, cache or load balancer now: the model's, then every `set`
+// action taken so far, in order.
+function currentSettings(name) {
+  const v = state.run.variants[0];
+  const base = v.services.find((x) => x.name === name) || v.caches.find((x) => x.name === name)
+    || v.load_balancers.find((x) => x.name === name) || {};
+  const cur = { workers: base.workers, instances: base.instances, ttl: base.ttl, algorithm: base.algorithm };
+  const view = state.views[0];
+  for (const a of (view ? view.actions : [])) {
+    if (a.action.kind === 'set' && a.action.target === name) Object.assign(cur, a.action.set);
+  }
+  return cur;
+}
+
+function showSettings() {
+  const sel = $('set-target');
+  const o = sel.options[sel.selectedIndex];
+  if (!o) return;
+  const kind = o.dataset.kind, cur = currentSettings(o.value);
+  const svc = state.run.variants[0].services.find((x) => x.name === o.value);
+  $('set-service').hidden = kind !== 'service';
+  $('set-cache').hidden = kind !== 'cache';
+  $('set-lb').hidden = kind !== 'lb';
+  $('set-workers').value = cur.workers ?? '';
+  $('set-instances').value = cur.instances ?? '';
+  $('set-instances').disabled = !!(svc && svc.autoscaled);
+  $('set-instances').title = svc && svc.autoscaled ? 'an autoscaler sizes this service' : 'instances of the service';
+  $('set-ttl').value = cur.ttl ?? '';
+  $('set-algorithm').value = cur.algorithm ?? 'round_robin';
+}
+
+// Sends the settings that differ from the current ones, as one `set` action.
+function applySettings() {
+  const sel = $('set-target');
+  const o = sel.options[sel.selectedIndex];
+  if (!o) return false;
+  const kind = o.dataset.kind, cur = currentSettings(o.value), set = {};
+  if (kind === 'service') {
+    const w = Number($('set-workers').value), n = Number($('set-instances').value);
+    if (w !== cur.workers) set.workers = w;
+    if (!$('set-instances').disabled && n !== cur.instances) set.instances = n;
+  } else if (kind === 'cache') {
+    const ttl = $('set-ttl').value.trim();
+    if (ttl && ttl !== cur.ttl) set.ttl = ttl;
+  } else if ($('set-algorithm').value !== cur.algorithm) {
+    set.algorithm = $('set-algorithm').value;
+  }
+  if (!Object.keys(set).length) { say('nothing changed'); return false; }
+  return act({ kind: 'set', target: o.value, set });
 }
 
 function clientRate(name) {
@@ -316,14 +379,17 @@ function paint(view) {
     const sh = view.shapes[i];
     if (!sh) return;
     const n = g.nodes[i];
-    const [alive, util, queue, reqs] = s;
+    const [alive, util, queue, reqs, on, workers] = s;
     let fill = '#cde';
-    if (!alive) fill = '#555';
+    if (!on) fill = '#f4f4f4';
+    else if (!alive) fill = '#555';
     else if (n.kind === 'service' || n.kind === 'database') fill = utilColor(n.kind === 'database' ? Math.min(1, util / 8) : util);
     else if (n.kind === 'cache' || n.kind === 'cdn') fill = '#bde';
     sh.el.setAttribute('fill', fill);
-    sh.el.setAttribute('stroke', alive ? '#678' : '#d00');
-    sh.title.textContent = `${n.name}${alive ? '' : ' (down)'}\nutilization ${util}\nqueue ${queue}\nrequests ${reqs}`;
+    sh.el.setAttribute('stroke', !on ? '#bbb' : alive ? '#678' : '#d00');
+    if (on) sh.el.removeAttribute('stroke-dasharray'); else sh.el.setAttribute('stroke-dasharray', '3 2');
+    sh.title.textContent = `${n.name}${!on ? ' (off)' : alive ? '' : ' (down)'}` +
+      (n.kind === 'service' ? `\nworkers ${workers}` : '') + `\nutilization ${util}\nqueue ${queue}\nrequests ${reqs}`;
   });
 }
 
@@ -413,7 +479,8 @@ function drawInstances(view) {
   const c = view.instanceChart, x = c.getContext('2d');
   const W = c.width, H = c.height;
   x.clearRect(0, 0, W, H);
-  const idx = view.graph.nodes.map((n, i) => [n, i]).filter(([n]) => n.kind === 'service' && n.initial);
+  const idx = view.graph.nodes.map((n, i) => [n, i])
+    .filter(([n, i]) => n.kind === 'service' && (view.nodes[i] ? view.nodes[i][4] : n.initial));
   if (!idx.length || !view.nodes.length) return;
   const bw = (W - 10) / idx.length;
   let qmax = 1;
@@ -443,6 +510,13 @@ function onFrame(f) {
     const view = state.views[k];
     if (!view) return;
     if (v.reset) view.rows = [];
+    if (v.graph && v.graph.nodes.length !== view.graph.nodes.length) {
+      // A change of the instance count built more instances: draw them.
+      view.graph = v.graph;
+      state.run.variants[k].graph = v.graph;
+      view.nodes = []; view.shapes = []; view.centers = [];
+      layout(view);
+    }
     view.rows.push(...v.rows);
     if (v.nodes.length) {
       const deltas = v.nodes.map((s, i) => (view.nodes[i] ? Math.max(0, s[3] - view.nodes[i][3]) : 0));
@@ -453,6 +527,7 @@ function onFrame(f) {
     view.now = v.now_s;
     view.done = v.done;
     for (const a of v.actions) if (a.action.kind === 'rate') view.rates[a.action.client] = a.action.rate;
+    if (k === 0 && v.actions.length !== state.shownActions) { state.shownActions = v.actions.length; showSettings(); }
     paint(view);
     for (const ch of view.charts) drawChart(view, ch);
     drawInstances(view);

@@ -40,6 +40,8 @@ pub struct InstanceStats {
     pub busy: TimeWeighted,
     /// Queue length over time.
     pub queued: TimeWeighted,
+    /// Workers over time (kept for utilization once a timed change sets them).
+    pub workers: TimeWeighted,
     /// Time in this instance (queue + service) of requests served after warm-up.
     pub sojourn: Histogram,
 }
@@ -115,6 +117,8 @@ pub struct Instance {
     /// Index of the instance within its service.
     pub index: u32,
     workers: u32,
+    /// Whether a timed change has set `workers` ([`crate::changes`]).
+    workers_changed: bool,
     capacity: u64,
     shedding: Shedding,
     retry_after: SimTime,
@@ -165,10 +169,15 @@ impl Instance {
             degrade.retain(|l| !l.action.sheds());
         }
         degrade.sort_by(|a, b| a.at.total_cmp(&b.at));
+        let mut stats = InstanceStats::default();
+        stats
+            .workers
+            .set(SimTime::ZERO, f64::from(cfg.workers.max(1)));
         Instance {
             service,
             index,
             workers: cfg.workers.max(1),
+            workers_changed: false,
             capacity,
             shedding: cfg.shedding,
             retry_after: cfg.retry_after.map_or(SimTime::ZERO, |d| d.0),
@@ -223,7 +232,7 @@ impl Instance {
             orphans: Vec::new(),
             jobs: Vec::new(),
             data: DataPath::default(),
-            stats: InstanceStats::default(),
+            stats,
         }
     }
 
@@ -235,6 +244,16 @@ impl Instance {
     /// Workers of this instance.
     pub fn workers(&self) -> u32 {
         self.workers
+    }
+
+    /// Mean workers of this instance since the window opened: its `workers` unless a timed
+    /// change set them.
+    pub fn mean_workers(&self, now: SimTime) -> f64 {
+        if self.workers_changed {
+            self.stats.workers.mean(now)
+        } else {
+            f64::from(self.workers)
+        }
     }
 
     /// Handles one message.
@@ -275,6 +294,7 @@ impl Instance {
                 ctx.send(from, Msg::ProbeAck { backend, round });
             }
             Msg::Fault(action) => self.fault(ctx, action),
+            Msg::Change(i) => self.change(ctx, i),
             _ => {}
         }
     }

@@ -183,6 +183,12 @@ impl Cache {
             },
             Msg::Wake(_) => self.flush(ctx),
             Msg::Kill => self.kill(ctx),
+            // A timed change ([`crate::changes`]): entries stored from now on get the new TTL.
+            Msg::Change(i) => {
+                if let Some(crate::changes::Setting::Ttl(t)) = ctx.shared.settings.get(i as usize) {
+                    self.ttl = Some(*t);
+                }
+            }
             Msg::Recover => self.recover(ctx),
             _ => {}
         }

@@ -1,5 +1,6 @@
 //! Crashes (out of memory or by a fault), draining, and the faults an instance takes.
 
+use crate::changes::Setting;
 use crate::compute::{Life, NO_HOME};
 use crate::faults::FaultAction;
 use crate::node::{Ctx, Msg};
@@ -65,6 +66,37 @@ impl Instance {
             let now = ctx.now();
             ctx.shared
                 .set_life(self.service, self.index as usize, Life::Off, now);
+        }
+    }
+
+    /// Applies a timed change ([`crate::changes`]): new workers take queued requests at
+    /// once, retired ones finish the request they hold first; a resize of the service goes
+    /// through the scaling path (the first instance carries that message).
+    pub(super) fn change(&mut self, ctx: &mut Ctx<'_>, i: u32) {
+        let Some(&setting) = ctx.shared.settings.get(i as usize) else {
+            return;
+        };
+        let now = ctx.now();
+        match setting {
+            Setting::Workers(w) => {
+                ctx.shared.set_workers(self.service, w, now);
+                if w != self.workers {
+                    self.stats
+                        .workers
+                        .add(now, f64::from(w) - f64::from(self.workers));
+                    self.workers_changed = true;
+                    self.workers = w;
+                    if !self.down {
+                        self.pull_next(ctx);
+                    }
+                }
+            }
+            Setting::Instances(n) => {
+                for actor in ctx.shared.resize(self.service, n, now) {
+                    ctx.send_local(actor, SimTime::ZERO, Msg::Wake(WAKE_DRAIN));
+                }
+            }
+            Setting::Ttl(_) | Setting::Algorithm(_) => {}
         }
     }
 
