@@ -642,3 +642,99 @@ fn estimate_explain_names_each_formula() {
     let plain = crate::support::dssim_ok(&dir, &["estimate", "m.toml"]);
     assert!(!plain.contains("method"), "{plain}");
 }
+
+/// A database node with `cores` (at most C queries execute at once, the others wait for a
+/// core holding their connection): the estimate solves it as a birth–death chain, M/M/C
+/// without a connection limit and M/M/C/K with `max_connections = K` — exact for these
+/// exponential times — and the simulation agrees (20 runs, `SIGMAS` standard errors).
+/// Without `cores` in the estimate both nodes were predicted at 10 ms with no wait.
+#[test]
+fn a_database_with_cores_is_mmc_and_its_chain_matches_the_simulation() {
+    use dssim_lab::queueing::{mmc_wait, BirthDeath};
+    let m = model(
+        "[[clients]]\nname='a'\ntarget='app'\nrate=240\n[[clients]]\nname='b'\ntarget='app2'\nrate=390\n\
+         [[services]]\nname='app'\nworkers=1000\nservice_time='0ms'\ndatabase='db'\n\
+         [[services]]\nname='app2'\nworkers=1000\nservice_time='0ms'\ndatabase='db2'\n\
+         [[databases]]\nname='db'\nread_time='exp(10ms)'\nwrite_time='exp(10ms)'\ncores=3\n\
+         [[databases]]\nname='db2'\nread_time='exp(10ms)'\nwrite_time='exp(10ms)'\ncores=3\nmax_connections=8",
+    );
+    let est = estimate(&m);
+    let db = est.get("db.primary").expect("db row");
+    let db2 = est.get("db2.primary").expect("db2 row");
+    // Theory by hand: M/M/3 at 240/s (ρ = 0.8); M/M/3/8 at 390/s.
+    let wq = mmc_wait(3, 240.0, 0.010);
+    let t = 1e3 * (wq + 0.010);
+    let k = BirthDeath::solve(390.0, &[100.0, 200.0, 300.0], Some(5)).unwrap();
+    let carried = 390.0 * (1.0 - k.refused);
+    let t2 = 1e3 * k.present / carried;
+    let exact = |what: &str, got: Option<f64>, want: f64| {
+        let got = got.unwrap_or_else(|| panic!("{what}: no prediction"));
+        assert!(
+            (got - want).abs() <= 1e-6 * want,
+            "{what}: predicted {got}, exact {want}"
+        );
+    };
+    exact("db time", db.sojourn_ms, t);
+    exact("db wait", db.wait_ms, 1e3 * wq);
+    exact("db connections", db.mean_queue, 240.0 * t / 1e3);
+    exact("db2 time", db2.sojourn_ms, t2);
+    exact("db2 connections", db2.mean_queue, k.present);
+    exact("db2 refused", db2.refused, k.refused);
+    assert!(db.method.contains("M/M/c") && db2.method.contains("M/M/c/K"));
+    // The service waits for its database call.
+    exact("app time", est.get("app").unwrap().sojourn_ms, t);
+    let reports = replicate(
+        &m,
+        Plan {
+            warmup_s: 5,
+            duration_s: 105,
+            replications: 20,
+            timeseries: None,
+            first_seed: 16900,
+        },
+    );
+    let col = |f: &dyn Fn(&dssim_components::ComponentRow) -> Option<f64>, comp: &str| {
+        reports
+            .iter()
+            .map(|r| f(crate::support::component(r, comp)).unwrap())
+            .collect::<Vec<f64>>()
+    };
+    let hist = 0.002;
+    agrees(
+        "db mean time",
+        &col(&|c| c.mean_ms, "db.primary"),
+        t,
+        hist,
+        0.05,
+    );
+    agrees(
+        "db connections",
+        &col(&|c| c.mean_queue, "db.primary"),
+        240.0 * t / 1e3,
+        0.0,
+        0.05,
+    );
+    agrees(
+        "db2 mean time",
+        &col(&|c| c.mean_ms, "db2.primary"),
+        t2,
+        hist,
+        0.05,
+    );
+    agrees(
+        "db2 connections",
+        &col(&|c| c.mean_queue, "db2.primary"),
+        k.present,
+        0.0,
+        0.05,
+    );
+    let refused: Vec<f64> = reports
+        .iter()
+        .map(|r| {
+            // Arrivals, refused ones included.
+            let arrived = crate::support::component(r, "db2.primary").requests as f64;
+            crate::support::metric(r, "db_refused") / arrived
+        })
+        .collect();
+    agrees("db2 refused share", &refused, k.refused, 0.0, 0.1);
+}

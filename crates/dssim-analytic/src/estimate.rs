@@ -269,12 +269,22 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
         })
         .collect();
     let mut unloaded = vec![0.0; model.clients.len()];
+    // Each station's holding times with no load, to tell later whether the loop's
+    // stations took longer under load (a database queueing behind them: layered).
+    let holds = |p: &flow::Pass| -> Vec<f64> {
+        p.stations
+            .iter()
+            .flat_map(|s| s.instances.iter().map(|x| x.hold))
+            .collect()
+    };
+    let mut idle_holds = Vec::new();
     let pops: Vec<(usize, u64, f64)> = closed
         .iter()
         .map(|&(i, users, think)| (i, users as u64, think))
         .collect();
     if !closed.is_empty() {
         let idle = prep.pass(&rates, false);
+        idle_holds = holds(&idle);
         for &(i, users, think) in &closed {
             let r0 = idle.response_s[i];
             unloaded[i] = if users > 0.0 && think + r0 > 0.0 && r0.is_finite() {
@@ -340,6 +350,11 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
             (r.is_finite() && r_law > r * (1.0 + 1e-3) + 1e-6).then_some((i, r_law))
         })
         .collect();
+    let layered = !idle_holds.is_empty()
+        && holds(&open_pass)
+            .iter()
+            .zip(&idle_holds)
+            .any(|(a, b)| (a - b).abs() > 1e-6 * b.abs().max(1e-9));
     let mut methods = vec![String::new(); model.clients.len()];
     let mut pass = if saturated.is_empty() {
         let mut p = open_pass;
@@ -387,6 +402,11 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
                     .to_string()
             } else if methods[i].is_empty() {
                 "closed loop: R from the pass, X = N/(Z + R)".to_string()
+            } else if layered {
+                format!(
+                    "{}; layered: the workers' holding times include queues behind them (a database, the NIC), taken at the loop's throughput (fixed point by bisection; a worker held through the call is not product-form, so not exact)",
+                    methods[i]
+                )
             } else {
                 methods[i].clone()
             },

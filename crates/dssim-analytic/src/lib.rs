@@ -3,8 +3,8 @@
 //! What dssim predicts without simulating, from the same model files the simulation runs:
 //!
 //! - [`queueing`]: the formulas and exact solutions (Erlang B and C, Allen–Cunneen,
-//!   Pollaczek–Khinchine, birth–death chains, M/M/c+D, E_k/M/1, the load-dependent database
-//!   node, the pool chain, exact and Schweitzer–Bard MVA);
+//!   Pollaczek–Khinchine, birth–death chains, M/M/c+D, E_k/M/1 and E_k/M/c, the
+//!   load-dependent database node (with or without cores), the pool chain, exact and Schweitzer–Bard MVA);
 //! - [`estimate`]: the one model of predictions, `dssim estimate` and the predicted columns
 //!   of components.csv;
 //! - [`limits`]: the events and memory a run will need, checked before it is built.

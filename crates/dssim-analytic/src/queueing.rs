@@ -2,7 +2,7 @@
 //! M/M/c waiting time, Pollaczek–Khinchine for M/G/1, M/M/1/K blocking.
 //!
 //! Split by model family: `load_dependent` (the USL database node), `chains` (birth–death
-//! chains, M/M/c+D, E_k/M/1), `mva` (closed networks), `pool` (worker pools over fewer
+//! chains, M/M/c+D, E_k/M/1, E_k/M/c), `mva` (closed networks), `pool` (worker pools over fewer
 //! connections). Everything public is re-exported here, so `queueing::X` names it.
 
 mod chains;

@@ -1,5 +1,5 @@
 //! Exact single-station results: birth–death chains (M/M/c, M/M/c/K, Erlang loss,
-//! flow-equivalent servers), M/M/c+D deadline shedding, E_k/M/1 for round robin.
+//! flow-equivalent servers), M/M/c+D deadline shedding, E_k/M/1 and E_k/M/c (GI/M/c) for round robin.
 
 use super::erlang_b;
 

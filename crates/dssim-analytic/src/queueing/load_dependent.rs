@@ -1,9 +1,11 @@
-//! The load-dependent database node: every request it holds served at once, slowed by the
-//! Universal Scalability Law, with at most `cap` inside (Erlang loss or callers' slots).
+//! The load-dependent database node: every request it holds served at once (or at most
+//! `cores` of them, the others waiting in FIFO order), slowed by the Universal Scalability
+//! Law, with at most `cap` inside (Erlang loss or callers' slots).
 
-/// A node that serves every request it holds at once, each slowed by the Universal
-/// Scalability Law factor `1 + σ(n−1) + κn(n−1)` for the n requests in it (a database
-/// node), with at most `cap` requests inside.
+/// A node that serves the requests it holds at once — all of them, or at most `cores`
+/// with the others waiting for a core — each slowed by the Universal Scalability Law
+/// factor `1 + σ(e−1) + κe(e−1)` for the e requests executing (a database node), with at
+/// most `cap` requests inside (executing or waiting).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LoadDependent {
     /// Time of a request alone: the part the law stretches, seconds.
@@ -19,6 +21,9 @@ pub struct LoadDependent {
     /// busy outside the node (a worker's own CPU time): fewer than `cap` are inside at
     /// saturation.
     pub outside_s: f64,
+    /// Most requests executing at once (a node's `cores`); the others wait inside, in FIFO
+    /// order. None: every request executes at once.
+    pub cores: Option<u64>,
 }
 
 /// What [`LoadDependent::solve`] predicts at one arrival rate.
@@ -34,6 +39,8 @@ pub struct NodeLoad {
     pub sojourn_s: f64,
     /// Mean stretch of the base time by the law (1 without contention).
     pub stretch: f64,
+    /// Mean wait for a core before executing, seconds (0 without `cores`).
+    pub wait_s: f64,
 }
 
 /// Erlang B for any number of servers: the recursion stops once the blocking is
@@ -65,9 +72,18 @@ impl LoadDependent {
         self.factor_f(n as f64)
     }
 
-    /// The law's stretch with `n` (not necessarily whole) requests inside.
+    /// Requests executing with `n` inside: all of them, or at most `cores`.
+    fn executing(&self, n: f64) -> f64 {
+        match self.cores {
+            Some(c) => n.min(c.max(1) as f64),
+            None => n,
+        }
+    }
+
+    /// The law's stretch with `n` (not necessarily whole) requests inside (the executing
+    /// ones slow each other).
     fn factor_f(&self, n: f64) -> f64 {
-        let n = n.max(1.0);
+        let n = self.executing(n).max(1.0);
         match self.usl {
             Some((s, k)) => 1.0 + s * (n - 1.0) + k * n * (n - 1.0),
             None => 1.0,
@@ -79,7 +95,8 @@ impl LoadDependent {
         self.factor(u64::from(n))
     }
 
-    /// Throughput with n requests inside: n / (base·factor(n) + fixed).
+    /// Throughput with n requests inside: e / (base·factor(e) + fixed), e = n executing
+    /// (n, or at most `cores`).
     pub fn rate(&self, n: u64) -> f64 {
         self.rate_f(n as f64)
     }
@@ -87,15 +104,17 @@ impl LoadDependent {
     fn rate_f(&self, n: f64) -> f64 {
         let t = self.base_s * self.factor_f(n) + self.fixed_s;
         if t > 0.0 {
-            n / t
+            self.executing(n) / t
         } else {
             f64::INFINITY
         }
     }
 
-    /// Requests inside at the highest throughput (infinite when more always helps).
+    /// Requests inside at the highest throughput (infinite when more always helps; at most
+    /// `cores`, past which the rate stays flat).
     fn peak_n(&self) -> f64 {
-        match self.usl {
+        let c = self.cores.map_or(f64::INFINITY, |c| c.max(1) as f64);
+        let free = match self.usl {
             Some((s, k)) if k > 0.0 => {
                 // rate_f is unimodal: golden-section search around √((1−σ)/κ).
                 let guess = ((1.0 - s).max(0.0) / k).sqrt().max(1.0);
@@ -113,7 +132,8 @@ impl LoadDependent {
                 0.5 * (a + b)
             }
             _ => f64::INFINITY,
-        }
+        };
+        free.min(c)
     }
 
     /// With a cap held upstream by slots that also work outside the node, the requests
@@ -149,6 +169,10 @@ impl LoadDependent {
             return self.rate(c.max(1));
         }
         let own = match self.usl {
+            // With cores and a law that never turns back, full speed is all cores busy.
+            _ if self.cores.is_some() && self.usl.is_none_or(|(_, k)| k <= 0.0) => {
+                self.rate_f(self.peak_n())
+            }
             None => f64::INFINITY,
             Some((s, k)) if k <= 0.0 && s > 0.0 && self.base_s > 0.0 => 1.0 / (self.base_s * s),
             Some((_, k)) if k <= 0.0 => f64::INFINITY,
@@ -185,12 +209,20 @@ impl LoadDependent {
     pub fn pinned(&self) -> Option<NodeLoad> {
         let n = self.busy_inside()?;
         let x = self.rate_f(n);
+        let service = self.base_s * self.factor_f(n) + self.fixed_s;
+        // Inside n, of which executing(n) are served at once: the rest wait (Little).
+        let sojourn = if self.cores.is_some() && x > 0.0 {
+            n / x
+        } else {
+            service
+        };
         x.is_finite().then(|| NodeLoad {
             carried: x,
             refused: 0.0,
             inside: n,
-            sojourn_s: self.base_s * self.factor_f(n) + self.fixed_s,
+            sojourn_s: sojourn,
             stretch: self.factor_f(n),
+            wait_s: (sojourn - service).max(0.0),
         })
     }
 
@@ -210,13 +242,19 @@ impl LoadDependent {
                 inside: 0.0,
                 sojourn_s: time(1),
                 stretch: 1.0,
+                wait_s: 0.0,
             });
         }
         let (cap, refuse) = match self.effective_cap() {
             Some((c, r)) => (c.max(1), r),
             None => (u64::MAX, false),
         };
-        if self.usl.is_none() {
+        // Cores fewer than the cap (or no cap): requests wait inside for a core.
+        let queues = self.cores.is_some_and(|c| c < cap);
+        if queues && cap == u64::MAX && lambda >= self.saturation() {
+            return None;
+        }
+        if self.usl.is_none() && !queues {
             // M/G/∞, Erlang's loss system M/G/c/c, or M/G/c with the queue upstream.
             let s = time(1);
             let a = lambda * s;
@@ -231,6 +269,7 @@ impl LoadDependent {
                 inside: carried * s,
                 sojourn_s: s,
                 stretch: 1.0,
+                wait_s: 0.0,
             });
         }
         // log of the stationary weight of state n, relative to state 0.
@@ -276,7 +315,11 @@ impl LoadDependent {
                 }
                 break;
             }
-            if cap == u64::MAX && ratio >= 1.0 && self.usl.is_some_and(|(_, k)| k > 0.0) {
+            if cap == u64::MAX
+                && ratio >= 1.0
+                && n as f64 > self.peak_n()
+                && self.usl.is_some_and(|(_, k)| k > 0.0)
+            {
                 // Past the USL peak with arrivals faster than the node drains: metastable
                 // at best; the chain is cut here (the node's collapse is not modelled).
                 if lambda >= self.saturation() {
@@ -321,14 +364,38 @@ impl LoadDependent {
         if admitted <= 0.0 {
             return None;
         }
-        let sojourn = time_sum / admitted;
         let carried = lambda * (1.0 - full);
+        if queues {
+            // Requests inside and executing from the chain itself; times by Little's law
+            // (an arrival's time depends on those behind it too, so not state by state).
+            let (mut inside, mut busy) = (0.0, 0.0);
+            for (i, pi) in p.iter().enumerate() {
+                inside += pi * i as f64;
+                busy += pi * self.executing(i as f64);
+            }
+            inside += tail * cap as f64;
+            busy += tail * self.executing(cap as f64);
+            let (inside, busy) = (inside / total, busy / total);
+            if carried <= 0.0 {
+                return None;
+            }
+            return Some(NodeLoad {
+                carried,
+                refused: full,
+                inside,
+                sojourn_s: inside / carried,
+                stretch: stretch_sum / admitted,
+                wait_s: (inside - busy).max(0.0) / carried,
+            });
+        }
+        let sojourn = time_sum / admitted;
         Some(NodeLoad {
             carried,
             refused: full,
             inside: carried * sojourn,
             sojourn_s: sojourn,
             stretch: stretch_sum / admitted,
+            wait_s: 0.0,
         })
     }
 }

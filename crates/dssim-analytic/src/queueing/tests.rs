@@ -16,6 +16,7 @@ fn node(usl: Option<(f64, f64)>, cap: Option<(u64, bool)>) -> LoadDependent {
         usl,
         cap,
         outside_s: 0.0,
+        cores: None,
     }
 }
 
@@ -85,20 +86,32 @@ fn a_load_dependent_node_never_returns_nan() {
             Some((u64::MAX, true)),
             Some((1 << 40, false)),
         ] {
-            for lambda in [0.0, 1e-9, 1.0, 1e3, 1e9, f64::INFINITY, f64::NAN] {
+            let lambdas = [0.0, 1e-9, 1.0, 1e3, 1e9, f64::INFINITY, f64::NAN];
+            for (lambda, cores) in lambdas
+                .into_iter()
+                .flat_map(|l| [(l, None), (l, Some(1)), (l, Some(3))])
+            {
                 let n = LoadDependent {
                     base_s: 0.002,
                     fixed_s: 0.001,
                     usl,
                     cap,
                     outside_s: 0.003,
+                    cores,
                 };
                 assert!(!n.saturation().is_nan());
                 if let Some(x) = n.solve(lambda) {
                     assert!(
-                        [x.carried, x.refused, x.inside, x.sojourn_s, x.stretch]
-                            .iter()
-                            .all(|v| v.is_finite()),
+                        [
+                            x.carried,
+                            x.refused,
+                            x.inside,
+                            x.sojourn_s,
+                            x.stretch,
+                            x.wait_s
+                        ]
+                        .iter()
+                        .all(|v| v.is_finite()),
                         "{usl:?} {cap:?} {lambda}: {x:?}"
                     );
                 }
@@ -115,4 +128,48 @@ fn small_cases_reduce_to_mm1() {
     assert!((mmc_wait(1, l, s) - mm1).abs() < 1e-12);
     assert!((mg1_wait(l, s, 2.0 * s * s) - mm1).abs() < 1e-12);
     assert!((mm1k_blocking(0.5, 1) - 1.0 / 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn a_node_with_cores_is_mmc_mmck_or_its_usl_chain() {
+    let cored = |usl, cap, cores| LoadDependent {
+        base_s: 0.010,
+        fixed_s: 0.0,
+        usl,
+        cap,
+        outside_s: 0.0,
+        cores: Some(cores),
+    };
+    let rates = |n: &LoadDependent, c: u64| (1..=c).map(|k| n.rate(k)).collect::<Vec<f64>>();
+    // 3 cores, no connection limit: M/M/3 (Erlang C).
+    let n = cored(None, None, 3);
+    let x = n.solve(240.0).unwrap();
+    let wq = mmc_wait(3, 240.0, 0.010);
+    assert!((x.wait_s - wq).abs() < 1e-9 * wq, "{x:?} vs {wq}");
+    assert!((x.sojourn_s - (wq + 0.010)).abs() < 1e-9);
+    assert!((x.inside - 240.0 * (wq + 0.010)).abs() < 1e-6);
+    assert!((n.saturation() - 300.0).abs() < 1e-9 && n.solve(300.0).is_none());
+    // With max_connections = 8 (refused past it): M/M/3/8, the birth–death chain.
+    let k = cored(None, Some((8, true)), 3);
+    let x = k.solve(390.0).unwrap();
+    let b = BirthDeath::solve(390.0, &rates(&k, 3), Some(5)).unwrap();
+    assert!((x.refused - b.refused).abs() < 1e-12, "{x:?} {b:?}");
+    assert!((x.inside - b.present).abs() < 1e-9 && (x.wait_s * x.carried - b.waiting).abs() < 1e-9);
+    // Contention among the executing ones: rates e/(S·f(e)), flat past the cores.
+    let u = cored(Some((0.05, 0.002)), None, 4);
+    let x = u.solve(250.0).unwrap();
+    let b = BirthDeath::solve(250.0, &rates(&u, 4), None).unwrap();
+    assert!(
+        (x.inside - b.present).abs() < 1e-9 * b.present,
+        "{x:?} {b:?}"
+    );
+    assert!((x.wait_s * x.carried - b.waiting).abs() < 1e-9);
+    // Cores at least the cap: no queue inside, as without cores.
+    let wide = cored(None, Some((4, true)), 16);
+    let plain = LoadDependent {
+        cores: None,
+        ..wide
+    };
+    let (a, b) = (wide.solve(320.0).unwrap(), plain.solve(320.0).unwrap());
+    assert!((a.refused - b.refused).abs() < 1e-12 && a.wait_s == 0.0);
 }

@@ -190,6 +190,7 @@ impl<'a> Prep<'a> {
                     usl,
                     cap,
                     outside_s: outside,
+                    cores: d.cores.map(u64::from),
                 };
                 let sat = model.saturation();
                 let sol = if pin && lambda >= sat * (1.0 - 1e-4) {
@@ -212,7 +213,7 @@ impl<'a> Prep<'a> {
                         servers,
                         utilization: d.max_connections.map(|mc| x.inside / f64::from(mc.max(1))),
                         mean_queue: Some(x.inside),
-                        wait_ms: Some(0.0),
+                        wait_ms: Some(x.wait_s * 1e3),
                         sojourn_ms: Some(x.sojourn_s * 1e3),
                         saturation_rps: sat,
                         hit_ratio: ph,
@@ -241,13 +242,14 @@ impl<'a> Prep<'a> {
                     },
                 };
                 let stretch = sol.map_or(f64::INFINITY, |x| x.stretch);
+                let core_wait = sol.map_or(0.0, |x| x.wait_s);
                 out.push(DbNodeOut {
                     region,
                     callers_limit: model.callers_limit(),
                     reads: r,
                     writes: w,
-                    read_s: stretch * read_time + miss_disk,
-                    write_s: stretch * write_time + miss_disk + repl,
+                    read_s: core_wait + stretch * read_time + miss_disk,
+                    write_s: core_wait + stretch * write_time + miss_disk + repl,
                     est,
                 });
             }
@@ -357,11 +359,24 @@ impl<'a> Prep<'a> {
 
 /// How a database node is predicted.
 fn db_method(d: &DatabaseConfig, pool: bool) -> String {
-    let mut m = match (d.contention.is_some(), d.max_connections.is_some()) {
-        (false, false) => "M/G/∞ (or M/G/c behind its callers' slots)".to_string(),
-        (false, true) => "Erlang B (M/G/c/c, refused past max_connections)".to_string(),
-        (true, _) => "birth–death chain, USL rates (load-dependent)".to_string(),
+    let mut m = match (d.contention.is_some(), d.max_connections.is_some(), d.cores) {
+        (false, false, None) => "M/G/∞ (or M/G/c behind its callers' slots)".to_string(),
+        (false, true, None) => "Erlang B (M/G/c/c, refused past max_connections)".to_string(),
+        (true, _, None) => "birth–death chain, USL rates (load-dependent)".to_string(),
+        (false, false, Some(c)) => {
+            format!("M/M/c birth–death chain, c = cores = {c} (queued upstream past its callers' slots)")
+        }
+        (false, true, Some(c)) => format!(
+            "M/M/c/K birth–death chain, c = cores = {c}, K = max_connections (refused past K)"
+        ),
+        (true, _, Some(c)) => {
+            format!("birth–death chain, USL rates over at most cores = {c} executing")
+        }
     };
+    let exp = |t: &dssim_components::units::DistSpec| (t.0.scv() - 1.0).abs() < 1e-6;
+    if d.cores.is_some() && !(exp(&d.read_time) && exp(&d.write_time)) {
+        m.push_str("; exponential times assumed");
+    }
     if pool {
         m.push_str("; buffer pool: Che (LRU)");
     }
