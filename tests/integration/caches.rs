@@ -9,6 +9,7 @@
 //! approximations, the approximation's own error bound (stated where used).
 
 use dssim_components::cache::is_cacheable;
+use dssim_components::faults::FaultAction;
 use dssim_components::node::Msg;
 use dssim_components::{ModelConfig, RunOptions, RunReport};
 use dssim_engine::parse_duration;
@@ -357,7 +358,10 @@ fn write_behind(policy: &str) -> RunReport {
     run_with(
         &m,
         &opts(11, "10s", "1s"),
-        &[("5.5s", "redis", Msg::Kill), ("6s", "redis", Msg::Recover)],
+        &[
+            ("5.5s", "redis", Msg::Fault(FaultAction::Kill)),
+            ("6s", "redis", Msg::Fault(FaultAction::Recover)),
+        ],
     )
 }
 
@@ -508,7 +512,10 @@ fn a_dead_cache_fails_requests_and_recovers() {
     let r = run_with(
         &m,
         &opts(3, "6s", "1s"),
-        &[("2s", "redis", Msg::Kill), ("3s", "redis", Msg::Recover)],
+        &[
+            ("2s", "redis", Msg::Fault(FaultAction::Kill)),
+            ("3s", "redis", Msg::Fault(FaultAction::Recover)),
+        ],
     );
     let errors = r.metric("errors").unwrap();
     // One second of 2000/s fails.
@@ -657,8 +664,8 @@ fn conservation_holds_through_loss_partitions_timeouts_and_crashes() {
             &m,
             &opts(5, "4s", "0.5s"),
             &[
-                ("2.5s", "redis", Msg::Kill),
-                ("2.7s", "redis", Msg::Recover),
+                ("2.5s", "redis", Msg::Fault(FaultAction::Kill)),
+                ("2.7s", "redis", Msg::Fault(FaultAction::Recover)),
             ],
         );
         let n = |k: &str| r.metric(k).unwrap();

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use dssim_components::faults::FaultAction;
 use dssim_components::model::RunOptions;
 use dssim_components::node::Msg;
 use dssim_components::{ModelConfig, RunReport, World};
@@ -316,7 +317,11 @@ failover = {{ detect = "1s", promote = "500ms" }}"#
 
 fn run_with_kill(m: &ModelConfig, seed: u64) -> RunReport {
     let mut w = build(m, &opts(seed, 8.0, 0.5));
-    assert!(w.inject("db.primary", SimTime::from_secs(4), Msg::Kill));
+    assert!(w.inject(
+        "db.primary",
+        SimTime::from_secs(4),
+        Msg::Fault(FaultAction::Kill)
+    ));
     w.run().expect("conservation holds")
 }
 

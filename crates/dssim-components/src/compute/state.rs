@@ -26,7 +26,6 @@ use dssim_engine::{ActorId, Histogram, SimTime, TimeWeighted};
 
 use crate::report::{Cell, ComponentRow, RunReport};
 use crate::service::{ServiceConfig, Sessions};
-use crate::stats::Shared;
 
 /// Where an instance is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,10 +43,10 @@ pub enum Life {
 }
 
 impl Life {
-    fn member(self) -> bool {
+    pub(crate) fn member(self) -> bool {
         matches!(self, Life::Ready | Life::Crashed)
     }
-    fn billed(self) -> bool {
+    pub(crate) fn billed(self) -> bool {
         !matches!(self, Life::Off)
     }
 }
@@ -147,7 +146,7 @@ impl ServiceState {
         self.life.iter().filter(|l| **l == life).count() as u32
     }
 
-    fn rebuild_active(&mut self) {
+    pub(crate) fn rebuild_active(&mut self) {
         self.version += 1;
         self.active.clear();
         for (i, l) in self.life.iter().enumerate() {
@@ -165,77 +164,6 @@ pub struct ComputeState {
     pub services: Vec<ServiceState>,
     /// One entry per job queue, in model order.
     pub queues: Vec<crate::jobs::QueueState>,
-}
-
-impl Shared {
-    /// The instances routers may send to for service `service` (index in the model):
-    /// members in index order. Empty only while every instance is off or starting.
-    #[inline]
-    pub fn active_instances(&self, service: usize) -> &[ActorId] {
-        self.compute
-            .services
-            .get(service)
-            .map_or(&[], |s| s.active.as_slice())
-    }
-
-    /// Every instance actor of service `service`, members or not, by instance index (for
-    /// routers that keep per-backend state by index: wire them to this list once, and skip
-    /// a backend while [`Shared::is_member`] says no).
-    pub fn all_instances(&self, service: usize) -> &[ActorId] {
-        self.compute
-            .services
-            .get(service)
-            .map_or(&[], |s| s.instances.as_slice())
-    }
-
-    /// Whether instance `index` of service `service` takes traffic now (ready, or down but
-    /// not yet taken out: see the module docs).
-    #[inline]
-    pub fn is_member(&self, service: usize, index: usize) -> bool {
-        self.compute
-            .services
-            .get(service)
-            .and_then(|s| s.life.get(index))
-            .is_some_and(|l| l.member())
-    }
-
-    /// The index of the service named `name`.
-    pub fn service_index(&self, name: &str) -> Option<usize> {
-        self.compute.services.iter().position(|s| s.name == name)
-    }
-
-    /// Moves instance `idx` of service `svc` to `life` at `now`, keeping the member table,
-    /// billing, the autoscaler's window and the run's gauges in step.
-    pub fn set_life(&mut self, svc: usize, idx: usize, life: Life, now: SimTime) {
-        let Some(s) = self.compute.services.get_mut(svc) else {
-            return;
-        };
-        let Some(old) = s.life.get(idx).copied() else {
-            return;
-        };
-        if old == life {
-            return;
-        }
-        s.life[idx] = life;
-        if old.member() != life.member() {
-            s.rebuild_active();
-        }
-        let bill = f64::from(i8::from(life.billed()) - i8::from(old.billed()));
-        if bill != 0.0 {
-            s.billed.add(now, bill);
-            if let Some(p) = s.prices.as_ref().and_then(|p| p.get(idx)) {
-                s.billed_price.add(now, bill * p);
-            }
-        }
-        let ready = f64::from(i8::from(life == Life::Ready) - i8::from(old == Life::Ready));
-        if ready != 0.0 {
-            s.ready = s.ready.saturating_add_signed(ready as i32);
-            s.win_ready.add(now, ready);
-            let g = &mut self.stats.gauges;
-            g.instances.add(now, ready);
-            g.workers.add(now, ready * f64::from(s.workers));
-        }
-    }
 }
 
 /// Instance-hours and cost over the measured window, all services.
@@ -381,6 +309,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::Shared;
 
     #[test]
     fn members_are_ready_or_crashed_instances_in_index_order() {

@@ -3,7 +3,8 @@
 use dssim_engine::{Dist, SimTime};
 use rand::Rng as _;
 
-use crate::node::{Ctx, Msg};
+use crate::faults::FaultAction;
+use crate::node::{unexpected, Ctx, Msg};
 use crate::request::{call, reply, reply_local, Op, ReqId, Request, Status};
 use crate::trace;
 
@@ -166,21 +167,21 @@ impl Cache {
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
             Msg::Request(req) => self.arrive(ctx, req),
-            Msg::Cache(req, CacheStep::Lookup) => self.serve(ctx, req, false),
-            Msg::Cache(req, CacheStep::Retry) => self.serve(ctx, req, true),
-            Msg::Cache(req, CacheStep::Fetch) => self.call_backend(ctx, req),
-            Msg::Cache(req, CacheStep::Answered(st)) => self.answered(ctx, req, st),
+            Msg::Cache(CacheMsg::Lookup(req)) => self.serve(ctx, req, false),
+            Msg::Cache(CacheMsg::Retry(req)) => self.serve(ctx, req, true),
+            Msg::Cache(CacheMsg::Fetch(req)) => self.call_backend(ctx, req),
+            Msg::Cache(CacheMsg::Answered(req, st)) => self.answered(ctx, req, st),
             Msg::Response(req, st) => match &self.origin_latency {
                 Some(d) => {
                     let d = d.sample(ctx.rng);
-                    ctx.timer(d, Msg::Cache(req, CacheStep::Answered(st)));
+                    ctx.timer(d, Msg::Cache(CacheMsg::Answered(req, st)));
                 }
                 None => self.answered(ctx, req, st),
             },
-            Msg::Wake(_) => self.flush(ctx),
-            Msg::Kill => self.kill(ctx),
-            Msg::Recover => self.recover(ctx),
-            _ => {}
+            Msg::Cache(CacheMsg::Flush) => self.flush(ctx),
+            Msg::Fault(FaultAction::Kill) => self.kill(ctx),
+            Msg::Fault(FaultAction::Recover) => self.recover(ctx),
+            other => unexpected("cache", other),
         }
     }
 
@@ -224,7 +225,7 @@ impl Cache {
             self.serve(ctx, req, false);
         } else {
             trace::phase(ctx, req, "lookup");
-            ctx.timer(delay, Msg::Cache(req, CacheStep::Lookup));
+            ctx.timer(delay, Msg::Cache(CacheMsg::Lookup(req)));
         }
     }
 
@@ -324,7 +325,7 @@ impl Cache {
                     self.stats.coalesced += 1;
                 }
                 trace::phase(ctx, req, "miss: locked, retry later");
-                ctx.timer(self.lock_retry, Msg::Cache(req, CacheStep::Retry));
+                ctx.timer(self.lock_retry, Msg::Cache(CacheMsg::Retry(req)));
             }
             _ => {
                 let f = self.flight(key);
@@ -364,7 +365,7 @@ impl Cache {
         *n += 1;
         if !self.flush_scheduled {
             self.flush_scheduled = true;
-            ctx.timer(self.flush_interval, Msg::Wake(0));
+            ctx.timer(self.flush_interval, Msg::Cache(CacheMsg::Flush));
         }
         self.answer(ctx, req, Status::Ok);
     }
@@ -386,7 +387,7 @@ impl Cache {
         match &self.origin_latency {
             Some(d) => {
                 let d = d.sample(ctx.rng);
-                ctx.timer(d, Msg::Cache(req, CacheStep::Fetch));
+                ctx.timer(d, Msg::Cache(CacheMsg::Fetch(req)));
             }
             None => self.call_backend(ctx, req),
         }

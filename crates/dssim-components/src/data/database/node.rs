@@ -5,19 +5,34 @@ use std::sync::Arc;
 
 use dssim_engine::{Dist, Histogram, SimTime, TimeWeighted};
 
-use crate::node::{Ctx, Msg};
+use crate::faults::FaultAction;
+use crate::node::{unexpected, Ctx, Msg};
 use crate::request::{reply, Op, ReqId, Status};
 use crate::trace;
 
 use super::*;
 
-pub(super) const WAKE_DETECT: u64 = 1;
-pub(super) const WAKE_PROMOTE: u64 = 2;
-pub(super) const WAKE_RESHIP: u64 = 3;
-pub(super) const WAKE_RECONCILE: u64 = 4;
-pub(super) const WAKE_BATCH: u64 = 5;
-pub(super) const WAKE_FLUSHED: u64 = 6;
-pub(super) const WAKE_ELECTION: u64 = 7;
+/// A database node's own timers ([`Msg::Db`]). Messages between nodes (replication,
+/// acknowledgements, reconciliation) are [`Msg`] variants of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbTimer {
+    /// This query is served (its disk and CPU time are over).
+    Served(ReqId),
+    /// A replica's failure detector fires: is the primary still alive?
+    Detect,
+    /// Promote this replica to primary (failover).
+    Promote,
+    /// Retry shipping changes to replicas cut off earlier.
+    Reship,
+    /// Retry offering the writes accepted while cut off.
+    Reconcile,
+    /// The batch window is over: flush the batch.
+    Batch,
+    /// The batch flush reached the disk.
+    Flushed,
+    /// A `cp` node's periodic election check.
+    Election,
+}
 /// The election timeout when `election_timeout` is absent.
 pub(super) const ELECTION_TIMEOUT: SimTime = SimTime::from_secs(1);
 /// How often a node retries shipping or reconciling across a partition.
@@ -153,7 +168,7 @@ impl DbNode {
         self.until = until;
         let (timeout, _) = self.p.election?;
         let first = Self::election_tick(timeout);
-        (first < until).then_some((first, Msg::Wake(WAKE_ELECTION)))
+        (first < until).then_some((first, Msg::Db(DbTimer::Election)))
     }
     /// Connections allowed (`u32::MAX` when unlimited).
     pub fn max_connections(&self) -> u32 {
@@ -185,30 +200,30 @@ impl DbNode {
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
             Msg::Request(req) => self.arrive(ctx, req),
-            Msg::Done(req) => self.served(ctx, req),
+            Msg::Db(DbTimer::Served(req)) => self.served(ctx, req),
             Msg::Replicate(x) => self.apply(ctx, x),
             Msg::ReplAck(x) => self.on_ack(ctx, x),
             Msg::Reconcile(n) => self.reconcile(ctx, n as usize),
-            Msg::Kill => self.kill(ctx),
-            Msg::Recover => self.recover(ctx),
-            Msg::Wake(WAKE_DETECT) => self.detect(ctx),
-            Msg::Wake(WAKE_PROMOTE) => self.promote(ctx),
-            Msg::Wake(WAKE_ELECTION) => self.election_check(ctx),
-            Msg::Wake(WAKE_RESHIP) => {
+            Msg::Fault(FaultAction::Kill) => self.kill(ctx),
+            Msg::Fault(FaultAction::Recover) => self.recover(ctx),
+            Msg::Db(DbTimer::Detect) => self.detect(ctx),
+            Msg::Db(DbTimer::Promote) => self.promote(ctx),
+            Msg::Db(DbTimer::Election) => self.election_check(ctx),
+            Msg::Db(DbTimer::Reship) => {
                 self.reship_armed = false;
                 if self.alive(ctx) && self.is_primary(ctx) {
                     self.ship(ctx);
                 }
             }
-            Msg::Wake(WAKE_RECONCILE) => self.reconcile_tick(ctx),
-            Msg::Wake(WAKE_BATCH) => {
+            Msg::Db(DbTimer::Reconcile) => self.reconcile_tick(ctx),
+            Msg::Db(DbTimer::Batch) => {
                 self.batch_timer = false;
                 if self.flushing.is_empty() && !self.batch.is_empty() {
                     self.flush(ctx);
                 }
             }
-            Msg::Wake(WAKE_FLUSHED) => self.flushed(ctx),
-            _ => {}
+            Msg::Db(DbTimer::Flushed) => self.flushed(ctx),
+            other => unexpected("database node", other),
         }
     }
 
@@ -266,7 +281,7 @@ impl DbNode {
                     self.flush(ctx);
                 } else if !self.batch_timer && self.flushing.is_empty() {
                     self.batch_timer = true;
-                    ctx.timer(wait, Msg::Wake(WAKE_BATCH));
+                    ctx.timer(wait, Msg::Db(DbTimer::Batch));
                 }
                 return;
             }
@@ -305,7 +320,7 @@ impl DbNode {
         );
         let d = self.slowed(base) + disk;
         self.held.push((req, since));
-        ctx.timer(d, Msg::Done(req));
+        ctx.timer(d, Msg::Db(DbTimer::Served(req)));
     }
 
     /// A core came free: the oldest waiting query starts.

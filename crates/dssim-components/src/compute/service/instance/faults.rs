@@ -53,7 +53,7 @@ impl Instance {
             }
         }
         if oom {
-            ctx.timer(self.restart, Msg::Wake(WAKE_RESTART));
+            ctx.timer(self.restart, Msg::Instance(InstanceMsg::Restart));
         }
     }
 

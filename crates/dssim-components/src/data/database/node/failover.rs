@@ -25,7 +25,7 @@ impl DbNode {
         let now = ctx.now();
         let tick = Self::election_tick(timeout);
         if now + tick < self.until {
-            ctx.timer(tick, Msg::Wake(WAKE_ELECTION));
+            ctx.timer(tick, Msg::Db(DbTimer::Election));
         }
         let st = self.st(ctx);
         let primary = &st.nodes[st.primary];
@@ -55,7 +55,7 @@ impl DbNode {
             }
         }
         let actor = st.nodes[best.0].actor;
-        ctx.send_local(actor, promote, Msg::Wake(WAKE_PROMOTE));
+        ctx.send_local(actor, promote, Msg::Db(DbTimer::Promote));
     }
 
     /// The node crashes: every request it holds fails; a primary's failover starts.
@@ -77,7 +77,7 @@ impl DbNode {
         if self.is_primary(ctx) {
             if let Some((detect, _)) = self.p.failover {
                 // The dead node's actor stands in for the cluster manager that notices.
-                ctx.timer(detect, Msg::Wake(WAKE_DETECT));
+                ctx.timer(detect, Msg::Db(DbTimer::Detect));
             }
         }
     }
@@ -103,12 +103,12 @@ impl DbNode {
             Some((i, _)) => {
                 let actor = st.nodes[i].actor;
                 let promote = self.p.failover.map_or(SimTime::ZERO, |f| f.1);
-                ctx.send_local(actor, promote, Msg::Wake(WAKE_PROMOTE));
+                ctx.send_local(actor, promote, Msg::Db(DbTimer::Promote));
             }
             None => {
                 // No live replica: look again later.
                 let detect = self.p.failover.map_or(RETRY, |f| f.0.max(RETRY));
-                ctx.timer(detect, Msg::Wake(WAKE_DETECT));
+                ctx.timer(detect, Msg::Db(DbTimer::Detect));
             }
         }
     }

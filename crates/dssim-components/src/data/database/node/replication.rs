@@ -57,7 +57,7 @@ impl DbNode {
         }
         if blocked && !self.reship_armed {
             self.reship_armed = true;
-            ctx.timer(RETRY, Msg::Wake(WAKE_RESHIP));
+            ctx.timer(RETRY, Msg::Db(DbTimer::Reship));
         }
         // Without live replicas nothing else would trim the log.
         self.st_mut(ctx).trim();
@@ -157,7 +157,7 @@ impl DbNode {
         node.divergent.push((key, v, before));
         if !self.reconcile_armed {
             self.reconcile_armed = true;
-            ctx.timer(RETRY, Msg::Wake(WAKE_RECONCILE));
+            ctx.timer(RETRY, Msg::Db(DbTimer::Reconcile));
         }
     }
 
@@ -185,7 +185,7 @@ impl DbNode {
             ctx.send(primary, Msg::Reconcile(me as u64));
         }
         self.reconcile_armed = true;
-        ctx.timer(RETRY, Msg::Wake(WAKE_RECONCILE));
+        ctx.timer(RETRY, Msg::Db(DbTimer::Reconcile));
     }
 
     /// The primary merges the writes node `from` accepted while cut off: the higher
@@ -238,7 +238,7 @@ impl DbNode {
             let key = ctx.shared.reqs.get(self.flushing[i].0).map_or(0, |r| r.key);
             d = d.max(self.disk(ctx, key));
         }
-        ctx.timer(d, Msg::Wake(WAKE_FLUSHED));
+        ctx.timer(d, Msg::Db(DbTimer::Flushed));
     }
 
     pub(super) fn flushed(&mut self, ctx: &mut Ctx<'_>) {
@@ -269,7 +269,7 @@ impl DbNode {
                 self.flush(ctx);
             } else if !self.batch_timer {
                 self.batch_timer = true;
-                ctx.timer_at(due, Msg::Wake(WAKE_BATCH));
+                ctx.timer_at(due, Msg::Db(DbTimer::Batch));
             }
         }
     }
