@@ -14,11 +14,7 @@ use dssim_components::node::Msg;
 use dssim_components::{ModelConfig, RunOptions, RunReport};
 use dssim_engine::parse_duration;
 
-fn model(text: &str) -> ModelConfig {
-    let m: ModelConfig = toml::from_str(text).expect("test model parses");
-    m.validate().expect("test model is valid");
-    m
-}
+use crate::support::model;
 
 fn opts(seed: u64, duration: &str, warmup: &str) -> RunOptions {
     RunOptions {

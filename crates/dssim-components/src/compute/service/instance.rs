@@ -14,6 +14,15 @@ use crate::trace;
 
 use super::*;
 
+/// Why an instance crashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Crash {
+    /// It ran out of memory: counted, and it restarts after its `restart` delay.
+    OutOfMemory,
+    /// A fault killed it: it stays down until the fault's recovery.
+    Killed,
+}
+
 /// A service instance's own timers, and the autoscaler's drain check ([`Msg::Instance`]).
 /// Faults come as [`Msg::Fault`], like every kind's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,7 +346,7 @@ impl Instance {
             let used = (self.held() + 1) * m.per_request
                 + m.connections.div_ceil(members) * m.per_connection;
             if used > m.limit {
-                self.crash(ctx, true);
+                self.crash(ctx, Crash::OutOfMemory);
                 reply(ctx, req, Status::Error);
                 return;
             }

@@ -10,6 +10,16 @@ use crate::trace;
 
 use super::*;
 
+/// Which look at the key a read is: its first, or again after waiting on a stampede lock
+/// (not counted a second time as a lookup, hit or miss).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Look {
+    /// The read's first lookup.
+    First,
+    /// A lock waiter looking again.
+    AfterLockWait,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Call {
     Fetch,
@@ -167,8 +177,8 @@ impl Cache {
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
             Msg::Request(req) => self.arrive(ctx, req),
-            Msg::Cache(CacheMsg::Lookup(req)) => self.serve(ctx, req, false),
-            Msg::Cache(CacheMsg::Retry(req)) => self.serve(ctx, req, true),
+            Msg::Cache(CacheMsg::Lookup(req)) => self.serve(ctx, req, Look::First),
+            Msg::Cache(CacheMsg::Retry(req)) => self.serve(ctx, req, Look::AfterLockWait),
             Msg::Cache(CacheMsg::Fetch(req)) => self.call_backend(ctx, req),
             Msg::Cache(CacheMsg::Answered(req, st)) => self.answered(ctx, req, st),
             Msg::Response(req, st) => match &self.origin_latency {
@@ -222,7 +232,7 @@ impl Cache {
             delay += l.sample(ctx.rng);
         }
         if delay == SimTime::ZERO {
-            self.serve(ctx, req, false);
+            self.serve(ctx, req, Look::First);
         } else {
             trace::phase(ctx, req, "lookup");
             ctx.timer(delay, Msg::Cache(CacheMsg::Lookup(req)));
@@ -230,7 +240,7 @@ impl Cache {
     }
 
     /// The operation runs: a lookup for a read, the write policy for a write.
-    pub(super) fn serve(&mut self, ctx: &mut Ctx<'_>, req: ReqId, retry: bool) {
+    pub(super) fn serve(&mut self, ctx: &mut Ctx<'_>, req: ReqId, look: Look) {
         if !self.alive {
             self.answer(ctx, req, Status::Error);
             return;
@@ -247,7 +257,7 @@ impl Cache {
             return;
         }
         match op {
-            Op::Read => self.read(ctx, req, key, counted, retry),
+            Op::Read => self.read(ctx, req, key, counted, look),
             Op::Write => self.write(ctx, req, key, counted),
         }
     }
@@ -279,7 +289,7 @@ impl Cache {
         req: ReqId,
         key: u64,
         counted: bool,
-        retry: bool,
+        look: Look,
     ) {
         let now = ctx.now();
         let slot = if self.versioned() {
@@ -290,7 +300,7 @@ impl Cache {
             key
         };
         let found = self.store.get(slot, now);
-        if !retry {
+        if look == Look::First {
             let hit = matches!(found, Lookup::Hit(_));
             ctx.shared.stats.cache_lookup(hit, counted);
             if counted {
@@ -316,12 +326,12 @@ impl Cache {
                 let f = self.flight_of[&key];
                 self.push_waiter(f, req);
                 trace::phase(ctx, req, "miss: wait for the fetch in flight");
-                if counted && !retry {
+                if counted && look == Look::First {
                     self.stats.coalesced += 1;
                 }
             }
             Stampede::Lock if busy => {
-                if counted && !retry {
+                if counted && look == Look::First {
                     self.stats.coalesced += 1;
                 }
                 trace::phase(ctx, req, "miss: locked, retry later");

@@ -91,7 +91,7 @@ pub struct DbNode {
     pub shard: usize,
     /// Node index in the shard (0 = configured primary).
     pub node: usize,
-    p: Arc<Params>,
+    params: Arc<Params>,
     conns: u32,
     active: u32,
     held: Vec<(ReqId, SimTime)>,
@@ -118,7 +118,7 @@ mod replication;
 impl DbNode {
     /// Node `node` of shard `shard` of database `db` (configured as `cfg`).
     pub fn new(db: usize, shard: usize, node: usize, cfg: &DatabaseConfig) -> Self {
-        let p = Params {
+        let params = Params {
             read_time: cfg.read_time.0.clone(),
             write_time: cfg.write_time.0.clone(),
             max_conns: cfg.max_connections.unwrap_or(u32::MAX),
@@ -144,7 +144,7 @@ impl DbNode {
             db,
             shard,
             node,
-            p: Arc::new(p),
+            params: Arc::new(params),
             conns: 0,
             active: 0,
             held: Vec::new(),
@@ -166,13 +166,13 @@ impl DbNode {
     /// (`None` when the node holds no elections).
     pub fn first_election_check(&mut self, until: SimTime) -> Option<(SimTime, Msg)> {
         self.until = until;
-        let (timeout, _) = self.p.election?;
+        let (timeout, _) = self.params.election?;
         let first = Self::election_tick(timeout);
         (first < until).then_some((first, Msg::Db(DbTimer::Election)))
     }
     /// Connections allowed (`u32::MAX` when unlimited).
     pub fn max_connections(&self) -> u32 {
-        self.p.max_conns
+        self.params.max_conns
     }
 
     /// Whether the node has a buffer pool.
@@ -180,20 +180,20 @@ impl DbNode {
         self.pool.is_some()
     }
 
-    pub(super) fn st<'a>(&self, ctx: &'a Ctx<'_>) -> &'a ShardState {
+    pub(super) fn shard_state<'a>(&self, ctx: &'a Ctx<'_>) -> &'a ShardState {
         &ctx.shared.dbs[self.db].shards[self.shard]
     }
 
-    pub(super) fn st_mut<'a>(&self, ctx: &'a mut Ctx<'_>) -> &'a mut ShardState {
+    pub(super) fn shard_state_mut<'a>(&self, ctx: &'a mut Ctx<'_>) -> &'a mut ShardState {
         &mut ctx.shared.dbs[self.db].shards[self.shard]
     }
 
     pub(super) fn is_primary(&self, ctx: &Ctx<'_>) -> bool {
-        self.st(ctx).primary == self.node
+        self.shard_state(ctx).primary == self.node
     }
 
     pub(super) fn alive(&self, ctx: &Ctx<'_>) -> bool {
-        self.st(ctx).nodes[self.node].alive
+        self.shard_state(ctx).nodes[self.node].alive
     }
 
     /// Handles one message.
@@ -237,7 +237,7 @@ impl DbNode {
 
     /// Whether this node reaches a majority of its shard's nodes (itself included).
     pub(super) fn has_quorum(&self, ctx: &Ctx<'_>) -> bool {
-        let st = self.st(ctx);
+        let st = self.shard_state(ctx);
         let reach = st
             .nodes
             .iter()
@@ -263,18 +263,18 @@ impl DbNode {
         let primary = self.is_primary(ctx);
         // Under cp only a primary with a majority serves. Under ap a replica serves reads,
         // and writes too when cut off from its primary (reconciled later).
-        if self.p.consistency == Consistency::Cp && (!primary || !self.has_quorum(ctx)) {
+        if self.params.consistency == Consistency::Cp && (!primary || !self.has_quorum(ctx)) {
             self.refuse(ctx, req, counted);
             return;
         }
-        if self.conns >= self.p.max_conns {
+        if self.conns >= self.params.max_conns {
             self.refuse(ctx, req, counted);
             return;
         }
         self.conns += 1;
         self.stats.conns.add(now, 1.0);
         if op == Op::Write && primary {
-            if let Some((size, wait)) = self.p.batch {
+            if let Some((size, wait)) = self.params.batch {
                 self.batch.push((req, now));
                 trace::phase(ctx, req, "group commit");
                 if self.flushing.is_empty() && self.batch.len() >= size {
@@ -286,7 +286,7 @@ impl DbNode {
                 return;
             }
         }
-        if self.active >= self.p.cores {
+        if self.active >= self.params.cores {
             self.ready.push_back((req, now));
             trace::phase(ctx, req, "queue (cores busy)");
             return;
@@ -305,8 +305,8 @@ impl DbNode {
     ) {
         self.active += 1;
         let base = match op {
-            Op::Read => self.p.read_time.sample(ctx.rng),
-            Op::Write => self.p.write_time.sample(ctx.rng),
+            Op::Read => self.params.read_time.sample(ctx.rng),
+            Op::Write => self.params.write_time.sample(ctx.rng),
         };
         let disk = self.disk(ctx, key);
         trace::phase(
@@ -325,7 +325,7 @@ impl DbNode {
 
     /// A core came free: the oldest waiting query starts.
     pub(super) fn start_next(&mut self, ctx: &mut Ctx<'_>) {
-        while self.active < self.p.cores {
+        while self.active < self.params.cores {
             let Some((req, since)) = self.ready.pop_front() else {
                 return;
             };
@@ -342,7 +342,7 @@ impl DbNode {
 
     /// `base` stretched by the Universal Scalability Law for the requests in service.
     pub(super) fn slowed(&self, base: SimTime) -> SimTime {
-        match &self.p.contention {
+        match &self.params.contention {
             Some(c) => SimTime::from_nanos((base.0 as f64 * c.factor(self.active)).round() as u64),
             None => base,
         }
@@ -363,7 +363,7 @@ impl DbNode {
             if counted {
                 self.stats.pool_misses += 1;
             }
-            self.p
+            self.params
                 .disk_read
                 .as_ref()
                 .map_or(SimTime::ZERO, |d| d.sample(ctx.rng))
@@ -395,7 +395,7 @@ impl DbNode {
             self.stats.conns.add(ctx.now(), -1.0);
             return;
         };
-        if self.p.consistency == Consistency::Cp && !self.is_primary(ctx) {
+        if self.params.consistency == Consistency::Cp && !self.is_primary(ctx) {
             // Deposed by an election while serving: the answer could be stale or lost.
             if since >= ctx.shared.stats.warmup {
                 self.stats.refused += 1;
@@ -406,7 +406,7 @@ impl DbNode {
         }
         match op {
             Op::Read => {
-                let v = self.st(ctx).nodes[self.node]
+                let v = self.shard_state(ctx).nodes[self.node]
                     .data
                     .get(&key)
                     .copied()
@@ -442,7 +442,7 @@ impl DbNode {
         let counted = ctx.shared.stats.counts(counted);
         ctx.shared.dbs[self.db].last_write.insert(user, now);
         let me = self.node;
-        let st = self.st_mut(ctx);
+        let st = self.shard_state_mut(ctx);
         st.nodes[me].data.insert(key, v);
         st.log.push_back(Entry {
             key,
@@ -460,7 +460,7 @@ impl DbNode {
     /// Acknowledges a committed write now (async) or once enough replicas applied it.
     pub(super) fn acknowledge(&mut self, ctx: &mut Ctx<'_>, req: ReqId, seq: u64, since: SimTime) {
         if self.released(ctx, seq) {
-            if let Some(e) = self.st_mut(ctx).entry_mut(seq) {
+            if let Some(e) = self.shard_state_mut(ctx).entry_mut(seq) {
                 e.acked = true;
             }
             self.finish(ctx, req, since, Status::Ok);
@@ -472,10 +472,10 @@ impl DbNode {
 
     /// Whether change `seq` has the replica acknowledgements its write needs.
     pub(super) fn released(&self, ctx: &Ctx<'_>, seq: u64) -> bool {
-        let st = self.st(ctx);
+        let st = self.shard_state(ctx);
         let live = st.live_replicas();
         let acks = st.entry(seq).map_or(live, |e| e.acks & live);
-        match self.p.replication {
+        match self.params.replication {
             Replication::Async => true,
             Replication::SemiSync => live == 0 || acks != 0,
             Replication::Sync => acks == live,
@@ -492,8 +492,8 @@ impl DbNode {
             component: name,
             kind: "database",
             requests: self.stats.requests,
-            utilization: (self.p.max_conns != u32::MAX)
-                .then(|| conns / f64::from(self.p.max_conns.max(1))),
+            utilization: (self.params.max_conns != u32::MAX)
+                .then(|| conns / f64::from(self.params.max_conns.max(1))),
             mean_queue: Some(conns),
             p99_ms: self.stats.sojourn.quantile_ms(0.99),
             mean_ms: self.stats.sojourn.mean_ms(),
