@@ -4,15 +4,7 @@
 use clap::CommandFactory;
 
 /// The completion script for `shell` (bash, zsh, fish, elvish, powershell).
-pub fn completions(shell: &str) -> String {
-    use clap_complete::Shell;
-    let shell = match shell {
-        "zsh" => Shell::Zsh,
-        "fish" => Shell::Fish,
-        "elvish" => Shell::Elvish,
-        "powershell" => Shell::PowerShell,
-        _ => Shell::Bash,
-    };
+pub fn completions(shell: clap_complete::Shell) -> String {
     let mut cmd = crate::Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "dssim", &mut out);

@@ -60,8 +60,8 @@ pub fn section(component: Option<&str>) -> Result<String, LabError> {
         let mut sections = vec!["experiment", "output"];
         sections.extend(explain::sections());
         let all: Vec<String> = all_params(None).into_iter().map(|p| p.path).collect();
-        let help = dssim_engine::did_you_mean(c, sections.iter().copied())
-            .or_else(|| dssim_engine::did_you_mean(c, all.iter().map(String::as_str)))
+        let help = dssim_components::did_you_mean(c, sections.iter().copied())
+            .or_else(|| dssim_components::did_you_mean(c, all.iter().map(String::as_str)))
             .map(|s| format!("did you mean `{s}`?"));
         return Err(LabError::Input(Diagnostic {
             help,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use dssim_lab::{Diagnostic, Experiment, LabError, RunSettings};
 
 mod ecosystem;
@@ -36,6 +36,20 @@ macro_rules! say_raw {
 }
 
 /// Deterministic discrete-event simulator of distributed web systems.
+/// How `dssim run` prints the results per sweep point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+/// Which end `dssim capacity` looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FindArg {
+    Max,
+    Min,
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "dssim", version, about, long_about = None)]
 pub(crate) struct Cli {
@@ -85,8 +99,8 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
         /// How to print the results per sweep point: a table, or JSON for scripts.
-        #[arg(long, value_parser = ["table", "json"], default_value = "table")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// Validate a model or experiment and print the run plan.
     Check {
@@ -192,8 +206,8 @@ enum Command {
         #[arg(long, default_value_t = 0.01)]
         tolerance: f64,
         /// max: highest value where the SLOs hold (a load); min: lowest (a resource).
-        #[arg(long, value_parser = ["max", "min"], default_value = "max")]
-        find: String,
+        #[arg(long, value_enum, default_value_t = FindArg::Max)]
+        find: FindArg,
         /// High availability over N zones: with one zone lost the others must still meet
         /// the SLOs, so a resource found with --find min is multiplied by N/(N-1) (3 zones:
         /// ×1.5), and a load found with --find max is divided by it.
@@ -224,8 +238,8 @@ enum Command {
     /// Print a shell completion script: `dssim completions bash > ~/.local/share/bash-completion/completions/dssim`.
     Completions {
         /// The shell.
-        #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
-        shell: String,
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Print the man page (roff): `dssim man > dssim.1 && man ./dssim.1`.
     Man,
@@ -368,7 +382,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 0.0
             };
             if !quiet {
-                print_results(&exp.name, &out, &format, &summary, rate);
+                print_results(&exp.name, &out, format, &summary, rate);
             }
             if summary.interrupted {
                 let args: Vec<String> = std::env::args().collect();
@@ -595,10 +609,9 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
                 hi,
                 replications,
                 tolerance,
-                find: if find == "min" {
-                    dssim_lab::capacity::Find::Min
-                } else {
-                    dssim_lab::capacity::Find::Max
+                find: match find {
+                    FindArg::Max => dssim_lab::capacity::Find::Max,
+                    FindArg::Min => dssim_lab::capacity::Find::Min,
                 },
                 jobs: jobs_or_cores(jobs),
             },
@@ -627,7 +640,7 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
             Ok(0)
         }
         Command::Completions { shell } => {
-            say_raw!("{}", ecosystem::completions(&shell));
+            say_raw!("{}", ecosystem::completions(shell));
             Ok(0)
         }
         Command::Man => {
@@ -660,9 +673,9 @@ fn dispatch(cli: Cli) -> Result<u8, LabError> {
 }
 
 /// After a run: the summary line and the table (or JSON) of results per sweep point.
-fn print_results(name: &str, out: &Path, format: &str, summary: &dssim_lab::Summary, rate: f64) {
+fn print_results(name: &str, out: &Path, format: Format, summary: &dssim_lab::Summary, rate: f64) {
     let rows = summary::read(out).unwrap_or_default();
-    if format == "json" {
+    if format == Format::Json {
         say_raw!("{}", summary::json(name, out, &rows));
         return;
     }

@@ -9,15 +9,12 @@
 //! approximations, the approximation's own error bound (stated where used).
 
 use dssim_components::cache::is_cacheable;
+use dssim_components::faults::FaultAction;
 use dssim_components::node::Msg;
 use dssim_components::{ModelConfig, RunOptions, RunReport};
 use dssim_engine::parse_duration;
 
-fn model(text: &str) -> ModelConfig {
-    let m: ModelConfig = toml::from_str(text).expect("test model parses");
-    m.validate().expect("test model is valid");
-    m
-}
+use crate::support::model;
 
 fn opts(seed: u64, duration: &str, warmup: &str) -> RunOptions {
     RunOptions {
@@ -357,7 +354,10 @@ fn write_behind(policy: &str) -> RunReport {
     run_with(
         &m,
         &opts(11, "10s", "1s"),
-        &[("5.5s", "redis", Msg::Kill), ("6s", "redis", Msg::Recover)],
+        &[
+            ("5.5s", "redis", Msg::Fault(FaultAction::Kill)),
+            ("6s", "redis", Msg::Fault(FaultAction::Recover)),
+        ],
     )
 }
 
@@ -508,7 +508,10 @@ fn a_dead_cache_fails_requests_and_recovers() {
     let r = run_with(
         &m,
         &opts(3, "6s", "1s"),
-        &[("2s", "redis", Msg::Kill), ("3s", "redis", Msg::Recover)],
+        &[
+            ("2s", "redis", Msg::Fault(FaultAction::Kill)),
+            ("3s", "redis", Msg::Fault(FaultAction::Recover)),
+        ],
     );
     let errors = r.metric("errors").unwrap();
     // One second of 2000/s fails.
@@ -550,7 +553,10 @@ fn a_dead_cache_falls_back_to_its_origin_when_configured() {
         run_with(
             &m,
             &opts(5, "6s", "1s"),
-            &[("2s", "redis", Msg::Kill), ("3s", "redis", Msg::Recover)],
+            &[
+                ("2s", "redis", Msg::Fault(FaultAction::Kill)),
+                ("3s", "redis", Msg::Fault(FaultAction::Recover)),
+            ],
         )
     };
     let (err, orig) = (fallback("error"), fallback("origin"));
@@ -711,8 +717,8 @@ fn conservation_holds_through_loss_partitions_timeouts_and_crashes() {
             &m,
             &opts(5, "4s", "0.5s"),
             &[
-                ("2.5s", "redis", Msg::Kill),
-                ("2.7s", "redis", Msg::Recover),
+                ("2.5s", "redis", Msg::Fault(FaultAction::Kill)),
+                ("2.7s", "redis", Msg::Fault(FaultAction::Recover)),
             ],
         );
         let n = |k: &str| r.metric(k).unwrap();

@@ -7,8 +7,8 @@ use dssim_components::stats::SeriesRow;
 use dssim_components::{ModelConfig, RunOptions, RunReport};
 use dssim_engine::SimTime;
 
-use crate::common::{dssim, run_ok, tmp_dir, write};
 use crate::support::{component, model};
+use crate::support::{dssim, run_ok, tmp_dir, write};
 
 fn run(m: &ModelConfig, seed: u64, secs: u64) -> RunReport {
     let opts = RunOptions {

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::common::{bin, dssim, read_csv, tmp_dir, write};
+use crate::support::{bin, dssim, read_csv, tmp_dir, write};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

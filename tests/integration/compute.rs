@@ -7,16 +7,9 @@ use std::path::Path;
 use dssim_components::node::Node;
 use dssim_components::stats::SeriesRow;
 use dssim_components::{ModelConfig, RunOptions, RunReport, World};
-use dssim_engine::{parse_duration, SimTime};
+use dssim_engine::parse_duration;
 
-fn model(text: &str) -> ModelConfig {
-    let m: ModelConfig = dssim_lab::source::Source::from_text(Path::new("model.toml"), text.into())
-        .parse()
-        .unwrap_or_else(|e| panic!("model does not parse: {e:?}"));
-    m.validate()
-        .unwrap_or_else(|e| panic!("model is invalid: {e:?}"));
-    m
-}
+use crate::support::model;
 
 fn opts(seed: u64, duration: &str, warmup: &str, series: Option<&str>) -> RunOptions {
     RunOptions {
@@ -714,7 +707,6 @@ max = 2
     assert!(errs
         .iter()
         .any(|e| e.message.contains("did you mean \"app\"")));
-    let _ = SimTime::ZERO;
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{dssim, run_ok, tmp_dir, write};
+use crate::support::{dssim, run_ok, tmp_dir, write};
 
 /// The files that must be byte-identical (manifest.json alone may carry wall-clock figures).
 const FILES: &[&str] = &[

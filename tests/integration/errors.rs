@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::{dssim, dssim_within, tmp_dir, write};
+use crate::support::{dssim, dssim_within, tmp_dir, write};
 
 /// A valid experiment; tests break one thing in it.
 const GOOD: &str = r#"name = "e"

@@ -2,7 +2,7 @@
 //! loaded, resolved and validated as `dssim check` would, and must end in a clean error
 //! (exit 2, a message naming the offending value, no panic) within seconds.
 
-use crate::common::{dssim_within, tmp_dir, write};
+use crate::support::{dssim_within, tmp_dir, write};
 
 /// Runs `dssim check` on `text` and expects exit 2 with every one of `wants` in stderr.
 fn refused(name: &str, text: &str, wants: &[&str]) {

@@ -1,17 +1,15 @@
 //! End-to-end checks of dssim: one integration binary, one module per concern.
 //!
 //! The theory, determinism, errors and resume modules write their experiments inline, run
-//! the real binary with fixed seeds into their own temporary folders (helpers in `common`),
-//! and read the CSV files back, as a user or a notebook would. The queueing,
-//! reproducibility, outputs and robustness modules extend them (helpers in `support`;
-//! queueing runs models in-process); predictions sets `dssim estimate` and the predicted
+//! the real binary with fixed seeds into their own temporary folders, and read the CSV
+//! files back, as a user or a notebook would; queueing and the component modules run
+//! models in-process. Every helper lives in `support`. predictions sets `dssim estimate` and the predicted
 //! columns of components.csv against the runs they predict. Statistical checks are sized for `--release`; add
 //! `-- --nocapture` to print the figures they measure.
 
 mod caches;
 mod changes;
 mod cli;
-mod common;
 mod compute;
 mod databases;
 mod determinism;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use crate::support::{col, dssim_ok, read_csv, scratch};
+use crate::support::{col, dssim_ok, read_table, tmp_dir};
 
 /// Two points x two replications of a model that loses requests every way it can today:
 /// timeouts, shedding at a bounded queue, network loss and a partition.
@@ -88,12 +88,12 @@ fn num(s: &str) -> f64 {
 
 #[test]
 fn every_request_ends_exactly_once_in_the_csv() {
-    let dir = scratch("outputs_conservation");
+    let dir = tmp_dir("outputs_conservation");
     fs::write(dir.join("x.toml"), EXPERIMENT).unwrap();
     dssim_ok(&dir, &["run", "x.toml", "--out", "o", "--jobs", "2"]);
     let o = dir.join("o");
 
-    let (h, rows) = read_csv(&o.join("runs.csv"));
+    let (h, rows) = read_table(&o.join("runs.csv"));
     let positions: Vec<usize> = REQUIRED.iter().map(|c| col(&h, c)).collect();
     assert!(
         positions.windows(2).all(|w| w[0] < w[1]),
@@ -153,7 +153,7 @@ fn every_request_ends_exactly_once_in_the_csv() {
     }
 
     // latency.csv: per run, quantiles rise to 1.0 and latencies never fall; q = 1 is max.
-    let (lh, lrows) = read_csv(&o.join("latency.csv"));
+    let (lh, lrows) = read_table(&o.join("latency.csv"));
     let (lrun, lq, lms) = (
         col(&lh, "run"),
         col(&lh, "quantile"),
@@ -175,7 +175,7 @@ fn every_request_ends_exactly_once_in_the_csv() {
     }
 
     // timeseries.csv: ten 1 s rows per run, contiguous, ratios in range.
-    let (th, trows) = read_csv(&o.join("timeseries.csv"));
+    let (th, trows) = read_table(&o.join("timeseries.csv"));
     let (trun, tt, tu) = (col(&th, "run"), col(&th, "t_s"), col(&th, "utilization"));
     for i in 0..rows.len() {
         let ts: Vec<&Vec<String>> = trows
@@ -195,7 +195,7 @@ fn every_request_ends_exactly_once_in_the_csv() {
 
     // components.csv: one row per run for the one service, then one per instance
     // (`app.0`, ...), utilization in [0, 1].
-    let (ch, all) = read_csv(&o.join("components.csv"));
+    let (ch, all) = read_table(&o.join("components.csv"));
     let (crows, instances): (Vec<_>, Vec<_>) =
         all.iter().partition(|x| x[col(&ch, "kind")] != "instance");
     assert_eq!(crows.len(), rows.len());
@@ -214,7 +214,7 @@ fn every_request_ends_exactly_once_in_the_csv() {
     }
 
     // points.csv: one row per point; mean and 95% half-width over its two replications.
-    let (ph, prows) = read_csv(&o.join("points.csv"));
+    let (ph, prows) = read_table(&o.join("points.csv"));
     assert_eq!(prows.len(), 2);
     for (p, x) in prows.iter().enumerate() {
         assert_eq!(num(&x[col(&ph, "runs")]), 2.0);
@@ -268,9 +268,9 @@ service_time = "exp(2ms)"
 
 #[test]
 fn instances_csv_has_each_instance_per_interval_consistent_with_components_csv() {
-    use crate::common::{num as col, read_csv, tmp_dir};
+    use crate::support::{num as col, read_csv, tmp_dir};
     let dssim_ok = |args: &[&str]| -> String {
-        let o = crate::common::dssim(args);
+        let o = crate::support::dssim(args);
         assert!(
             o.status.success(),
             "dssim {args:?}: {}",
@@ -304,7 +304,7 @@ fn instances_csv_has_each_instance_per_interval_consistent_with_components_csv()
     for run in 0..4 {
         let run_s = run.to_string();
         for inst in ["app.0", "app.1"] {
-            let mine: Vec<&crate::common::Row> = rows
+            let mine: Vec<&crate::support::Row> = rows
                 .iter()
                 .filter(|r| r["run"] == run_s && r["instance"] == inst)
                 .collect();
@@ -420,7 +420,7 @@ fn instances_csv_has_each_instance_per_interval_consistent_with_components_csv()
     assert!(!dir.join("p").join("instances.csv").exists());
     let bad = dir.join("bad.toml");
     fs::write(&bad, INSTANCES.replace("timeseries = \"500ms\"\n", "")).unwrap();
-    let o = crate::common::dssim(&["check", &s(&bad)]);
+    let o = crate::support::dssim(&["check", &s(&bad)]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("output.timeseries"));
 }

@@ -23,8 +23,9 @@ use dssim_components::RunOptions;
 use dssim_engine::SimTime;
 use dssim_lab::estimate::{estimate, estimate_run};
 
-use crate::common::{self, mean_se, num, read_csv, run_ok, tmp_dir, write, Row, SIGMAS};
-use crate::support::{model, replicate, Plan};
+use crate::support::{
+    self, mean_se, model, num, read_csv, replicate, run_ok, tmp_dir, write, Plan, Row, SIGMAS,
+};
 
 /// Asserts that per-replication measurements `xs` agree with `predicted` within SIGMAS
 /// standard errors plus `approx` (relative to the prediction), and that the band is
@@ -210,7 +211,7 @@ fn the_database_bottleneck_is_named_once_it_saturates_first() {
     let file = file.to_str().expect("utf-8 path");
     let first = |instances: u32| -> String {
         let set = format!("services.app.instances={instances}");
-        let o = common::dssim(&["estimate", file, "--set", &set]);
+        let o = support::dssim(&["estimate", file, "--set", &set]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
         text.lines()
@@ -309,7 +310,7 @@ fn components_csv_has_predictions_and_leaves_the_rest_empty() {
     );
     let out = dir.join("out");
     run_ok(&file, &out, &[]);
-    let (header, _) = crate::support::read_csv(&out.join("components.csv"));
+    let (header, _) = crate::support::read_table(&out.join("components.csv"));
     for c in [
         "run",
         "component",
@@ -402,7 +403,7 @@ fn every_shipped_file_estimates_without_nan() {
             .collect();
         files.sort();
         for f in files {
-            let o = common::dssim_within(&["estimate", f.to_str().expect("utf-8")], 20);
+            let o = support::dssim_within(&["estimate", f.to_str().expect("utf-8")], 20);
             let text = String::from_utf8_lossy(&o.stdout);
             assert!(
                 o.status.success(),

@@ -14,7 +14,7 @@ use dssim_engine::SimTime;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
-use crate::common::{dssim, num, read_csv, tmp_dir, write};
+use crate::support::{dssim, num, read_csv, tmp_dir, write};
 
 /// A random model, kept as the parameters that render it.
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 //!
 //! Each test builds a model from TOML, runs 20 independent replications with fixed seeds
 //! and compares the mean over replications with the closed-form result. The tolerance is
-//! `K_SE` standard errors of that mean (estimated from the spread of the replications, so
+//! `SIGMAS` standard errors of that mean (estimated from the spread of the replications, so
 //! it follows the real variance of the estimate, autocorrelation included) plus the known
 //! resolution of the latency histograms; each check also asserts that its band is narrow,
 //! so that it can fail. Runs are sized to take well under a second each in `--release`.
@@ -15,7 +15,7 @@ use crate::support::{
     assert_theory, component, metric, model, replicate, Estimate, Plan, HDR_RESOLUTION,
 };
 
-/// Replications per check (see `support::K_SE` for why 20).
+/// Replications per check (see `support::SIGMAS` for why 20).
 const R: u64 = 20;
 
 /// Erlang's C formula: the probability that an arrival waits in M/M/c with offered load

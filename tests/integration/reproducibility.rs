@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::support::{col, dssim, dssim_ok, read_csv, scratch};
+use crate::support::{col, dssim_in, dssim_ok, read_table, tmp_dir};
 
 /// A small sweep that exercises every source of randomness a run has today: Poisson and
 /// closed-loop arrivals, read/write mix, zipf keys, random choice among instances,
@@ -91,7 +91,7 @@ fn assert_same_outputs(a: &Path, b: &Path) {
 }
 
 fn setup(test: &str) -> std::path::PathBuf {
-    let dir = scratch(test);
+    let dir = tmp_dir(test);
     fs::write(dir.join("det.toml"), EXPERIMENT).expect("write experiment");
     dir
 }
@@ -109,8 +109,8 @@ fn the_seed_decides_everything() {
             "run", "det.toml", "--out", "c", "--jobs", "2", "--seed", "43",
         ],
     );
-    let (h, a) = read_csv(&dir.join("a/runs.csv"));
-    let (_, c) = read_csv(&dir.join("c/runs.csv"));
+    let (h, a) = read_table(&dir.join("a/runs.csv"));
+    let (_, c) = read_table(&dir.join("c/runs.csv"));
     // (The mean latency is a continuous figure: equal values by chance are out of reach,
     // where two request counts near 6,000 coincide about one time in 200.)
     let (seed, mean) = (col(&h, "seed"), col(&h, "latency_mean_ms"));
@@ -125,7 +125,7 @@ fn replications_share_seeds_across_points() {
     // Common random numbers: the run seed depends on the replication only.
     let dir = setup("det_crn");
     dssim_ok(&dir, &["run", "det.toml", "--out", "o", "--jobs", "2"]);
-    let (h, rows) = read_csv(&dir.join("o/runs.csv"));
+    let (h, rows) = read_table(&dir.join("o/runs.csv"));
     let (point, rep, seed) = (col(&h, "point"), col(&h, "replication"), col(&h, "seed"));
     for x in &rows {
         for y in &rows {
@@ -152,7 +152,7 @@ fn replay_reproduces_a_recorded_run_and_notices_a_changed_one() {
     // Tamper with the recorded row of run 4: replay must now fail.
     let path = dir.join("o/runs.csv");
     let text = fs::read_to_string(&path).unwrap();
-    let (h, rows) = read_csv(&path);
+    let (h, rows) = read_table(&path);
     let req = col(&h, "requests");
     let line4 = text
         .lines()
@@ -163,7 +163,7 @@ fn replay_reproduces_a_recorded_run_and_notices_a_changed_one() {
     assert_eq!(fields[req], rows[4][req]);
     fields[req] = (rows[4][req].parse::<u64>().unwrap() + 1).to_string();
     fs::write(&path, text.replace(&line4, &fields.join(","))).unwrap();
-    let res = dssim(&dir, &["replay", "o", "--run", "4"]);
+    let res = dssim_in(&dir, &["replay", "o", "--run", "4"]);
     assert!(!res.status.success(), "replay accepted a changed row");
 }
 
@@ -262,7 +262,7 @@ fn adding_a_component_leaves_the_others_draws_alone() {
 #[test]
 fn every_shipped_file_checks_and_is_deterministic() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = scratch("det_shipped");
+    let dir = tmp_dir("det_shipped");
     let mut files: Vec<std::path::PathBuf> = ["experiments", "models"]
         .iter()
         .filter_map(|d| fs::read_dir(root.join(d)).ok())

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{dssim, run_ok, tmp_dir, write};
+use crate::support::{dssim, run_ok, tmp_dir, write};
 
 const FILES: &[&str] = &[
     "runs.csv",

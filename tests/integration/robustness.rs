@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use crate::support::{dssim, scratch};
+use crate::support::{dssim_in, tmp_dir};
 
 const GOOD: &str = r#"name = "t"
 duration = "10s"
@@ -28,7 +28,7 @@ fn fails(dir: &Path, file: &str, text: &[u8], args: &[&str]) -> (i32, String) {
     fs::write(dir.join(file), text).unwrap();
     let mut a: Vec<&str> = args.to_vec();
     a.insert(1, file);
-    let out = dssim(dir, &a);
+    let out = dssim_in(dir, &a);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!err.contains("panicked"), "dssim panicked:\n{err}");
     (out.status.code().expect("exit code, not a signal"), err)
@@ -42,7 +42,7 @@ fn first_line(err: &str) -> &str {
 
 #[test]
 fn unreadable_inputs_exit_2() {
-    let dir = scratch("err_unreadable");
+    let dir = tmp_dir("err_unreadable");
     let garbage: Vec<u8> = (0..512u32).map(|i| (i * 7919 % 251) as u8).collect();
     for (name, text) in [
         ("garbage.toml", &garbage[..]),
@@ -55,14 +55,14 @@ fn unreadable_inputs_exit_2() {
         assert_eq!(code, 2, "{name}: {err}");
         assert!(first_line(&err).contains(name), "{name}: {err}");
     }
-    let out = dssim(&dir, &["check", "no-such-file.toml"]);
+    let out = dssim_in(&dir, &["check", "no-such-file.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-file.toml"));
 }
 
 #[test]
 fn command_line_mistakes_exit_2() {
-    let dir = scratch("err_cli");
+    let dir = tmp_dir("err_cli");
     fs::write(dir.join("x.toml"), GOOD).unwrap();
     for (args, says) in [
         (
@@ -78,7 +78,7 @@ fn command_line_mistakes_exit_2() {
         (vec!["run", "x.toml", "--jobs", "many"], "many"),
         (vec!["frobnicate"], "frobnicate"),
     ] {
-        let out = dssim(&dir, &args);
+        let out = dssim_in(&dir, &args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: expected {says:?} in {err}");
@@ -88,10 +88,10 @@ fn command_line_mistakes_exit_2() {
 
 #[test]
 fn an_unwritable_output_folder_exits_1_with_its_path() {
-    let dir = scratch("err_out");
+    let dir = tmp_dir("err_out");
     fs::write(dir.join("x.toml"), GOOD.replace("10s", "1s")).unwrap();
     fs::write(dir.join("blocker"), "a file where a folder should be").unwrap();
-    let out = dssim(&dir, &["run", "x.toml", "--out", "blocker/results"]);
+    let out = dssim_in(&dir, &["run", "x.toml", "--out", "blocker/results"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("blocker"), "{err}");
@@ -103,7 +103,7 @@ fn a_closed_loop_that_takes_no_time_is_refused_not_run_forever() {
     // Found by hand while writing the mutation test below: with no think time and a zero
     // service time, every cycle of a closed loop happens at the same instant, and the run
     // never ended. It is now a validation error.
-    let dir = scratch("err_zero_loop");
+    let dir = tmp_dir("err_zero_loop");
     let text = r#"name = "z"
 duration = "1s"
 [model]
@@ -282,7 +282,7 @@ fn try_file(path: &Path) -> Fate {
 
 #[test]
 fn no_mutation_of_a_valid_file_panics_or_hangs() {
-    let dir = scratch("err_mutations");
+    let dir = tmp_dir("err_mutations");
     let muts = mutations();
     let (mut refused, mut ran, mut big) = (0, 0, 0);
     let mut problems = Vec::new();

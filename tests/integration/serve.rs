@@ -13,7 +13,7 @@ use dssim_lab::output::{fmt_f64, runs_line};
 use dssim_lab::Experiment;
 use dssim_serve::demo::{load_text, Action, Demo};
 
-use crate::common::{bin, read_csv, run_ok, tmp_dir, write};
+use crate::support::{bin, read_csv, run_ok, tmp_dir, write};
 
 fn experiment(name: &str) -> Experiment {
     Experiment::load(

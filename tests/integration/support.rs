@@ -1,8 +1,11 @@
-//! Shared helpers: models from TOML text, replicated runs, estimates with standard errors,
-//! and a way to run the `dssim` binary in a scratch folder.
+//! The one support module of the integration tests: models from TOML text and runs in
+//! process (single or replicated), the `dssim` binary in a fresh folder, CSV files read
+//! back, and the statistics the theory checks need (estimates with standard errors).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dssim_components::{ComponentRow, ModelConfig, RunOptions, RunReport};
 use dssim_engine::SimTime;
@@ -10,12 +13,14 @@ use rayon::prelude::*;
 
 /// How many standard errors an estimate may stray from theory.
 ///
-/// Every statistical check averages `R` independent replications (distinct fixed seeds), so
-/// `(mean - theory) / se` follows Student's t with `R - 1` degrees of freedom when the
-/// simulator is right. With `R = 20`, `P(|t_19| > 4) = 0.0008`: a correct simulator fails a
-/// given check about once in a thousand seed choices, and a bias of 5 standard errors or
-/// more is caught most of the time. The seeds are fixed, so a result never flickers.
-pub const K_SE: f64 = 4.0;
+/// The estimates are means over independent replications (different seeds, each run
+/// starting empty and discarding a warm-up of many relaxation times), so by the central
+/// limit theorem (mean - theory) / se follows Student's t with R - 1 degrees of freedom.
+/// For R = 20, P(|t_19| > 4) is about 8e-4; the seeds are fixed, so a correct simulator
+/// passes every time, and a tolerance this tight still catches a bias of a few percent
+/// (each check also asserts that its tolerance is small next to the theoretical value,
+/// so a noisy estimate cannot make a check vacuous).
+pub const SIGMAS: f64 = 4.0;
 
 /// Relative resolution of the latency histograms: HDR with 3 significant digits keeps
 /// 2048 sub-buckets per power of two, so a recorded value is off by less than 1/1024 of
@@ -73,6 +78,14 @@ pub fn replicate(m: &ModelConfig, plan: Plan) -> Vec<RunReport> {
         .collect()
 }
 
+/// Builds and runs `m` once; `World::run` fails unless every request ended exactly once.
+pub fn run(m: &ModelConfig, o: &RunOptions) -> RunReport {
+    m.build(o)
+        .unwrap_or_else(|e| panic!("model does not build: {e:?}"))
+        .run()
+        .unwrap_or_else(|e| panic!("run failed (seed {}): {e}", o.seed))
+}
+
 /// A metric of runs.csv that must be present.
 pub fn metric(r: &RunReport, name: &str) -> f64 {
     r.metric(name)
@@ -115,12 +128,24 @@ impl Estimate {
     }
 }
 
-/// Asserts that `est` agrees with `theory` within `K_SE` standard errors plus `bias`
+/// Sample mean and the standard error of the mean (sample sd / sqrt(n)).
+pub fn mean_se(xs: &[f64]) -> (f64, f64) {
+    let e = Estimate::of(xs);
+    (e.mean, e.se)
+}
+
+/// Asserts that the replication means `xs` agree with `theory` within [`SIGMAS`] standard
+/// errors, and that this tolerance is below `max_rel` of the theoretical value.
+pub fn assert_agrees(what: &str, xs: &[f64], theory: f64, max_rel: f64) {
+    assert_theory(what, Estimate::of(xs), theory, 0.0, max_rel);
+}
+
+/// Asserts that `est` agrees with `theory` within `SIGMAS` standard errors plus `bias`
 /// (a known deterministic allowance, relative to `theory`, such as histogram resolution),
 /// and that the check has power: its band must be narrower than `max_rel` of `theory`,
 /// or a broken simulator with noisy output would pass.
 pub fn assert_theory(what: &str, est: Estimate, theory: f64, bias: f64, max_rel: f64) {
-    let band = K_SE * est.se + bias * theory.abs();
+    let band = SIGMAS * est.se + bias * theory.abs();
     println!(
         "{what}: measured {:.6} ± {:.6} (se), theory {:.6}, rel. error {:+.3}%, band ±{:.3}%",
         est.mean,
@@ -145,26 +170,48 @@ pub fn assert_theory(what: &str, est: Estimate, theory: f64, bias: f64, max_rel:
     );
 }
 
-/// A fresh, empty scratch folder for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch folder");
-    dir
+/// The `dssim` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dssim")
 }
 
-/// Runs the `dssim` binary with `args` in folder `cwd`.
-pub fn dssim(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dssim"))
+/// A fresh, empty folder under the system temp dir, unique to this process and call.
+pub fn tmp_dir(tag: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("dssim-it-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write test file");
+    p
+}
+
+/// Runs `dssim ARGS` (in the current folder) and returns its output.
+pub fn dssim(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("start the dssim binary")
+}
+
+/// Runs `dssim ARGS` in folder `cwd` and returns its output.
+pub fn dssim_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
         .args(args)
         .current_dir(cwd)
         .output()
         .expect("start the dssim binary")
 }
 
-/// Asserts a successful run and returns its stdout.
+/// Runs `dssim ARGS` in folder `cwd`, asserts that it succeeds and returns its stdout.
 pub fn dssim_ok(cwd: &Path, args: &[&str]) -> String {
-    let out = dssim(cwd, args);
+    let out = dssim_in(cwd, args);
     assert!(
         out.status.success(),
         "dssim {args:?} failed ({}):\n{}",
@@ -174,8 +221,84 @@ pub fn dssim_ok(cwd: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Reads a CSV file into its header and records.
-pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+/// Runs `dssim run FILE --out OUT EXTRA...` and panics with its stderr unless it exits 0.
+pub fn run_ok(file: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "run",
+        file.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let o = dssim(&args);
+    assert!(
+        o.status.success(),
+        "dssim {args:?} failed ({:?}):\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Runs `dssim ARGS` like [`dssim`], but kills it and fails the test if it has not exited
+/// within `secs` seconds (a hang on bad input is a bug too).
+pub fn dssim_within(args: &[&str], secs: u64) -> Output {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the dssim binary");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if child.try_wait().expect("wait for dssim").is_some() {
+            return child.wait_with_output().expect("collect dssim output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dssim {args:?} did not finish within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+/// One CSV row, by column name.
+pub type Row = BTreeMap<String, String>;
+
+/// Reads a CSV file into rows keyed by header.
+pub fn read_csv(path: &Path) -> Vec<Row> {
+    let mut rdr = csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let headers: Vec<String> = rdr
+        .headers()
+        .expect("csv header")
+        .iter()
+        .map(String::from)
+        .collect();
+    rdr.records()
+        .map(|r| {
+            let r = r.expect("csv record");
+            headers
+                .iter()
+                .cloned()
+                .zip(r.iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// The value of column `col` in `row` as a number.
+pub fn num(row: &Row, col: &str) -> f64 {
+    let v = row
+        .get(col)
+        .unwrap_or_else(|| panic!("no column {col:?} in {row:?}"));
+    v.parse()
+        .unwrap_or_else(|_| panic!("column {col:?} is not a number: {v:?}"))
+}
+
+/// Reads a CSV file into its header and records (see [`read_csv`] for rows by name).
+pub fn read_table(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let header = r

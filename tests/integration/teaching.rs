@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{col, dssim_ok, read_csv, scratch};
+use crate::support::{col, dssim_ok, read_table, tmp_dir};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -12,7 +12,7 @@ fn repo() -> PathBuf {
 
 /// Runs `experiments/NAME.toml` with `sets` into a scratch folder; returns points.csv.
 fn points(name: &str, sets: &[&str]) -> (Vec<String>, Vec<Vec<String>>) {
-    let out = scratch(&format!("teaching-{name}"));
+    let out = tmp_dir(&format!("teaching-{name}"));
     let file = repo().join("experiments").join(format!("{name}.toml"));
     let out_arg = out.display().to_string();
     let file_arg = file.display().to_string();
@@ -22,7 +22,7 @@ fn points(name: &str, sets: &[&str]) -> (Vec<String>, Vec<Vec<String>>) {
         args.push(s);
     }
     dssim_ok(Path::new(env!("CARGO_TARGET_TMPDIR")), &args);
-    read_csv(&out.join("points.csv"))
+    read_table(&out.join("points.csv"))
 }
 
 /// The value of column `name` at the point whose column `key` is `value`.
@@ -247,7 +247,7 @@ fn capacity_plan_with_ha_survives_losing_a_zone() {
     let cwd = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let file = repo().join("experiments/capacity-plan.toml");
     let file = file.to_str().unwrap();
-    let out = scratch("teaching-capacity-ha");
+    let out = tmp_dir("teaching-capacity-ha");
     let common = [
         "--set",
         "clients.users.rate=10000",

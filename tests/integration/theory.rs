@@ -2,7 +2,7 @@
 //!
 //! Each check runs R independent replications with fixed seeds, takes one estimate per
 //! replication from the output files, and compares their mean with theory within
-//! `SIGMAS` standard errors (see [`crate::common::SIGMAS`] for why that is a sound
+//! `SIGMAS` standard errors (see [`crate::support::SIGMAS`] for why that is a sound
 //! tolerance). Warm-ups are many relaxation times long, so the initial-transient bias is
 //! far below the standard error. Time scales are chosen short (service times of a
 //! millisecond) so a run of ~10^6 customers takes a fraction of a second.
@@ -10,7 +10,7 @@
 //! Latency means come from HDR histograms with 3 significant digits: a relative
 //! quantization error of at most 0.05%, far below every tolerance here.
 
-use crate::common::{assert_agrees, num, read_csv, run_ok, tmp_dir, write};
+use crate::support::{assert_agrees, num, read_csv, run_ok, tmp_dir, write};
 
 /// An experiment with an inline single-service model.
 fn experiment(head: &str, client: &str, service: &str) -> String {
@@ -21,7 +21,7 @@ fn experiment(head: &str, client: &str, service: &str) -> String {
 }
 
 /// Runs `text` and returns the rows of runs.csv and components.csv.
-fn run(tag: &str, text: &str) -> (Vec<crate::common::Row>, Vec<crate::common::Row>) {
+fn run(tag: &str, text: &str) -> (Vec<crate::support::Row>, Vec<crate::support::Row>) {
     let dir = tmp_dir(tag);
     let file = write(&dir, "exp.toml", text);
     let out = dir.join("out");
@@ -32,7 +32,7 @@ fn run(tag: &str, text: &str) -> (Vec<crate::common::Row>, Vec<crate::common::Ro
     (runs, comps)
 }
 
-fn column(rows: &[crate::common::Row], col: &str) -> Vec<f64> {
+fn column(rows: &[crate::support::Row], col: &str) -> Vec<f64> {
     rows.iter().map(|r| num(r, col)).collect()
 }
 

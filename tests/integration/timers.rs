@@ -2,21 +2,11 @@
 //! requests in flight, one that is reached fires where a timer set at the send would
 //! have, and pool waits leave nothing behind in the event queue.
 
-use std::path::Path;
-
 use dssim_components::node::Node;
 use dssim_components::{ModelConfig, RunOptions, World};
 use dssim_engine::SimTime;
-use dssim_lab::source::Source;
 
-fn model(text: &str) -> ModelConfig {
-    let m: ModelConfig = Source::from_text(Path::new("test.toml"), text.to_string())
-        .parse()
-        .unwrap_or_else(|e| panic!("bad test model: {e:?}"));
-    m.validate()
-        .unwrap_or_else(|e| panic!("invalid test model: {e:?}"));
-    m
-}
+use crate::support::model;
 
 fn opts(duration: f64) -> RunOptions {
     RunOptions {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{dssim, run_ok, tmp_dir, write};
+use crate::support::{dssim, run_ok, tmp_dir, write};
 
 /// One service behind a load balancer, with a database (async replicas) and network latency:
 /// no timeouts, so every traced request's spans nest strictly.

@@ -5,16 +5,10 @@ use std::path::Path;
 
 use dssim_components::{ModelConfig, RunOptions, RunReport, World};
 use dssim_engine::SimTime;
+
 use dssim_lab::source::Source;
 
-fn model(text: &str) -> ModelConfig {
-    let m: ModelConfig = Source::from_text(Path::new("test.toml"), text.to_string())
-        .parse()
-        .unwrap_or_else(|e| panic!("bad test model: {e:?}"));
-    m.validate()
-        .unwrap_or_else(|e| panic!("invalid test model: {e:?}"));
-    m
-}
+use crate::support::{metric, model, run};
 
 fn opts(seed: u64, duration: f64, warmup: f64, series: Option<f64>) -> RunOptions {
     RunOptions {
@@ -29,17 +23,6 @@ fn opts(seed: u64, duration: f64, warmup: f64, series: Option<f64>) -> RunOption
 
 fn world(m: &ModelConfig, o: &RunOptions) -> World {
     m.build(o).unwrap_or_else(|e| panic!("build failed: {e:?}"))
-}
-
-/// Runs to the end; `World::run` fails unless every request ended exactly once.
-fn run(m: &ModelConfig, o: &RunOptions) -> RunReport {
-    world(m, o)
-        .run()
-        .unwrap_or_else(|e| panic!("run failed (seed {}): {e}", o.seed))
-}
-
-fn metric(r: &RunReport, name: &str) -> f64 {
-    r.metric(name).unwrap_or_else(|| panic!("no metric {name}"))
 }
 
 fn lb_model(n: usize, lambda: f64, algorithm: &str) -> ModelConfig {

@@ -10,7 +10,7 @@ use dssim_components::model::RunCap;
 use dssim_components::{RunError, RunOptions};
 use dssim_engine::SimTime;
 
-use crate::common::{dssim, dssim_within, read_csv, run_ok, tmp_dir, write};
+use crate::support::{dssim, dssim_within, read_csv, run_ok, tmp_dir, write};
 
 const SWEEP: &str = r#"
 name = "trust"
@@ -69,7 +69,7 @@ fn a_second_writer_is_refused_at_once_naming_the_folder_and_the_holder() {
          [[model.services]]\nname = \"app\"\nworkers = 4\nservice_time = \"exp(0.1ms)\"\n",
     );
     let folder = dir.join("out");
-    let mut first = Command::new(crate::common::bin())
+    let mut first = Command::new(crate::support::bin())
         .args([
             "run",
             file.to_str().unwrap(),

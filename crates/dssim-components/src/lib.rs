@@ -10,9 +10,11 @@
 pub mod compute;
 pub mod data;
 pub mod model;
+pub mod names;
 pub mod node;
 pub mod observability;
 pub mod request;
+pub mod shared;
 pub mod traffic;
 pub mod units;
 
@@ -24,6 +26,7 @@ pub use observability::{report, sampler, stats, trace};
 pub use traffic::{client, popularity};
 
 pub use model::{ModelConfig, RunError, RunOptions, World};
+pub use names::did_you_mean;
 pub use report::{Cell, ComponentRow, RunReport, RUN_COLUMNS};
 
 /// A problem in a model, found at validation, with the path of the offending value

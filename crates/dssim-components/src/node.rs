@@ -3,25 +3,28 @@
 
 use dssim_engine::Actor;
 
-use crate::autoscaler::Autoscaler;
-use crate::cache::{Cache, CacheStep};
+use crate::autoscaler::{Autoscaler, AutoscalerTimer};
+use crate::cache::{Cache, CacheMsg};
 use crate::canary::CanaryController;
-use crate::client::Client;
-use crate::database::DbNode;
+use crate::client::{Client, ClientTimer};
+use crate::database::{DbNode, DbTimer};
 use crate::faults::FaultAction;
-use crate::jobs::JobQueue;
-use crate::load_balancer::LoadBalancer;
+use crate::jobs::{JobQueue, QueueMsg};
+use crate::load_balancer::{BalancerTimer, LoadBalancer};
 use crate::request::{ReqId, Status};
 use crate::sampler::Sampler;
-use crate::service::Instance;
-use crate::stats::Shared;
+use crate::service::{Instance, InstanceMsg};
+use crate::shared::Shared;
 
-/// Every message a component can receive.
+/// Every message a component can receive: the request protocol and the messages between
+/// components, shared by all kinds, then one variant per component kind holding that
+/// kind's own messages and timers (a small enum defined beside its actor).
 ///
 /// `repr(u32)`: a 4-byte tag, then each variant's fields in order (8-byte payloads at
 /// offset 8). With the default layout a 1-byte field sits right after a 1-byte tag, and
 /// events were copied in overlapping unaligned pieces that stalled store-to-load
-/// forwarding in the run loop (a quarter of its time).
+/// forwarding in the run loop (a quarter of its time). The per-kind enums hold at most a
+/// [`ReqId`] and a one-byte field, so they fit in the 12 bytes after the tag.
 #[derive(Clone, Copy, Debug)]
 #[repr(u32)]
 pub enum Msg {
@@ -29,12 +32,22 @@ pub enum Msg {
     Request(ReqId),
     /// The answer to a request this actor sent on.
     Response(ReqId, Status),
-    /// A client's wake-up for its oldest attempt deadline (see [`crate::client`]).
-    Timeout,
-    /// A service worker finished a request.
-    Done(ReqId),
-    /// A component's own wake-up (arrivals, think times); the payload is its to interpret.
-    Wake(u64),
+    /// A client's own timers (arrivals, think times, attempt deadlines, retries).
+    Client(ClientTimer),
+    /// A service instance's own timers, and the autoscaler's drain check.
+    Instance(InstanceMsg),
+    /// A load balancer's own timers (L7 parse, health-check rounds).
+    Balancer(BalancerTimer),
+    /// A database node's own timers (serving, failover, replication, batches).
+    Db(DbTimer),
+    /// A cache's own steps for a request, and its write-behind flush.
+    Cache(CacheMsg),
+    /// A job queue's own timers, and the autoscaler's kick.
+    Queue(QueueMsg),
+    /// An autoscaler's own timers.
+    Autoscaler(AutoscalerTimer),
+    /// The canary controller's next step.
+    CanaryStep,
     /// The time-series sampler's tick.
     Tick,
     /// A database change (packed epoch, sender, sequence) reaches a replica.
@@ -44,17 +57,6 @@ pub enum Msg {
     /// A database node (by index in its shard) offers the writes it accepted while cut
     /// off from its primary.
     Reconcile(u64),
-    /// A cache's own step for a request (see [`crate::cache`]).
-    Cache(ReqId, CacheStep),
-    /// A fault: the receiving node dies (a database node stops; a cache loses its entries
-    /// and buffered writes).
-    Kill,
-    /// The end of a fault: the receiving node comes back.
-    Recover,
-    /// A service instance's wake-up for the deadline of its oldest connection-pool waiter.
-    AcquireTimeout,
-    /// A client's backoff is over: send this pending retry attempt.
-    Retry(ReqId),
     /// A health probe from load balancer `from` about its backend `backend`.
     Probe {
         /// The load balancer to answer.
@@ -71,7 +73,9 @@ pub enum Msg {
         /// The probe round.
         round: u32,
     },
-    /// A scheduled fault (kill, recover, slow down) for an instance.
+    /// A fault, the one path for every kind: kill and recover (an instance fails what it
+    /// holds and answers `Error`; a database node stops; a cache loses its entries and
+    /// buffered writes), or slow down (instances only).
     Fault(FaultAction),
     /// A timed change ([`crate::changes`]): apply setting `i` of [`Shared::settings`].
     Change(u32),
@@ -79,6 +83,18 @@ pub enum Msg {
 
 // Messages are stored inline in the event heap: keep them two words at most.
 const _: () = assert!(std::mem::size_of::<Msg>() <= 16);
+
+/// The catch-all arm of a component's `handle`: a message its kind never receives is a
+/// bug, caught by `debug_assert!` in debug builds (and so by the debug test runs) and
+/// dropped in release builds, where the hot loop pays nothing for it.
+#[inline]
+pub(crate) fn unexpected(kind: &str, msg: Msg) {
+    debug_assert!(
+        false,
+        "a {kind} received a message it never expects: {msg:?}"
+    );
+    let _ = (kind, msg);
+}
 
 /// The context every component handles messages with.
 pub type Ctx<'a> = dssim_engine::Ctx<'a, Msg, Shared>;
@@ -130,5 +146,38 @@ impl Actor for Node {
             Node::Canary(c) => c.handle(msg, ctx),
             Node::LoadBalancer(l) => l.handle(msg, ctx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    #[test]
+    fn a_message_is_two_words_and_each_kinds_enum_fits_after_the_tag() {
+        assert!(size_of::<Msg>() <= 16, "Msg is {} bytes", size_of::<Msg>());
+        for (kind, size) in [
+            ("ClientTimer", size_of::<ClientTimer>()),
+            ("InstanceMsg", size_of::<InstanceMsg>()),
+            ("BalancerTimer", size_of::<BalancerTimer>()),
+            ("DbTimer", size_of::<DbTimer>()),
+            ("CacheMsg", size_of::<CacheMsg>()),
+            ("QueueMsg", size_of::<QueueMsg>()),
+            ("AutoscalerTimer", size_of::<AutoscalerTimer>()),
+            ("FaultAction", size_of::<FaultAction>()),
+        ] {
+            assert!(
+                size <= 12,
+                "{kind} is {size} bytes: it no longer fits after the tag"
+            );
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "never expects")]
+    fn an_unexpected_message_is_caught_in_debug_builds() {
+        unexpected("sampler", Msg::CanaryStep);
     }
 }

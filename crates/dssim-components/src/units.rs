@@ -55,6 +55,21 @@ impl Serialize for Dur {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DistSpec(pub Dist);
 
+/// A distribution's parse error, with "did you mean" for a misspelt name.
+fn with_hint(e: dssim_engine::DistError) -> String {
+    let Some(name) = &e.unknown_name else {
+        return e.message;
+    };
+    let names = dssim_engine::dist::DIST_NAMES;
+    let hint = crate::did_you_mean(name, names.iter().copied())
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown distribution {name:?}{hint}; expected one of {}",
+        names.join(", ")
+    )
+}
+
 impl<'de> Deserialize<'de> for DistSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -64,7 +79,9 @@ impl<'de> Deserialize<'de> for DistSpec {
                 f.write_str("a distribution such as \"exp(5ms)\" or a duration such as \"5ms\"")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<DistSpec, E> {
-                Dist::parse(v).map(DistSpec).map_err(E::custom)
+                Dist::parse(v)
+                    .map(DistSpec)
+                    .map_err(|e| E::custom(with_hint(e)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<DistSpec, E> {
                 Err(E::custom(format!(

@@ -62,11 +62,15 @@ pub enum Dist {
 pub struct DistError {
     /// What went wrong, with what was expected.
     pub message: String,
+    /// The distribution name when it is not one of [`DIST_NAMES`] (callers add a "did you
+    /// mean" hint: the engine has no spelling suggestions).
+    pub unknown_name: Option<String>,
 }
 
 fn err(message: impl Into<String>) -> DistError {
     DistError {
         message: message.into(),
+        unknown_name: None,
     }
 }
 
@@ -194,13 +198,13 @@ impl Dist {
                 Dist::HyperExp(p, dur(args[1])?, dur(args[2])?)
             }
             other => {
-                let hint = crate::did_you_mean(other, DIST_NAMES.iter().copied())
-                    .map(|s| format!(" (did you mean {s:?}?)"))
-                    .unwrap_or_default();
-                return Err(err(format!(
-                    "unknown distribution {other:?}{hint}; expected one of {}",
-                    DIST_NAMES.join(", ")
-                )));
+                return Err(DistError {
+                    message: format!(
+                        "unknown distribution {other:?}; expected one of {}",
+                        DIST_NAMES.join(", ")
+                    ),
+                    unknown_name: Some(other.to_string()),
+                });
             }
         };
         Ok(d)
@@ -369,8 +373,9 @@ mod tests {
         ] {
             Dist::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
         }
-        let e = Dist::parse("expo(5ms)").unwrap_err().message;
-        assert!(e.contains("did you mean \"exp\""), "{e}");
+        let e = Dist::parse("expo(5ms)").unwrap_err();
+        assert_eq!(e.unknown_name.as_deref(), Some("expo"));
+        assert!(e.message.contains("expected one of const, exp"), "{e}");
         assert!(Dist::parse("uniform(5ms)").is_err());
         assert!(Dist::parse("exp(5ms").is_err());
     }

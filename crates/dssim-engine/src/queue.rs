@@ -1,5 +1,11 @@
 //! The event queue: a binary heap ordered by `(time, seq)`.
 //!
+//! It is a heap of its own, not the `priority-queue` crate the components use for keyed
+//! priorities (LFU eviction): events are never re-prioritised or removed by key (cancelled
+//! timers are tombstones, below), so that crate's key index would cost a hash-map insert
+//! and removal per event on the hottest path for a feature this queue does not need (a
+//! design argument: the two were not benchmarked against each other).
+//!
 //! Equal times pop in the order they were scheduled (first in, first out), so a run is a
 //! pure function of its configuration and seed. Cancelled timers stay in the heap and are
 //! skipped when popped, which keeps cancellation O(log n) without a keyed heap. A timer's

@@ -138,7 +138,7 @@ impl Slo {
         };
         let names = slo_metrics();
         if !names.contains(&metric.as_str()) {
-            let help = dssim_engine::did_you_mean(&metric, names.iter().copied())
+            let help = dssim_components::did_you_mean(&metric, names.iter().copied())
                 .map(|s| format!("did you mean `{s}`?"));
             return Err(slo_error(
                 format!(

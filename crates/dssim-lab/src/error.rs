@@ -105,7 +105,7 @@ pub fn humanize(msg: &str) -> (String, Option<String>) {
                 .nth(1)
                 .map(|e| e.split('`').skip(1).step_by(2).collect())
                 .unwrap_or_default();
-            let help = dssim_engine::did_you_mean(word, expected.iter().copied())
+            let help = dssim_components::did_you_mean(word, expected.iter().copied())
                 .map(|s| format!("did you mean `{s}`?"));
             return (msg, help);
         }

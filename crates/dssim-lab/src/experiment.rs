@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use dssim_components::client::Arrival;
+use dssim_components::did_you_mean;
 use dssim_components::trace::Sample;
 use dssim_components::units::Dur;
 use dssim_components::{ModelConfig, RunOptions};
-use dssim_engine::{did_you_mean, rng, SimTime};
+use dssim_engine::{rng, SimTime};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{humanize, Diagnostic, LabError};

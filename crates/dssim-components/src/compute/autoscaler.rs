@@ -31,9 +31,9 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::compute::Life;
-use crate::jobs::WAKE_KICK;
-use crate::node::{Ctx, Msg};
-use crate::service::WAKE_DRAIN;
+use crate::jobs::QueueMsg;
+use crate::node::{unexpected, Ctx, Msg};
+use crate::service::InstanceMsg;
 use crate::units::Dur;
 
 /// The metric an autoscaler tracks.
@@ -244,9 +244,15 @@ pub enum Scaled {
     Queue(usize, dssim_engine::ActorId),
 }
 
-/// The `Wake` payload of a sampling tick; other payloads are "instance `n` is ready"
-/// (services) or "`n` workers are ready" (queues).
-const TICK: u64 = u64::MAX;
+/// An autoscaler's own timers ([`Msg::Autoscaler`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoscalerTimer {
+    /// Sample the metric and decide.
+    Tick,
+    /// Provisioning is over: instance `n` is ready (services), or `n` workers are
+    /// (queues).
+    Ready(u32),
+}
 
 /// An autoscaler actor.
 #[derive(Debug)]
@@ -272,7 +278,7 @@ impl Autoscaler {
 
     /// Its first event: the first tick.
     pub fn first_tick(&self) -> (SimTime, Msg) {
-        (self.interval(), Msg::Wake(TICK))
+        (self.interval(), Msg::Autoscaler(AutoscalerTimer::Tick))
     }
 
     fn interval(&self) -> SimTime {
@@ -282,19 +288,19 @@ impl Autoscaler {
     /// Handles one message.
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
-            Msg::Wake(TICK) => {
+            Msg::Autoscaler(AutoscalerTimer::Tick) => {
                 self.tick(ctx);
                 let next = ctx.now() + self.interval();
                 if next < self.until {
-                    ctx.timer_at(next, Msg::Wake(TICK));
+                    ctx.timer_at(next, Msg::Autoscaler(AutoscalerTimer::Tick));
                 }
             }
-            Msg::Wake(n) => self.ready(ctx, n),
-            _ => {}
+            Msg::Autoscaler(AutoscalerTimer::Ready(n)) => self.ready(ctx, n),
+            other => unexpected("autoscaler", other),
         }
     }
 
-    fn ready(&mut self, ctx: &mut Ctx<'_>, n: u64) {
+    fn ready(&mut self, ctx: &mut Ctx<'_>, n: u32) {
         let now = ctx.now();
         match self.what {
             Scaled::Service(s) => {
@@ -305,12 +311,12 @@ impl Autoscaler {
             }
             Scaled::Queue(q, actor) => {
                 let st = &mut ctx.shared.compute.queues[q];
-                let n = (n as u32).min(st.provisioning);
+                let n = n.min(st.provisioning);
                 st.provisioning -= n;
                 st.workers += n;
                 st.win_workers.add(now, f64::from(n));
                 st.workers_tw.add(now, f64::from(n));
-                ctx.send_local(actor, SimTime::ZERO, Msg::Wake(WAKE_KICK));
+                ctx.send_local(actor, SimTime::ZERO, Msg::Queue(QueueMsg::Kick));
             }
         }
     }
@@ -454,13 +460,13 @@ impl Autoscaler {
                 for _ in 0..n {
                     // A draining instance is still running: it rejoins at once.
                     if let Some(i) = ctx.shared.scale_out_one(s, Life::Provisioning, now) {
-                        ctx.timer(provision, Msg::Wake(i as u64));
+                        ctx.timer(provision, Msg::Autoscaler(AutoscalerTimer::Ready(i as u32)));
                     }
                 }
             }
             Scaled::Queue(q, _) => {
                 ctx.shared.compute.queues[q].provisioning += n;
-                ctx.timer(provision, Msg::Wake(u64::from(n)));
+                ctx.timer(provision, Msg::Autoscaler(AutoscalerTimer::Ready(n)));
             }
         }
     }
@@ -471,7 +477,7 @@ impl Autoscaler {
             Scaled::Service(s) => {
                 for _ in 0..n {
                     if let Some(actor) = ctx.shared.scale_in_one(s, now) {
-                        ctx.send_local(actor, SimTime::ZERO, Msg::Wake(WAKE_DRAIN));
+                        ctx.send_local(actor, SimTime::ZERO, Msg::Instance(InstanceMsg::Drain));
                     }
                 }
             }

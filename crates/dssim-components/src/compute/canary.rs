@@ -105,8 +105,8 @@ impl CanaryController {
 
     /// Handles one message.
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
-        let Msg::Wake(_) = msg else {
-            return;
+        let Msg::CanaryStep = msg else {
+            return crate::node::unexpected("canary controller", msg);
         };
         if self.done || self.cfg.steps.is_empty() {
             return;
@@ -144,7 +144,7 @@ impl CanaryController {
         }
         let next = now + self.cfg.check.0.max(SimTime::from_millis(1));
         if next < self.until {
-            ctx.timer_at(next, Msg::Wake(0));
+            ctx.timer_at(next, Msg::CanaryStep);
         }
     }
 }

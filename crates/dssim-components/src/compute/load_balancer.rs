@@ -44,7 +44,7 @@ use dssim_engine::{ActorId, Dist, Histogram, SimTime};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
-use crate::node::{Ctx, Msg};
+use crate::node::{unexpected, Ctx, Msg};
 use crate::request::{call, reply, ReqId, Status};
 use crate::service::ServiceConfig;
 use crate::trace;
@@ -141,12 +141,10 @@ impl LoadBalancerConfig {
     pub fn validate(&self, p: &str, services: &[ServiceConfig], errs: &mut Vec<ConfigError>) {
         let svc = services.iter().find(|s| s.name == self.backends);
         if svc.is_none() {
-            let hint = dssim_engine::did_you_mean(
-                &self.backends,
-                services.iter().map(|s| s.name.as_str()),
-            )
-            .map(|s| format!(" (did you mean {s:?}?)"))
-            .unwrap_or_default();
+            let hint =
+                crate::did_you_mean(&self.backends, services.iter().map(|s| s.name.as_str()))
+                    .map(|s| format!(" (did you mean {s:?}?)"))
+                    .unwrap_or_default();
             let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
             errs.push(ConfigError::new(
                 format!("{p}.backends"),
@@ -240,9 +238,16 @@ pub struct LbStats {
     pub changes: Vec<HealthChange>,
 }
 
-/// `Wake` payloads of a load balancer.
-const PROBE: u64 = 0;
-const CHECK: u64 = 1;
+/// A load balancer's own timers ([`Msg::Balancer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BalancerTimer {
+    /// Parsing this request is over (layer 7): route it.
+    Parsed(ReqId),
+    /// Send a round of health probes.
+    Probe,
+    /// The probe round's timeout: backends that did not answer count a failure.
+    Check,
+}
 const NONE: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug)]
@@ -382,7 +387,7 @@ impl LoadBalancer {
     /// The first events: the first round of health checks, at time zero.
     pub fn start(&self, schedule: &mut impl FnMut(SimTime, Msg)) {
         if self.health.is_some() && !self.backends.is_empty() {
-            schedule(SimTime::ZERO, Msg::Wake(PROBE));
+            schedule(SimTime::ZERO, Msg::Balancer(BalancerTimer::Probe));
         }
     }
 
@@ -410,16 +415,15 @@ impl LoadBalancer {
                     Some(d) => {
                         let d = d.sample(ctx.rng);
                         trace::phase(ctx, req, "parse (L7)");
-                        ctx.timer(d, Msg::Done(req));
+                        ctx.timer(d, Msg::Balancer(BalancerTimer::Parsed(req)));
                     }
                     None => self.route(ctx, req),
                 }
             }
-            // Parsing is over (layer 7).
-            Msg::Done(req) => self.route(ctx, req),
+            Msg::Balancer(BalancerTimer::Parsed(req)) => self.route(ctx, req),
             Msg::Response(req, status) => self.answered(ctx, req, status),
-            Msg::Wake(PROBE) => self.probe(ctx),
-            Msg::Wake(CHECK) => self.check(ctx),
+            Msg::Balancer(BalancerTimer::Probe) => self.probe(ctx),
+            Msg::Balancer(BalancerTimer::Check) => self.check(ctx),
             Msg::Change(i) => {
                 if let Some(&crate::changes::Setting::Algorithm(a)) =
                     ctx.shared.settings.get(i as usize)
@@ -436,7 +440,7 @@ impl LoadBalancer {
                     }
                 }
             }
-            _ => {}
+            other => unexpected("load balancer", other),
         }
     }
 
@@ -453,8 +457,8 @@ impl LoadBalancer {
     }
 
     /// Follows the members of service `service` (its index in the model): the backends
-    /// must then be all its instances, [`crate::stats::Shared::all_instances`], and only
-    /// the members ([`crate::stats::Shared::is_member`]) receive traffic. For services an
+    /// must then be all its instances, [`crate::shared::Shared::all_instances`], and only
+    /// the members ([`crate::shared::Shared::is_member`]) receive traffic. For services an
     /// autoscaler resizes.
     pub fn track_members(&mut self, service: usize) {
         self.tracking = Some((service, u64::MAX));
@@ -660,8 +664,8 @@ impl LoadBalancer {
                 },
             );
         }
-        ctx.timer(timeout, Msg::Wake(CHECK));
-        ctx.timer(interval, Msg::Wake(PROBE));
+        ctx.timer(timeout, Msg::Balancer(BalancerTimer::Check));
+        ctx.timer(interval, Msg::Balancer(BalancerTimer::Probe));
     }
 
     fn check(&mut self, ctx: &mut Ctx<'_>) {

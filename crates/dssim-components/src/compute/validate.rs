@@ -102,7 +102,7 @@ pub fn queues(m: &ModelConfig, errs: &mut Vec<ConfigError>) {
         let p = format!("queues.{}", q.name);
         if !m.services.iter().any(|s| s.name == q.producer) {
             let names: Vec<&str> = m.services.iter().map(|s| s.name.as_str()).collect();
-            let hint = dssim_engine::did_you_mean(&q.producer, names.iter().copied())
+            let hint = crate::did_you_mean(&q.producer, names.iter().copied())
                 .map(|s| format!(" (did you mean {s:?}?)"))
                 .unwrap_or_default();
             err(
@@ -194,7 +194,7 @@ pub fn autoscalers(m: &ModelConfig, errs: &mut Vec<ConfigError>) {
             } else {
                 "queue"
             };
-            let hint = dssim_engine::did_you_mean(subject, names.iter().copied())
+            let hint = crate::did_you_mean(subject, names.iter().copied())
                 .map(|s| format!(" (did you mean {s:?}?)"))
                 .unwrap_or_default();
             err(

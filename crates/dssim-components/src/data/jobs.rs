@@ -32,7 +32,7 @@ use dssim_engine::{Dist, Histogram, SimTime, TimeWeighted};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
-use crate::node::{Ctx, Msg};
+use crate::node::{unexpected, Ctx, Msg};
 use crate::request::{reply_local, ReqId, Status};
 use crate::units::{DistSpec, Dur};
 
@@ -160,9 +160,16 @@ pub struct QueueState {
     pub workers_tw: TimeWeighted,
 }
 
-/// `Wake` payload: workers changed, start what can start.
-pub const WAKE_KICK: u64 = 1 << 63;
-const DONE_BIT: u64 = 1 << 62;
+/// A job queue's own timers, and its autoscaler's kick ([`Msg::Queue`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueMsg {
+    /// Workers changed: start what can start.
+    Kick,
+    /// The attempt of the job in this slot is over.
+    AttemptDone(u32),
+    /// The backoff of the job in this slot is over: it waits again.
+    RetryDue(u32),
+}
 
 #[derive(Clone, Copy, Debug)]
 struct JobRec {
@@ -209,14 +216,13 @@ impl JobQueue {
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
             Msg::Request(req) => self.offer(ctx, req),
-            Msg::Wake(WAKE_KICK) => self.run_next(ctx),
-            Msg::Wake(p) if p & DONE_BIT != 0 => self.attempt_done(ctx, (p & !DONE_BIT) as u32),
-            Msg::Wake(slot) => {
-                // A retry is due.
-                self.push_waiting(ctx, slot as u32);
+            Msg::Queue(QueueMsg::Kick) => self.run_next(ctx),
+            Msg::Queue(QueueMsg::AttemptDone(slot)) => self.attempt_done(ctx, slot),
+            Msg::Queue(QueueMsg::RetryDue(slot)) => {
+                self.push_waiting(ctx, slot);
                 self.run_next(ctx);
             }
-            _ => {}
+            other => unexpected("job queue", other),
         }
     }
 
@@ -305,7 +311,7 @@ impl JobQueue {
                 s.win_busy.add(now, 1.0);
                 s.busy.add(now, 1.0);
                 let d = self.job_time.sample(ctx.rng);
-                ctx.timer(d, Msg::Wake(DONE_BIT | u64::from(slot)));
+                ctx.timer(d, Msg::Queue(QueueMsg::AttemptDone(slot)));
             }
             // Room again: let blocked producers in, then start what they brought.
             let mut admitted = false;
@@ -359,7 +365,7 @@ impl JobQueue {
             };
             ctx.timer(
                 SimTime::from_secs_f64(wait / 1e9),
-                Msg::Wake(u64::from(slot)),
+                Msg::Queue(QueueMsg::RetryDue(slot)),
             );
         }
         self.run_next(ctx);

@@ -17,7 +17,7 @@ use crate::load_balancer::LoadBalancer;
 use crate::node::{Msg, Node};
 use crate::sampler::Sampler;
 use crate::service::{Instance, ServiceConfig};
-use crate::stats::Shared;
+use crate::shared::Shared;
 use crate::ConfigError;
 
 use super::*;
@@ -249,7 +249,7 @@ impl ModelConfig {
                     rng::stream(opts.seed, &format!("{}.canary", s.name)),
                 );
                 if t < opts.duration {
-                    sim.schedule(t, id, Msg::Wake(0));
+                    sim.schedule(t, id, Msg::CanaryStep);
                 }
             }
         }
@@ -287,14 +287,13 @@ impl ModelConfig {
                 .unwrap_or_default();
             for (t, action) in f.events() {
                 for &id in &targets {
-                    // Instances take the fault itself; databases and caches crash and recover.
-                    let msg = match (&sim.actors()[id as usize], action) {
-                        (Node::Instance(_), a) => Msg::Fault(a),
-                        (_, FaultAction::Kill) => Msg::Kill,
-                        (_, FaultAction::Recover) => Msg::Recover,
-                        (_, FaultAction::Slow(_)) => continue,
-                    };
-                    sim.schedule(t, id, msg);
+                    // Only instances slow down; databases and caches crash and recover.
+                    if matches!(action, FaultAction::Slow(_))
+                        && !matches!(sim.actors()[id as usize], Node::Instance(_))
+                    {
+                        continue;
+                    }
+                    sim.schedule(t, id, Msg::Fault(action));
                 }
             }
         }

@@ -144,7 +144,7 @@ impl ChangeConfig {
         errs: &mut Vec<ConfigError>,
     ) {
         let Some(kind) = kind_of(&self.target) else {
-            let hint = dssim_engine::did_you_mean(&self.target, valid.iter().map(String::as_str))
+            let hint = crate::did_you_mean(&self.target, valid.iter().map(String::as_str))
                 .map(|s| format!(" (did you mean {s:?}?)"))
                 .unwrap_or_default();
             errs.push(ConfigError::new(

@@ -92,7 +92,7 @@ impl FaultConfig {
         let field = if self.kill.is_some() { "kill" } else { "slow" };
         if let Some(name) = self.target() {
             if !is_instance_or_service(name) {
-                let hint = dssim_engine::did_you_mean(name, valid.iter().map(String::as_str))
+                let hint = crate::did_you_mean(name, valid.iter().map(String::as_str))
                     .map(|s| format!(" (did you mean {s:?}?)"))
                     .unwrap_or_default();
                 errs.push(ConfigError::new(

@@ -244,9 +244,21 @@ impl World {
                 Some(Node::JobQueue(_)) => "queue",
                 _ => "other",
             };
-            let name = names
-                .get(&id)
-                .map_or_else(|| format!("actor {id}"), |n| n.to_string());
+            // A database node by its canonical name (`db.primary` when there is one shard,
+            // not its `db.shard.0.primary` alias); any other actor by its longest name.
+            let canonical = match actors.get(id as usize) {
+                Some(Node::Db(d)) => self
+                    .model
+                    .databases
+                    .get(d.db)
+                    .map(|c| c.node_name(d.shard as u32, d.node as u32)),
+                _ => None,
+            };
+            let name = canonical.unwrap_or_else(|| {
+                names
+                    .get(&id)
+                    .map_or_else(|| format!("actor {id}"), |n| n.to_string())
+            });
             (name, kind)
         })
     }

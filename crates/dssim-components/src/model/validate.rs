@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dssim_engine::{did_you_mean, SimTime};
+use dssim_engine::SimTime;
+
+use crate::did_you_mean;
 
 use crate::cache::Tier;
 use crate::client::Arrival;

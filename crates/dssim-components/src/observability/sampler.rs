@@ -19,15 +19,16 @@ pub struct Sampler {
 impl Sampler {
     /// Handles a tick.
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
-        if let Msg::Tick = msg {
-            let now = ctx.now();
-            let lag = crate::database::replication_lag_gauge(&ctx.shared.dbs, now);
-            ctx.shared.stats.close_interval(self.start, now, lag);
-            self.start = now;
-            if now < self.until {
-                let next = (now + self.interval).min(self.until);
-                ctx.timer_at(next, Msg::Tick);
-            }
+        let Msg::Tick = msg else {
+            return crate::node::unexpected("sampler", msg);
+        };
+        let now = ctx.now();
+        let lag = crate::database::replication_lag_gauge(&ctx.shared.dbs, now);
+        ctx.shared.stats.close_interval(self.start, now, lag);
+        self.start = now;
+        if now < self.until {
+            let next = (now + self.interval).min(self.until);
+            ctx.timer_at(next, Msg::Tick);
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use dssim_engine::{Histogram, SimTime, TimeWeighted};
 
-use crate::request::{Op, RequestTable};
+use crate::request::Op;
 
 /// How a logical request ended, as its client saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,25 +33,6 @@ impl Outcome {
             Outcome::Dropped => "dropped",
         }
     }
-}
-
-/// State every actor of a run shares.
-#[derive(Debug, Default)]
-pub struct Shared {
-    /// Attempts in flight.
-    pub reqs: RequestTable,
-    /// Run-wide metrics.
-    pub stats: Stats,
-    /// Services' member tables and figures, job queues (see [`crate::compute`]).
-    pub compute: crate::compute::ComputeState,
-    /// Run-time state of each database (shards, nodes, replication logs).
-    pub dbs: Vec<crate::database::DbState>,
-    /// The consistency oracle.
-    pub oracle: crate::consistency::Oracle,
-    /// The trace recorder (`[output] trace`).
-    pub trace: crate::trace::Tracer,
-    /// The settings of the model's timed changes, indexed by [`crate::node::Msg::Change`].
-    pub settings: Vec<crate::changes::Setting>,
 }
 
 /// Levels sampled into the time series, kept up to date by the components.

@@ -103,7 +103,7 @@ struct Record {
     spans: Vec<Span>,
 }
 
-/// The run's trace recorder (in [`crate::stats::Shared`]).
+/// The run's trace recorder (in [`crate::shared::Shared`]).
 #[derive(Debug, Default)]
 pub struct Tracer {
     /// Whether this run traces at all: the hooks' one branch.

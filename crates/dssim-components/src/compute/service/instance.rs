@@ -7,27 +7,39 @@ use rand::Rng as _;
 
 use crate::compute::{Life, NO_HOME};
 use crate::datapath::DataPath;
-use crate::node::{Ctx, Msg};
+use crate::node::{unexpected, Ctx, Msg};
 use crate::request::{call_local, reply, Op, ReqId, Status};
 use crate::shedding::{degraded, DegradeLevel, Shedding};
 use crate::trace;
 
 use super::*;
 
-/// `Wake` payloads of an instance.
-pub(super) const WAKE_NIC: u64 = 1;
-/// Restart after a crash.
-pub const WAKE_RESTART: u64 = 2;
-/// Check whether a draining instance is idle.
-pub const WAKE_DRAIN: u64 = 3;
-/// Fault injection: the instance dies now (fails what it holds, answers `Error`) and
-/// stays down until [`WAKE_RECOVER`]. `Msg::Kill` and `Msg::Recover` do the same.
-pub const WAKE_KILL: u64 = 4;
-/// Fault injection: a killed instance comes back (empty: its sessions are gone).
-pub const WAKE_RECOVER: u64 = 5;
-/// Fault injection: `WAKE_SLOW + f` makes every later service time `f / 1000` times as
-/// long (a gray, slow instance); `WAKE_SLOW + 1000` restores normal speed.
-pub const WAKE_SLOW: u64 = 1 << 32;
+/// Why an instance crashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Crash {
+    /// It ran out of memory: counted, and it restarts after its `restart` delay.
+    OutOfMemory,
+    /// A fault killed it: it stays down until the fault's recovery.
+    Killed,
+}
+
+/// A service instance's own timers, and the autoscaler's drain check ([`Msg::Instance`]).
+/// Faults come as [`Msg::Fault`], like every kind's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstanceMsg {
+    /// A worker finished the CPU part of this request.
+    WorkerDone(ReqId),
+    /// A new connection for this request is set up (`connect_time`, no pool).
+    Connected(ReqId),
+    /// The NIC finished sending the response at its head.
+    Nic,
+    /// Restart after an out-of-memory crash (its `restart` delay is over).
+    Restart,
+    /// Check whether a draining instance is idle (sent by its autoscaler).
+    Drain,
+    /// The deadline of the oldest connection-pool waiter.
+    AcquireTimeout,
+}
 
 /// Per-instance measurements, summed per service at the end of a run.
 #[derive(Debug, Default)]
@@ -87,7 +99,7 @@ impl Pool {
         }
         if let Some(&(_, _, Some(d))) = self.waiters.front() {
             self.armed = Some(d);
-            ctx.wake_at(d, Msg::AcquireTimeout);
+            ctx.wake_at(d, Msg::Instance(InstanceMsg::AcquireTimeout));
         }
     }
 }
@@ -261,41 +273,35 @@ impl Instance {
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
             Msg::Request(req) => self.arrive(ctx, req),
-            Msg::Done(req) => self.cpu_done(ctx, req),
+            Msg::Instance(InstanceMsg::WorkerDone(req) | InstanceMsg::Connected(req)) => {
+                self.cpu_done(ctx, req)
+            }
             Msg::Response(req, status) => self.on_response(ctx, req, status),
-            Msg::AcquireTimeout => self.acquire_timeout(ctx),
-            Msg::Wake(WAKE_NIC) => self.nic_done(ctx),
-            Msg::Wake(WAKE_RESTART) if self.life(ctx) == Life::Crashed && !self.killed => {
-                let now = ctx.now();
-                self.down = false;
-                ctx.shared
-                    .set_life(self.service, self.index as usize, Life::Ready, now);
+            Msg::Instance(InstanceMsg::AcquireTimeout) => self.acquire_timeout(ctx),
+            Msg::Instance(InstanceMsg::Nic) => self.nic_done(ctx),
+            Msg::Instance(InstanceMsg::Restart) => {
+                // Not if a fault killed it meanwhile (it waits for its recovery).
+                if self.life(ctx) == Life::Crashed && !self.killed {
+                    let now = ctx.now();
+                    self.down = false;
+                    ctx.shared
+                        .set_life(self.service, self.index as usize, Life::Ready, now);
+                }
             }
-            Msg::Wake(WAKE_DRAIN) => self.check_drained(ctx),
-            Msg::Wake(WAKE_KILL) | Msg::Kill if self.life(ctx) != Life::Off => {
-                self.killed = true;
-                self.crash(ctx, false);
-            }
-            Msg::Wake(WAKE_RECOVER) | Msg::Recover if self.life(ctx) == Life::Crashed => {
-                self.killed = false;
-                let now = ctx.now();
-                self.down = false;
-                ctx.shared
-                    .set_life(self.service, self.index as usize, Life::Ready, now);
-            }
-            Msg::Wake(w) if w >= WAKE_SLOW => {
-                self.slowdown = (w - WAKE_SLOW) as f64 / 1000.0;
-            }
+            Msg::Instance(InstanceMsg::Drain) => self.check_drained(ctx),
             Msg::Probe {
                 from,
                 backend,
                 round,
-            } if !self.down => {
-                ctx.send(from, Msg::ProbeAck { backend, round });
+            } => {
+                // A down instance does not answer: that is how its balancer sees it down.
+                if !self.down {
+                    ctx.send(from, Msg::ProbeAck { backend, round });
+                }
             }
             Msg::Fault(action) => self.fault(ctx, action),
             Msg::Change(i) => self.change(ctx, i),
-            _ => {}
+            other => unexpected("service instance", other),
         }
     }
 
@@ -387,7 +393,7 @@ impl Instance {
             let used = (self.held() + 1) * m.per_request
                 + m.connections.div_ceil(members) * m.per_connection;
             if used > m.limit {
-                self.crash(ctx, true);
+                self.crash(ctx, Crash::OutOfMemory);
                 reply(ctx, req, Status::Error);
                 return;
             }
@@ -474,7 +480,7 @@ impl Instance {
             canary,
         });
         trace::phase(ctx, req, if canary { "cpu (canary)" } else { "cpu" });
-        ctx.timer(d, Msg::Done(req));
+        ctx.timer(d, Msg::Instance(InstanceMsg::WorkerDone(req)));
     }
 
     /// Workers free up: take waiting requests, high priority first.
@@ -553,7 +559,7 @@ impl Instance {
                     let d = c.sample(ctx.rng);
                     trace::phase(ctx, req, "connect");
                     self.in_service[pos].phase = Phase::Connect;
-                    ctx.timer(d, Msg::Done(req));
+                    ctx.timer(d, Msg::Instance(InstanceMsg::Connected(req)));
                     return;
                 }
                 self.in_service[pos].phase = Phase::Data;
@@ -617,7 +623,7 @@ impl Instance {
                     nic.free_at = end;
                     nic.fifo.push_back((req, end));
                     trace::phase(ctx, req, "send (nic)");
-                    ctx.timer_at(end, Msg::Wake(WAKE_NIC));
+                    ctx.timer_at(end, Msg::Instance(InstanceMsg::Nic));
                     if let Some(pos) = self.find(req) {
                         self.in_service[pos].phase = Phase::Nic;
                     }

@@ -38,7 +38,7 @@
 //! - `canary`: a second version taking a growing share of requests; see [`crate::canary`].
 //!
 //! Instances an autoscaler may add exist from the start, switched off; routers pick among
-//! [`crate::stats::Shared::active_instances`].
+//! [`crate::shared::Shared::active_instances`].
 //!
 //! Faults ([`crate::faults`]): a killed instance refuses requests with an error, fails
 //! those it held and ignores health probes until it recovers; a slow (gray) instance

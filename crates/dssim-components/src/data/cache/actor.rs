@@ -3,11 +3,22 @@
 use dssim_engine::{Dist, SimTime};
 use rand::Rng as _;
 
-use crate::node::{Ctx, Msg};
+use crate::faults::FaultAction;
+use crate::node::{unexpected, Ctx, Msg};
 use crate::request::{call, reply, reply_local, Op, ReqId, Request, Status};
 use crate::trace;
 
 use super::*;
+
+/// Which look at the key a read is: its first, or again after waiting on a stampede lock
+/// (not counted a second time as a lookup, hit or miss).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Look {
+    /// The read's first lookup.
+    First,
+    /// A lock waiter looking again.
+    AfterLockWait,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Call {
@@ -170,27 +181,27 @@ impl Cache {
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
             Msg::Request(req) => self.arrive(ctx, req),
-            Msg::Cache(req, CacheStep::Lookup) => self.serve(ctx, req, false),
-            Msg::Cache(req, CacheStep::Retry) => self.serve(ctx, req, true),
-            Msg::Cache(req, CacheStep::Fetch) => self.call_backend(ctx, req),
-            Msg::Cache(req, CacheStep::Answered(st)) => self.answered(ctx, req, st),
+            Msg::Cache(CacheMsg::Lookup(req)) => self.serve(ctx, req, Look::First),
+            Msg::Cache(CacheMsg::Retry(req)) => self.serve(ctx, req, Look::AfterLockWait),
+            Msg::Cache(CacheMsg::Fetch(req)) => self.call_backend(ctx, req),
+            Msg::Cache(CacheMsg::Answered(req, st)) => self.answered(ctx, req, st),
             Msg::Response(req, st) => match &self.origin_latency {
                 Some(d) => {
                     let d = d.sample(ctx.rng);
-                    ctx.timer(d, Msg::Cache(req, CacheStep::Answered(st)));
+                    ctx.timer(d, Msg::Cache(CacheMsg::Answered(req, st)));
                 }
                 None => self.answered(ctx, req, st),
             },
-            Msg::Wake(_) => self.flush(ctx),
-            Msg::Kill => self.kill(ctx),
+            Msg::Cache(CacheMsg::Flush) => self.flush(ctx),
+            Msg::Fault(FaultAction::Kill) => self.kill(ctx),
+            Msg::Fault(FaultAction::Recover) => self.recover(ctx),
             // A timed change ([`crate::changes`]): entries stored from now on get the new TTL.
             Msg::Change(i) => {
                 if let Some(crate::changes::Setting::Ttl(t)) = ctx.shared.settings.get(i as usize) {
                     self.ttl = Some(*t);
                 }
             }
-            Msg::Recover => self.recover(ctx),
-            _ => {}
+            other => unexpected("cache", other),
         }
     }
 
@@ -236,15 +247,15 @@ impl Cache {
             delay += l.sample(ctx.rng);
         }
         if delay == SimTime::ZERO {
-            self.serve(ctx, req, false);
+            self.serve(ctx, req, Look::First);
         } else {
             trace::phase(ctx, req, "lookup");
-            ctx.timer(delay, Msg::Cache(req, CacheStep::Lookup));
+            ctx.timer(delay, Msg::Cache(CacheMsg::Lookup(req)));
         }
     }
 
     /// The operation runs: a lookup for a read, the write policy for a write.
-    pub(super) fn serve(&mut self, ctx: &mut Ctx<'_>, req: ReqId, retry: bool) {
+    pub(super) fn serve(&mut self, ctx: &mut Ctx<'_>, req: ReqId, look: Look) {
         if !self.alive {
             self.answer(ctx, req, Status::Error);
             return;
@@ -261,7 +272,7 @@ impl Cache {
             return;
         }
         match op {
-            Op::Read => self.read(ctx, req, key, counted, retry),
+            Op::Read => self.read(ctx, req, key, counted, look),
             Op::Write => self.write(ctx, req, key, counted),
         }
     }
@@ -293,7 +304,7 @@ impl Cache {
         req: ReqId,
         key: u64,
         counted: bool,
-        retry: bool,
+        look: Look,
     ) {
         let now = ctx.now();
         let slot = if self.versioned() {
@@ -304,7 +315,7 @@ impl Cache {
             key
         };
         let found = self.store.get(slot, now);
-        if !retry {
+        if look == Look::First {
             let hit = matches!(found, Lookup::Hit(_));
             ctx.shared.stats.cache_lookup(hit, counted);
             if counted {
@@ -330,16 +341,16 @@ impl Cache {
                 let f = self.flight_of[&key];
                 self.push_waiter(f, req);
                 trace::phase(ctx, req, "miss: wait for the fetch in flight");
-                if counted && !retry {
+                if counted && look == Look::First {
                     self.stats.coalesced += 1;
                 }
             }
             Stampede::Lock if busy => {
-                if counted && !retry {
+                if counted && look == Look::First {
                     self.stats.coalesced += 1;
                 }
                 trace::phase(ctx, req, "miss: locked, retry later");
-                ctx.timer(self.lock_retry, Msg::Cache(req, CacheStep::Retry));
+                ctx.timer(self.lock_retry, Msg::Cache(CacheMsg::Retry(req)));
             }
             _ => {
                 let f = self.flight(key);
@@ -379,7 +390,7 @@ impl Cache {
         *n += 1;
         if !self.flush_scheduled {
             self.flush_scheduled = true;
-            ctx.timer(self.flush_interval, Msg::Wake(0));
+            ctx.timer(self.flush_interval, Msg::Cache(CacheMsg::Flush));
         }
         self.answer(ctx, req, Status::Ok);
     }
@@ -402,7 +413,7 @@ impl Cache {
         match &self.origin_latency {
             Some(d) => {
                 let d = d.sample(ctx.rng);
-                ctx.timer(d, Msg::Cache(req, CacheStep::Fetch));
+                ctx.timer(d, Msg::Cache(CacheMsg::Fetch(req)));
             }
             None => self.call_backend(ctx, req),
         }

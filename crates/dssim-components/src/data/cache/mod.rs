@@ -66,7 +66,7 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::database::DbRouter;
-use crate::request::Status;
+use crate::request::{ReqId, Status};
 use crate::units::{DistSpec, Dur};
 use crate::ConfigError;
 
@@ -337,17 +337,20 @@ impl CacheConfig {
 /// The most entries `warm` may pre-load.
 pub const MAX_WARM: u64 = 10_000_000;
 
-/// A step of a request inside a cache (the cache's own timers).
+/// A cache's own timers: the steps of a request inside it, and the write-behind flush
+/// ([`Msg::Cache`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheStep {
+pub enum CacheMsg {
     /// The operation's turn on the cache server has come: look the key up.
-    Lookup,
+    Lookup(ReqId),
     /// A stampede-lock waiter looks again.
-    Retry,
+    Retry(ReqId),
     /// After the edge → origin delay: call the origin.
-    Fetch,
+    Fetch(ReqId),
     /// After the origin → edge delay: the origin's answer.
-    Answered(Status),
+    Answered(ReqId, Status),
+    /// Flush the write-behind buffer.
+    Flush,
 }
 
 /// What a cache calls on a miss or a write.

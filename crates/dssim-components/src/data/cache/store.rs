@@ -7,13 +7,15 @@
 //!   slots: [entry | free]     (slab; freed slots are reused)
 //!   lru/fifo: head <-> ... <-> tail   (doubly linked through the slots; evict the tail)
 //!   random:   dense [slot, slot, ...] (evict a uniformly drawn one)
-//!   lfu:      ordered set of (hits, insertion order, slot)  (evict the first)
+//!   lfu:      priority queue of slots keyed by (hits, last touch)  (evict the least)
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use dssim_engine::{rng::splitmix64, Rng, SimTime};
+use priority_queue::PriorityQueue;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +103,10 @@ pub struct Store {
     head: u32,
     tail: u32,
     dense: Vec<u32>,
-    lfu: BTreeSet<(u32, u64, u32)>,
+    /// LFU order: slot -> (hits, last touch), least first (a hit changes one slot's
+    /// priority in place; the touch counter makes every priority unique, so the victim
+    /// does not depend on the hasher).
+    lfu: PriorityQueue<u32, Reverse<(u32, u64)>, BuildHasherDefault<KeyHasher>>,
     seq: u64,
     len: usize,
 }
@@ -118,7 +123,7 @@ impl Store {
             head: NIL,
             tail: NIL,
             dense: Vec::new(),
-            lfu: BTreeSet::new(),
+            lfu: PriorityQueue::with_default_hasher(),
             seq: 0,
             len: 0,
         }
@@ -159,11 +164,10 @@ impl Store {
             }
             Eviction::Lfu => {
                 let e = &mut self.slots[s as usize];
-                self.lfu.remove(&(e.freq, e.seq, s));
                 e.freq = e.freq.saturating_add(1);
                 self.seq += 1;
                 e.seq = self.seq;
-                self.lfu.insert((e.freq, e.seq, s));
+                self.lfu.change_priority(&s, Reverse((e.freq, e.seq)));
             }
             Eviction::Fifo | Eviction::Random => {}
         }
@@ -234,7 +238,7 @@ impl Store {
             Eviction::Lfu => {
                 self.seq += 1;
                 self.slots[s as usize].seq = self.seq;
-                self.lfu.insert((1, self.seq, s));
+                self.lfu.push(s, Reverse((1, self.seq)));
             }
         }
         evicted
@@ -280,7 +284,7 @@ impl Store {
             Eviction::Random => {
                 (!self.dense.is_empty()).then(|| self.dense[rng.random_range(0..self.dense.len())])
             }
-            Eviction::Lfu => self.lfu.first().map(|t| t.2),
+            Eviction::Lfu => self.lfu.peek().map(|(&s, _)| s),
         }
     }
 
@@ -298,7 +302,7 @@ impl Store {
                 }
             }
             Eviction::Lfu => {
-                self.lfu.remove(&(e.freq, e.seq, s));
+                self.lfu.remove(&s);
             }
         }
         self.slots[s as usize].live = false;

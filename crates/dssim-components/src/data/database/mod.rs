@@ -37,7 +37,7 @@
 //! - **Reads** go to the primary, to one of the nearest replicas (at random), or (`read_your_writes(w)`) to the
 //!   primary for a user who wrote within `w`, else to a replica.
 //! - **Failover** (`failover = { detect, promote }`): when a primary is killed
-//!   ([`Msg::Kill`]), the replica that applied the most changes becomes primary
+//!   ([`crate::faults::FaultAction::Kill`]), the replica that applied the most changes becomes primary
 //!   `detect + promote` later; acknowledged changes it lacks are lost writes.
 //! - **CAP** (`consistency`): `cp` serves reads and writes only at a primary that reaches a
 //!   majority of its shard (anything else is refused: errors). A `cp` shard is a consensus
@@ -134,7 +134,7 @@ impl ReadFrom {
                 .map(ReadFrom::ReadYourWrites)
                 .map_err(|e| format!("read_your_writes(window): {e}"));
         }
-        let hint = dssim_engine::did_you_mean(t, ["primary", "replicas", "read_your_writes"])
+        let hint = crate::did_you_mean(t, ["primary", "replicas", "read_your_writes"])
             .map(|s| format!(" (did you mean {s:?}?)"))
             .unwrap_or_default();
         Err(format!(

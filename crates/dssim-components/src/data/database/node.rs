@@ -5,19 +5,34 @@ use std::sync::Arc;
 
 use dssim_engine::{Dist, Histogram, SimTime, TimeWeighted};
 
-use crate::node::{Ctx, Msg};
+use crate::faults::FaultAction;
+use crate::node::{unexpected, Ctx, Msg};
 use crate::request::{reply, Op, ReqId, Status};
 use crate::trace;
 
 use super::*;
 
-pub(super) const WAKE_DETECT: u64 = 1;
-pub(super) const WAKE_PROMOTE: u64 = 2;
-pub(super) const WAKE_RESHIP: u64 = 3;
-pub(super) const WAKE_RECONCILE: u64 = 4;
-pub(super) const WAKE_BATCH: u64 = 5;
-pub(super) const WAKE_FLUSHED: u64 = 6;
-pub(super) const WAKE_ELECTION: u64 = 7;
+/// A database node's own timers ([`Msg::Db`]). Messages between nodes (replication,
+/// acknowledgements, reconciliation) are [`Msg`] variants of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbTimer {
+    /// This query is served (its disk and CPU time are over).
+    Served(ReqId),
+    /// A replica's failure detector fires: is the primary still alive?
+    Detect,
+    /// Promote this replica to primary (failover).
+    Promote,
+    /// Retry shipping changes to replicas cut off earlier.
+    Reship,
+    /// Retry offering the writes accepted while cut off.
+    Reconcile,
+    /// The batch window is over: flush the batch.
+    Batch,
+    /// The batch flush reached the disk.
+    Flushed,
+    /// A `cp` node's periodic election check.
+    Election,
+}
 /// The election timeout when `election_timeout` is absent.
 pub(super) const ELECTION_TIMEOUT: SimTime = SimTime::from_secs(1);
 /// How often a node retries shipping or reconciling across a partition.
@@ -78,7 +93,7 @@ pub struct DbNode {
     pub shard: usize,
     /// Node index in the shard (0 = configured primary).
     pub node: usize,
-    p: Arc<Params>,
+    params: Arc<Params>,
     conns: u32,
     active: u32,
     held: Vec<(ReqId, SimTime)>,
@@ -107,7 +122,7 @@ mod replication;
 impl DbNode {
     /// Node `node` of shard `shard` of database `db` (configured as `cfg`).
     pub fn new(db: usize, shard: usize, node: usize, cfg: &DatabaseConfig) -> Self {
-        let p = Params {
+        let params = Params {
             read_time: cfg.read_time.0.clone(),
             write_time: cfg.write_time.0.clone(),
             max_conns: cfg.max_connections.unwrap_or(u32::MAX),
@@ -138,7 +153,7 @@ impl DbNode {
             db,
             shard,
             node,
-            p: Arc::new(p),
+            params: Arc::new(params),
             conns: 0,
             active: 0,
             held: Vec::new(),
@@ -161,13 +176,13 @@ impl DbNode {
     /// (`None` when the node holds no elections).
     pub fn first_election_check(&mut self, until: SimTime) -> Option<(SimTime, Msg)> {
         self.until = until;
-        let (timeout, _) = self.p.election?;
+        let (timeout, _) = self.params.election?;
         let first = Self::election_tick(timeout);
-        (first < until).then_some((first, Msg::Wake(WAKE_ELECTION)))
+        (first < until).then_some((first, Msg::Db(DbTimer::Election)))
     }
     /// Connections allowed (`u32::MAX` when unlimited).
     pub fn max_connections(&self) -> u32 {
-        self.p.max_conns
+        self.params.max_conns
     }
 
     /// Whether the node has a buffer pool.
@@ -175,50 +190,50 @@ impl DbNode {
         self.pool.is_some()
     }
 
-    pub(super) fn st<'a>(&self, ctx: &'a Ctx<'_>) -> &'a ShardState {
+    pub(super) fn shard_state<'a>(&self, ctx: &'a Ctx<'_>) -> &'a ShardState {
         &ctx.shared.dbs[self.db].shards[self.shard]
     }
 
-    pub(super) fn st_mut<'a>(&self, ctx: &'a mut Ctx<'_>) -> &'a mut ShardState {
+    pub(super) fn shard_state_mut<'a>(&self, ctx: &'a mut Ctx<'_>) -> &'a mut ShardState {
         &mut ctx.shared.dbs[self.db].shards[self.shard]
     }
 
     pub(super) fn is_primary(&self, ctx: &Ctx<'_>) -> bool {
-        self.st(ctx).primary == self.node
+        self.shard_state(ctx).primary == self.node
     }
 
     pub(super) fn alive(&self, ctx: &Ctx<'_>) -> bool {
-        self.st(ctx).nodes[self.node].alive
+        self.shard_state(ctx).nodes[self.node].alive
     }
 
     /// Handles one message.
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
             Msg::Request(req) => self.arrive(ctx, req),
-            Msg::Done(req) => self.served(ctx, req),
+            Msg::Db(DbTimer::Served(req)) => self.served(ctx, req),
             Msg::Replicate(x) => self.apply(ctx, x),
             Msg::ReplAck(x) => self.on_ack(ctx, x),
             Msg::Reconcile(n) => self.reconcile(ctx, n as usize),
-            Msg::Kill => self.kill(ctx),
-            Msg::Recover => self.recover(ctx),
-            Msg::Wake(WAKE_DETECT) => self.detect(ctx),
-            Msg::Wake(WAKE_PROMOTE) => self.promote(ctx),
-            Msg::Wake(WAKE_ELECTION) => self.election_check(ctx),
-            Msg::Wake(WAKE_RESHIP) => {
+            Msg::Fault(FaultAction::Kill) => self.kill(ctx),
+            Msg::Fault(FaultAction::Recover) => self.recover(ctx),
+            Msg::Db(DbTimer::Detect) => self.detect(ctx),
+            Msg::Db(DbTimer::Promote) => self.promote(ctx),
+            Msg::Db(DbTimer::Election) => self.election_check(ctx),
+            Msg::Db(DbTimer::Reship) => {
                 self.reship_armed = false;
                 if self.alive(ctx) && self.is_primary(ctx) {
                     self.ship(ctx);
                 }
             }
-            Msg::Wake(WAKE_RECONCILE) => self.reconcile_tick(ctx),
-            Msg::Wake(WAKE_BATCH) => {
+            Msg::Db(DbTimer::Reconcile) => self.reconcile_tick(ctx),
+            Msg::Db(DbTimer::Batch) => {
                 self.batch_timer = false;
                 if self.flushing.is_empty() && !self.batch.is_empty() {
                     self.flush(ctx);
                 }
             }
-            Msg::Wake(WAKE_FLUSHED) => self.flushed(ctx),
-            _ => {}
+            Msg::Db(DbTimer::Flushed) => self.flushed(ctx),
+            other => unexpected("database node", other),
         }
     }
 
@@ -232,7 +247,7 @@ impl DbNode {
 
     /// Whether this node reaches a majority of its shard's nodes (itself included).
     pub(super) fn has_quorum(&self, ctx: &Ctx<'_>) -> bool {
-        let st = self.st(ctx);
+        let st = self.shard_state(ctx);
         let reach = st
             .nodes
             .iter()
@@ -258,30 +273,30 @@ impl DbNode {
         let primary = self.is_primary(ctx);
         // Under cp only a primary with a majority serves. Under ap a replica serves reads,
         // and writes too when cut off from its primary (reconciled later).
-        if self.p.consistency == Consistency::Cp && (!primary || !self.has_quorum(ctx)) {
+        if self.params.consistency == Consistency::Cp && (!primary || !self.has_quorum(ctx)) {
             self.refuse(ctx, req, counted);
             return;
         }
-        if self.conns >= self.p.max_conns {
+        if self.conns >= self.params.max_conns {
             self.refuse(ctx, req, counted);
             return;
         }
         self.conns += 1;
         self.stats.conns.add(now, 1.0);
         if op == Op::Write && primary {
-            if let Some((size, wait)) = self.p.batch {
+            if let Some((size, wait)) = self.params.batch {
                 self.batch.push((req, now));
                 trace::phase(ctx, req, "group commit");
                 if self.flushing.is_empty() && self.batch.len() >= size {
                     self.flush(ctx);
                 } else if !self.batch_timer && self.flushing.is_empty() {
                     self.batch_timer = true;
-                    ctx.timer(wait, Msg::Wake(WAKE_BATCH));
+                    ctx.timer(wait, Msg::Db(DbTimer::Batch));
                 }
                 return;
             }
         }
-        if self.active >= self.p.cores {
+        if self.active >= self.params.cores {
             self.ready.push_back((req, now));
             trace::phase(ctx, req, "queue (cores busy)");
             return;
@@ -300,8 +315,8 @@ impl DbNode {
     ) {
         self.active += 1;
         let base = match op {
-            Op::Read => self.p.read_time.sample(ctx.rng),
-            Op::Write => self.p.write_time.sample(ctx.rng),
+            Op::Read => self.params.read_time.sample(ctx.rng),
+            Op::Write => self.params.write_time.sample(ctx.rng),
         };
         let disk = self.disk(ctx, key);
         trace::phase(
@@ -315,12 +330,12 @@ impl DbNode {
         );
         let d = self.slowed(base) + disk;
         self.held.push((req, since));
-        ctx.timer(d, Msg::Done(req));
+        ctx.timer(d, Msg::Db(DbTimer::Served(req)));
     }
 
     /// A core came free: the oldest waiting query starts.
     pub(super) fn start_next(&mut self, ctx: &mut Ctx<'_>) {
-        while self.active < self.p.cores {
+        while self.active < self.params.cores {
             let Some((req, since)) = self.ready.pop_front() else {
                 return;
             };
@@ -337,7 +352,7 @@ impl DbNode {
 
     /// `base` stretched by the Universal Scalability Law for the requests in service.
     pub(super) fn slowed(&self, base: SimTime) -> SimTime {
-        match &self.p.contention {
+        match &self.params.contention {
             Some(c) => SimTime::from_nanos((base.0 as f64 * c.factor(self.active)).round() as u64),
             None => base,
         }
@@ -359,7 +374,7 @@ impl DbNode {
                 self.stats.pool_misses += 1;
             }
             // With an IOPS limit the read first waits for the disk and occupies it.
-            let queued = match self.p.disk_slot {
+            let queued = match self.params.disk_slot {
                 Some(slot) => {
                     let now = ctx.now();
                     let start = self.disk_free.max(now);
@@ -370,7 +385,7 @@ impl DbNode {
             };
             queued
                 + self
-                    .p
+                    .params
                     .disk_read
                     .as_ref()
                     .map_or(SimTime::ZERO, |d| d.sample(ctx.rng))
@@ -402,7 +417,7 @@ impl DbNode {
             self.stats.conns.add(ctx.now(), -1.0);
             return;
         };
-        if self.p.consistency == Consistency::Cp && !self.is_primary(ctx) {
+        if self.params.consistency == Consistency::Cp && !self.is_primary(ctx) {
             // Deposed by an election while serving: the answer could be stale or lost.
             if since >= ctx.shared.stats.warmup {
                 self.stats.refused += 1;
@@ -413,7 +428,7 @@ impl DbNode {
         }
         match op {
             Op::Read => {
-                let v = self.st(ctx).nodes[self.node]
+                let v = self.shard_state(ctx).nodes[self.node]
                     .data
                     .get(&key)
                     .copied()
@@ -449,7 +464,7 @@ impl DbNode {
         let counted = ctx.shared.stats.counts(counted);
         ctx.shared.dbs[self.db].last_write.insert(user, now);
         let me = self.node;
-        let st = self.st_mut(ctx);
+        let st = self.shard_state_mut(ctx);
         st.nodes[me].data.insert(key, v);
         st.log.push_back(Entry {
             key,
@@ -467,7 +482,7 @@ impl DbNode {
     /// Acknowledges a committed write now (async) or once enough replicas applied it.
     pub(super) fn acknowledge(&mut self, ctx: &mut Ctx<'_>, req: ReqId, seq: u64, since: SimTime) {
         if self.released(ctx, seq) {
-            if let Some(e) = self.st_mut(ctx).entry_mut(seq) {
+            if let Some(e) = self.shard_state_mut(ctx).entry_mut(seq) {
                 e.acked = true;
             }
             self.finish(ctx, req, since, Status::Ok);
@@ -479,10 +494,10 @@ impl DbNode {
 
     /// Whether change `seq` has the replica acknowledgements its write needs.
     pub(super) fn released(&self, ctx: &Ctx<'_>, seq: u64) -> bool {
-        let st = self.st(ctx);
+        let st = self.shard_state(ctx);
         let live = st.live_replicas();
         let acks = st.entry(seq).map_or(live, |e| e.acks & live);
-        match self.p.replication {
+        match self.params.replication {
             Replication::Async => true,
             Replication::SemiSync => live == 0 || acks != 0,
             Replication::Sync => acks == live,
@@ -499,8 +514,8 @@ impl DbNode {
             component: name,
             kind: "database",
             requests: self.stats.requests,
-            utilization: (self.p.max_conns != u32::MAX)
-                .then(|| conns / f64::from(self.p.max_conns.max(1))),
+            utilization: (self.params.max_conns != u32::MAX)
+                .then(|| conns / f64::from(self.params.max_conns.max(1))),
             mean_queue: Some(conns),
             p99_ms: self.stats.sojourn.quantile_ms(0.99),
             mean_ms: self.stats.sojourn.mean_ms(),

@@ -5,7 +5,7 @@ use rand::Rng as _;
 use rand_distr::{Distribution, Exp1};
 
 use crate::cache::BrowserCache;
-use crate::node::{Ctx, Msg};
+use crate::node::{unexpected, Ctx, Msg};
 use crate::popularity::KeySampler;
 use crate::request::{call, Op, ReqId, Request, Status};
 use crate::stats::Outcome;
@@ -13,10 +13,20 @@ use crate::trace;
 
 use super::*;
 
-/// The `Wake` payload of an open-loop arrival; closed-loop wakes carry the user index.
-pub(super) const OPEN: u64 = u64::MAX;
-/// The `Wake` payload that draws the first arrival of a non-stationary open process.
-pub(super) const FIRST: u64 = u64::MAX - 1;
+/// A client's own timers ([`Msg::Client`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientTimer {
+    /// An open-loop arrival: send a request and draw the next arrival.
+    Open,
+    /// Draw the first arrival of a non-stationary open process (steps, diurnal, trace).
+    First,
+    /// A closed-loop user (by index) is done thinking: send its next request.
+    User(u32),
+    /// The wake-up for the oldest attempt deadline (see [`dssim_engine::DeadlineFifo`]).
+    Deadline,
+    /// A backoff is over: send this pending retry attempt.
+    Retry(ReqId),
+}
 
 /// The arrival process, resolved to what the event loop needs.
 #[derive(Debug)]
@@ -178,16 +188,16 @@ impl Client {
         match &self.process {
             Process::Closed => {
                 for u in 0..self.users {
-                    ctx_schedule(SimTime::ZERO, Msg::Wake(u));
+                    ctx_schedule(SimTime::ZERO, Msg::Client(ClientTimer::User(u as u32)));
                 }
             }
             Process::Poisson { mean_gap_ns: g } | Process::Constant { gap_ns: g } => {
                 if g.is_finite() {
-                    ctx_schedule(SimTime::ZERO, Msg::Wake(OPEN));
+                    ctx_schedule(SimTime::ZERO, Msg::Client(ClientTimer::Open));
                 }
             }
             Process::Steps { .. } | Process::Diurnal { .. } | Process::Trace { .. } => {
-                ctx_schedule(SimTime::ZERO, Msg::Wake(FIRST));
+                ctx_schedule(SimTime::ZERO, Msg::Client(ClientTimer::First));
             }
         }
     }
@@ -271,9 +281,9 @@ impl Client {
     #[inline]
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
-            Msg::Wake(OPEN) => {
+            Msg::Client(ClientTimer::Open) => {
                 if let Some(next) = self.next_arrival(ctx) {
-                    ctx.timer_at(next, Msg::Wake(OPEN));
+                    ctx.timer_at(next, Msg::Client(ClientTimer::Open));
                 }
                 let user = if self.user_ids > 1 {
                     ctx.rng.random_range(0..self.user_ids) as u32
@@ -282,16 +292,20 @@ impl Client {
                 };
                 self.send_new(ctx, user);
             }
-            Msg::Wake(FIRST) => {
+            Msg::Client(ClientTimer::First) => {
                 if let Some(next) = self.next_arrival(ctx) {
-                    ctx.timer_at(next, Msg::Wake(OPEN));
+                    ctx.timer_at(next, Msg::Client(ClientTimer::Open));
                 }
             }
-            Msg::Wake(user) if ctx.now() < self.end => self.send_new(ctx, user as u32),
+            Msg::Client(ClientTimer::User(user)) if ctx.now() < self.end => {
+                self.send_new(ctx, user)
+            }
+            // A think time that ends after the end of arrivals: the user stops.
+            Msg::Client(ClientTimer::User(_)) => {}
             Msg::Response(req, status) => self.on_response(ctx, req, status),
-            Msg::Timeout => self.on_deadline(ctx),
-            Msg::Retry(req) => self.dispatch(ctx, req),
-            _ => {}
+            Msg::Client(ClientTimer::Deadline) => self.on_deadline(ctx),
+            Msg::Client(ClientTimer::Retry(req)) => self.dispatch(ctx, req),
+            other => unexpected("client", other),
         }
     }
 
@@ -367,7 +381,7 @@ impl Client {
             let d = ctx.deadline(t);
             let reqs = &ctx.shared.reqs;
             if let Some(d) = self.deadlines.push(d, id, |r| pending(reqs, *r)) {
-                ctx.wake_at(d, Msg::Timeout);
+                ctx.wake_at(d, Msg::Client(ClientTimer::Deadline));
             }
         }
         call(ctx, to, id);
@@ -401,7 +415,7 @@ impl Client {
         if wait == SimTime::ZERO {
             self.dispatch(ctx, id);
         } else {
-            ctx.timer(wait, Msg::Retry(id));
+            ctx.timer(wait, Msg::Client(ClientTimer::Retry(id)));
         }
         true
     }
@@ -461,7 +475,7 @@ impl Client {
         }
         let reqs = &ctx.shared.reqs;
         if let Some(d) = self.deadlines.rearm(|r| pending(reqs, *r)) {
-            ctx.wake_at(d, Msg::Timeout);
+            ctx.wake_at(d, Msg::Client(ClientTimer::Deadline));
         }
     }
 
@@ -510,7 +524,7 @@ impl Client {
                 .as_ref()
                 .map_or(SimTime::ZERO, |d| d.sample(ctx.rng));
             if now + think < self.end {
-                ctx.timer(think, Msg::Wake(u64::from(user)));
+                ctx.timer(think, Msg::Client(ClientTimer::User(user)));
             }
         }
     }

@@ -9,13 +9,13 @@ use crate::request::{reply, Status};
 use super::*;
 
 impl Instance {
-    /// A crash (out of memory, or killed by a fault): every request held fails, the sessions
-    /// held are lost; after an OOM the instance restarts after its `restart` delay.
-    pub(super) fn crash(&mut self, ctx: &mut Ctx<'_>, oom: bool) {
+    /// A crash: every request held fails, the sessions held are lost; after running out
+    /// of memory the instance restarts after its `restart` delay.
+    pub(super) fn crash(&mut self, ctx: &mut Ctx<'_>, cause: Crash) {
         self.down = true;
         let now = ctx.now();
         let svc = self.service;
-        if oom && Self::counted(ctx) {
+        if cause == Crash::OutOfMemory && Self::counted(ctx) {
             ctx.shared.compute.services[svc].oom_crashes += 1;
         }
         ctx.shared
@@ -55,8 +55,8 @@ impl Instance {
                 *home = NO_HOME;
             }
         }
-        if oom {
-            ctx.timer(self.restart, Msg::Wake(WAKE_RESTART));
+        if cause == Crash::OutOfMemory {
+            ctx.timer(self.restart, Msg::Instance(InstanceMsg::Restart));
         }
     }
 
@@ -93,7 +93,7 @@ impl Instance {
             }
             Setting::Instances(n) => {
                 for actor in ctx.shared.resize(self.service, n, now) {
-                    ctx.send_local(actor, SimTime::ZERO, Msg::Wake(WAKE_DRAIN));
+                    ctx.send_local(actor, SimTime::ZERO, Msg::Instance(InstanceMsg::Drain));
                 }
             }
             Setting::Ttl(_) | Setting::Algorithm(_) => {}
@@ -108,7 +108,7 @@ impl Instance {
             FaultAction::Slow(f) => self.slowdown = f64::from(f),
             FaultAction::Kill if !self.killed && self.life(ctx) != Life::Off => {
                 self.killed = true;
-                self.crash(ctx, false);
+                self.crash(ctx, Crash::Killed);
             }
             FaultAction::Recover if self.killed => {
                 self.killed = false;

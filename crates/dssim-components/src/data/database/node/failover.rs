@@ -19,15 +19,15 @@ impl DbNode {
     /// timeout, with a majority of the shard in reach, it calls an election; the most
     /// up-to-date node it reaches (itself included; the lowest index on a tie) is promoted.
     pub(super) fn election_check(&mut self, ctx: &mut Ctx<'_>) {
-        let Some((timeout, promote)) = self.p.election else {
+        let Some((timeout, promote)) = self.params.election else {
             return;
         };
         let now = ctx.now();
         let tick = Self::election_tick(timeout);
         if now + tick < self.until {
-            ctx.timer(tick, Msg::Wake(WAKE_ELECTION));
+            ctx.timer(tick, Msg::Db(DbTimer::Election));
         }
-        let st = self.st(ctx);
+        let st = self.shard_state(ctx);
         let primary = &st.nodes[st.primary];
         if !self.alive(ctx)
             || self.is_primary(ctx)
@@ -42,7 +42,7 @@ impl DbNode {
             return;
         }
         self.cut_since = None;
-        let st = self.st(ctx);
+        let st = self.shard_state(ctx);
         let applied = |i: usize| st.log.iter().filter(|e| e.applied & (1 << i) != 0).count();
         let mut best = (self.node, applied(self.node));
         for (i, n) in st.nodes.iter().enumerate() {
@@ -55,7 +55,7 @@ impl DbNode {
             }
         }
         let actor = st.nodes[best.0].actor;
-        ctx.send_local(actor, promote, Msg::Wake(WAKE_PROMOTE));
+        ctx.send_local(actor, promote, Msg::Db(DbTimer::Promote));
     }
 
     /// The node crashes: every request it holds fails; a primary's failover starts.
@@ -64,7 +64,7 @@ impl DbNode {
             return;
         }
         let me = self.node;
-        self.st_mut(ctx).nodes[me].alive = false;
+        self.shard_state_mut(ctx).nodes[me].alive = false;
         let mut all: Vec<(ReqId, SimTime)> = std::mem::take(&mut self.held);
         all.extend(self.ready.drain(..));
         all.extend(self.waiting.drain(..).map(|(r, _, s)| (r, s)));
@@ -75,9 +75,9 @@ impl DbNode {
             self.finish(ctx, req, since, Status::Error);
         }
         if self.is_primary(ctx) {
-            if let Some((detect, _)) = self.p.failover {
+            if let Some((detect, _)) = self.params.failover {
                 // The dead node's actor stands in for the cluster manager that notices.
-                ctx.timer(detect, Msg::Wake(WAKE_DETECT));
+                ctx.timer(detect, Msg::Db(DbTimer::Detect));
             }
         }
     }
@@ -88,7 +88,7 @@ impl DbNode {
         if self.alive(ctx) || !self.is_primary(ctx) {
             return;
         }
-        let st = self.st(ctx);
+        let st = self.shard_state(ctx);
         let mut best: Option<(usize, usize)> = None;
         for (i, n) in st.nodes.iter().enumerate() {
             if i == self.node || !n.alive {
@@ -102,13 +102,13 @@ impl DbNode {
         match best {
             Some((i, _)) => {
                 let actor = st.nodes[i].actor;
-                let promote = self.p.failover.map_or(SimTime::ZERO, |f| f.1);
-                ctx.send_local(actor, promote, Msg::Wake(WAKE_PROMOTE));
+                let promote = self.params.failover.map_or(SimTime::ZERO, |f| f.1);
+                ctx.send_local(actor, promote, Msg::Db(DbTimer::Promote));
             }
             None => {
                 // No live replica: look again later.
-                let detect = self.p.failover.map_or(RETRY, |f| f.0.max(RETRY));
-                ctx.timer(detect, Msg::Wake(WAKE_DETECT));
+                let detect = self.params.failover.map_or(RETRY, |f| f.0.max(RETRY));
+                ctx.timer(detect, Msg::Db(DbTimer::Detect));
             }
         }
     }
@@ -121,7 +121,8 @@ impl DbNode {
         let old = &st.nodes[st.primary];
         // A dead primary (failover), or a live one this node no longer reaches (a `cp`
         // election on the majority side).
-        let replaceable = !old.alive || (self.p.election.is_some() && !ctx.reachable(old.actor));
+        let replaceable =
+            !old.alive || (self.params.election.is_some() && !ctx.reachable(old.actor));
         if !st.nodes[me].alive || st.primary == me || !replaceable {
             return;
         }

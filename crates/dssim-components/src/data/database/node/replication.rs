@@ -13,14 +13,14 @@ impl DbNode {
     /// later for those cut off.
     pub(super) fn ship(&mut self, ctx: &mut Ctx<'_>) {
         let me = self.node;
-        let n = self.st(ctx).nodes.len();
+        let n = self.shard_state(ctx).nodes.len();
         let mut blocked = false;
         for i in 0..n {
             if i == me {
                 continue;
             }
             let (actor, alive, mut next, end, epoch) = {
-                let st = self.st(ctx);
+                let st = self.shard_state(ctx);
                 let nd = &st.nodes[i];
                 (
                     nd.actor,
@@ -40,12 +40,12 @@ impl DbNode {
             let lat = SimTime::from_nanos(ctx.net().mean_latency(ctx.me(), actor).round() as u64);
             while next < end {
                 let applied = self
-                    .st(ctx)
+                    .shard_state(ctx)
                     .entry(next)
                     .is_some_and(|e| e.applied & (1 << i) != 0);
                 if !applied {
                     let d = self
-                        .p
+                        .params
                         .delay
                         .as_ref()
                         .map_or(SimTime::ZERO, |d| d.sample(ctx.rng));
@@ -53,14 +53,14 @@ impl DbNode {
                 }
                 next += 1;
             }
-            self.st_mut(ctx).nodes[i].shipped = next;
+            self.shard_state_mut(ctx).nodes[i].shipped = next;
         }
         if blocked && !self.reship_armed {
             self.reship_armed = true;
-            ctx.timer(RETRY, Msg::Wake(WAKE_RESHIP));
+            ctx.timer(RETRY, Msg::Db(DbTimer::Reship));
         }
         // Without live replicas nothing else would trim the log.
-        self.st_mut(ctx).trim();
+        self.shard_state_mut(ctx).trim();
     }
 
     /// A replica applies a change shipped to it (the newest version of a key wins).
@@ -69,7 +69,7 @@ impl DbNode {
         let now = ctx.now();
         let me = self.node;
         let warmup = ctx.shared.stats.warmup;
-        let st = self.st_mut(ctx);
+        let st = self.shard_state_mut(ctx);
         // The delay covers the time the change still sits on its primary: a change whose
         // primary crashed before it arrived never left it.
         if epoch != st.epoch & 0xFFFF
@@ -101,7 +101,7 @@ impl DbNode {
                 .trace
                 .span(traced, actor, trace::What::Replication, commit, now);
         }
-        if self.p.replication != Replication::Async {
+        if self.params.replication != Replication::Async {
             ctx.send(primary, Msg::ReplAck(pack(epoch, me, seq)));
         }
     }
@@ -114,7 +114,7 @@ impl DbNode {
             return;
         }
         {
-            let st = self.st_mut(ctx);
+            let st = self.shard_state_mut(ctx);
             if epoch != st.epoch & 0xFFFF {
                 return;
             }
@@ -127,7 +127,7 @@ impl DbNode {
             let (req, s, since) = self.waiting[i];
             if self.released(ctx, s) {
                 self.waiting.swap_remove(i);
-                if let Some(e) = self.st_mut(ctx).entry_mut(s) {
+                if let Some(e) = self.shard_state_mut(ctx).entry_mut(s) {
                     e.acked = true;
                 }
                 self.finish(ctx, req, since, Status::Ok);
@@ -135,7 +135,7 @@ impl DbNode {
                 i += 1;
             }
         }
-        self.st_mut(ctx).trim();
+        self.shard_state_mut(ctx).trim();
     }
 
     /// A write accepted on a replica cut off from its primary (`ap`).
@@ -151,13 +151,13 @@ impl DbNode {
         };
         ctx.shared.dbs[self.db].last_write.insert(user, now);
         let me = self.node;
-        let node = &mut self.st_mut(ctx).nodes[me];
+        let node = &mut self.shard_state_mut(ctx).nodes[me];
         let before = node.data.get(&key).copied().unwrap_or(0);
         node.data.insert(key, v);
         node.divergent.push((key, v, before));
         if !self.reconcile_armed {
             self.reconcile_armed = true;
-            ctx.timer(RETRY, Msg::Wake(WAKE_RECONCILE));
+            ctx.timer(RETRY, Msg::Db(DbTimer::Reconcile));
         }
     }
 
@@ -166,7 +166,7 @@ impl DbNode {
         self.reconcile_armed = false;
         let me = self.node;
         let (empty, primary, p_alive) = {
-            let st = self.st(ctx);
+            let st = self.shard_state(ctx);
             (
                 st.nodes[me].divergent.is_empty(),
                 st.nodes[st.primary].actor,
@@ -185,7 +185,7 @@ impl DbNode {
             ctx.send(primary, Msg::Reconcile(me as u64));
         }
         self.reconcile_armed = true;
-        ctx.timer(RETRY, Msg::Wake(WAKE_RECONCILE));
+        ctx.timer(RETRY, Msg::Db(DbTimer::Reconcile));
     }
 
     /// The primary merges the writes node `from` accepted while cut off: the higher
@@ -232,13 +232,13 @@ impl DbNode {
     pub(super) fn flush(&mut self, ctx: &mut Ctx<'_>) {
         self.flushing = std::mem::take(&mut self.batch);
         self.active += 1;
-        let base = self.p.write_time.sample(ctx.rng);
+        let base = self.params.write_time.sample(ctx.rng);
         let mut d = self.slowed(base);
         for i in 0..self.flushing.len() {
             let key = ctx.shared.reqs.get(self.flushing[i].0).map_or(0, |r| r.key);
             d = d.max(self.disk(ctx, key));
         }
-        ctx.timer(d, Msg::Wake(WAKE_FLUSHED));
+        ctx.timer(d, Msg::Db(DbTimer::Flushed));
     }
 
     pub(super) fn flushed(&mut self, ctx: &mut Ctx<'_>) {
@@ -263,13 +263,13 @@ impl DbNode {
             self.ship(ctx);
         }
         // The next group goes when it is full or its oldest write has waited `max_wait`.
-        if let (Some((size, wait)), Some(&(_, oldest))) = (self.p.batch, self.batch.first()) {
+        if let (Some((size, wait)), Some(&(_, oldest))) = (self.params.batch, self.batch.first()) {
             let due = oldest + wait;
             if self.batch.len() >= size || due <= ctx.now() {
                 self.flush(ctx);
             } else if !self.batch_timer {
                 self.batch_timer = true;
-                ctx.timer_at(due, Msg::Wake(WAKE_BATCH));
+                ctx.timer_at(due, Msg::Db(DbTimer::Batch));
             }
         }
     }
