@@ -239,6 +239,18 @@ pub fn summary(c: &ComputeState, now: SimTime) -> Summary {
             mean_ms: q.latency.mean_ms(),
             hit_ratio: None,
         });
+        for cl in &q.classes {
+            rows.push(ComponentRow {
+                component: format!("{}.{}", q.name, cl.name),
+                kind: "queue_class",
+                requests: cl.offered,
+                utilization: None,
+                mean_queue: None,
+                p99_ms: cl.latency.quantile_ms(0.99),
+                mean_ms: cl.latency.mean_ms(),
+                hit_ratio: None,
+            });
+        }
     }
     Summary {
         rows,

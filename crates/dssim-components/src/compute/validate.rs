@@ -128,6 +128,41 @@ pub fn queues(m: &ModelConfig, errs: &mut Vec<ConfigError>) {
                 "must be 1.0 or more",
             );
         }
+        if !q.priorities.is_empty() {
+            let mut total = 0.0;
+            for (i, c) in q.priorities.iter().enumerate() {
+                let cp = format!("{p}.priorities[{i}]");
+                if c.name.is_empty() {
+                    err(errs, format!("{cp}.name"), "must not be empty");
+                } else if q.priorities[..i].iter().any(|o| o.name == c.name) {
+                    err(
+                        errs,
+                        format!("{cp}.name"),
+                        format!("class {:?} is listed twice", c.name),
+                    );
+                }
+                if !(c.share.is_finite() && c.share > 0.0 && c.share <= 1.0) {
+                    err(
+                        errs,
+                        format!("{cp}.share"),
+                        format!("must be more than 0 and at most 1, got {}", c.share),
+                    );
+                } else {
+                    total += c.share;
+                }
+            }
+            if q.priorities
+                .iter()
+                .all(|c| c.share.is_finite() && c.share > 0.0)
+                && (total - 1.0).abs() > 1e-6
+            {
+                err(
+                    errs,
+                    format!("{p}.priorities"),
+                    format!("the shares must add up to 1, they add up to {total}"),
+                );
+            }
+        }
         if q.capacity == Some(0) {
             err(
                 errs,

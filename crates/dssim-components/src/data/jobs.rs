@@ -18,6 +18,18 @@
 //! whatever the capacity. An autoscaler with `queue = "jobs"` (or `service = "jobs"`) and
 //! `metric = "queue"` adds and removes workers.
 //!
+//! ## Priority classes (`priorities = [{ name = "high", share = 0.2 }, { name = "low", share = 0.8 }]`)
+//!
+//! Without `priorities` every job is of one class and workers take them in arrival order.
+//! With it, each accepted job draws its class (the queue's own random stream) with
+//! probability `share` (the shares add up to 1); the first class listed is the most
+//! urgent. A free worker always takes the oldest waiting job of the most urgent class that
+//! has one (non-preemptive priority: a running job is never interrupted; FIFO within a
+//! class). A retried job goes back to the end of its own class. `drop_oldest` loses the
+//! oldest waiting job of the least urgent class that has one. components.csv gets one row
+//! per class, `QUEUE.CLASS` (kind `queue_class`): jobs offered in the class, and its
+//! offer-to-success latency (`p99_ms`, `mean_ms`).
+//!
 //! Jobs are not client requests: request conservation does not count them. They have their
 //! own, over the whole run: `offered = done + dead + dropped + pending` (pending: waiting,
 //! running or waiting to retry).
@@ -64,6 +76,19 @@ pub struct QueueConfig {
     /// What happens to a job offered to a full queue.
     #[serde(default)]
     pub when_full: WhenFull,
+    /// Priority classes, most urgent first; one class (FIFO) when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priorities: Vec<JobPriority>,
+}
+
+/// One entry of `priorities = [{ name = "high", share = 0.2 }, ...]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobPriority {
+    /// Class name (unique in the queue).
+    pub name: String,
+    /// Share of the accepted jobs in this class (the shares add up to 1).
+    pub share: f64,
 }
 
 /// `retries = { max = 3, backoff = "1s", multiplier = 2.0, jitter = true }`.
@@ -158,6 +183,19 @@ pub struct QueueState {
     pub busy: TimeWeighted,
     /// Workers over the measured window.
     pub workers_tw: TimeWeighted,
+    /// Per priority class (empty without `priorities`): name, jobs offered, latency.
+    pub classes: Vec<ClassState>,
+}
+
+/// The figures of one priority class of a queue.
+#[derive(Debug, Default)]
+pub struct ClassState {
+    /// Class name.
+    pub name: String,
+    /// Jobs accepted in this class.
+    pub offered: u64,
+    /// Offer-to-success time of the class's jobs offered after warm-up.
+    pub latency: Histogram,
 }
 
 /// A job queue's own timers, and its autoscaler's kick ([`Msg::Queue`]).
@@ -175,6 +213,7 @@ pub enum QueueMsg {
 struct JobRec {
     offered: SimTime,
     attempt: u32,
+    class: u32,
 }
 
 /// The actor of one job queue (the broker and its workers).
@@ -188,7 +227,11 @@ pub struct JobQueue {
     failure_rate: f64,
     retries: JobRetries,
     busy: u32,
-    waiting: VecDeque<u32>,
+    /// Cumulative shares of the priority classes (empty: one class).
+    cum_shares: Vec<f64>,
+    /// Waiting jobs per class, most urgent first.
+    waiting: Vec<VecDeque<u32>>,
+    n_waiting: u64,
     blocked: VecDeque<ReqId>,
     jobs: Vec<JobRec>,
     free: Vec<u32>,
@@ -205,7 +248,18 @@ impl JobQueue {
             failure_rate: cfg.failure_rate,
             retries: cfg.retries,
             busy: 0,
-            waiting: VecDeque::new(),
+            cum_shares: cfg
+                .priorities
+                .iter()
+                .scan(0.0, |acc, p| {
+                    *acc += p.share;
+                    Some(*acc)
+                })
+                .collect(),
+            waiting: (0..cfg.priorities.len().max(1))
+                .map(|_| VecDeque::new())
+                .collect(),
+            n_waiting: 0,
             blocked: VecDeque::new(),
             jobs: Vec::new(),
             free: Vec::new(),
@@ -232,7 +286,9 @@ impl JobQueue {
 
     fn push_waiting(&mut self, ctx: &mut Ctx<'_>, slot: u32) {
         let now = ctx.now();
-        self.waiting.push_back(slot);
+        let class = self.jobs[slot as usize].class as usize;
+        self.waiting[class].push_back(slot);
+        self.n_waiting += 1;
         let s = self.state(ctx);
         s.win_depth.add(now, 1.0);
         s.depth.add(now, 1.0);
@@ -240,7 +296,23 @@ impl JobQueue {
 
     fn pop_waiting(&mut self, ctx: &mut Ctx<'_>) -> Option<u32> {
         let now = ctx.now();
-        let slot = self.waiting.pop_front()?;
+        let slot = self.waiting.iter_mut().find_map(VecDeque::pop_front)?;
+        self.n_waiting -= 1;
+        let s = self.state(ctx);
+        s.win_depth.add(now, -1.0);
+        s.depth.add(now, -1.0);
+        Some(slot)
+    }
+
+    /// The oldest waiting job of the least urgent class that has one.
+    fn pop_oldest_least_urgent(&mut self, ctx: &mut Ctx<'_>) -> Option<u32> {
+        let now = ctx.now();
+        let slot = self
+            .waiting
+            .iter_mut()
+            .rev()
+            .find_map(VecDeque::pop_front)?;
+        self.n_waiting -= 1;
         let s = self.state(ctx);
         s.win_depth.add(now, -1.0);
         s.depth.add(now, -1.0);
@@ -259,7 +331,7 @@ impl JobQueue {
 
     /// A producer offers a job on behalf of request `req`.
     fn offer(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
-        if (self.waiting.len() as u64) < self.capacity {
+        if self.n_waiting < self.capacity {
             self.accept(ctx, req);
             self.run_next(ctx);
             return;
@@ -274,7 +346,7 @@ impl JobQueue {
                 reply_local(ctx, req, SimTime::ZERO, Status::Ok);
             }
             WhenFull::DropOldest => {
-                if let Some(old) = self.pop_waiting(ctx) {
+                if let Some(old) = self.pop_oldest_least_urgent(ctx) {
                     self.free.push(old);
                     let s = self.state(ctx);
                     s.dropped += 1;
@@ -287,11 +359,22 @@ impl JobQueue {
 
     fn accept(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let now = ctx.now();
+        let class = if self.cum_shares.is_empty() {
+            0
+        } else {
+            let u = ctx.rng.random::<f64>();
+            let last = self.cum_shares.len() - 1;
+            self.cum_shares.iter().position(|&c| u < c).unwrap_or(last)
+        };
         let slot = self.alloc(JobRec {
             offered: now,
             attempt: 0,
+            class: class as u32,
         });
         let s = self.state(ctx);
+        if let Some(c) = s.classes.get_mut(class) {
+            c.offered += 1;
+        }
         s.offered += 1;
         s.win_offered += 1;
         s.pending += 1;
@@ -315,7 +398,7 @@ impl JobQueue {
             }
             // Room again: let blocked producers in, then start what they brought.
             let mut admitted = false;
-            while (self.waiting.len() as u64) < self.capacity {
+            while self.n_waiting < self.capacity {
                 let Some(req) = self.blocked.pop_front() else {
                     break;
                 };
@@ -344,6 +427,9 @@ impl JobQueue {
             s.win_latency.record(d);
             if rec.offered >= warmup {
                 s.latency.record(d);
+                if let Some(c) = s.classes.get_mut(rec.class as usize) {
+                    c.latency.record(d);
+                }
             }
             self.free.push(slot);
         } else if rec.attempt >= self.retries.max {

@@ -209,6 +209,14 @@ impl ModelConfig {
             let mut st = QueueState {
                 name: q.name.clone(),
                 workers: q.workers,
+                classes: q
+                    .priorities
+                    .iter()
+                    .map(|p| crate::jobs::ClassState {
+                        name: p.name.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
                 ..Default::default()
             };
             st.win_workers.set(SimTime::ZERO, f64::from(q.workers));
