@@ -320,3 +320,45 @@ fn bad_values_never_panic_or_hang() {
     assert_eq!(dssim(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(dssim(&["run", "--jobz", "2"]).status.code(), Some(2));
 }
+
+#[test]
+fn bad_job_priorities_are_input_errors() {
+    let dir = tmp_dir("prio");
+    let queue = |prio: &str| {
+        format!(
+            "{GOOD}\n[[model.queues]]\nname = \"jobs\"\nproducer = \"server\"\n\
+             job_time = \"exp(1ms)\"\npriorities = {prio}\n"
+        )
+    };
+    let good = write(
+        &dir,
+        "good.toml",
+        &queue(r#"[{ name = "high", share = 0.2 }, { name = "low", share = 0.8 }]"#),
+    );
+    let o = check(&good, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (i, (prio, needles)) in [
+        (
+            r#"[{ name = "high", share = 0.2 }, { name = "low", share = 0.7 }]"#,
+            &["queues.jobs.priorities", "add up to 1"][..],
+        ),
+        (
+            r#"[{ name = "high", share = 0.5 }, { name = "high", share = 0.5 }]"#,
+            &["queues.jobs.priorities[1].name", "listed twice"][..],
+        ),
+        (
+            r#"[{ name = "high", share = 0.0 }, { name = "low", share = 1.0 }]"#,
+            &["queues.jobs.priorities[0].share", "more than 0"][..],
+        ),
+        (
+            r#"[{ name = "high", shar = 1.0 }]"#,
+            &["did you mean `share`"][..],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let f = write(&dir, &format!("bad{i}.toml"), &queue(prio));
+        assert_input_error(&check(&f, &[]), needles);
+    }
+}
