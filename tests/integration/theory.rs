@@ -276,7 +276,7 @@ fn littles_law_holds_on_the_time_series() {
 /// stage (1,000 workers, 1 ms each), whose output is Poisson. λ = 200/s, E[S] = 4 ms
 /// (exponential, E[S²] = 32 ms²): ρ = 0.8, W0 = 3.2 ms; 25% high, 75% low:
 /// W_high = 3.2 / 0.8 = 4 ms, W_low = 3.2 / (0.8 × 0.2) = 20 ms; the offer-to-success times
-/// are 8 and 24 ms (FIFO would give every job 20 ms). 12 replications of 60 s.
+/// are 8 and 24 ms (FIFO would give every job 20 ms). 20 replications of 60 s.
 #[test]
 fn priority_job_queue_matches_cobham() {
     use crate::support::HDR_RESOLUTION;
@@ -307,7 +307,7 @@ priorities = [{ name = "high", share = 0.25 }, { name = "low", share = 0.75 }]
         Plan {
             warmup_s: 2,
             duration_s: 62,
-            replications: 12,
+            replications: 20,
             timeseries: None,
             first_seed: 15_000,
         },

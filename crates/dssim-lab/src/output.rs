@@ -364,7 +364,7 @@ impl Outputs {
         let mut w = Rows::new();
         for c in &r.components {
             // Job queues count their jobs over the whole run.
-            let span = if c.kind == "queue" {
+            let span = if c.kind == "queue" || c.kind == "queue_class" {
                 spec.opts.duration.as_secs_f64()
             } else {
                 window
