@@ -526,6 +526,7 @@ mod tests {
             ("services.canary", accepted::<canary::CanaryConfig>()),
             ("queues", accepted::<jobs::QueueConfig>()),
             ("queues.retries", accepted::<jobs::JobRetries>()),
+            ("queues.priorities", accepted::<jobs::JobPriority>()),
             ("autoscalers", accepted::<autoscaler::AutoscalerConfig>()),
             (
                 "autoscalers.scale_up",
