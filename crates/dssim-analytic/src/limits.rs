@@ -414,7 +414,7 @@ fn client_rate(c: &ClientConfig, path_s: f64, opts: &RunOptions) -> (f64, (Strin
 /// Components a request to `name` passes through (the client's own included in the
 /// constant), as a mean over reads and writes.
 fn hops(model: &ModelConfig, c: &ClientConfig, name: &str, depth: usize) -> f64 {
-    if depth > model.caches.len() + model.load_balancers.len() + 2 {
+    if depth > model.caches.len() + bound(model) + 2 {
         return 0.0;
     }
     if let Some(s) = model.services.iter().find(|s| s.name == name) {
@@ -431,7 +431,14 @@ fn hops(model: &ModelConfig, c: &ClientConfig, name: &str, depth: usize) -> f64 
             let w = (1.0 - c.read_ratio).clamp(0.0, 1.0);
             h += 1.0 + w * f64::from(d.replicas.min(1000));
         }
+        // Each call is a child request with its own path.
+        for call in &s.calls {
+            h += f64::from(call.count) * (1.0 + hops(model, c, &call.to, depth + 1));
+        }
         return h;
+    }
+    if let Some(b) = model.circuit_breakers.iter().find(|b| b.name == name) {
+        return 1.0 + hops(model, c, &b.target, depth + 1);
     }
     if let Some(l) = model.load_balancers.iter().find(|l| l.name == name) {
         return 1.0 + hops(model, c, &l.backends, depth + 1);
@@ -447,7 +454,7 @@ fn hops(model: &ModelConfig, c: &ClientConfig, name: &str, depth: usize) -> f64 
 
 /// Mean seconds a request to `name` spends on its path (service, parse and cache times).
 fn path_time(model: &ModelConfig, name: &str, depth: usize) -> f64 {
-    if depth > model.caches.len() + model.load_balancers.len() + 2 {
+    if depth > model.caches.len() + bound(model) + 2 {
         return 0.0;
     }
     let mean = |d: &Option<dssim_components::units::DistSpec>| {
@@ -470,7 +477,14 @@ fn path_time(model: &ModelConfig, name: &str, depth: usize) -> f64 {
         {
             t += finite(d.read_time.0.mean()).min(finite(d.write_time.0.mean())) / 1e9;
         }
+        // Calls as if made one after the other (an upper bound on parallel ones).
+        for call in &s.calls {
+            t += f64::from(call.count) * path_time(model, &call.to, depth + 1);
+        }
         return t;
+    }
+    if let Some(b) = model.circuit_breakers.iter().find(|b| b.name == name) {
+        return path_time(model, &b.target, depth + 1);
     }
     if let Some(l) = model.load_balancers.iter().find(|l| l.name == name) {
         return mean(&l.parse) + path_time(model, &l.backends, depth + 1);
@@ -607,4 +621,15 @@ mod tests {
         assert!((est.events - 40_000.0).abs() < 1.0, "{}", est.events);
         assert!(est.memory < 64.0 * 1024.0 * 1024.0);
     }
+}
+
+/// How deep a path through load balancers, services' calls and circuit breakers may go
+/// before it is cut (validation rejects cycles; this only bounds the walk).
+fn bound(model: &ModelConfig) -> usize {
+    let calls = if model.services.iter().any(|s| !s.calls.is_empty()) {
+        model.services.len() + model.circuit_breakers.len()
+    } else {
+        0
+    };
+    model.load_balancers.len() + calls
 }

@@ -19,7 +19,9 @@ pub mod traffic;
 pub mod units;
 
 // The modules at their historical paths (`dssim_components::client`, `crate::stats`, ...).
-pub use compute::{autoscaler, canary, load_balancer, service, shedding, validate};
+pub use compute::{
+    autoscaler, calls, canary, circuit_breaker, load_balancer, service, shedding, validate,
+};
 pub use data::{cache, consistency, database, datapath, jobs};
 pub use model::{changes, explain, faults, sanity};
 pub use observability::{report, sampler, stats, trace};

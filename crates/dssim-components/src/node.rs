@@ -6,6 +6,7 @@ use dssim_engine::Actor;
 use crate::autoscaler::{Autoscaler, AutoscalerTimer};
 use crate::cache::{Cache, CacheMsg};
 use crate::canary::CanaryController;
+use crate::circuit_breaker::{BreakerTimer, CircuitBreaker};
 use crate::client::{Client, ClientTimer};
 use crate::database::{DbNode, DbTimer};
 use crate::faults::FaultAction;
@@ -79,6 +80,8 @@ pub enum Msg {
     Fault(FaultAction),
     /// A timed change ([`crate::changes`]): apply setting `i` of [`Shared::settings`].
     Change(u32),
+    /// A circuit breaker's own timers (call timeouts).
+    Breaker(BreakerTimer),
 }
 
 // Messages are stored inline in the event heap: keep them two words at most.
@@ -124,6 +127,8 @@ pub enum Node {
     Canary(CanaryController),
     /// A load balancer.
     LoadBalancer(LoadBalancer),
+    /// A circuit breaker.
+    Breaker(CircuitBreaker),
 }
 
 impl Actor for Node {
@@ -145,6 +150,7 @@ impl Actor for Node {
             Node::JobQueue(q) => q.handle(msg, ctx),
             Node::Canary(c) => c.handle(msg, ctx),
             Node::LoadBalancer(l) => l.handle(msg, ctx),
+            Node::Breaker(b) => b.handle(msg, ctx),
         }
     }
 }
@@ -166,6 +172,7 @@ mod tests {
             ("QueueMsg", size_of::<QueueMsg>()),
             ("AutoscalerTimer", size_of::<AutoscalerTimer>()),
             ("FaultAction", size_of::<FaultAction>()),
+            ("BreakerTimer", size_of::<BreakerTimer>()),
         ] {
             assert!(
                 size <= 12,

@@ -454,6 +454,7 @@ impl Experiment {
                     "queues",
                     "faults",
                     "autoscalers",
+                    "circuit_breakers",
                 ];
                 if !model_keys.contains(&first) {
                     let all = EXPERIMENT_KEYS.iter().chain(model_keys.iter()).copied();

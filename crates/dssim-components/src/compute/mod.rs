@@ -2,7 +2,9 @@
 //! shedding, canary rollouts, and the per-service state they share (member tables, billing).
 
 pub mod autoscaler;
+pub mod calls;
 pub mod canary;
+pub mod circuit_breaker;
 pub mod load_balancer;
 pub mod service;
 pub mod shedding;

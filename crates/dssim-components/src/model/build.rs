@@ -6,8 +6,10 @@ use dssim_engine::{rng, ActorId, Network, Partition, SimTime, Simulation};
 
 use crate::autoscaler::{Autoscaler, Scaled};
 use crate::cache::{Backend, Cache, WritePolicy};
+use crate::calls::{CallTarget, Calls};
 use crate::canary::CanaryController;
 use crate::changes::Setting;
+use crate::circuit_breaker::CircuitBreaker;
 use crate::client::Client;
 use crate::compute::{Life, ServiceState};
 use crate::database::{DbNode, DbRouter, DbState, NodeState, ShardState};
@@ -199,6 +201,7 @@ impl ModelConfig {
             &region_ix,
             &routers,
         );
+        self.build_calls(&mut sim, &mut ids, &mut placement, opts.seed, &region_ix);
         for (qi, q) in self.queues.iter().enumerate() {
             let id = sim.add(
                 Node::JobQueue(JobQueue::new(qi, q)),
@@ -451,6 +454,56 @@ impl ModelConfig {
                     all.push(id);
                 }
                 ids.insert(c.name.clone(), all);
+            }
+        }
+    }
+
+    /// Circuit breakers (after the services and load balancers they protect) and the
+    /// services' calls, each target resolved to a service or one actor.
+    fn build_calls(
+        &self,
+        sim: &mut Simulation<Node>,
+        ids: &mut BTreeMap<String, Vec<ActorId>>,
+        placement: &mut Vec<(ActorId, usize)>,
+        seed: u64,
+        region_ix: &dyn Fn(&Option<String>) -> usize,
+    ) {
+        let target =
+            |sim: &Simulation<Node>, ids: &BTreeMap<String, Vec<ActorId>>, name: &str| match sim
+                .shared()
+                .service_index(name)
+            {
+                Some(service) => CallTarget::Service {
+                    service,
+                    all: ids.get(name).cloned().unwrap_or_default(),
+                },
+                None => {
+                    CallTarget::Actor(ids.get(name).and_then(|v| v.first().copied()).unwrap_or(0))
+                }
+            };
+        for (bi, b) in self.circuit_breakers.iter().enumerate() {
+            let t = target(sim, ids, &b.target);
+            let id = sim.add(
+                Node::Breaker(CircuitBreaker::new(bi, b, t)),
+                rng::stream(seed, &b.name),
+            );
+            placement.push((id, region_ix(&b.region)));
+            ids.insert(b.name.clone(), vec![id]);
+        }
+        for (si, s) in self.services.iter().enumerate() {
+            if s.calls.is_empty() {
+                continue;
+            }
+            let resolved: Vec<CallTarget> =
+                s.calls.iter().map(|c| target(sim, ids, &c.to)).collect();
+            for a in sim.actors_mut() {
+                if let Node::Instance(inst) = a {
+                    if inst.service == si {
+                        let mut it = resolved.iter().cloned();
+                        inst.calls =
+                            Calls::new(&s.calls, |_| it.next().unwrap_or(CallTarget::Actor(0)));
+                    }
+                }
             }
         }
     }

@@ -527,6 +527,11 @@ mod tests {
             ("queues", accepted::<jobs::QueueConfig>()),
             ("queues.retries", accepted::<jobs::JobRetries>()),
             ("queues.priorities", accepted::<jobs::JobPriority>()),
+            ("services.calls", accepted::<crate::calls::CallConfig>()),
+            (
+                "circuit_breakers",
+                accepted::<crate::circuit_breaker::CircuitBreakerConfig>(),
+            ),
             ("autoscalers", accepted::<autoscaler::AutoscalerConfig>()),
             (
                 "autoscalers.scale_up",

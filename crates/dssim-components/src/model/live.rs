@@ -27,7 +27,8 @@ pub struct Graph {
 pub struct GraphNode {
     /// Its name in faults and partitions (`app.2`, `db.replica.0`, `lb`).
     pub name: String,
-    /// `client`, `load_balancer`, `cdn`, `service`, `cache`, `database`, `queue`.
+    /// `client`, `load_balancer`, `cdn`, `service`, `cache`, `database`, `queue`,
+    /// `circuit_breaker`.
     pub kind: &'static str,
     /// The component it belongs to (`app` for `app.2`).
     pub group: String,
@@ -258,6 +259,22 @@ impl World {
             nodes.push(node(q.name.clone(), "queue", &q.name, 0, q.workers, true));
             edges.push((q.producer.clone(), q.name.clone()));
         }
+        for b in &m.circuit_breakers {
+            nodes.push(node(
+                b.name.clone(),
+                "circuit_breaker",
+                &b.name,
+                rix(&b.region),
+                0,
+                true,
+            ));
+            edges.push((b.name.clone(), b.target.clone()));
+        }
+        for s in &m.services {
+            for c in &s.calls {
+                edges.push((s.name.clone(), c.to.clone()));
+            }
+        }
         edges.sort();
         edges.dedup();
         Graph {
@@ -318,6 +335,13 @@ impl World {
                 alive: true,
                 on: true,
                 requests: l.stats.requests,
+                ..Default::default()
+            },
+            Node::Breaker(b) => Probe {
+                // An open breaker is drawn as down.
+                alive: b.state.phase != crate::circuit_breaker::BreakerPhase::Open,
+                on: true,
+                requests: b.stats.requests,
                 ..Default::default()
             },
             _ => Probe {

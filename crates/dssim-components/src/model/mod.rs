@@ -61,6 +61,9 @@ pub struct ModelConfig {
     /// Latency, loss, regions and partitions.
     #[serde(default)]
     pub network: NetworkConfig,
+    /// Circuit breakers in front of services or load balancers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub circuit_breakers: Vec<crate::circuit_breaker::CircuitBreakerConfig>,
 }
 
 /// The `[network]` table.
@@ -150,6 +153,7 @@ enum Named {
     Database,
     Cache(Tier),
     LoadBalancer,
+    Breaker,
 }
 
 /// One run, built and ready.

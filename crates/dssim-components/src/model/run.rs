@@ -159,7 +159,11 @@ impl World {
                         i.stats.busy.reset(o.warmup);
                         i.stats.queued.reset(o.warmup);
                         i.stats.workers.reset(o.warmup);
+                        for e in &mut i.calls.entries {
+                            e.stats.in_flight.reset(o.warmup);
+                        }
                     }
+                    Node::Breaker(b) => b.reset_window(o.warmup),
                     Node::Db(d) => d.stats.conns.reset(o.warmup),
                     _ => {}
                 }
@@ -346,7 +350,106 @@ impl World {
                 });
             }
         }
+        self.call_rows(&mut rows);
         rows
+    }
+
+    /// Per service with `calls`, a `SERVICE.calls.TO` row per entry (summed over its
+    /// instances) and its counts; per circuit breaker its row and counts
+    /// ([`crate::calls`], [`crate::circuit_breaker`]).
+    pub(super) fn call_rows(&self, rows: &mut Vec<ComponentRow>) {
+        let now = self.sim.now();
+        let count = |rows: &mut Vec<ComponentRow>, name: String, kind: &'static str, n: u64| {
+            rows.push(ComponentRow {
+                component: name,
+                kind,
+                requests: n,
+                utilization: None,
+                mean_queue: None,
+                p99_ms: None,
+                mean_ms: None,
+                hit_ratio: None,
+            });
+        };
+        for (si, s) in self.model.services.iter().enumerate() {
+            for (e, c) in s.calls.iter().enumerate() {
+                let (mut calls, mut ok, mut failed, mut timeouts, mut refused) = (0, 0, 0, 0, 0);
+                let mut in_flight = 0.0;
+                let mut slots = 0.0;
+                let mut hist = dssim_engine::Histogram::new();
+                for a in self.sim.actors() {
+                    let Node::Instance(i) = a else { continue };
+                    let Some(en) = i.calls.entries.get(e).filter(|_| i.service == si) else {
+                        continue;
+                    };
+                    let st = &en.stats;
+                    calls += st.calls;
+                    ok += st.ok;
+                    failed += st.failed;
+                    timeouts += st.timeouts;
+                    refused += st.refused;
+                    in_flight += st.in_flight.mean(now);
+                    if i.index < s.instances || st.calls > 0 {
+                        slots += f64::from(en.pool.unwrap_or(0));
+                    }
+                    hist.merge(&st.latency);
+                }
+                let name = format!("{}.calls.{}", s.name, c.to);
+                rows.push(ComponentRow {
+                    component: name.clone(),
+                    kind: "call",
+                    requests: calls,
+                    utilization: (slots > 0.0).then(|| in_flight / slots),
+                    mean_queue: Some(in_flight),
+                    p99_ms: hist.quantile_ms(0.99),
+                    mean_ms: hist.mean_ms(),
+                    hit_ratio: (calls > 0).then(|| ok as f64 / calls as f64),
+                });
+                count(rows, format!("{name}.failed"), "call_failed", failed);
+                count(rows, format!("{name}.timeouts"), "call_timeouts", timeouts);
+                count(rows, format!("{name}.refused"), "call_refused", refused);
+            }
+        }
+        for b in &self.model.circuit_breakers {
+            let Some(Node::Breaker(cb)) = self.node(&b.name) else {
+                continue;
+            };
+            let st = &cb.stats;
+            rows.push(ComponentRow {
+                component: b.name.clone(),
+                kind: "circuit_breaker",
+                requests: st.requests,
+                utilization: Some(st.open.mean(now)),
+                mean_queue: None,
+                p99_ms: st.latency.quantile_ms(0.99),
+                mean_ms: st.latency.mean_ms(),
+                hit_ratio: (st.requests > 0).then(|| st.passed as f64 / st.requests as f64),
+            });
+            count(
+                rows,
+                format!("{}.rejected", b.name),
+                "breaker_rejected",
+                st.rejected,
+            );
+            count(
+                rows,
+                format!("{}.failures", b.name),
+                "breaker_failures",
+                st.failures,
+            );
+            count(
+                rows,
+                format!("{}.timeouts", b.name),
+                "breaker_timeouts",
+                st.timeouts,
+            );
+            count(
+                rows,
+                format!("{}.trips", b.name),
+                "breaker_trips",
+                cb.trips(),
+            );
+        }
     }
 
     /// One row per `[[caches]]` entry (its nodes summed), a `<edge>.origin` row per CDN

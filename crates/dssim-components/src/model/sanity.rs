@@ -123,6 +123,8 @@ fn takes_time(model: &ModelConfig, c: &ClientConfig, name: &str, depth: usize) -
         // Hits answer after `latency` alone.
         return pos(&k.latency);
     }
+    // A circuit breaker (not matched above) answers at once while open: it takes no time
+    // for sure, whatever it protects.
     false
 }
 
@@ -147,6 +149,12 @@ pub fn warnings(model: &ModelConfig) -> Vec<ConfigError> {
         if let Some(d) = &s.database {
             called.push(d);
         }
+        for c in &s.calls {
+            called.push(&c.to);
+        }
+    }
+    for b in &model.circuit_breakers {
+        called.push(&b.target);
     }
     let mut out = Vec::new();
     let mut warn = |kind: &str, name: &str| {
@@ -168,6 +176,9 @@ pub fn warnings(model: &ModelConfig) -> Vec<ConfigError> {
     }
     for k in &model.caches {
         warn("caches", &k.name);
+    }
+    for b in &model.circuit_breakers {
+        warn("circuit_breakers", &b.name);
     }
     out
 }

@@ -34,6 +34,9 @@ impl ModelConfig {
         for l in &self.load_balancers {
             m.insert(l.name.clone(), Named::LoadBalancer);
         }
+        for b in &self.circuit_breakers {
+            m.insert(b.name.clone(), Named::Breaker);
+        }
         m
     }
 
@@ -54,6 +57,11 @@ impl ModelConfig {
                 self.load_balancers
                     .iter()
                     .map(|l| ("load_balancers", &l.name)),
+            )
+            .chain(
+                self.circuit_breakers
+                    .iter()
+                    .map(|b| ("circuit_breakers", &b.name)),
             );
         for (kind, n) in all_names {
             if let Err(msg) = check_name(n, false) {
@@ -77,7 +85,8 @@ impl ModelConfig {
         for c in &self.clients {
             let p = format!("clients.{}", c.name);
             match names.get(&c.target) {
-                Some(Named::Service | Named::LoadBalancer) | Some(Named::Cache(Tier::Cdn)) => {}
+                Some(Named::Service | Named::LoadBalancer | Named::Breaker)
+                | Some(Named::Cache(Tier::Cdn)) => {}
                 Some(Named::Client | Named::Queue) => errs.push(ConfigError::new(
                     format!("{p}.target"),
                     format!(
@@ -111,7 +120,8 @@ impl ModelConfig {
                                 .iter()
                                 .filter(|k| k.tier == Tier::Cdn)
                                 .map(|k| k.name.as_str()),
-                        ),
+                        )
+                        .chain(self.circuit_breakers.iter().map(|b| b.name.as_str())),
                 )),
             }
             if let Some(b) = &c.browser_cache {
@@ -331,6 +341,7 @@ impl ModelConfig {
             );
         }
         self.validate_changes(&mut errs);
+        self.validate_calls(&names, &mut errs);
         self.check_zero_time_loops(&mut errs);
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
             errs.push(e);
@@ -430,6 +441,11 @@ impl ModelConfig {
             )
             .chain(self.caches.iter().filter_map(|c| c.region.clone()))
             .chain(self.load_balancers.iter().filter_map(|l| l.region.clone()))
+            .chain(
+                self.circuit_breakers
+                    .iter()
+                    .filter_map(|b| b.region.clone()),
+            )
         {
             set.insert(r);
         }
@@ -513,4 +529,123 @@ pub(super) fn unknown_name<'a>(
             }
         ),
     )
+}
+
+impl ModelConfig {
+    /// Services' `calls` and circuit breakers: their values, what they name, and cycles in
+    /// the call graph (a service whose calls come back to it would never answer).
+    pub(super) fn validate_calls(
+        &self,
+        names: &BTreeMap<String, Named>,
+        errs: &mut Vec<ConfigError>,
+    ) {
+        let callable = || {
+            self.services
+                .iter()
+                .map(|s| s.name.as_str())
+                .chain(self.load_balancers.iter().map(|l| l.name.as_str()))
+                .chain(self.circuit_breakers.iter().map(|b| b.name.as_str()))
+        };
+        for s in &self.services {
+            let p = format!("services.{}", s.name);
+            crate::calls::validate(&s.calls, &p, errs);
+            for (i, c) in s.calls.iter().enumerate() {
+                match names.get(&c.to) {
+                    Some(Named::Service | Named::LoadBalancer | Named::Breaker) => {}
+                    Some(_) => errs.push(ConfigError::new(
+                        format!("{p}.calls.{i}.to"),
+                        format!(
+                            "{:?} is not a service, a load balancer or a circuit breaker; a call goes to one of those",
+                            c.to
+                        ),
+                    )),
+                    None => errs.push(unknown_name(format!("{p}.calls.{i}.to"), &c.to, callable())),
+                }
+            }
+        }
+        for b in &self.circuit_breakers {
+            let p = format!("circuit_breakers.{}", b.name);
+            b.validate(&p, errs);
+            match names.get(&b.target) {
+                Some(Named::Service | Named::LoadBalancer) => {}
+                Some(_) => errs.push(ConfigError::new(
+                    format!("{p}.target"),
+                    format!(
+                        "{:?} is not a service or a load balancer; a circuit breaker protects one of those",
+                        b.target
+                    ),
+                )),
+                None => errs.push(unknown_name(
+                    format!("{p}.target"),
+                    &b.target,
+                    self.services
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .chain(self.load_balancers.iter().map(|l| l.name.as_str())),
+                )),
+            }
+        }
+        // The call graph between services; the first cycle found from each service that
+        // starts one is reported once, at the call that closes it.
+        let mut reported = BTreeSet::new();
+        for s in &self.services {
+            let mut path = vec![s.name.clone()];
+            if let Some((at, i)) = self.call_cycle(&s.name, &mut path) {
+                let last = path.last().cloned().unwrap_or_default();
+                let start = path.iter().position(|p| *p == last).unwrap_or(0);
+                let cycle = path[start..].join(" -> ");
+                if reported.insert(at.clone()) {
+                    errs.push(ConfigError::new(
+                        format!("services.{at}.calls.{i}.to"),
+                        format!("the calls come back to a service already waiting on them ({cycle}): such a request would never be answered"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The service a call to `name` reaches: itself, a load balancer's backends, a
+    /// breaker's target (followed).
+    pub fn called_service(&self, name: &str) -> Option<&str> {
+        let mut at = name;
+        for _ in 0..=self.circuit_breakers.len() {
+            if let Some(s) = self.services.iter().find(|s| s.name == at) {
+                return Some(s.name.as_str());
+            }
+            if let Some(l) = self.load_balancers.iter().find(|l| l.name == at) {
+                return Some(l.backends.as_str());
+            }
+            at = self
+                .circuit_breakers
+                .iter()
+                .find(|b| b.name == at)?
+                .target
+                .as_str();
+        }
+        None
+    }
+
+    /// Depth-first search for a cycle of calls from the last service of `path`: the
+    /// service and call index that close it (the cycle is left in `path`).
+    fn call_cycle(&self, from: &str, path: &mut Vec<String>) -> Option<(String, usize)> {
+        let s = self.services.iter().find(|s| s.name == from)?;
+        if path.len() > self.services.len() + 1 {
+            return None;
+        }
+        for (i, c) in s.calls.iter().enumerate() {
+            let Some(next) = self.called_service(&c.to) else {
+                continue;
+            };
+            if path.iter().any(|p| p == next) {
+                path.push(next.to_string());
+                return Some((from.to_string(), i));
+            }
+            path.push(next.to_string());
+            if let Some(found) = self.call_cycle(next, path) {
+                return Some(found);
+            }
+            path.pop();
+        }
+        None
+    }
 }

@@ -39,6 +39,8 @@ pub enum InstanceMsg {
     Drain,
     /// The deadline of the oldest connection-pool waiter.
     AcquireTimeout,
+    /// The timeout of a service-to-service call (its child request).
+    CallTimeout(ReqId),
 }
 
 /// Per-instance measurements, summed per service at the end of a run.
@@ -67,6 +69,8 @@ pub(super) enum Phase {
     Data,
     Enqueue(u8),
     Nic,
+    /// Waiting for the service-to-service calls of this stage.
+    Calls(u16),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +79,8 @@ pub(super) struct Job {
     arrived: SimTime,
     phase: Phase,
     canary: bool,
+    /// Calls of the current stage not yet answered.
+    pending: u32,
 }
 
 #[derive(Debug)]
@@ -160,10 +166,13 @@ pub struct Instance {
     pub jobs: Vec<(ActorId, f64)>,
     /// What the instance calls for data after its CPU work.
     pub data: DataPath,
+    /// The services it calls per request before its data tier ([`crate::calls`]).
+    pub calls: crate::calls::Calls,
     /// Measurements.
     pub stats: InstanceStats,
 }
 
+mod calls;
 mod faults;
 mod pool;
 
@@ -244,6 +253,7 @@ impl Instance {
             orphans: Vec::new(),
             jobs: Vec::new(),
             data: DataPath::default(),
+            calls: crate::calls::Calls::default(),
             stats,
         }
     }
@@ -289,6 +299,7 @@ impl Instance {
                 }
             }
             Msg::Instance(InstanceMsg::Drain) => self.check_drained(ctx),
+            Msg::Instance(InstanceMsg::CallTimeout(child)) => self.call_timeout(ctx, child),
             Msg::Probe {
                 from,
                 backend,
@@ -478,6 +489,7 @@ impl Instance {
             arrived,
             phase: Phase::Cpu,
             canary,
+            pending: 0,
         });
         trace::phase(ctx, req, if canary { "cpu (canary)" } else { "cpu" });
         ctx.timer(d, Msg::Instance(InstanceMsg::WorkerDone(req)));
@@ -533,6 +545,19 @@ impl Instance {
             self.respond(ctx, req, Status::Error);
             return;
         }
+        if !self.calls.is_empty() {
+            self.start_stage(ctx, req, 0);
+            return;
+        }
+        self.to_data(ctx, req);
+    }
+
+    /// The CPU work and the calls are done: call the data tier (through the pool or a new
+    /// connection) or answer.
+    pub(super) fn to_data(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+        let Some(pos) = self.find(req) else {
+            return;
+        };
         let Some(op) = ctx.shared.reqs.get(req).map(|r| r.op) else {
             self.respond(ctx, req, Status::Error);
             return;

@@ -140,6 +140,13 @@ pub struct ServiceConfig {
     /// The database it reads and writes (a `[[databases]]` name); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// Other services it calls per request after its CPU work and before its data tier,
+    /// its worker held meanwhile: `[{ to = "users" }, { to = "search", count = 8,
+    /// parallel = true, timeout = "200ms", pool = 10 }]`. In order, except that an entry
+    /// with `parallel` starts together with the one before it; see the calls section of
+    /// docs/experiment-format.md. None when absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<crate::calls::CallConfig>,
 }
 
 /// `cost = { per_hour = 0.10, exponent = 1.5 }`.

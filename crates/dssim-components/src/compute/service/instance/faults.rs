@@ -30,10 +30,15 @@ impl Instance {
         for job in &jobs {
             match job.phase {
                 Phase::Data | Phase::Enqueue(_) => self.orphans.push(job.req),
-                Phase::PoolWait | Phase::Connect | Phase::Cpu | Phase::Nic => {
+                Phase::PoolWait | Phase::Connect | Phase::Cpu | Phase::Nic | Phase::Calls(_) => {
                     reply(ctx, job.req, Status::Error)
                 }
             }
+        }
+        // Calls still out are abandoned: their answers are freed when they come back.
+        let out = std::mem::take(&mut self.calls.out);
+        for o in out {
+            self.calls.landed(usize::from(o.entry), now);
         }
         let busy = f64::from(self.busy);
         self.busy = 0;

@@ -61,11 +61,19 @@ impl Instance {
     }
 
     pub(super) fn on_response(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        if !self.calls.out.is_empty() {
+            if let Some(o) = self.calls.take(req) {
+                self.call_answered(ctx, o, status);
+                return;
+            }
+        }
         let Some(pos) = self.find(req) else {
             if let Some(o) = self.orphans.iter().position(|r| *r == req) {
                 self.orphans.swap_remove(o);
                 reply(ctx, req, Status::Error);
                 self.check_drained(ctx);
+            } else if !self.calls.is_empty() {
+                self.stray_answer(ctx, req);
             }
             return;
         };
