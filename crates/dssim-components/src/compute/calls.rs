@@ -22,6 +22,9 @@
 //! call that outlives its caller's patience is freed when its late answer comes back. The
 //! first call that fails (an error, a shed or dropped answer, its `timeout`, a full
 //! bulkhead) fails the request at once with `Error`; calls of it still out are abandoned.
+//! A call marked `optional` is skipped instead when it fails (the request goes on without
+//! its answer, as with a fallback), which is what a circuit breaker in front of it needs
+//! to turn a failing dependency into fast, harmless skips.
 //!
 //! A call goes to a service (a random active instance, as a client picks), a load balancer
 //! or a circuit breaker ([`crate::circuit_breaker`]). `pool = N` is a bulkhead: at most N
@@ -40,7 +43,7 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use crate::node::Ctx;
-use crate::request::{ReqId, Request};
+use crate::request::{Op, ReqId, Request};
 use crate::units::Dur;
 
 /// One entry of a service's `calls`.
@@ -68,6 +71,40 @@ pub struct CallConfig {
     /// dependency holds at most this many workers. No limit when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<u32>,
+    /// Whether the request can do without this call's answer (recommendations, ads): a
+    /// call that fails, times out or is refused is then skipped (still counted as such)
+    /// and the request goes on, as a fallback would; when false a failed call fails the
+    /// request.
+    #[serde(default)]
+    pub optional: bool,
+    /// Which requests make this call: `all` (default), `read` or `write` (a checkout
+    /// path that calls payments while browsing calls the catalog).
+    #[serde(default)]
+    pub op: CallOp,
+}
+
+/// Which requests make a call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOp {
+    /// Every request.
+    #[default]
+    All,
+    /// Reads only.
+    Read,
+    /// Writes only.
+    Write,
+}
+
+impl CallOp {
+    /// Whether a request of operation `op` makes the call.
+    pub fn applies(self, op: Op) -> bool {
+        match self {
+            CallOp::All => true,
+            CallOp::Read => op == Op::Read,
+            CallOp::Write => op == Op::Write,
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -150,6 +187,10 @@ pub struct CallEntry {
     pub timeout: Option<SimTime>,
     /// Bulkhead size.
     pub pool: Option<u32>,
+    /// Whether a failed call is skipped rather than failing the request.
+    pub optional: bool,
+    /// Which requests make it.
+    pub op: CallOp,
     /// Calls in flight now.
     pub in_flight: u32,
     /// Measurements.
@@ -197,6 +238,8 @@ impl Calls {
                     count: c.count.max(1),
                     timeout: c.timeout.map(|d| d.0),
                     pool: c.pool,
+                    optional: c.optional,
+                    op: c.op,
                     in_flight: 0,
                     stats: CallStats::default(),
                 }

@@ -3,7 +3,7 @@
 
 use crate::calls::{child_request, OutCall};
 use crate::node::{Ctx, Msg};
-use crate::request::{call, ReqId, Status};
+use crate::request::{call, Op, ReqId, Status};
 use crate::trace;
 
 use super::*;
@@ -24,17 +24,25 @@ impl Instance {
         trace::phase(ctx, req, "calls");
         let now = ctx.now();
         let counted = Self::counted(ctx);
+        let op = ctx.shared.reqs.get(req).map_or(Op::Read, |r| r.op);
         for e in from..to {
             let e = usize::from(e);
+            if !self.calls.entries[e].op.applies(op) {
+                continue;
+            }
             for _ in 0..self.calls.entries[e].count {
                 let entry = &mut self.calls.entries[e];
                 if counted {
                     entry.stats.calls += 1;
                 }
                 if entry.pool.is_some_and(|p| entry.in_flight >= p) {
-                    // The bulkhead is full: refused at once, the request fails.
+                    // The bulkhead is full: refused at once; the request fails unless the
+                    // call is optional.
                     if counted {
                         entry.stats.refused += 1;
+                    }
+                    if entry.optional {
+                        continue;
                     }
                     self.fail_calls(ctx, req);
                     return;
@@ -63,6 +71,26 @@ impl Instance {
                 call(ctx, to, child);
             }
         }
+        // Every call of the stage was refused and optional: on to the next.
+        if self
+            .find(req)
+            .is_some_and(|pos| self.in_service[pos].pending == 0)
+        {
+            self.start_stage(ctx, req, stage + 1);
+        }
+    }
+
+    /// One call of `req`'s current stage is over (answered ok, or failed but optional);
+    /// the last one starts the next stage.
+    fn call_done(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+        let Some(pos) = self.find(req) else {
+            return;
+        };
+        let job = &mut self.in_service[pos];
+        job.pending = job.pending.saturating_sub(1);
+        if let (0, Phase::Calls(stage)) = (job.pending, job.phase) {
+            self.start_stage(ctx, req, stage + 1);
+        }
     }
 
     /// A call's answer came back (the call was still awaited).
@@ -81,18 +109,11 @@ impl Instance {
                 st.failed += 1;
             }
         }
-        if status != Status::Ok {
+        if status != Status::Ok && !self.calls.entries[e].optional {
             self.fail_calls(ctx, o.parent);
             return;
         }
-        let Some(pos) = self.find(o.parent) else {
-            return;
-        };
-        let job = &mut self.in_service[pos];
-        job.pending = job.pending.saturating_sub(1);
-        if let (0, Phase::Calls(stage)) = (job.pending, job.phase) {
-            self.start_stage(ctx, o.parent, stage + 1);
-        }
+        self.call_done(ctx, o.parent);
     }
 
     /// A call's timeout: if it is still out, it fails its request.
@@ -108,7 +129,11 @@ impl Instance {
             st.timeouts += 1;
             st.latency.record(now - o.sent);
         }
-        self.fail_calls(ctx, o.parent);
+        if self.calls.entries[e].optional {
+            self.call_done(ctx, o.parent);
+        } else {
+            self.fail_calls(ctx, o.parent);
+        }
     }
 
     /// A call of `req` failed: the calls still out for it are abandoned and it fails.
