@@ -197,6 +197,52 @@ assert (rel < 0.05).all(), "Little's law should hold within a few percent"
 # system: it is the quickest sanity check of any measurement.
 
 # %% [markdown]
+# ## Scatter-gather: waiting for the slowest of N
+#
+# `experiments/scatter-gather.toml`: a search front end asks N shards at once
+# (`calls = [{ to = "search", count = N }]`) and answers when the last one has answered.
+# Each shard answers in exp(10 ms) and never queues, so the request takes the maximum of N
+# independent exponentials: on average H_N × 10 ms (H_N = 1 + 1/2 + ... + 1/N), with
+# P(max ≤ t) = (1 − e^(−t/10 ms))^N, so the p99 is −10 ms × ln(1 − 0.99^(1/N)).
+#
+# **Predict:** one shard answers in 10 ms on average. What is the mean latency (ms) of a
+# request that fans out to 32 shards?
+
+# %%
+my_prediction = None  # ms, e.g. 10
+
+# %%
+sg = dssim_nb.run("scatter-gather", "replications=1")
+pts = sg["points"].rename(columns={"services.front.calls.0.count": "N"}).set_index("N")
+n = np.arange(1, 33)
+h = np.cumsum(1.0 / n)
+fig, ax = plt.subplots(figsize=(6.5, 4))
+ax.plot(pts.index, pts["latency_mean_ms"], "o", color="C0", label="mean (simulated)")
+ax.plot(n, 10 * h, "--", color="C0", label="theory: H_N × 10 ms")
+ax.plot(pts.index, pts["p99_ms"], "s", color="C3", label="p99 (simulated)")
+ax.plot(n, -10 * np.log(1 - 0.99 ** (1 / n)), "--", color="C3", label="theory: p99 of the max")
+ax.plot(n, 10 * n, ":", color="gray", label="the same calls in sequence: N × 10 ms")
+ax.set_xscale("log", base=2)
+ax.set_ylim(0, 100)
+ax.set_xlabel("shards called at once, N (shard work per request grows as N)")
+ax.set_ylabel("request latency (ms)")
+ax.set_title("Fan-out: latency grows like ln N (the slowest of N), the work like N")
+ax.legend(fontsize=8)
+dssim_nb.finish(fig, "scatter-gather")
+
+# %%
+dssim_nb.check(my_prediction, pts.loc[32, "latency_mean_ms"], "ms")
+for k in pts.index:
+    assert abs(pts.loc[k, "latency_mean_ms"] - 10 * h[k - 1]) < 0.05 * 10 * h[k - 1]
+
+# %% [markdown]
+# Each doubling of N adds about 10 ms × ln 2 ≈ 7 ms to the mean while doubling the work on
+# the shards (components.csv: `front.calls.search` makes N calls per request). The tail is
+# the real cost: with 32 shards the p99 of the *request* is the p99.97 of one shard. This
+# is why large fan-outs hedge (send a second copy of the slowest calls) or answer with the
+# shards that were in time.
+
+# %% [markdown]
 # ## Anatomy of one request: where does the time go?
 #
 # `experiments/request-trace.toml` runs the lecture's production architecture (CDN edge,

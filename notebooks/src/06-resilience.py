@@ -445,6 +445,107 @@ assert tab.loc[225, ("mean_ms", "high")] < 15
 assert tab.loc[225, ("mean_ms", "low")] > 3 * tab.loc[225, ("mean_ms", "high")]
 
 # %% [markdown]
+# ## Circuit breaker: stop waiting on a dependency that hangs
+#
+# `experiments/circuit-breaker.toml`: 300 pages/s; every page calls a recommendations
+# service (`recs`) with a 1 s timeout and can do without its answer (`optional`). From 20 s
+# to 50 s `recs` hangs (service times × 2,000). With timeouts alone every page holds one
+# of the front's 40 workers for up to 1 s: the front can then finish at most 40 pages/s.
+# With a circuit breaker (`cb`: opens after 5 failures in a row, tries one call every 2 s)
+# pages skip the dead dependency at once.
+#
+# **Predict:** during the failure, how many pages per second does the front serve in time
+# (goodput) with timeouts alone, and with the breaker?
+
+# %%
+my_prediction = None  # pages/s with timeouts alone, e.g. 150
+
+# %%
+cb = dssim_nb.run("circuit-breaker", "replications=1")
+runs = cb["runs"].set_index("run")
+variant = runs["services.front.calls.0.to"].map({"recs": "timeouts only", "cb": "circuit breaker"})
+ts = cb["timeseries"].copy()
+ts["variant"] = ts["run"].map(variant)
+comp = cb["components"]
+load = comp[comp["component"] == "recs"].set_index("run")["requests"].rename(index=variant)
+fig, (ax, bx) = plt.subplots(1, 2, figsize=(9.5, 3.8), gridspec_kw={"width_ratios": [2.2, 1]})
+for name, color in [("timeouts only", "C3"), ("circuit breaker", "C0")]:
+    d = ts[ts["variant"] == name]
+    ax.plot(d["t_s"], d["goodput_rps"], color=color, label=name)
+ax.axhline(300, color="gray", ls=":", label="offered: 300 pages/s")
+ax.axhline(40, color="C3", ls="--", label="theory, timeouts only: 40 workers / 1 s")
+ax.axvspan(20, 50, color="0.9", zorder=0)
+ax.set_xlabel("time (s); recs hangs from 20 to 50 s (shaded)")
+ax.set_ylabel("goodput (pages/s served in time)")
+ax.legend(fontsize=7, loc="lower left")
+bx.bar(load.index, load.values, color=["C3" if v == "timeouts only" else "C0" for v in load.index])
+bx.set_ylabel("calls that reached recs (whole run)")
+bx.set_title("the cost: load on the failing service", fontsize=9)
+fig.suptitle("A breaker keeps serving pages while recs hangs, and stops hammering it")
+dssim_nb.finish(fig, "circuit-breaker")
+
+# %%
+during = ts[(ts["t_s"] > 25) & (ts["t_s"] <= 50)].groupby("variant")["goodput_rps"].mean()
+print(during.round(0).to_dict())
+print(runs.assign(variant=variant).set_index("variant")[["errors", "shed", "timeouts", "p99_all_ms", "goodput_rps"]])
+dssim_nb.check(my_prediction, during["timeouts only"], "pages/s")
+assert during["circuit breaker"] > 2 * during["timeouts only"]
+assert load["circuit breaker"] < load["timeouts only"]
+
+# %% [markdown]
+# With timeouts alone the front's workers all wait on `recs`, the queue fills and pages are
+# shed or time out even though none of them needs `recs`. The breaker turns each call into
+# an immediate failure after 5 timeouts; pages skip the recommendations and the front stays
+# as fast as without the dependency. It also sends almost nothing to the hung service (one
+# trial every 2 s), which is what lets a real dependency recover. The price: pages served
+# without recommendations, and a few slow pages at each trial.
+
+# %% [markdown]
+# ## Bulkheads: one slow dependency must not take the others down
+#
+# `experiments/bulkheads.toml`: browsing (80% of 200 requests/s) calls a healthy catalog;
+# checkout (20%) calls payments, which hangs from 20 s to 50 s (2 s per call). Without a
+# bulkhead checkouts hold up to all 40 front workers. With `pool = 8` on the payments call
+# at most 8 workers wait on payments; a ninth checkout is refused at once.
+#
+# **Predict:** what happens to the p99 of *browsing* (read_p99_ms) without the bulkhead?
+
+# %%
+my_prediction = None  # ms, e.g. 50
+
+# %%
+bh = dssim_nb.run("bulkheads", "replications=1")
+r = bh["runs"].copy()
+r["variant"] = r["services.front.calls.1.pool"].map({1000: "no bulkhead", 8: "bulkhead of 8"})
+r = r.set_index("variant")
+fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.6))
+ax.bar(r.index, r["read_p99_ms"], color=["C3", "C0"])
+ax.axhline(10 * np.log(100) + 4, color="k", ls="--", label="theory: catalog p99 + CPU ≈ 50 ms")
+ax.set_yscale("log")
+ax.set_ylabel("browsing (reads) p99 (ms)")
+ax.legend(fontsize=8)
+bx.bar(r.index, r["errors"] + r["shed"] + r["timeouts"], color=["C3", "C0"])
+bx.set_ylabel("failed requests (errors + shed + timeouts)")
+bx.set_title("the cost: checkouts refused at once", fontsize=9)
+fig.suptitle("With a bulkhead the healthy path keeps its latency while payments hangs")
+dssim_nb.finish(fig, "bulkheads")
+
+# %%
+print(r[["read_p99_ms", "write_p99_ms", "errors", "shed", "timeouts", "goodput_rps"]])
+dssim_nb.check(my_prediction, r.loc["no bulkhead", "read_p99_ms"], "ms")
+assert r.loc["bulkhead of 8", "read_p99_ms"] < 100
+assert r.loc["no bulkhead", "read_p99_ms"] > 10 * r.loc["bulkhead of 8", "read_p99_ms"]
+
+# %% [markdown]
+# Without the bulkhead the checkouts occupy every worker, so browsing waits in the front's
+# queue although the catalog is fine: p99 in seconds, requests shed. With it browsing is
+# untouched, and checkouts beyond 8 in flight fail at once (an error the user sees
+# immediately, instead of after a 2 s hang). A bulkhead that refuses without waiting is a
+# loss system: with Poisson calls and call times independent of the load, the share it
+# refuses is Erlang B of its size at the offered load (calls/s × mean call time); the test
+# `calls::bulkhead_refusals_match_erlang_b` checks it (5 slots at 4 Erlangs: 0.199).
+
+# %% [markdown]
 # ## Exercises
 #
 # ### Exercise 1 — health checks every second

@@ -8,6 +8,7 @@
 //! `-- --nocapture` to print the figures they measure.
 
 mod caches;
+mod calls;
 mod changes;
 mod cli;
 mod compute;

@@ -82,6 +82,7 @@ pub fn render(model: &ModelConfig, est: &ModelEstimate) -> String {
             d.name, d.shards
         ));
     }
+    notes.extend(calls_notes(model));
     let width = rows
         .iter()
         .map(|c| c.component.chars().count())
@@ -217,4 +218,28 @@ pub fn render_explain(est: &ModelEstimate) -> String {
         let _ = writeln!(out, "{:<width$} {}", format!("client {}", c.name), c.method);
     }
     out
+}
+
+/// What the estimate leaves out of a model with service-to-service calls or circuit
+/// breakers, said where its figures are printed (`dssim estimate`, with `--explain` too).
+pub fn calls_notes(model: &ModelConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    for s in model.services.iter().filter(|s| !s.calls.is_empty()) {
+        notes.push(format!(
+            "services.{}.calls: not in this estimate: the calls' time is left out of {}'s figures and \
+             their load out of the services called. By hand: calls in sequence add their times; a \
+             parallel fan-out waits for the slowest (N exponential calls of mean 1/μ: mean H_N/μ, \
+             H_N = 1 + 1/2 + ... + 1/N; p99 −ln(1 − 0.99^(1/N))/μ); a bulkhead of c that refuses \
+             without waiting refuses Erlang B(c, calls/s × mean call time) of its calls",
+            s.name, s.name
+        ));
+    }
+    if !model.circuit_breakers.is_empty() {
+        notes.push(
+            "circuit_breakers: not in this estimate (a closed breaker adds no time; an open one \
+             answers at once)"
+                .to_string(),
+        );
+    }
+    notes
 }
