@@ -18,7 +18,7 @@ const CHARTS = [
   ['cache hit ratio', [[COL.hit, '#0aa']], 1],
   ['replication lag (ms)', [[COL.lag, '#b80']]],
 ];
-const KIND_COL = { client: 0, load_balancer: 1, cdn: 1, service: 2, queue: 2, cache: 3, database: 4 };
+const KIND_COL = { client: 0, load_balancer: 1, cdn: 1, circuit_breaker: 1, service: 2, queue: 2, cache: 3, database: 4 };
 const KILLABLE = new Set(['service', 'cache', 'cdn', 'database']);
 
 const state = { run: null, source: null, speed: 10, started: false, text: '', name: '', views: [] };
