@@ -523,6 +523,17 @@ pub fn check(est: &RunEstimate, limits: &Limits) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// How deep a path through load balancers, services' calls and circuit breakers may go
+/// before it is cut (validation rejects cycles; this only bounds the walk).
+fn bound(model: &ModelConfig) -> usize {
+    let calls = if model.services.iter().any(|s| !s.calls.is_empty()) {
+        model.services.len() + model.circuit_breakers.len()
+    } else {
+        0
+    };
+    model.load_balancers.len() + calls
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,15 +632,4 @@ mod tests {
         assert!((est.events - 40_000.0).abs() < 1.0, "{}", est.events);
         assert!(est.memory < 64.0 * 1024.0 * 1024.0);
     }
-}
-
-/// How deep a path through load balancers, services' calls and circuit breakers may go
-/// before it is cut (validation rejects cycles; this only bounds the walk).
-fn bound(model: &ModelConfig) -> usize {
-    let calls = if model.services.iter().any(|s| !s.calls.is_empty()) {
-        model.services.len() + model.circuit_breakers.len()
-    } else {
-        0
-    };
-    model.load_balancers.len() + calls
 }

@@ -549,12 +549,12 @@ impl Instance {
             self.start_stage(ctx, req, 0);
             return;
         }
-        self.to_data(ctx, req);
+        self.go_to_data(ctx, req);
     }
 
     /// The CPU work and the calls are done: call the data tier (through the pool or a new
     /// connection) or answer.
-    pub(super) fn to_data(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
+    pub(super) fn go_to_data(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let Some(pos) = self.find(req) else {
             return;
         };

@@ -13,7 +13,7 @@ impl Instance {
     /// the request goes on to the data tier.
     pub(super) fn start_stage(&mut self, ctx: &mut Ctx<'_>, req: ReqId, stage: u16) {
         let Some(&(from, to)) = self.calls.stages.get(usize::from(stage)) else {
-            self.to_data(ctx, req);
+            self.go_to_data(ctx, req);
             return;
         };
         let Some(pos) = self.find(req) else {
