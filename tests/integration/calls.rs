@@ -340,3 +340,42 @@ service_time = "exp(1ms)"
         }
     }
 }
+
+#[test]
+fn the_estimate_says_it_leaves_calls_out_rather_than_predicting_without_them() {
+    let m = model(
+        r#"
+[[clients]]
+name = "users"
+target = "front"
+rate = 100
+
+[[services]]
+name = "front"
+service_time = "exp(1ms)"
+calls = [{ to = "cb" }]
+
+[[services]]
+name = "search"
+workers = 100
+service_time = "exp(10ms)"
+
+[[services]]
+name = "other"
+service_time = "exp(1ms)"
+
+[[circuit_breakers]]
+name = "cb"
+target = "search"
+"#,
+    );
+    let est = dssim_lab::estimate::estimate(&m);
+    // No figures for the caller or the service it reaches through the breaker...
+    assert!(est.get("front").is_none() && est.get("search").is_none());
+    // ... while the rest of the model is still estimated.
+    assert!(est.get("other").is_some());
+    let text = dssim_lab::estimate::render(&m, &est);
+    assert!(text.contains("services.front.calls: not in this estimate"), "{text}");
+    assert!(text.contains("H_N/μ") && text.contains("Erlang B"), "{text}");
+    assert!(text.contains("circuit_breakers: not in this estimate"), "{text}");
+}

@@ -226,8 +226,9 @@ pub fn calls_notes(model: &ModelConfig) -> Vec<String> {
     let mut notes = Vec::new();
     for s in model.services.iter().filter(|s| !s.calls.is_empty()) {
         notes.push(format!(
-            "services.{}.calls: not in this estimate: the calls' time is left out of {}'s figures and \
-             their load out of the services called. By hand: calls in sequence add their times; a \
+            "services.{}.calls: not in this estimate: {} and the services it calls are left out \
+             of the table (and of components.csv's predicted columns), and the clients' response \
+             leaves the calls' time out. By hand: calls in sequence add their times; a \
              parallel fan-out waits for the slowest (N exponential calls of mean 1/μ: mean H_N/μ, \
              H_N = 1 + 1/2 + ... + 1/N; p99 −ln(1 − 0.99^(1/N))/μ); a bulkhead of c that refuses \
              without waiting refuses Erlang B(c, calls/s × mean call time) of its calls",
