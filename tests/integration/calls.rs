@@ -375,7 +375,16 @@ target = "search"
     // ... while the rest of the model is still estimated.
     assert!(est.get("other").is_some());
     let text = dssim_lab::estimate::render(&m, &est);
-    assert!(text.contains("services.front.calls: not in this estimate"), "{text}");
-    assert!(text.contains("H_N/μ") && text.contains("Erlang B"), "{text}");
-    assert!(text.contains("circuit_breakers: not in this estimate"), "{text}");
+    assert!(
+        text.contains("services.front.calls: not in this estimate"),
+        "{text}"
+    );
+    assert!(
+        text.contains("H_N/μ") && text.contains("Erlang B"),
+        "{text}"
+    );
+    assert!(
+        text.contains("circuit_breakers: not in this estimate"),
+        "{text}"
+    );
 }
