@@ -626,7 +626,8 @@ fn replication_modes_write_latency_is_the_min_or_max_of_the_deliveries() {
 
 /// A disk with an IOPS limit is an M/D/1 queue for Poisson misses: with every read a miss
 /// (one page of buffer pool over a million keys), 700 reads/s on a 1,000-IOPS disk spend
-/// 1 ms on the disk plus the M/D/1 wait ρ / (2μ(1 − ρ)) = 1.167 ms: 2.167 ms in the node.
+/// 1 ms on the disk plus the M/D/1 wait ρ / (2μ(1 − ρ)) = 1.167 ms: 2.167 ms in the node;
+/// the estimate predicts the same.
 #[test]
 fn disk_iops_limit_is_an_md1_queue() {
     let m = app_db(
@@ -657,4 +658,13 @@ fn disk_iops_limit_is_an_md1_queue() {
         (mean - theory).abs() < 4.0 * se + 0.03,
         "{mean} vs {theory}"
     );
+    // The estimate queues the misses for the disk the same way (M/D/1), and names it.
+    let est = dssim_lab::estimate::estimate(&m);
+    let node = est.get("db.primary").expect("a db.primary prediction");
+    let predicted = node.sojourn_ms.expect("a predicted time");
+    println!("estimate: {predicted:.4} ms");
+    assert!((predicted - theory).abs() < 1e-3 * theory, "{predicted}");
+    assert!(node.method.contains("M/D/1"), "{}", node.method);
+    // Past the disk's rate (1,000 misses/s) the node does not keep up.
+    assert!((node.saturation_rps - 1000.0).abs() < 1e-6, "{node:?}");
 }

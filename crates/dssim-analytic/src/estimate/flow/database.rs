@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<'a> Prep<'a> {
+impl<'a> FlowModel<'a> {
     /// Database `di` fed `load`: per shard, writes to the primary and reads to the primary
     /// or replicas; each node solved as a load-dependent queue.
     /// Time per database request that the slots bounding database `di` (its callers'
@@ -49,7 +49,7 @@ impl<'a> Prep<'a> {
         rates: &[f64],
         outside: f64,
         pin: bool,
-    ) -> Vec<DbNodeOut> {
+    ) -> Vec<DbNodeFigures> {
         let g = &self.grid;
         let d = &self.m.databases[di];
         let sh = &self.shards[di];
@@ -174,8 +174,32 @@ impl<'a> Prep<'a> {
                 let ph = *hits_cache
                     .entry((shard_key, role))
                     .or_insert_with(|| pool_hit(shard_key, read_f, write_f));
-                let miss_disk = ph.map_or(0.0, |h| (1.0 - h) * disk);
                 let lambda = r + w;
+                // An IOPS limit: the misses queue for the disk, which serves one every
+                // 1/iops seconds in FIFO order (M/D/1 for Poisson misses), then take their
+                // `disk_read`.
+                let iops = d.buffer_pool.as_ref().and_then(|b| b.iops);
+                let (miss_disk, disk_sat) = match (ph, iops) {
+                    (Some(h), Some(iops)) if iops > 0.0 => {
+                        let miss = (1.0 - h).clamp(0.0, 1.0);
+                        let slot = 1.0 / iops;
+                        let rho = lambda * miss * slot;
+                        let t = if rho < 1.0 {
+                            slot + rho * slot / (2.0 * (1.0 - rho))
+                        } else {
+                            f64::INFINITY
+                        };
+                        (
+                            part(miss, disk + t),
+                            if miss > 0.0 {
+                                iops / miss
+                            } else {
+                                f64::INFINITY
+                            },
+                        )
+                    }
+                    (h, _) => (h.map_or(0.0, |h| (1.0 - h) * disk), f64::INFINITY),
+                };
                 let (base, fixed) = if lambda > 0.0 {
                     (
                         (r * read_time + w * write_time) / lambda,
@@ -192,8 +216,10 @@ impl<'a> Prep<'a> {
                     outside_s: outside,
                     cores: d.cores.map(u64::from),
                 };
-                let sat = model.saturation();
-                let sol = if pin && lambda >= sat * (1.0 - 1e-4) {
+                let sat = model.saturation().min(disk_sat);
+                let sol = if !miss_disk.is_finite() {
+                    None // the disk does not keep up
+                } else if pin && lambda >= sat * (1.0 - 1e-4) {
                     model.pinned().or_else(|| model.solve(lambda))
                 } else {
                     model.solve(lambda)
@@ -243,7 +269,7 @@ impl<'a> Prep<'a> {
                 };
                 let stretch = sol.map_or(f64::INFINITY, |x| x.stretch);
                 let core_wait = sol.map_or(0.0, |x| x.wait_s);
-                out.push(DbNodeOut {
+                out.push(DbNodeFigures {
                     region,
                     callers_limit: model.callers_limit(),
                     reads: r,
@@ -314,7 +340,7 @@ impl<'a> Prep<'a> {
         di: usize,
         from: &Option<String>,
         read: bool,
-        db_nodes: &BTreeMap<usize, Vec<DbNodeOut>>,
+        db_nodes: &BTreeMap<usize, Vec<DbNodeFigures>>,
     ) -> f64 {
         let Some(nodes) = db_nodes.get(&di) else {
             return self.unloaded(Node::Db(di), read, 0);
@@ -342,7 +368,7 @@ impl<'a> Prep<'a> {
         from: &Option<String>,
         read: bool,
         time: &BTreeMap<Node, f64>,
-        db_nodes: &BTreeMap<usize, Vec<DbNodeOut>>,
+        db_nodes: &BTreeMap<usize, Vec<DbNodeFigures>>,
     ) -> f64 {
         match b {
             Node::Db(di) => self.db_time(di, from, read, db_nodes),
@@ -379,6 +405,12 @@ fn db_method(d: &DatabaseConfig, pool: bool) -> String {
     }
     if pool {
         m.push_str("; buffer pool: Che (LRU)");
+        if let Some(iops) = d.buffer_pool.as_ref().and_then(|b| b.iops) {
+            m.push_str(&format!(
+                "; disk: M/D/1, one read per 1/iops = {:.3} ms (Poisson misses)",
+                1e3 / iops
+            ));
+        }
     }
     m
 }

@@ -3,12 +3,23 @@
 
 use super::*;
 
-impl<'a> Prep<'a> {
+impl<'a> FlowModel<'a> {
     /// One pass at these client rates (requests per second each).
     ///
     /// With `pin`, a database node at its saturation (a saturated closed loop keeps a
     /// backlog upstream) is taken at its cap rather than in the chain's light state.
-    pub fn pass(&self, rates: &[f64], pin: bool) -> Pass {
+    pub fn pass(&self, rates: &[f64], pin: bool) -> FlowResult {
+        self.pass_with(rates, pin, true)
+    }
+
+    /// A pass for a closed loop's bisection, which reads only the services as stations
+    /// (their flow-equivalent rates) and each client's time outside them: a pool's exact
+    /// chain, whose figures the loop's own solution replaces, is not solved.
+    pub fn stations_pass(&self, rates: &[f64]) -> FlowResult {
+        self.pass_with(rates, false, false)
+    }
+
+    fn pass_with(&self, rates: &[f64], pin: bool, chains: bool) -> FlowResult {
         let m = self.m;
         let g = &self.grid;
         let mut inputs: BTreeMap<Node, Vec<(Option<usize>, Load)>> = BTreeMap::new();
@@ -76,10 +87,10 @@ impl<'a> Prep<'a> {
             }
         }
         // Loads downstream.
-        let mut caches: BTreeMap<usize, CacheOut> = BTreeMap::new();
+        let mut caches: BTreeMap<usize, CacheFigures> = BTreeMap::new();
         let mut lb_rps: BTreeMap<usize, f64> = BTreeMap::new();
         let mut svc_load: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
-        let mut db_nodes: BTreeMap<usize, Vec<DbNodeOut>> = BTreeMap::new();
+        let mut db_nodes: BTreeMap<usize, Vec<DbNodeFigures>> = BTreeMap::new();
         let mut queue_rate: BTreeMap<usize, f64> = BTreeMap::new();
         for &n in &self.order {
             let parts = inputs.remove(&n).unwrap_or_default();
@@ -145,7 +156,7 @@ impl<'a> Prep<'a> {
                 Node::Db(_) => {}
                 Node::Queue(qi) => {
                     let lambda = queue_rate.get(&qi).copied().unwrap_or(0.0);
-                    rows_queues.push(self.queue_row(qi, lambda));
+                    rows_queues.extend(self.queue_rows(qi, lambda));
                 }
                 Node::Cache(ci) => {
                     let Some(stats) = caches.get_mut(&ci) else {
@@ -169,7 +180,8 @@ impl<'a> Prep<'a> {
                 }
                 Node::Service(si) => {
                     let (r, w) = svc_load.get(&si).copied().unwrap_or((0.0, 0.0));
-                    let (row, pool, t, st) = self.service_times(si, r, w, &caches, &db_nodes);
+                    let (row, pool, t, st) =
+                        self.service_times(si, r, w, &caches, &db_nodes, chains);
                     time.insert(n, t);
                     stations.push(st);
                     rows_services.push(row);
@@ -234,7 +246,16 @@ impl<'a> Prep<'a> {
         }
         components.extend(sorted_by_model(
             rows_queues,
-            m.queues.iter().map(|q| q.name.clone()).collect(),
+            m.queues
+                .iter()
+                .flat_map(|q| {
+                    std::iter::once(q.name.clone()).chain(
+                        q.priorities
+                            .iter()
+                            .map(|p| format!("{}.{}", q.name, p.name)),
+                    )
+                })
+                .collect(),
         ));
         // Per client: the service it queues in and the share of its requests that get
         // there (past its browser cache and the CDN edges on the way).
@@ -259,7 +280,7 @@ impl<'a> Prep<'a> {
                 None
             })
             .collect();
-        Pass {
+        FlowResult {
             components,
             response_s,
             stations,

@@ -3,9 +3,9 @@
 
 use super::*;
 
-impl<'a> Prep<'a> {
+impl<'a> FlowModel<'a> {
     /// Prepares `m` (a validated model; anything else is still handled without panics).
-    pub fn new(m: &'a ModelConfig, window: Option<(f64, f64)>) -> Prep<'a> {
+    pub fn new(m: &'a ModelConfig, window: Option<(f64, f64)>) -> FlowModel<'a> {
         let key_space = m.clients.iter().map(|c| c.keys).max().unwrap_or(1).max(1);
         let masses: Vec<Mass> = m
             .clients
@@ -36,7 +36,7 @@ impl<'a> Prep<'a> {
             .iter()
             .map(|d| Shards::new(d, key_space))
             .collect();
-        let mut p = Prep {
+        let mut p = FlowModel {
             m,
             grid,
             unit,
@@ -488,7 +488,7 @@ impl<'a> Prep<'a> {
         &self,
         si: usize,
         r: f64,
-        caches: &BTreeMap<usize, CacheOut>,
+        caches: &BTreeMap<usize, CacheFigures>,
     ) -> f64 {
         let s = &self.m.services[si];
         let m = self.m;
