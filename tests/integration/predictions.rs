@@ -437,7 +437,11 @@ fn every_shipped_file_estimates_without_nan() {
 /// | exp(1 ms), deadline(5ms), 900/s | M/M/1+D (Barrer) | 2.788 ms served |
 /// | round robin over 3 exp(10 ms), 240/s | E3/M/1 | 34.59 ms |
 /// | round robin over 3 × 2 workers exp(10 ms), 480/s | E3/M/2 (GI/M/c, σ root) | 20.587 ms (Allen–Cunneen: 21.85) |
-/// | 4 workers (exp 4 ms), pool of 2 (exp 6 ms), 250/s | Markov chain (requests, at the pool) | utilization 0.762 |
+/// | 4 workers (exp 4 ms), pool of 2 (exp 6 ms), 250/s | Markov chain (requests, at the pool) | utilization 0.76263, pool wait 2.2021 ms, 20.546 ms in the app |
+///
+/// The pool's exact figures come from the same chain built state by state and solved
+/// densely (truncated at 300 requests, tail below 1e-15) outside this code base; the
+/// chain's own solver is checked against a dense solve in `queueing`'s unit tests.
 #[test]
 fn exact_cases_are_predicted_exactly_and_match_the_simulation() {
     let cases: [(&str, &str, u64); 8] = [
@@ -527,7 +531,10 @@ fn exact_cases_are_predicted_exactly_and_match_the_simulation() {
                 assert!(app.method.contains("E3/M/c"), "{}", app.method);
             }
             _ => {
-                assert!(app.utilization.unwrap() < 0.8, "{app:?}");
+                within("utilization", app.utilization.unwrap(), 0.76263);
+                within("time", app.sojourn_ms.unwrap(), 20.546);
+                let pool = est.get("app.pool").unwrap();
+                within("pool wait", pool.sojourn_ms.unwrap(), 2.2021);
                 assert!(app.method.contains("Markov chain"), "{}", app.method);
                 // The flow-equivalent server (the decomposition that stands in for large
                 // instances) takes the workers' loop as settled at each busy-worker count:

@@ -378,6 +378,10 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
                 }
             }
             pass.response_s[i] = r_law;
+        } else if !pass.response_s[i].is_finite() && r_law.is_finite() {
+            // The pinned pass leaves a service before the saturated node without a steady
+            // state of its own (its workers all held): the law still gives the response.
+            pass.response_s[i] = r_law;
         }
     }
     let clients = model
