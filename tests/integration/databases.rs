@@ -665,6 +665,6 @@ fn disk_iops_limit_is_an_md1_queue() {
     println!("estimate: {predicted:.4} ms");
     assert!((predicted - theory).abs() < 1e-3 * theory, "{predicted}");
     assert!(node.method.contains("M/D/1"), "{}", node.method);
-    // Past the disk's rate (1,000 misses/s) the node does not keep up.
-    assert!((node.saturation_rps - 1000.0).abs() < 1e-6, "{node:?}");
+    // Past the disk's rate (1,000 misses/s, a miss ratio of 1 − 1e-6) it does not keep up.
+    assert!((node.saturation_rps - 1000.0).abs() < 0.01, "{node:?}");
 }

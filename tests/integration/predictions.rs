@@ -649,6 +649,34 @@ fn estimate_explain_names_each_formula() {
     assert!(line("client web").contains("open"), "{text}");
     let plain = crate::support::dssim_ok(&dir, &["estimate", "m.toml"]);
     assert!(!plain.contains("method"), "{plain}");
+    // What the simulator added last: a connection per request without a pool, a disk's
+    // IOPS limit, priority classes of a job queue.
+    write(
+        &dir,
+        "n.toml",
+        "[[clients]]\nname='users'\ntarget='app'\nrate=100\nread_ratio=0.5\n\
+         [[services]]\nname='app'\nservice_time='exp(1ms)'\nconnect_time='exp(20ms)'\ndatabase='db'\n\
+         [[databases]]\nname='db'\nread_time='exp(1ms)'\nwrite_time='exp(1ms)'\n\
+         buffer_pool={pages=10, disk_read='1ms', iops=500}\n\
+         [[queues]]\nname='jobs'\nproducer='app'\njob_time='exp(4ms)'\n\
+         priorities=[{name='high', share=0.25}, {name='low', share=0.75}]\n",
+    );
+    let text = crate::support::dssim_ok(&dir, &["estimate", "--explain", "n.toml"]);
+    let explained: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !(l.starts_with("component") && l.ends_with("method")))
+        .collect();
+    let line = |start: &str| {
+        explained
+            .iter()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?} line in\n{text}"))
+            .to_string()
+    };
+    assert!(line("app ").contains("connect_time"), "{text}");
+    assert!(line("db.primary ").contains("M/D/1"), "{text}");
+    assert!(line("jobs.high ").contains("Cobham"), "{text}");
+    assert!(line("jobs.low ").contains("class 2 of 2"), "{text}");
 }
 
 /// A database node with `cores` (at most C queries execute at once, the others wait for a
