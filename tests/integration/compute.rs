@@ -837,8 +837,9 @@ health_check = { interval = "2s", timeout = "1s", healthy = 1, unhealthy = 2 }
 
 /// No pool: every data call first opens a connection (`connect_time`). With ample workers
 /// nothing queues, so the mean latency grows by exactly the mean set-up time (theory:
-/// + 20 ms for exp(20ms)); a `pool` keeps its connections open and pays nothing. The
-/// estimate holds the worker for the set-up too: its response time grows by the same
+/// + 20 ms for exp(20ms)); a `pool` keeps its connections open and pays nothing.
+///
+/// The estimate holds the worker for the set-up too: its response time grows by the same
 /// 20 ms (and not with a pool), and `--explain` names it.
 #[test]
 fn connect_time_is_paid_per_request_without_a_pool_only() {
