@@ -430,7 +430,7 @@ fn hops(model: &ModelConfig, topo: &Topology, c: &ClientConfig, to: Component) -
         }
         // A load balancer or cache whose forward hop names nothing.
         Some(Component::LoadBalancer(_) | Component::Cache(_)) => 1.0,
-        _ => 0.0,
+        Some(Component::Database(_) | Component::Queue(_) | Component::Client(_)) | None => 0.0,
     };
     path.iter().rev().skip(1).fold(end, |h, _| 1.0 + h)
 }
@@ -466,7 +466,7 @@ fn path_time(model: &ModelConfig, topo: &Topology, to: Component) -> f64 {
                 end = mean(&model.caches[k.0].latency);
                 break;
             }
-            _ => break,
+            Component::Database(_) | Component::Queue(_) | Component::Client(_) => break,
         }
     }
     parses.iter().rev().fold(end, |t, p| p + t)

@@ -65,6 +65,21 @@ pub struct ModelConfig {
     pub network: NetworkConfig,
 }
 
+/// The sections of a model file, as `--set model.SECTION...` paths start (one per field of
+/// [`ModelConfig`]; a new kind adds its list here).
+pub const SECTIONS: &[&str] = &[
+    "clients",
+    "services",
+    "network",
+    "load_balancers",
+    "caches",
+    "databases",
+    "queues",
+    "faults",
+    "autoscalers",
+    "changes",
+];
+
 /// The `[network]` table.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

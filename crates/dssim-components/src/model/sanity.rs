@@ -116,7 +116,10 @@ fn takes_time(model: &ModelConfig, topo: &Topology, c: &ClientConfig, to: Compon
             Component::Cache(k) if model.caches[k.0].tier == Tier::Cdn => {
                 return pos(&model.caches[k.0].latency)
             }
-            _ => return false,
+            Component::Cache(_)
+            | Component::Database(_)
+            | Component::Queue(_)
+            | Component::Client(_) => return false,
         }
     }
     false

@@ -325,13 +325,18 @@ impl Topology {
     /// origin; none for the rest, and none for a component on a ring of such hops, so that
     /// every walk along `next` ends.
     pub fn next(&self, c: Component) -> Option<Component> {
-        let hop = match c {
+        self.hop(c).filter(|_| !self.looped.contains(&c))
+    }
+
+    /// The forward hop of `c` as written, ring or not. A kind that passes requests on
+    /// (in front of another component) names its hop here.
+    fn hop(&self, c: Component) -> Option<Component> {
+        match c {
             Component::Client(x) => self.target(x),
             Component::LoadBalancer(x) => self.backends(x),
             Component::Cache(x) => self.origin(x),
-            _ => None,
-        };
-        hop.filter(|_| !self.looped.contains(&c))
+            Component::Service(_) | Component::Database(_) | Component::Queue(_) => None,
+        }
     }
 
     /// The components from `c` on along forward hops ([`Topology::next`]), `c` first.
@@ -415,7 +420,8 @@ impl Topology {
     }
 
     /// Servers (every component but clients) in an order where each comes after everything
-    /// that sends to it; components on a loop (which validation refuses) are left out.
+    /// that sends to it; components on a loop through a service (which validation refuses)
+    /// are left out.
     pub fn order(&self) -> &[Component] {
         &self.order
     }
@@ -439,12 +445,6 @@ impl Topology {
     /// The components whose forward hop lies on a ring of forward hops (each has at most
     /// one, so a ring is found by walking until a component repeats).
     fn forward_rings(&self) -> Vec<Component> {
-        let raw = |c: Component| match c {
-            Component::Client(x) => self.target(x),
-            Component::LoadBalancer(x) => self.backends(x),
-            Component::Cache(x) => self.origin(x),
-            _ => None,
-        };
         let mut done: BTreeMap<Component, bool> = BTreeMap::new();
         let mut rings = Vec::new();
         let starts = self
@@ -463,7 +463,7 @@ impl Topology {
                     break;
                 }
                 path.push(c);
-                at = raw(c);
+                at = self.hop(c);
             }
             for c in path {
                 done.insert(c, true);
@@ -557,9 +557,12 @@ mod tests {
             name = "redis"
             [[databases]]
             name = "db"
+            read_time = "1ms"
+            write_time = "2ms"
             [[queues]]
             name = "mail"
             producer = "app"
+            job_time = "1ms"
             "#,
         );
         let t = Topology::new(&m);
@@ -584,7 +587,7 @@ mod tests {
         assert!(pos(Component::Cache(CacheIx(0))) < pos(Component::LoadBalancer(LbIx(0))));
         assert!(pos(Component::Service(app)) < pos(Component::Cache(CacheIx(1))));
         assert!(pos(Component::Cache(CacheIx(1))) < pos(Component::Database(DbIx(0))));
-        assert_eq!(t.edges().len(), 7);
+        assert_eq!(t.edges().len(), 6);
     }
 
     #[test]
@@ -616,8 +619,41 @@ mod tests {
         assert_eq!(t.walk(Component::Client(ClientIx(0))).count(), 2);
         assert_eq!(t.service_behind(Component::Cache(c)), None);
         assert_eq!(t.cache_order().len(), 3);
-        // The ring's members are on a loop: left out of the order.
-        assert_eq!(t.order(), &[Component::Cache(c)]);
+        // With the ring cut, every cache has its place in the order.
+        assert_eq!(
+            t.order(),
+            &[
+                Component::Cache(b),
+                Component::Cache(c),
+                Component::Cache(a)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_loop_through_a_service_is_left_out_of_the_order() {
+        // The app cache's misses go back to the service that reads through it.
+        let m = model(
+            r#"
+            [[clients]]
+            name = "users"
+            target = "app"
+            rate = 10.0
+            [[services]]
+            name = "app"
+            service_time = "1ms"
+            cache = "redis"
+            [[caches]]
+            name = "redis"
+            origin = "app"
+            "#,
+        );
+        let t = Topology::new(&m);
+        assert_eq!(
+            t.downstream(Component::Cache(CacheIx(0))),
+            vec![Component::Service(ServiceIx(0))]
+        );
+        assert!(t.order().is_empty());
     }
 
     #[test]

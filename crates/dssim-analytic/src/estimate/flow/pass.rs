@@ -255,7 +255,9 @@ impl<'a> Prep<'a> {
                                 share *= st.origin_calls / st.requests;
                             }
                         }
-                        _ => return None,
+                        Component::Database(_) | Component::Queue(_) | Component::Client(_) => {
+                            return None
+                        }
                     }
                 }
                 None

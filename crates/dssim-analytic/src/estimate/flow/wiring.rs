@@ -343,7 +343,10 @@ impl<'a> Prep<'a> {
                     v.push(self.m.services[si.0].name.clone());
                     break;
                 }
-                _ => break,
+                Component::Cache(_)
+                | Component::Database(_)
+                | Component::Queue(_)
+                | Component::Client(_) => break,
             }
         }
         v
