@@ -163,13 +163,8 @@ pub struct FlowModel<'a> {
     /// The measured window of a run, seconds (caches start empty at 0); steady state
     /// when absent.
     window: Option<(f64, f64)>,
-    /// Name lookups, built once (a model may have thousands of components): load
-    /// balancers, services and CDN edges by name; databases; app caches.
-    nodes: BTreeMap<&'a str, Node>,
-    dbs: BTreeMap<&'a str, usize>,
-    app_caches: BTreeMap<&'a str, usize>,
-    /// Per cache: the services that read through it, in order.
-    users: Vec<Vec<usize>>,
+    /// The model's resolved wiring: every name lookup and edge a pass follows.
+    topo: dssim_components::model::Topology,
     /// Per service: the database its data calls reach (through its app cache or not).
     reach: Vec<Option<usize>>,
     /// Per client: the service its target leads to.

@@ -1,8 +1,6 @@
 //! Running a built world: the measured window, the run caps, the report.
 
-use std::collections::BTreeMap;
-
-use dssim_engine::{ActorId, SimTime};
+use dssim_engine::SimTime;
 
 use crate::cache::{CacheStats, Tier};
 use crate::node::{Msg, Node};
@@ -213,17 +211,9 @@ impl World {
         }
     }
 
-    /// The run's trace, each actor named by its most specific name (`app.2`, `db.replica1`).
+    /// The run's trace, each actor named by its canonical name (`app.2`, `db.primary`,
+    /// `cache@app.0`): the one it got at the build.
     pub(super) fn trace_report(&self) -> crate::trace::RunTrace {
-        let mut names: BTreeMap<ActorId, &str> = BTreeMap::new();
-        for (name, ids) in &self.ids {
-            if let [id] = ids.as_slice() {
-                let e = names.entry(*id).or_insert(name);
-                if name.len() > e.len() {
-                    *e = name;
-                }
-            }
-        }
         let actors = self.sim.actors();
         self.sim.shared().trace.report(|id| {
             let kind = match actors.get(id as usize) {
@@ -244,21 +234,10 @@ impl World {
                 Some(Node::JobQueue(_)) => "queue",
                 _ => "other",
             };
-            // A database node by its canonical name (`db.primary` when there is one shard,
-            // not its `db.shard.0.primary` alias); any other actor by its longest name.
-            let canonical = match actors.get(id as usize) {
-                Some(Node::Db(d)) => self
-                    .model
-                    .databases
-                    .get(d.db)
-                    .map(|c| c.node_name(d.shard as u32, d.node as u32)),
-                _ => None,
-            };
-            let name = canonical.unwrap_or_else(|| {
-                names
-                    .get(&id)
-                    .map_or_else(|| format!("actor {id}"), |n| n.to_string())
-            });
+            let name = self
+                .names
+                .get(id as usize)
+                .map_or_else(|| format!("actor {id}"), String::clone);
             (name, kind)
         })
     }

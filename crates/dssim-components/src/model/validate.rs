@@ -1,6 +1,6 @@
 //! Validation of a whole model: names, references between components, every value's range.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use dssim_engine::SimTime;
 
@@ -11,35 +11,20 @@ use crate::client::Arrival;
 use crate::units::{check_non_negative, check_ratio, Dur};
 use crate::ConfigError;
 
+use super::topology::{CacheIx, Component};
 use super::*;
 
 impl ModelConfig {
-    pub(super) fn names(&self) -> BTreeMap<String, Named> {
-        let mut m = BTreeMap::new();
-        for c in &self.clients {
-            m.insert(c.name.clone(), Named::Client);
-        }
-        for s in &self.services {
-            m.insert(s.name.clone(), Named::Service);
-        }
-        for q in &self.queues {
-            m.insert(q.name.clone(), Named::Queue);
-        }
-        for d in &self.databases {
-            m.insert(d.name.clone(), Named::Database);
-        }
-        for c in &self.caches {
-            m.insert(c.name.clone(), Named::Cache(c.tier));
-        }
-        for l in &self.load_balancers {
-            m.insert(l.name.clone(), Named::LoadBalancer);
-        }
-        m
-    }
-
     /// Checks references, ranges and required fields; every problem is reported with the
     /// path of the offending value (`clients.users.rate`).
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        self.topology().map(|_| ())
+    }
+
+    /// Validates the model ([`ModelConfig::validate`]) and gives its resolved wiring, the
+    /// one [`Topology`] the build and the checks read.
+    pub fn topology(&self) -> Result<Topology, Vec<ConfigError>> {
+        let topo = Topology::new(self);
         let mut errs = Vec::new();
         let mut seen = BTreeSet::new();
         let all_names = self
@@ -67,7 +52,7 @@ impl ModelConfig {
                 ));
             }
         }
-        let names = self.names();
+        let names = |n: &str| topo.lookup(n).map(|c| Named::of(self, c));
         if self.clients.is_empty() {
             errs.push(ConfigError::new(
                 "clients",
@@ -76,7 +61,7 @@ impl ModelConfig {
         }
         for c in &self.clients {
             let p = format!("clients.{}", c.name);
-            match names.get(&c.target) {
+            match names(&c.target) {
                 Some(Named::Service | Named::LoadBalancer) | Some(Named::Cache(Tier::Cdn)) => {}
                 Some(Named::Client | Named::Queue) => errs.push(ConfigError::new(
                     format!("{p}.target"),
@@ -182,7 +167,7 @@ impl ModelConfig {
                 ));
             }
             if let Some(cache) = &s.cache {
-                match names.get(cache) {
+                match names(cache) {
                     Some(Named::Cache(Tier::App)) => {}
                     Some(Named::Cache(Tier::Cdn)) => errs.push(ConfigError::new(
                         format!("{p}.cache"),
@@ -224,7 +209,7 @@ impl ModelConfig {
             }
             crate::validate::service(s, &p, &mut errs);
             if let Some(db) = &s.database {
-                if !matches!(names.get(db), Some(Named::Database)) {
+                if !matches!(names(db), Some(Named::Database)) {
                     errs.push(unknown_name(
                         format!("{p}.database"),
                         db,
@@ -236,11 +221,11 @@ impl ModelConfig {
         for d in &self.databases {
             crate::database::validate(d, &mut errs);
         }
-        for c in &self.caches {
+        for (ci, c) in self.caches.iter().enumerate() {
             errs.extend(c.validate());
             let Some(origin) = &c.origin else { continue };
             let p = format!("caches.{}.origin", c.name);
-            match names.get(origin) {
+            match names(origin) {
                 Some(Named::Service | Named::LoadBalancer) | Some(Named::Cache(Tier::Cdn)) => {}
                 Some(_) => errs.push(ConfigError::new(
                     p.clone(),
@@ -268,23 +253,11 @@ impl ModelConfig {
                 ));
             }
             // Edges may stand in front of edges, but a loop would never answer.
-            let mut at = c;
-            for _ in 0..self.caches.len() {
-                match at
-                    .origin
-                    .as_ref()
-                    .and_then(|o| self.caches.iter().find(|k| &k.name == o))
-                {
-                    Some(next) if next.name == c.name => {
-                        errs.push(ConfigError::new(
-                            p.clone(),
-                            "the chain of origins comes back to this cache: requests would loop forever",
-                        ));
-                        break;
-                    }
-                    Some(next) => at = next,
-                    None => break,
-                }
+            if topo.on_ring(Component::Cache(CacheIx(ci))) {
+                errs.push(ConfigError::new(
+                    p.clone(),
+                    "the chain of origins comes back to this cache: requests would loop forever",
+                ));
             }
         }
         for c in &self.clients {
@@ -370,9 +343,9 @@ impl ModelConfig {
                 }
             }
         }
-        crate::sanity::check(self, &mut errs);
+        crate::sanity::check(self, &topo, &mut errs);
         if errs.is_empty() {
-            Ok(())
+            Ok(topo)
         } else {
             Err(errs)
         }

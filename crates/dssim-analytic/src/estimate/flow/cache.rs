@@ -178,7 +178,7 @@ impl<'a> FlowModel<'a> {
         };
         let (read_s, write_s, t);
         if c.tier == Tier::Cdn {
-            let origin = c.origin.as_deref().and_then(|o| self.node_of(o));
+            let origin = self.origin_of(ci);
             let call = 2.0 * c.origin_latency.as_ref().map_or(0.0, |d| secs(d.0.mean()))
                 + origin.map_or(0.0, |o| {
                     self.backend_time(o, &c.region, true, time, db_nodes)

@@ -1,6 +1,8 @@
 //! One pass: client rates carried downstream in topological order, then times added back
 //! upstream to each client.
 
+use dssim_components::model::topology::{ClientIx, Component};
+
 use super::*;
 
 impl<'a> FlowModel<'a> {
@@ -82,7 +84,7 @@ impl<'a> FlowModel<'a> {
                     ..ComponentEstimate::empty()
                 });
             }
-            if let Some(t) = self.node_of(&c.target) {
+            if let Some(t) = self.target_of(i) {
                 inputs.entry(t).or_default().push((None, load));
             }
         }
@@ -100,10 +102,9 @@ impl<'a> FlowModel<'a> {
             }
             match n {
                 Node::Cache(ci) if m.caches[ci].tier == Tier::Cdn => {
-                    let c = &m.caches[ci];
                     let (out, stats) = self.edge(ci, &sum);
                     caches.insert(ci, stats);
-                    if let Some(o) = c.origin.as_deref().and_then(|o| self.node_of(o)) {
+                    if let Some(o) = self.origin_of(ci) {
                         inputs.entry(o).or_default().push((None, out));
                     }
                 }
@@ -116,7 +117,7 @@ impl<'a> FlowModel<'a> {
                 }
                 Node::Lb(li) => {
                     lb_rps.insert(li, total(g, &sum));
-                    if let Some(t) = self.node_of(&m.load_balancers[li].backends) {
+                    if let Some(t) = self.backends_of(li) {
                         inputs.entry(t).or_default().push((None, sum));
                     }
                 }
@@ -189,7 +190,7 @@ impl<'a> FlowModel<'a> {
                 }
                 Node::Lb(li) => {
                     let l = &m.load_balancers[li];
-                    let to = self.node_of(&l.backends);
+                    let to = self.backends_of(li);
                     let behind = to.and_then(|t| time.get(&t).copied()).unwrap_or(0.0);
                     let hop = to.map_or(0.0, |t| 2.0 * self.lat(&l.region, &self.region_of(t)));
                     let t = lb_parse_s(l) + hop + behind;
@@ -211,7 +212,7 @@ impl<'a> FlowModel<'a> {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let Some(t) = self.node_of(&c.target) else {
+                let Some(t) = self.target_of(i) else {
                     return 0.0;
                 };
                 let there = time.get(&t).copied().unwrap_or(0.0)
@@ -262,19 +263,22 @@ impl<'a> FlowModel<'a> {
         let reach = (0..m.clients.len())
             .map(|i| {
                 let mut share = 1.0 - client_hit[i];
-                let mut t = self.node_of(&m.clients[i].target)?;
-                for _ in 0..16 {
+                let to = self.topo.target(ClientIx(i))?;
+                for t in self.topo.walk(to) {
                     match t {
-                        Node::Service(si) => return Some((m.services[si].name.clone(), share)),
-                        Node::Lb(li) => t = self.node_of(&m.load_balancers[li].backends)?,
-                        Node::Cache(ci) => {
-                            let st = caches.get(&ci)?;
+                        Component::Service(si) => {
+                            return Some((m.services[si.0].name.clone(), share))
+                        }
+                        Component::LoadBalancer(_) => {}
+                        Component::Cache(ci) => {
+                            let st = caches.get(&ci.0)?;
                             if st.requests > 0.0 {
                                 share *= st.origin_calls / st.requests;
                             }
-                            t = self.node_of(m.caches[ci].origin.as_deref()?)?;
                         }
-                        _ => return None,
+                        Component::Database(_) | Component::Queue(_) | Component::Client(_) => {
+                            return None
+                        }
                     }
                 }
                 None

@@ -38,8 +38,8 @@ impl<'a> FlowModel<'a> {
             self.read_share_of_service(si)
         };
         // The data call.
-        let cache = self.app_cache_named(&s.cache);
-        let (data, has_data) = match (cache, self.db_index(&s.database)) {
+        let cache = self.cache_of(si);
+        let (data, has_data) = match (cache, self.db_of(si)) {
             (Some(ci), _) => {
                 let k = &m.caches[ci];
                 let rtt = if k.local {
