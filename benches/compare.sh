@@ -12,7 +12,10 @@
 #      balancer with health checks, 8 app nodes, cache, database with replicas, 2 s client
 #      timeouts and retries) in events/s;
 #   5. peak RSS of 200k requests/s with a 1 h client timeout (benches/timeout-rss.toml)
-#      at two simulated durations: flat when timeouts cost memory only while in flight.
+#      at two simulated durations: flat when timeouts cost memory only while in flight;
+#   6. a whole simulated day of experiments/production-day.toml at the stress load (the
+#      table's 5,800/s peak, 300/s trough: --set clients.users.peak=5800, rate=300), with
+#      its outputs (time series included), in CPU seconds (DAY=0 skips it: ~10 CPU minutes).
 #
 #   benches/compare.sh            # from the repository root
 #   CUSTOMERS=5000000 SIMPY_CUSTOMERS=500000 ROUNDS=2 benches/compare.sh
@@ -28,6 +31,7 @@ CUSTOMERS=${CUSTOMERS:-5000000}
 SIMPY_CUSTOMERS=${SIMPY_CUSTOMERS:-500000}
 PROD_SECONDS=${PROD_SECONDS:-120}
 RSS_SECONDS=${RSS_SECONDS:-"30 90"}
+DAY=${DAY:-1}
 ROUNDS=${ROUNDS:-1}
 PIN=()
 if command -v taskset >/dev/null 2>&1 && taskset -c 0 true 2>/dev/null; then
@@ -117,6 +121,11 @@ for round in $(seq 1 "$ROUNDS"); do
     measure "rss-$s" "${PIN[@]}" "$DSSIM" run benches/timeout-rss.toml --jobs 1 \
       --out "$OUT/rss-$s" --set "duration=${s}s"
   done
+  if [ "$DAY" != 0 ]; then
+    rm -rf "$OUT/day"
+    measure day "${PIN[@]}" "$DSSIM" run experiments/production-day.toml --jobs 1 --out "$OUT/day" \
+      --set clients.users.rate=300 --set clients.users.peak=5800
+  fi
 done
 
 N=$(col "$OUT/mm1-none" requests)
@@ -169,6 +178,14 @@ awk -v d="${D0%% *}" -v b="${B%% *}" 'BEGIN { printf "  without a timeout / bare
 echo
 printf "  production model, %s s at the 5,800/s peak: %s events/s [%s], %s requests/s (target >= 12 M events/s)\n" \
   "$PROD_SECONDS" "$(stat prod "$PROD_EVENTS" 2 | fmt)" "$(stat prod "$PROD_EVENTS" 1 | fmt)" "$(stat prod "$PROD_REQ" 2 | fmt)"
+if [ "$DAY" != 0 ]; then
+  DAY_EVENTS=$(col "$OUT/day" events)
+  printf "  a whole day (production-day at the 5,800/s peak, %s requests, %s events): %s CPU s [%s s wall], %s events/s (target < 240 CPU s)\n" \
+    "$(col "$OUT/day" requests)" "$DAY_EVENTS" \
+    "$(awk '{ print $2 }' "$OUT/day.times" | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')" \
+    "$(awk '{ print $1 }' "$OUT/day.times" | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')" \
+    "$(stat day "$DAY_EVENTS" 2 | fmt)"
+fi
 if [ ${#TIME[@]} -gt 0 ]; then
   for s in $RSS_SECONDS; do
     rss=$(sort -n -k3 "$OUT/rss-$s.times" | tail -1 | awk '{ printf "%.1f", $3 / 1024 }')
