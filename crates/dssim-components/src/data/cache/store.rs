@@ -67,14 +67,18 @@ pub type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 const DENSE_BYTES: usize = 16 << 20;
 
 /// A map from bounded integer ids (keys drawn from `0..keys`, user ids) to values whose
-/// `Default` means "absent": a vector indexed by the id while that stays under 16 MiB, a
-/// [`KeyMap`] for ids beyond. A lookup of a small id is one bounds check and one load (no
-/// hashing, no probing, no tag: the value itself says whether it is there). Never
+/// `Default` means "absent": a vector indexed by the id, a [`KeyMap`] for ids beyond it. A
+/// lookup of an id in the vector is one bounds check and one load (no hashing, no probing,
+/// no tag: the value itself says whether it is there). The vector grows (doubling) to take
+/// an id only while it stays under 16 MiB and under about twice the writes made so far, so
+/// its memory follows the ids in use (popular keys are the small ids) and a sparse use of
+/// a huge id space stays in the hash map; ids the vector grows over move into it. Never
 /// iterated, like the maps it replaces, so its layout cannot leak into a run's results.
 #[derive(Clone, Debug)]
 pub struct DenseMap<V> {
     dense: Vec<V>,
     sparse: KeyMap<u64, V>,
+    writes: u64,
 }
 
 impl<V> Default for DenseMap<V> {
@@ -82,12 +86,13 @@ impl<V> Default for DenseMap<V> {
         DenseMap {
             dense: Vec::new(),
             sparse: KeyMap::default(),
+            writes: 0,
         }
     }
 }
 
 impl<V: Default> DenseMap<V> {
-    /// Ids below this are held in the vector.
+    /// Ids below this may be held in the vector.
     #[inline(always)]
     fn limit() -> u64 {
         (DENSE_BYTES / std::mem::size_of::<V>().max(1)) as u64
@@ -96,7 +101,7 @@ impl<V: Default> DenseMap<V> {
     /// The value of `key`; `None` (or the default value) when absent.
     #[inline]
     pub fn get(&self, key: u64) -> Option<&V> {
-        if key < Self::limit() {
+        if key < self.dense.len() as u64 {
             self.dense.get(key as usize)
         } else {
             self.sparse.get(&key)
@@ -115,16 +120,31 @@ impl<V: Default> DenseMap<V> {
     /// The value of `key` to change in place (the default when it was absent).
     #[inline]
     pub fn entry(&mut self, key: u64) -> &mut V {
-        if key < Self::limit() {
-            let i = key as usize;
-            if i >= self.dense.len() {
-                let n = (i + 1).next_power_of_two().max(64);
-                self.dense
-                    .resize_with(n.min(Self::limit() as usize), V::default);
+        self.writes += 1;
+        if key >= self.dense.len() as u64 {
+            if key >= Self::limit() || key >= 2 * self.writes + 1024 {
+                return self.sparse.entry(key).or_default();
             }
-            &mut self.dense[i]
-        } else {
-            self.sparse.entry(key).or_default()
+            self.grow(key as usize);
+        }
+        &mut self.dense[key as usize]
+    }
+
+    /// Grows the vector to hold index `i`, moving the ids it now covers out of the map.
+    #[cold]
+    fn grow(&mut self, i: usize) {
+        let old = self.dense.len();
+        let n = (i + 1)
+            .next_power_of_two()
+            .max(64)
+            .min(Self::limit() as usize);
+        self.dense.resize_with(n, V::default);
+        if !self.sparse.is_empty() {
+            for k in old..n {
+                if let Some(v) = self.sparse.remove(&(k as u64)) {
+                    self.dense[k] = v;
+                }
+            }
         }
     }
 
@@ -137,11 +157,8 @@ impl<V: Default> DenseMap<V> {
     /// Removes `key` (sets it to the default); returns the value it had.
     #[inline]
     pub fn remove(&mut self, key: u64) -> V {
-        if key < Self::limit() {
-            self.dense
-                .get_mut(key as usize)
-                .map(std::mem::take)
-                .unwrap_or_default()
+        if key < self.dense.len() as u64 {
+            std::mem::take(&mut self.dense[key as usize])
         } else {
             self.sparse.remove(&key).unwrap_or_default()
         }
@@ -560,12 +577,19 @@ mod tests {
     fn dense_ids_and_large_ids_map_alike() {
         let mut m: DenseMap<u64> = DenseMap::default();
         let big = u64::MAX - 3;
+        // 70,000 first goes to the map (few writes yet), then moves into the vector.
         for k in [0, 5, 70_000, 3_000_000, big] {
             assert_eq!(m.value(k), 0);
             m.insert(k, k + 1);
             *m.entry(k) += 1;
             assert_eq!(m.value(k), k.wrapping_add(2));
         }
+        assert!(m.dense.len() < 70_000 && m.sparse.len() == 3);
+        for k in 100..66_000 {
+            m.insert(k, 1);
+        }
+        assert!(m.dense.len() > 70_000 && m.sparse.len() == 2);
+        assert_eq!(m.value(70_000), 70_002);
         assert_eq!(m.value(6), 0);
         assert_eq!(m.remove(5), 7);
         assert_eq!(m.remove(5), 0);
@@ -573,6 +597,7 @@ mod tests {
         assert_eq!(m.value(big), 0);
         m.clear();
         assert_eq!(m.value(0), 0);
+        assert_eq!(m.value(70_000), 0);
         assert_eq!(m.value(3_000_000), 0);
     }
 
