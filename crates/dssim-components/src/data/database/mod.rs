@@ -347,13 +347,11 @@ pub(super) fn role_name(node: u32) -> String {
     }
 }
 
-mod lru;
 mod node;
 mod router;
 mod shard_map;
 mod state;
 
-pub use lru::*;
 pub use node::*;
 pub use router::*;
 pub use shard_map::*;
@@ -518,18 +516,6 @@ mod tests {
             c.peak()
         );
         assert!(x(100) < x(best) * 0.6);
-    }
-
-    #[test]
-    fn lru_evicts_the_least_recently_used() {
-        let mut l = Lru::new(2);
-        assert!(!l.touch(1));
-        assert!(!l.touch(2));
-        assert!(l.touch(1));
-        assert!(!l.touch(3)); // evicts 2
-        assert!(l.touch(1));
-        assert!(!l.touch(2));
-        assert!(!l.touch(3)); // 3 was evicted by 2 (1 was used more recently)
     }
 
     #[test]

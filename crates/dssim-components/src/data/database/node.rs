@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use dssim_engine::{Dist, Histogram, SimTime, TimeWeighted};
 
+use crate::data::cache::{Eviction, Store};
 use crate::faults::FaultAction;
 use crate::node::{unexpected, Ctx, Msg};
 use crate::request::{reply, Op, ReqId, Status};
@@ -109,7 +110,8 @@ pub struct DbNode {
     cut_since: Option<SimTime>,
     /// Election checks stop here (the end of arrivals).
     until: SimTime,
-    pool: Option<Lru>,
+    /// The buffer pool: the pages held (the caches' store, LRU, no TTL).
+    pool: Option<Store>,
     /// When the disk is free again (`iops`).
     disk_free: SimTime,
     /// Measurements.
@@ -166,7 +168,10 @@ impl DbNode {
             reconcile_armed: false,
             cut_since: None,
             until: SimTime::ZERO,
-            pool: cfg.buffer_pool.as_ref().map(|b| Lru::new(b.pages)),
+            pool: cfg
+                .buffer_pool
+                .as_ref()
+                .map(|b| Store::new(Eviction::Lru, b.pages)),
             disk_free: SimTime::ZERO,
             stats: DbNodeStats::default(),
         }
@@ -428,11 +433,7 @@ impl DbNode {
         }
         match op {
             Op::Read => {
-                let v = self.shard_state(ctx).nodes[self.node]
-                    .data
-                    .get(&key)
-                    .copied()
-                    .unwrap_or(0);
+                let v = self.shard_state(ctx).nodes[self.node].data.value(key);
                 if let Some(r) = ctx.shared.reqs.get_mut(req) {
                     r.version = v;
                 }
@@ -462,7 +463,9 @@ impl DbNode {
             None => return u64::MAX,
         };
         let counted = ctx.shared.stats.counts(counted);
-        ctx.shared.dbs[self.db].last_write.insert(user, now);
+        ctx.shared.dbs[self.db]
+            .last_write
+            .insert(u64::from(user), Some(now));
         let me = self.node;
         let st = self.shard_state_mut(ctx);
         st.nodes[me].data.insert(key, v);
