@@ -149,7 +149,11 @@ impl<'a> Prep<'a> {
             .buffer_pool
             .as_ref()
             .map_or(0.0, |b| secs(b.disk_read.0.mean()));
-        let read_time = secs(d.read_time.0.mean());
+        let primary_read_time = secs(d.read_time.0.mean());
+        let replica_read_time = d
+            .replica_read_time
+            .as_ref()
+            .map_or(primary_read_time, |t| secs(t.0.mean()));
         let write_time = secs(d.write_time.0.mean());
         let repl = self.replication_wait(di);
         let usl = d.contention.map(|c| (c.sigma, c.kappa));
@@ -168,6 +172,11 @@ impl<'a> Prep<'a> {
                 } else {
                     let f = (1.0 - to_primary) / replicas as f64;
                     (reads[s] * f, 0.0, f, 0.0)
+                };
+                let read_time = if node == 0 {
+                    primary_read_time
+                } else {
+                    replica_read_time
                 };
                 let role = usize::from(node > 0);
                 let shard_key = if each_shard { s } else { hottest };
