@@ -389,5 +389,8 @@ fn db_method(d: &DatabaseConfig, pool: bool) -> String {
     if pool {
         m.push_str("; buffer pool: Che (LRU)");
     }
+    if d.batch.is_some() {
+        m.push_str("; group commit (batch) not modelled: writes taken one by one");
+    }
     m
 }
