@@ -227,9 +227,13 @@ impl Contention {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
-    /// Writes per group at most.
+    /// Writes per group at most. One `write_time` commits the whole group, one group at a
+    /// time, so the primary commits at most `size / write_time` writes per second (1 = no
+    /// batching: one write per flush).
     pub size: u32,
-    /// Longest a write waits for its group to fill.
+    /// Longest the oldest write of a group waits for the group to fill; then the group is
+    /// written as it is. At a low write rate λ a group seldom fills: a write waits
+    /// `max_wait × (1 + λ·max_wait/2) / (1 + λ·max_wait)` on average before its flush.
     pub max_wait: Dur,
 }
 
@@ -286,7 +290,8 @@ pub struct DatabaseConfig {
     /// Universal Scalability Law coefficients; no contention when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contention: Option<Contention>,
-    /// Group commit of writes; none when absent.
+    /// Group commit of writes on a primary (write batching: many writes share one flush of
+    /// the log, at the price of waiting for their group); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<Batch>,
     /// Region of the primaries (and of the replicas unless `replica_region` says otherwise).
