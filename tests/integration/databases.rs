@@ -707,7 +707,10 @@ fn group_commit_caps_write_throughput_at_size_over_write_time() {
             (x - capacity).abs() < 0.01 * capacity,
             "size {size}: {x} writes/s, capacity {capacity}"
         );
-        assert!(metric(&r, "errors") > 0.0, "size {size}: the node refuses the excess");
+        assert!(
+            metric(&r, "errors") > 0.0,
+            "size {size}: the node refuses the excess"
+        );
     }
 }
 
@@ -728,7 +731,9 @@ fn cqrs_read_model_answers_faster_and_staleness_follows_the_lag() {
     };
     let primary = run(&m("primary", "100ms"), &opts(920, 20.0, 5.0));
     assert_eq!(metric(&primary, "stale_reads"), 0.0);
-    let p_ms = crate::support::component(&primary, "db.primary").mean_ms.unwrap();
+    let p_ms = crate::support::component(&primary, "db.primary")
+        .mean_ms
+        .unwrap();
     for (d, wd) in [("100ms", 0.1), ("1s", 1.0)] {
         let r = run(&m("replicas", d), &opts(921, 20.0, 5.0));
         let reads = 0.9 * metric(&r, "ok");
@@ -738,7 +743,9 @@ fn cqrs_read_model_answers_faster_and_staleness_follows_the_lag() {
             (stale - theory).abs() < 0.1 * theory,
             "lag exp({d}): stale share {stale:.4}, theory {theory:.4}"
         );
-        let rm_ms = crate::support::component(&r, "db.replica.0").mean_ms.unwrap();
+        let rm_ms = crate::support::component(&r, "db.replica.0")
+            .mean_ms
+            .unwrap();
         assert!(
             (rm_ms - 1.0).abs() < 0.1 && (p_ms - 4.7).abs() < 0.3,
             "read model {rm_ms} ms (1 ms reads), primary {p_ms} ms (90% 5 ms reads, 10% 2 ms writes)"
