@@ -69,6 +69,8 @@ pub struct DbNodeStats {
 #[derive(Debug)]
 pub(super) struct Params {
     read_time: Dist,
+    /// Reads on a node that is not the primary (`replica_read_time`); `read_time` when absent.
+    replica_read_time: Option<Dist>,
     write_time: Dist,
     max_conns: u32,
     cores: u32,
@@ -126,6 +128,7 @@ impl DbNode {
     pub fn new(db: usize, shard: usize, node: usize, cfg: &DatabaseConfig) -> Self {
         let params = Params {
             read_time: cfg.read_time.0.clone(),
+            replica_read_time: cfg.replica_read_time.as_ref().map(|d| d.0.clone()),
             write_time: cfg.write_time.0.clone(),
             max_conns: cfg.max_connections.unwrap_or(u32::MAX),
             cores: cfg.cores.unwrap_or(u32::MAX).max(1),
@@ -233,8 +236,20 @@ impl DbNode {
             Msg::Db(DbTimer::Reconcile) => self.reconcile_tick(ctx),
             Msg::Db(DbTimer::Batch) => {
                 self.batch_timer = false;
-                if self.flushing.is_empty() && !self.batch.is_empty() {
-                    self.flush(ctx);
+                // The timer may belong to a group that filled and left early: the group
+                // waiting now goes when its oldest write has waited `max_wait`.
+                if let (Some((_, wait)), Some(&(_, oldest)), true) = (
+                    self.params.batch,
+                    self.batch.first(),
+                    self.flushing.is_empty(),
+                ) {
+                    let due = oldest + wait;
+                    if due <= ctx.now() {
+                        self.flush(ctx);
+                    } else {
+                        self.batch_timer = true;
+                        ctx.timer_at(due, Msg::Db(DbTimer::Batch));
+                    }
                 }
             }
             Msg::Db(DbTimer::Flushed) => self.flushed(ctx),
@@ -320,7 +335,10 @@ impl DbNode {
     ) {
         self.active += 1;
         let base = match op {
-            Op::Read => self.params.read_time.sample(ctx.rng),
+            Op::Read => match &self.params.replica_read_time {
+                Some(t) if !self.is_primary(ctx) => t.sample(ctx.rng),
+                _ => self.params.read_time.sample(ctx.rng),
+            },
             Op::Write => self.params.write_time.sample(ctx.rng),
         };
         let disk = self.disk(ctx, key);

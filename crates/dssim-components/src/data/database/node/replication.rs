@@ -232,7 +232,10 @@ impl DbNode {
 
     /// Starts committing the waiting group of writes (one `write_time` for all).
     pub(super) fn flush(&mut self, ctx: &mut Ctx<'_>) {
-        self.flushing = std::mem::take(&mut self.batch);
+        // A group holds at most `size` writes; later ones wait for the next group.
+        let size = self.params.batch.map_or(usize::MAX, |(size, _)| size);
+        let n = self.batch.len().min(size);
+        self.flushing = self.batch.drain(..n).collect();
         self.active += 1;
         let base = self.params.write_time.sample(ctx.rng);
         let mut d = self.slowed(base);
