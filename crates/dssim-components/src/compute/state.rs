@@ -135,6 +135,9 @@ pub struct ServiceState {
     pub sessions: Vec<u32>,
     /// The canary version, if the service has one.
     pub canary: CanaryState,
+    /// Service-time factor of each instance a `slow` fault has touched, by index (empty
+    /// until one has; 1.0 = normal): what a balancer's outlier ejection is judged against.
+    pub slowdown: Vec<f64>,
 }
 
 /// Sentinel of [`ServiceState::sessions`]: no session yet.

@@ -161,6 +161,7 @@ impl World {
                         i.stats.workers.reset(o.warmup);
                     }
                     Node::Db(d) => d.stats.conns.reset(o.warmup),
+                    Node::LoadBalancer(l) => l.reset_window(o.warmup),
                     _ => {}
                 }
             }
@@ -344,6 +345,28 @@ impl World {
                     mean_ms: lb.stats.sojourn.mean_ms(),
                     hit_ratio: None,
                 });
+                if lb.ejects_outliers() {
+                    rows.push(ComponentRow {
+                        component: format!("{}.ejection", l.name),
+                        kind: "outlier_ejection",
+                        requests: lb.stats.ejected,
+                        utilization: Some(lb.ejected_share(now)),
+                        mean_queue: None,
+                        p99_ms: None,
+                        mean_ms: None,
+                        hit_ratio: None,
+                    });
+                    rows.push(ComponentRow {
+                        component: format!("{}.false_ejection", l.name),
+                        kind: "false_ejection",
+                        requests: lb.stats.false_ejections,
+                        utilization: None,
+                        mean_queue: None,
+                        p99_ms: None,
+                        mean_ms: None,
+                        hit_ratio: None,
+                    });
+                }
             }
         }
         rows

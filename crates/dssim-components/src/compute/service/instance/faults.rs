@@ -105,7 +105,15 @@ impl Instance {
     /// slowdown multiplies its service times.
     pub(super) fn fault(&mut self, ctx: &mut Ctx<'_>, action: FaultAction) {
         match action {
-            FaultAction::Slow(f) => self.slowdown = f64::from(f),
+            FaultAction::Slow(f) => {
+                self.slowdown = f64::from(f);
+                let s = &mut ctx.shared.compute.services[self.service];
+                let i = self.index as usize;
+                if s.slowdown.len() <= i {
+                    s.slowdown.resize(i + 1, 1.0);
+                }
+                s.slowdown[i] = self.slowdown;
+            }
             FaultAction::Kill if !self.killed && self.life(ctx) != Life::Off => {
                 self.killed = true;
                 self.crash(ctx, Crash::Killed);

@@ -1,0 +1,148 @@
+//! Operating a fleet: outlier ejection at the load balancer, rolling deploys (readiness,
+//! drain), feature-flag kill switches. Each test runs its shipped experiment through the
+//! binary and checks the trade-off its comment promises, or a property that must hold.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{dssim, dssim_ok, num, read_csv, tmp_dir, write, Row};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `experiments/NAME.toml` with `sets`; returns (points.csv, runs.csv, components.csv).
+fn run_experiment(name: &str, sets: &[&str]) -> (Vec<Row>, Vec<Row>, Vec<Row>) {
+    let out = tmp_dir(&format!("operations-{name}"));
+    let file = repo().join("experiments").join(format!("{name}.toml"));
+    let (out_arg, file_arg) = (out.display().to_string(), file.display().to_string());
+    let mut args = vec!["run", file_arg.as_str(), "--out", out_arg.as_str()];
+    for s in sets {
+        args.push("--set");
+        args.push(s);
+    }
+    dssim_ok(Path::new(env!("CARGO_TARGET_TMPDIR")), &args);
+    (
+        read_csv(&out.join("points.csv")),
+        read_csv(&out.join("runs.csv")),
+        read_csv(&out.join("components.csv")),
+    )
+}
+
+/// The components.csv row of `component` in run `run`.
+fn component<'a>(rows: &'a [Row], run: &str, component: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r["run"] == run && r["component"] == component)
+        .unwrap_or_else(|| panic!("no row {component} in run {run}"))
+}
+
+/// `dssim check` on `text` written to a scratch file: exit 2 and every needle in stderr.
+fn assert_rejected(tag: &str, text: &str, needles: &[&str]) {
+    let dir = tmp_dir(tag);
+    let f = write(&dir, "bad.toml", text);
+    let o = dssim(&["check", f.to_str().expect("utf-8")]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "exit 2 expected; stderr:\n{err}");
+    assert!(!err.contains("panicked"), "a panic on bad input:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+}
+
+/// Round robin without ejection suffers the gray instance (gray-failure: availability
+/// below 0.95, p99 of every request above 500 ms); with outlier ejection the slow backend is
+/// out within an interval of slowing down, and every ejection time gives availability 1 and
+/// a p99 below 300 ms — the shorter the ejection, the more often app.1 comes back slow. The
+/// capacity removed is exactly ejections × ejection_time / (window × backends) while the
+/// ejections end inside the window, and with latency_factor 3 no healthy backend is ejected.
+#[test]
+fn outlier_ejection_takes_the_gray_instance_out() {
+    let (gray, _, _) = run_experiment(
+        "gray-failure",
+        &["replications=1", "load_balancers.lb.algorithm=round_robin"],
+    );
+    let base = num(&gray[0], "p99_all_ms");
+    assert!(
+        num(&gray[0], "availability") < 0.95 && base > 500.0,
+        "{base}"
+    );
+    let (points, runs, comps) = run_experiment("outlier-ejection", &["replications=1"]);
+    let factor = "load_balancers.lb.outlier_ejection.latency_factor";
+    let time = "load_balancers.lb.outlier_ejection.ejection_time";
+    let mut p99 = Vec::new();
+    for p in &points {
+        let all = num(p, "p99_all_ms");
+        println!(
+            "latency_factor {} ejection_time {}: availability {:.4}, p99_all {all:.1} ms (without: {base:.1})",
+            p[factor],
+            p[time],
+            num(p, "availability")
+        );
+        assert!(num(p, "availability") > 0.999, "{p:?}");
+        assert!(all < 300.0, "{p:?}");
+        if p[factor] == "3" {
+            p99.push(all);
+        }
+    }
+    // 2 s, 10 s, 30 s: the longer app.1 stays out, the fewer slow returns.
+    assert!(p99[0] > p99[1] && p99[1] > p99[2], "{p99:?}");
+    for r in &runs {
+        if r[factor] != "3" {
+            continue;
+        }
+        let run = r["run"].as_str();
+        let secs: f64 = r[time].trim_end_matches('s').parse().expect("seconds");
+        let ej = component(&comps, run, "lb.ejection");
+        let n = num(ej, "requests");
+        assert!(n >= 1.0, "app.1 is never ejected: {ej:?}");
+        assert_eq!(
+            num(component(&comps, run, "lb.false_ejection"), "requests"),
+            0.0
+        );
+        let removed = num(ej, "utilization");
+        let expect = n * secs / (50.0 * 4.0);
+        println!("ejection_time {secs} s: {n} ejections, capacity removed {removed:.4} (expected {expect:.4})");
+        assert!((removed - expect).abs() < 1e-6, "{removed} vs {expect}");
+    }
+}
+
+#[test]
+fn bad_outlier_ejection_is_an_input_error() {
+    let model = |oe: &str| {
+        format!(
+            "name = \"e\"\nduration = \"2s\"\n\n[model]\n[[model.clients]]\nname = \"users\"\n\
+             target = \"lb\"\nrate = 5\n\n[[model.load_balancers]]\nname = \"lb\"\n\
+             backends = \"app\"\noutlier_ejection = {oe}\n\n[[model.services]]\nname = \"app\"\n\
+             instances = 2\nservice_time = \"exp(1ms)\"\n"
+        )
+    };
+    for (i, (oe, needles)) in [
+        (
+            r#"{ interval = "1s" }"#,
+            &["load_balancers.lb.outlier_ejection", "latency_factor"][..],
+        ),
+        (
+            r#"{ latency_factor = 0.5 }"#,
+            &[
+                "load_balancers.lb.outlier_ejection.latency_factor",
+                "above 1",
+            ][..],
+        ),
+        (
+            r#"{ error_rate = 1.5 }"#,
+            &["load_balancers.lb.outlier_ejection.error_rate"][..],
+        ),
+        (
+            r#"{ latency_factor = 3.0, max_ejection_percent = 0 }"#,
+            &["load_balancers.lb.outlier_ejection.max_ejection_percent"][..],
+        ),
+        (
+            r#"{ latency_facter = 3.0 }"#,
+            &["did you mean `latency_factor`"][..],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_rejected(&format!("oe-bad{i}"), &model(oe), needles);
+    }
+}
