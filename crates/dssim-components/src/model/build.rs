@@ -102,6 +102,10 @@ impl ModelConfig {
                     .collect()
             });
             state.scaled = scaled_max > 0;
+            state.feature = s
+                .feature
+                .as_ref()
+                .map(crate::compute::feature::FeatureState::new);
             let router = s
                 .database
                 .as_ref()

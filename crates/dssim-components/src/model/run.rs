@@ -325,6 +325,18 @@ impl World {
                     hit_ratio: None,
                 });
             }
+            if let Some(f) = &state.feature {
+                rows.push(ComponentRow {
+                    component: format!("{}.feature", s.name),
+                    kind: "feature_flag",
+                    requests: f.wanted,
+                    utilization: Some(f.off.mean(now)),
+                    mean_queue: None,
+                    p99_ms: None,
+                    mean_ms: None,
+                    hit_ratio: (f.wanted > 0).then(|| f.served as f64 / f.wanted as f64),
+                });
+            }
         }
         for a in self.sim.actors() {
             if let Node::Db(d) = a {

@@ -137,6 +137,8 @@ pub struct Instance {
     service_time: Dist,
     canary_time: Option<Dist>,
     canary_error: f64,
+    /// CPU time the service's `feature` adds to a request that uses it (at this speed).
+    feature_time: Option<Dist>,
     relogin: Option<Dist>,
     degrade: Vec<DegradeLevel>,
     restart: SimTime,
@@ -202,6 +204,10 @@ impl Instance {
                     .scaled(1.0 / speed)
             }),
             canary_error: cfg.canary.as_ref().map_or(0.0, |c| c.error_rate),
+            feature_time: cfg
+                .feature
+                .as_ref()
+                .map(|f| f.extra_time.0.scaled(1.0 / speed)),
             relogin: (cfg.sessions == Sessions::Local).then(|| {
                 cfg.relogin
                     .as_ref()
@@ -336,6 +342,11 @@ impl Instance {
         if s.scaled {
             s.win_busy.add(now, delta);
         }
+        if let Some(f) = &mut s.feature {
+            if f.watches_load() {
+                f.busy.add(now, delta);
+            }
+        }
     }
 
     pub(super) fn queued_delta(&mut self, ctx: &mut Ctx<'_>, delta: f64) {
@@ -451,6 +462,9 @@ impl Instance {
             (Some(c), true) => c.sample(ctx.rng),
             _ => self.service_time.sample(ctx.rng),
         };
+        if self.feature_time.is_some() {
+            d += self.feature_cost(ctx);
+        }
         if self.slowdown != 1.0 {
             d = SimTime::from_secs_f64(d.as_secs_f64() * self.slowdown);
         }
@@ -500,6 +514,34 @@ impl Instance {
                 }
             }
             self.start(ctx, req, at);
+        }
+    }
+
+    /// The feature's extra CPU time for a request a worker takes now: zero unless the
+    /// request uses the feature (a draw against its share) and the flag, brought up to now,
+    /// is on.
+    fn feature_cost(&mut self, ctx: &mut Ctx<'_>) -> SimTime {
+        let now = ctx.now();
+        let counted = Self::counted(ctx);
+        let s = &mut ctx.shared.compute.services[self.service];
+        let workers = f64::from(s.workers) * f64::from(s.ready);
+        let Some(f) = &mut s.feature else {
+            return SimTime::ZERO;
+        };
+        f.update(now, workers, counted);
+        let (share, on) = (f.share, f.on);
+        if !(share >= 1.0 || ctx.rng.random::<f64>() < share) {
+            return SimTime::ZERO;
+        }
+        if let Some(f) = &mut ctx.shared.compute.services[self.service].feature {
+            if counted {
+                f.wanted += 1;
+                f.served += u64::from(on);
+            }
+        }
+        match (&self.feature_time, on) {
+            (Some(t), true) => t.sample(ctx.rng),
+            _ => SimTime::ZERO,
         }
     }
 
