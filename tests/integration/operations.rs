@@ -227,3 +227,84 @@ fn bad_feature_flags_are_input_errors() {
         assert_rejected(&format!("ff-bad{i}"), &model(f), needles);
     }
 }
+
+/// A rolling deploy of four instances at 1,000 req/s (start 5 s, warm-up 10 s): with a drain
+/// and a readiness check no request fails; liveness only fails about a quarter of the
+/// traffic through each instance's warm-up (at least 4 × 10 s × 250/s × 0.9); stopping at
+/// once fails what the instance holds and what reaches it before the health checks take it
+/// out. The cost side is exact: the deploy takes 4 × start = 20 s with liveness only and
+/// no drain, 4 × (start + warmup) = 60 s with readiness, and a drain adds the time to
+/// finish the requests held (well under a second each here).
+#[test]
+fn rolling_deploy_readiness_and_drain_trade_time_for_errors() {
+    let (points, runs, comps) = run_experiment("rolling-deploy", &["replications=1"]);
+    let (drain, ready) = ("services.app.deploy.drain", "services.app.deploy.readiness");
+    let at = |d: &str, r: &str, col: &str| {
+        num(
+            points
+                .iter()
+                .find(|p| p[drain] == d && p[ready] == r)
+                .expect("point"),
+            col,
+        )
+    };
+    let took = |d: &str, r: &str| {
+        let run = &runs
+            .iter()
+            .find(|x| x[drain] == d && x[ready] == r)
+            .expect("run")["run"];
+        num(component(&comps, run, "app.deploy"), "mean_ms") / 1e3
+    };
+    for d in ["0s", "30s"] {
+        for r in ["false", "true"] {
+            println!(
+                "drain {d} readiness {r}: errors {}, availability {:.4}, p99_all {:.1} ms, deploy {:.2} s",
+                at(d, r, "errors"),
+                at(d, r, "availability"),
+                at(d, r, "p99_all_ms"),
+                took(d, r)
+            );
+        }
+    }
+    assert_eq!(at("30s", "true", "errors"), 0.0);
+    assert!(at("30s", "true", "availability") > 0.99999);
+    for d in ["0s", "30s"] {
+        assert!(at(d, "false", "errors") > 0.9 * 4.0 * 10.0 * 250.0, "{d}");
+    }
+    let stop_at_once = at("0s", "true", "errors");
+    assert!(
+        stop_at_once > 4.0 * 5.0 && stop_at_once < 4.0 * 3.0 * 250.0,
+        "{stop_at_once}"
+    );
+    assert!((took("0s", "false") - 20.0).abs() < 1e-9);
+    assert!((took("0s", "true") - 60.0).abs() < 1e-9);
+    let drained = took("30s", "true");
+    assert!(drained > 60.0 && drained < 64.0, "{drained}");
+}
+
+#[test]
+fn bad_deploy_is_an_input_error() {
+    let model = |d: &str| {
+        format!(
+            "name = \"e\"\nduration = \"2s\"\n\n[model]\n[[model.clients]]\nname = \"users\"\n\
+             target = \"app\"\nrate = 5\n\n[[model.services]]\nname = \"app\"\n\
+             service_time = \"exp(1ms)\"\ndeploy = {d}\n"
+        )
+    };
+    for (i, (d, needles)) in [
+        (
+            r#"{ at = "1s", start = "0s" }"#,
+            &["services.app.deploy.start", "longer than zero"][..],
+        ),
+        (
+            r#"{ at = "1s", drainn = "5s" }"#,
+            &["did you mean `drain`"][..],
+        ),
+        (r#"{ start = "1s" }"#, &["missing field `at`"][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_rejected(&format!("deploy-bad{i}"), &model(d), needles);
+    }
+}

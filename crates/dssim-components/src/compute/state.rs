@@ -140,6 +140,8 @@ pub struct ServiceState {
     pub slowdown: Vec<f64>,
     /// The feature flag, if the service has a `feature` ([`crate::compute::feature`]).
     pub feature: Option<crate::compute::feature::FeatureState>,
+    /// The rolling deploy, if the service has a `deploy` ([`crate::compute::deploy`]).
+    pub deploy: Option<crate::compute::deploy::DeployState>,
 }
 
 /// Sentinel of [`ServiceState::sessions`]: no session yet.

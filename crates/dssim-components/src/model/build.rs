@@ -102,6 +102,10 @@ impl ModelConfig {
                     .collect()
             });
             state.scaled = scaled_max > 0;
+            state.deploy = s
+                .deploy
+                .as_ref()
+                .map(|_| crate::compute::deploy::DeployState::default());
             state.feature = s
                 .feature
                 .as_ref()
@@ -175,7 +179,13 @@ impl ModelConfig {
             // Behind an autoscaler (or timed changes of the instance count) the balancer
             // holds every instance the service may have and follows its members.
             let resized = self.changed_max_instances(&l.backends) > 0;
-            let scaled = resized || self.autoscalers.iter().any(|a| a.subject() == l.backends);
+            // A rolling deploy takes instances out of the members too.
+            let deployed = self
+                .services
+                .iter()
+                .any(|s| s.name == l.backends && s.deploy.is_some());
+            let scaled =
+                resized || deployed || self.autoscalers.iter().any(|a| a.subject() == l.backends);
             let svc = sim.shared().service_index(&l.backends);
             let backends = match svc {
                 Some(si) if scaled => sim.shared().all_instances(si).to_vec(),
@@ -331,6 +341,18 @@ impl ModelConfig {
                 for id in targets {
                     sim.schedule(c.at.0, id, Msg::Change(k));
                 }
+            }
+        }
+        for (si, s) in self.services.iter().enumerate() {
+            // A rolling deploy starts with the first instance.
+            if let (Some(d), Some(&first)) = (&s.deploy, sim.shared().all_instances(si).first()) {
+                sim.schedule(
+                    d.at.0,
+                    first,
+                    Msg::Instance(crate::service::InstanceMsg::Deploy(
+                        crate::compute::deploy::DeployStep::Begin,
+                    )),
+                );
             }
         }
         for &c in lbs.iter().chain(&clients) {

@@ -325,6 +325,18 @@ impl World {
                     hit_ratio: None,
                 });
             }
+            if let (Some(d), Some(cfg)) = (&state.deploy, &s.deploy) {
+                rows.push(ComponentRow {
+                    component: format!("{}.deploy", s.name),
+                    kind: "deploy",
+                    requests: u64::from(d.redeployed),
+                    utilization: None,
+                    mean_queue: None,
+                    p99_ms: None,
+                    mean_ms: d.done.map(|t| (t - cfg.at.0).as_secs_f64() * 1e3),
+                    hit_ratio: None,
+                });
+            }
             if let Some(f) = &state.feature {
                 rows.push(ComponentRow {
                     component: format!("{}.feature", s.name),

@@ -39,6 +39,8 @@ pub enum InstanceMsg {
     Drain,
     /// The deadline of the oldest connection-pool waiter.
     AcquireTimeout,
+    /// A step of a rolling deploy ([`crate::compute::deploy`]).
+    Deploy(crate::compute::deploy::DeployStep),
 }
 
 /// Per-instance measurements, summed per service at the end of a run.
@@ -140,6 +142,14 @@ pub struct Instance {
     /// CPU time the service's `feature` adds to a request that uses it (at this speed).
     feature_time: Option<Dist>,
     relogin: Option<Dist>,
+    /// The service's rolling deploy, if it has one.
+    deploy: Option<crate::compute::deploy::DeployConfig>,
+    /// Instances of the service at the start: the deploy's last is `instances - 1`.
+    deploy_last: u32,
+    /// Taken down by the deploy and not back in rotation yet.
+    deploying: bool,
+    /// Alive but not ready (a deploy's warm-up): requests fail at once.
+    warming: bool,
     degrade: Vec<DegradeLevel>,
     restart: SimTime,
     /// Service-time multiplier of a slow (gray) instance; 1.0 normally.
@@ -213,6 +223,10 @@ impl Instance {
                     .as_ref()
                     .map_or(Dist::Const(50e6), |d| d.0.clone())
             }),
+            deploy: cfg.deploy.clone(),
+            deploy_last: cfg.instances.saturating_sub(1),
+            deploying: false,
+            warming: false,
             degrade,
             restart: cfg.restart.map_or(SimTime::from_secs(30), |d| d.0),
             slowdown: 1.0,
@@ -295,6 +309,7 @@ impl Instance {
                 }
             }
             Msg::Instance(InstanceMsg::Drain) => self.check_drained(ctx),
+            Msg::Instance(InstanceMsg::Deploy(step)) => self.deploy_step(ctx, step),
             Msg::Probe {
                 from,
                 backend,
@@ -383,6 +398,11 @@ impl Instance {
         let now = ctx.now();
         if !matches!(self.life(ctx), Life::Ready | Life::Draining) {
             // Down, or not a member: the connection is refused.
+            reply(ctx, req, Status::Error);
+            return;
+        }
+        if self.warming {
+            // Alive, not ready: cold pools and caches, the request fails at once.
             reply(ctx, req, Status::Error);
             return;
         }

@@ -38,6 +38,8 @@
 //! - `canary`: a second version taking a growing share of requests; see [`crate::canary`].
 //! - `feature`: an expensive feature behind a flag with a kill switch; see
 //!   [`crate::compute::feature`].
+//! - `deploy`: a rolling deploy with readiness checks and a graceful drain; see
+//!   [`crate::compute::deploy`].
 //!
 //! Instances an autoscaler may add exist from the start, switched off; routers pick among
 //! [`crate::shared::Shared::active_instances`].
@@ -146,6 +148,9 @@ pub struct ServiceConfig {
     /// none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature: Option<crate::compute::feature::FeatureConfig>,
+    /// A rolling deploy of the service's instances, one at a time; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<crate::compute::deploy::DeployConfig>,
 }
 
 /// `cost = { per_hour = 0.10, exponent = 1.5 }`.
