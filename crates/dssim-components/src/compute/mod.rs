@@ -3,6 +3,8 @@
 
 pub mod autoscaler;
 pub mod canary;
+pub mod deploy;
+pub mod feature;
 pub mod load_balancer;
 pub mod service;
 pub mod shedding;

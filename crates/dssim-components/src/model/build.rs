@@ -108,6 +108,14 @@ impl ModelConfig {
                     .collect()
             });
             state.scaled = scaled_max > 0;
+            state.deploy = s
+                .deploy
+                .as_ref()
+                .map(|_| crate::compute::deploy::DeployState::default());
+            state.feature = s
+                .feature
+                .as_ref()
+                .map(crate::compute::feature::FeatureState::new);
             let router = topo.database_of(six).map(|di| routers[di.0].clone());
             for i in 0..s.instances.max(scaled_max) {
                 let mut inst = Instance::new(si, i, s);
@@ -174,8 +182,11 @@ impl ModelConfig {
             // Behind an autoscaler (or timed changes of the instance count) the balancer
             // holds every instance the service may have and follows its members.
             let resized = self.changed_max_instances(&l.backends) > 0;
-            let scaled = resized || self.autoscalers.iter().any(|a| a.subject() == l.backends);
             let svc = topo.backend_service(LbIx(li)).map(|s| s.0);
+            // A rolling deploy takes instances out of the members too.
+            let deployed = svc.is_some_and(|si| self.services[si].deploy.is_some());
+            let scaled =
+                resized || deployed || self.autoscalers.iter().any(|a| a.subject() == l.backends);
             let backends = match svc {
                 Some(si) if scaled => b.sim.shared().all_instances(si).to_vec(),
                 _ => b.ids.get(&l.backends).cloned().unwrap_or_default(),
@@ -319,6 +330,18 @@ impl ModelConfig {
                 for id in targets {
                     sim.schedule(c.at.0, id, Msg::Change(k));
                 }
+            }
+        }
+        for (si, s) in self.services.iter().enumerate() {
+            // A rolling deploy starts with the first instance.
+            if let (Some(d), Some(&first)) = (&s.deploy, sim.shared().all_instances(si).first()) {
+                sim.schedule(
+                    d.at.0,
+                    first,
+                    Msg::Instance(crate::service::InstanceMsg::Deploy(
+                        crate::compute::deploy::DeployStep::Begin,
+                    )),
+                );
             }
         }
         for &c in lbs.iter().chain(&clients) {

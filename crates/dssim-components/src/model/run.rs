@@ -159,6 +159,7 @@ impl World {
                         i.stats.workers.reset(o.warmup);
                     }
                     Node::Db(d) => d.stats.conns.reset(o.warmup),
+                    Node::LoadBalancer(l) => l.reset_window(o.warmup),
                     _ => {}
                 }
             }
@@ -303,6 +304,30 @@ impl World {
                     hit_ratio: None,
                 });
             }
+            if let (Some(d), Some(cfg)) = (&state.deploy, &s.deploy) {
+                rows.push(ComponentRow {
+                    component: format!("{}.deploy", s.name),
+                    kind: "deploy",
+                    requests: u64::from(d.redeployed),
+                    utilization: None,
+                    mean_queue: None,
+                    p99_ms: None,
+                    mean_ms: d.done.map(|t| (t - cfg.at.0).as_secs_f64() * 1e3),
+                    hit_ratio: None,
+                });
+            }
+            if let Some(f) = &state.feature {
+                rows.push(ComponentRow {
+                    component: format!("{}.feature", s.name),
+                    kind: "feature_flag",
+                    requests: f.wanted,
+                    utilization: Some(f.off.mean(now)),
+                    mean_queue: None,
+                    p99_ms: None,
+                    mean_ms: None,
+                    hit_ratio: (f.wanted > 0).then(|| f.served as f64 / f.wanted as f64),
+                });
+            }
         }
         for a in self.sim.actors() {
             if let Node::Db(d) = a {
@@ -323,6 +348,28 @@ impl World {
                     mean_ms: lb.stats.sojourn.mean_ms(),
                     hit_ratio: None,
                 });
+                if lb.ejects_outliers() {
+                    rows.push(ComponentRow {
+                        component: format!("{}.ejection", l.name),
+                        kind: "outlier_ejection",
+                        requests: lb.stats.ejected,
+                        utilization: Some(lb.ejected_share(now)),
+                        mean_queue: None,
+                        p99_ms: None,
+                        mean_ms: None,
+                        hit_ratio: None,
+                    });
+                    rows.push(ComponentRow {
+                        component: format!("{}.false_ejection", l.name),
+                        kind: "false_ejection",
+                        requests: lb.stats.false_ejections,
+                        utilization: None,
+                        mean_queue: None,
+                        p99_ms: None,
+                        mean_ms: None,
+                        hit_ratio: None,
+                    });
+                }
             }
         }
         rows
