@@ -12,10 +12,14 @@
 #      balancer with health checks, 8 app nodes, cache, database with replicas, 2 s client
 #      timeouts and retries) in events/s;
 #   5. peak RSS of 200k requests/s with a 1 h client timeout (benches/timeout-rss.toml)
-#      at two simulated durations: flat when timeouts cost memory only while in flight.
+#      at two simulated durations: flat when timeouts cost memory only while in flight;
+#   6. a whole simulated day of experiments/production-day.toml at the stress load (the
+#      table's 5,800/s peak, 300/s trough: --set clients.users.peak=5800, rate=300), with
+#      its outputs (time series included), in CPU seconds (DAY=0 skips it: ~10 CPU minutes).
 #
 #   benches/compare.sh            # from the repository root
 #   CUSTOMERS=5000000 SIMPY_CUSTOMERS=500000 ROUNDS=2 benches/compare.sh
+#   BASELINE=/tmp/dssim-old benches/compare.sh   # also an older dssim binary, interleaved
 #
 # ROUNDS > 1 repeats the whole set, interleaved (A B C ... A B C ...), and reports the
 # median and the range. Rates are per CPU second of the whole process (user + sys:
@@ -28,6 +32,7 @@ CUSTOMERS=${CUSTOMERS:-5000000}
 SIMPY_CUSTOMERS=${SIMPY_CUSTOMERS:-500000}
 PROD_SECONDS=${PROD_SECONDS:-120}
 RSS_SECONDS=${RSS_SECONDS:-"30 90"}
+DAY=${DAY:-1}
 ROUNDS=${ROUNDS:-1}
 PIN=()
 if command -v taskset >/dev/null 2>&1 && taskset -c 0 true 2>/dev/null; then
@@ -92,6 +97,7 @@ if [ -x .venv-bench/bin/python ]; then
 fi
 
 DSSIM=./target/release/dssim
+BASELINE=${BASELINE:-}
 for round in $(seq 1 "$ROUNDS"); do
   echo "== round $round of $ROUNDS"
   for to in none 1s 60s; do
@@ -100,6 +106,11 @@ for round in $(seq 1 "$ROUNDS"); do
     rm -rf "$OUT/mm1-$to"
     measure "mm1-$to" "${PIN[@]}" "$DSSIM" run benches/mm1-long.toml --jobs 1 \
       --out "$OUT/mm1-$to" --set "duration=${DURATION_S}s" "${set_to[@]}"
+    if [ -n "$BASELINE" ]; then
+      rm -rf "$OUT/base-mm1-$to"
+      measure "base-mm1-$to" "${PIN[@]}" "$BASELINE" run benches/mm1-long.toml --jobs 1 \
+        --out "$OUT/base-mm1-$to" --set "duration=${DURATION_S}s" "${set_to[@]}"
+    fi
   done
   measure bare "${PIN[@]}" ./target/release/examples/bare_mm1 "$CUSTOMERS" 800 0.001
   if [ -n "$SIMPY" ]; then
@@ -111,12 +122,22 @@ for round in $(seq 1 "$ROUNDS"); do
   rm -rf "$OUT/prod"
   measure prod "${PIN[@]}" "$DSSIM" run models/production-10m.toml --jobs 1 --out "$OUT/prod" \
     --set "duration=${PROD_SECONDS}s" --set warmup=0s --set clients.users.rate=5800
+  if [ -n "$BASELINE" ]; then
+    rm -rf "$OUT/base-prod"
+    measure base-prod "${PIN[@]}" "$BASELINE" run models/production-10m.toml --jobs 1 --out "$OUT/base-prod" \
+      --set "duration=${PROD_SECONDS}s" --set warmup=0s --set clients.users.rate=5800
+  fi
   for s in $RSS_SECONDS; do
     rm -rf "$OUT/rss-$s"
     # No --force: the memory estimate counts requests in flight, not rate x timeout.
     measure "rss-$s" "${PIN[@]}" "$DSSIM" run benches/timeout-rss.toml --jobs 1 \
       --out "$OUT/rss-$s" --set "duration=${s}s"
   done
+  if [ "$DAY" != 0 ]; then
+    rm -rf "$OUT/day"
+    measure day "${PIN[@]}" "$DSSIM" run experiments/production-day.toml --jobs 1 --out "$OUT/day" \
+      --set clients.users.rate=300 --set clients.users.peak=5800
+  fi
 done
 
 N=$(col "$OUT/mm1-none" requests)
@@ -169,6 +190,30 @@ awk -v d="${D0%% *}" -v b="${B%% *}" 'BEGIN { printf "  without a timeout / bare
 echo
 printf "  production model, %s s at the 5,800/s peak: %s events/s [%s], %s requests/s (target >= 12 M events/s)\n" \
   "$PROD_SECONDS" "$(stat prod "$PROD_EVENTS" 2 | fmt)" "$(stat prod "$PROD_EVENTS" 1 | fmt)" "$(stat prod "$PROD_REQ" 2 | fmt)"
+if [ -n "$BASELINE" ]; then
+  echo
+  echo "  baseline $BASELINE, same rounds (per CPU second):"
+  for to in none 1s 60s; do
+    D=$(stat "mm1-$to" "$N" 2)
+    O=$(stat "base-mm1-$to" "$(col "$OUT/base-mm1-$to" requests)" 2)
+    printf "    M/M/1, timeout %s: baseline %s, now %s customers/s (%s×); baseline / bare loop %s\n" "$to" \
+      "$(echo "$O" | fmt)" "$(echo "$D" | fmt)" \
+      "$(awk -v d="${D%% *}" -v o="${O%% *}" 'BEGIN { printf "%.2f", d / o }')" \
+      "$(awk -v o="${O%% *}" -v b="${B%% *}" 'BEGIN { printf "%.3f", o / b }')"
+  done
+  P=$(stat prod "$PROD_EVENTS" 2)
+  O=$(stat base-prod "$(col "$OUT/base-prod" events)" 2)
+  printf "    production model: baseline %s, now %s events/s (%s×)\n" "$(echo "$O" | fmt)" "$(echo "$P" | fmt)" \
+    "$(awk -v d="${P%% *}" -v o="${O%% *}" 'BEGIN { printf "%.2f", d / o }')"
+fi
+if [ "$DAY" != 0 ]; then
+  DAY_EVENTS=$(col "$OUT/day" events)
+  printf "  a whole day (production-day at the 5,800/s peak, %s requests, %s events): %s CPU s [%s s wall], %s events/s (target < 240 CPU s)\n" \
+    "$(col "$OUT/day" requests)" "$DAY_EVENTS" \
+    "$(awk '{ print $2 }' "$OUT/day.times" | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')" \
+    "$(awk '{ print $1 }' "$OUT/day.times" | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')" \
+    "$(stat day "$DAY_EVENTS" 2 | fmt)"
+fi
 if [ ${#TIME[@]} -gt 0 ]; then
   for s in $RSS_SECONDS; do
     rss=$(sort -n -k3 "$OUT/rss-$s.times" | tail -1 | awk '{ printf "%.1f", $3 / 1024 }')

@@ -559,6 +559,193 @@ assert r.loc["no bulkhead", "read_p99_ms"] > 10 * r.loc["bulkhead of 8", "read_p
 # `calls::bulkhead_refusals_match_erlang_b` checks it (5 slots at 4 Erlangs: 0.199).
 
 # %% [markdown]
+# ## Outlier ejection: the balancer finds the gray instance
+#
+# `experiments/outlier-ejection.toml`: the gray failure again (round robin, `app.1` 10×
+# slower from 20 s to 50 s), with passive outlier ejection on the balancer: every second it
+# compares each backend's mean answer time with the median of the four, and a backend more
+# than `latency_factor` times slower leaves the rotation for `ejection_time` (one of four at
+# most). The sweep tries ejection times of 2, 10 and 30 s, with a loose (3×) and a tight
+# (1.1×) factor.
+#
+# **Predict:** with a 10 s ejection time, what is the p99 of every request (ms)? Without
+# ejection it is 1 s: the requests stuck behind app.1 time out.
+
+# %%
+my_prediction = None  # ms, e.g. 300
+
+# %%
+oe = dssim_nb.run("outlier-ejection", "replications=1")
+base = dssim_nb.run("gray-failure", "replications=1", "load_balancers.lb.algorithm=round_robin")["points"].iloc[0]
+op = oe["points"].copy()
+op["ejection_s"] = op["load_balancers.lb.outlier_ejection.ejection_time"].str.rstrip("s").astype(float)
+oc = oe["components"]
+oruns = oe["runs"].set_index("run")
+ej = oc[oc["kind"] == "outlier_ejection"].set_index("run")
+fe = oc[oc["kind"] == "false_ejection"].set_index("run")
+per_run = pd.DataFrame({
+    "latency_factor": oruns["load_balancers.lb.outlier_ejection.latency_factor"],
+    "ejection_s": oruns["load_balancers.lb.outlier_ejection.ejection_time"].str.rstrip("s").astype(float),
+    "ejections": ej["requests"], "capacity_removed": ej["utilization"], "false_ejections": fe["requests"],
+})
+print(per_run.to_string())
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4))
+for f, g in op.groupby("load_balancers.lb.outlier_ejection.latency_factor"):
+    ax1.plot(g["ejection_s"], g["p99_all_ms"], "o-", label=f"ejection, latency_factor {f}")
+ax1.axhline(base["p99_all_ms"], color="C3", ls="--", label=f"no ejection (gray-failure): {base['p99_all_ms']:.0f} ms")
+ax1.set_yscale("log")
+ax1.set_xlabel("ejection time (s)")
+ax1.set_ylabel("p99 of every request (ms)")
+ax1.set_title("Ejection cuts p99 from 1 s (timeouts) to 12–230 ms")
+ax1.legend(fontsize=8)
+for f, g in per_run.groupby("latency_factor"):
+    ax2.plot(g["ejection_s"], 100 * g["capacity_removed"], "o-", label=f"capacity removed, factor {f}")
+    ax2.bar(g["ejection_s"] + (0.6 if f > 2 else -0.6), g["false_ejections"], width=1.2, alpha=0.4,
+            label=f"false ejections, factor {f}")
+ej_t = np.array([2, 10, 30])
+ax2.plot(ej_t, 100 * np.minimum(30, np.ceil(30 / (ej_t + 1)) * ej_t) / (50 * 4), "k:",
+         label="theory: app.1 out ⌈30/(t+1)⌉ times × t, of 50 s × 4 backends")
+ax2.set_xlabel("ejection time (s)")
+ax2.set_ylabel("% of the fleet out / false ejections")
+ax2.set_title("Cost: up to 15% of the fleet out; false ejections at 1.1×")
+ax2.legend(fontsize=7)
+dssim_nb.finish(fig, "outlier-ejection")
+p3 = op[op["load_balancers.lb.outlier_ejection.latency_factor"] == 3].set_index("ejection_s")
+dssim_nb.check(my_prediction, p3.loc[10, "p99_all_ms"], "ms")
+assert (op["availability"] > 0.999).all()
+assert p3.loc[30, "p99_all_ms"] < p3.loc[2, "p99_all_ms"] < base["p99_all_ms"]
+
+# %% [markdown]
+# A health check asks "are you alive?"; outlier ejection asks "are you much worse than the
+# others?", from answers the balancer sees anyway. Each time a short ejection ends, the slow
+# instance is back for an interval and its slow answers show in the tail; a long one keeps
+# it out past its recovery. The capacity removed is the share of the fleet out of rotation;
+# with a tight factor a healthy backend whose second happened to be slower than the median
+# is now and then ejected, and with at most one of four out, that false ejection can keep
+# the real outlier in.
+
+# %% [markdown]
+# ## Rolling deploys: readiness checks and graceful drain
+#
+# `experiments/rolling-deploy.toml`: four instances (50 ms per request, ~12 requests in
+# flight each) at 1,000 requests/s are redeployed one at a time from 20 s. A new process
+# takes 5 s to start and 10 s to warm up, during which it is alive but fails every request.
+# The sweep crosses `drain` (0 s: stop at once; 30 s: leave the rotation, finish the
+# requests held, then stop) with `readiness` (false: rejoin the rotation when the process is
+# up; true: only when warm).
+#
+# **Predict:** with liveness checks only (no readiness) and a drain, how many requests fail
+# during the deploy?
+
+# %%
+my_prediction = None  # errors, e.g. 1000
+
+# %%
+rd = dssim_nb.run("rolling-deploy", "replications=1")
+rp = rd["points"].copy()
+rruns = rd["runs"].set_index("run")
+rc = rd["components"]
+dep = rc[rc["kind"] == "deploy"].set_index("run")["mean_ms"] / 1000
+rruns["deploy_s"] = dep
+rp["label"] = ("drain " + rp["services.app.deploy.drain"] + ", readiness " + rp["services.app.deploy.readiness"].astype(str))
+rp["deploy_s"] = rruns.groupby(["services.app.deploy.drain", "services.app.deploy.readiness"])["deploy_s"].mean().values
+print(rp[["label", "errors", "availability", "p99_all_ms", "deploy_s"]].round(4).to_string(index=False))
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4))
+for run, g in rd["timeseries"].groupby("run"):
+    r = rruns.loc[run]
+    ax1.plot(g["t_s"], g["errors"], label=f"drain {r['services.app.deploy.drain']}, readiness {r['services.app.deploy.readiness']}")
+ax1.axvline(20, color="grey", ls=":", label="deploy starts")
+ax1.set_xlabel("time (s)")
+ax1.set_ylabel("errors per second")
+ax1.set_title("Liveness only: each cold instance fails its share")
+ax1.legend(fontsize=8)
+x = np.arange(len(rp))
+ax2.bar(x - 0.2, rp["errors"], width=0.4, color="C3", label="errors")
+ax2.set_yscale("symlog", linthresh=10)
+ax2.set_ylabel("errors (symlog)")
+ax2.set_xticks(x, rp["label"].str.replace(", ", "\n"), fontsize=8)
+ax2.set_xlabel("red: errors (left axis); blue: deploy duration (right axis)")
+ax3 = ax2.twinx()
+ax3.bar(x + 0.2, rp["deploy_s"], width=0.4, color="C0", label="deploy duration (s)")
+ax3.axhline(4 * 15, color="C0", ls="--", lw=1, label="theory 4 × (start + warm-up) = 60 s")
+ax3.axhline(4 * 5, color="C0", ls=":", lw=1, label="theory 4 × start = 20 s")
+ax3.set_ylabel("deploy duration (s)")
+ax2.set_title("Drain + readiness: no errors, 3× the deploy time")
+h1, l1 = ax2.get_legend_handles_labels()
+h2, l2 = ax3.get_legend_handles_labels()
+ax2.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center")
+dssim_nb.finish(fig, "rolling-deploy")
+rpi = rp.set_index(["services.app.deploy.drain", "services.app.deploy.readiness"])
+dssim_nb.check(my_prediction, rpi.loc[("30s", False), "errors"], "errors")
+assert rpi.loc[("30s", True), "errors"] == 0
+assert rpi.loc[("30s", False), "errors"] > 9000
+
+# %% [markdown]
+# A liveness check ("is the process running?") lets a cold instance into the rotation,
+# where it fails about a quarter of the traffic for its whole warm-up; a readiness check
+# ("can you serve now?") keeps it out until warm. Stopping without a drain fails the
+# requests in flight and everything routed to the instance until the health checks notice.
+# The errors fail fast, so p99 of every request barely moves: availability and errors are
+# the measure here. The price of doing it right is time — the deploy waits for every warm-up.
+
+# %% [markdown]
+# ## Feature flags: a kill switch under load
+#
+# `experiments/feature-flags.toml`: 30% of the requests use an expensive feature (12 ms of
+# extra CPU on top of 4 ms). With it the four instances serve about 4,200 requests/s, without
+# it 8,000. From 20 s to 40 s the load doubles from 2,500 to 5,000 requests/s. The sweep pins
+# the flag on, pins it off, or lets a kill switch decide: every second it reads the
+# utilization and turns the feature off at 85% or more, back on below 50%.
+#
+# **Predict:** with the kill switch, what share of the requests that wanted the feature got it?
+
+# %%
+my_prediction = None  # share between 0 and 1, e.g. 0.8
+
+# %%
+ff = dssim_nb.run("feature-flags", "replications=1")
+fp = ff["points"].set_index("services.app.feature.flag")
+fruns = ff["runs"].set_index("run")
+fc = ff["components"]
+feat = fc[fc["kind"] == "feature_flag"].set_index("run")
+feat["flag"] = fruns["services.app.feature.flag"]
+feat = feat.set_index("flag")
+tab = fp[["availability", "goodput_rps", "p99_all_ms", "shed"]].copy()
+tab["feature served"] = feat["hit_ratio"]
+tab["flag off (share of time)"] = feat["utilization"]
+print(tab.round(3).to_string())
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4))
+for run, g in ff["timeseries"].groupby("run"):
+    ax1.plot(g["t_s"], g["p99_all_ms"], label=f"flag {fruns.loc[run, 'services.app.feature.flag']}")
+ax1.axvspan(20, 40, color="grey", alpha=0.12, label="5,000 req/s")
+ax1.set_yscale("log")
+ax1.set_xlabel("time (s)")
+ax1.set_ylabel("p99 of every request (ms)")
+ax1.set_title("Kill switch: feature off 1 s into the spike")
+ax1.legend(fontsize=8)
+order = ["on", "auto", "off"]
+x = np.arange(3)
+ax2.bar(x - 0.2, [100 * (1 - tab.loc[o, "availability"]) for o in order], width=0.4, color="C3",
+        label="requests failed (%)")
+ax2.bar(x + 0.2, [100 * (1 - tab.loc[o, "feature served"]) for o in order], width=0.4, color="C1",
+        label="feature unavailable (% of its requests)")
+ax2.axhline(100 * (1 - 90000 / 187500), color="C1", ls="--", lw=1,
+            label="theory: share of requests arriving while off (52%)")
+ax2.set_xticks(x, ["always on", "kill switch", "always off"])
+ax2.set_ylabel("%")
+ax2.set_title("Cost moves from failed requests to a missing feature")
+ax2.legend(fontsize=8)
+dssim_nb.finish(fig, "feature-flags")
+dssim_nb.check(my_prediction, tab.loc["auto", "feature served"], "")
+assert tab.loc["auto", "availability"] > 0.999 > 0.95 > tab.loc["on", "availability"]
+
+# %% [markdown]
+# A canary limits *who* meets a new release; a feature flag decides *what* runs, at run
+# time, without a deploy. Used as a kill switch it turns an overload into a degraded but
+# working service: every request is answered, some without the feature. Set the restore
+# level close to the kill level and the flag flaps: off, idle, on, overloaded, off.
+
+# %% [markdown]
 # ## Exercises
 #
 # ### Exercise 1 — health checks every second

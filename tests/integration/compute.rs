@@ -838,6 +838,9 @@ health_check = { interval = "2s", timeout = "1s", healthy = 1, unhealthy = 2 }
 /// No pool: every data call first opens a connection (`connect_time`). With ample workers
 /// nothing queues, so the mean latency grows by exactly the mean set-up time (theory:
 /// + 20 ms for exp(20ms)); a `pool` keeps its connections open and pays nothing.
+///
+/// The estimate holds the worker for the set-up too: its response time grows by the same
+/// 20 ms (and not with a pool), and `--explain` names it.
 #[test]
 fn connect_time_is_paid_per_request_without_a_pool_only() {
     let text = |extra: &str| {
@@ -879,4 +882,17 @@ write_time = "exp(2ms)"
     assert!((d - 20.0).abs() < 4.0 * se + 0.2, "{d}");
     let pooled = "connect_time = \"exp(20ms)\"\npool = { size = 1000 }";
     assert_eq!(mean(pooled, 61), mean("pool = { size = 1000 }", 61));
+    let predicted = |extra: &str| {
+        let est = dssim_lab::estimate::estimate(&model(&text(extra)));
+        let app = est.get("app").expect("an app row").clone();
+        (est.clients[0].response_ms.expect("a response time"), app)
+    };
+    let (with, app) = predicted("connect_time = \"exp(20ms)\"");
+    let (without, _) = predicted("");
+    println!("estimate: + {:.3} ms", with - without);
+    assert!((with - without - 20.0).abs() < 1e-6, "{with} vs {without}");
+    assert!(app.method.contains("connect_time"), "{}", app.method);
+    let (pool_with, _) = predicted(pooled);
+    let (pool_without, _) = predicted("pool = { size = 1000 }");
+    assert!((pool_with - pool_without).abs() < 1e-9);
 }

@@ -626,7 +626,8 @@ fn replication_modes_write_latency_is_the_min_or_max_of_the_deliveries() {
 
 /// A disk with an IOPS limit is an M/D/1 queue for Poisson misses: with every read a miss
 /// (one page of buffer pool over a million keys), 700 reads/s on a 1,000-IOPS disk spend
-/// 1 ms on the disk plus the M/D/1 wait ρ / (2μ(1 − ρ)) = 1.167 ms: 2.167 ms in the node.
+/// 1 ms on the disk plus the M/D/1 wait ρ / (2μ(1 − ρ)) = 1.167 ms: 2.167 ms in the node;
+/// the estimate predicts the same.
 #[test]
 fn disk_iops_limit_is_an_md1_queue() {
     let m = app_db(
@@ -657,4 +658,107 @@ fn disk_iops_limit_is_an_md1_queue() {
         (mean - theory).abs() < 4.0 * se + 0.03,
         "{mean} vs {theory}"
     );
+    // The estimate queues the misses for the disk the same way (M/D/1), and names it.
+    let est = dssim_lab::estimate::estimate(&m);
+    let node = est.get("db.primary").expect("a db.primary prediction");
+    let predicted = node.sojourn_ms.expect("a predicted time");
+    println!("estimate: {predicted:.4} ms");
+    assert!((predicted - theory).abs() < 1e-3 * theory, "{predicted}");
+    assert!(node.method.contains("M/D/1"), "{}", node.method);
+    // Past the disk's rate (1,000 misses/s, a miss ratio of 1 − 1e-6) it does not keep up.
+    assert!((node.saturation_rps - 1000.0).abs() < 0.01, "{node:?}");
+}
+
+#[test]
+fn group_commit_wait_matches_theory_at_a_low_rate() {
+    // Poisson writes at λ = 100/s; groups of up to 50 wait at most W = 10 ms; a flush takes
+    // S = 2 ms. A group opens with a write that waits the whole W and closes W later
+    // (S < W, so the previous flush is over by then); the λW writes that join it wait W/2
+    // on average, and a group of 50 (P(≥ 49 arrivals in 10 ms) ≈ 0) never fills. Time in
+    // the node: S + W (1 + λW/2) / (1 + λW) = 2 + 10 × 1.5 / 2 = 9.5 ms.
+    let m = app_db(
+        "rate = 100\nread_ratio = 0.0\nkeys = 100000",
+        "read_time = \"1ms\"\nwrite_time = \"2ms\"\nbatch = { size = 50, max_wait = \"10ms\" }",
+    );
+    let means: Vec<f64> = (0..4u64)
+        .map(|seed| {
+            let r = run(&m, &opts(900 + seed, 30.0, 5.0));
+            assert_eq!(metric(&r, "ok"), metric(&r, "requests"));
+            crate::support::component(&r, "db.primary")
+                .mean_ms
+                .expect("db.primary mean_ms")
+        })
+        .collect();
+    let (mean, se) = crate::support::mean_se(&means);
+    let theory = 2.0 + 10.0 * (1.0 + 0.5) / (1.0 + 1.0);
+    assert!(
+        (mean - theory).abs() < 4.0 * se + 0.02 * theory,
+        "time in the node {mean:.3} ± {se:.3} ms, theory {theory} ms"
+    );
+}
+
+#[test]
+fn group_commit_caps_write_throughput_at_size_over_write_time() {
+    // 4,000 writes/s offered to one log device of 5 ms per flush; the node refuses beyond 100
+    // connections, so its backlog never drains: every flush is a full group. Throughput is
+    // size / S exactly: 200/s one by one, 2,000/s in groups of 10 (groups larger than
+    // `size` would serve them all).
+    for (size, capacity) in [(1u32, 200.0), (10, 2000.0)] {
+        let m = app_db(
+            "rate = 4000\nread_ratio = 0.0\nkeys = 100000\ntimeout = \"2s\"",
+            &format!(
+                "read_time = \"1ms\"\nwrite_time = \"5ms\"\nmax_connections = 100\n\
+                 batch = {{ size = {size}, max_wait = \"5ms\" }}"
+            ),
+        );
+        let r = run(&m, &opts(910, 20.0, 5.0));
+        let x = metric(&r, "throughput_rps");
+        assert!(
+            (x - capacity).abs() < 0.01 * capacity,
+            "size {size}: {x} writes/s, capacity {capacity}"
+        );
+        assert!(
+            metric(&r, "errors") > 0.0,
+            "size {size}: the node refuses the excess"
+        );
+    }
+}
+
+#[test]
+fn cqrs_read_model_answers_faster_and_staleness_follows_the_lag() {
+    // 100 keys written uniformly at 100 writes/s in all: each key at w = 1/s. A read model
+    // (the replicas, `replica_read_time` 1 ms against the primary's 5 ms) applies each
+    // change an exp(d) lag after its commit, so a read finds the newest write not yet
+    // applied with probability P(lag > age of that write) = w d / (1 + w d).
+    let m = |read_from: &str, d: &str| {
+        app_db(
+            "rate = 1000\nread_ratio = 0.9\nkeys = 100",
+            &format!(
+                "replicas = 2\nread_time = \"5ms\"\nreplica_read_time = \"1ms\"\n\
+                 write_time = \"2ms\"\nreplication_delay = \"exp({d})\"\nread_from = \"{read_from}\""
+            ),
+        )
+    };
+    let primary = run(&m("primary", "100ms"), &opts(920, 20.0, 5.0));
+    assert_eq!(metric(&primary, "stale_reads"), 0.0);
+    let p_ms = crate::support::component(&primary, "db.primary")
+        .mean_ms
+        .unwrap();
+    for (d, wd) in [("100ms", 0.1), ("1s", 1.0)] {
+        let r = run(&m("replicas", d), &opts(921, 20.0, 5.0));
+        let reads = 0.9 * metric(&r, "ok");
+        let stale = metric(&r, "stale_reads") / reads;
+        let theory = wd / (1.0 + wd);
+        assert!(
+            (stale - theory).abs() < 0.1 * theory,
+            "lag exp({d}): stale share {stale:.4}, theory {theory:.4}"
+        );
+        let rm_ms = crate::support::component(&r, "db.replica.0")
+            .mean_ms
+            .unwrap();
+        assert!(
+            (rm_ms - 1.0).abs() < 0.1 && (p_ms - 4.7).abs() < 0.3,
+            "read model {rm_ms} ms (1 ms reads), primary {p_ms} ms (90% 5 ms reads, 10% 2 ms writes)"
+        );
+    }
 }

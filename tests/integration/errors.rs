@@ -362,3 +362,42 @@ fn bad_job_priorities_are_input_errors() {
         assert_input_error(&check(&f, &[]), needles);
     }
 }
+
+#[test]
+fn bad_batching_and_read_model_options_are_input_errors() {
+    let dir = tmp_dir("batch");
+    let db = |extra: &str| {
+        format!(
+            "{GOOD}database = \"db\"\n\n[[model.databases]]\nname = \"db\"\nreplicas = 1\n\
+             read_time = \"1ms\"\nwrite_time = \"1ms\"\n{extra}\n"
+        )
+    };
+    let good = write(
+        &dir,
+        "good.toml",
+        &db("replica_read_time = \"exp(1ms)\"\nbatch = { size = 10, max_wait = \"5ms\" }"),
+    );
+    let o = check(&good, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (i, (extra, needles)) in [
+        (
+            "replica_read_tme = \"1ms\"",
+            &[":21:1", "did you mean `replica_read_time`"][..],
+        ),
+        ("replica_read_time = \"fast\"", &[":21:21"][..]),
+        (
+            "batch = { size = 0, max_wait = \"5ms\" }",
+            &["databases.db.batch.size", "at least 1"][..],
+        ),
+        (
+            "batch = { size = 10, max_wiat = \"5ms\" }",
+            &["did you mean `max_wait`"][..],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let f = write(&dir, &format!("bad{i}.toml"), &db(extra));
+        assert_input_error(&check(&f, &[]), needles);
+    }
+}

@@ -16,6 +16,7 @@ mod databases;
 mod determinism;
 mod errors;
 mod fuzz_regressions;
+mod operations;
 mod outputs;
 mod predictions;
 mod properties;

@@ -437,7 +437,11 @@ fn every_shipped_file_estimates_without_nan() {
 /// | exp(1 ms), deadline(5ms), 900/s | M/M/1+D (Barrer) | 2.788 ms served |
 /// | round robin over 3 exp(10 ms), 240/s | E3/M/1 | 34.59 ms |
 /// | round robin over 3 × 2 workers exp(10 ms), 480/s | E3/M/2 (GI/M/c, σ root) | 20.587 ms (Allen–Cunneen: 21.85) |
-/// | 4 workers (exp 4 ms), pool of 2 (exp 6 ms), 250/s | Markov chain (requests, at the pool) | utilization 0.762 |
+/// | 4 workers (exp 4 ms), pool of 2 (exp 6 ms), 250/s | Markov chain (requests, at the pool) | utilization 0.76263, pool wait 2.2021 ms, 20.546 ms in the app |
+///
+/// The pool's exact figures come from the same chain built state by state and solved
+/// densely (truncated at 300 requests, tail below 1e-15) outside this code base; the
+/// chain's own solver is checked against a dense solve in `queueing`'s unit tests.
 #[test]
 fn exact_cases_are_predicted_exactly_and_match_the_simulation() {
     let cases: [(&str, &str, u64); 8] = [
@@ -527,7 +531,10 @@ fn exact_cases_are_predicted_exactly_and_match_the_simulation() {
                 assert!(app.method.contains("E3/M/c"), "{}", app.method);
             }
             _ => {
-                assert!(app.utilization.unwrap() < 0.8, "{app:?}");
+                within("utilization", app.utilization.unwrap(), 0.76263);
+                within("time", app.sojourn_ms.unwrap(), 20.546);
+                let pool = est.get("app.pool").unwrap();
+                within("pool wait", pool.sojourn_ms.unwrap(), 2.2021);
                 assert!(app.method.contains("Markov chain"), "{}", app.method);
                 // The flow-equivalent server (the decomposition that stands in for large
                 // instances) takes the workers' loop as settled at each busy-worker count:
@@ -642,6 +649,34 @@ fn estimate_explain_names_each_formula() {
     assert!(line("client web").contains("open"), "{text}");
     let plain = crate::support::dssim_ok(&dir, &["estimate", "m.toml"]);
     assert!(!plain.contains("method"), "{plain}");
+    // What the simulator added last: a connection per request without a pool, a disk's
+    // IOPS limit, priority classes of a job queue.
+    write(
+        &dir,
+        "n.toml",
+        "[[clients]]\nname='users'\ntarget='app'\nrate=100\nread_ratio=0.5\n\
+         [[services]]\nname='app'\nservice_time='exp(1ms)'\nconnect_time='exp(20ms)'\ndatabase='db'\n\
+         [[databases]]\nname='db'\nread_time='exp(1ms)'\nwrite_time='exp(1ms)'\n\
+         buffer_pool={pages=10, disk_read='1ms', iops=500}\n\
+         [[queues]]\nname='jobs'\nproducer='app'\njob_time='exp(4ms)'\n\
+         priorities=[{name='high', share=0.25}, {name='low', share=0.75}]\n",
+    );
+    let text = crate::support::dssim_ok(&dir, &["estimate", "--explain", "n.toml"]);
+    let explained: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !(l.starts_with("component") && l.ends_with("method")))
+        .collect();
+    let line = |start: &str| {
+        explained
+            .iter()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?} line in\n{text}"))
+            .to_string()
+    };
+    assert!(line("app ").contains("connect_time"), "{text}");
+    assert!(line("db.primary ").contains("M/D/1"), "{text}");
+    assert!(line("jobs.high ").contains("Cobham"), "{text}");
+    assert!(line("jobs.low ").contains("class 2 of 2"), "{text}");
 }
 
 /// A database node with `cores` (at most C queries execute at once, the others wait for a
@@ -738,4 +773,63 @@ fn a_database_with_cores_is_mmc_and_its_chain_matches_the_simulation() {
         })
         .collect();
     agrees("db2 refused share", &refused, k.refused, 0.0, 0.1);
+}
+
+/// Group commit in the estimate: a flush of S = 5 ms for up to `size` writes. Size 1 is an
+/// M/D/1 queue on the log device (saturating at 1/S = 200 writes/s); groups of 10 saturate
+/// at 10/S = 2,000/s and, at a low rate λ, wait W (1 + λW/2) / (1 + λW) before their
+/// flush (W = max_wait = 5 ms). Before group commit was modelled the estimate gave 5 ms in
+/// the node and 12,800/s (64 connections / 5 ms) for every size.
+#[test]
+fn group_commit_is_predicted_and_the_simulation_agrees() {
+    let m = |rate: f64, size: u32| {
+        model(&format!(
+            "[[clients]]\nname='w'\ntarget='app'\nrate={rate}\nread_ratio=0.0\nkeys=100000\n\
+             [[services]]\nname='app'\nworkers=1000\nservice_time='0ms'\ndatabase='db'\n\
+             [[databases]]\nname='db'\nread_time='1ms'\nwrite_time='5ms'\nmax_connections=64\n\
+             batch={{ size = {size}, max_wait = '5ms' }}"
+        ))
+    };
+    for (rate, size, theory_ms, sat) in [
+        (50.0, 1, 5.0 + 0.25 * 5.0 / (2.0 * 0.75), 200.0),
+        (100.0, 1, 5.0 + 0.5 * 5.0 / (2.0 * 0.5), 200.0),
+        (50.0, 10, 5.0 + 5.0 * 1.125 / 1.25, 2000.0),
+        (400.0, 10, 5.0 + 5.0 * 2.0 / 3.0, 2000.0),
+    ] {
+        let model = m(rate, size);
+        let est = estimate(&model);
+        let db = est.get("db.primary").expect("db row");
+        let p = db.sojourn_ms.expect("a prediction below saturation");
+        assert!(
+            (p - theory_ms).abs() < 1e-9 * theory_ms,
+            "{rate}/s, size {size}: predicted {p} ms, formula {theory_ms}"
+        );
+        assert!(
+            (db.saturation_rps - sat).abs() < 1e-6 * sat,
+            "{rate}/s, size {size}: saturates at {}, capacity {sat}",
+            db.saturation_rps
+        );
+        assert!(db.method.contains("group commit"), "{}", db.method);
+        let reports = replicate(
+            &model,
+            Plan {
+                warmup_s: 5,
+                duration_s: 35,
+                replications: 4,
+                timeseries: None,
+                first_seed: 17100,
+            },
+        );
+        let xs: Vec<f64> = reports
+            .iter()
+            .map(|r| support::component(r, "db.primary").mean_ms.unwrap())
+            .collect();
+        agrees(
+            &format!("{rate}/s size {size}: time in the node"),
+            &xs,
+            p,
+            0.01,
+            0.1,
+        );
+    }
 }

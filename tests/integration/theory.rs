@@ -332,6 +332,19 @@ priorities = [{ name = "high", share = 0.25 }, { name = "low", share = 0.75 }]
             0.1,
         );
     }
+    // The estimate's class rows are Cobham's formula (exact for M/G/1), and say so.
+    let est = dssim_lab::estimate::estimate(&m);
+    for (class, t) in theory {
+        let row = est
+            .get(&format!("jobs.{class}"))
+            .expect("a prediction per class");
+        let predicted = row.sojourn_ms.expect("a predicted time");
+        assert!(
+            (predicted - t).abs() < 1e-9 * t,
+            "{class}: {predicted} vs {t}"
+        );
+        assert!(row.method.contains("Cobham"), "{}", row.method);
+    }
     // The share of each class is what was configured.
     let share = Estimate::over(&reports, |r| {
         component(r, "jobs.high").requests as f64 / component(r, "jobs").requests as f64

@@ -248,7 +248,7 @@ pub fn estimate_run(model: &ModelConfig, opts: &RunOptions) -> ModelEstimate {
 }
 
 fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate {
-    let prep = flow::Prep::new(model, window);
+    let model_flow = flow::FlowModel::new(model, window);
     let mut rates: Vec<f64> = model
         .clients
         .iter()
@@ -271,7 +271,7 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
     let mut unloaded = vec![0.0; model.clients.len()];
     // Each station's holding times with no load, to tell later whether the loop's
     // stations took longer under load (a database queueing behind them: layered).
-    let holds = |p: &flow::Pass| -> Vec<f64> {
+    let holds = |p: &flow::FlowResult| -> Vec<f64> {
         p.stations
             .iter()
             .flat_map(|s| s.instances.iter().map(|x| x.hold))
@@ -283,7 +283,7 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
         .map(|&(i, users, think)| (i, users as u64, think))
         .collect();
     if !closed.is_empty() {
-        let idle = prep.pass(&rates, false);
+        let idle = model_flow.pass(&rates, false);
         idle_holds = holds(&idle);
         for &(i, users, think) in &closed {
             let r0 = idle.response_s[i];
@@ -298,7 +298,7 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
             for &(i, users, think) in &closed {
                 let settles = |x: f64, rates: &mut Vec<f64>| -> bool {
                     rates[i] = x;
-                    let pass = prep.pass(rates, false);
+                    let pass = model_flow.stations_pass(rates);
                     // Is x at or below the rate MVA gives the loop with the stations' times
                     // at these rates?
                     let _ = (users, think);
@@ -333,7 +333,7 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
             0.0
         }
     };
-    let open_pass = prep.pass(&rates, false);
+    let open_pass = model_flow.pass(&rates, false);
     let solution = if closed.is_empty() {
         None
     } else {
@@ -363,12 +363,12 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
         }
         p
     } else {
-        prep.pass(&rates, true)
+        model_flow.pass(&rates, true)
     };
     for &(i, r_law) in &saturated {
         let excess = r_law - pass.response_s[i];
         if excess > 0.0 && excess.is_finite() {
-            for name in prep.entry_path(i) {
+            for name in model_flow.entry_path(i) {
                 if let Some(c) = pass.components.iter_mut().find(|c| c.component == name) {
                     c.sojourn_ms = c.sojourn_ms.map(|t| t + excess * 1e3);
                     if c.kind == "service" {
@@ -377,6 +377,10 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
                     }
                 }
             }
+            pass.response_s[i] = r_law;
+        } else if !pass.response_s[i].is_finite() && r_law.is_finite() {
+            // The pinned pass leaves a service before the saturated node without a steady
+            // state of its own (its workers all held): the law still gives the response.
             pass.response_s[i] = r_law;
         }
     }

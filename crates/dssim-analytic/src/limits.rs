@@ -7,6 +7,7 @@
 //! every instance), so they never trust a value to be in range.
 
 use dssim_components::client::{Arrival, ClientConfig};
+use dssim_components::model::topology::{CacheIx, ClientIx, Component, LbIx, ServiceIx, Topology};
 use dssim_components::{ModelConfig, RunOptions};
 
 /// Default: at most 10^10 events per run (hours of wall time at a few million events/s).
@@ -164,10 +165,12 @@ pub fn estimate(model: &ModelConfig, opts: &RunOptions) -> RunEstimate {
     let mut rate_total = 0.0;
     let mut inflight = 0.0;
     let mut inflight_cause = String::new();
-    for c in &model.clients {
-        let path_s = path_time(model, &c.target, 0) + 2.0 * net;
+    let topo = Topology::new(model);
+    for (ci, c) in model.clients.iter().enumerate() {
+        let target = topo.target(ClientIx(ci));
+        let path_s = target.map_or(0.0, |t| path_time(model, &topo, t)) + 2.0 * net;
         let (rate, how) = client_rate(c, path_s, opts);
-        let hops = hops(model, c, &c.target, 0);
+        let hops = target.map_or(0.0, |t| hops(model, &topo, c, t));
         // The worst case: every attempt fails and is retried, up to `max` (a budget bounds
         // the retries to its ratio of the requests), each costing what the first did plus
         // its backoff timer.
@@ -217,14 +220,12 @@ pub fn estimate(model: &ModelConfig, opts: &RunOptions) -> RunEstimate {
             events += secs / iv;
         }
     }
-    for l in &model.load_balancers {
+    for (li, l) in model.load_balancers.iter().enumerate() {
         if let Some(h) = &l.health_check {
             let iv = h.interval.0.as_secs_f64();
-            let backends = model
-                .services
-                .iter()
-                .find(|s| s.name == l.backends)
-                .map_or(0.0, |s| f64::from(s.instances));
+            let backends = topo
+                .backend_service(LbIx(li))
+                .map_or(0.0, |s| f64::from(model.services[s.0].instances));
             if iv > 0.0 {
                 events += 4.0 * backends * secs / iv;
             } else {
@@ -266,13 +267,11 @@ pub fn estimate(model: &ModelConfig, opts: &RunOptions) -> RunEstimate {
             touched * KEY_BYTES * (nodes + 1.0),
         ));
     }
-    for k in &model.caches {
+    for (ki, k) in model.caches.iter().enumerate() {
         let copies = if k.local {
-            model
-                .services
+            topo.users(CacheIx(ki))
                 .iter()
-                .filter(|s| s.cache.as_deref() == Some(k.name.as_str()))
-                .map(|s| f64::from(s.instances))
+                .map(|s| f64::from(model.services[s.0].instances))
                 .sum::<f64>()
         } else {
             1.0
@@ -411,88 +410,76 @@ fn client_rate(c: &ClientConfig, path_s: f64, opts: &RunOptions) -> (f64, (Strin
     }
 }
 
-/// Components a request to `name` passes through (the client's own included in the
+/// Components a request to `to` passes through (the client's own included in the
 /// constant), as a mean over reads and writes.
-fn hops(model: &ModelConfig, c: &ClientConfig, name: &str, depth: usize) -> f64 {
-    if depth > model.caches.len() + bound(model) + 2 {
-        return 0.0;
-    }
-    if let Some(s) = model.services.iter().find(|s| s.name == name) {
-        let mut h = 1.0;
-        if s.cache.is_some() {
-            h += 1.0;
+fn hops(model: &ModelConfig, topo: &Topology, c: &ClientConfig, to: Component) -> f64 {
+    // One per load balancer and cache along the forward hops, then the service's own.
+    let path: Vec<Component> = topo.walk(to).collect();
+    let end = match path.last() {
+        Some(&Component::Service(si)) => {
+            let mut h = 1.0;
+            if topo.cache_of(si).is_some() {
+                h += 1.0;
+            }
+            if let Some(d) = topo.database_of(si).map(|d| &model.databases[d.0]) {
+                // Writes also ship to every replica.
+                let w = (1.0 - c.read_ratio).clamp(0.0, 1.0);
+                h += 1.0 + w * f64::from(d.replicas.min(1000));
+            }
+            // Each call is a child request with its own path.
+            for (count, to) in calls(model, topo, si) {
+                h += count * (1.0 + hops(model, topo, c, to));
+            }
+            h
         }
-        if let Some(d) = s
-            .database
-            .as_ref()
-            .and_then(|d| model.databases.iter().find(|x| &x.name == d))
-        {
-            // Writes also ship to every replica.
-            let w = (1.0 - c.read_ratio).clamp(0.0, 1.0);
-            h += 1.0 + w * f64::from(d.replicas.min(1000));
-        }
-        // Each call is a child request with its own path.
-        for call in &s.calls {
-            h += f64::from(call.count) * (1.0 + hops(model, c, &call.to, depth + 1));
-        }
-        return h;
-    }
-    if let Some(b) = model.circuit_breakers.iter().find(|b| b.name == name) {
-        return 1.0 + hops(model, c, &b.target, depth + 1);
-    }
-    if let Some(l) = model.load_balancers.iter().find(|l| l.name == name) {
-        return 1.0 + hops(model, c, &l.backends, depth + 1);
-    }
-    if let Some(k) = model.caches.iter().find(|k| k.name == name) {
-        return 1.0
-            + k.origin
-                .as_ref()
-                .map_or(0.0, |o| hops(model, c, o, depth + 1));
-    }
-    0.0
+        // A load balancer, circuit breaker or cache whose forward hop names nothing.
+        Some(Component::LoadBalancer(_) | Component::Breaker(_) | Component::Cache(_)) => 1.0,
+        Some(Component::Database(_) | Component::Queue(_) | Component::Client(_)) | None => 0.0,
+    };
+    path.iter().rev().skip(1).fold(end, |h, _| 1.0 + h)
 }
 
-/// Mean seconds a request to `name` spends on its path (service, parse and cache times).
-fn path_time(model: &ModelConfig, name: &str, depth: usize) -> f64 {
-    if depth > model.caches.len() + bound(model) + 2 {
-        return 0.0;
-    }
+/// Mean seconds a request to `to` spends on its path (service, parse and cache times).
+fn path_time(model: &ModelConfig, topo: &Topology, to: Component) -> f64 {
     let mean = |d: &Option<dssim_components::units::DistSpec>| {
         d.as_ref().map_or(0.0, |d| finite(d.0.mean()) / 1e9)
     };
-    if let Some(s) = model.services.iter().find(|s| s.name == name) {
-        // Mixed sizes: the mean speed of the instances.
-        let n = s.instances.max(1);
-        let speed = s.total_speed(n) / f64::from(n);
-        let speed = if speed.is_finite() && speed > 0.0 {
-            speed
-        } else {
-            1.0
-        };
-        let mut t = finite(s.service_time.0.mean()) / 1e9 / speed;
-        if let Some(d) = s
-            .database
-            .as_ref()
-            .and_then(|d| model.databases.iter().find(|x| &x.name == d))
-        {
-            t += finite(d.read_time.0.mean()).min(finite(d.write_time.0.mean())) / 1e9;
+    // Load balancers add their parse; the service or a cache ends the path.
+    let mut parses = Vec::new();
+    let mut end = 0.0;
+    for at in topo.walk(to) {
+        match at {
+            Component::LoadBalancer(li) => parses.push(mean(&model.load_balancers[li.0].parse)),
+            // A closed breaker passes requests on at once.
+            Component::Breaker(_) => {}
+            Component::Service(si) => {
+                let s = &model.services[si.0];
+                // Mixed sizes: the mean speed of the instances.
+                let n = s.instances.max(1);
+                let speed = s.total_speed(n) / f64::from(n);
+                let speed = if speed.is_finite() && speed > 0.0 {
+                    speed
+                } else {
+                    1.0
+                };
+                end = finite(s.service_time.0.mean()) / 1e9 / speed;
+                if let Some(d) = topo.database_of(si).map(|d| &model.databases[d.0]) {
+                    end += finite(d.read_time.0.mean()).min(finite(d.write_time.0.mean())) / 1e9;
+                }
+                // Calls as if made one after the other (an upper bound on parallel ones).
+                for (count, to) in calls(model, topo, si) {
+                    end += count * path_time(model, topo, to);
+                }
+                break;
+            }
+            Component::Cache(k) => {
+                end = mean(&model.caches[k.0].latency);
+                break;
+            }
+            Component::Database(_) | Component::Queue(_) | Component::Client(_) => break,
         }
-        // Calls as if made one after the other (an upper bound on parallel ones).
-        for call in &s.calls {
-            t += f64::from(call.count) * path_time(model, &call.to, depth + 1);
-        }
-        return t;
     }
-    if let Some(b) = model.circuit_breakers.iter().find(|b| b.name == name) {
-        return path_time(model, &b.target, depth + 1);
-    }
-    if let Some(l) = model.load_balancers.iter().find(|l| l.name == name) {
-        return mean(&l.parse) + path_time(model, &l.backends, depth + 1);
-    }
-    if let Some(k) = model.caches.iter().find(|k| k.name == name) {
-        return mean(&k.latency);
-    }
-    0.0
+    parses.iter().rev().fold(end, |t, p| p + t)
 }
 
 /// Checks `est` against `limits`; the refusal names the parameter responsible.
@@ -523,15 +510,19 @@ pub fn check(est: &RunEstimate, limits: &Limits) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// How deep a path through load balancers, services' calls and circuit breakers may go
-/// before it is cut (validation rejects cycles; this only bounds the walk).
-fn bound(model: &ModelConfig) -> usize {
-    let calls = if model.services.iter().any(|s| !s.calls.is_empty()) {
-        model.services.len() + model.circuit_breakers.len()
-    } else {
-        0
-    };
-    model.load_balancers.len() + calls
+/// Service `si`'s calls that lead somewhere, with their counts: none for a service on a
+/// loop of edges (which validation refuses), so that every walk through calls ends (the
+/// topology's one loop guard, [`Topology::order`]).
+fn calls(model: &ModelConfig, topo: &Topology, si: ServiceIx) -> Vec<(f64, Component)> {
+    if !topo.order().contains(&Component::Service(si)) {
+        return Vec::new();
+    }
+    model.services[si.0]
+        .calls
+        .iter()
+        .zip(topo.calls_of(si))
+        .filter_map(|(c, to)| Some((f64::from(c.count), (*to)?)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -76,6 +76,44 @@ pub fn ggc_wait(c: u32, lambda: f64, mean_service_s: f64, ca2: f64, cs2: f64) ->
     }
 }
 
+/// Mean wait in queue of each class of a non-preemptive priority queue with `c` servers
+/// (seconds; the first class is the most urgent, FIFO within a class): Cobham's formula
+/// W_k = W0 / ((1 − σ_{k−1})(1 − σ_k)), σ_k the load of classes 1..k over the servers and
+/// W0 the mean time until a server frees, W0 = C(c, a)·(S/c)·(1 + cs²)/2 (every class with
+/// the same service time, mean `mean_service_s`, squared coefficient of variation `scv`).
+/// Exact for M/G/1 (W0 = λE[S²]/2) and for M/M/c; for M/G/c the (1 + cs²)/2 scaling is
+/// Allen–Cunneen's. `lambdas`: arrival rate per class. A class whose σ_k reaches 1 waits
+/// without bound (infinite); the more urgent ones keep finite waits past saturation (the
+/// servers are then always busy: C = 1).
+pub fn priority_waits(c: u32, lambdas: &[f64], mean_service_s: f64, scv: f64) -> Vec<f64> {
+    let cf = f64::from(c.max(1));
+    let s = mean_service_s.max(0.0);
+    let lambda: f64 = lambdas.iter().map(|l| l.max(0.0)).sum();
+    if s == 0.0 || lambda == 0.0 {
+        return vec![0.0; lambdas.len()];
+    }
+    let scv = if scv.is_nan() {
+        f64::INFINITY
+    } else {
+        scv.max(0.0)
+    };
+    let a = (lambda * s).min(cf);
+    let w0 = erlang_c(c.max(1), a) * s / cf * (1.0 + scv) / 2.0;
+    let mut sigma = 0.0;
+    lambdas
+        .iter()
+        .map(|l| {
+            let before = sigma;
+            sigma += l.max(0.0) * s / cf;
+            if sigma >= 1.0 || !w0.is_finite() {
+                f64::INFINITY
+            } else {
+                w0 / ((1.0 - before) * (1.0 - sigma))
+            }
+        })
+        .collect()
+}
+
 /// Blocking probability of M/M/1/K (K = most requests in the system).
 pub fn mm1k_blocking(rho: f64, k: u32) -> f64 {
     if (rho - 1.0).abs() < 1e-12 {

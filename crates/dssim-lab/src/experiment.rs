@@ -444,18 +444,7 @@ impl Experiment {
             _ => {
                 let p = path.strip_prefix("model.").unwrap_or(path);
                 let first = p.split('.').next().unwrap_or("");
-                let model_keys = [
-                    "clients",
-                    "services",
-                    "network",
-                    "load_balancers",
-                    "caches",
-                    "databases",
-                    "queues",
-                    "faults",
-                    "autoscalers",
-                    "circuit_breakers",
-                ];
+                let model_keys = dssim_components::model::SECTIONS;
                 if !model_keys.contains(&first) {
                     let all = EXPERIMENT_KEYS.iter().chain(model_keys.iter()).copied();
                     let help =

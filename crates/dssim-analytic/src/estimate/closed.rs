@@ -21,7 +21,7 @@ pub(super) struct ClosedSolution {
 }
 
 pub(super) fn closed_solution(
-    pass: &flow::Pass,
+    pass: &flow::FlowResult,
     pops: &[(usize, u64, f64)],
     rates: &[f64],
 ) -> Option<ClosedSolution> {
@@ -149,7 +149,7 @@ impl ClosedSolution {
 
     /// Writes the solution into a pass at the same rates: the services' queues, times
     /// and busy workers, pools, and each closed client's response time.
-    pub(super) fn apply(&self, pass: &mut flow::Pass, rates: &[f64], methods: &mut [String]) {
+    pub(super) fn apply(&self, pass: &mut flow::FlowResult, rates: &[f64], methods: &mut [String]) {
         let kinds = self
             .at
             .iter()

@@ -151,7 +151,7 @@ impl Shards {
 }
 
 /// What is fixed for a model: the grid, each client's unit load, the order of components.
-pub struct Prep<'a> {
+pub struct FlowModel<'a> {
     pub m: &'a ModelConfig,
     grid: Grid,
     /// Per client: per-key rates at one request per second.
@@ -163,13 +163,8 @@ pub struct Prep<'a> {
     /// The measured window of a run, seconds (caches start empty at 0); steady state
     /// when absent.
     window: Option<(f64, f64)>,
-    /// Name lookups, built once (a model may have thousands of components): load
-    /// balancers, services and CDN edges by name; databases; app caches.
-    nodes: BTreeMap<&'a str, Node>,
-    dbs: BTreeMap<&'a str, usize>,
-    app_caches: BTreeMap<&'a str, usize>,
-    /// Per cache: the services that read through it, in order.
-    users: Vec<Vec<usize>>,
+    /// The model's resolved wiring: every name lookup and edge a pass follows.
+    topo: dssim_components::model::Topology,
     /// Per service: the database its data calls reach (through its app cache or not).
     reach: Vec<Option<usize>>,
     /// Per client: the service its target leads to.
@@ -178,7 +173,7 @@ pub struct Prep<'a> {
 
 /// A CDN edge's or app cache's figures in one pass.
 #[derive(Clone, Debug, Default)]
-struct CacheOut {
+struct CacheFigures {
     requests: f64,
     lookups: f64,
     hits: f64,
@@ -194,7 +189,7 @@ struct CacheOut {
 
 /// One database node's figures.
 #[derive(Clone, Debug)]
-struct DbNodeOut {
+struct DbNodeFigures {
     region: Option<String>,
     /// The node's rate when its callers' slots run out first.
     callers_limit: Option<f64>,
@@ -207,7 +202,7 @@ struct DbNodeOut {
 
 /// One instance of a service as a station of a closed network.
 #[derive(Clone, Debug)]
-pub struct InstStation {
+pub struct InstanceStation {
     /// Share of the service's requests it takes.
     pub share: f64,
     /// Mean time a request holds a worker (without waiting for one), seconds.
@@ -221,7 +216,7 @@ pub struct InstStation {
 
 /// A service as the closed-loop solution sees it.
 #[derive(Clone, Debug)]
-pub struct SvcStation {
+pub struct ServiceStation {
     pub name: String,
     /// Mean time in it at this pass's rates, seconds.
     pub sojourn_s: f64,
@@ -231,11 +226,11 @@ pub struct SvcStation {
     pub pooled: bool,
     /// Workers per instance.
     pub servers: u32,
-    pub instances: Vec<InstStation>,
+    pub instances: Vec<InstanceStation>,
 }
 
 /// A service's instances solved together.
-struct InstOut {
+struct InstanceSolution {
     /// Mean wait for a worker of a request served, seconds.
     wait: f64,
     /// Mean requests waiting for a worker.
@@ -253,12 +248,12 @@ struct InstOut {
     /// Mean time in the service of a served request, when the model gives it directly.
     sojourn: Option<f64>,
     method: String,
-    stations: Vec<InstStation>,
+    stations: Vec<InstanceStation>,
 }
 
-impl InstOut {
+impl InstanceSolution {
     /// No steady state: the queue grows without bound.
-    fn saturated(mut out: InstOut, lambda: f64) -> InstOut {
+    fn saturated(mut out: InstanceSolution, lambda: f64) -> InstanceSolution {
         out.wait = f64::INFINITY;
         out.waiting = f64::INFINITY;
         out.busy = 1.0;
@@ -269,13 +264,13 @@ impl InstOut {
 }
 
 /// Everything one pass found.
-pub struct Pass {
+pub struct FlowResult {
     /// Rows, in the order the report prints them.
     pub components: Vec<ComponentEstimate>,
     /// Per client: mean response time of its requests (browser hits count as zero), seconds.
     pub response_s: Vec<f64>,
     /// Services as stations of a closed network.
-    pub stations: Vec<SvcStation>,
+    pub stations: Vec<ServiceStation>,
     /// Per client: the service its requests queue in and the share of them that reach it.
     pub reach: Vec<Option<(String, f64)>>,
 }

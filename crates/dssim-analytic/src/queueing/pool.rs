@@ -51,55 +51,70 @@ pub struct PoolChain {
     pub present: f64,
 }
 
-type Mat = Vec<Vec<f64>>;
-
-#[allow(clippy::needless_range_loop)] // index arithmetic over stations and classes
-fn mat_mul(a: &Mat, b: &Mat) -> Mat {
-    let (n, m) = (a.len(), b.first().map_or(0, Vec::len));
-    let mut c = vec![vec![0.0; m]; n];
+/// The first `rows` rows of the inverse of the `n` × `n` matrix `a` (row-major, consumed),
+/// by Gauss–Jordan elimination with partial pivoting, written row-major into `out`
+/// (`rows` × `n`); `inv` is scratch of `n` × `n`. False when `a` is singular.
+fn inverse_rows(a: &mut [f64], n: usize, rows: usize, inv: &mut [f64], out: &mut Vec<f64>) -> bool {
+    inv[..n * n].iter_mut().for_each(|x| *x = 0.0);
     for i in 0..n {
-        for (k, bk) in b.iter().enumerate() {
-            let x = a[i][k];
-            if x != 0.0 {
-                for j in 0..m {
-                    c[i][j] += x * bk[j];
-                }
+        inv[i * n + i] = 1.0;
+    }
+    for col in 0..n {
+        let mut piv = col;
+        for r in col + 1..n {
+            if a[r * n + col].abs() > a[piv * n + col].abs() {
+                piv = r;
             }
         }
-    }
-    c
-}
-
-/// Inverse by Gauss–Jordan with partial pivoting; `None` when singular.
-fn mat_inv(a: &Mat) -> Option<Mat> {
-    let n = a.len();
-    let mut m: Mat = a.clone();
-    let mut inv: Mat = (0..n)
-        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
-        .collect();
-    for col in 0..n {
-        let piv = (col..n).max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))?;
-        if m[piv][col].abs() < 1e-300 {
-            return None;
+        if a[piv * n + col].abs() < 1e-300 {
+            return false;
         }
-        m.swap(col, piv);
-        inv.swap(col, piv);
-        let d = m[col][col];
+        if piv != col {
+            for j in 0..n {
+                a.swap(col * n + j, piv * n + j);
+                inv.swap(col * n + j, piv * n + j);
+            }
+        }
+        let d = a[col * n + col];
+        // Columns before `col` of `a` are already eliminated (zero off the diagonal).
+        for j in col..n {
+            a[col * n + j] /= d;
+        }
         for j in 0..n {
-            m[col][j] /= d;
-            inv[col][j] /= d;
+            inv[col * n + j] /= d;
         }
         for i in 0..n {
-            if i != col && m[i][col] != 0.0 {
-                let f = m[i][col];
-                for j in 0..n {
-                    m[i][j] -= f * m[col][j];
-                    inv[i][j] -= f * inv[col][j];
-                }
+            if i == col {
+                continue;
+            }
+            let f = a[i * n + col];
+            if f == 0.0 {
+                continue;
+            }
+            let (pa, ra) = rows_pair(a, n, col, i);
+            for j in col..n {
+                ra[j] -= f * pa[j];
+            }
+            let (pi, ri) = rows_pair(inv, n, col, i);
+            for j in 0..n {
+                ri[j] -= f * pi[j];
             }
         }
     }
-    Some(inv)
+    out.clear();
+    out.extend_from_slice(&inv[..rows * n]);
+    true
+}
+
+/// Rows `p` (shared) and `i` (mutable, `i != p`) of a row-major matrix of width `n`.
+fn rows_pair(m: &mut [f64], n: usize, p: usize, i: usize) -> (&[f64], &mut [f64]) {
+    if p < i {
+        let (lo, hi) = m.split_at_mut(i * n);
+        (&lo[p * n..p * n + n], &mut hi[..n])
+    } else {
+        let (lo, hi) = m.split_at_mut(p * n);
+        (&hi[..n], &mut lo[i * n..i * n + n])
+    }
 }
 
 /// Most (levels × block³) the exact chain of [`pool_chain`] works through.
@@ -146,65 +161,66 @@ pub fn pool_chain(
     }
     let n_top = levels as usize;
     let size = |n: usize| n.min(c) + 1;
-    // Up: level n → n+1, k → k at λ. Down: level n → n−1, k → k−1 at min(k, p)/call.
-    let up = |n: usize| -> Mat {
-        let (a, b) = (size(n), size(n + 1));
-        let mut m = vec![vec![0.0; b]; a];
-        for (k, row) in m.iter_mut().enumerate() {
-            row[k] = lambda;
-        }
-        m
-    };
-    let down = |n: usize| -> Mat {
-        let (a, b) = (size(n), size(n - 1));
-        let mut m = vec![vec![0.0; b]; a];
-        for (k, row) in m.iter_mut().enumerate().skip(1) {
-            row[k - 1] = k.min(p) as f64 / call_s;
-        }
-        m
-    };
-    let local = |n: usize| -> Mat {
+    // Level n holds (n requests, k of them at the pool), k = 0..=min(n, c). Up: level n →
+    // n+1, k → k at λ. Down: level n → n−1, k → k−1 at min(k, p)/call. Local: k → k+1 at
+    // (busy − k)/outside. Linear level reduction keeps R_n with π_n = π_{n−1} R_n: with
+    // A_n the top-down reduced local block of level n, R_n = −λ·(the first size(n−1) rows
+    // of A_n⁻¹) (the up block is λ times the identity), and A_{n−1} = L_{n−1} + R_n·D_n,
+    // where D_n has one entry per row (a column shift). Matrices are flat, row-major, and
+    // their buffers reused level to level.
+    let down_rate = |k: usize| k.min(p) as f64 / call_s;
+    let local_into = |n: usize, m: &mut Vec<f64>| {
         let a = size(n);
         let busy = n.min(c);
-        let mut m = vec![vec![0.0; a]; a];
+        m.clear();
+        m.resize(a * a, 0.0);
         for k in 0..a {
             let cpu = (busy - k) as f64 / outside_s;
-            let out = if n < n_top { lambda } else { 0.0 } + cpu + k.min(p) as f64 / call_s;
+            let out = if n < n_top { lambda } else { 0.0 } + cpu + down_rate(k);
             if k + 1 < a {
-                m[k][k + 1] = cpu;
+                m[k * a + k + 1] = cpu;
             }
-            m[k][k] = -out;
+            m[k * a + k] = -out;
         }
-        m
     };
-    // R_n with π_n = π_{n−1} R_n, from the top down.
-    let mut rs: Vec<Mat> = vec![Vec::new(); n_top + 1];
-    let neg = |m: Mat| -> Mat {
-        m.into_iter()
-            .map(|r| r.into_iter().map(|x| -x).collect())
-            .collect()
-    };
-    let mut acc = local(n_top);
+    let b_max = c + 1;
+    let mut rs: Vec<Vec<f64>> = vec![Vec::new(); n_top + 1];
+    let mut acc = Vec::with_capacity(b_max * b_max);
+    let mut scratch = vec![0.0; b_max * b_max];
+    local_into(n_top, &mut acc);
     for n in (1..=n_top).rev() {
-        let r = neg(mat_mul(&up(n - 1), &mat_inv(&acc)?));
+        let (a, below) = (size(n), size(n - 1));
+        let mut r = std::mem::take(&mut rs[n]);
+        if !inverse_rows(&mut acc, a, below, &mut scratch, &mut r) {
+            return None;
+        }
+        r.iter_mut().for_each(|x| *x *= -lambda);
         if n > 1 {
-            let mut next = local(n - 1);
-            let rd = mat_mul(&r, &down(n));
-            for (i, row) in next.iter_mut().enumerate() {
-                for (j, x) in row.iter_mut().enumerate() {
-                    *x += rd[i][j];
+            local_into(n - 1, &mut acc);
+            // (R_n·D_n)[i][j] = R_n[i][j+1]·min(j+1, p)/call.
+            for i in 0..below {
+                for j in 0..below {
+                    if j + 1 < a {
+                        acc[i * below + j] += r[i * a + j + 1] * down_rate(j + 1);
+                    }
                 }
             }
-            acc = next;
         }
         rs[n] = r;
     }
     let mut pi: Vec<Vec<f64>> = vec![vec![1.0]];
     for n in 1..=n_top {
         let prev = &pi[n - 1];
-        let v = (0..size(n))
-            .map(|j| prev.iter().enumerate().map(|(i, x)| x * rs[n][i][j]).sum())
-            .collect();
+        let a = size(n);
+        let mut v = vec![0.0; a];
+        for (i, x) in prev.iter().enumerate() {
+            if *x != 0.0 {
+                let row = &rs[n][i * a..i * a + a];
+                for (vj, rj) in v.iter_mut().zip(row) {
+                    *vj += x * rj;
+                }
+            }
+        }
         pi.push(v);
     }
     let total: f64 = pi.iter().flatten().sum();

@@ -35,9 +35,24 @@
 //! panic threshold does). Hash-based algorithms move only the keys or users of a backend
 //! that is out of rotation. Backends are the service's instances when the model is built.
 //!
+//! `outlier_ejection = { interval, latency_factor, error_rate, min_requests, ejection_time,
+//! max_ejection_percent }` is passive: no probe, only the answers the balancer forwards
+//! (as Envoy's outlier detection). Every `interval` it looks at each backend in rotation
+//! that answered at least `min_requests` requests in that interval: a backend whose mean
+//! answer time (from forwarding to its answer) is above `latency_factor` × the median of
+//! those means, or whose share of failed answers (errors, sheds) is at least `error_rate`,
+//! is an outlier and leaves the rotation for `ejection_time` (then it is back, and judged
+//! again). The worst outliers go first, and at most `max_ejection_percent` of the backends
+//! are out at once (at least one). This is how a gray instance — slow, yet passing every
+//! health check — is found; the price is the capacity taken out while a backend is out, and
+//! false ejections: a backend that was neither slow nor down when it was ejected.
+//!
 //! Measures: requests through it and the p99 of their time from arriving at the balancer
 //! to its answer (components.csv), requests routed to each backend and the times backends
-//! left and rejoined the rotation (for tests and inspection).
+//! left and rejoined the rotation (for tests and inspection). With `outlier_ejection`, a row
+//! `LB.ejection` (kind `outlier_ejection`): ejections in the window and, as its
+//! `utilization`, the share of backends out over the window (the capacity removed); and a
+//! row `LB.false_ejection`: the ejections of a backend that was neither slow nor down.
 
 use dssim_engine::rng::splitmix64;
 use dssim_engine::{ActorId, Dist, Histogram, SimTime};
@@ -88,6 +103,47 @@ pub struct HealthCheckConfig {
     pub unhealthy: u32,
 }
 
+/// `outlier_ejection = { interval, latency_factor, error_rate, min_requests,
+/// ejection_time, max_ejection_percent }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierConfig {
+    /// Time between two looks at the backends' answers (each look judges the answers of
+    /// the interval just past).
+    #[serde(default = "one_second")]
+    pub interval: Dur,
+    /// A backend whose mean answer time in the interval is above this many times the median
+    /// of the backends' means is an outlier; no latency test when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_factor: Option<f64>,
+    /// A backend whose share of failed answers (errors and sheds) in the interval is at
+    /// least this is an outlier; no error test when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// Answers a backend needs in the interval to be judged at all.
+    #[serde(default = "ten")]
+    pub min_requests: u32,
+    /// How long an ejected backend stays out of rotation.
+    #[serde(default = "thirty_seconds")]
+    pub ejection_time: Dur,
+    /// At most this percentage of the backends is ejected at once (at least one backend).
+    #[serde(default = "ten_f")]
+    pub max_ejection_percent: f64,
+}
+
+fn one_second() -> Dur {
+    Dur(SimTime::from_secs(1))
+}
+fn thirty_seconds() -> Dur {
+    Dur(SimTime::from_secs(30))
+}
+fn ten() -> u32 {
+    10
+}
+fn ten_f() -> f64 {
+    10.0
+}
+
 fn two() -> u32 {
     2
 }
@@ -127,6 +183,10 @@ pub struct LoadBalancerConfig {
     /// Active health checks; none when absent (dead backends keep receiving traffic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheckConfig>,
+    /// Passive outlier ejection: backends whose answers are much slower than the others' or
+    /// fail too often leave the rotation for a while; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_ejection: Option<OutlierConfig>,
     /// Region for network latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -211,6 +271,58 @@ impl LoadBalancerConfig {
                 }
             }
         }
+        if let Some(o) = &self.outlier_ejection {
+            let op = format!("{p}.outlier_ejection");
+            if o.interval.0 == SimTime::ZERO {
+                errs.push(ConfigError::new(
+                    format!("{op}.interval"),
+                    "must be longer than zero",
+                ));
+            }
+            if o.ejection_time.0 == SimTime::ZERO {
+                errs.push(ConfigError::new(
+                    format!("{op}.ejection_time"),
+                    "must be longer than zero",
+                ));
+            }
+            if o.latency_factor.is_none() && o.error_rate.is_none() {
+                errs.push(ConfigError::new(
+                    op.clone(),
+                    "needs `latency_factor` (e.g. 3.0: three times the median answer time) or `error_rate` (e.g. 0.5), or both: without either nothing is ever an outlier",
+                ));
+            }
+            if let Some(f) = o.latency_factor {
+                if !(f.is_finite() && f > 1.0) {
+                    errs.push(ConfigError::new(
+                        format!("{op}.latency_factor"),
+                        format!(
+                            "must be above 1 (a multiple of the median answer time); found {f}"
+                        ),
+                    ));
+                }
+            }
+            if let Some(r) = o.error_rate {
+                if !(r > 0.0 && r <= 1.0) {
+                    errs.push(ConfigError::new(
+                        format!("{op}.error_rate"),
+                        format!("must be in (0, 1] (a share of failed answers); found {r}"),
+                    ));
+                }
+            }
+            if o.min_requests == 0 {
+                errs.push(ConfigError::new(
+                    format!("{op}.min_requests"),
+                    "must be at least 1",
+                ));
+            }
+            let m = o.max_ejection_percent;
+            if !(m > 0.0 && m <= 100.0) {
+                errs.push(ConfigError::new(
+                    format!("{op}.max_ejection_percent"),
+                    format!("must be in (0, 100]; found {m}"),
+                ));
+            }
+        }
     }
 }
 
@@ -236,6 +348,14 @@ pub struct LbStats {
     pub routed: Vec<u64>,
     /// Health decisions, in time order.
     pub changes: Vec<HealthChange>,
+    /// Outlier ejections and returns, in time order (`healthy` = back in rotation).
+    pub ejections: Vec<HealthChange>,
+    /// Ejections in the measured window.
+    pub ejected: u64,
+    /// Of which false: the backend was neither slow nor down when ejected.
+    pub false_ejections: u64,
+    /// Backends ejected, over time (reset when the window opens).
+    pub out: dssim_engine::TimeWeighted,
 }
 
 /// A load balancer's own timers ([`Msg::Balancer`]).
@@ -247,6 +367,10 @@ pub enum BalancerTimer {
     Probe,
     /// The probe round's timeout: backends that did not answer count a failure.
     Check,
+    /// Outlier detection: judge the answers of the interval just past.
+    Outliers,
+    /// An ejected backend's `ejection_time` is over: back in rotation.
+    Return(u32),
 }
 const NONE: u32 = u32::MAX;
 
@@ -268,6 +392,21 @@ struct Health {
     acked: Vec<bool>,
     successes: Vec<u32>,
     failures: Vec<u32>,
+}
+
+/// Passive outlier detection's state: the answers of the current interval per backend.
+#[derive(Debug)]
+struct Outliers {
+    interval: SimTime,
+    latency_factor: Option<f64>,
+    error_rate: Option<f64>,
+    min_requests: u64,
+    ejection_time: SimTime,
+    max_out: usize,
+    answers: Vec<u64>,
+    failed: Vec<u64>,
+    time_ns: Vec<u64>,
+    ejected: Vec<bool>,
 }
 
 /// A load balancer actor.
@@ -294,6 +433,7 @@ pub struct LoadBalancer {
     ring: Vec<(u64, u32)>,
     parse: Option<Dist>,
     health: Option<Health>,
+    outliers: Option<Outliers>,
     turn: usize,
     inflight: Vec<Slot>,
     /// Measurements.
@@ -358,6 +498,18 @@ impl LoadBalancer {
             successes: vec![0; n],
             failures: vec![0; n],
         });
+        let outliers = cfg.outlier_ejection.as_ref().map(|o| Outliers {
+            interval: o.interval.0,
+            latency_factor: o.latency_factor,
+            error_rate: o.error_rate,
+            min_requests: u64::from(o.min_requests.max(1)),
+            ejection_time: o.ejection_time.0,
+            max_out: ((n as f64 * o.max_ejection_percent / 100.0).floor() as usize).max(1),
+            answers: vec![0; n],
+            failed: vec![0; n],
+            time_ns: vec![0; n],
+            ejected: vec![false; n],
+        });
         let all: Vec<u32> = (0..n as u32).collect();
         LoadBalancer {
             algorithm: cfg.algorithm,
@@ -375,6 +527,7 @@ impl LoadBalancer {
             ring,
             parse: parse.filter(|d| d.mean() > 0.0),
             health,
+            outliers,
             turn: 0,
             inflight: Vec::new(),
             stats: LbStats {
@@ -389,6 +542,30 @@ impl LoadBalancer {
         if self.health.is_some() && !self.backends.is_empty() {
             schedule(SimTime::ZERO, Msg::Balancer(BalancerTimer::Probe));
         }
+        if let Some(o) = &self.outliers {
+            if !self.backends.is_empty() {
+                schedule(o.interval, Msg::Balancer(BalancerTimer::Outliers));
+            }
+        }
+    }
+
+    /// Restarts the time average of ejected backends at `now` (the window opens).
+    pub fn reset_window(&mut self, now: SimTime) {
+        self.stats.out.reset(now);
+    }
+
+    /// Share of the backends out of rotation by outlier ejection, averaged over the window.
+    pub fn ejected_share(&self, now: SimTime) -> f64 {
+        if self.backends.is_empty() {
+            0.0
+        } else {
+            self.stats.out.mean(now) / self.backends.len() as f64
+        }
+    }
+
+    /// Whether the balancer ejects outliers.
+    pub fn ejects_outliers(&self) -> bool {
+        self.outliers.is_some()
     }
 
     /// Whether each backend is in rotation now.
@@ -424,6 +601,8 @@ impl LoadBalancer {
             Msg::Response(req, status) => self.answered(ctx, req, status),
             Msg::Balancer(BalancerTimer::Probe) => self.probe(ctx),
             Msg::Balancer(BalancerTimer::Check) => self.check(ctx),
+            Msg::Balancer(BalancerTimer::Outliers) => self.judge(ctx),
+            Msg::Balancer(BalancerTimer::Return(b)) => self.readmit(ctx, b),
             Msg::Change(i) => {
                 if let Some(&crate::changes::Setting::Algorithm(a)) =
                     ctx.shared.settings.get(i as usize)
@@ -479,13 +658,18 @@ impl LoadBalancer {
         self.all.clear();
         self.all
             .extend((0..self.backends.len() as u32).filter(|b| self.member[*b as usize]));
+        self.rebuild_live();
+    }
+
+    /// The backends in rotation: members, healthy and not ejected.
+    fn rebuild_live(&mut self) {
+        let ejected = self.outliers.as_ref().map(|o| &o.ejected);
         self.live.clear();
-        self.live.extend(
-            self.all
-                .iter()
-                .copied()
-                .filter(|b| self.in_rotation[*b as usize]),
-        );
+        self.live
+            .extend((0..self.backends.len() as u32).filter(|b| {
+                let b = *b as usize;
+                self.in_rotation[b] && self.member[b] && ejected.is_none_or(|e| !e[b])
+            }));
     }
 
     fn pick(&mut self, ctx: &mut Ctx<'_>, req: ReqId) -> Option<u32> {
@@ -635,6 +819,11 @@ impl LoadBalancer {
                 let b = slot.backend as usize;
                 slot.backend = NONE;
                 self.outstanding[b] = self.outstanding[b].saturating_sub(1);
+                if let Some(o) = &mut self.outliers {
+                    o.answers[b] += 1;
+                    o.failed[b] += u64::from(status != Status::Ok);
+                    o.time_ns[b] += (now - slot.since).0;
+                }
                 if slot.since >= ctx.shared.stats.warmup {
                     self.stats.sojourn.record(now - slot.since);
                 }
@@ -703,12 +892,118 @@ impl LoadBalancer {
             }
         }
         if changed {
-            self.live.clear();
-            self.live.extend(
-                (0..self.backends.len() as u32)
-                    .filter(|b| self.in_rotation[*b as usize] && self.member[*b as usize]),
+            self.rebuild_live();
+        }
+    }
+
+    /// Outlier detection: judges each backend in rotation on its answers of the interval
+    /// just past and ejects the worst outliers, up to the cap.
+    fn judge(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        let Some(o) = &mut self.outliers else {
+            return;
+        };
+        ctx.timer(o.interval, Msg::Balancer(BalancerTimer::Outliers));
+        let n = self.backends.len();
+        let judged: Vec<usize> = (0..n)
+            .filter(|&b| {
+                !o.ejected[b]
+                    && self.in_rotation[b]
+                    && self.member[b]
+                    && o.answers[b] >= o.min_requests
+            })
+            .collect();
+        let mean = |b: usize| o.time_ns[b] as f64 / o.answers[b] as f64;
+        let median = {
+            let mut m: Vec<f64> = judged.iter().map(|&b| mean(b)).collect();
+            m.sort_by(f64::total_cmp);
+            match m.len() {
+                0 => 0.0,
+                k if k % 2 == 1 => m[k / 2],
+                k => (m[k / 2 - 1] + m[k / 2]) / 2.0,
+            }
+        };
+        // (how far out, backend): the worst first, ties by index.
+        let mut out: Vec<(f64, usize)> = Vec::new();
+        for &b in &judged {
+            let lat = o
+                .latency_factor
+                .filter(|_| median > 0.0)
+                .map_or(0.0, |f| mean(b) / (f * median));
+            let err = o
+                .error_rate
+                .map_or(0.0, |r| o.failed[b] as f64 / o.answers[b] as f64 / r);
+            let score = lat.max(err);
+            let is_out =
+                (o.latency_factor.is_some() && lat > 1.0) || (o.error_rate.is_some() && err >= 1.0);
+            if is_out {
+                out.push((score, b));
+            }
+        }
+        out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        o.answers.fill(0);
+        o.failed.fill(0);
+        o.time_ns.fill(0);
+        let already = o.ejected.iter().filter(|e| **e).count();
+        let room = o.max_out.saturating_sub(already);
+        let svc = ctx.shared.service_index(&self.service);
+        let counted = now >= ctx.shared.stats.warmup;
+        let mut any = false;
+        for &(_, b) in out.iter().take(room) {
+            o.ejected[b] = true;
+            any = true;
+            self.stats.out.add(now, 1.0);
+            self.stats.ejections.push(HealthChange {
+                at: now,
+                backend: b as u32,
+                healthy: false,
+            });
+            if counted {
+                self.stats.ejected += 1;
+                // False: the instance was neither slow nor down.
+                let faulty = svc.is_some_and(|s| {
+                    let st = &ctx.shared.compute.services[s];
+                    st.slowdown.get(b).is_some_and(|f| *f != 1.0)
+                        || st
+                            .life
+                            .get(b)
+                            .is_some_and(|l| *l != crate::compute::Life::Ready)
+                });
+                if !faulty {
+                    self.stats.false_ejections += 1;
+                }
+            }
+            ctx.timer(
+                o.ejection_time,
+                Msg::Balancer(BalancerTimer::Return(b as u32)),
             );
         }
+        if any {
+            self.rebuild_live();
+        }
+    }
+
+    /// An ejected backend's time is over: back in rotation (judged again from now on).
+    fn readmit(&mut self, ctx: &mut Ctx<'_>, b: u32) {
+        let Some(o) = &mut self.outliers else {
+            return;
+        };
+        let bi = b as usize;
+        if o.ejected.get(bi) != Some(&true) {
+            return;
+        }
+        o.ejected[bi] = false;
+        o.answers[bi] = 0;
+        o.failed[bi] = 0;
+        o.time_ns[bi] = 0;
+        let now = ctx.now();
+        self.stats.out.add(now, -1.0);
+        self.stats.ejections.push(HealthChange {
+            at: now,
+            backend: b,
+            healthy: true,
+        });
+        self.rebuild_live();
     }
 }
 

@@ -5,6 +5,8 @@ pub mod autoscaler;
 pub mod calls;
 pub mod canary;
 pub mod circuit_breaker;
+pub mod deploy;
+pub mod feature;
 pub mod load_balancer;
 pub mod service;
 pub mod shedding;

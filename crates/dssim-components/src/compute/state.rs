@@ -135,6 +135,13 @@ pub struct ServiceState {
     pub sessions: Vec<u32>,
     /// The canary version, if the service has one.
     pub canary: CanaryState,
+    /// Service-time factor of each instance a `slow` fault has touched, by index (empty
+    /// until one has; 1.0 = normal): what a balancer's outlier ejection is judged against.
+    pub slowdown: Vec<f64>,
+    /// The feature flag, if the service has a `feature` ([`crate::compute::feature`]).
+    pub feature: Option<crate::compute::feature::FeatureState>,
+    /// The rolling deploy, if the service has a `deploy` ([`crate::compute::deploy`]).
+    pub deploy: Option<crate::compute::deploy::DeployState>,
 }
 
 /// Sentinel of [`ServiceState::sessions`]: no session yet.
@@ -192,6 +199,9 @@ pub fn reset_window(c: &mut ComputeState, now: SimTime) {
         s.workers_tw.reset(now);
         s.pool_in_use.reset(now);
         s.pool_waiting.reset(now);
+        if let Some(f) = &mut s.feature {
+            f.off.reset(now);
+        }
     }
     for q in &mut c.queues {
         q.depth.reset(now);

@@ -67,6 +67,12 @@ pub fn service(s: &ServiceConfig, p: &str, errs: &mut Vec<ConfigError>) {
             "memory costs are given but no `memory` limit per instance",
         );
     }
+    if let Some(d) = &s.deploy {
+        d.validate(&format!("{p}.deploy"), errs);
+    }
+    if let Some(f) = &s.feature {
+        f.validate(&format!("{p}.feature"), errs);
+    }
     if let Some(c) = &s.canary {
         let cp = format!("{p}.canary");
         if let Err(e) = check_ratio(&format!("{cp}.error_rate"), c.error_rate) {

@@ -22,32 +22,31 @@
 //! Memory: per key written, a short history of acknowledgements; per user, the last write
 //! and the last read. Nothing grows with time beyond the key space and the users.
 
-use std::collections::HashMap;
-
 use dssim_engine::{Histogram, SimTime};
 
+use crate::data::cache::DenseMap;
 use crate::request::{Op, Request};
 
 /// Acknowledgements remembered per key; older ones are summarised (see [`KeyAcks`]).
 const HISTORY: usize = 8;
 
 /// The recent acknowledgements of one key: `(time, newest version acknowledged so far)`,
-/// oldest first, at most [`HISTORY`].
+/// oldest first, at most [`HISTORY`]. The default (nothing acknowledged) is a key never
+/// written.
 #[derive(Clone, Debug, Default)]
 struct KeyAcks {
-    hist: [(SimTime, u64); HISTORY],
+    /// The newest acknowledgement, `hist[len - 1]` (zeros while `len` is 0).
+    last: (SimTime, u64),
     len: u8,
     /// Whether older acknowledgements were dropped from `hist`.
     truncated: bool,
+    hist: [(SimTime, u64); HISTORY],
 }
 
 impl KeyAcks {
+    #[inline]
     fn newest(&self) -> u64 {
-        if self.len == 0 {
-            0
-        } else {
-            self.hist[self.len as usize - 1].1
-        }
+        self.last.1
     }
 
     fn push(&mut self, t: SimTime, version: u64) {
@@ -61,6 +60,7 @@ impl KeyAcks {
         }
         self.hist[self.len as usize] = (t, version);
         self.len += 1;
+        self.last = (t, version);
     }
 
     /// The newest version acknowledged strictly before `t`, and the time the first version
@@ -93,8 +93,11 @@ pub struct Oracle {
     /// Whether the model has databases (the consistency columns apply).
     pub enabled: bool,
     version: u64,
-    keys: HashMap<u64, KeyAcks>,
-    users: HashMap<u32, UserState>,
+    /// Per key, the newest acknowledgement `(time, version)`: 16 bytes a key, so the hot
+    /// keys share cache lines; a read that is not stale needs nothing else.
+    last: DenseMap<(SimTime, u64)>,
+    keys: DenseMap<KeyAcks>,
+    users: DenseMap<UserState>,
     /// Reads judged (counted requests only).
     pub reads_judged: u64,
     /// Stale reads.
@@ -129,7 +132,7 @@ impl Oracle {
 
     /// The newest version of `key` acknowledged to a client so far (0: never written).
     pub fn newest(&self, key: u64) -> u64 {
-        self.keys.get(&key).map_or(0, KeyAcks::newest)
+        self.last.value(key).1
     }
 
     /// Versions handed out so far.
@@ -148,17 +151,27 @@ impl Oracle {
                 if r.version == 0 {
                     return;
                 }
-                self.keys.entry(r.key).or_default().push(now, r.version);
-                self.users.entry(r.user).or_default().write = Some((r.key, r.version, now));
+                let k = self.keys.entry(r.key);
+                k.push(now, r.version);
+                self.last.insert(r.key, k.last);
+                self.users.entry(u64::from(r.user)).write = Some((r.key, r.version, now));
             }
             Op::Read => {
                 let began = r.sent;
                 let v = r.version;
-                let judged = match self.keys.get(&r.key) {
-                    Some(k) => k.floor(began, v),
-                    None => Some((0, None)),
+                // Acknowledgement times never decrease: when every one came before the
+                // read began and none is newer than what it returned, the floor is the
+                // newest and nothing newer was missed (the history is not needed).
+                let (at, newest) = self.last.value(r.key);
+                let judged = if at < began && v >= newest {
+                    Some((newest, None))
+                } else {
+                    match self.keys.get(r.key) {
+                        Some(k) => k.floor(began, v),
+                        None => Some((0, None)),
+                    }
                 };
-                let user = self.users.entry(r.user).or_default();
+                let user = self.users.entry(u64::from(r.user));
                 if counted {
                     if let Some((floor, first_newer)) = judged {
                         self.reads_judged += 1;

@@ -18,16 +18,17 @@ use crate::jobs::{JobQueue, QueueState};
 use crate::load_balancer::LoadBalancer;
 use crate::node::{Msg, Node};
 use crate::sampler::Sampler;
-use crate::service::{Instance, ServiceConfig};
+use crate::service::Instance;
 use crate::shared::Shared;
 use crate::ConfigError;
 
+use super::topology::{BreakerIx, ClientIx, Component, LbIx, QueueIx, ServiceIx, Topology};
 use super::*;
 
 impl ModelConfig {
     /// Builds the world of one run.
     pub fn build(&self, opts: &RunOptions) -> Result<World, Vec<ConfigError>> {
-        self.validate()?;
+        let topo = self.topology()?;
         let regions = self.region_names();
         let region_ix = |r: &Option<String>| -> usize {
             r.as_ref()
@@ -70,9 +71,13 @@ impl ModelConfig {
             trace: crate::trace::Tracer::new(opts.trace, opts.trace_sample),
             ..Default::default()
         };
-        let mut sim: Simulation<Node> = Simulation::new(Network::ideal(), shared);
-        let mut ids: BTreeMap<String, Vec<ActorId>> = BTreeMap::new();
-        let mut placement = Vec::new();
+        let mut b = Builder {
+            sim: Simulation::new(Network::ideal(), shared),
+            ids: BTreeMap::new(),
+            names: Vec::new(),
+            placement: Vec::new(),
+            seed: opts.seed,
+        };
         let mut total_workers = 0u64;
         let mut total_instances = 0u64;
         let key_space = self.clients.iter().map(|c| c.keys).max().unwrap_or(1);
@@ -83,6 +88,7 @@ impl ModelConfig {
             .map(|(di, d)| DbRouter::new(di, d, key_space))
             .collect();
         for (si, s) in self.services.iter().enumerate() {
+            let six = ServiceIx(si);
             let mut v = Vec::new();
             // Every instance an autoscaler or a timed change may add exists from the
             // start, switched off.
@@ -104,18 +110,23 @@ impl ModelConfig {
                     .collect()
             });
             state.scaled = scaled_max > 0;
-            let router = s
-                .database
+            state.deploy = s
+                .deploy
                 .as_ref()
-                .and_then(|n| self.databases.iter().position(|d| &d.name == n))
-                .map(|di| routers[di].clone());
+                .map(|_| crate::compute::deploy::DeployState::default());
+            state.feature = s
+                .feature
+                .as_ref()
+                .map(crate::compute::feature::FeatureState::new);
+            let router = topo.database_of(six).map(|di| routers[di.0].clone());
             for i in 0..s.instances.max(scaled_max) {
-                let name = format!("{}.{i}", s.name);
                 let mut inst = Instance::new(si, i, s);
                 inst.data.db = router.clone();
-                let id = sim.add(Node::Instance(inst), rng::stream(opts.seed, &name));
-                placement.push((id, region_ix(&s.region)));
-                ids.insert(name, vec![id]);
+                let id = b.add(
+                    Node::Instance(inst),
+                    topo.instance_name(six, i),
+                    region_ix(&s.region),
+                );
                 state.instances.push(id);
                 if i < s.instances {
                     v.push(id);
@@ -127,29 +138,29 @@ impl ModelConfig {
                 }
             }
             let initial = s.instances;
-            sim.shared_mut().compute.services.push(state);
+            b.sim.shared_mut().compute.services.push(state);
             for i in 0..initial as usize {
-                sim.shared_mut().set_life(si, i, Life::Ready, SimTime::ZERO);
+                b.sim
+                    .shared_mut()
+                    .set_life(si, i, Life::Ready, SimTime::ZERO);
             }
-            ids.insert(s.name.clone(), v);
+            b.ids.insert(s.name.clone(), v);
         }
         for (di, d) in self.databases.iter().enumerate() {
             let mut state = DbState::default();
             for sh in 0..d.shards {
                 let mut shard = ShardState::default();
                 for n in 0..=d.replicas {
-                    let name = d.node_name(sh, n);
                     let mut node = DbNode::new(di, sh as usize, n as usize, d);
                     let election = node.first_election_check(opts.duration);
-                    let id = sim.add(Node::Db(node), rng::stream(opts.seed, &name));
-                    if let Some((t, m)) = election {
-                        sim.schedule(t, id, m);
-                    }
                     let region = match &d.replica_region {
                         Some(_) if n > 0 => &d.replica_region,
                         _ => &d.region,
                     };
-                    placement.push((id, region_ix(region)));
+                    let id = b.add(Node::Db(node), d.node_name(sh, n), region_ix(region));
+                    if let Some((t, m)) = election {
+                        b.sim.schedule(t, id, m);
+                    }
                     shard.nodes.push(NodeState {
                         actor: id,
                         alive: true,
@@ -163,21 +174,24 @@ impl ModelConfig {
                     .iter()
                     .map(|&(sh, n)| state.shards[sh as usize].nodes[n as usize].actor)
                     .collect();
-                ids.insert(name, v);
+                b.ids.insert(name, v);
             }
-            sim.shared_mut().dbs.push(state);
+            b.sim.shared_mut().dbs.push(state);
         }
-        sim.shared_mut().oracle.enabled = !self.databases.is_empty();
+        b.sim.shared_mut().oracle.enabled = !self.databases.is_empty();
         let mut lbs = Vec::new();
-        for l in &self.load_balancers {
+        for (li, l) in self.load_balancers.iter().enumerate() {
             // Behind an autoscaler (or timed changes of the instance count) the balancer
             // holds every instance the service may have and follows its members.
             let resized = self.changed_max_instances(&l.backends) > 0;
-            let scaled = resized || self.autoscalers.iter().any(|a| a.subject() == l.backends);
-            let svc = sim.shared().service_index(&l.backends);
+            let svc = topo.backend_service(LbIx(li)).map(|s| s.0);
+            // A rolling deploy takes instances out of the members too.
+            let deployed = svc.is_some_and(|si| self.services[si].deploy.is_some());
+            let scaled =
+                resized || deployed || self.autoscalers.iter().any(|a| a.subject() == l.backends);
             let backends = match svc {
-                Some(si) if scaled => sim.shared().all_instances(si).to_vec(),
-                _ => ids.get(&l.backends).cloned().unwrap_or_default(),
+                Some(si) if scaled => b.sim.shared().all_instances(si).to_vec(),
+                _ => b.ids.get(&l.backends).cloned().unwrap_or_default(),
             };
             let mut cfg = l.clone();
             if let (true, Some(w)) = (resized, cfg.weights.as_mut()) {
@@ -188,27 +202,13 @@ impl ModelConfig {
             if let (Some(si), true) = (svc, scaled) {
                 lb.track_members(si);
             }
-            let id = sim.add(Node::LoadBalancer(lb), rng::stream(opts.seed, &l.name));
-            placement.push((id, region_ix(&l.region)));
-            ids.insert(l.name.clone(), vec![id]);
+            let id = b.add(Node::LoadBalancer(lb), l.name.clone(), region_ix(&l.region));
             lbs.push(id);
         }
-        self.build_caches(
-            &mut sim,
-            &mut ids,
-            &mut placement,
-            opts.seed,
-            &region_ix,
-            &routers,
-        );
-        self.build_calls(&mut sim, &mut ids, &mut placement, opts.seed, &region_ix);
+        self.build_caches(&topo, &mut b, &region_ix, &routers);
+        self.build_calls(&topo, &mut b, &region_ix);
         for (qi, q) in self.queues.iter().enumerate() {
-            let id = sim.add(
-                Node::JobQueue(JobQueue::new(qi, q)),
-                rng::stream(opts.seed, &q.name),
-            );
-            placement.push((id, 0));
-            ids.insert(q.name.clone(), vec![id]);
+            let id = b.add(Node::JobQueue(JobQueue::new(qi, q)), q.name.clone(), 0);
             let mut st = QueueState {
                 name: q.name.clone(),
                 workers: q.workers,
@@ -224,56 +224,56 @@ impl ModelConfig {
             };
             st.win_workers.set(SimTime::ZERO, f64::from(q.workers));
             st.workers_tw.set(SimTime::ZERO, f64::from(q.workers));
-            sim.shared_mut().compute.queues.push(st);
-            if let Some(si) = self.services.iter().position(|s| s.name == q.producer) {
+            b.sim.shared_mut().compute.queues.push(st);
+            if let Some(si) = topo.producer(QueueIx(qi)) {
                 let ratio = q.enqueue_ratio;
-                for a in sim.actors_mut() {
-                    if let Node::Instance(inst) = a {
-                        if inst.service == si {
-                            inst.jobs.push((id, ratio));
-                        }
+                for &inst in b.sim.shared().all_instances(si.0).to_vec().iter() {
+                    if let Node::Instance(x) = &mut b.sim.actors_mut()[inst as usize] {
+                        x.jobs.push((id, ratio));
                     }
                 }
             }
         }
         for (ai, a) in self.autoscalers.iter().enumerate() {
             let subject = a.subject();
-            let what = if let Some(si) = self.services.iter().position(|s| s.name == subject) {
-                Scaled::Service(si)
-            } else if let Some(qi) = self.queues.iter().position(|q| q.name == subject) {
-                Scaled::Queue(qi, ids[subject][0])
-            } else {
-                continue;
+            let what = match topo.lookup(subject) {
+                Some(Component::Service(si)) => Scaled::Service(si.0),
+                Some(Component::Queue(qi)) => Scaled::Queue(qi.0, b.ids[subject][0]),
+                _ => continue,
             };
             let scaler = Autoscaler::new(a, what, opts.duration);
             let (t, m) = scaler.first_tick();
-            let name = format!("autoscaler.{ai}.{subject}");
-            let id = sim.add(Node::Autoscaler(scaler), rng::stream(opts.seed, &name));
-            sim.schedule(t, id, m);
+            let id = b.add_unplaced(
+                Node::Autoscaler(scaler),
+                format!("autoscaler.{ai}.{subject}"),
+            );
+            b.sim.schedule(t, id, m);
         }
         for (si, s) in self.services.iter().enumerate() {
             if let Some(c) = &s.canary {
                 let ctl = CanaryController::new(si, c, opts.duration);
                 let t = ctl.start_time();
-                let id = sim.add(
-                    Node::Canary(ctl),
-                    rng::stream(opts.seed, &format!("{}.canary", s.name)),
-                );
+                let id = b.add_unplaced(Node::Canary(ctl), format!("{}.canary", s.name));
                 if t < opts.duration {
-                    sim.schedule(t, id, Msg::CanaryStep);
+                    b.sim.schedule(t, id, Msg::CanaryStep);
                 }
             }
         }
         let mut clients = Vec::new();
-        for c in &self.clients {
-            let targets = ids.get(&c.target).cloned().unwrap_or_default();
+        for (ci, c) in self.clients.iter().enumerate() {
+            let targets = b.ids.get(&c.target).cloned().unwrap_or_default();
             let mut client = Client::new(c, targets, opts.duration);
-            client.target_service = self.services.iter().position(|s| s.name == c.target);
-            let id = sim.add(Node::Client(client), rng::stream(opts.seed, &c.name));
-            placement.push((id, region_ix(&c.region)));
-            ids.insert(c.name.clone(), vec![id]);
+            client.target_service = topo.target_service(ClientIx(ci)).map(|s| s.0);
+            let id = b.add(Node::Client(client), c.name.clone(), region_ix(&c.region));
             clients.push(id);
         }
+        let Builder {
+            sim,
+            ids,
+            names,
+            placement,
+            ..
+        } = b;
         for (id, r) in placement {
             net.place(id, r);
         }
@@ -312,7 +312,10 @@ impl ModelConfig {
             for setting in c.set.list() {
                 let k = sim.shared().settings.len() as u32;
                 sim.shared_mut().settings.push(setting);
-                let svc = sim.shared().service_index(&c.target);
+                let svc = match topo.lookup(&c.target) {
+                    Some(Component::Service(si)) => Some(si.0),
+                    _ => None,
+                };
                 let targets: Vec<ActorId> = match (setting, svc) {
                     // Every instance, spares included, so that one switched on later has
                     // the service's workers too.
@@ -332,6 +335,18 @@ impl ModelConfig {
                 }
             }
         }
+        for (si, s) in self.services.iter().enumerate() {
+            // A rolling deploy starts with the first instance.
+            if let (Some(d), Some(&first)) = (&s.deploy, sim.shared().all_instances(si).first()) {
+                sim.schedule(
+                    d.at.0,
+                    first,
+                    Msg::Instance(crate::service::InstanceMsg::Deploy(
+                        crate::compute::deploy::DeployStep::Begin,
+                    )),
+                );
+            }
+        }
         for &c in lbs.iter().chain(&clients) {
             let mut first = Vec::new();
             match &sim.actors()[c as usize] {
@@ -348,7 +363,9 @@ impl ModelConfig {
             g.workers.set(SimTime::ZERO, total_workers as f64);
             g.instances.set(SimTime::ZERO, total_instances as f64);
         }
+        let mut names = names;
         if let Some(iv) = opts.timeseries.filter(|d| *d > SimTime::ZERO) {
+            names.push("sampler".to_string());
             let id = sim.add(
                 Node::Sampler(Sampler {
                     interval: iv,
@@ -365,6 +382,8 @@ impl ModelConfig {
             model: self.clone(),
             clients,
             ids,
+            names,
+            topology: topo,
             window_open: false,
             cap: RunCap::default(),
         })
@@ -373,138 +392,145 @@ impl ModelConfig {
     /// Adds the cache actors: one per shared cache or CDN edge, one per service instance
     /// for a local cache, and points the services' data paths at them. Built after the
     /// services (origins) and before the clients (which may target an edge); an edge whose
-    /// origin is another edge is built after it. When databases exist, the cache of a
-    /// service with a database reads and writes it: `Cache::set_backend(Backend::Db(..))`.
-    pub(super) fn build_caches(
+    /// origin is another edge is built after it ([`Topology::cache_order`]). A cache reads
+    /// and writes where [`Topology::cache_backend`] says: a database through its router,
+    /// else its origin's actors.
+    fn build_caches(
         &self,
-        sim: &mut Simulation<Node>,
-        ids: &mut BTreeMap<String, Vec<ActorId>>,
-        placement: &mut Vec<(ActorId, usize)>,
-        seed: u64,
+        topo: &Topology,
+        b: &mut Builder,
         region_ix: &dyn Fn(&Option<String>) -> usize,
         routers: &[DbRouter],
     ) {
-        // The database a service reads and writes through its cache, if it has one.
-        let db_of = |s: &ServiceConfig| -> Option<Backend> {
-            let n = s.database.as_ref()?;
-            let di = self.databases.iter().position(|d| &d.name == n)?;
-            Some(Backend::Db(routers[di].clone()))
-        };
-        let mut built = vec![false; self.caches.len()];
-        // Validation rules out loops, so every pass builds at least one edge.
-        for _ in 0..self.caches.len() {
-            for (ci, c) in self.caches.iter().enumerate() {
-                let waits = c.origin.as_ref().is_some_and(|o| {
-                    self.caches
-                        .iter()
-                        .position(|k| &k.name == o)
-                        .is_some_and(|oi| !built[oi])
-                });
-                if built[ci] || waits {
-                    continue;
+        for &ci in topo.cache_order() {
+            let c = &self.caches[ci.0];
+            let backend_of = |b: &Builder, to: Option<Component>| match to {
+                Some(Component::Database(di)) => Backend::Db(routers[di.0].clone()),
+                Some(o) => b
+                    .ids
+                    .get(topo.name(o))
+                    .map_or(Backend::None, |v| Backend::Actors(v.clone())),
+                None => Backend::None,
+            };
+            let mut all = Vec::new();
+            if c.local {
+                for &si in topo.users(ci) {
+                    let s = &self.services[si.0];
+                    let backend = backend_of(b, topo.cache_backend(ci, si));
+                    for i in 0..s.instances {
+                        let id = b.add(
+                            Node::Cache(Box::new(Cache::new(ci.0, c, backend.clone()))),
+                            topo.local_cache_name(ci, si, i),
+                            region_ix(&s.region),
+                        );
+                        let inst = b.sim.shared().all_instances(si.0)[i as usize];
+                        if let Node::Instance(x) = &mut b.sim.actors_mut()[inst as usize] {
+                            x.data.entry = Some(id);
+                            x.data.local = true;
+                        }
+                        all.push(id);
+                    }
                 }
-                built[ci] = true;
-                let backend = c
-                    .origin
-                    .as_ref()
-                    .and_then(|o| ids.get(o))
-                    .map_or(Backend::None, |v| Backend::Actors(v.clone()));
-                let users: Vec<&ServiceConfig> = self
-                    .services
-                    .iter()
-                    .filter(|s| s.cache.as_deref() == Some(c.name.as_str()))
-                    .collect();
-                let mut all = Vec::new();
-                if c.local {
-                    for s in users {
-                        let backend = db_of(s).unwrap_or_else(|| backend.clone());
-                        for i in 0..s.instances {
-                            let inst = format!("{}.{i}", s.name);
-                            let name = format!("{}@{inst}", c.name);
-                            let id = sim.add(
-                                Node::Cache(Box::new(Cache::new(ci, c, backend.clone()))),
-                                rng::stream(seed, &name),
-                            );
-                            placement.push((id, region_ix(&s.region)));
-                            if let Some(&inst_id) = ids.get(&inst).and_then(|v| v.first()) {
-                                if let Node::Instance(x) = &mut sim.actors_mut()[inst_id as usize] {
-                                    x.data.entry = Some(id);
-                                    x.data.local = true;
-                                }
-                            }
-                            ids.insert(name, vec![id]);
-                            all.push(id);
+            } else {
+                let backend = backend_of(b, topo.shared_cache_backend(ci));
+                let id = b.add(
+                    Node::Cache(Box::new(Cache::new(ci.0, c, backend))),
+                    c.name.clone(),
+                    region_ix(&c.region),
+                );
+                for &si in topo.users(ci) {
+                    for &inst in b.ids.get(&self.services[si.0].name).into_iter().flatten() {
+                        if let Node::Instance(x) = &mut b.sim.actors_mut()[inst as usize] {
+                            x.data.entry = Some(id);
+                            x.data.local = false;
                         }
                     }
-                } else {
-                    let backend = users.iter().find_map(|s| db_of(s)).unwrap_or(backend);
-                    let id = sim.add(
-                        Node::Cache(Box::new(Cache::new(ci, c, backend))),
-                        rng::stream(seed, &c.name),
-                    );
-                    placement.push((id, region_ix(&c.region)));
-                    for s in users {
-                        for &inst_id in ids.get(&s.name).map(Vec::as_slice).unwrap_or(&[]) {
-                            if let Node::Instance(x) = &mut sim.actors_mut()[inst_id as usize] {
-                                x.data.entry = Some(id);
-                                x.data.local = false;
-                            }
-                        }
-                    }
-                    all.push(id);
                 }
-                ids.insert(c.name.clone(), all);
+                all.push(id);
             }
+            b.ids.insert(c.name.clone(), all);
         }
     }
 
     /// Circuit breakers (after the services and load balancers they protect) and the
-    /// services' calls, each target resolved to a service or one actor.
+    /// services' calls, each target resolved ([`Topology::calls_of`],
+    /// [`Topology::protects`]) to a service or one actor.
     fn build_calls(
         &self,
-        sim: &mut Simulation<Node>,
-        ids: &mut BTreeMap<String, Vec<ActorId>>,
-        placement: &mut Vec<(ActorId, usize)>,
-        seed: u64,
+        topo: &Topology,
+        b: &mut Builder,
         region_ix: &dyn Fn(&Option<String>) -> usize,
     ) {
-        let target =
-            |sim: &Simulation<Node>, ids: &BTreeMap<String, Vec<ActorId>>, name: &str| match sim
-                .shared()
-                .service_index(name)
-            {
-                Some(service) => CallTarget::Service {
-                    service,
-                    all: ids.get(name).cloned().unwrap_or_default(),
-                },
-                None => {
-                    CallTarget::Actor(ids.get(name).and_then(|v| v.first().copied()).unwrap_or(0))
-                }
-            };
-        for (bi, b) in self.circuit_breakers.iter().enumerate() {
-            let t = target(sim, ids, &b.target);
-            let id = sim.add(
-                Node::Breaker(CircuitBreaker::new(bi, b, t)),
-                rng::stream(seed, &b.name),
+        let target = |b: &Builder, to: Option<Component>| match to {
+            Some(Component::Service(si)) => CallTarget::Service {
+                service: si.0,
+                all: b
+                    .ids
+                    .get(&self.services[si.0].name)
+                    .cloned()
+                    .unwrap_or_default(),
+            },
+            Some(c) => CallTarget::Actor(
+                b.ids
+                    .get(topo.name(c))
+                    .and_then(|v| v.first().copied())
+                    .unwrap_or(0),
+            ),
+            None => CallTarget::Actor(0),
+        };
+        for (bi, c) in self.circuit_breakers.iter().enumerate() {
+            let t = target(b, topo.protects(BreakerIx(bi)));
+            b.add(
+                Node::Breaker(CircuitBreaker::new(bi, c, t)),
+                c.name.clone(),
+                region_ix(&c.region),
             );
-            placement.push((id, region_ix(&b.region)));
-            ids.insert(b.name.clone(), vec![id]);
         }
         for (si, s) in self.services.iter().enumerate() {
             if s.calls.is_empty() {
                 continue;
             }
-            let resolved: Vec<CallTarget> =
-                s.calls.iter().map(|c| target(sim, ids, &c.to)).collect();
-            for a in sim.actors_mut() {
-                if let Node::Instance(inst) = a {
-                    if inst.service == si {
-                        let mut it = resolved.iter().cloned();
-                        inst.calls =
-                            Calls::new(&s.calls, |_| it.next().unwrap_or(CallTarget::Actor(0)));
-                    }
+            let resolved: Vec<CallTarget> = topo
+                .calls_of(ServiceIx(si))
+                .iter()
+                .map(|&to| target(b, to))
+                .collect();
+            for &inst in b.sim.shared().all_instances(si).to_vec().iter() {
+                if let Node::Instance(x) = &mut b.sim.actors_mut()[inst as usize] {
+                    let mut it = resolved.iter().cloned();
+                    x.calls = Calls::new(&s.calls, |_| it.next().unwrap_or(CallTarget::Actor(0)));
                 }
             }
         }
+    }
+}
+
+/// The world under construction: the simulation, the address book (every name that
+/// addresses actors: components, instances, database nodes and their aliases) and each
+/// actor's canonical name and region.
+struct Builder {
+    sim: Simulation<Node>,
+    ids: BTreeMap<String, Vec<ActorId>>,
+    names: Vec<String>,
+    placement: Vec<(ActorId, usize)>,
+    seed: u64,
+}
+
+impl Builder {
+    /// Adds `node` under its canonical `name` (its RNG stream and its address) in region
+    /// `region`.
+    fn add(&mut self, node: Node, name: String, region: usize) -> ActorId {
+        let id = self.add_unplaced(node, name.clone());
+        self.placement.push((id, region));
+        self.ids.insert(name, vec![id]);
+        id
+    }
+
+    /// Adds `node` under `name` (its RNG stream), unplaced and not addressable (an
+    /// autoscaler, a canary controller).
+    fn add_unplaced(&mut self, node: Node, name: String) -> ActorId {
+        let id = self.sim.add(node, rng::stream(self.seed, &name));
+        self.names.push(name);
+        id
     }
 }

@@ -552,6 +552,18 @@ mod tests {
             ("changes.set", accepted::<crate::changes::Settings>()),
             ("network", accepted::<model::NetworkConfig>()),
             ("network.partitions", accepted::<model::PartitionConfig>()),
+            (
+                "load_balancers.outlier_ejection",
+                accepted::<lb::OutlierConfig>(),
+            ),
+            (
+                "services.feature",
+                accepted::<crate::compute::feature::FeatureConfig>(),
+            ),
+            (
+                "services.deploy",
+                accepted::<crate::compute::deploy::DeployConfig>(),
+            ),
         ];
         let all = params(None);
         let mut checked = 0;

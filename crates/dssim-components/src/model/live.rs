@@ -6,6 +6,7 @@
 use dssim_engine::{ActorId, SimTime};
 use serde::Serialize;
 
+use super::topology::{CacheIx, ServiceIx};
 use super::World;
 use crate::cache::Tier;
 use crate::node::Node;
@@ -146,7 +147,6 @@ impl World {
                 .unwrap_or(0)
         };
         let mut nodes = Vec::new();
-        let mut edges = Vec::new();
         let node = |name: String, kind, group: &str, region, workers, initial| GraphNode {
             name,
             kind,
@@ -164,7 +164,6 @@ impl World {
                 0,
                 true,
             ));
-            edges.push((c.name.clone(), c.target.clone()));
         }
         for l in &m.load_balancers {
             nodes.push(node(
@@ -175,7 +174,6 @@ impl World {
                 0,
                 true,
             ));
-            edges.push((l.name.clone(), l.backends.clone()));
         }
         for c in m.caches.iter().filter(|c| c.tier == Tier::Cdn) {
             nodes.push(node(
@@ -186,16 +184,14 @@ impl World {
                 0,
                 true,
             ));
-            if let Some(o) = &c.origin {
-                edges.push((c.name.clone(), o.clone()));
-            }
         }
         for (si, s) in m.services.iter().enumerate() {
             let all = self.sim.shared().compute.services[si].instances.len() as u32;
             for i in 0..all {
-                let workers = self.instance_workers(&format!("{}.{i}", s.name));
+                let name = self.topology.instance_name(ServiceIx(si), i);
+                let workers = self.instance_workers(&name);
                 nodes.push(node(
-                    format!("{}.{i}", s.name),
+                    name,
                     "service",
                     &s.name,
                     rix(&s.region),
@@ -203,23 +199,18 @@ impl World {
                     i < s.instances,
                 ));
             }
-            if let Some(c) = &s.cache {
-                edges.push((s.name.clone(), c.clone()));
-            }
-            if let Some(d) = &s.database {
-                edges.push((s.name.clone(), d.clone()));
-            }
         }
-        for c in m.caches.iter().filter(|c| c.tier == Tier::App) {
-            let users: Vec<_> = m
-                .services
-                .iter()
-                .filter(|s| s.cache.as_deref() == Some(c.name.as_str()))
-                .collect();
+        for (ci, c) in m
+            .caches
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.tier == Tier::App)
+        {
             if c.local {
-                for s in users {
+                for &si in self.topology.users(CacheIx(ci)) {
+                    let s = &m.services[si.0];
                     for i in 0..s.instances {
-                        let name = format!("{}@{}.{i}", c.name, s.name);
+                        let name = self.topology.local_cache_name(CacheIx(ci), si, i);
                         nodes.push(node(name, "cache", &c.name, rix(&s.region), 0, true));
                     }
                 }
@@ -232,9 +223,6 @@ impl World {
                     0,
                     true,
                 ));
-            }
-            if let Some(o) = &c.origin {
-                edges.push((c.name.clone(), o.clone()));
             }
         }
         for d in &m.databases {
@@ -257,7 +245,6 @@ impl World {
         }
         for q in &m.queues {
             nodes.push(node(q.name.clone(), "queue", &q.name, 0, q.workers, true));
-            edges.push((q.producer.clone(), q.name.clone()));
         }
         for b in &m.circuit_breakers {
             nodes.push(node(
@@ -268,13 +255,13 @@ impl World {
                 0,
                 true,
             ));
-            edges.push((b.name.clone(), b.target.clone()));
         }
-        for s in &m.services {
-            for c in &s.calls {
-                edges.push((s.name.clone(), c.to.clone()));
-            }
-        }
+        let topo = &self.topology;
+        let mut edges: Vec<(String, String)> = topo
+            .edges()
+            .into_iter()
+            .map(|(from, to, _)| (topo.name(from).to_string(), topo.name(to).to_string()))
+            .collect();
         edges.sort();
         edges.dedup();
         Graph {

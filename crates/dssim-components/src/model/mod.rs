@@ -24,8 +24,10 @@ pub mod faults;
 mod live;
 mod run;
 pub mod sanity;
+pub mod topology;
 mod validate;
 pub use live::{Graph, GraphNode, Probe};
+pub use topology::Topology;
 
 /// The whole model file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -65,6 +67,22 @@ pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub circuit_breakers: Vec<crate::circuit_breaker::CircuitBreakerConfig>,
 }
+
+/// The sections of a model file, as `--set model.SECTION...` paths start (one per field of
+/// [`ModelConfig`]; a new kind adds its list here).
+pub const SECTIONS: &[&str] = &[
+    "clients",
+    "services",
+    "network",
+    "load_balancers",
+    "caches",
+    "databases",
+    "queues",
+    "faults",
+    "autoscalers",
+    "changes",
+    "circuit_breakers",
+];
 
 /// The `[network]` table.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -144,7 +162,7 @@ pub fn check_name(name: &str, dots: bool) -> Result<(), String> {
     }
 }
 
-/// What a name in the model stands for.
+/// What a name in the model stands for, as validation tells kinds apart (a cache by tier).
 #[derive(Clone, Debug)]
 enum Named {
     Client,
@@ -156,13 +174,34 @@ enum Named {
     Breaker,
 }
 
+impl Named {
+    fn of(m: &ModelConfig, c: topology::Component) -> Named {
+        use topology::Component as C;
+        match c {
+            C::Client(_) => Named::Client,
+            C::Service(_) => Named::Service,
+            C::Queue(_) => Named::Queue,
+            C::Database(_) => Named::Database,
+            C::Cache(k) => Named::Cache(m.caches[k.0].tier),
+            C::LoadBalancer(_) => Named::LoadBalancer,
+            C::Breaker(_) => Named::Breaker,
+        }
+    }
+}
+
 /// One run, built and ready.
 pub struct World {
     sim: Simulation<Node>,
     opts: RunOptions,
     model: ModelConfig,
     clients: Vec<ActorId>,
+    /// Every name that addresses actors (components, instances, database nodes and
+    /// their aliases) -> the actors.
     ids: BTreeMap<String, Vec<ActorId>>,
+    /// Each actor's canonical name, by id (its RNG stream; its name in traces).
+    names: Vec<String>,
+    /// The model's resolved wiring.
+    topology: Topology,
     /// Whether the measured window has opened (by [`World::step_to`]).
     window_open: bool,
     cap: RunCap,

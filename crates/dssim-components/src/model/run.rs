@@ -1,8 +1,6 @@
 //! Running a built world: the measured window, the run caps, the report.
 
-use std::collections::BTreeMap;
-
-use dssim_engine::{ActorId, SimTime};
+use dssim_engine::SimTime;
 
 use crate::cache::{CacheStats, Tier};
 use crate::node::{Msg, Node};
@@ -165,6 +163,7 @@ impl World {
                     }
                     Node::Breaker(b) => b.reset_window(o.warmup),
                     Node::Db(d) => d.stats.conns.reset(o.warmup),
+                    Node::LoadBalancer(l) => l.reset_window(o.warmup),
                     _ => {}
                 }
             }
@@ -217,17 +216,9 @@ impl World {
         }
     }
 
-    /// The run's trace, each actor named by its most specific name (`app.2`, `db.replica1`).
+    /// The run's trace, each actor named by its canonical name (`app.2`, `db.primary`,
+    /// `cache@app.0`): the one it got at the build.
     pub(super) fn trace_report(&self) -> crate::trace::RunTrace {
-        let mut names: BTreeMap<ActorId, &str> = BTreeMap::new();
-        for (name, ids) in &self.ids {
-            if let [id] = ids.as_slice() {
-                let e = names.entry(*id).or_insert(name);
-                if name.len() > e.len() {
-                    *e = name;
-                }
-            }
-        }
         let actors = self.sim.actors();
         self.sim.shared().trace.report(|id| {
             let kind = match actors.get(id as usize) {
@@ -248,21 +239,10 @@ impl World {
                 Some(Node::JobQueue(_)) => "queue",
                 _ => "other",
             };
-            // A database node by its canonical name (`db.primary` when there is one shard,
-            // not its `db.shard.0.primary` alias); any other actor by its longest name.
-            let canonical = match actors.get(id as usize) {
-                Some(Node::Db(d)) => self
-                    .model
-                    .databases
-                    .get(d.db)
-                    .map(|c| c.node_name(d.shard as u32, d.node as u32)),
-                _ => None,
-            };
-            let name = canonical.unwrap_or_else(|| {
-                names
-                    .get(&id)
-                    .map_or_else(|| format!("actor {id}"), |n| n.to_string())
-            });
+            let name = self
+                .names
+                .get(id as usize)
+                .map_or_else(|| format!("actor {id}"), String::clone);
             (name, kind)
         })
     }
@@ -328,6 +308,30 @@ impl World {
                     hit_ratio: None,
                 });
             }
+            if let (Some(d), Some(cfg)) = (&state.deploy, &s.deploy) {
+                rows.push(ComponentRow {
+                    component: format!("{}.deploy", s.name),
+                    kind: "deploy",
+                    requests: u64::from(d.redeployed),
+                    utilization: None,
+                    mean_queue: None,
+                    p99_ms: None,
+                    mean_ms: d.done.map(|t| (t - cfg.at.0).as_secs_f64() * 1e3),
+                    hit_ratio: None,
+                });
+            }
+            if let Some(f) = &state.feature {
+                rows.push(ComponentRow {
+                    component: format!("{}.feature", s.name),
+                    kind: "feature_flag",
+                    requests: f.wanted,
+                    utilization: Some(f.off.mean(now)),
+                    mean_queue: None,
+                    p99_ms: None,
+                    mean_ms: None,
+                    hit_ratio: (f.wanted > 0).then(|| f.served as f64 / f.wanted as f64),
+                });
+            }
         }
         for a in self.sim.actors() {
             if let Node::Db(d) = a {
@@ -348,6 +352,28 @@ impl World {
                     mean_ms: lb.stats.sojourn.mean_ms(),
                     hit_ratio: None,
                 });
+                if lb.ejects_outliers() {
+                    rows.push(ComponentRow {
+                        component: format!("{}.ejection", l.name),
+                        kind: "outlier_ejection",
+                        requests: lb.stats.ejected,
+                        utilization: Some(lb.ejected_share(now)),
+                        mean_queue: None,
+                        p99_ms: None,
+                        mean_ms: None,
+                        hit_ratio: None,
+                    });
+                    rows.push(ComponentRow {
+                        component: format!("{}.false_ejection", l.name),
+                        kind: "false_ejection",
+                        requests: lb.stats.false_ejections,
+                        utilization: None,
+                        mean_queue: None,
+                        p99_ms: None,
+                        mean_ms: None,
+                        hit_ratio: None,
+                    });
+                }
             }
         }
         self.call_rows(&mut rows);

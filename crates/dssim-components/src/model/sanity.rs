@@ -4,12 +4,13 @@
 
 use crate::cache::Tier;
 use crate::client::{Arrival, ClientConfig};
+use crate::model::topology::{CacheIx, ClientIx, Component, Topology};
 use crate::model::ModelConfig;
 use crate::ConfigError;
 
 /// Model-wide errors, appended to `errs` by [`ModelConfig::validate`].
-pub fn check(model: &ModelConfig, errs: &mut Vec<ConfigError>) {
-    for c in &model.caches {
+pub fn check(model: &ModelConfig, topo: &Topology, errs: &mut Vec<ConfigError>) {
+    for (ci, c) in model.caches.iter().enumerate() {
         if c.capacity == Some(0) {
             errs.push(ConfigError::new(
                 format!("caches.{}.capacity", c.name),
@@ -18,16 +19,12 @@ pub fn check(model: &ModelConfig, errs: &mut Vec<ConfigError>) {
         }
         // An app cache whose origin is a load balancer in front of the very service that
         // reads through the cache: a miss would come back to the cache forever.
-        if let Some(lb) = c
-            .origin
-            .as_ref()
-            .and_then(|o| model.load_balancers.iter().find(|l| &l.name == o))
-        {
-            if model
-                .services
-                .iter()
-                .any(|s| s.name == lb.backends && s.cache.as_deref() == Some(c.name.as_str()))
+        if let Some(Component::LoadBalancer(li)) = topo.origin(CacheIx(ci)) {
+            if topo
+                .backend_service(li)
+                .is_some_and(|si| topo.cache_of(si) == Some(CacheIx(ci)))
             {
+                let lb = &model.load_balancers[li.0];
                 errs.push(ConfigError::new(
                     format!("caches.{}.origin", c.name),
                     format!(
@@ -38,8 +35,8 @@ pub fn check(model: &ModelConfig, errs: &mut Vec<ConfigError>) {
             }
         }
     }
-    for c in &model.clients {
-        if let Some(e) = closed_loop_spin(model, c) {
+    for (ci, c) in model.clients.iter().enumerate() {
+        if let Some(e) = closed_loop_spin(model, topo, ClientIx(ci), c) {
             errs.push(e);
         }
     }
@@ -48,7 +45,12 @@ pub fn check(model: &ModelConfig, errs: &mut Vec<ConfigError>) {
 /// A closed-loop client without think time sends its next request as soon as the last one
 /// ends; if a request can end without the clock moving, the run would loop forever at one
 /// instant.
-fn closed_loop_spin(model: &ModelConfig, c: &ClientConfig) -> Option<ConfigError> {
+fn closed_loop_spin(
+    model: &ModelConfig,
+    topo: &Topology,
+    ci: ClientIx,
+    c: &ClientConfig,
+) -> Option<ConfigError> {
     if c.arrival != Arrival::Closed {
         return None;
     }
@@ -60,7 +62,8 @@ fn closed_loop_spin(model: &ModelConfig, c: &ClientConfig) -> Option<ConfigError
     let path = if net > 0.0 {
         true
     } else {
-        takes_time(model, c, &c.target, 0)
+        topo.target(ci)
+            .is_some_and(|t| takes_time(model, topo, c, t))
     };
     let why = if !path {
         Some("no think time and nothing on its path takes time (zero service time, zero latency)")
@@ -87,75 +90,52 @@ fn closed_loop_spin(model: &ModelConfig, c: &ClientConfig) -> Option<ConfigError
     })
 }
 
-/// Whether a request of client `c` sent to `name` spends time on its way with a chance
-/// above zero each time (some mean above zero on a part it surely reaches). A cache hit
-/// without `latency` takes no time, and while the clock stands still nothing expires.
-fn takes_time(model: &ModelConfig, c: &ClientConfig, name: &str, depth: usize) -> bool {
-    if depth > model.caches.len() + model.load_balancers.len() + 2 {
-        return false;
-    }
+/// Whether a request of client `c` sent to component `to` spends time on its way with a
+/// chance above zero each time (some mean above zero on a part it surely reaches). A cache
+/// hit without `latency` takes no time, and while the clock stands still nothing expires.
+fn takes_time(model: &ModelConfig, topo: &Topology, c: &ClientConfig, to: Component) -> bool {
     let pos = |d: &Option<crate::units::DistSpec>| d.as_ref().is_some_and(|d| d.0.mean() > 0.0);
-    if let Some(s) = model.services.iter().find(|s| s.name == name) {
-        let cache = s
-            .cache
-            .as_ref()
-            .and_then(|k| model.caches.iter().find(|x| &x.name == k));
-        let db = s
-            .database
-            .as_ref()
-            .and_then(|d| model.databases.iter().find(|x| &x.name == d));
-        let reads = db.is_some_and(|d| d.read_time.0.mean() > 0.0) && c.read_ratio > 0.0;
-        let writes = db.is_some_and(|d| d.write_time.0.mean() > 0.0) && c.read_ratio < 1.0;
-        return s.service_time.0.mean() > 0.0
-            || cache.is_some_and(|k| pos(&k.latency))
-            || writes
-            // Reads that a cache may answer at once do not count.
-            || (reads && cache.is_none());
+    // Along the forward hops: load balancers (their parse) up to the service, or a CDN
+    // edge (its hits answer after `latency` alone).
+    for at in topo.walk(to) {
+        match at {
+            Component::Service(si) => {
+                let s = &model.services[si.0];
+                let cache = topo.cache_of(si).map(|k| &model.caches[k.0]);
+                let db = topo.database_of(si).map(|d| &model.databases[d.0]);
+                let reads = db.is_some_and(|d| d.read_time.0.mean() > 0.0) && c.read_ratio > 0.0;
+                let writes = db.is_some_and(|d| d.write_time.0.mean() > 0.0) && c.read_ratio < 1.0;
+                return s.service_time.0.mean() > 0.0
+                    || cache.is_some_and(|k| pos(&k.latency))
+                    || writes
+                    // Reads that a cache may answer at once do not count.
+                    || (reads && cache.is_none());
+            }
+            Component::LoadBalancer(li) if pos(&model.load_balancers[li.0].parse) => return true,
+            Component::LoadBalancer(_) => {}
+            Component::Cache(k) if model.caches[k.0].tier == Tier::Cdn => {
+                return pos(&model.caches[k.0].latency)
+            }
+            // A circuit breaker answers at once while open: it takes no time for sure,
+            // whatever it protects.
+            Component::Breaker(_)
+            | Component::Cache(_)
+            | Component::Database(_)
+            | Component::Queue(_)
+            | Component::Client(_) => return false,
+        }
     }
-    if let Some(l) = model.load_balancers.iter().find(|l| l.name == name) {
-        return pos(&l.parse) || takes_time(model, c, &l.backends, depth + 1);
-    }
-    if let Some(k) = model
-        .caches
-        .iter()
-        .find(|k| k.name == name && k.tier == Tier::Cdn)
-    {
-        // Hits answer after `latency` alone.
-        return pos(&k.latency);
-    }
-    // A circuit breaker (not matched above) answers at once while open: it takes no time
-    // for sure, whatever it protects.
     false
 }
 
 /// Things that are legal but probably a mistake: components nothing sends to.
 pub fn warnings(model: &ModelConfig) -> Vec<ConfigError> {
-    let mut called: Vec<&str> = Vec::new();
-    for c in &model.clients {
-        called.push(&c.target);
-    }
-    for l in &model.load_balancers {
-        called.push(&l.backends);
-    }
-    for k in &model.caches {
-        if let Some(o) = &k.origin {
-            called.push(o);
-        }
-    }
-    for s in &model.services {
-        if let Some(k) = &s.cache {
-            called.push(k);
-        }
-        if let Some(d) = &s.database {
-            called.push(d);
-        }
-        for c in &s.calls {
-            called.push(&c.to);
-        }
-    }
-    for b in &model.circuit_breakers {
-        called.push(&b.target);
-    }
+    let topo = Topology::new(model);
+    let called: Vec<&str> = topo
+        .edges()
+        .into_iter()
+        .map(|(_, to, _)| topo.name(to))
+        .collect();
     let mut out = Vec::new();
     let mut warn = |kind: &str, name: &str| {
         if !called.contains(&name) {

@@ -1,6 +1,6 @@
 //! Validation of a whole model: names, references between components, every value's range.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use dssim_engine::SimTime;
 
@@ -11,38 +11,20 @@ use crate::client::Arrival;
 use crate::units::{check_non_negative, check_ratio, Dur};
 use crate::ConfigError;
 
+use super::topology::{CacheIx, Component, ServiceIx};
 use super::*;
 
 impl ModelConfig {
-    pub(super) fn names(&self) -> BTreeMap<String, Named> {
-        let mut m = BTreeMap::new();
-        for c in &self.clients {
-            m.insert(c.name.clone(), Named::Client);
-        }
-        for s in &self.services {
-            m.insert(s.name.clone(), Named::Service);
-        }
-        for q in &self.queues {
-            m.insert(q.name.clone(), Named::Queue);
-        }
-        for d in &self.databases {
-            m.insert(d.name.clone(), Named::Database);
-        }
-        for c in &self.caches {
-            m.insert(c.name.clone(), Named::Cache(c.tier));
-        }
-        for l in &self.load_balancers {
-            m.insert(l.name.clone(), Named::LoadBalancer);
-        }
-        for b in &self.circuit_breakers {
-            m.insert(b.name.clone(), Named::Breaker);
-        }
-        m
-    }
-
     /// Checks references, ranges and required fields; every problem is reported with the
     /// path of the offending value (`clients.users.rate`).
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        self.topology().map(|_| ())
+    }
+
+    /// Validates the model ([`ModelConfig::validate`]) and gives its resolved wiring, the
+    /// one [`Topology`] the build and the checks read.
+    pub fn topology(&self) -> Result<Topology, Vec<ConfigError>> {
+        let topo = Topology::new(self);
         let mut errs = Vec::new();
         let mut seen = BTreeSet::new();
         let all_names = self
@@ -75,7 +57,7 @@ impl ModelConfig {
                 ));
             }
         }
-        let names = self.names();
+        let names = |n: &str| topo.lookup(n).map(|c| Named::of(self, c));
         if self.clients.is_empty() {
             errs.push(ConfigError::new(
                 "clients",
@@ -84,7 +66,7 @@ impl ModelConfig {
         }
         for c in &self.clients {
             let p = format!("clients.{}", c.name);
-            match names.get(&c.target) {
+            match names(&c.target) {
                 Some(Named::Service | Named::LoadBalancer | Named::Breaker)
                 | Some(Named::Cache(Tier::Cdn)) => {}
                 Some(Named::Client | Named::Queue) => errs.push(ConfigError::new(
@@ -192,7 +174,7 @@ impl ModelConfig {
                 ));
             }
             if let Some(cache) = &s.cache {
-                match names.get(cache) {
+                match names(cache) {
                     Some(Named::Cache(Tier::App)) => {}
                     Some(Named::Cache(Tier::Cdn)) => errs.push(ConfigError::new(
                         format!("{p}.cache"),
@@ -234,7 +216,7 @@ impl ModelConfig {
             }
             crate::validate::service(s, &p, &mut errs);
             if let Some(db) = &s.database {
-                if !matches!(names.get(db), Some(Named::Database)) {
+                if !matches!(names(db), Some(Named::Database)) {
                     errs.push(unknown_name(
                         format!("{p}.database"),
                         db,
@@ -246,11 +228,11 @@ impl ModelConfig {
         for d in &self.databases {
             crate::database::validate(d, &mut errs);
         }
-        for c in &self.caches {
+        for (ci, c) in self.caches.iter().enumerate() {
             errs.extend(c.validate());
             let Some(origin) = &c.origin else { continue };
             let p = format!("caches.{}.origin", c.name);
-            match names.get(origin) {
+            match names(origin) {
                 Some(Named::Service | Named::LoadBalancer) | Some(Named::Cache(Tier::Cdn)) => {}
                 Some(_) => errs.push(ConfigError::new(
                     p.clone(),
@@ -278,23 +260,11 @@ impl ModelConfig {
                 ));
             }
             // Edges may stand in front of edges, but a loop would never answer.
-            let mut at = c;
-            for _ in 0..self.caches.len() {
-                match at
-                    .origin
-                    .as_ref()
-                    .and_then(|o| self.caches.iter().find(|k| &k.name == o))
-                {
-                    Some(next) if next.name == c.name => {
-                        errs.push(ConfigError::new(
-                            p.clone(),
-                            "the chain of origins comes back to this cache: requests would loop forever",
-                        ));
-                        break;
-                    }
-                    Some(next) => at = next,
-                    None => break,
-                }
+            if topo.on_ring(Component::Cache(CacheIx(ci))) {
+                errs.push(ConfigError::new(
+                    p.clone(),
+                    "the chain of origins comes back to this cache: requests would loop forever",
+                ));
             }
         }
         for c in &self.clients {
@@ -341,7 +311,7 @@ impl ModelConfig {
             );
         }
         self.validate_changes(&mut errs);
-        self.validate_calls(&names, &mut errs);
+        self.validate_calls(&topo, &names, &mut errs);
         self.check_zero_time_loops(&mut errs);
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
             errs.push(e);
@@ -381,9 +351,9 @@ impl ModelConfig {
                 }
             }
         }
-        crate::sanity::check(self, &mut errs);
+        crate::sanity::check(self, &topo, &mut errs);
         if errs.is_empty() {
-            Ok(())
+            Ok(topo)
         } else {
             Err(errs)
         }
@@ -532,11 +502,13 @@ pub(super) fn unknown_name<'a>(
 }
 
 impl ModelConfig {
-    /// Services' `calls` and circuit breakers: their values, what they name, and cycles in
-    /// the call graph (a service whose calls come back to it would never answer).
+    /// Services' `calls` and circuit breakers: their values, what they name, and loops of
+    /// calls (a service whose calls come back to it would never answer), read from the
+    /// topology's one loop guard ([`Topology::loop_through`]).
     pub(super) fn validate_calls(
         &self,
-        names: &BTreeMap<String, Named>,
+        topo: &Topology,
+        names: &dyn Fn(&str) -> Option<Named>,
         errs: &mut Vec<ConfigError>,
     ) {
         let callable = || {
@@ -550,7 +522,7 @@ impl ModelConfig {
             let p = format!("services.{}", s.name);
             crate::calls::validate(&s.calls, &p, errs);
             for (i, c) in s.calls.iter().enumerate() {
-                match names.get(&c.to) {
+                match names(&c.to) {
                     Some(Named::Service | Named::LoadBalancer | Named::Breaker) => {}
                     Some(_) => errs.push(ConfigError::new(
                         format!("{p}.calls.{i}.to"),
@@ -566,7 +538,7 @@ impl ModelConfig {
         for b in &self.circuit_breakers {
             let p = format!("circuit_breakers.{}", b.name);
             b.validate(&p, errs);
-            match names.get(&b.target) {
+            match names(&b.target) {
                 Some(Named::Service | Named::LoadBalancer) => {}
                 Some(_) => errs.push(ConfigError::new(
                     format!("{p}.target"),
@@ -585,67 +557,49 @@ impl ModelConfig {
                 )),
             }
         }
-        // The call graph between services; the first cycle found from each service that
-        // starts one is reported once, at the call that closes it.
+        // A loop of edges through a service that makes calls: reported once per loop, at
+        // the call of the first such service (in model order) that leads back.
         let mut reported = BTreeSet::new();
-        for s in &self.services {
-            let mut path = vec![s.name.clone()];
-            if let Some((at, i)) = self.call_cycle(&s.name, &mut path) {
-                let last = path.last().cloned().unwrap_or_default();
-                let start = path.iter().position(|p| *p == last).unwrap_or(0);
-                let cycle = path[start..].join(" -> ");
-                if reported.insert(at.clone()) {
-                    errs.push(ConfigError::new(
-                        format!("services.{at}.calls.{i}.to"),
-                        format!("the calls come back to a service already waiting on them ({cycle}): such a request would never be answered"),
-                    ));
-                }
+        for (si, s) in self.services.iter().enumerate() {
+            if s.calls.is_empty() {
+                continue;
             }
+            let me = Component::Service(ServiceIx(si));
+            let Some(path) = topo.loop_through(me) else {
+                continue;
+            };
+            // A loop that leaves through the service's data path is refused elsewhere.
+            let Some(i) = topo
+                .calls_of(ServiceIx(si))
+                .iter()
+                .position(|&t| t == path.get(1).copied())
+            else {
+                continue;
+            };
+            let on: BTreeSet<Component> = path.iter().copied().collect();
+            if !reported.insert(on) {
+                continue;
+            }
+            let cycle: Vec<&str> = path
+                .iter()
+                .filter(|c| matches!(c, Component::Service(_)))
+                .map(|&c| topo.name(c))
+                .collect();
+            errs.push(ConfigError::new(
+                format!("services.{}.calls.{i}.to", s.name),
+                format!(
+                    "the calls come back to a service already waiting on them ({}): such a request would never be answered",
+                    cycle.join(" -> ")
+                ),
+            ));
         }
     }
 
     /// The service a call to `name` reaches: itself, a load balancer's backends, a
     /// breaker's target (followed).
     pub fn called_service(&self, name: &str) -> Option<&str> {
-        let mut at = name;
-        for _ in 0..=self.circuit_breakers.len() {
-            if let Some(s) = self.services.iter().find(|s| s.name == at) {
-                return Some(s.name.as_str());
-            }
-            if let Some(l) = self.load_balancers.iter().find(|l| l.name == at) {
-                return Some(l.backends.as_str());
-            }
-            at = self
-                .circuit_breakers
-                .iter()
-                .find(|b| b.name == at)?
-                .target
-                .as_str();
-        }
-        None
-    }
-
-    /// Depth-first search for a cycle of calls from the last service of `path`: the
-    /// service and call index that close it (the cycle is left in `path`).
-    fn call_cycle(&self, from: &str, path: &mut Vec<String>) -> Option<(String, usize)> {
-        let s = self.services.iter().find(|s| s.name == from)?;
-        if path.len() > self.services.len() + 1 {
-            return None;
-        }
-        for (i, c) in s.calls.iter().enumerate() {
-            let Some(next) = self.called_service(&c.to) else {
-                continue;
-            };
-            if path.iter().any(|p| p == next) {
-                path.push(next.to_string());
-                return Some((from.to_string(), i));
-            }
-            path.push(next.to_string());
-            if let Some(found) = self.call_cycle(next, path) {
-                return Some(found);
-            }
-            path.pop();
-        }
-        None
+        let topo = Topology::new(self);
+        let si = topo.service_behind(topo.lookup(name)?)?;
+        Some(self.services[si.0].name.as_str())
     }
 }

@@ -3,10 +3,10 @@
 
 use super::*;
 
-impl<'a> Prep<'a> {
+impl<'a> FlowModel<'a> {
     /// A CDN edge: cacheable reads are looked up; misses, other reads and writes go to
     /// the origin.
-    pub(super) fn edge(&self, ci: usize, sum: &Load) -> (Load, CacheOut) {
+    pub(super) fn edge(&self, ci: usize, sum: &Load) -> (Load, CacheFigures) {
         let g = &self.grid;
         let c = &self.m.caches[ci];
         let (yes, no) = sum.split(g, c.cacheable.unwrap_or(1.0).clamp(0.0, 1.0));
@@ -40,7 +40,7 @@ impl<'a> Prep<'a> {
         let origin_calls = total(g, &to_origin);
         (
             to_origin,
-            CacheOut {
+            CacheFigures {
                 requests: r + w,
                 lookups,
                 hits,
@@ -48,7 +48,7 @@ impl<'a> Prep<'a> {
                 writes: w,
                 origin_calls,
                 nodes: 1.0,
-                ..CacheOut::default()
+                ..CacheFigures::default()
             },
         )
     }
@@ -59,7 +59,7 @@ impl<'a> Prep<'a> {
         &self,
         ci: usize,
         parts: &[(Option<usize>, Load)],
-    ) -> (Vec<(Node, Load)>, CacheOut) {
+    ) -> (Vec<(Node, Load)>, CacheFigures) {
         let g = &self.grid;
         let c = &self.m.caches[ci];
         // Per cache node: (the service whose instances it serves, instances, its load).
@@ -81,7 +81,7 @@ impl<'a> Prep<'a> {
                 nodes.push((si, 1.0, sum));
             }
         }
-        let mut stats = CacheOut::default();
+        let mut stats = CacheFigures::default();
         let mut outs = Vec::new();
         for (si, copies, load) in nodes {
             let backend = self.cache_backend(ci, si);
@@ -147,9 +147,9 @@ impl<'a> Prep<'a> {
     pub(super) fn cache_times(
         &self,
         ci: usize,
-        st: &mut CacheOut,
+        st: &mut CacheFigures,
         time: &BTreeMap<Node, f64>,
-        db_nodes: &BTreeMap<usize, Vec<DbNodeOut>>,
+        db_nodes: &BTreeMap<usize, Vec<DbNodeFigures>>,
     ) -> (ComponentEstimate, f64) {
         let c = &self.m.caches[ci];
         let lat = c.latency.as_ref().map_or(0.0, |d| secs(d.0.mean()));
@@ -178,7 +178,7 @@ impl<'a> Prep<'a> {
         };
         let (read_s, write_s, t);
         if c.tier == Tier::Cdn {
-            let origin = c.origin.as_deref().and_then(|o| self.node_of(o));
+            let origin = self.origin_of(ci);
             let call = 2.0 * c.origin_latency.as_ref().map_or(0.0, |d| secs(d.0.mean()))
                 + origin.map_or(0.0, |o| {
                     self.backend_time(o, &c.region, true, time, db_nodes)

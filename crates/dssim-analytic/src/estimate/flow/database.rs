@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<'a> Prep<'a> {
+impl<'a> FlowModel<'a> {
     /// Database `di` fed `load`: per shard, writes to the primary and reads to the primary
     /// or replicas; each node solved as a load-dependent queue.
     /// Time per database request that the slots bounding database `di` (its callers'
@@ -49,7 +49,7 @@ impl<'a> Prep<'a> {
         rates: &[f64],
         outside: f64,
         pin: bool,
-    ) -> Vec<DbNodeOut> {
+    ) -> Vec<DbNodeFigures> {
         let g = &self.grid;
         let d = &self.m.databases[di];
         let sh = &self.shards[di];
@@ -149,7 +149,11 @@ impl<'a> Prep<'a> {
             .buffer_pool
             .as_ref()
             .map_or(0.0, |b| secs(b.disk_read.0.mean()));
-        let read_time = secs(d.read_time.0.mean());
+        let primary_read_time = secs(d.read_time.0.mean());
+        let replica_read_time = d
+            .replica_read_time
+            .as_ref()
+            .map_or(primary_read_time, |t| secs(t.0.mean()));
         let write_time = secs(d.write_time.0.mean());
         let repl = self.replication_wait(di);
         let usl = d.contention.map(|c| (c.sigma, c.kappa));
@@ -169,17 +173,59 @@ impl<'a> Prep<'a> {
                     let f = (1.0 - to_primary) / replicas as f64;
                     (reads[s] * f, 0.0, f, 0.0)
                 };
+                let read_time = if node == 0 {
+                    primary_read_time
+                } else {
+                    replica_read_time
+                };
                 let role = usize::from(node > 0);
                 let shard_key = if each_shard { s } else { hottest };
                 let ph = *hits_cache
                     .entry((shard_key, role))
                     .or_insert_with(|| pool_hit(shard_key, read_f, write_f));
-                let miss_disk = ph.map_or(0.0, |h| (1.0 - h) * disk);
                 let lambda = r + w;
-                let (base, fixed) = if lambda > 0.0 {
+                // An IOPS limit: the misses queue for the disk, which serves one every
+                // 1/iops seconds in FIFO order (M/D/1 for Poisson misses), then take their
+                // `disk_read`.
+                let iops = d.buffer_pool.as_ref().and_then(|b| b.iops);
+                let (miss_disk, disk_sat) = match (ph, iops) {
+                    (Some(h), Some(iops)) if iops > 0.0 => {
+                        let miss = (1.0 - h).clamp(0.0, 1.0);
+                        let slot = 1.0 / iops;
+                        let rho = lambda * miss * slot;
+                        let t = if rho < 1.0 {
+                            slot + rho * slot / (2.0 * (1.0 - rho))
+                        } else {
+                            f64::INFINITY
+                        };
+                        (
+                            part(miss, disk + t),
+                            if miss > 0.0 {
+                                iops / miss
+                            } else {
+                                f64::INFINITY
+                            },
+                        )
+                    }
+                    (h, _) => (h.map_or(0.0, |h| (1.0 - h) * disk), f64::INFINITY),
+                };
+                // Group commit: a primary's writes go to its log device in groups, apart
+                // from the cores; the node's queue model then carries the reads only.
+                let batched = match &d.batch {
+                    Some(b) if node == 0 && w > 0.0 => {
+                        Some(group_commit_s(b, write_time, d.write_time.0.scv(), w))
+                    }
+                    _ => None,
+                };
+                let (lam_m, w_m) = if batched.is_some() {
+                    (r, 0.0)
+                } else {
+                    (lambda, w)
+                };
+                let (base, fixed) = if lam_m > 0.0 {
                     (
-                        (r * read_time + w * write_time) / lambda,
-                        miss_disk + w / lambda * repl,
+                        (r * read_time + w_m * write_time) / lam_m,
+                        miss_disk + w_m / lam_m * repl,
                     )
                 } else {
                     (read_time, miss_disk)
@@ -192,11 +238,38 @@ impl<'a> Prep<'a> {
                     outside_s: outside,
                     cores: d.cores.map(u64::from),
                 };
-                let sat = model.saturation();
-                let sol = if pin && lambda >= sat * (1.0 - 1e-4) {
-                    model.pinned().or_else(|| model.solve(lambda))
+                let sat = model.saturation().min(disk_sat);
+                let sol = if !miss_disk.is_finite() {
+                    None // the disk does not keep up
+                } else if pin && lam_m >= sat * (1.0 - 1e-4) {
+                    model.pinned().or_else(|| model.solve(lam_m))
                 } else {
-                    model.solve(lambda)
+                    model.solve(lam_m)
+                };
+                // The queue the node's reads see (with group commit, reads only).
+                let read_sol = sol;
+                // With group commit: the node's figures over reads and writes together.
+                let (sol, sat) = match batched {
+                    None => (sol, sat),
+                    Some(tb) => {
+                        let b = d.batch.as_ref().map_or(1, |b| b.size.max(1));
+                        let write_cap = f64::from(b) / write_time.max(1e-12);
+                        let mut total_sat = write_cap * lambda / w;
+                        if r > 0.0 {
+                            total_sat = total_sat.min(sat * lambda / r);
+                        }
+                        let sol = match (sol, tb) {
+                            (Some(mut x), Some(tb)) => {
+                                x.carried += w;
+                                x.inside += w * tb;
+                                x.sojourn_s = (r * x.sojourn_s + w * tb) / lambda;
+                                x.wait_s = (r * x.wait_s + w * (tb - write_time)) / lambda;
+                                Some(x)
+                            }
+                            _ => None,
+                        };
+                        (sol, total_sat)
+                    }
                 };
                 let name = d.node_name(s as u32, node as u32);
                 let region = if node > 0 && d.replica_region.is_some() {
@@ -241,15 +314,18 @@ impl<'a> Prep<'a> {
                         method: db_method(d, ph.is_some()),
                     },
                 };
-                let stretch = sol.map_or(f64::INFINITY, |x| x.stretch);
-                let core_wait = sol.map_or(0.0, |x| x.wait_s);
-                out.push(DbNodeOut {
+                let stretch = read_sol.map_or(f64::INFINITY, |x| x.stretch);
+                let core_wait = read_sol.map_or(0.0, |x| x.wait_s);
+                out.push(DbNodeFigures {
                     region,
                     callers_limit: model.callers_limit(),
                     reads: r,
                     writes: w,
                     read_s: core_wait + stretch * read_time + miss_disk,
-                    write_s: core_wait + stretch * write_time + miss_disk + repl,
+                    write_s: match batched {
+                        Some(tb) => tb.unwrap_or(f64::INFINITY) + repl,
+                        None => core_wait + stretch * write_time + miss_disk + repl,
+                    },
                     est,
                 });
             }
@@ -314,7 +390,7 @@ impl<'a> Prep<'a> {
         di: usize,
         from: &Option<String>,
         read: bool,
-        db_nodes: &BTreeMap<usize, Vec<DbNodeOut>>,
+        db_nodes: &BTreeMap<usize, Vec<DbNodeFigures>>,
     ) -> f64 {
         let Some(nodes) = db_nodes.get(&di) else {
             return self.unloaded(Node::Db(di), read, 0);
@@ -342,7 +418,7 @@ impl<'a> Prep<'a> {
         from: &Option<String>,
         read: bool,
         time: &BTreeMap<Node, f64>,
-        db_nodes: &BTreeMap<usize, Vec<DbNodeOut>>,
+        db_nodes: &BTreeMap<usize, Vec<DbNodeFigures>>,
     ) -> f64 {
         match b {
             Node::Db(di) => self.db_time(di, from, read, db_nodes),
@@ -379,6 +455,52 @@ fn db_method(d: &DatabaseConfig, pool: bool) -> String {
     }
     if pool {
         m.push_str("; buffer pool: Che (LRU)");
+        if let Some(iops) = d.buffer_pool.as_ref().and_then(|b| b.iops) {
+            m.push_str(&format!(
+                "; disk: M/D/1, one read per 1/iops = {:.3} ms (Poisson misses)",
+                1e3 / iops
+            ));
+        }
+    }
+    if d.batch.is_some() {
+        m.push_str(
+            "; writes: group commit (a group fills or waits max_wait, then one flush; \
+             M/G/1 for size 1; no queue for the log device past that, so low near size / \
+             write_time)",
+        );
     }
     m
+}
+
+/// Time a write spends in a primary with group commit `b` (flush time `s` seconds with
+/// squared coefficient of variation `scv`, writes arriving at `lambda` per second),
+/// seconds; `None` at or past the log device's capacity `size / s`.
+///
+/// Size 1 is one flush per write, an M/G/1 queue (Pollaczek–Khinchine). A larger group
+/// opens with a write and goes when it is full or that write has waited W = `max_wait`:
+/// below `size − 1` arrivals in W, the first write waits W and the λW others W/2 on
+/// average, `W (1 + λW/2) / (1 + λW)`; past it, a full group forms in `(size − 1)/λ` and
+/// its writes wait half of that.
+pub(super) fn group_commit_s(
+    b: &dssim_components::database::Batch,
+    s: f64,
+    scv: f64,
+    lambda: f64,
+) -> Option<f64> {
+    let size = f64::from(b.size.max(1));
+    if lambda * s >= size {
+        return None;
+    }
+    if size <= 1.0 {
+        let rho = lambda * s;
+        return Some(s + lambda * s * s * (1.0 + scv) / (2.0 * (1.0 - rho)));
+    }
+    let w = secs(b.max_wait.0 .0 as f64);
+    let x = lambda * w;
+    let wait = if x < size - 1.0 {
+        w * (1.0 + x / 2.0) / (1.0 + x)
+    } else {
+        (size - 1.0) / (2.0 * lambda)
+    };
+    Some(s + wait)
 }

@@ -1,14 +1,27 @@
 //! One pass: client rates carried downstream in topological order, then times added back
 //! upstream to each client.
 
+use dssim_components::model::topology::{ClientIx, Component};
+
 use super::*;
 
-impl<'a> Prep<'a> {
+impl<'a> FlowModel<'a> {
     /// One pass at these client rates (requests per second each).
     ///
     /// With `pin`, a database node at its saturation (a saturated closed loop keeps a
     /// backlog upstream) is taken at its cap rather than in the chain's light state.
-    pub fn pass(&self, rates: &[f64], pin: bool) -> Pass {
+    pub fn pass(&self, rates: &[f64], pin: bool) -> FlowResult {
+        self.pass_with(rates, pin, true)
+    }
+
+    /// A pass for a closed loop's bisection, which reads only the services as stations
+    /// (their flow-equivalent rates) and each client's time outside them: a pool's exact
+    /// chain, whose figures the loop's own solution replaces, is not solved.
+    pub fn stations_pass(&self, rates: &[f64]) -> FlowResult {
+        self.pass_with(rates, false, false)
+    }
+
+    fn pass_with(&self, rates: &[f64], pin: bool, chains: bool) -> FlowResult {
         let m = self.m;
         let g = &self.grid;
         let mut inputs: BTreeMap<Node, Vec<(Option<usize>, Load)>> = BTreeMap::new();
@@ -71,15 +84,15 @@ impl<'a> Prep<'a> {
                     ..ComponentEstimate::empty()
                 });
             }
-            if let Some(t) = self.node_of(&c.target) {
+            if let Some(t) = self.target_of(i) {
                 inputs.entry(t).or_default().push((None, load));
             }
         }
         // Loads downstream.
-        let mut caches: BTreeMap<usize, CacheOut> = BTreeMap::new();
+        let mut caches: BTreeMap<usize, CacheFigures> = BTreeMap::new();
         let mut lb_rps: BTreeMap<usize, f64> = BTreeMap::new();
         let mut svc_load: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
-        let mut db_nodes: BTreeMap<usize, Vec<DbNodeOut>> = BTreeMap::new();
+        let mut db_nodes: BTreeMap<usize, Vec<DbNodeFigures>> = BTreeMap::new();
         let mut queue_rate: BTreeMap<usize, f64> = BTreeMap::new();
         for &n in &self.order {
             let parts = inputs.remove(&n).unwrap_or_default();
@@ -89,10 +102,9 @@ impl<'a> Prep<'a> {
             }
             match n {
                 Node::Cache(ci) if m.caches[ci].tier == Tier::Cdn => {
-                    let c = &m.caches[ci];
                     let (out, stats) = self.edge(ci, &sum);
                     caches.insert(ci, stats);
-                    if let Some(o) = c.origin.as_deref().and_then(|o| self.node_of(o)) {
+                    if let Some(o) = self.origin_of(ci) {
                         inputs.entry(o).or_default().push((None, out));
                     }
                 }
@@ -105,7 +117,7 @@ impl<'a> Prep<'a> {
                 }
                 Node::Lb(li) => {
                     lb_rps.insert(li, total(g, &sum));
-                    if let Some(t) = self.node_of(&m.load_balancers[li].backends) {
+                    if let Some(t) = self.backends_of(li) {
                         inputs.entry(t).or_default().push((None, sum));
                     }
                 }
@@ -145,7 +157,7 @@ impl<'a> Prep<'a> {
                 Node::Db(_) => {}
                 Node::Queue(qi) => {
                     let lambda = queue_rate.get(&qi).copied().unwrap_or(0.0);
-                    rows_queues.push(self.queue_row(qi, lambda));
+                    rows_queues.extend(self.queue_rows(qi, lambda));
                 }
                 Node::Cache(ci) => {
                     let Some(stats) = caches.get_mut(&ci) else {
@@ -169,7 +181,8 @@ impl<'a> Prep<'a> {
                 }
                 Node::Service(si) => {
                     let (r, w) = svc_load.get(&si).copied().unwrap_or((0.0, 0.0));
-                    let (row, pool, t, st) = self.service_times(si, r, w, &caches, &db_nodes);
+                    let (row, pool, t, st) =
+                        self.service_times(si, r, w, &caches, &db_nodes, chains);
                     time.insert(n, t);
                     stations.push(st);
                     rows_services.push(row);
@@ -177,7 +190,7 @@ impl<'a> Prep<'a> {
                 }
                 Node::Lb(li) => {
                     let l = &m.load_balancers[li];
-                    let to = self.node_of(&l.backends);
+                    let to = self.backends_of(li);
                     let behind = to.and_then(|t| time.get(&t).copied()).unwrap_or(0.0);
                     let hop = to.map_or(0.0, |t| 2.0 * self.lat(&l.region, &self.region_of(t)));
                     let t = lb_parse_s(l) + hop + behind;
@@ -199,7 +212,7 @@ impl<'a> Prep<'a> {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let Some(t) = self.node_of(&c.target) else {
+                let Some(t) = self.target_of(i) else {
                     return 0.0;
                 };
                 let there = time.get(&t).copied().unwrap_or(0.0)
@@ -234,32 +247,45 @@ impl<'a> Prep<'a> {
         }
         components.extend(sorted_by_model(
             rows_queues,
-            m.queues.iter().map(|q| q.name.clone()).collect(),
+            m.queues
+                .iter()
+                .flat_map(|q| {
+                    std::iter::once(q.name.clone()).chain(
+                        q.priorities
+                            .iter()
+                            .map(|p| format!("{}.{}", q.name, p.name)),
+                    )
+                })
+                .collect(),
         ));
         // Per client: the service it queues in and the share of its requests that get
         // there (past its browser cache and the CDN edges on the way).
         let reach = (0..m.clients.len())
             .map(|i| {
                 let mut share = 1.0 - client_hit[i];
-                let mut t = self.node_of(&m.clients[i].target)?;
-                for _ in 0..16 {
+                let to = self.topo.target(ClientIx(i))?;
+                for t in self.topo.walk(to) {
                     match t {
-                        Node::Service(si) => return Some((m.services[si].name.clone(), share)),
-                        Node::Lb(li) => t = self.node_of(&m.load_balancers[li].backends)?,
-                        Node::Cache(ci) => {
-                            let st = caches.get(&ci)?;
+                        Component::Service(si) => {
+                            return Some((m.services[si.0].name.clone(), share))
+                        }
+                        Component::LoadBalancer(_) => {}
+                        Component::Cache(ci) => {
+                            let st = caches.get(&ci.0)?;
                             if st.requests > 0.0 {
                                 share *= st.origin_calls / st.requests;
                             }
-                            t = self.node_of(m.caches[ci].origin.as_deref()?)?;
                         }
-                        _ => return None,
+                        Component::Breaker(_)
+                        | Component::Database(_)
+                        | Component::Queue(_)
+                        | Component::Client(_) => return None,
                     }
                 }
                 None
             })
             .collect();
-        Pass {
+        FlowResult {
             components,
             response_s,
             stations,

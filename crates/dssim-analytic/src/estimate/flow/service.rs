@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<'a> Prep<'a> {
+impl<'a> FlowModel<'a> {
     /// A service: instances x workers, each request holding a worker for its CPU time, the
     /// wait for a pooled connection, its data call and its NIC time.
     pub(super) fn service_times(
@@ -11,13 +11,14 @@ impl<'a> Prep<'a> {
         si: usize,
         reads: f64,
         writes: f64,
-        caches: &BTreeMap<usize, CacheOut>,
-        db_nodes: &BTreeMap<usize, Vec<DbNodeOut>>,
+        caches: &BTreeMap<usize, CacheFigures>,
+        db_nodes: &BTreeMap<usize, Vec<DbNodeFigures>>,
+        chains: bool,
     ) -> (
         ComponentEstimate,
         Option<ComponentEstimate>,
         f64,
-        SvcStation,
+        ServiceStation,
     ) {
         let m = self.m;
         let s = &m.services[si];
@@ -37,8 +38,8 @@ impl<'a> Prep<'a> {
             self.read_share_of_service(si)
         };
         // The data call.
-        let cache = self.app_cache_named(&s.cache);
-        let (data, has_data) = match (cache, self.db_index(&s.database)) {
+        let cache = self.cache_of(si);
+        let (data, has_data) = match (cache, self.db_of(si)) {
             (Some(ci), _) => {
                 let k = &m.caches[ci];
                 let rtt = if k.local {
@@ -58,6 +59,19 @@ impl<'a> Prep<'a> {
                 true,
             ),
             (None, None) => (0.0, false),
+        };
+        // No pool: every request that calls the data tier opens a connection first
+        // (`connect_time`), its worker held meanwhile; a pool keeps them open.
+        let (connect, connect_var) = match (&s.connect_time, s.pool, has_data) {
+            (Some(d), None, true) => {
+                let mean = secs(d.0.mean());
+                let scv = match d.0.scv() {
+                    x if x.is_nan() => f64::INFINITY,
+                    x => x.max(0.0),
+                };
+                (mean, if mean > 0.0 { scv * mean * mean } else { 0.0 })
+            }
+            _ => (0.0, 0.0),
         };
         let per_inst = lambda / inst;
         // The pool. Fewer connections than workers: the workers' loop (own work, then a
@@ -81,7 +95,7 @@ impl<'a> Prep<'a> {
             0.0
         };
         // Each instance holds a worker for its own CPU time (its speed) and the rest.
-        let rest = pool_wait + data + nic + nic_wait;
+        let rest = pool_wait + connect + data + nic + nic_wait;
         let cpu_var = |work: f64| cpu_scv * work * work;
         let holds: Vec<(f64, f64, f64)> = self
             .speeds(si)
@@ -90,7 +104,7 @@ impl<'a> Prep<'a> {
             .map(|(&v, share)| {
                 let work = self.work_s(si, v);
                 let hold = work + rest;
-                let var = cpu_var(work) + data * data + pool_wait * pool_wait;
+                let var = cpu_var(work) + connect_var + data * data + pool_wait * pool_wait;
                 let scv = if hold > 0.0 && hold.is_finite() {
                     var / (hold * hold)
                 } else {
@@ -99,10 +113,11 @@ impl<'a> Prep<'a> {
                 (share, hold, scv)
             })
             .collect();
-        let io = self.instance_model(si, lambda, &holds, fes.map(|p| (p, data)));
+        let io = self.instance_model(si, lambda, &holds, fes.map(|p| (p, data)), chains);
         let wq = io.wait;
         let hold: f64 = holds.iter().map(|(w, h, _)| part(*w, *h)).sum();
         let intrinsic_rest = nic
+            + connect
             + if has_data {
                 self.data_intrinsic(si, r_share, caches)
             } else {
@@ -193,10 +208,18 @@ impl<'a> Prep<'a> {
             sojourn_ms: sojourn.is_finite().then_some(sojourn * 1e3),
             saturation_rps: sat,
             refused: (io.refused > 0.0).then_some(io.refused),
-            method: io.method,
+            method: if connect > 0.0 {
+                format!(
+                    "{}; no pool: connect_time ({:.3} ms) held on the worker before each data call",
+                    io.method,
+                    connect * 1e3
+                )
+            } else {
+                io.method
+            },
             ..ComponentEstimate::empty()
         };
-        let station = SvcStation {
+        let station = ServiceStation {
             name: s.name.clone(),
             sojourn_s: sojourn,
             lambda,
@@ -214,7 +237,8 @@ impl<'a> Prep<'a> {
         lambda: f64,
         holds: &[(f64, f64, f64)],
         fes: Option<(u32, f64)>,
-    ) -> InstOut {
+        chains: bool,
+    ) -> InstanceSolution {
         use crate::queueing::{
             ekmc_wait, ggc_wait, mmc_deadline, pool_chain, pool_fes, BirthDeath,
         };
@@ -254,9 +278,9 @@ impl<'a> Prep<'a> {
             "; exponential times assumed"
         };
         let plain = |_: f64| crate::queueing::Station::servers(c).rates;
-        let stations_plain: Vec<InstStation> = holds
+        let stations_plain: Vec<InstanceStation> = holds
             .iter()
-            .map(|&(share, hold, _)| InstStation {
+            .map(|&(share, hold, _)| InstanceStation {
                 share,
                 hold,
                 rates: plain(hold),
@@ -287,7 +311,7 @@ impl<'a> Prep<'a> {
                     if exp { "M" } else { "G" }
                 ),
             };
-            return InstOut {
+            return InstanceSolution {
                 wait: wq,
                 waiting: lambda * wq,
                 busy,
@@ -300,7 +324,7 @@ impl<'a> Prep<'a> {
                 stations: stations_plain,
             };
         }
-        let mut out = InstOut {
+        let mut out = InstanceSolution {
             wait: 0.0,
             waiting: 0.0,
             busy: 0.0,
@@ -317,7 +341,7 @@ impl<'a> Prep<'a> {
         for &(share, hold, _) in holds {
             let per = lambda * share;
             out.offered += per * hold / cf / n as f64;
-            let mut st = InstStation {
+            let mut st = InstanceStation {
                 share,
                 hold,
                 rates: plain(hold),
@@ -333,7 +357,12 @@ impl<'a> Prep<'a> {
                 let rates: Vec<f64> = table[1..].iter().map(|t| t.0).collect();
                 st.rates = rates.iter().map(|x| x * hold).collect();
                 st.pool_waiting = table.iter().map(|t| t.1).collect();
-                if let Some(ch) = pool_chain(per, outside, data, p, c, room) {
+                let chain = if chains {
+                    pool_chain(per, outside, data, p, c, room)
+                } else {
+                    None
+                };
+                if let Some(ch) = chain {
                     out.method = format!(
                         "Markov chain on (requests, requests at the pool), solved exactly by linear level reduction: {c} workers over {p} connections{}{assumed}",
                         if room.is_some() { ", K = c + queue" } else { "" }
@@ -364,7 +393,7 @@ impl<'a> Prep<'a> {
                         wait_sum += b.waiting;
                         present += b.present;
                     }
-                    None => return InstOut::saturated(out, lambda),
+                    None => return InstanceSolution::saturated(out, lambda),
                 }
             } else if let Some(tau) = deadline {
                 out.method = format!(
@@ -381,7 +410,7 @@ impl<'a> Prep<'a> {
                         wait_sum += carried * d.wait_s;
                         present += carried * (d.wait_s + hold);
                     }
-                    None => return InstOut::saturated(out, lambda),
+                    None => return InstanceSolution::saturated(out, lambda),
                 }
             } else if let Some(q) = room {
                 out.method = if q == 0 {
@@ -403,7 +432,7 @@ impl<'a> Prep<'a> {
                         wait_sum += b.waiting;
                         present += b.waiting + carried * hold;
                     }
-                    None => return InstOut::saturated(out, lambda),
+                    None => return InstanceSolution::saturated(out, lambda),
                 }
             } else {
                 // Round robin over n instances: each sees every n-th arrival, Erlang-n gaps.
@@ -428,7 +457,7 @@ impl<'a> Prep<'a> {
                     }
                 };
                 if !wq.is_finite() {
-                    return InstOut::saturated(out, lambda);
+                    return InstanceSolution::saturated(out, lambda);
                 }
                 out.waiting += per * wq;
                 out.busy += per * hold / cf / n as f64;
@@ -561,26 +590,30 @@ impl<'a> Prep<'a> {
     }
 
     /// A job queue: jobs at `lambda` per second, each tried until it succeeds or runs out
-    /// of retries, on `workers` workers (M/G/c).
-    pub(super) fn queue_row(&self, qi: usize, lambda: f64) -> ComponentEstimate {
+    /// of retries, on `workers` workers (M/G/c); with `priorities`, then one row per class
+    /// (`QUEUE.CLASS`, kind `queue_class`) by Cobham's non-preemptive priority formula.
+    pub(super) fn queue_rows(&self, qi: usize, lambda: f64) -> Vec<ComponentEstimate> {
+        use crate::queueing::priority_waits;
         let q = &self.m.queues[qi];
         let f = q.failure_rate.clamp(0.0, 1.0);
         let tries = (0..=q.retries.max).map(|k| f.powi(k as i32)).sum::<f64>();
         let s = secs(q.job_time.0.mean()) * tries;
         let c = q.workers.max(1);
+        let scv = q.job_time.0.scv().max(0.0);
         let wq = if s > 0.0 {
-            mgc_wait(c, lambda, s, q.job_time.0.scv().max(0.0))
+            mgc_wait(c, lambda, s, scv)
         } else {
             0.0
         };
-        ComponentEstimate {
+        let exp = (q.job_time.0.scv() - 1.0).abs() < 1e-9;
+        let mut rows = vec![ComponentEstimate {
             component: q.name.clone(),
             kind: "queue",
             offered_rps: lambda,
             servers: Some(u64::from(c)),
             utilization: Some((lambda * s / f64::from(c)).min(1.0)),
             offered_load: Some(lambda * s / f64::from(c)),
-            method: if (q.job_time.0.scv() - 1.0).abs() < 1e-9 {
+            method: if exp {
                 "M/M/c (Erlang C), tries per job 1 + f + … + f^retries"
             } else {
                 "M/G/c (Allen–Cunneen), tries per job 1 + f + … + f^retries"
@@ -595,6 +628,46 @@ impl<'a> Prep<'a> {
                 f64::INFINITY
             },
             ..ComponentEstimate::empty()
+        }];
+        if q.priorities.is_empty() {
+            return rows;
         }
+        let lambdas: Vec<f64> = q
+            .priorities
+            .iter()
+            .map(|p| lambda * p.share.max(0.0))
+            .collect();
+        let waits = priority_waits(c, &lambdas, s, scv);
+        let exact = if f > 0.0 && q.retries.max > 0 {
+            "approximate: a retried job rejoins its class, taken as one longer job"
+        } else if c == 1 {
+            "exact for M/G/1"
+        } else if exp {
+            "exact for M/M/c with the same rate in every class"
+        } else {
+            "M/G/c: Allen–Cunneen's (1 + cs²)/2 on W0"
+        };
+        let n = q.priorities.len();
+        for (k, (p, (&l, &w))) in q
+            .priorities
+            .iter()
+            .zip(lambdas.iter().zip(&waits))
+            .enumerate()
+        {
+            rows.push(ComponentEstimate {
+                component: format!("{}.{}", q.name, p.name),
+                kind: "queue_class",
+                offered_rps: l,
+                servers: Some(u64::from(c)),
+                wait_ms: w.is_finite().then_some(w * 1e3),
+                sojourn_ms: (w + s).is_finite().then_some((w + s) * 1e3),
+                method: format!(
+                    "non-preemptive priority, class {} of {n}: Cobham, W_k = W0 / ((1 − σ_(k−1))(1 − σ_k)) ({exact})",
+                    k + 1
+                ),
+                ..ComponentEstimate::empty()
+            });
+        }
+        rows
     }
 }

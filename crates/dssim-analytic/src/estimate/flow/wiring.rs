@@ -1,11 +1,39 @@
 //! What a pass reads from the model's wiring: the component graph (downstream, topological
 //! order), regions and latencies, unloaded times, per-service work, shares and sizes.
 
+use dssim_components::model::topology::{
+    CacheIx, ClientIx, Component, DbIx, LbIx, QueueIx, ServiceIx, Topology,
+};
+
 use super::*;
 
-impl<'a> Prep<'a> {
+/// The estimate's node of a server component (clients are not nodes).
+fn node(c: Component) -> Option<Node> {
+    Some(match c {
+        Component::Cache(x) => Node::Cache(x.0),
+        Component::LoadBalancer(x) => Node::Lb(x.0),
+        Component::Service(x) => Node::Service(x.0),
+        Component::Database(x) => Node::Db(x.0),
+        Component::Queue(x) => Node::Queue(x.0),
+        // Circuit breakers are not in the estimate (render.rs's notes say so).
+        Component::Client(_) | Component::Breaker(_) => return None,
+    })
+}
+
+/// The component of an estimate's node.
+fn component(n: Node) -> Component {
+    match n {
+        Node::Cache(x) => Component::Cache(CacheIx(x)),
+        Node::Lb(x) => Component::LoadBalancer(LbIx(x)),
+        Node::Service(x) => Component::Service(ServiceIx(x)),
+        Node::Db(x) => Component::Database(DbIx(x)),
+        Node::Queue(x) => Component::Queue(QueueIx(x)),
+    }
+}
+
+impl<'a> FlowModel<'a> {
     /// Prepares `m` (a validated model; anything else is still handled without panics).
-    pub fn new(m: &'a ModelConfig, window: Option<(f64, f64)>) -> Prep<'a> {
+    pub fn new(m: &'a ModelConfig, window: Option<(f64, f64)>) -> FlowModel<'a> {
         let key_space = m.clients.iter().map(|c| c.keys).max().unwrap_or(1).max(1);
         let masses: Vec<Mass> = m
             .clients
@@ -36,7 +64,8 @@ impl<'a> Prep<'a> {
             .iter()
             .map(|d| Shards::new(d, key_space))
             .collect();
-        let mut p = Prep {
+        let topo = Topology::new(m);
+        let mut p = FlowModel {
             m,
             grid,
             unit,
@@ -44,189 +73,87 @@ impl<'a> Prep<'a> {
             shards,
             upstream: Vec::new(),
             window,
-            nodes: BTreeMap::new(),
-            dbs: BTreeMap::new(),
-            app_caches: BTreeMap::new(),
-            users: vec![Vec::new(); m.caches.len()],
             reach: Vec::new(),
             behind: Vec::new(),
+            topo,
         };
-        // First match wins, as the linear searches did: load balancers, services, edges.
-        for (i, c) in m.caches.iter().enumerate().rev() {
-            if c.tier == Tier::Cdn {
-                p.nodes.insert(c.name.as_str(), Node::Cache(i));
-            } else {
-                p.app_caches.insert(c.name.as_str(), i);
-            }
-        }
-        for (i, s) in m.services.iter().enumerate().rev() {
-            p.nodes.insert(s.name.as_str(), Node::Service(i));
-        }
-        for (i, l) in m.load_balancers.iter().enumerate().rev() {
-            p.nodes.insert(l.name.as_str(), Node::Lb(i));
-        }
-        for (i, d) in m.databases.iter().enumerate().rev() {
-            p.dbs.insert(d.name.as_str(), i);
-        }
-        let by_name: BTreeMap<&str, Vec<usize>> =
-            m.caches
-                .iter()
-                .enumerate()
-                .fold(BTreeMap::new(), |mut acc, (i, c)| {
-                    acc.entry(c.name.as_str()).or_default().push(i);
-                    acc
-                });
-        for (si, s) in m.services.iter().enumerate() {
-            if let Some(cis) = s.cache.as_deref().and_then(|c| by_name.get(c)) {
-                for &ci in cis {
-                    p.users[ci].push(si);
-                }
-            }
-        }
         p.reach = (0..m.services.len())
-            .map(|si| match p.app_cache_named(&m.services[si].cache) {
+            .map(|si| match p.cache_of(si) {
                 Some(ci) => match p.cache_backend(ci, si) {
                     Some(Node::Db(d)) => Some(d),
                     _ => None,
                 },
-                None => p.db_index(&m.services[si].database),
+                None => p.db_of(si),
             })
             .collect();
-        p.behind = m
-            .clients
-            .iter()
-            .map(|c| p.service_behind(&c.target))
+        p.behind = (0..m.clients.len())
+            .map(|ci| {
+                let to = p.topo.target(ClientIx(ci))?;
+                Some(p.topo.service_behind(to)?.0)
+            })
             .collect();
-        p.order = p.topological();
+        p.order = p.topo.order().iter().filter_map(|&c| node(c)).collect();
         p.upstream = (0..m.databases.len())
             .map(|di| p.upstream_cap(di))
             .collect();
         p
     }
 
-    pub(super) fn node_of(&self, name: &str) -> Option<Node> {
-        self.nodes.get(name).copied()
+    /// Client `ci`'s target.
+    pub(super) fn target_of(&self, ci: usize) -> Option<Node> {
+        self.topo.target(ClientIx(ci)).and_then(node)
     }
 
-    pub(super) fn db_index(&self, name: &Option<String>) -> Option<usize> {
-        self.dbs.get(name.as_deref()?).copied()
+    /// Load balancer `li`'s backends.
+    pub(super) fn backends_of(&self, li: usize) -> Option<Node> {
+        self.topo
+            .next(Component::LoadBalancer(LbIx(li)))
+            .and_then(node)
     }
 
-    /// The app cache named `name`.
-    pub(super) fn app_cache_named(&self, name: &Option<String>) -> Option<usize> {
-        self.app_caches.get(name.as_deref()?).copied()
+    /// Cache `ci`'s origin.
+    pub(super) fn origin_of(&self, ci: usize) -> Option<Node> {
+        self.topo.next(Component::Cache(CacheIx(ci))).and_then(node)
+    }
+
+    /// Service `si`'s database.
+    pub(super) fn db_of(&self, si: usize) -> Option<usize> {
+        self.topo.database_of(ServiceIx(si)).map(|d| d.0)
+    }
+
+    /// Service `si`'s app cache.
+    pub(super) fn cache_of(&self, si: usize) -> Option<usize> {
+        self.topo.cache_of(ServiceIx(si)).map(|c| c.0)
     }
 
     /// Services that read through app cache `ci`.
     pub(super) fn cache_users(&self, ci: usize) -> Vec<usize> {
-        self.users[ci].clone()
+        self.topo.users(CacheIx(ci)).iter().map(|s| s.0).collect()
     }
 
-    /// Where an app cache sends misses and writes for service `si` (as `build_caches`
-    /// wires it: the service's database for a local cache, the first user's database for
-    /// a shared one, else the cache's origin).
+    /// Where an app cache sends misses and writes for service `si`
+    /// ([`Topology::cache_backend`]).
     pub(super) fn cache_backend(&self, ci: usize, si: usize) -> Option<Node> {
-        let c = &self.m.caches[ci];
-        let db = if c.local {
-            self.db_index(&self.m.services[si].database)
-        } else {
-            self.cache_users(ci)
-                .into_iter()
-                .find_map(|u| self.db_index(&self.m.services[u].database))
-        };
-        match db {
-            Some(d) => Some(Node::Db(d)),
-            None => c.origin.as_deref().and_then(|o| self.node_of(o)),
-        }
+        self.topo
+            .cache_backend(CacheIx(ci), ServiceIx(si))
+            .and_then(node)
     }
 
+    /// Where node `n` sends requests, leaving out services' calls (not in the estimate).
     pub(super) fn downstream(&self, n: Node) -> Vec<Node> {
-        let m = self.m;
-        match n {
-            Node::Cache(ci) => {
-                let c = &m.caches[ci];
-                if c.tier == Tier::Cdn {
-                    c.origin
-                        .as_deref()
-                        .and_then(|o| self.node_of(o))
-                        .into_iter()
-                        .collect()
-                } else {
-                    let mut v: Vec<Node> = self
-                        .cache_users(ci)
-                        .into_iter()
-                        .filter_map(|si| self.cache_backend(ci, si))
-                        .collect();
-                    v.sort();
-                    v.dedup();
-                    v
-                }
-            }
-            Node::Lb(li) => self
-                .node_of(&m.load_balancers[li].backends)
-                .into_iter()
-                .collect(),
-            Node::Service(si) => {
-                let s = &m.services[si];
-                let mut v = Vec::new();
-                let cache = self.app_cache_named(&s.cache);
-                if let Some(ci) = cache {
-                    v.push(Node::Cache(ci));
-                } else if let Some(d) = self.db_index(&s.database) {
-                    v.push(Node::Db(d));
-                }
-                v.extend(
-                    m.queues
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, q)| q.producer == s.name)
-                        .map(|(qi, _)| Node::Queue(qi)),
-                );
-                v
-            }
-            Node::Db(_) | Node::Queue(_) => Vec::new(),
-        }
-    }
-
-    pub(super) fn all_nodes(&self) -> Vec<Node> {
-        let m = self.m;
-        (0..m.caches.len())
-            .map(Node::Cache)
-            .chain((0..m.load_balancers.len()).map(Node::Lb))
-            .chain((0..m.services.len()).map(Node::Service))
-            .chain((0..m.databases.len()).map(Node::Db))
-            .chain((0..m.queues.len()).map(Node::Queue))
+        let service = matches!(n, Node::Service(_));
+        self.topo
+            .downstream(component(n))
+            .into_iter()
+            .filter(|&d| {
+                !service
+                    || matches!(
+                        d,
+                        Component::Cache(_) | Component::Database(_) | Component::Queue(_)
+                    )
+            })
+            .filter_map(node)
             .collect()
-    }
-
-    /// Components in an order where each comes after everything that sends to it (Kahn);
-    /// components on a loop (which validation refuses) are left out.
-    pub(super) fn topological(&self) -> Vec<Node> {
-        let nodes = self.all_nodes();
-        let mut indeg: BTreeMap<Node, usize> = nodes.iter().map(|&n| (n, 0)).collect();
-        for &n in &nodes {
-            for d in self.downstream(n) {
-                *indeg.entry(d).or_default() += 1;
-            }
-        }
-        let mut ready: Vec<Node> = nodes.iter().copied().filter(|n| indeg[n] == 0).collect();
-        ready.reverse();
-        let mut order = Vec::new();
-        while let Some(n) = ready.pop() {
-            order.push(n);
-            let mut next = Vec::new();
-            for d in self.downstream(n) {
-                if let Some(x) = indeg.get_mut(&d) {
-                    *x -= 1;
-                    if *x == 0 {
-                        next.push(d);
-                    }
-                }
-            }
-            next.reverse();
-            ready.extend(next);
-        }
-        order
     }
 
     /// The most requests the callers of database `di` can have inside it at once: each
@@ -288,7 +215,7 @@ impl<'a> Prep<'a> {
             Node::Service(si) => self.cpu_s(si) + self.nic_s(si) + self.data_unloaded(si, depth),
             Node::Lb(li) => {
                 let l = &m.load_balancers[li];
-                let to = self.node_of(&l.backends);
+                let to = self.backends_of(li);
                 lb_parse_s(l)
                     + to.map_or(0.0, |t| {
                         2.0 * self.lat(&l.region, &self.region_of(t))
@@ -299,7 +226,7 @@ impl<'a> Prep<'a> {
                 let c = &m.caches[ci];
                 let lat = c.latency.as_ref().map_or(0.0, |d| secs(d.0.mean()));
                 let op = c.max_ops.filter(|x| *x > 0.0).map_or(0.0, |x| 1.0 / x);
-                let origin = c.origin.as_deref().and_then(|o| self.node_of(o));
+                let origin = self.origin_of(ci);
                 lat + op
                     + if c.tier == Tier::Cdn {
                         2.0 * c.origin_latency.as_ref().map_or(0.0, |d| secs(d.0.mean()))
@@ -416,53 +343,31 @@ impl<'a> Prep<'a> {
     /// (through load balancers; not through CDN edges, whose hits never queue there).
     pub fn entry_path(&self, client: usize) -> Vec<String> {
         let mut v = Vec::new();
-        let Some(mut t) = self
-            .m
-            .clients
-            .get(client)
-            .and_then(|c| self.node_of(&c.target))
-        else {
+        let Some(to) = self.topo.target(ClientIx(client)) else {
             return v;
         };
-        for _ in 0..16 {
+        for t in self.topo.walk(to) {
             match t {
-                Node::Lb(li) => {
-                    let l = &self.m.load_balancers[li];
-                    v.push(l.name.clone());
-                    match self.node_of(&l.backends) {
-                        Some(n) => t = n,
-                        None => break,
-                    }
-                }
-                Node::Service(si) => {
-                    v.push(self.m.services[si].name.clone());
+                Component::LoadBalancer(li) => v.push(self.m.load_balancers[li.0].name.clone()),
+                Component::Service(si) => {
+                    v.push(self.m.services[si.0].name.clone());
                     break;
                 }
-                _ => break,
+                Component::Breaker(_)
+                | Component::Cache(_)
+                | Component::Database(_)
+                | Component::Queue(_)
+                | Component::Client(_) => break,
             }
         }
         v
-    }
-
-    /// The service a target name leads to through load balancers and edges.
-    pub(super) fn service_behind(&self, target: &str) -> Option<usize> {
-        let mut t = self.node_of(target)?;
-        for _ in 0..16 {
-            match t {
-                Node::Service(si) => return Some(si),
-                Node::Lb(li) => t = self.node_of(&self.m.load_balancers[li].backends)?,
-                Node::Cache(ci) => t = self.node_of(self.m.caches[ci].origin.as_deref()?)?,
-                _ => return None,
-            }
-        }
-        None
     }
 
     pub(super) fn data_unloaded(&self, si: usize, depth: usize) -> f64 {
         let s = &self.m.services[si];
         let m = self.m;
         let r = self.read_share_of_service(si);
-        if let Some(ci) = self.app_cache_named(&s.cache) {
+        if let Some(ci) = self.cache_of(si) {
             let c = &m.caches[ci];
             let rtt = if c.local {
                 0.0
@@ -471,7 +376,7 @@ impl<'a> Prep<'a> {
             };
             return rtt + self.unloaded(Node::Cache(ci), true, depth + 1);
         }
-        match self.db_index(&s.database) {
+        match self.db_of(si) {
             Some(di) => {
                 let d = &m.databases[di];
                 2.0 * self.lat(&s.region, &d.region)
@@ -488,11 +393,11 @@ impl<'a> Prep<'a> {
         &self,
         si: usize,
         r: f64,
-        caches: &BTreeMap<usize, CacheOut>,
+        caches: &BTreeMap<usize, CacheFigures>,
     ) -> f64 {
         let s = &self.m.services[si];
         let m = self.m;
-        let Some(ci) = self.app_cache_named(&s.cache) else {
+        let Some(ci) = self.cache_of(si) else {
             return self.data_unloaded(si, 0);
         };
         let c = &m.caches[ci];

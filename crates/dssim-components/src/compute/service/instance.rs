@@ -41,6 +41,8 @@ pub enum InstanceMsg {
     AcquireTimeout,
     /// The timeout of a service-to-service call (its child request).
     CallTimeout(ReqId),
+    /// A step of a rolling deploy ([`crate::compute::deploy`]).
+    Deploy(crate::compute::deploy::DeployStep),
 }
 
 /// Per-instance measurements, summed per service at the end of a run.
@@ -143,7 +145,17 @@ pub struct Instance {
     service_time: Dist,
     canary_time: Option<Dist>,
     canary_error: f64,
+    /// CPU time the service's `feature` adds to a request that uses it (at this speed).
+    feature_time: Option<Dist>,
     relogin: Option<Dist>,
+    /// The service's rolling deploy, if it has one.
+    deploy: Option<crate::compute::deploy::DeployConfig>,
+    /// Instances of the service at the start: the deploy's last is `instances - 1`.
+    deploy_last: u32,
+    /// Taken down by the deploy and not back in rotation yet.
+    deploying: bool,
+    /// Alive but not ready (a deploy's warm-up): requests fail at once.
+    warming: bool,
     degrade: Vec<DegradeLevel>,
     restart: SimTime,
     /// Service-time multiplier of a slow (gray) instance; 1.0 normally.
@@ -211,11 +223,19 @@ impl Instance {
                     .scaled(1.0 / speed)
             }),
             canary_error: cfg.canary.as_ref().map_or(0.0, |c| c.error_rate),
+            feature_time: cfg
+                .feature
+                .as_ref()
+                .map(|f| f.extra_time.0.scaled(1.0 / speed)),
             relogin: (cfg.sessions == Sessions::Local).then(|| {
                 cfg.relogin
                     .as_ref()
                     .map_or(Dist::Const(50e6), |d| d.0.clone())
             }),
+            deploy: cfg.deploy.clone(),
+            deploy_last: cfg.instances.saturating_sub(1),
+            deploying: false,
+            warming: false,
             degrade,
             restart: cfg.restart.map_or(SimTime::from_secs(30), |d| d.0),
             slowdown: 1.0,
@@ -300,6 +320,7 @@ impl Instance {
             }
             Msg::Instance(InstanceMsg::Drain) => self.check_drained(ctx),
             Msg::Instance(InstanceMsg::CallTimeout(child)) => self.call_timeout(ctx, child),
+            Msg::Instance(InstanceMsg::Deploy(step)) => self.deploy_step(ctx, step),
             Msg::Probe {
                 from,
                 backend,
@@ -347,6 +368,11 @@ impl Instance {
         if s.scaled {
             s.win_busy.add(now, delta);
         }
+        if let Some(f) = &mut s.feature {
+            if f.watches_load() {
+                f.busy.add(now, delta);
+            }
+        }
     }
 
     pub(super) fn queued_delta(&mut self, ctx: &mut Ctx<'_>, delta: f64) {
@@ -383,6 +409,11 @@ impl Instance {
         let now = ctx.now();
         if !matches!(self.life(ctx), Life::Ready | Life::Draining) {
             // Down, or not a member: the connection is refused.
+            reply(ctx, req, Status::Error);
+            return;
+        }
+        if self.warming {
+            // Alive, not ready: cold pools and caches, the request fails at once.
             reply(ctx, req, Status::Error);
             return;
         }
@@ -462,6 +493,9 @@ impl Instance {
             (Some(c), true) => c.sample(ctx.rng),
             _ => self.service_time.sample(ctx.rng),
         };
+        if self.feature_time.is_some() {
+            d += self.feature_cost(ctx);
+        }
         if self.slowdown != 1.0 {
             d = SimTime::from_secs_f64(d.as_secs_f64() * self.slowdown);
         }
@@ -512,6 +546,34 @@ impl Instance {
                 }
             }
             self.start(ctx, req, at);
+        }
+    }
+
+    /// The feature's extra CPU time for a request a worker takes now: zero unless the
+    /// request uses the feature (a draw against its share) and the flag, brought up to now,
+    /// is on.
+    fn feature_cost(&mut self, ctx: &mut Ctx<'_>) -> SimTime {
+        let now = ctx.now();
+        let counted = Self::counted(ctx);
+        let s = &mut ctx.shared.compute.services[self.service];
+        let workers = f64::from(s.workers) * f64::from(s.ready);
+        let Some(f) = &mut s.feature else {
+            return SimTime::ZERO;
+        };
+        f.update(now, workers, counted);
+        let (share, on) = (f.share, f.on);
+        if !(share >= 1.0 || ctx.rng.random::<f64>() < share) {
+            return SimTime::ZERO;
+        }
+        if let Some(f) = &mut ctx.shared.compute.services[self.service].feature {
+            if counted {
+                f.wanted += 1;
+                f.served += u64::from(on);
+            }
+        }
+        match (&self.feature_time, on) {
+            (Some(t), true) => t.sample(ctx.rng),
+            _ => SimTime::ZERO,
         }
     }
 

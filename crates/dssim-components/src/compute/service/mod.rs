@@ -36,6 +36,10 @@
 //!   (clients' `response_size`) or else from the service's own `response_size`.
 //!   1 Gbps and 2 KB cap an instance at 62,500 responses/s.
 //! - `canary`: a second version taking a growing share of requests; see [`crate::canary`].
+//! - `feature`: an expensive feature behind a flag with a kill switch; see
+//!   [`crate::compute::feature`].
+//! - `deploy`: a rolling deploy with readiness checks and a graceful drain; see
+//!   [`crate::compute::deploy`].
 //!
 //! Instances an autoscaler may add exist from the start, switched off; routers pick among
 //! [`crate::shared::Shared::active_instances`].
@@ -147,6 +151,13 @@ pub struct ServiceConfig {
     /// docs/experiment-format.md. None when absent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<crate::calls::CallConfig>,
+    /// An expensive feature a share of requests uses, behind a flag with a kill switch;
+    /// none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<crate::compute::feature::FeatureConfig>,
+    /// A rolling deploy of the service's instances, one at a time; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<crate::compute::deploy::DeployConfig>,
 }
 
 /// `cost = { per_hour = 0.10, exponent = 1.5 }`.

@@ -66,7 +66,8 @@ pub struct Cache {
     backend: Backend,
     flights: Vec<Flight>,
     free_flights: Vec<u32>,
-    flight_of: KeyMap<u64, u32>,
+    /// key -> flight + 1 (0: none).
+    flight_of: DenseMap<u32>,
     waiters: Vec<(ReqId, u32)>,
     free_waiters: Vec<u32>,
     outstanding: KeyMap<u64, (u32, Call)>,
@@ -117,7 +118,7 @@ impl Cache {
             backend,
             flights: Vec::new(),
             free_flights: Vec::new(),
-            flight_of: KeyMap::default(),
+            flight_of: DenseMap::default(),
             waiters: Vec::new(),
             free_waiters: Vec::new(),
             outstanding: KeyMap::default(),
@@ -334,11 +335,12 @@ impl Cache {
         }
         let busy = self
             .flight_of
-            .get(&key)
-            .is_some_and(|&f| self.flights[f as usize].reads > 0);
+            .value(key)
+            .checked_sub(1)
+            .is_some_and(|f| self.flights[f as usize].reads > 0);
         match self.stampede {
             Stampede::Coalesce if busy => {
-                let f = self.flight_of[&key];
+                let f = self.flight_of.value(key).wrapping_sub(1);
                 self.push_waiter(f, req);
                 trace::phase(ctx, req, "miss: wait for the fetch in flight");
                 if counted && look == Look::First {
@@ -515,7 +517,7 @@ impl Cache {
 
     /// One backend read of `key` ended: answer whoever waited on it.
     pub(super) fn land(&mut self, ctx: &mut Ctx<'_>, key: u64, status: Status, version: u64) {
-        let Some(&f) = self.flight_of.get(&key) else {
+        let Some(f) = self.flight_of.value(key).checked_sub(1) else {
             return;
         };
         let fl = &mut self.flights[f as usize];
@@ -538,7 +540,7 @@ impl Cache {
     }
 
     pub(super) fn flight(&mut self, key: u64) -> u32 {
-        if let Some(&f) = self.flight_of.get(&key) {
+        if let Some(f) = self.flight_of.value(key).checked_sub(1) {
             return f;
         }
         let fl = Flight {
@@ -558,7 +560,7 @@ impl Cache {
                 (self.flights.len() - 1) as u32
             }
         };
-        self.flight_of.insert(key, f);
+        self.flight_of.insert(key, f + 1);
         f
     }
 
@@ -566,7 +568,7 @@ impl Cache {
         let fl = &mut self.flights[f as usize];
         fl.live = false;
         let key = fl.key;
-        self.flight_of.remove(&key);
+        self.flight_of.remove(key);
         self.free_flights.push(f);
     }
 

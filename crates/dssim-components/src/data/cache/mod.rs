@@ -72,7 +72,7 @@ use crate::ConfigError;
 
 pub use actor::*;
 pub use browser::*;
-pub use store::{Eviction, KeyMap, Lookup, Store};
+pub use store::{DenseMap, Eviction, KeyMap, Lookup, Store};
 
 /// Where a cache sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]

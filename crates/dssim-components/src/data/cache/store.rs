@@ -63,6 +63,114 @@ impl Hasher for KeyHasher {
 /// A hash map keyed by simulated ids, for lookups only (never iterated).
 pub type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
+/// Bytes a [`DenseMap`]'s direct-indexed part may grow to; ids beyond go to its hash map.
+const DENSE_BYTES: usize = 16 << 20;
+
+/// A map from bounded integer ids (keys drawn from `0..keys`, user ids) to values whose
+/// `Default` means "absent": a vector indexed by the id, a [`KeyMap`] for ids beyond it. A
+/// lookup of an id in the vector is one bounds check and one load (no hashing, no probing,
+/// no tag: the value itself says whether it is there). The vector grows (doubling) to take
+/// an id only while it stays under 16 MiB and under about twice the writes made so far, so
+/// its memory follows the ids in use (popular keys are the small ids) and a sparse use of
+/// a huge id space stays in the hash map; ids the vector grows over move into it. Never
+/// iterated, like the maps it replaces, so its layout cannot leak into a run's results.
+#[derive(Clone, Debug)]
+pub struct DenseMap<V> {
+    dense: Vec<V>,
+    sparse: KeyMap<u64, V>,
+    writes: u64,
+}
+
+impl<V> Default for DenseMap<V> {
+    fn default() -> Self {
+        DenseMap {
+            dense: Vec::new(),
+            sparse: KeyMap::default(),
+            writes: 0,
+        }
+    }
+}
+
+impl<V: Default> DenseMap<V> {
+    /// Ids below this may be held in the vector.
+    #[inline(always)]
+    fn limit() -> u64 {
+        (DENSE_BYTES / std::mem::size_of::<V>().max(1)) as u64
+    }
+
+    /// The value of `key`; `None` (or the default value) when absent.
+    #[inline]
+    pub fn get(&self, key: u64) -> Option<&V> {
+        if key < self.dense.len() as u64 {
+            self.dense.get(key as usize)
+        } else {
+            self.sparse.get(&key)
+        }
+    }
+
+    /// The value of `key`, the default when absent.
+    #[inline]
+    pub fn value(&self, key: u64) -> V
+    where
+        V: Copy,
+    {
+        self.get(key).copied().unwrap_or_default()
+    }
+
+    /// The value of `key` to change in place (the default when it was absent).
+    #[inline]
+    pub fn entry(&mut self, key: u64) -> &mut V {
+        self.writes += 1;
+        if key >= self.dense.len() as u64 {
+            if key >= Self::limit() || key >= 2 * self.writes + 1024 {
+                return self.sparse.entry(key).or_default();
+            }
+            self.grow(key as usize);
+        }
+        &mut self.dense[key as usize]
+    }
+
+    /// Grows the vector to hold index `i`, moving the ids it now covers out of the map.
+    #[cold]
+    fn grow(&mut self, i: usize) {
+        let old = self.dense.len();
+        let n = (i + 1)
+            .next_power_of_two()
+            .max(64)
+            .min(Self::limit() as usize);
+        self.dense.resize_with(n, V::default);
+        if !self.sparse.is_empty() {
+            for k in old..n {
+                if let Some(v) = self.sparse.remove(&(k as u64)) {
+                    self.dense[k] = v;
+                }
+            }
+        }
+    }
+
+    /// Sets `key` to `value`.
+    #[inline]
+    pub fn insert(&mut self, key: u64, value: V) {
+        *self.entry(key) = value;
+    }
+
+    /// Removes `key` (sets it to the default); returns the value it had.
+    #[inline]
+    pub fn remove(&mut self, key: u64) -> V {
+        if key < self.dense.len() as u64 {
+            std::mem::take(&mut self.dense[key as usize])
+        } else {
+            self.sparse.remove(&key).unwrap_or_default()
+        }
+    }
+
+    /// Makes every value absent (keeps the memory).
+    pub fn clear(&mut self) {
+        self.dense.iter_mut().for_each(|v| *v = V::default());
+        self.sparse.clear();
+    }
+}
+
 const NIL: u32 = u32::MAX;
 
 #[derive(Clone, Debug)]
@@ -97,7 +205,8 @@ pub enum Lookup {
 pub struct Store {
     policy: Eviction,
     capacity: usize,
-    map: KeyMap<u64, u32>,
+    /// key -> slot + 1 (0: absent).
+    map: DenseMap<u32>,
     slots: Vec<Entry>,
     free: Vec<u32>,
     head: u32,
@@ -117,7 +226,7 @@ impl Store {
         Store {
             policy,
             capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
-            map: KeyMap::default(),
+            map: DenseMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             head: NIL,
@@ -139,6 +248,12 @@ impl Store {
         self.len == 0
     }
 
+    /// The slot holding `key`, if any.
+    #[inline(always)]
+    fn slot_of(&self, key: u64) -> Option<u32> {
+        self.map.value(key).checked_sub(1)
+    }
+
     /// The maximum number of entries.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -148,7 +263,7 @@ impl Store {
     /// to the front, LFU counts it; FIFO and random do nothing). An expired entry is removed.
     #[inline]
     pub fn get(&mut self, key: u64, now: SimTime) -> Lookup {
-        let Some(&s) = self.map.get(&key) else {
+        let Some(s) = self.slot_of(key) else {
             return Lookup::Miss;
         };
         let e = &self.slots[s as usize];
@@ -176,7 +291,7 @@ impl Store {
 
     /// The version cached for `key`, without touching the entry (expired or not).
     pub fn peek(&self, key: u64) -> Option<u64> {
-        self.map.get(&key).map(|&s| self.slots[s as usize].version)
+        self.slot_of(key).map(|s| self.slots[s as usize].version)
     }
 
     /// Stores `key` at `version` until `expires`. An existing entry is updated in place
@@ -191,7 +306,7 @@ impl Store {
         if self.capacity == 0 {
             return None;
         }
-        if let Some(&s) = self.map.get(&key) {
+        if let Some(s) = self.slot_of(key) {
             let e = &mut self.slots[s as usize];
             e.version = version;
             e.expires = expires;
@@ -206,6 +321,32 @@ impl Store {
         } else {
             None
         };
+        self.insert_new(key, version, expires);
+        evicted
+    }
+
+    /// Marks `key` used, as a database's buffer pool does with a page (no version, no
+    /// TTL); returns whether it was held (a hit). A miss loads it, evicting the least
+    /// recently used page (FIFO: the oldest) when full. LRU and FIFO stores only.
+    #[inline]
+    pub fn touch(&mut self, key: u64) -> bool {
+        debug_assert!(matches!(self.policy, Eviction::Lru | Eviction::Fifo));
+        if let Lookup::Hit(_) = self.get(key, SimTime::ZERO) {
+            return true;
+        }
+        if self.capacity == 0 {
+            return false;
+        }
+        if self.len >= self.capacity && self.tail != NIL {
+            self.remove_slot(self.tail);
+        }
+        self.insert_new(key, 0, SimTime::MAX);
+        false
+    }
+
+    /// Adds an entry for `key`, which is absent and has room.
+    #[inline]
+    fn insert_new(&mut self, key: u64, version: u64, expires: SimTime) {
         let entry = Entry {
             key,
             version,
@@ -227,7 +368,7 @@ impl Store {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.map.insert(key, s);
+        self.map.insert(key, s + 1);
         self.len += 1;
         match self.policy {
             Eviction::Lru | Eviction::Fifo => self.push_front(s),
@@ -241,13 +382,12 @@ impl Store {
                 self.lfu.push(s, Reverse((1, self.seq)));
             }
         }
-        evicted
     }
 
     /// Changes the version of an entry that is present; returns whether it was.
     pub fn set_version(&mut self, key: u64, version: u64) -> bool {
-        match self.map.get(&key) {
-            Some(&s) => {
+        match self.slot_of(key) {
+            Some(s) => {
                 self.slots[s as usize].version = version;
                 true
             }
@@ -257,8 +397,8 @@ impl Store {
 
     /// Removes `key`; returns whether it was present.
     pub fn remove(&mut self, key: u64) -> bool {
-        match self.map.get(&key) {
-            Some(&s) => {
+        match self.slot_of(key) {
+            Some(s) => {
                 self.remove_slot(s);
                 true
             }
@@ -306,7 +446,7 @@ impl Store {
             }
         }
         self.slots[s as usize].live = false;
-        self.map.remove(&key);
+        self.map.remove(key);
         self.free.push(s);
         self.len -= 1;
     }
@@ -412,9 +552,53 @@ mod tests {
             let e = &s.slots[slot as usize];
             assert!(e.live);
             assert_eq!(e.pos as usize, i);
-            assert_eq!(s.map.get(&e.key), Some(&slot));
+            assert_eq!(s.slot_of(e.key), Some(slot));
         }
         assert_eq!(s.dense.len(), s.len());
+    }
+
+    #[test]
+    fn a_buffer_pool_touch_is_lru_without_ttl() {
+        let mut l = Store::new(Eviction::Lru, 2);
+        assert!(!l.touch(1));
+        assert!(!l.touch(2));
+        assert!(l.touch(1));
+        assert!(!l.touch(3)); // evicts 2
+        assert!(l.touch(1));
+        assert!(!l.touch(2));
+        assert!(!l.touch(3)); // 3 was evicted by 2 (1 was used more recently)
+        assert_eq!(l.len(), 2);
+        let mut z = Store::new(Eviction::Lru, 0);
+        assert!(!z.touch(1));
+        assert!(!z.touch(1));
+    }
+
+    #[test]
+    fn dense_ids_and_large_ids_map_alike() {
+        let mut m: DenseMap<u64> = DenseMap::default();
+        let big = u64::MAX - 3;
+        // 70,000 first goes to the map (few writes yet), then moves into the vector.
+        for k in [0, 5, 70_000, 3_000_000, big] {
+            assert_eq!(m.value(k), 0);
+            m.insert(k, k + 1);
+            *m.entry(k) += 1;
+            assert_eq!(m.value(k), k.wrapping_add(2));
+        }
+        assert!(m.dense.len() < 70_000 && m.sparse.len() == 3);
+        for k in 100..66_000 {
+            m.insert(k, 1);
+        }
+        assert!(m.dense.len() > 70_000 && m.sparse.len() == 2);
+        assert_eq!(m.value(70_000), 70_002);
+        assert_eq!(m.value(6), 0);
+        assert_eq!(m.remove(5), 7);
+        assert_eq!(m.remove(5), 0);
+        assert_eq!(m.remove(big), big.wrapping_add(2));
+        assert_eq!(m.value(big), 0);
+        m.clear();
+        assert_eq!(m.value(0), 0);
+        assert_eq!(m.value(70_000), 0);
+        assert_eq!(m.value(3_000_000), 0);
     }
 
     #[test]

@@ -50,7 +50,11 @@
 //!   reconciles them when the partition heals (last writer wins by version; a key written
 //!   on both sides is a conflict).
 //! - **Batching** (`batch = { size, max_wait }`): a primary commits writes in groups (one
-//!   `write_time` per group, as a group commit).
+//!   `write_time` per group, as a group commit). A group goes when it holds `size` writes or
+//!   its oldest write has waited `max_wait`, one group at a time (the log device), apart
+//!   from `cores`; writes that arrive while a group is being written wait for the next.
+//! - **CQRS read model** (`replica_read_time`): replicas that serve reads in their own time
+//!   (a denormalized view), fed asynchronously by the replication log.
 //!
 //! Measures (components.csv, one row per node, kind `database`): requests, mean
 //! connections in use, connections / `max_connections`, p99 time in the node, buffer-pool
@@ -223,9 +227,13 @@ impl Contention {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
-    /// Writes per group at most.
+    /// Writes per group at most. One `write_time` commits the whole group, one group at a
+    /// time, so the primary commits at most `size / write_time` writes per second (1 = no
+    /// batching: one write per flush).
     pub size: u32,
-    /// Longest a write waits for its group to fill.
+    /// Longest the oldest write of a group waits for the group to fill; then the group is
+    /// written as it is. At a low write rate λ a group seldom fills: a write waits
+    /// `max_wait × (1 + λ·max_wait/2) / (1 + λ·max_wait)` on average before its flush.
     pub max_wait: Dur,
 }
 
@@ -282,7 +290,8 @@ pub struct DatabaseConfig {
     /// Universal Scalability Law coefficients; no contention when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contention: Option<Contention>,
-    /// Group commit of writes; none when absent.
+    /// Group commit of writes on a primary (write batching: many writes share one flush of
+    /// the log, at the price of waiting for their group); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<Batch>,
     /// Region of the primaries (and of the replicas unless `replica_region` says otherwise).
@@ -291,6 +300,14 @@ pub struct DatabaseConfig {
     /// Region of the replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_region: Option<String>,
+    /// Time to serve a read on a node that is not the primary; `read_time` when absent
+    /// (no effect without replicas).
+    /// This makes the replicas a CQRS read model: a denormalized view, kept up to date
+    /// asynchronously from the write side (the replication log, `replication_delay` the
+    /// projection lag), answers a query without the joins the primary's normalized tables
+    /// need (`read_time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_read_time: Option<DistSpec>,
 }
 
 fn one() -> u32 {
@@ -347,13 +364,11 @@ pub(super) fn role_name(node: u32) -> String {
     }
 }
 
-mod lru;
 mod node;
 mod router;
 mod shard_map;
 mod state;
 
-pub use lru::*;
 pub use node::*;
 pub use router::*;
 pub use shard_map::*;
@@ -518,18 +533,6 @@ mod tests {
             c.peak()
         );
         assert!(x(100) < x(best) * 0.6);
-    }
-
-    #[test]
-    fn lru_evicts_the_least_recently_used() {
-        let mut l = Lru::new(2);
-        assert!(!l.touch(1));
-        assert!(!l.touch(2));
-        assert!(l.touch(1));
-        assert!(!l.touch(3)); // evicts 2
-        assert!(l.touch(1));
-        assert!(!l.touch(2));
-        assert!(!l.touch(3)); // 3 was evicted by 2 (1 was used more recently)
     }
 
     #[test]

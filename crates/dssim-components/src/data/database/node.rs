@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use dssim_engine::{Dist, Histogram, SimTime, TimeWeighted};
 
+use crate::data::cache::{Eviction, Store};
 use crate::faults::FaultAction;
 use crate::node::{unexpected, Ctx, Msg};
 use crate::request::{reply, Op, ReqId, Status};
@@ -68,6 +69,8 @@ pub struct DbNodeStats {
 #[derive(Debug)]
 pub(super) struct Params {
     read_time: Dist,
+    /// Reads on a node that is not the primary (`replica_read_time`); `read_time` when absent.
+    replica_read_time: Option<Dist>,
     write_time: Dist,
     max_conns: u32,
     cores: u32,
@@ -109,7 +112,8 @@ pub struct DbNode {
     cut_since: Option<SimTime>,
     /// Election checks stop here (the end of arrivals).
     until: SimTime,
-    pool: Option<Lru>,
+    /// The buffer pool: the pages held (the caches' store, LRU, no TTL).
+    pool: Option<Store>,
     /// When the disk is free again (`iops`).
     disk_free: SimTime,
     /// Measurements.
@@ -124,6 +128,7 @@ impl DbNode {
     pub fn new(db: usize, shard: usize, node: usize, cfg: &DatabaseConfig) -> Self {
         let params = Params {
             read_time: cfg.read_time.0.clone(),
+            replica_read_time: cfg.replica_read_time.as_ref().map(|d| d.0.clone()),
             write_time: cfg.write_time.0.clone(),
             max_conns: cfg.max_connections.unwrap_or(u32::MAX),
             cores: cfg.cores.unwrap_or(u32::MAX).max(1),
@@ -166,7 +171,10 @@ impl DbNode {
             reconcile_armed: false,
             cut_since: None,
             until: SimTime::ZERO,
-            pool: cfg.buffer_pool.as_ref().map(|b| Lru::new(b.pages)),
+            pool: cfg
+                .buffer_pool
+                .as_ref()
+                .map(|b| Store::new(Eviction::Lru, b.pages)),
             disk_free: SimTime::ZERO,
             stats: DbNodeStats::default(),
         }
@@ -228,8 +236,20 @@ impl DbNode {
             Msg::Db(DbTimer::Reconcile) => self.reconcile_tick(ctx),
             Msg::Db(DbTimer::Batch) => {
                 self.batch_timer = false;
-                if self.flushing.is_empty() && !self.batch.is_empty() {
-                    self.flush(ctx);
+                // The timer may belong to a group that filled and left early: the group
+                // waiting now goes when its oldest write has waited `max_wait`.
+                if let (Some((_, wait)), Some(&(_, oldest)), true) = (
+                    self.params.batch,
+                    self.batch.first(),
+                    self.flushing.is_empty(),
+                ) {
+                    let due = oldest + wait;
+                    if due <= ctx.now() {
+                        self.flush(ctx);
+                    } else {
+                        self.batch_timer = true;
+                        ctx.timer_at(due, Msg::Db(DbTimer::Batch));
+                    }
                 }
             }
             Msg::Db(DbTimer::Flushed) => self.flushed(ctx),
@@ -315,7 +335,10 @@ impl DbNode {
     ) {
         self.active += 1;
         let base = match op {
-            Op::Read => self.params.read_time.sample(ctx.rng),
+            Op::Read => match &self.params.replica_read_time {
+                Some(t) if !self.is_primary(ctx) => t.sample(ctx.rng),
+                _ => self.params.read_time.sample(ctx.rng),
+            },
             Op::Write => self.params.write_time.sample(ctx.rng),
         };
         let disk = self.disk(ctx, key);
@@ -428,11 +451,7 @@ impl DbNode {
         }
         match op {
             Op::Read => {
-                let v = self.shard_state(ctx).nodes[self.node]
-                    .data
-                    .get(&key)
-                    .copied()
-                    .unwrap_or(0);
+                let v = self.shard_state(ctx).nodes[self.node].data.value(key);
                 if let Some(r) = ctx.shared.reqs.get_mut(req) {
                     r.version = v;
                 }
@@ -462,7 +481,9 @@ impl DbNode {
             None => return u64::MAX,
         };
         let counted = ctx.shared.stats.counts(counted);
-        ctx.shared.dbs[self.db].last_write.insert(user, now);
+        ctx.shared.dbs[self.db]
+            .last_write
+            .insert(u64::from(user), Some(now));
         let me = self.node;
         let st = self.shard_state_mut(ctx);
         st.nodes[me].data.insert(key, v);

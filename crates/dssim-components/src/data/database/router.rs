@@ -61,8 +61,8 @@ impl DbRouter {
                 ReadFrom::Replicas => true,
                 ReadFrom::ReadYourWrites(w) => db
                     .last_write
-                    .get(&user)
-                    .is_none_or(|&t| now.saturating_sub(t) >= w),
+                    .value(u64::from(user))
+                    .is_none_or(|t| now.saturating_sub(t) >= w),
             };
         // Bit i: node i is alive and reachable from the caller.
         let mut ok = 0u64;

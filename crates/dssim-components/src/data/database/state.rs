@@ -1,6 +1,8 @@
 //! The state shared by a database's nodes: entries, node and shard state, the lag gauge.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::data::cache::DenseMap;
 
 use dssim_engine::{ActorId, SimTime};
 
@@ -33,7 +35,7 @@ pub struct NodeState {
     /// Alive (not killed).
     pub alive: bool,
     /// Key -> newest version held (looked up, never iterated).
-    pub data: HashMap<u64, u64>,
+    pub data: DenseMap<u64>,
     /// Next log sequence number to ship to this node.
     pub shipped: u64,
     /// Writes accepted here while cut off from the primary (`ap`): (key, version, the
@@ -124,5 +126,5 @@ pub struct DbState {
     /// Shards.
     pub shards: Vec<ShardState>,
     /// User -> time of their last write (for `read_your_writes` routing).
-    pub last_write: HashMap<u32, SimTime>,
+    pub last_write: DenseMap<Option<SimTime>>,
 }

@@ -137,7 +137,7 @@ impl DbNode {
                 if e.acked && e.counted {
                     lost += 1;
                 }
-                let mine = st.nodes[me].data.get(&e.key).copied().unwrap_or(0);
+                let mine = st.nodes[me].data.value(e.key);
                 for (i, n) in st.nodes.iter_mut().enumerate() {
                     if i != me && e.applied & (1 << i) != 0 {
                         n.data.insert(e.key, mine);

@@ -86,7 +86,7 @@ impl DbNode {
         }
         e.applied |= 1 << me;
         let (key, version, commit, traced) = (e.key, e.version, e.commit, e.trace);
-        let slot = st.nodes[me].data.entry(key).or_insert(0);
+        let slot = st.nodes[me].data.entry(key);
         *slot = (*slot).max(version);
         let primary = st.nodes[st.primary].actor;
         st.trim();
@@ -149,10 +149,12 @@ impl DbNode {
             }
             None => return,
         };
-        ctx.shared.dbs[self.db].last_write.insert(user, now);
+        ctx.shared.dbs[self.db]
+            .last_write
+            .insert(u64::from(user), Some(now));
         let me = self.node;
         let node = &mut self.shard_state_mut(ctx).nodes[me];
-        let before = node.data.get(&key).copied().unwrap_or(0);
+        let before = node.data.value(key);
         node.data.insert(key, v);
         node.divergent.push((key, v, before));
         if !self.reconcile_armed {
@@ -204,7 +206,7 @@ impl DbNode {
         let writes = std::mem::take(&mut node.divergent);
         let mut conflicts = 0;
         for (key, v, before) in writes {
-            let cur = st.nodes[me].data.get(&key).copied().unwrap_or(0);
+            let cur = st.nodes[me].data.value(key);
             if from != me && cur != before {
                 conflicts += 1;
             }
@@ -230,7 +232,10 @@ impl DbNode {
 
     /// Starts committing the waiting group of writes (one `write_time` for all).
     pub(super) fn flush(&mut self, ctx: &mut Ctx<'_>) {
-        self.flushing = std::mem::take(&mut self.batch);
+        // A group holds at most `size` writes; later ones wait for the next group.
+        let size = self.params.batch.map_or(usize::MAX, |(size, _)| size);
+        let n = self.batch.len().min(size);
+        self.flushing = self.batch.drain(..n).collect();
         self.active += 1;
         let base = self.params.write_time.sample(ctx.rng);
         let mut d = self.slowed(base);
