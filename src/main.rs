@@ -300,9 +300,7 @@ fn main() -> ExitCode {
 
 fn load(file: &Path, set: &[String], seed: Option<u64>) -> Result<Experiment, LabError> {
     let mut exp = Experiment::load(file)?;
-    for s in set {
-        exp.apply_cli_set(s)?;
-    }
+    exp.apply_cli_sets(set)?;
     if let Some(s) = seed {
         exp.seed = s;
     }

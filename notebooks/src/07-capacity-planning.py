@@ -301,6 +301,13 @@ assert len(over) >= 2 and (gap < 0.05).all(), f"past capacity the bounded room's
 # estimate solves it in layers (the database as a queue at the loop's throughput, the loop
 # by MVA with the workers' holding times including it, both agreeing by bisection), and
 # `predicted_method` says so.
+#
+# **Predict:** at 20 connections per instance — past the database's peak — the estimate
+# predicts no wait for a connection at all. How long (ms, mean) does a request really wait
+# for one in the run?
+
+# %%
+my_prediction = None  # ms, e.g. 0
 
 # %%
 ps = dssim_nb.run("pool-sizing")
@@ -328,6 +335,7 @@ w_gap = ((pool["mean_ms"] - pool["predicted_mean_ms"]).abs() / pool["mean_ms"]).
 print(f"throughput within {x_gap:.1%}; wait for a connection off by up to {w_gap:.0%}")
 assert x_gap < 0.05, "the layered solution should hold the loop's throughput"
 assert w_gap > 0.2, "the text below describes a gap in the pool wait"
+dssim_nb.check(my_prediction, pool.loc[20, "mean_ms"], "ms")
 
 # %% [markdown]
 # The throughput — what capacity planning needs — is within a few percent at every pool

@@ -449,3 +449,23 @@ fn a_fingerprint_mismatch_names_the_keys() {
         "{err}"
     );
 }
+
+#[test]
+fn set_overrides_are_checked_together_whatever_their_order() {
+    // experiments/mm1.toml warms up for 30 s; a user shortens it to a 10 s run. Setting the
+    // duration first used to fail before the warm-up was set.
+    let f = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/mm1.toml");
+    for sets in [["duration=10s", "warmup=2s"], ["warmup=2s", "duration=10s"]] {
+        let o = dssim(&["check", f, "--set", sets[0], "--set", sets[1]]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{sets:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // Still refused when the final values disagree.
+    let o = dssim(&["check", f, "--set", "duration=10s"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("must be shorter than duration"));
+}

@@ -350,6 +350,20 @@ impl Experiment {
     /// Applies a `--set PATH=VALUE` from the command line (model paths or experiment keys).
     /// Its errors point at the override itself (`--set duration=abc: expected a duration`).
     pub fn apply_cli_set(&mut self, assignment: &str) -> Result<(), LabError> {
+        self.apply_cli_sets(&[assignment])
+    }
+
+    /// Applies several `--set`s in order, then checks the numbers they must agree on
+    /// (warm-up shorter than duration, ...) once, so their order does not matter:
+    /// `--set duration=10s --set warmup=2s` works on a file whose warm-up is 30 s.
+    pub fn apply_cli_sets<S: AsRef<str>>(&mut self, assignments: &[S]) -> Result<(), LabError> {
+        for a in assignments {
+            self.apply_one_cli_set(a.as_ref())?;
+        }
+        self.check_numbers()
+    }
+
+    fn apply_one_cli_set(&mut self, assignment: &str) -> Result<(), LabError> {
         self.apply_cli_set_at(assignment).map_err(|e| match e {
             LabError::Input(mut d) if d.file == Path::new("--set") => {
                 if let Some((path, _)) = assignment.split_once('=') {
@@ -466,7 +480,7 @@ impl Experiment {
                 self.set.push((p.to_string(), value, Origin::Cli));
             }
         }
-        self.check_numbers()
+        Ok(())
     }
 
     /// Number of sweep points (saturating: a plan that large is refused by

@@ -507,3 +507,87 @@ fn the_pool_chain_is_its_dense_markov_chain() {
         );
     }
 }
+
+/// Erlang B against a printed traffic table: Appendix A, "Table of Erlang B", of
+/// D. Collins, *Carrier Grade Voice Over IP*, 2nd ed. (McGraw-Hill 2003), as reproduced at
+/// globalspec.com/reference/55139/203279/appendix-a-table-of-erlang-b: the traffic in
+/// erlangs that `c` channels carry at a given blocking probability, printed to one
+/// decimal, for 1–9 channels at 16 blocking levels (and the first six of the 10-channel
+/// row); plus the Erlang B calculator manual of erlang.com ("How much traffic can a trunk
+/// group handle?"): 15 lines at 1 % blocking carry 8.108 erlangs. Each printed figure must
+/// equal our inverse of `erlang_b` rounded to the printed digits. (Gross & Harris's own
+/// worked examples were not reachable; see docs/validation.md.)
+#[test]
+fn erlang_b_matches_a_printed_traffic_table() {
+    // The offered traffic at which `c` lines block a share `p` of calls.
+    let traffic = |c: u32, p: f64| {
+        let (mut lo, mut hi) = (0.0_f64, 100.0_f64);
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if erlang_b(c, mid) < p {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    };
+    let blocking = [
+        0.0001, 0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.02,
+        0.03, 0.04, 0.05,
+    ];
+    let printed: [(u32, &str); 10] = [
+        (
+            1,
+            "0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.1",
+        ),
+        (
+            2,
+            "0.0 0.0 0.0 0.1 0.1 0.1 0.1 0.1 0.1 0.1 0.1 0.2 0.2 0.3 0.3 0.4",
+        ),
+        (
+            3,
+            "0.1 0.2 0.2 0.2 0.3 0.3 0.3 0.4 0.4 0.4 0.4 0.5 0.6 0.7 0.8 0.9",
+        ),
+        (
+            4,
+            "0.2 0.4 0.4 0.5 0.6 0.7 0.7 0.7 0.8 0.8 0.8 0.9 1.1 1.3 1.4 1.5",
+        ),
+        (
+            5,
+            "0.5 0.6 0.8 0.9 1.0 1.1 1.1 1.2 1.2 1.3 1.3 1.4 1.7 1.9 2.1 2.2",
+        ),
+        (
+            6,
+            "0.7 1.0 1.1 1.3 1.4 1.5 1.6 1.7 1.8 1.8 1.9 1.9 2.3 2.5 2.8 3.0",
+        ),
+        (
+            7,
+            "1.1 1.4 1.6 1.8 1.9 2.1 2.2 2.2 2.3 2.4 2.4 2.5 2.9 3.2 3.5 3.7",
+        ),
+        (
+            8,
+            "1.4 1.8 2.1 2.3 2.5 2.6 2.7 2.8 2.9 3.0 3.1 3.1 3.6 4.0 4.3 4.5",
+        ),
+        (
+            9,
+            "1.8 2.3 2.6 2.9 3.1 3.2 3.3 3.4 3.5 3.6 3.7 3.8 4.3 4.7 5.1 5.4",
+        ),
+        (10, "2.3 2.8 3.1 3.4 3.6 3.8"),
+    ];
+    let mut checked = 0;
+    for (c, row) in printed {
+        for (&p, cell) in blocking.iter().zip(row.split(' ')) {
+            let want: f64 = cell.parse().unwrap();
+            let got = (traffic(c, p) * 10.0).round() / 10.0;
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{c} channels at {p}: {got} vs printed {want}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 150);
+    let got = (traffic(15, 0.01) * 1000.0).round() / 1000.0;
+    assert!((got - 8.108).abs() < 1e-9, "15 lines at 1%: {got}");
+}
