@@ -451,30 +451,14 @@ impl World {
                 mean_ms: st.latency.mean_ms(),
                 hit_ratio: (st.requests > 0).then(|| st.passed as f64 / st.requests as f64),
             });
-            count(
-                rows,
-                format!("{}.rejected", b.name),
-                "breaker_rejected",
-                st.rejected,
-            );
-            count(
-                rows,
-                format!("{}.failures", b.name),
-                "breaker_failures",
-                st.failures,
-            );
-            count(
-                rows,
-                format!("{}.timeouts", b.name),
-                "breaker_timeouts",
-                st.timeouts,
-            );
-            count(
-                rows,
-                format!("{}.trips", b.name),
-                "breaker_trips",
-                cb.trips(),
-            );
+            for (what, kind, n) in [
+                ("rejected", "breaker_rejected", st.rejected),
+                ("failures", "breaker_failures", st.failures),
+                ("timeouts", "breaker_timeouts", st.timeouts),
+                ("trips", "breaker_trips", cb.trips()),
+            ] {
+                count(rows, format!("{}.{what}", b.name), kind, n);
+            }
         }
     }
 

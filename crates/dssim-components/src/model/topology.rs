@@ -130,41 +130,25 @@ impl Topology {
         let mut registry = BTreeMap::new();
         // Across kinds, as validation reads a repeated name: load balancers first.
         let kinds: [Vec<(&str, Component)>; 7] = [
-            m.load_balancers
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (l.name.as_str(), Component::LoadBalancer(LbIx(i))))
-                .collect(),
-            m.caches
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.name.as_str(), Component::Cache(CacheIx(i))))
-                .collect(),
-            m.databases
-                .iter()
-                .enumerate()
-                .map(|(i, d)| (d.name.as_str(), Component::Database(DbIx(i))))
-                .collect(),
-            m.queues
-                .iter()
-                .enumerate()
-                .map(|(i, q)| (q.name.as_str(), Component::Queue(QueueIx(i))))
-                .collect(),
-            m.services
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.name.as_str(), Component::Service(ServiceIx(i))))
-                .collect(),
-            m.clients
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.name.as_str(), Component::Client(ClientIx(i))))
-                .collect(),
-            m.circuit_breakers
-                .iter()
-                .enumerate()
-                .map(|(i, b)| (b.name.as_str(), Component::Breaker(BreakerIx(i))))
-                .collect(),
+            named(
+                &m.load_balancers,
+                |l| &l.name,
+                |i| Component::LoadBalancer(LbIx(i)),
+            ),
+            named(&m.caches, |c| &c.name, |i| Component::Cache(CacheIx(i))),
+            named(&m.databases, |d| &d.name, |i| Component::Database(DbIx(i))),
+            named(&m.queues, |q| &q.name, |i| Component::Queue(QueueIx(i))),
+            named(
+                &m.services,
+                |s| &s.name,
+                |i| Component::Service(ServiceIx(i)),
+            ),
+            named(&m.clients, |c| &c.name, |i| Component::Client(ClientIx(i))),
+            named(
+                &m.circuit_breakers,
+                |b| &b.name,
+                |i| Component::Breaker(BreakerIx(i)),
+            ),
         ];
         for (name, c) in kinds.iter().flatten() {
             registry.entry(name.to_string()).or_insert(*c);
@@ -606,6 +590,19 @@ impl Topology {
         }
         order
     }
+}
+
+/// Each item's name with its component, in the order of its list.
+fn named<'m, T>(
+    items: &'m [T],
+    name: impl Fn(&'m T) -> &'m String,
+    kind: impl Fn(usize) -> Component,
+) -> Vec<(&'m str, Component)> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (name(x).as_str(), kind(i)))
+        .collect()
 }
 
 #[cfg(test)]
