@@ -65,6 +65,16 @@ pub enum Component {
     Client(ClientIx),
 }
 
+impl Component {
+    /// The service this component is, if it is one.
+    pub fn service(self) -> Option<ServiceIx> {
+        match self {
+            Component::Service(si) => Some(si),
+            _ => None,
+        }
+    }
+}
+
 /// What an edge carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Edge {
@@ -162,10 +172,7 @@ impl Topology {
             Component::Database(di) => Some(di),
             _ => None,
         };
-        let service = |n: &str| match find(n)? {
-            Component::Service(si) => Some(si),
-            _ => None,
-        };
+        let service = |n: &str| find(n)?.service();
         let service_cache: Vec<Option<CacheIx>> =
             m.services.iter().map(|s| app_cache(&s.cache)).collect();
         let mut users = vec![Vec::new(); m.caches.len()];
@@ -260,10 +267,7 @@ impl Topology {
 
     /// The service client `c`'s target is (none behind a load balancer or an edge).
     pub fn target_service(&self, c: ClientIx) -> Option<ServiceIx> {
-        match self.target(c)? {
-            Component::Service(si) => Some(si),
-            _ => None,
-        }
+        self.target(c)?.service()
     }
 
     /// Load balancer `l`'s backends.
@@ -273,10 +277,7 @@ impl Topology {
 
     /// The service load balancer `l` balances over.
     pub fn backend_service(&self, l: LbIx) -> Option<ServiceIx> {
-        match self.backends(l)? {
-            Component::Service(si) => Some(si),
-            _ => None,
-        }
+        self.backends(l)?.service()
     }
 
     /// Cache `c`'s origin.
@@ -402,10 +403,7 @@ impl Topology {
 
     /// The service a request to `c` reaches through load balancers and edges.
     pub fn service_behind(&self, c: Component) -> Option<ServiceIx> {
-        self.walk(c).find_map(|x| match x {
-            Component::Service(si) => Some(si),
-            _ => None,
-        })
+        self.walk(c).find_map(Component::service)
     }
 
     /// Whether `c`'s forward hop is on a ring (a chain of origins that comes back).
