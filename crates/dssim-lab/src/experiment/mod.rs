@@ -2,8 +2,8 @@
 //! (sweep points × replications), each with its fully resolved model and seed.
 //!
 //! This file reads the experiment file (or a bare model) and checks its own keys;
-//! [`overrides`] applies `[set]`, `--set` and sweep values to the model tree, [`plan`] expands
-//! the sweep into runs, and [`recorded`] holds what a manifest records (trace files, the
+//! `overrides` applies `[set]`, `--set` and sweep values to the model tree, `plan` expands
+//! the sweep into runs, and `recorded` holds what a manifest records (trace files, the
 //! inputs `replay` rebuilds from, the fingerprint).
 
 mod overrides;

@@ -4,8 +4,14 @@
 //! Rows reach the disk in run order as runs finish, each run's rows flushed together
 //! (runs.csv last), so a killed sweep leaves valid files holding every finished run, and
 //! `--resume` can tell exactly which runs are recorded.
+//!
+//! This file opens the folder and appends rows; `resume` checks and repairs a folder
+//! for `--resume` and `merge`, and `points` writes points.csv from runs.csv.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod points;
+mod resume;
+
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,8 +21,11 @@ use dssim_components::{Cell, RunReport, RUN_COLUMNS};
 use crate::error::LabError;
 use crate::estimate::ModelEstimate;
 use crate::experiment::RunSpec;
-use crate::stats::student_t_975;
 use crate::trace_json::{self, TraceFile};
+use resume::{keep_runs, recorded_runs, verify};
+
+pub use points::{mean_ci95, write_points};
+pub use resume::{file_lengths, sort_by_run, Expect, LENGTH_CHECKED};
 
 /// Columns of timeseries.csv.
 pub const SERIES_COLUMNS: &[&str] = &[
@@ -167,44 +176,6 @@ pub fn runs_line(spec: &RunSpec, r: &RunReport) -> String {
 
 fn join(cols: &[&str]) -> String {
     cols.join(",")
-}
-
-/// What every recorded run must have in the other files (checked on `--resume`).
-#[derive(Clone, Debug, Default)]
-pub struct Expect {
-    /// Rows in latency.csv of a run with a latency (`p50_ms` set in runs.csv); a run
-    /// without one has none.
-    pub latency_rows: usize,
-    /// Rows per run in timeseries.csv (0: the file has none).
-    pub series_rows: usize,
-    /// Whether each run has trace.json events.
-    pub trace: bool,
-    /// Whether each run has instances.csv rows (`[output] instance_timeseries`, a model
-    /// with services).
-    pub instances: bool,
-    /// Whether instances.csv is written (`[output] instance_timeseries`).
-    pub instances_file: bool,
-    /// Byte lengths of the per-run files when the folder was last complete (from
-    /// manifest.json). A file of another length may have lost the end of its last run's
-    /// rows at a line boundary, so that run, if recorded, runs again.
-    pub lengths: BTreeMap<String, u64>,
-}
-
-/// The per-run files whose lengths manifest.json records at the end of a complete sweep
-/// (the ones whose rows per run vary, where a cut at a line boundary cannot be told from
-/// the rows alone).
-pub const LENGTH_CHECKED: &[&str] = &["components.csv", INSTANCES_FILE];
-
-/// The byte lengths of the files of [`LENGTH_CHECKED`] in `dir` (those that exist).
-pub fn file_lengths(dir: &Path) -> BTreeMap<String, u64> {
-    LENGTH_CHECKED
-        .iter()
-        .filter_map(|f| {
-            fs::metadata(dir.join(f))
-                .ok()
-                .map(|m| (f.to_string(), m.len()))
-        })
-        .collect()
 }
 
 impl Outputs {
@@ -485,158 +456,6 @@ fn write_flush(w: &mut File, path: &Path, text: &str) -> Result<(), LabError> {
         })
 }
 
-/// Runs recorded in a runs.csv (complete rows with every field only), each with whether
-/// it has a latency (`p50_ms` set: its latency.csv rows exist); errors if its header
-/// differs.
-fn recorded_runs(path: &Path, header: &str) -> Result<BTreeMap<usize, bool>, LabError> {
-    let mut done = BTreeMap::new();
-    let Ok(text) = fs::read_to_string(path) else {
-        return Ok(done);
-    };
-    let mut lines = text.split_inclusive('\n');
-    match lines.next() {
-        Some(h) if h.trim_end() == header => {}
-        Some(_) => {
-            return Err(LabError::Run(format!(
-            "{}: its columns differ from this experiment's; use another --out or remove the folder",
-            path.display()
-        )))
-        }
-        None => return Ok(done),
-    }
-    let fields = csv_fields(header);
-    let width = fields.len();
-    let p50 = fields.iter().position(|f| f == "p50_ms");
-    for l in lines {
-        if !l.ends_with('\n') {
-            break;
-        }
-        let row = csv_fields(l);
-        if row.len() != width {
-            break;
-        }
-        match row[0].parse::<usize>() {
-            Ok(run) => {
-                let latency = p50.is_some_and(|i| !row[i].trim().is_empty());
-                done.insert(run, latency);
-            }
-            Err(_) => break,
-        }
-    }
-    Ok(done)
-}
-
-/// The fields of one CSV line (quoted commas are part of a field).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(line.as_bytes());
-    let mut rec = csv::StringRecord::new();
-    match r.read_record(&mut rec) {
-        Ok(true) => rec.iter().map(String::from).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Fields in one CSV line (quoted commas are part of a field).
-fn csv_width(line: &str) -> usize {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(line.as_bytes());
-    let mut rec = csv::StringRecord::new();
-    match r.read_record(&mut rec) {
-        Ok(true) => rec.len(),
-        _ => 0,
-    }
-}
-
-/// Checks every run in `recorded` against the other files (see [`Outputs::open`]) and
-/// returns the runs whose rows are whole everywhere.
-fn verify(
-    dir: &Path,
-    files: &[(&str, String)],
-    expect: &Expect,
-    recorded: &BTreeMap<usize, bool>,
-) -> Result<BTreeSet<usize>, LabError> {
-    let mut bad: BTreeSet<usize> = BTreeSet::new();
-    for (name, header) in files {
-        let path = dir.join(name);
-        let Ok(text) = fs::read_to_string(&path) else {
-            // A missing file: every recorded run runs again.
-            return Ok(BTreeSet::new());
-        };
-        let mut lines = text.split_inclusive('\n');
-        if lines.next().map(str::trim_end) != Some(header.as_str()) {
-            return Ok(BTreeSet::new());
-        }
-        let width = csv_width(header);
-        let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
-        // The run of the last whole row, and whether the file ends right after it.
-        let mut last: Option<(usize, bool)> = None;
-        for l in lines {
-            let run = l.split(',').next().and_then(|x| x.parse::<usize>().ok());
-            match run {
-                Some(run) if l.ends_with('\n') && csv_width(l) == width => {
-                    *rows.entry(run).or_default() += 1;
-                    last = Some((run, true));
-                }
-                Some(run) => {
-                    bad.insert(run);
-                    if let Some(l) = &mut last {
-                        l.1 = false;
-                    }
-                }
-                None => {
-                    if let Some(l) = &mut last {
-                        l.1 = false;
-                    }
-                }
-            }
-        }
-        let n = |r: &usize| rows.get(r).copied().unwrap_or(0);
-        for (r, latency) in recorded {
-            let ok = match *name {
-                "latency.csv" => n(r) == if *latency { expect.latency_rows } else { 0 },
-                "timeseries.csv" => n(r) == expect.series_rows,
-                INSTANCES_FILE => !expect.instances || n(r) > 0,
-                _ => n(r) > 0,
-            };
-            if !ok {
-                bad.insert(*r);
-            }
-        }
-        // A file that may have been cut at a line boundary: the run whose rows end it
-        // may have lost some (runs before it were whole when the next one was written).
-        if LENGTH_CHECKED.contains(name) && expect.lengths.get(*name) != Some(&(text.len() as u64))
-        {
-            if let Some((run, true)) = last {
-                bad.insert(run);
-            }
-        }
-    }
-    if expect.trace {
-        let path = dir.join(trace_json::FILE);
-        let text = fs::read_to_string(&path).unwrap_or_default();
-        let rows = trace_json::rows(&text);
-        let traced: BTreeSet<usize> = rows.iter().map(|r| r.0).collect();
-        bad.extend(recorded.keys().filter(|r| !traced.contains(r)));
-        // A run's events are written with the closing line: without it, the file was cut
-        // and its last run may be partial.
-        if !trace_json::is_closed(&text) {
-            if let Some((run, _)) = rows.last() {
-                bad.insert(*run);
-            }
-        }
-    }
-    Ok(recorded
-        .keys()
-        .copied()
-        .filter(|r| !bad.contains(r))
-        .collect())
-}
-
 /// Forces the folder's entries (new and renamed files) to the disk.
 pub fn sync_dir(dir: &Path) -> Result<(), LabError> {
     #[cfg(unix)]
@@ -650,23 +469,6 @@ pub fn sync_dir(dir: &Path) -> Result<(), LabError> {
     Ok(())
 }
 
-/// Rewrites a CSV keeping its header and the complete rows of runs in `done`.
-fn keep_runs(path: &Path, header: &str, done: &BTreeSet<usize>) -> Result<(), LabError> {
-    let text = fs::read_to_string(path).map_err(|e| LabError::io(path, e))?;
-    let mut out = format!("{header}\n");
-    for l in text.split_inclusive('\n').skip(1) {
-        if !l.ends_with('\n') {
-            break;
-        }
-        if let Some(run) = l.split(',').next().and_then(|x| x.parse::<usize>().ok()) {
-            if done.contains(&run) {
-                out.push_str(l);
-            }
-        }
-    }
-    write_atomic(path, &out)
-}
-
 /// Replaces `path` with `text` through a temporary file and a rename, so a process killed
 /// part-way leaves either the old file or the new one, never a cut one.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), LabError> {
@@ -678,157 +480,4 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), LabError> {
         return Err(LabError::io(path, format!("cannot write: {e}")));
     }
     fs::rename(&tmp, path).map_err(|e| LabError::io(path, e))
-}
-
-/// Sorts the rows of every per-run CSV in `dir` by run id (stable), for folders that were
-/// resumed or merged.
-pub fn sort_by_run(dir: &Path) -> Result<(), LabError> {
-    for name in [
-        "runs.csv",
-        "latency.csv",
-        "timeseries.csv",
-        "components.csv",
-        INSTANCES_FILE,
-    ] {
-        let path = dir.join(name);
-        let Ok(text) = fs::read_to_string(&path) else {
-            continue;
-        };
-        let mut lines = text.split_inclusive('\n');
-        let header = lines.next().unwrap_or("").to_string();
-        let mut rows: Vec<(usize, &str)> = lines
-            .filter(|l| l.ends_with('\n'))
-            .map(|l| {
-                (
-                    l.split(',')
-                        .next()
-                        .and_then(|x| x.parse().ok())
-                        .unwrap_or(usize::MAX),
-                    l,
-                )
-            })
-            .collect();
-        if rows.windows(2).all(|w| w[0].0 <= w[1].0) {
-            continue;
-        }
-        rows.sort_by_key(|r| r.0);
-        let mut out = header;
-        for (_, l) in rows {
-            out.push_str(l);
-        }
-        write_atomic(&path, &out)?;
-    }
-    trace_json::sort_by_run(dir)
-}
-
-/// Writes points.csv from runs.csv: per sweep point, the mean of every metric over its
-/// replications and the half-width of its 95% confidence interval (Student t). Streams:
-/// runs.csv is in run order, so a point's runs are consecutive rows and only one point is
-/// held at a time.
-pub fn write_points(dir: &Path, swept: &[String]) -> Result<(), LabError> {
-    use std::io::BufWriter;
-    let runs_path = dir.join("runs.csv");
-    let file = File::open(&runs_path).map_err(|e| LabError::io(&runs_path, e))?;
-    let mut rdr = csv::ReaderBuilder::new().from_reader(std::io::BufReader::new(file));
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| LabError::io(&runs_path, e))?
-        .iter()
-        .map(String::from)
-        .collect();
-    let first_metric = 4 + swept.len();
-    let metrics: Vec<(usize, &str)> = headers
-        .iter()
-        .enumerate()
-        .skip(first_metric.min(headers.len()))
-        .map(|(i, m)| (i, m.as_str()))
-        .filter(|(_, m)| !matches!(*m, "duration_s" | "events"))
-        .collect();
-    let out_path = dir.join("points.csv");
-    let tmp = dir.join("points.csv.tmp");
-    let io = |e: std::io::Error| LabError::io(&out_path, format!("cannot write: {e}"));
-    let mut w = BufWriter::new(File::create(&tmp).map_err(io)?);
-    let mut head = String::from("point");
-    for s in swept {
-        head.push(',');
-        head.push_str(&csv_field(s));
-    }
-    head.push_str(",runs");
-    for (_, m) in &metrics {
-        head.push_str(&format!(",{m},{m}_ci95"));
-    }
-    head.push('\n');
-    w.write_all(head.as_bytes()).map_err(io)?;
-    // The point being read: its number, swept values, each metric's values, run count.
-    let mut cur: Option<PointAcc> = None;
-    let emit = |w: &mut BufWriter<File>, p: &PointAcc| {
-        let mut line = p.0.to_string();
-        for v in &p.1 {
-            line.push(',');
-            line.push_str(&csv_field(v));
-        }
-        line.push_str(&format!(",{}", p.3));
-        for xs in &p.2 {
-            let (mean, half) = mean_ci95(xs);
-            line.push_str(&format!(",{},{}", opt(mean), opt(half)));
-        }
-        line.push('\n');
-        w.write_all(line.as_bytes())
-    };
-    let mut rec = csv::StringRecord::new();
-    while rdr
-        .read_record(&mut rec)
-        .map_err(|e| LabError::io(&runs_path, e))?
-    {
-        let point: usize = rec.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-        if cur.as_ref().is_none_or(|c| c.0 != point) {
-            if let Some(c) = cur.take() {
-                emit(&mut w, &c).map_err(io)?;
-            }
-            cur = Some((
-                point,
-                (0..swept.len())
-                    .map(|i| rec.get(4 + i).unwrap_or("").to_string())
-                    .collect(),
-                vec![Vec::new(); metrics.len()],
-                0,
-            ));
-        }
-        let c = cur.as_mut().expect("a point");
-        c.3 += 1;
-        for (mi, (col, _)) in metrics.iter().enumerate() {
-            if let Some(v) = rec.get(*col).and_then(|x| x.parse::<f64>().ok()) {
-                c.2[mi].push(v);
-            }
-        }
-    }
-    if let Some(c) = cur.take() {
-        emit(&mut w, &c).map_err(io)?;
-    }
-    w.into_inner()
-        .map_err(|e| io(e.into_error()))?
-        .sync_all()
-        .map_err(io)?;
-    fs::rename(&tmp, &out_path).map_err(|e| LabError::io(&out_path, e))
-}
-
-/// One point of points.csv while it is read: number, swept values, each metric's values,
-/// run count.
-type PointAcc = (usize, Vec<String>, Vec<Vec<f64>>, usize);
-
-/// Mean and 95% half-width (Student t with n−1 degrees of freedom); no half-width for n < 2.
-pub fn mean_ci95(xs: &[f64]) -> (Option<f64>, Option<f64>) {
-    if xs.is_empty() {
-        return (None, None);
-    }
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    if xs.len() < 2 {
-        return (Some(mean), None);
-    }
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (
-        Some(mean),
-        Some(student_t_975(xs.len() - 1) * (var / n).sqrt()),
-    )
 }
