@@ -5,7 +5,7 @@ use clap::CommandFactory;
 
 /// The completion script for `shell` (bash, zsh, fish, elvish, powershell).
 pub fn completions(shell: clap_complete::Shell) -> String {
-    let mut cmd = crate::Cli::command();
+    let mut cmd = crate::args::Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "dssim", &mut out);
     String::from_utf8_lossy(&out).into_owned()
@@ -13,7 +13,7 @@ pub fn completions(shell: clap_complete::Shell) -> String {
 
 /// The man page of `dssim` and, after it, one section per subcommand, in roff.
 pub fn man_page() -> String {
-    let cmd = crate::Cli::command();
+    let cmd = crate::args::Cli::command();
     let mut out = Vec::new();
     let _ = clap_mangen::Man::new(cmd.clone()).render(&mut out);
     for sub in cmd.get_subcommands() {
