@@ -14,29 +14,23 @@ pub(crate) fn execute(args: EstimateArgs) -> Result<u8, LabError> {
         file,
         set,
         users,
-        active,
-        requests_per_user,
-        peak_share,
-        peak_hours,
-        bytes_per_request,
-        rows_per_user_day,
-        row_bytes,
         data_gb,
         months,
         backups,
         replication,
         explain,
+        ..
     } = args;
     if let Some(users) = users {
         let t = dssim_lab::estimate::Traffic {
             users,
-            active,
-            requests_per_user,
-            peak_share,
-            peak_hours,
-            bytes_per_request,
-            rows_per_user_day,
-            row_bytes,
+            active: args.active,
+            requests_per_user: args.requests_per_user,
+            peak_share: args.peak_share,
+            peak_hours: args.peak_hours,
+            bytes_per_request: args.bytes_per_request,
+            rows_per_user_day: args.rows_per_user_day,
+            row_bytes: args.row_bytes,
         }
         .estimate();
         say!("users                 {users:>14.0}");

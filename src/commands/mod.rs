@@ -116,45 +116,41 @@ fn parse_shard(s: &str) -> Result<(usize, usize), LabError> {
 
 /// The limits of `run` and `check` from their flags.
 fn limits(args: &LimitArgs) -> Result<dssim_lab::limits::Limits, LabError> {
-    let LimitArgs {
-        max_events,
-        max_memory,
-        max_total_events,
-        max_trace_size,
-        force,
-    } = args;
     let mut l = dssim_lab::limits::Limits {
-        force: *force,
+        force: args.force,
         ..Default::default()
     };
-    if let Some(n) = *max_events {
-        if !(n.is_finite() && n > 0.0) {
-            return Err(LabError::Input(Diagnostic::plain(
-                Path::new("--max-events"),
-                format!("expected a number of events above zero, such as 1e11; found {n}"),
-            )));
-        }
-        l.max_events = n;
+    if let Some(n) = args.max_events {
+        l.max_events = events_flag("--max-events", n, "1e11")?;
     }
-    if let Some(m) = max_memory {
-        l.max_memory = dssim_lab::limits::parse_size(m)
-            .map_err(|e| LabError::Input(Diagnostic::plain(Path::new("--max-memory"), e)))?;
+    if let Some(m) = &args.max_memory {
+        l.max_memory = size_flag("--max-memory", m)?;
     }
-    if let Some(n) = *max_total_events {
-        if !(n.is_finite() && n > 0.0) {
-            return Err(LabError::Input(Diagnostic::plain(
-                Path::new("--max-total-events"),
-                format!("expected a number of events above zero, such as 1e13; found {n}"),
-            )));
-        }
-        l.max_total_events = n;
+    if let Some(n) = args.max_total_events {
+        l.max_total_events = events_flag("--max-total-events", n, "1e13")?;
     }
-    if let Some(m) = max_trace_size {
-        l.max_trace_bytes = dssim_lab::limits::parse_size(m)
-            .map_err(|e| LabError::Input(Diagnostic::plain(Path::new("--max-trace-size"), e)))?
-            as u64;
+    if let Some(m) = &args.max_trace_size {
+        l.max_trace_bytes = size_flag("--max-trace-size", m)? as u64;
     }
     Ok(l)
+}
+
+/// A number of events given to `flag`: finite and above zero.
+fn events_flag(flag: &str, n: f64, example: &str) -> Result<f64, LabError> {
+    if n.is_finite() && n > 0.0 {
+        Ok(n)
+    } else {
+        Err(LabError::Input(Diagnostic::plain(
+            Path::new(flag),
+            format!("expected a number of events above zero, such as {example}; found {n}"),
+        )))
+    }
+}
+
+/// A size given to `flag` ("8GiB").
+fn size_flag(flag: &str, text: &str) -> Result<f64, LabError> {
+    dssim_lab::limits::parse_size(text)
+        .map_err(|e| LabError::Input(Diagnostic::plain(Path::new(flag), e)))
 }
 
 fn jobs_or_cores(jobs: Option<usize>) -> usize {

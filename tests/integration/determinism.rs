@@ -3,17 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{dssim, run_ok, tmp_dir, write};
-
-/// The files that must be byte-identical (manifest.json alone may carry wall-clock figures).
-const FILES: &[&str] = &[
-    "runs.csv",
-    "points.csv",
-    "latency.csv",
-    "timeseries.csv",
-    "components.csv",
-    "trace.json",
-];
+use crate::support::{dssim, run_ok, tmp_dir, write, RESULT_FILES};
 
 /// A sweep (2 x 2 points) with replications, network latency, timeouts, bounded queues
 /// (shedding), a read/write mix and Zipf keys: every source of randomness in play.
@@ -72,7 +62,7 @@ fn outputs_are_identical_for_any_jobs_and_replay_reproduces_a_run() {
     let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
     run_ok(&file, &a, &["--jobs", "1"]);
     run_ok(&file, &b, &["--jobs", "2"]);
-    for f in FILES {
+    for f in RESULT_FILES {
         let (x, y) = (read(&a, f), read(&b, f));
         assert!(x.len() > 100, "{f} is suspiciously small");
         assert!(x == y, "{f} differs between --jobs 1 and --jobs 2");

@@ -3,16 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{dssim, run_ok, tmp_dir, write};
-
-const FILES: &[&str] = &[
-    "runs.csv",
-    "points.csv",
-    "latency.csv",
-    "timeseries.csv",
-    "components.csv",
-    "trace.json",
-];
+use crate::support::{dssim, run_ok, snapshot, tmp_dir, write};
 
 const EXPERIMENT: &str = r#"
 name = "res"
@@ -41,16 +32,6 @@ workers = 1
 queue = 10
 service_time = "exp(2ms)"
 "#;
-
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    FILES
-        .iter()
-        .map(|f| {
-            let b = std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
-            (f.to_string(), b)
-        })
-        .collect()
-}
 
 fn resume(file: &Path, out: &Path) -> String {
     let o = dssim(&[

@@ -170,6 +170,30 @@ pub fn assert_theory(what: &str, est: Estimate, theory: f64, bias: f64, max_rel:
     );
 }
 
+/// The files of an output folder that must come out byte-identical (manifest.json alone
+/// may carry wall-clock figures).
+pub const RESULT_FILES: &[&str] = &[
+    "runs.csv",
+    "points.csv",
+    "latency.csv",
+    "timeseries.csv",
+    "components.csv",
+    "trace.json",
+];
+
+/// The bytes of each of [`RESULT_FILES`] in `dir`, by name (empty for a missing file).
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    RESULT_FILES
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                std::fs::read(dir.join(f)).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// The `dssim` binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dssim")

@@ -3,8 +3,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::{dssim, tmp_dir};
 
 const CSVS: &[&str] = &[
     "runs.csv",
@@ -13,13 +15,6 @@ const CSVS: &[&str] = &[
     "timeseries.csv",
     "components.csv",
 ];
-
-fn dssim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dssim"))
-        .args(args)
-        .output()
-        .expect("the dssim binary runs")
-}
 
 fn ok(args: &[&str]) -> String {
     let o = dssim(args);
@@ -30,14 +25,6 @@ fn ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A fresh scratch folder for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dssim-sweeps-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).expect("scratch folder");
-    d
 }
 
 fn s(p: &Path) -> &str {
@@ -66,7 +53,7 @@ fn repo_file(rel: &str) -> String {
 
 #[test]
 fn merged_shards_are_byte_identical_to_an_unsharded_run() {
-    let d = scratch("merge");
+    let d = tmp_dir("merge");
     let exp = repo_file("experiments/mm1-sweep.toml");
     let full = d.join("full");
     ok(&[
@@ -289,7 +276,7 @@ fn start_and_wait(exp: &Path, out: &Path) -> std::process::Child {
 
 #[test]
 fn resume_after_kill_9_is_byte_identical() {
-    let d = scratch("kill9");
+    let d = tmp_dir("kill9");
     let exp = long_sweep(&d);
     let full = d.join("full");
     ok(&["run", s(&exp), "--out", s(&full), "--jobs", "2"]);
@@ -315,7 +302,7 @@ fn resume_after_kill_9_is_byte_identical() {
 
 #[test]
 fn ctrl_c_stops_gracefully_and_resume_finishes() {
-    let d = scratch("sigint");
+    let d = tmp_dir("sigint");
     let exp = long_sweep(&d);
     let full = d.join("full");
     ok(&["run", s(&exp), "--out", s(&full), "--jobs", "2"]);
@@ -379,7 +366,7 @@ fn run_spans(text: &str) -> Vec<(usize, usize, usize)> {
 /// part-way through file `f`, `cut` bytes into that run's rows.
 #[test]
 fn resume_repairs_files_cut_anywhere() {
-    let d = scratch("cut");
+    let d = tmp_dir("cut");
     let exp = repo_file("experiments/mm1-sweep.toml");
     let full = d.join("full");
     ok(&["run", &exp, "--out", s(&full)]);
@@ -509,7 +496,7 @@ fn ci_of(stdout: &str) -> (f64, f64) {
 /// λ* (≈ 163.3/s, ρ ≈ 0.82); the search must land within what the simulation's noise allows.
 #[test]
 fn capacity_matches_erlang_c_on_mm2() {
-    let d = scratch("capacity");
+    let d = tmp_dir("capacity");
     let (c, mu, limit) = (2, 100.0, 30.0);
     // Exact capacity by bisection on λ in (0, cμ): W(λ) is increasing.
     let (mut lo, mut hi) = (1e-9, f64::from(c) * mu - 1e-9);
@@ -615,7 +602,7 @@ fn capacity_matches_erlang_c_on_mm2() {
 /// under 11.5 ms at 350 req/s with 10 ms service (offered load 3.5). Erlang C says 6.
 #[test]
 fn capacity_finds_the_fewest_workers() {
-    let d = scratch("capacity-min");
+    let d = tmp_dir("capacity-min");
     let (rate, mu, limit) = (350.0, 100.0, 11.5);
     let expect = (1..50)
         .find(|&c| mmc_sojourn_ms(c, rate, mu) < limit)
@@ -655,7 +642,7 @@ fn capacity_finds_the_fewest_workers() {
 
 #[test]
 fn capacity_rejects_bad_input_with_exit_2() {
-    let d = scratch("capacity-bad");
+    let d = tmp_dir("capacity-bad");
     let exp = mmc_experiment(&d, 2, 100.0, "30s");
     let e = s(&exp);
     for (args, needle) in [

@@ -10,7 +10,7 @@ use dssim_components::model::RunCap;
 use dssim_components::{RunError, RunOptions};
 use dssim_engine::SimTime;
 
-use crate::support::{dssim, dssim_within, read_csv, run_ok, tmp_dir, write};
+use crate::support::{dssim, dssim_within, read_csv, run_ok, snapshot, tmp_dir, write};
 
 const SWEEP: &str = r#"
 name = "trust"
@@ -38,25 +38,6 @@ fn err(o: &std::process::Output) -> String {
 
 fn out(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    [
-        "runs.csv",
-        "latency.csv",
-        "timeseries.csv",
-        "components.csv",
-        "points.csv",
-        "trace.json",
-    ]
-    .iter()
-    .map(|f| {
-        (
-            f.to_string(),
-            std::fs::read(dir.join(f)).unwrap_or_default(),
-        )
-    })
-    .collect()
 }
 
 #[test]
@@ -133,7 +114,7 @@ fn a_folder_of_another_plan_is_refused_unless_overwrite_or_a_matching_resume() {
     let file = write(&dir, "s.toml", SWEEP);
     let folder = dir.join("out");
     run_ok(&file, &folder, &[]);
-    let before = files(&folder);
+    let before = snapshot(&folder);
     let f = file.to_str().unwrap();
     let o = folder.to_str().unwrap();
     for extra in [
@@ -146,7 +127,7 @@ fn a_folder_of_another_plan_is_refused_unless_overwrite_or_a_matching_resume() {
         let r = dssim(&args);
         assert_eq!(r.status.code(), Some(1), "{extra:?}: {}", err(&r));
         assert!(err(&r).contains("--overwrite"), "{}", err(&r));
-        assert!(files(&folder) == before, "{extra:?} touched the folder");
+        assert!(snapshot(&folder) == before, "{extra:?} touched the folder");
     }
     // The same plan again is fine; so is another with --overwrite.
     run_ok(&file, &folder, &[]);
@@ -170,7 +151,7 @@ fn resume_checks_every_file_and_reruns_what_is_missing_or_torn() {
     let file = write(&dir, "s.toml", SWEEP);
     let full = dir.join("full");
     run_ok(&file, &full, &["--jobs", "2"]);
-    let want = files(&full);
+    let want = snapshot(&full);
     let f = file.to_str().unwrap();
     // A deleted file: every run again. A torn row (a field short) in the middle of
     // components.csv: that run again. A lost trace: every run again.
@@ -194,7 +175,7 @@ fn resume_checks_every_file_and_reruns_what_is_missing_or_torn() {
             !said.contains(" 0 runs written"),
             "{damage}: resume trusted runs.csv: {said}"
         );
-        for ((name, w), (_, g)) in want.iter().zip(files(&cut)) {
+        for ((name, w), (_, g)) in want.iter().zip(snapshot(&cut)) {
             assert!(*w == g, "{damage}: {name} differs after resume");
         }
     }
@@ -207,7 +188,7 @@ fn resume_reruns_runs_whose_rows_a_truncated_file_lost() {
     let file = write(&dir, "s.toml", SWEEP);
     let full = dir.join("full");
     run_ok(&file, &full, &["--jobs", "2"]);
-    let want = files(&full);
+    let want = snapshot(&full);
     let f = file.to_str().unwrap();
     // Each file cut to its header (every run lost its rows), or its last line removed
     // (the last run lost one row): resume re-runs exactly the runs concerned.
@@ -242,7 +223,7 @@ fn resume_reruns_runs_whose_rows_a_truncated_file_lost() {
             "{name} cut to {keep}: {}",
             out(&r)
         );
-        for ((n, w), (_, g)) in want.iter().zip(files(&cut)) {
+        for ((n, w), (_, g)) in want.iter().zip(snapshot(&cut)) {
             assert!(*w == g, "{name} cut: {n} differs after resume");
         }
         // Complete again: a second resume runs nothing.

@@ -233,6 +233,12 @@ pub fn ekm1_wait(k: u32, stage: f64, mean_s: f64) -> f64 {
     }
     let g = |x: f64| (stage / (stage + mu * (1.0 - x))).powi(k.max(1) as i32) - x;
     // g(0) > 0, g < 0 just below 1 (ρ < 1): bisection.
+    let sigma = root_in_unit(g);
+    sigma / (mu * (1.0 - sigma))
+}
+
+/// The root σ in (0, 1) of `g` (g(0) > 0, g < 0 just below 1), by 200 bisections.
+fn root_in_unit(g: impl Fn(f64) -> f64) -> f64 {
     let (mut lo, mut hi) = (0.0, 1.0 - 1e-15);
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
@@ -242,8 +248,7 @@ pub fn ekm1_wait(k: u32, stage: f64, mean_s: f64) -> f64 {
             hi = mid;
         }
     }
-    let sigma = 0.5 * (lo + hi);
-    sigma / (mu * (1.0 - sigma))
+    0.5 * (lo + hi)
 }
 
 /// Most work (elementary steps) [`ekmc_wait`] spends before it gives up (the caller then
@@ -283,16 +288,7 @@ pub fn ekmc_wait(k: u32, stage: f64, c: u32, mean_s: f64) -> Option<f64> {
     }
     let ki = k as i32;
     let g = |x: f64| (stage / (stage + cf * mu * (1.0 - x))).powi(ki) - x;
-    let (mut lo, mut hi) = (0.0, 1.0 - 1e-15);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if g(mid) > 0.0 {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let sigma = 0.5 * (lo + hi);
+    let sigma = root_in_unit(g);
     if !(sigma > 0.0 && sigma < 1.0) {
         return None;
     }

@@ -89,30 +89,27 @@ pub(super) fn recorded_runs(path: &Path, header: &str) -> Result<BTreeMap<usize,
     Ok(done)
 }
 
-/// The fields of one CSV line (quoted commas are part of a field).
-fn csv_fields(line: &str) -> Vec<String> {
+/// One CSV line as a record (quoted commas are part of a field); none when it does not read.
+fn csv_record(line: &str) -> Option<csv::StringRecord> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(line.as_bytes());
     let mut rec = csv::StringRecord::new();
     match r.read_record(&mut rec) {
-        Ok(true) => rec.iter().map(String::from).collect(),
-        _ => Vec::new(),
+        Ok(true) => Some(rec),
+        _ => None,
     }
+}
+
+/// The fields of one CSV line (quoted commas are part of a field).
+fn csv_fields(line: &str) -> Vec<String> {
+    csv_record(line).map_or_else(Vec::new, |rec| rec.iter().map(String::from).collect())
 }
 
 /// Fields in one CSV line (quoted commas are part of a field).
 fn csv_width(line: &str) -> usize {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(line.as_bytes());
-    let mut rec = csv::StringRecord::new();
-    match r.read_record(&mut rec) {
-        Ok(true) => rec.len(),
-        _ => 0,
-    }
+    csv_record(line).map_or(0, |rec| rec.len())
 }
 
 /// Checks every run in `recorded` against the other files (see [`Outputs::open`](super::Outputs::open)) and
