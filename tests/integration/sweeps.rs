@@ -106,6 +106,18 @@ fn merged_shards_are_byte_identical_to_an_unsharded_run() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
     };
+    // Shards 0 and 2 of the split with `middle` in place of shard 1.
+    let refuse_middle = |middle: &Path, needle: &str| {
+        let args = [
+            "merge",
+            s(&shards[0]),
+            s(middle),
+            s(&shards[2]),
+            "--out",
+            s(&bad),
+        ];
+        refuse(&args, needle)
+    };
     refuse(
         &["merge", s(&shards[0]), s(&shards[1]), "--out", s(&bad)],
         "shard(s) 2/3 missing",
@@ -133,17 +145,7 @@ fn merged_shards_are_byte_identical_to_an_unsharded_run() {
         "--out",
         s(&other),
     ]);
-    refuse(
-        &[
-            "merge",
-            s(&shards[0]),
-            s(&other),
-            s(&shards[2]),
-            "--out",
-            s(&bad),
-        ],
-        "different experiment",
-    );
+    refuse_middle(&other, "different experiment");
     let split4 = d.join("split4");
     ok(&[
         "run",
@@ -155,17 +157,7 @@ fn merged_shards_are_byte_identical_to_an_unsharded_run() {
         "--set",
         "output.trace=2",
     ]);
-    refuse(
-        &[
-            "merge",
-            s(&shards[0]),
-            s(&split4),
-            s(&shards[2]),
-            "--out",
-            s(&bad),
-        ],
-        "shards of one split",
-    );
+    refuse_middle(&split4, "shards of one split");
     // An incomplete shard (a run missing from its runs.csv).
     let cut = d.join("cut");
     ok(&[
@@ -181,17 +173,7 @@ fn merged_shards_are_byte_identical_to_an_unsharded_run() {
     let runs = fs::read_to_string(cut.join("runs.csv")).expect("runs.csv");
     let kept: Vec<&str> = runs.lines().take(runs.lines().count() - 1).collect();
     fs::write(cut.join("runs.csv"), kept.join("\n") + "\n").expect("write");
-    refuse(
-        &[
-            "merge",
-            s(&shards[0]),
-            s(&cut),
-            s(&shards[2]),
-            "--out",
-            s(&bad),
-        ],
-        "incomplete",
-    );
+    refuse_middle(&cut, "incomplete");
     refuse(
         &["merge", s(&d.join("nowhere")), "--out", s(&bad)],
         "no manifest.json",
