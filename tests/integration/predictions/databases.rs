@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use dssim_components::ComponentRow;
 use dssim_lab::estimate::estimate;
 
-use super::{agrees, measured_and_predicted, rows};
+use super::{agrees, column, measured_and_predicted, rows};
 use crate::support::{self, model, num, read_csv, replicate, run_ok, tmp_dir, write, Plan};
 
 /// One database behind a pool of 4 connections per instance (M/M/4 for a connection:
@@ -204,12 +205,7 @@ fn a_database_with_cores_is_mmc_and_its_chain_matches_the_simulation() {
             first_seed: 16900,
         },
     );
-    let col = |f: &dyn Fn(&dssim_components::ComponentRow) -> Option<f64>, comp: &str| {
-        reports
-            .iter()
-            .map(|r| f(crate::support::component(r, comp)).unwrap())
-            .collect::<Vec<f64>>()
-    };
+    let col = |f: &dyn Fn(&ComponentRow) -> Option<f64>, comp: &str| column(&reports, comp, f);
     let hist = 0.002;
     agrees(
         "db mean time",

@@ -1,11 +1,11 @@
 //! Caches and the exactly solvable cases: an LRU cache under Zipf keys (Che's
 //! approximation) and the cases whose formulas are exact, against the simulation.
 
-use dssim_components::RunOptions;
+use dssim_components::{ComponentRow, RunOptions};
 use dssim_engine::SimTime;
 use dssim_lab::estimate::{estimate, estimate_run};
 
-use super::agrees;
+use super::{agrees, column};
 use crate::support::{model, replicate, Plan};
 
 #[test]
@@ -194,12 +194,7 @@ fn exact_cases_are_predicted_exactly_and_match_the_simulation() {
                 first_seed: seed,
             },
         );
-        let col = |f: &dyn Fn(&dssim_components::ComponentRow) -> Option<f64>, comp: &str| {
-            reports
-                .iter()
-                .map(|r| f(crate::support::component(r, comp)).unwrap())
-                .collect::<Vec<f64>>()
-        };
+        let col = |f: &dyn Fn(&ComponentRow) -> Option<f64>, comp: &str| column(&reports, comp, f);
         let hist = 0.002;
         if name.starts_with("closed") {
             let xs: Vec<f64> = reports

@@ -24,7 +24,9 @@ mod databases;
 mod exact;
 mod outputs;
 
-use crate::support::{mean_se, num, Row, SIGMAS};
+use dssim_components::{ComponentRow, RunReport};
+
+use crate::support::{self, mean_se, num, Row, SIGMAS};
 
 /// Asserts that per-replication measurements `xs` agree with `predicted` within SIGMAS
 /// standard errors plus `approx` (relative to the prediction), and that the band is
@@ -45,6 +47,18 @@ fn agrees(what: &str, xs: &[f64], predicted: f64, approx: f64, max_rel: f64) {
         (mean - predicted).abs() <= band,
         "{what}: measured {mean} (se {se}) vs predicted {predicted}: off by more than the band {band}; runs {xs:?}"
     );
+}
+
+/// Per run, the figure `f` of `component`'s row (present in every run).
+fn column(
+    reports: &[RunReport],
+    component: &str,
+    f: &dyn Fn(&ComponentRow) -> Option<f64>,
+) -> Vec<f64> {
+    reports
+        .iter()
+        .map(|r| f(support::component(r, component)).unwrap())
+        .collect()
 }
 
 /// The rows of `component` in components.csv, one per run.

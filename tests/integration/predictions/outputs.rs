@@ -164,6 +164,16 @@ fn every_shipped_file_estimates_without_nan() {
     assert!(n > 40, "only {n} files");
 }
 
+/// The line of `dssim estimate --explain`'s explanation (the part after the table, from its
+/// own header on) that starts with `start`.
+fn explained_line(text: &str, start: &str) -> String {
+    text.lines()
+        .skip_while(|l| !(l.starts_with("component") && l.ends_with("method")))
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no {start:?} line in\n{text}"))
+        .to_string()
+}
+
 /// `dssim estimate --explain` names the formula behind every row and client; without the
 /// flag the table is as before.
 #[test]
@@ -175,18 +185,7 @@ fn estimate_explain_names_each_formula() {
         "[[clients]]\nname='users'\ntarget='app'\narrival='closed'\nusers=9\nthink='exp(40ms)'\n[[clients]]\nname='web'\ntarget='api'\nrate=270\n[[services]]\nname='app'\nservice_time='exp(5ms)'\n[[services]]\nname='api'\nworkers=3\nqueue=5\nservice_time='exp(10ms)'\n",
     );
     let text = crate::support::dssim_ok(&dir, &["estimate", "--explain", "m.toml"]);
-    // The explanation follows the table: from its own header on.
-    let explained: Vec<&str> = text
-        .lines()
-        .skip_while(|l| !(l.starts_with("component") && l.ends_with("method")))
-        .collect();
-    let line = |start: &str| {
-        explained
-            .iter()
-            .find(|l| l.starts_with(start))
-            .unwrap_or_else(|| panic!("no {start:?} line in\n{text}"))
-            .to_string()
-    };
+    let line = |start: &str| explained_line(&text, start);
     assert!(line("app ").contains("exact MVA"), "{text}");
     assert!(line("api ").contains("M/M/c/K"), "{text}");
     assert!(line("client users").contains("exact MVA"), "{text}");
@@ -206,17 +205,7 @@ fn estimate_explain_names_each_formula() {
          priorities=[{name='high', share=0.25}, {name='low', share=0.75}]\n",
     );
     let text = crate::support::dssim_ok(&dir, &["estimate", "--explain", "n.toml"]);
-    let explained: Vec<&str> = text
-        .lines()
-        .skip_while(|l| !(l.starts_with("component") && l.ends_with("method")))
-        .collect();
-    let line = |start: &str| {
-        explained
-            .iter()
-            .find(|l| l.starts_with(start))
-            .unwrap_or_else(|| panic!("no {start:?} line in\n{text}"))
-            .to_string()
-    };
+    let line = |start: &str| explained_line(&text, start);
     assert!(line("app ").contains("connect_time"), "{text}");
     assert!(line("db.primary ").contains("M/D/1"), "{text}");
     assert!(line("jobs.high ").contains("Cobham"), "{text}");
