@@ -106,6 +106,13 @@ const REPS: u64 = 5;
 
 /// Clients -> one app node (no CPU time) -> cache; misses are answered at once (no backend).
 fn app_cache(eviction: &str, extra: &str) -> ModelConfig {
+    app_cache_with(&format!(
+        "capacity = {CAPACITY}\neviction = \"{eviction}\"\n{extra}"
+    ))
+}
+
+/// [`app_cache`] with the cache's own keys (after its name) as given.
+fn app_cache_with(cache: &str) -> ModelConfig {
     model(&format!(
         r#"
         [[clients]]
@@ -123,9 +130,7 @@ fn app_cache(eviction: &str, extra: &str) -> ModelConfig {
 
         [[caches]]
         name = "redis"
-        capacity = {CAPACITY}
-        eviction = "{eviction}"
-        {extra}
+        {cache}
         "#
     ))
 }
@@ -183,26 +188,7 @@ fn lfu_sits_between_lru_and_the_top_keys() {
 fn ttl_cache_matches_lambda_t_over_one_plus_lambda_t() {
     // Unbounded capacity, TTL 200 ms set on the miss and not reset by hits: a key asked at
     // Poisson rate λ hits with probability λT/(1+λT). Zipf keys give every key its own λ.
-    let m = model(&format!(
-        r#"
-        [[clients]]
-        name = "users"
-        target = "app"
-        rate = 2000
-        keys = {KEYS}
-        popularity = "zipf(0.8)"
-
-        [[services]]
-        name = "app"
-        workers = 100000
-        service_time = "0ms"
-        cache = "redis"
-
-        [[caches]]
-        name = "redis"
-        ttl = "200ms"
-        "#
-    ));
+    let m = app_cache_with("ttl = \"200ms\"");
     let t = 0.2;
     let theory: f64 = zipf(KEYS, 0.8)
         .iter()
