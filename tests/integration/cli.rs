@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{bin, dssim, read_csv, tmp_dir, write};
+use crate::support::{bin, dssim, read_csv, run_ok, tmp_dir, write};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -213,13 +213,7 @@ fn replay_names_the_differing_columns_and_refuses_unknown_runs() {
     let dir = tmp_dir("replay_cols");
     let f = write(&dir, "cli.toml", EXPERIMENT);
     let out = dir.join("o");
-    stdout(&[
-        "run",
-        f.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    run_ok(&f, &out, &["--quiet"]);
     let o = dssim(&["replay", out.to_str().unwrap(), "--run", "99"]);
     assert_eq!(
         o.status.code(),
@@ -290,13 +284,7 @@ fn components_csv_has_a_row_per_instance() {
     let dir = tmp_dir("instances");
     let f = write(&dir, "cli.toml", EXPERIMENT);
     let out = dir.join("o");
-    stdout(&[
-        "run",
-        f.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    run_ok(&f, &out, &["--quiet"]);
     let rows = read_csv(&out.join("components.csv"));
     let run0: Vec<_> = rows.iter().filter(|r| r["run"] == "0").collect();
     let app = run0
