@@ -24,5 +24,5 @@ pub use metrics::{Histogram, Running, TimeWeighted};
 pub use net::{Network, Partition};
 pub use queue::{ActorId, Deadline, EventQueue, TimerId};
 pub use rng::Rng;
-pub use sim::{Actor, Ctx, Simulation};
+pub use sim::{Actor, Ctx, Simulation, SimulationBuilder};
 pub use time::{parse_duration, DurationError, SimTime};

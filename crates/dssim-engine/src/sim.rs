@@ -7,9 +7,9 @@
 //! The actor type is one enum chosen by the model crate, so dispatch is a single `match`
 //! with no boxing; messages are one closed enum, stored inline in the heap.
 
-use crate::net::Network;
+use crate::net::{Network, Partition};
 use crate::queue::{ActorId, Deadline, EventQueue, TimerId};
-use crate::rng::Rng;
+use crate::rng::{self, Rng};
 use crate::time::SimTime;
 
 /// Something that reacts to messages.
@@ -120,30 +120,19 @@ pub struct Simulation<A: Actor> {
 }
 
 impl<A: Actor> Simulation<A> {
-    /// An empty world.
-    pub fn new(net: Network, shared: A::Shared) -> Self {
-        Simulation {
+    /// A builder for a world whose actors draw from streams of run seed `seed`, sharing
+    /// `shared`: see [`SimulationBuilder`].
+    pub fn builder(seed: u64, shared: A::Shared) -> SimulationBuilder<A> {
+        SimulationBuilder {
+            seed,
             actors: Vec::new(),
             rngs: Vec::new(),
             queue: EventQueue::new(),
-            net,
+            net: Network::ideal(),
+            placement: Vec::new(),
+            partitions: Vec::new(),
             shared,
-            now: SimTime::ZERO,
-            events: 0,
         }
-    }
-
-    /// Replaces the network (once every actor is placed), keeping everything else.
-    pub fn with_network(mut self, net: Network) -> Self {
-        self.net = net;
-        self
-    }
-
-    /// Adds an actor with its random stream; returns its id.
-    pub fn add(&mut self, actor: A, rng: Rng) -> ActorId {
-        self.actors.push(actor);
-        self.rngs.push(rng);
-        (self.actors.len() - 1) as ActorId
     }
 
     /// Schedules `msg` for `to` at `time` from outside the actors (initial events).
@@ -263,10 +252,127 @@ impl<A: Actor> Simulation<A> {
     }
 }
 
+/// A world under construction: every actor with its name (its random stream) and region,
+/// the network, the partitions between actors, the initial events and the shared state,
+/// given in any order; [`SimulationBuilder::build`] makes the [`Simulation`].
+///
+/// Actors that must know each other's ids before either exists (a service instance and the
+/// cache in front of its database, built from the instance's ids) are added in two phases
+/// in one place: [`SimulationBuilder::reserve`] hands out the id (and fixes the stream),
+/// [`SimulationBuilder::fill`] puts the finished actor there later. Ids are handed out in
+/// call order, reserved or not.
+pub struct SimulationBuilder<A: Actor> {
+    seed: u64,
+    actors: Vec<Option<A>>,
+    rngs: Vec<Rng>,
+    queue: EventQueue<A::Msg>,
+    net: Network,
+    placement: Vec<(ActorId, usize)>,
+    partitions: Vec<Partition>,
+    shared: A::Shared,
+}
+
+impl<A: Actor> SimulationBuilder<A> {
+    /// Sets the network (latencies, loss); the actors' regions and the partitions are
+    /// added to it at [`SimulationBuilder::build`].
+    pub fn network(&mut self, net: Network) -> &mut Self {
+        self.net = net;
+        self
+    }
+
+    /// Adds `actor`, drawing from the stream named `stream`; returns its id.
+    pub fn add(&mut self, stream: &str, actor: A) -> ActorId {
+        let id = self.reserve(stream);
+        self.actors[id as usize] = Some(actor);
+        id
+    }
+
+    /// Reserves the id of an actor drawing from the stream named `stream`, to be given
+    /// with [`SimulationBuilder::fill`] before [`SimulationBuilder::build`].
+    pub fn reserve(&mut self, stream: &str) -> ActorId {
+        self.actors.push(None);
+        self.rngs.push(rng::stream(self.seed, stream));
+        (self.actors.len() - 1) as ActorId
+    }
+
+    /// Puts `actor` at the id [`SimulationBuilder::reserve`] gave.
+    ///
+    /// # Panics
+    /// If `id` was not reserved or is already filled (a bug of the caller).
+    pub fn fill(&mut self, id: ActorId, actor: A) -> &mut Self {
+        let slot = &mut self.actors[id as usize];
+        assert!(slot.is_none(), "actor {id} is already filled");
+        *slot = Some(actor);
+        self
+    }
+
+    /// The actor at `id`, if it is added (not only reserved).
+    pub fn actor(&self, id: ActorId) -> Option<&A> {
+        self.actors.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// Places actor `id` in network region `region`.
+    pub fn place(&mut self, id: ActorId, region: usize) -> &mut Self {
+        self.placement.push((id, region));
+        self
+    }
+
+    /// Adds a scheduled partition between actors.
+    pub fn partition(&mut self, p: Partition) -> &mut Self {
+        self.partitions.push(p);
+        self
+    }
+
+    /// Schedules `msg` for `to` at `time`: an initial event. Initial events keep the order
+    /// they are scheduled in.
+    pub fn schedule(&mut self, time: SimTime, to: ActorId, msg: A::Msg) -> &mut Self {
+        self.queue.push(time, to, msg);
+        self
+    }
+
+    /// The shared state.
+    pub fn shared(&self) -> &A::Shared {
+        &self.shared
+    }
+
+    /// The shared state, mutably.
+    pub fn shared_mut(&mut self) -> &mut A::Shared {
+        &mut self.shared
+    }
+
+    /// The world, its clock at zero.
+    ///
+    /// # Panics
+    /// If a reserved id was never filled (a bug of the caller).
+    pub fn build(self) -> Simulation<A> {
+        let mut net = self.net;
+        for (id, region) in self.placement {
+            net.place(id, region);
+        }
+        for p in self.partitions {
+            net.add_partition(p);
+        }
+        let actors = self
+            .actors
+            .into_iter()
+            .enumerate()
+            .map(|(id, a)| a.unwrap_or_else(|| panic!("actor {id} was reserved, never filled")))
+            .collect();
+        Simulation {
+            actors,
+            rngs: self.rngs,
+            queue: self.queue,
+            net,
+            shared: self.shared,
+            now: SimTime::ZERO,
+            events: 0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::stream;
 
     struct Pinger {
         peer: ActorId,
@@ -288,26 +394,54 @@ mod tests {
 
     #[test]
     fn messages_travel_with_latency_and_cancelled_timers_never_fire() {
-        let net = Network::new(1, Some(crate::Dist::Const(10.0)), 0.0);
-        let mut sim: Simulation<Pinger> = Simulation::new(net, 0);
-        sim.add(
+        let mut b = Simulation::builder(1, 0);
+        let a = b.reserve("a");
+        let peer = b.add(
+            "b",
             Pinger {
-                peer: 1,
+                peer: a,
                 got: vec![],
             },
-            stream(1, "a"),
         );
-        sim.add(
-            Pinger {
-                peer: 0,
-                got: vec![],
-            },
-            stream(1, "b"),
-        );
-        sim.schedule(SimTime(0), 0, 0);
+        b.fill(a, Pinger { peer, got: vec![] })
+            .network(Network::new(1, Some(crate::Dist::Const(10.0)), 0.0))
+            .schedule(SimTime(0), a, 0);
+        let mut sim = b.build();
         sim.run_until(SimTime(10_000));
         assert_eq!(*sim.shared(), 5);
         assert_eq!(sim.actors()[0].got, vec![(0, 0), (20, 2), (40, 4)]);
         assert_eq!(sim.actors()[1].got, vec![(10, 1), (30, 3)]);
+    }
+
+    #[test]
+    fn the_builder_places_actors_and_applies_partitions() {
+        let mut b = Simulation::builder(1, 0);
+        let a = b.reserve("a");
+        let peer = b.add(
+            "b",
+            Pinger {
+                peer: a,
+                got: vec![],
+            },
+        );
+        b.fill(a, Pinger { peer, got: vec![] })
+            .network(Network::new(2, Some(crate::Dist::Const(10.0)), 0.0))
+            .place(peer, 1)
+            .partition(Partition::new(SimTime(15), SimTime(25), &[a], &[peer]))
+            .schedule(SimTime(0), a, 0);
+        let mut sim = b.build();
+        sim.run_until(SimTime(10_000));
+        // 0 -> b at 10; b's reply at 10 arrives at 20; a's at 20 is cut by the partition.
+        assert_eq!(sim.actors()[0].got, vec![(0, 0), (20, 2)]);
+        assert_eq!(sim.actors()[1].got, vec![(10, 1)]);
+        assert_eq!(sim.net().partitions().len(), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "reserved, never filled")]
+    fn a_reserved_actor_must_be_filled() {
+        let mut b: SimulationBuilder<Pinger> = Simulation::builder(1, 0);
+        b.reserve("a");
+        b.build();
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use dssim_engine::{rng, ActorId, Network, Partition, SimTime, Simulation};
+use dssim_engine::{ActorId, Network, Partition, SimTime, Simulation, SimulationBuilder};
 
 use crate::autoscaler::{Autoscaler, Scaled};
 use crate::cache::{Backend, Cache, WritePolicy};
@@ -18,7 +18,7 @@ use crate::jobs::{JobQueue, QueueState};
 use crate::load_balancer::LoadBalancer;
 use crate::node::{Msg, Node};
 use crate::sampler::Sampler;
-use crate::service::Instance;
+use crate::service::{Instance, InstanceWiring};
 use crate::shared::Shared;
 use crate::ConfigError;
 
@@ -72,12 +72,12 @@ impl ModelConfig {
             ..Default::default()
         };
         let mut b = Builder {
-            sim: Simulation::new(Network::ideal(), shared),
+            sim: Simulation::builder(opts.seed, shared),
             ids: BTreeMap::new(),
             names: Vec::new(),
-            placement: Vec::new(),
-            seed: opts.seed,
+            instances: Vec::new(),
         };
+        b.sim.network(net);
         let mut total_workers = 0u64;
         let mut total_instances = 0u64;
         let key_space = self.clients.iter().map(|c| c.keys).max().unwrap_or(1);
@@ -119,14 +119,14 @@ impl ModelConfig {
                 .as_ref()
                 .map(crate::compute::feature::FeatureState::new);
             let router = topo.database_of(six).map(|di| routers[di.0].clone());
+            let mut wiring = Vec::new();
             for i in 0..s.instances.max(scaled_max) {
-                let mut inst = Instance::new(si, i, s);
-                inst.data.db = router.clone();
-                let id = b.add(
-                    Node::Instance(inst),
-                    topo.instance_name(six, i),
-                    region_ix(&s.region),
-                );
+                // Built once the caches, queues and called components it sends to exist
+                // ([`Builder::fill_instances`]).
+                let id = b.reserve(topo.instance_name(six, i), region_ix(&s.region));
+                let mut w = InstanceWiring::default();
+                w.data.db = router.clone();
+                wiring.push(w);
                 state.instances.push(id);
                 if i < s.instances {
                     v.push(id);
@@ -138,6 +138,7 @@ impl ModelConfig {
                 }
             }
             let initial = s.instances;
+            b.instances.push(wiring);
             b.sim.shared_mut().compute.services.push(state);
             for i in 0..initial as usize {
                 b.sim
@@ -198,10 +199,8 @@ impl ModelConfig {
                 // Instances a change adds weigh 1.
                 w.resize(backends.len().max(w.len()), 1);
             }
-            let mut lb = LoadBalancer::new(&cfg, &l.backends, backends);
-            if let (Some(si), true) = (svc, scaled) {
-                lb.track_members(si);
-            }
+            let members_of = svc.filter(|_| scaled);
+            let lb = LoadBalancer::new(&cfg, &l.backends, backends, members_of);
             let id = b.add(Node::LoadBalancer(lb), l.name.clone(), region_ix(&l.region));
             lbs.push(id);
         }
@@ -226,14 +225,12 @@ impl ModelConfig {
             st.workers_tw.set(SimTime::ZERO, f64::from(q.workers));
             b.sim.shared_mut().compute.queues.push(st);
             if let Some(si) = topo.producer(QueueIx(qi)) {
-                let ratio = q.enqueue_ratio;
-                for &inst in b.sim.shared().all_instances(si.0).to_vec().iter() {
-                    if let Node::Instance(x) = &mut b.sim.actors_mut()[inst as usize] {
-                        x.jobs.push((id, ratio));
-                    }
+                for w in &mut b.instances[si.0] {
+                    w.jobs.push((id, q.enqueue_ratio));
                 }
             }
         }
+        b.fill_instances(self);
         for (ai, a) in self.autoscalers.iter().enumerate() {
             let subject = a.subject();
             let what = match topo.lookup(subject) {
@@ -262,21 +259,17 @@ impl ModelConfig {
         let mut clients = Vec::new();
         for (ci, c) in self.clients.iter().enumerate() {
             let targets = b.ids.get(&c.target).cloned().unwrap_or_default();
-            let mut client = Client::new(c, targets, opts.duration);
-            client.target_service = topo.target_service(ClientIx(ci)).map(|s| s.0);
+            let target_service = topo.target_service(ClientIx(ci)).map(|s| s.0);
+            let client = Client::new(c, targets, target_service, opts.duration);
             let id = b.add(Node::Client(client), c.name.clone(), region_ix(&c.region));
             clients.push(id);
         }
         let Builder {
-            sim,
+            mut sim,
             ids,
-            names,
-            placement,
+            mut names,
             ..
         } = b;
-        for (id, r) in placement {
-            net.place(id, r);
-        }
         for p in &self.network.partitions {
             let side = |names: &Vec<String>| -> Vec<ActorId> {
                 names
@@ -285,11 +278,9 @@ impl ModelConfig {
                     .collect()
             };
             if let [a, b] = p.sides.as_slice() {
-                net.add_partition(Partition::new(p.from.0, p.until.0, &side(a), &side(b)));
+                sim.partition(Partition::new(p.from.0, p.until.0, &side(a), &side(b)));
             }
         }
-        // The real network replaces the ideal one now that every actor is placed.
-        let mut sim = sim.with_network(net);
         for f in &self.faults {
             let targets = f
                 .target()
@@ -300,7 +291,7 @@ impl ModelConfig {
                 for &id in &targets {
                     // Only instances slow down; databases and caches crash and recover.
                     if matches!(action, FaultAction::Slow(_))
-                        && !matches!(sim.actors()[id as usize], Node::Instance(_))
+                        && !matches!(sim.actor(id), Some(Node::Instance(_)))
                     {
                         continue;
                     }
@@ -349,9 +340,9 @@ impl ModelConfig {
         }
         for &c in lbs.iter().chain(&clients) {
             let mut first = Vec::new();
-            match &sim.actors()[c as usize] {
-                Node::Client(cl) => cl.start(&mut |t, m| first.push((t, m))),
-                Node::LoadBalancer(lb) => lb.start(&mut |t, m| first.push((t, m))),
+            match sim.actor(c) {
+                Some(Node::Client(cl)) => cl.start(&mut |t, m| first.push((t, m))),
+                Some(Node::LoadBalancer(lb)) => lb.start(&mut |t, m| first.push((t, m))),
                 _ => {}
             }
             for (t, m) in first {
@@ -363,21 +354,20 @@ impl ModelConfig {
             g.workers.set(SimTime::ZERO, total_workers as f64);
             g.instances.set(SimTime::ZERO, total_instances as f64);
         }
-        let mut names = names;
         if let Some(iv) = opts.timeseries.filter(|d| *d > SimTime::ZERO) {
             names.push("sampler".to_string());
             let id = sim.add(
+                "sampler",
                 Node::Sampler(Sampler {
                     interval: iv,
                     until: opts.duration,
                     start: SimTime::ZERO,
                 }),
-                rng::stream(opts.seed, "sampler"),
             );
             sim.schedule(iv.min(opts.duration), id, Msg::Tick);
         }
         Ok(World {
-            sim,
+            sim: sim.build(),
             opts: opts.clone(),
             model: self.clone(),
             clients,
@@ -423,11 +413,9 @@ impl ModelConfig {
                             topo.local_cache_name(ci, si, i),
                             region_ix(&s.region),
                         );
-                        let inst = b.sim.shared().all_instances(si.0)[i as usize];
-                        if let Node::Instance(x) = &mut b.sim.actors_mut()[inst as usize] {
-                            x.data.entry = Some(id);
-                            x.data.local = true;
-                        }
+                        let data = &mut b.instances[si.0][i as usize].data;
+                        data.entry = Some(id);
+                        data.local = true;
                         all.push(id);
                     }
                 }
@@ -439,11 +427,11 @@ impl ModelConfig {
                     region_ix(&c.region),
                 );
                 for &si in topo.users(ci) {
-                    for &inst in b.ids.get(&self.services[si.0].name).into_iter().flatten() {
-                        if let Node::Instance(x) = &mut b.sim.actors_mut()[inst as usize] {
-                            x.data.entry = Some(id);
-                            x.data.local = false;
-                        }
+                    // The instances running from the start; spares call the database.
+                    let initial = self.services[si.0].instances as usize;
+                    for w in &mut b.instances[si.0][..initial] {
+                        w.data.entry = Some(id);
+                        w.data.local = false;
                     }
                 }
                 all.push(id);
@@ -495,25 +483,24 @@ impl ModelConfig {
                 .iter()
                 .map(|&to| target(b, to))
                 .collect();
-            for &inst in b.sim.shared().all_instances(si).to_vec().iter() {
-                if let Node::Instance(x) = &mut b.sim.actors_mut()[inst as usize] {
-                    let mut it = resolved.iter().cloned();
-                    x.calls = Calls::new(&s.calls, |_| it.next().unwrap_or(CallTarget::Actor(0)));
-                }
+            for w in &mut b.instances[si] {
+                let mut it = resolved.iter().cloned();
+                w.calls = Calls::new(&s.calls, |_| it.next().unwrap_or(CallTarget::Actor(0)));
             }
         }
     }
 }
 
 /// The world under construction: the simulation, the address book (every name that
-/// addresses actors: components, instances, database nodes and their aliases) and each
-/// actor's canonical name and region.
+/// addresses actors: components, instances, database nodes and their aliases), each
+/// actor's canonical name, and the wiring of each service instance (per service, per
+/// instance), whose id is reserved first and which is built once every component it sends
+/// to exists.
 struct Builder {
-    sim: Simulation<Node>,
+    sim: SimulationBuilder<Node>,
     ids: BTreeMap<String, Vec<ActorId>>,
     names: Vec<String>,
-    placement: Vec<(ActorId, usize)>,
-    seed: u64,
+    instances: Vec<Vec<InstanceWiring>>,
 }
 
 impl Builder {
@@ -521,7 +508,17 @@ impl Builder {
     /// `region`.
     fn add(&mut self, node: Node, name: String, region: usize) -> ActorId {
         let id = self.add_unplaced(node, name.clone());
-        self.placement.push((id, region));
+        self.sim.place(id, region);
+        self.ids.insert(name, vec![id]);
+        id
+    }
+
+    /// Reserves the id of an actor called `name` in region `region`, like
+    /// [`Builder::add`]; the actor comes with [`Builder::fill_instances`].
+    fn reserve(&mut self, name: String, region: usize) -> ActorId {
+        let id = self.sim.reserve(&name);
+        self.sim.place(id, region);
+        self.names.push(name.clone());
         self.ids.insert(name, vec![id]);
         id
     }
@@ -529,8 +526,20 @@ impl Builder {
     /// Adds `node` under `name` (its RNG stream), unplaced and not addressable (an
     /// autoscaler, a canary controller).
     fn add_unplaced(&mut self, node: Node, name: String) -> ActorId {
-        let id = self.sim.add(node, rng::stream(self.seed, &name));
+        let id = self.sim.add(&name, node);
         self.names.push(name);
         id
+    }
+
+    /// Builds every service instance reserved, with its wiring, at its id.
+    fn fill_instances(&mut self, model: &ModelConfig) {
+        for (si, wiring) in std::mem::take(&mut self.instances).into_iter().enumerate() {
+            let s = &model.services[si];
+            for (i, w) in wiring.into_iter().enumerate() {
+                let id = self.sim.shared().all_instances(si)[i];
+                let node = Node::Instance(Instance::new(si, i as u32, s, w));
+                self.sim.fill(id, node);
+            }
+        }
     }
 }

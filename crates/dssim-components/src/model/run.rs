@@ -153,14 +153,7 @@ impl World {
         if fresh {
             for a in self.sim.actors_mut() {
                 match a {
-                    Node::Instance(i) => {
-                        i.stats.busy.reset(o.warmup);
-                        i.stats.queued.reset(o.warmup);
-                        i.stats.workers.reset(o.warmup);
-                        for e in &mut i.calls.entries {
-                            e.stats.in_flight.reset(o.warmup);
-                        }
-                    }
+                    Node::Instance(i) => i.reset_window(o.warmup),
                     Node::Breaker(b) => b.reset_window(o.warmup),
                     Node::Db(d) => d.stats.conns.reset(o.warmup),
                     Node::LoadBalancer(l) => l.reset_window(o.warmup),
@@ -170,29 +163,6 @@ impl World {
         }
         crate::compute::reset_window(&mut self.sim.shared_mut().compute, o.warmup);
         self.window_open = true;
-    }
-
-    /// Test and wiring hook: makes every instance of service `service` call the first
-    /// instance of service `to` as its data tier (a stand-in database), until the data
-    /// components wire [`crate::datapath::DataPath`] themselves. Returns false when either
-    /// name is unknown.
-    #[doc(hidden)]
-    pub fn route_data_to(&mut self, service: &str, to: &str) -> bool {
-        let sh = self.sim.shared();
-        let (Some(from), Some(target)) = (sh.service_index(service), sh.service_index(to)) else {
-            return false;
-        };
-        let Some(&entry) = sh.compute.services[target].instances.first() else {
-            return false;
-        };
-        for a in self.sim.actors_mut() {
-            if let Node::Instance(i) = a {
-                if i.service == from {
-                    i.data.entry = Some(entry);
-                }
-            }
-        }
-        true
     }
 
     /// Runs the world up to time `t` without ending the run, so its components can be
@@ -405,7 +375,7 @@ impl World {
                 let mut hist = dssim_engine::Histogram::new();
                 for a in self.sim.actors() {
                     let Node::Instance(i) = a else { continue };
-                    let Some(en) = i.calls.entries.get(e).filter(|_| i.service == si) else {
+                    let Some(en) = i.calls().entries.get(e).filter(|_| i.service == si) else {
                         continue;
                     };
                     let st = &en.stats;

@@ -213,8 +213,16 @@ pub fn ring_index(ring: &[(u64, u32)], key: u64) -> usize {
 
 impl LoadBalancer {
     /// A balancer over `backends` (the instance actors of service `service`, in index
-    /// order).
-    pub fn new(cfg: &LoadBalancerConfig, service: &str, backends: Vec<ActorId>) -> Self {
+    /// order). With `members_of` (the service's index in the model) the backends are all
+    /// the instances the service may have, [`crate::shared::Shared::all_instances`], and
+    /// only its current members ([`crate::shared::Shared::is_member`]) receive traffic:
+    /// for services an autoscaler, a timed change or a rolling deploy resizes.
+    pub fn new(
+        cfg: &LoadBalancerConfig,
+        service: &str,
+        backends: Vec<ActorId>,
+        members_of: Option<usize>,
+    ) -> Self {
         let n = backends.len();
         let weights: Vec<i64> = match &cfg.weights {
             Some(w) if w.len() == n => w.iter().map(|x| i64::from(*x)).collect(),
@@ -267,7 +275,7 @@ impl LoadBalancer {
             live: all.clone(),
             all,
             member: vec![true; n],
-            tracking: None,
+            tracking: members_of.map(|si| (si, u64::MAX)),
             ring,
             parse: parse.filter(|d| d.mean() > 0.0),
             health,
@@ -377,14 +385,6 @@ impl LoadBalancer {
             self.ring = hash_ring(&names, self.virtual_nodes);
         }
         self.algorithm = a;
-    }
-
-    /// Follows the members of service `service` (its index in the model): the backends
-    /// must then be all its instances, [`crate::shared::Shared::all_instances`], and only
-    /// the members ([`crate::shared::Shared::is_member`]) receive traffic. For services an
-    /// autoscaler resizes.
-    pub fn track_members(&mut self, service: usize) {
-        self.tracking = Some((service, u64::MAX));
     }
 
     fn sync_members(&mut self, ctx: &Ctx<'_>) {

@@ -175,11 +175,11 @@ pub struct Instance {
     /// `Error` when that answer comes back.
     orphans: Vec<ReqId>,
     /// Job queues the instance feeds: (queue actor, share of writes).
-    pub jobs: Vec<(ActorId, f64)>,
+    jobs: Vec<(ActorId, f64)>,
     /// What the instance calls for data after its CPU work.
-    pub data: DataPath,
+    data: DataPath,
     /// The services it calls per request before its data tier ([`crate::calls`]).
-    pub calls: crate::calls::Calls,
+    calls: crate::calls::Calls,
     /// Measurements.
     pub stats: InstanceStats,
 }
@@ -188,9 +188,22 @@ mod calls;
 mod faults;
 mod pool;
 
+/// What an instance sends to, resolved from the model's topology before it is built: its
+/// data path, the job queues it feeds and the services it calls.
+#[derive(Debug, Default)]
+pub struct InstanceWiring {
+    /// Where it reads and writes its data (a cache, the database's router), if anywhere.
+    pub data: DataPath,
+    /// Job queues it feeds: (queue actor, share of writes).
+    pub jobs: Vec<(ActorId, f64)>,
+    /// The calls it makes per request, each target resolved.
+    pub calls: crate::calls::Calls,
+}
+
 impl Instance {
-    /// A fresh, idle instance `index` of service `service`.
-    pub fn new(service: usize, index: u32, cfg: &ServiceConfig) -> Self {
+    /// A fresh, idle instance `index` of service `service`, wired as `wiring` says.
+    pub fn new(service: usize, index: u32, cfg: &ServiceConfig, wiring: InstanceWiring) -> Self {
+        let InstanceWiring { data, jobs, calls } = wiring;
         let speed = cfg.speed_of(index);
         let capacity = match cfg.shedding {
             Shedding::None => u64::MAX,
@@ -271,10 +284,25 @@ impl Instance {
                 connections: cfg.connections,
             }),
             orphans: Vec::new(),
-            jobs: Vec::new(),
-            data: DataPath::default(),
-            calls: crate::calls::Calls::default(),
+            jobs,
+            data,
+            calls,
             stats,
+        }
+    }
+
+    /// The calls it makes per request, with their measurements.
+    pub fn calls(&self) -> &crate::calls::Calls {
+        &self.calls
+    }
+
+    /// Starts the measurement window at `at`: the time-weighted averages run from there.
+    pub fn reset_window(&mut self, at: SimTime) {
+        self.stats.busy.reset(at);
+        self.stats.queued.reset(at);
+        self.stats.workers.reset(at);
+        for e in &mut self.calls.entries {
+            e.stats.in_flight.reset(at);
         }
     }
 

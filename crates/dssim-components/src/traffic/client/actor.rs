@@ -90,7 +90,7 @@ pub struct Client {
     targets: Vec<ActorId>,
     /// When the target is a service: its index, so requests go to its current members
     /// ([`crate::stats::Shared::active_instances`]) rather than to `targets`.
-    pub target_service: Option<usize>,
+    target_service: Option<usize>,
     low_priority: f64,
     end: SimTime,
     next_seq: u64,
@@ -103,8 +103,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client sending to `targets` (one is picked at random per request) until `end`.
-    pub fn new(cfg: &ClientConfig, targets: Vec<ActorId>, end: SimTime) -> Self {
+    /// A client sending to `targets` (one is picked at random per request) until `end`;
+    /// when the target is a service, `target_service` is its index, and requests go to its
+    /// current members instead.
+    pub fn new(
+        cfg: &ClientConfig,
+        targets: Vec<ActorId>,
+        target_service: Option<usize>,
+        end: SimTime,
+    ) -> Self {
         let rate = cfg.rate.unwrap_or(0.0);
         let per_ns = |r: f64| {
             if r.is_finite() && r > 0.0 {
@@ -173,7 +180,7 @@ impl Client {
                 .response_size
                 .map_or(0, |s| u32::try_from(s.0).unwrap_or(u32::MAX)),
             targets,
-            target_service: None,
+            target_service,
             low_priority: cfg.low_priority.unwrap_or(0.0),
             end,
             next_seq: 0,
