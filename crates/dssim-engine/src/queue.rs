@@ -93,6 +93,12 @@ const ARITY: usize = 4;
 
 /// A 4-ary min-heap of events on their `(time, seq)` key. Keys are unique, so the order
 /// events leave in is fully determined by the keys, whatever the heap's layout (or arity).
+///
+/// Hand-written because it beats std's `BinaryHeap` here: a hold operation (pop the next
+/// event, push one up to 2 ms later, 40-byte events) costs 28 / 33 / 43 ns of CPU with
+/// 300 / 1,000 / 5,000 events pending, against 46 / 50.5 / 74 ns for `BinaryHeap` of the
+/// same tuples and 52.5 / 63.5 / 82 ns for this heap with a textbook sift-down (one
+/// micro-benchmark, CPU time, on a shared and loaded machine).
 #[derive(Debug)]
 struct MinHeap<M> {
     data: Vec<Event<M>>,
@@ -142,32 +148,53 @@ impl<M: Copy> MinHeap<M> {
         if self.data.is_empty() {
             return Some(last);
         }
-        // Sift a hole down from the root and drop `last` into it: one copy per level
-        // instead of a swap's two.
+        // Floyd's bottom-up pop: move the hole from the root down to a leaf along the
+        // smallest children, without comparing them to `last` (which came from the end of
+        // the array, so it nearly always belongs near the bottom), then sift `last` up from
+        // there: about one comparison per level saved, and one unpredictable branch.
         let key = last.key();
         let top = self.data[0];
         let n = self.data.len();
         let mut i = 0;
+        // Nodes with all ARITY children: the smallest child by a two-round tournament whose
+        // picks compile to selects, not branches, since which child wins is a coin toss the
+        // branch predictor cannot learn.
         loop {
             let first = ARITY * i + 1;
-            if first >= n {
+            if first + ARITY > n {
                 break;
             }
-            // The smallest of up to ARITY children, side by side in memory.
+            let c = &self.data[first..first + ARITY];
+            let (k0, k1, k2, k3) = (c[0].key(), c[1].key(), c[2].key(), c[3].key());
+            let (a, ka) = if k1 < k0 { (1, k1) } else { (0, k0) };
+            let (b, kb) = if k3 < k2 { (3, k3) } else { (2, k2) };
+            let m = first + if kb < ka { b } else { a };
+            self.data[i] = self.data[m];
+            i = m;
+        }
+        // A node with fewer than ARITY children (only leaves below it).
+        let first = ARITY * i + 1;
+        if first < n {
             let mut child = first;
             let mut ck = self.data[first].key();
-            for c in first + 1..(first + ARITY).min(n) {
+            for c in first + 1..n {
                 let k = self.data[c].key();
                 if k < ck {
                     child = c;
                     ck = k;
                 }
             }
-            if key <= ck {
-                break;
-            }
             self.data[i] = self.data[child];
             i = child;
+        }
+        // The hole is at a leaf: sift `last` up into place.
+        while i > 0 {
+            let parent = (i - 1) / ARITY;
+            if self.data[parent].key() <= key {
+                break;
+            }
+            self.data[i] = self.data[parent];
+            i = parent;
         }
         self.data[i] = last;
         Some(top)
