@@ -53,10 +53,14 @@ pub struct GeoRouterConfig {
     /// Unique name; clients name it as their `target`.
     pub name: String,
     /// The regional entry points (load balancers or services, each with its `region`): a
-    /// client goes to the nearest one that is healthy.
+    /// client goes to the nearest one (by mean one-way latency from its region) that is in
+    /// rotation, and fails over to the next-nearest when that one's health checks fail.
     pub entries: Vec<String>,
-    /// Health checks of the entries, sent from the router's region; none when absent (each
-    /// client always goes to its nearest entry, dead or not: no failover).
+    /// Health checks of the entries, sent from the router's region through each entry to
+    /// one of its backends: out of rotation after `unhealthy` failures in a row (detection
+    /// takes about `timeout` + (`unhealthy` − ½) × `interval`, while that region's users
+    /// fail), back after `healthy` successes; none when absent (each client always goes
+    /// to its nearest entry, dead or not: no failover).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheckConfig>,
     /// How long a client keeps the answer before asking again (a DNS record's TTL); every

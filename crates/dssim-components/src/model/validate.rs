@@ -459,6 +459,7 @@ impl ModelConfig {
         if self.clients.iter().any(|c| c.name == name)
             || self.caches.iter().any(|c| c.name == name)
             || self.load_balancers.iter().any(|l| l.name == name)
+            || self.geo_routers.iter().any(|g| g.name == name)
         {
             return Some(());
         }
