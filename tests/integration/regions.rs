@@ -123,7 +123,7 @@ fn geo_routing_latency_by_region_and_failover_follow_the_theory() {
             if t >= 40.0 + detection + 1.0 && t < fail_back - 1.0 {
                 assert!(num(s, "p99_ms") > 90.0, "p99 at {t} s: {}", s["p99_ms"]);
             }
-            if t >= fail_back + 1.0 || (t >= 12.0 && t < 39.0) {
+            if t >= fail_back + 1.0 || (12.0..39.0).contains(&t) {
                 assert!(num(s, "p99_ms") < 80.0, "p99 at {t} s: {}", s["p99_ms"]);
             }
         }

@@ -287,23 +287,23 @@ impl GeoRouter {
         }
         let up = &mut ctx.shared.geo[self.index];
         up.resize(self.entries.len(), true);
-        for e in 0..self.entries.len() {
+        for (e, u) in up.iter_mut().enumerate() {
             let change = if self.acked[e] {
                 self.successes[e] += 1;
                 self.failures[e] = 0;
-                (!up[e] && self.successes[e] >= self.healthy).then_some(true)
+                (!*u && self.successes[e] >= self.healthy).then_some(true)
             } else {
                 self.failures[e] += 1;
                 self.successes[e] = 0;
-                (up[e] && self.failures[e] >= self.unhealthy).then_some(false)
+                (*u && self.failures[e] >= self.unhealthy).then_some(false)
             };
-            if let Some(u) = change {
-                up[e] = u;
-                self.down[e].set(now, if u { 0.0 } else { 1.0 });
+            if let Some(v) = change {
+                *u = v;
+                self.down[e].set(now, if v { 0.0 } else { 1.0 });
                 self.changes.push(EntryChange {
                     at: now,
                     entry: e as u32,
-                    up: u,
+                    up: v,
                 });
             }
         }

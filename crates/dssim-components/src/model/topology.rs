@@ -97,6 +97,9 @@ pub enum Edge {
     Protects,
 }
 
+/// A client's geo router and its entries nearest first (index in `entries`, the entry).
+type GeoOrder = (usize, Vec<(usize, Component)>);
+
 /// The resolved wiring of one model (see the module documentation).
 #[derive(Clone, Debug, Default)]
 pub struct Topology {
@@ -137,7 +140,7 @@ pub struct Topology {
     geo_names: BTreeMap<String, usize>,
     /// Per client whose target is a geo router: the router, and its entries nearest first
     /// (index in the router's `entries`, the entry). Its `target` is the nearest.
-    geo: Vec<Option<(usize, Vec<(usize, Component)>)>>,
+    geo: Vec<Option<GeoOrder>>,
 }
 
 impl Topology {
@@ -202,7 +205,7 @@ impl Topology {
             .rev()
             .map(|(i, g)| (g.name.clone(), i))
             .collect();
-        let geo: Vec<Option<(usize, Vec<(usize, Component)>)>> = m
+        let geo: Vec<Option<GeoOrder>> = m
             .clients
             .iter()
             .map(|c| {
