@@ -21,6 +21,7 @@ mod outputs;
 mod predictions;
 mod properties;
 mod queueing;
+mod regions;
 mod reliability;
 mod reproducibility;
 mod resume;

@@ -384,7 +384,7 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
             pass.response_s[i] = r_law;
         }
     }
-    let clients = model
+    let clients: Vec<ClientEstimate> = model
         .clients
         .iter()
         .enumerate()
@@ -434,6 +434,20 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
                 .iter()
                 .any(|n| c.component == *n || c.component.starts_with(&format!("{n}.")))
         });
+    }
+    // Clients behind a geo router: the response from the nearest region, as components.csv
+    // reports them (`ROUTER.CLIENT`); failovers are not predicted.
+    for (c, e) in model.clients.iter().zip(clients.iter()) {
+        if let Some(g) = model.geo_routers.iter().find(|g| g.name == c.target) {
+            components.push(ComponentEstimate {
+                component: format!("{}.{}", g.name, c.name),
+                kind: "geo_client",
+                offered_rps: e.rate_rps,
+                sojourn_ms: e.response_ms,
+                method: "the nearest entry, all in rotation: 2 × one-way latency to its region + its response (no outage, no failover)".to_string(),
+                ..ComponentEstimate::empty()
+            });
+        }
     }
     ModelEstimate {
         components,

@@ -10,6 +10,7 @@ use crate::circuit_breaker::{BreakerTimer, CircuitBreaker};
 use crate::client::{Client, ClientTimer};
 use crate::database::{DbNode, DbTimer};
 use crate::faults::FaultAction;
+use crate::geo::{GeoRouter, GeoTimer};
 use crate::jobs::{JobQueue, QueueMsg};
 use crate::load_balancer::{BalancerTimer, LoadBalancer};
 use crate::request::{ReqId, Status};
@@ -82,6 +83,8 @@ pub enum Msg {
     Change(u32),
     /// A circuit breaker's own timers (call timeouts).
     Breaker(BreakerTimer),
+    /// A geo router's own timers (health-check rounds).
+    Geo(GeoTimer),
 }
 
 // Messages are stored inline in the event heap: keep them two words at most.
@@ -129,6 +132,8 @@ pub enum Node {
     LoadBalancer(LoadBalancer),
     /// A circuit breaker.
     Breaker(CircuitBreaker),
+    /// A geo router's health checker.
+    Geo(GeoRouter),
 }
 
 impl Actor for Node {
@@ -151,6 +156,7 @@ impl Actor for Node {
             Node::Canary(c) => c.handle(msg, ctx),
             Node::LoadBalancer(l) => l.handle(msg, ctx),
             Node::Breaker(b) => b.handle(msg, ctx),
+            Node::Geo(g) => g.handle(msg, ctx),
         }
     }
 }
@@ -173,6 +179,7 @@ mod tests {
             ("AutoscalerTimer", size_of::<AutoscalerTimer>()),
             ("FaultAction", size_of::<FaultAction>()),
             ("BreakerTimer", size_of::<BreakerTimer>()),
+            ("GeoTimer", size_of::<GeoTimer>()),
         ] {
             assert!(
                 size <= 12,

@@ -27,6 +27,9 @@ pub struct Shared {
     pub trace: crate::trace::Tracer,
     /// The settings of the model's timed changes, indexed by [`crate::node::Msg::Change`].
     pub settings: Vec<crate::changes::Setting>,
+    /// Per geo router, per entry: whether its health checks put it in rotation (an entry
+    /// missing counts as in rotation) ([`crate::geo`]).
+    pub geo: Vec<Vec<bool>>,
 }
 
 impl Shared {

@@ -7,6 +7,7 @@ pub mod canary;
 pub mod circuit_breaker;
 pub mod deploy;
 pub mod feature;
+pub mod geo;
 pub mod load_balancer;
 pub mod service;
 pub mod shedding;

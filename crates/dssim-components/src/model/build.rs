@@ -14,6 +14,7 @@ use crate::client::Client;
 use crate::compute::{Life, ServiceState};
 use crate::database::{DbNode, DbRouter, DbState, NodeState, ShardState};
 use crate::faults::FaultAction;
+use crate::geo::{EntryTarget, GeoRoute, GeoRouter};
 use crate::jobs::{JobQueue, QueueState};
 use crate::load_balancer::LoadBalancer;
 use crate::node::{Msg, Node};
@@ -256,11 +257,23 @@ impl ModelConfig {
                 }
             }
         }
+        self.build_geo(&topo, &mut b, &region_ix);
         let mut clients = Vec::new();
         for (ci, c) in self.clients.iter().enumerate() {
             let targets = b.ids.get(&c.target).cloned().unwrap_or_default();
-            let target_service = topo.target_service(ClientIx(ci)).map(|s| s.0);
-            let client = Client::new(c, targets, target_service, opts.duration);
+            let mut target_service = topo.target_service(ClientIx(ci)).map(|s| s.0);
+            let geo = topo.geo_route(ClientIx(ci)).map(|(gi, order)| {
+                let g = &self.geo_routers[gi];
+                let order = order
+                    .iter()
+                    .map(|&(e, x)| (e, self.entry_target(&topo, &b, x)))
+                    .collect();
+                let ttl = g.ttl.map_or(SimTime::ZERO, |d| d.0);
+                // Behind a router the client's service depends on the region it is sent to.
+                target_service = None;
+                GeoRoute::new(gi, order, ttl, g.entries.len())
+            });
+            let client = Client::new(c, targets, target_service, geo, opts.duration);
             let id = b.add(Node::Client(client), c.name.clone(), region_ix(&c.region));
             clients.push(id);
         }
@@ -486,6 +499,56 @@ impl ModelConfig {
             for w in &mut b.instances[si] {
                 let mut it = resolved.iter().cloned();
                 w.calls = Calls::new(&s.calls, |_| it.next().unwrap_or(CallTarget::Actor(0)));
+            }
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Where requests and probes for geo entry `x` go: a load balancer's actor, or a
+    /// service's members.
+    fn entry_target(&self, topo: &Topology, b: &Builder, x: Component) -> EntryTarget {
+        match x {
+            Component::Service(si) => EntryTarget::Service(
+                si.0,
+                b.ids
+                    .get(&self.services[si.0].name)
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            other => EntryTarget::Actor(
+                b.ids
+                    .get(topo.name(other))
+                    .and_then(|v| v.first().copied())
+                    .unwrap_or(0),
+            ),
+        }
+    }
+
+    /// Geo routers: the health checker of each (in its region), and its table of entries
+    /// in rotation in `Shared::geo` (all in rotation at the start).
+    fn build_geo(
+        &self,
+        topo: &Topology,
+        b: &mut Builder,
+        region_ix: &dyn Fn(&Option<String>) -> usize,
+    ) {
+        for (gi, g) in self.geo_routers.iter().enumerate() {
+            let entries: Vec<EntryTarget> = g
+                .entries
+                .iter()
+                .map(|e| match topo.lookup(e) {
+                    Some(x) => self.entry_target(topo, b, x),
+                    None => EntryTarget::Actor(0),
+                })
+                .collect();
+            b.sim.shared_mut().geo.push(vec![true; entries.len()]);
+            let router = GeoRouter::new(gi, g, entries);
+            let mut first = Vec::new();
+            router.start(&mut |t, m| first.push((t, m)));
+            let id = b.add(Node::Geo(router), g.name.clone(), region_ix(&g.region));
+            for (t, m) in first {
+                b.sim.schedule(t, id, m);
             }
         }
     }

@@ -532,6 +532,11 @@ mod tests {
                 "circuit_breakers",
                 accepted::<crate::circuit_breaker::CircuitBreakerConfig>(),
             ),
+            ("geo_routers", accepted::<crate::geo::GeoRouterConfig>()),
+            (
+                "geo_routers.health_check",
+                accepted::<lb::HealthCheckConfig>(),
+            ),
             ("autoscalers", accepted::<autoscaler::AutoscalerConfig>()),
             (
                 "autoscalers.scale_up",

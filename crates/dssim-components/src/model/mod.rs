@@ -66,6 +66,9 @@ pub struct ModelConfig {
     /// Circuit breakers in front of services or load balancers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub circuit_breakers: Vec<crate::circuit_breaker::CircuitBreakerConfig>,
+    /// Geo routers: each client to the nearest healthy region, with regional failover.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geo_routers: Vec<crate::geo::GeoRouterConfig>,
 }
 
 /// The sections of a model file, as `--set model.SECTION...` paths start (one per field of
@@ -82,6 +85,7 @@ pub const SECTIONS: &[&str] = &[
     "autoscalers",
     "changes",
     "circuit_breakers",
+    "geo_routers",
 ];
 
 /// The `[network]` table.

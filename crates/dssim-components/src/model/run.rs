@@ -157,6 +157,7 @@ impl World {
                     Node::Breaker(b) => b.reset_window(o.warmup),
                     Node::Db(d) => d.stats.conns.reset(o.warmup),
                     Node::LoadBalancer(l) => l.reset_window(o.warmup),
+                    Node::Geo(g) => g.reset_window(o.warmup),
                     _ => {}
                 }
             }
@@ -347,7 +348,69 @@ impl World {
             }
         }
         self.call_rows(&mut rows);
+        self.geo_rows(&mut rows);
         rows
+    }
+
+    /// Per geo router its row, a row per entry and a row per client behind it
+    /// ([`crate::geo`]).
+    pub(super) fn geo_rows(&self, rows: &mut Vec<ComponentRow>) {
+        let now = self.sim.now();
+        let row = |component: String, kind: &'static str, requests: u64| ComponentRow {
+            component,
+            kind,
+            requests,
+            utilization: None,
+            mean_queue: None,
+            p99_ms: None,
+            mean_ms: None,
+            hit_ratio: None,
+        };
+        for (gi, g) in self.model.geo_routers.iter().enumerate() {
+            let behind: Vec<(&str, &crate::geo::GeoRoute)> = self
+                .model
+                .clients
+                .iter()
+                .zip(&self.clients)
+                .filter_map(|(c, &id)| match self.sim.actors().get(id as usize) {
+                    Some(Node::Client(cl)) => cl
+                        .geo
+                        .as_ref()
+                        .filter(|r| r.router == gi)
+                        .map(|r| (c.name.as_str(), r)),
+                    _ => None,
+                })
+                .collect();
+            let routed: u64 = behind
+                .iter()
+                .map(|(_, r)| r.stats.routed.iter().sum::<u64>())
+                .sum();
+            let nearest: u64 = behind.iter().map(|(_, r)| r.stats.nearest).sum();
+            let mut top = row(g.name.clone(), "geo_router", routed);
+            top.hit_ratio = (routed > 0).then(|| nearest as f64 / routed as f64);
+            rows.push(top);
+            let router = match self.node(&g.name) {
+                Some(Node::Geo(r)) => Some(r),
+                _ => None,
+            };
+            for (e, name) in g.entries.iter().enumerate() {
+                let n: u64 = behind
+                    .iter()
+                    .map(|(_, r)| r.stats.routed.get(e).copied().unwrap_or(0))
+                    .sum();
+                let mut r = row(format!("{}.{name}", g.name), "geo_entry", n);
+                r.utilization = router.and_then(|x| x.down.get(e)).map(|d| d.mean(now));
+                rows.push(r);
+            }
+            for (client, r) in behind {
+                let st = &r.stats;
+                let mut c = row(format!("{}.{client}", g.name), "geo_client", st.requests);
+                c.p99_ms = st.latency.quantile_ms(0.99);
+                c.mean_ms = st.latency.mean_ms();
+                c.hit_ratio = (st.requests > 0).then(|| st.ok as f64 / st.requests as f64);
+                rows.push(c);
+            }
+        }
     }
 
     /// Per service with `calls`, a `SERVICE.calls.TO` row per entry (summed over its

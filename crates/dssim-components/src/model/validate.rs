@@ -44,7 +44,8 @@ impl ModelConfig {
                 self.circuit_breakers
                     .iter()
                     .map(|b| ("circuit_breakers", &b.name)),
-            );
+            )
+            .chain(self.geo_routers.iter().map(|g| ("geo_routers", &g.name)));
         for (kind, n) in all_names {
             if let Err(msg) = check_name(n, false) {
                 let at: String = n.chars().take(40).collect();
@@ -90,6 +91,7 @@ impl ModelConfig {
                         c.target, c.target
                     ),
                 )),
+                None if topo.geo_router(&c.target).is_some() => {}
                 None => errs.push(unknown_name(
                     format!("{p}.target"),
                     &c.target,
@@ -103,7 +105,8 @@ impl ModelConfig {
                                 .filter(|k| k.tier == Tier::Cdn)
                                 .map(|k| k.name.as_str()),
                         )
-                        .chain(self.circuit_breakers.iter().map(|b| b.name.as_str())),
+                        .chain(self.circuit_breakers.iter().map(|b| b.name.as_str()))
+                        .chain(self.geo_routers.iter().map(|g| g.name.as_str())),
                 )),
             }
             if let Some(b) = &c.browser_cache {
@@ -312,6 +315,7 @@ impl ModelConfig {
         }
         self.validate_changes(&mut errs);
         self.validate_calls(&topo, &names, &mut errs);
+        self.validate_geo(&names, &mut errs);
         self.check_zero_time_loops(&mut errs);
         if let Err(e) = check_ratio("network.loss", self.network.loss) {
             errs.push(e);
@@ -416,6 +420,7 @@ impl ModelConfig {
                     .iter()
                     .filter_map(|b| b.region.clone()),
             )
+            .chain(self.geo_routers.iter().filter_map(|g| g.region.clone()))
         {
             set.insert(r);
         }
@@ -454,6 +459,7 @@ impl ModelConfig {
         if self.clients.iter().any(|c| c.name == name)
             || self.caches.iter().any(|c| c.name == name)
             || self.load_balancers.iter().any(|l| l.name == name)
+            || self.geo_routers.iter().any(|g| g.name == name)
         {
             return Some(());
         }
@@ -502,6 +508,31 @@ pub(super) fn unknown_name<'a>(
 }
 
 impl ModelConfig {
+    /// Geo routers: their values and their entries (load balancers or services).
+    fn validate_geo(&self, names: &dyn Fn(&str) -> Option<Named>, errs: &mut Vec<ConfigError>) {
+        for g in &self.geo_routers {
+            let p = format!("geo_routers.{}", g.name);
+            g.validate(&p, errs);
+            for e in &g.entries {
+                match names(e) {
+                    Some(Named::Service | Named::LoadBalancer) => {}
+                    Some(_) => errs.push(ConfigError::new(
+                        format!("{p}.entries"),
+                        format!("{e:?} is not a load balancer or a service; an entry point is a region's load balancer (or its service)"),
+                    )),
+                    None => errs.push(unknown_name(
+                        format!("{p}.entries"),
+                        e,
+                        self.load_balancers
+                            .iter()
+                            .map(|l| l.name.as_str())
+                            .chain(self.services.iter().map(|s| s.name.as_str())),
+                    )),
+                }
+            }
+        }
+    }
+
     /// Services' `calls` and circuit breakers: their values, what they name, and loops of
     /// calls (a service whose calls come back to it would never answer), read from the
     /// topology's one loop guard ([`Topology::loop_through`]).

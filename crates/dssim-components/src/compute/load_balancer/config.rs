@@ -188,30 +188,7 @@ impl LoadBalancerConfig {
             }
         }
         if let Some(h) = &self.health_check {
-            let hp = format!("{p}.health_check");
-            if h.interval.0 == SimTime::ZERO {
-                errs.push(ConfigError::new(
-                    format!("{hp}.interval"),
-                    "must be longer than zero",
-                ));
-            }
-            if h.timeout.0 == SimTime::ZERO || h.timeout > h.interval {
-                errs.push(ConfigError::new(
-                    format!("{hp}.timeout"),
-                    format!(
-                        "must be above zero and at most the interval ({})",
-                        h.interval.0
-                    ),
-                ));
-            }
-            for (field, v) in [("healthy", h.healthy), ("unhealthy", h.unhealthy)] {
-                if v == 0 {
-                    errs.push(ConfigError::new(
-                        format!("{hp}.{field}"),
-                        "must be at least 1",
-                    ));
-                }
-            }
+            validate_health_check(&format!("{p}.health_check"), h, errs);
         }
         if let Some(o) = &self.outlier_ejection {
             let op = format!("{p}.outlier_ejection");
@@ -264,6 +241,33 @@ impl LoadBalancerConfig {
                     format!("must be in (0, 100]; found {m}"),
                 ));
             }
+        }
+    }
+}
+
+/// Checks a `health_check` table; `hp` is its path (`load_balancers.lb.health_check`).
+pub fn validate_health_check(hp: &str, h: &HealthCheckConfig, errs: &mut Vec<ConfigError>) {
+    if h.interval.0 == SimTime::ZERO {
+        errs.push(ConfigError::new(
+            format!("{hp}.interval"),
+            "must be longer than zero",
+        ));
+    }
+    if h.timeout.0 == SimTime::ZERO || h.timeout > h.interval {
+        errs.push(ConfigError::new(
+            format!("{hp}.timeout"),
+            format!(
+                "must be above zero and at most the interval ({})",
+                h.interval.0
+            ),
+        ));
+    }
+    for (field, v) in [("healthy", h.healthy), ("unhealthy", h.unhealthy)] {
+        if v == 0 {
+            errs.push(ConfigError::new(
+                format!("{hp}.{field}"),
+                "must be at least 1",
+            ));
         }
     }
 }

@@ -371,6 +371,25 @@ impl LoadBalancer {
                     }
                 }
             }
+            Msg::Probe {
+                from,
+                backend,
+                round,
+            } => {
+                // A geo router's deep health check: passed to a backend in rotation, in
+                // turn; the backend answers the router (a dead one does not).
+                if !self.live.is_empty() {
+                    let b = self.live[round as usize % self.live.len()] as usize;
+                    ctx.send(
+                        self.backends[b],
+                        Msg::Probe {
+                            from,
+                            backend,
+                            round,
+                        },
+                    );
+                }
+            }
             other => unexpected("load balancer", other),
         }
     }

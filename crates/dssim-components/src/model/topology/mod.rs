@@ -97,6 +97,9 @@ pub enum Edge {
     Protects,
 }
 
+/// A client's geo router and its entries nearest first (index in `entries`, the entry).
+type GeoOrder = (usize, Vec<(usize, Component)>);
+
 /// The resolved wiring of one model (see the module documentation).
 #[derive(Clone, Debug, Default)]
 pub struct Topology {
@@ -132,6 +135,12 @@ pub struct Topology {
     cache_order: Vec<CacheIx>,
     /// Names per kind, by index, for [`Topology::name`].
     names: [Vec<String>; 7],
+    /// Geo routers by name -> index ([`crate::geo`]): not components of the request path
+    /// (a client resolves its router itself and sends to the entry it picks).
+    geo_names: BTreeMap<String, usize>,
+    /// Per client whose target is a geo router: the router, and its entries nearest first
+    /// (index in the router's `entries`, the entry). Its `target` is the nearest.
+    geo: Vec<Option<GeoOrder>>,
 }
 
 impl Topology {
@@ -189,8 +198,54 @@ impl Topology {
                 service_queues[si.0].push(QueueIx(qi));
             }
         }
+        let geo_names: BTreeMap<String, usize> = m
+            .geo_routers
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, g)| (g.name.clone(), i))
+            .collect();
+        let geo: Vec<Option<GeoOrder>> = m
+            .clients
+            .iter()
+            .map(|c| {
+                if find(&c.target).is_some() {
+                    return None;
+                }
+                let gi = *geo_names.get(&c.target)?;
+                let entries: Vec<(usize, Component)> = m.geo_routers[gi]
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, e)| match find(e)? {
+                        x @ (Component::LoadBalancer(_) | Component::Service(_)) => Some((i, x)),
+                        _ => None,
+                    })
+                    .collect();
+                let regions: Vec<Option<String>> = entries
+                    .iter()
+                    .map(|(_, x)| match *x {
+                        Component::LoadBalancer(l) => m.load_balancers[l.0].region.clone(),
+                        Component::Service(s) => m.services[s.0].region.clone(),
+                        _ => None,
+                    })
+                    .collect();
+                let order = crate::geo::nearest_first(&m.network, &c.region, &regions);
+                Some((gi, order.into_iter().map(|k| entries[k]).collect()))
+            })
+            .collect();
         let mut t = Topology {
-            target: m.clients.iter().map(|c| find(&c.target)).collect(),
+            target: m
+                .clients
+                .iter()
+                .zip(&geo)
+                .map(|(c, g)| match g {
+                    Some((_, order)) => order.first().map(|x| x.1),
+                    None => find(&c.target),
+                })
+                .collect(),
+            geo_names,
+            geo,
             backends: m.load_balancers.iter().map(|l| find(&l.backends)).collect(),
             origin: m
                 .caches
@@ -263,6 +318,21 @@ impl Topology {
     /// Client `c`'s target.
     pub fn target(&self, c: ClientIx) -> Option<Component> {
         self.target.get(c.0).copied().flatten()
+    }
+
+    /// The geo router called `name` (index in the model's `geo_routers`).
+    pub fn geo_router(&self, name: &str) -> Option<usize> {
+        self.geo_names.get(name).copied()
+    }
+
+    /// Client `c`'s geo router and its entries nearest first (index in the router's
+    /// `entries`, the entry), when its target is a geo router; its [`Topology::target`]
+    /// is then the nearest entry.
+    pub fn geo_route(&self, c: ClientIx) -> Option<(usize, &[(usize, Component)])> {
+        self.geo
+            .get(c.0)
+            .and_then(|g| g.as_ref())
+            .map(|(r, v)| (*r, v.as_slice()))
     }
 
     /// The service client `c`'s target is (none behind a load balancer or an edge).
@@ -455,6 +525,12 @@ impl Topology {
         let mut v = Vec::new();
         for (i, t) in self.target.iter().enumerate() {
             v.extend(t.map(|t| (Component::Client(ClientIx(i)), t, Edge::Target)));
+            // Behind a geo router: the farther entries it fails over to.
+            if let Some(Some((_, order))) = self.geo.get(i) {
+                for &(_, e) in order.iter().skip(1) {
+                    v.push((Component::Client(ClientIx(i)), e, Edge::Target));
+                }
+            }
         }
         for (i, t) in self.backends.iter().enumerate() {
             v.extend(t.map(|t| (Component::LoadBalancer(LbIx(i)), t, Edge::Backends)));

@@ -7,6 +7,62 @@ fn model(toml_text: &str) -> ModelConfig {
 }
 
 #[test]
+fn a_client_behind_a_geo_router_targets_its_nearest_entry_and_fails_over_to_the_rest() {
+    let m = model(
+        r#"
+        [[clients]]
+        name = "eu"
+        target = "dns"
+        rate = 10.0
+        region = "eu"
+        [[geo_routers]]
+        name = "dns"
+        entries = ["lb-us", "app-eu"]
+        [[load_balancers]]
+        name = "lb-us"
+        backends = "app-us"
+        region = "us"
+        [[services]]
+        name = "app-us"
+        service_time = "1ms"
+        region = "us"
+        [[services]]
+        name = "app-eu"
+        service_time = "1ms"
+        region = "eu"
+        [network]
+        latency = "1ms"
+        [network.regions]
+        "us:eu" = "40ms"
+        "#,
+    );
+    let t = Topology::new(&m);
+    let (app_eu, lb_us) = (
+        Component::Service(ServiceIx(1)),
+        Component::LoadBalancer(LbIx(0)),
+    );
+    assert_eq!(t.geo_router("dns"), Some(0));
+    assert_eq!(
+        t.lookup("dns"),
+        None,
+        "a geo router is not on the request path"
+    );
+    assert_eq!(t.target(ClientIx(0)), Some(app_eu));
+    assert_eq!(
+        t.geo_route(ClientIx(0)),
+        Some((0, &[(1, app_eu), (0, lb_us)][..]))
+    );
+    let client = Component::Client(ClientIx(0));
+    let targets: Vec<Component> = t
+        .edges()
+        .into_iter()
+        .filter(|e| e.0 == client)
+        .map(|e| e.1)
+        .collect();
+    assert_eq!(targets, vec![app_eu, lb_us]);
+}
+
+#[test]
 fn resolves_every_edge_of_a_three_tier_model() {
     let m = model(
         r#"

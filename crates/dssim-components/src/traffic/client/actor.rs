@@ -100,16 +100,21 @@ pub struct Client {
     pub browser: Option<BrowserCache>,
     /// Retries this client sent (all, warm-up included).
     pub retries: u64,
+    /// When the target is a geo router: the entries nearest first and what this client
+    /// measured ([`crate::geo`]).
+    pub(crate) geo: Option<crate::geo::GeoRoute>,
 }
 
 impl Client {
     /// A client sending to `targets` (one is picked at random per request) until `end`;
     /// when the target is a service, `target_service` is its index, and requests go to its
-    /// current members instead.
+    /// current members instead; behind a geo router, `geo` holds the entries nearest first
+    /// and each request goes to the nearest one in rotation.
     pub fn new(
         cfg: &ClientConfig,
         targets: Vec<ActorId>,
         target_service: Option<usize>,
+        geo: Option<crate::geo::GeoRoute>,
         end: SimTime,
     ) -> Self {
         let rate = cfg.rate.unwrap_or(0.0);
@@ -187,6 +192,7 @@ impl Client {
             sent: 0,
             browser: cfg.browser_cache.as_ref().map(BrowserCache::new),
             retries: 0,
+            geo,
         }
     }
 
@@ -372,6 +378,13 @@ impl Client {
             ctx.shared.stats.attempts += 1;
         }
         trace::client_phase(ctx, traced, "attempt");
+        if let Some(g) = self.geo.as_mut() {
+            let counted = ctx.shared.stats.counts(now);
+            let to = g.target(ctx, counted).unwrap_or(0);
+            self.arm_deadline(ctx, id);
+            call(ctx, to, id);
+            return;
+        }
         let active = match self.target_service {
             Some(s) => ctx.shared.active_instances(s),
             None => &[],
@@ -382,6 +395,13 @@ impl Client {
             (_, 1) => self.targets[0],
             (_, n) => self.targets[ctx.rng.random_range(0..n)],
         };
+        self.arm_deadline(ctx, id);
+        call(ctx, to, id);
+    }
+
+    /// Sets attempt `id`'s deadline (with `timeout`).
+    #[inline]
+    fn arm_deadline(&mut self, ctx: &mut Ctx<'_>, id: ReqId) {
         if let Some(t) = self.timeout {
             // Stamped here, where the timer used to be set, so a deadline that is reached
             // fires in the same (time, seq) order as that timer would have.
@@ -391,7 +411,6 @@ impl Client {
                 ctx.wake_at(d, Msg::Client(ClientTimer::Deadline));
             }
         }
-        call(ctx, to, id);
     }
 
     /// Schedules a retry of `r` if the policy and the budget allow one.
@@ -524,6 +543,11 @@ impl Client {
     ) {
         let now = ctx.now();
         ctx.shared.stats.finished(first_sent, op, now, outcome);
+        if let Some(g) = self.geo.as_mut() {
+            if ctx.shared.stats.counts(first_sent) {
+                g.record(first_sent, now, outcome == Outcome::Ok);
+            }
+        }
         trace::client_done(ctx, traced, outcome.label());
         if matches!(self.process, Process::Closed) {
             let think = self

@@ -112,7 +112,8 @@ pub const RETRY_BUCKET: f64 = 10.0;
 pub struct ClientConfig {
     /// Unique name.
     pub name: String,
-    /// Where requests go: a load balancer, a CDN or a service.
+    /// Where requests go: a load balancer, a CDN, a service, a circuit breaker, or a geo
+    /// router (then each request goes to the router's nearest healthy entry).
     pub target: String,
     /// Arrival process.
     #[serde(default)]
