@@ -392,20 +392,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn messages_travel_with_latency_and_cancelled_timers_never_fire() {
+    /// Two pingers, `a` (reserved first, filled after `b` exists) and `b`, on `net`;
+    /// `a` starts at time 0.
+    fn pair(net: Network) -> (SimulationBuilder<Pinger>, ActorId, ActorId) {
         let mut b = Simulation::builder(1, 0);
         let a = b.reserve("a");
-        let peer = b.add(
-            "b",
-            Pinger {
-                peer: a,
-                got: vec![],
-            },
-        );
-        b.fill(a, Pinger { peer, got: vec![] })
-            .network(Network::new(1, Some(crate::Dist::Const(10.0)), 0.0))
+        let got = Vec::new();
+        let peer = b.add("b", Pinger { peer: a, got });
+        let got = Vec::new();
+        b.fill(a, Pinger { peer, got })
+            .network(net)
             .schedule(SimTime(0), a, 0);
+        (b, a, peer)
+    }
+
+    #[test]
+    fn messages_travel_with_latency_and_cancelled_timers_never_fire() {
+        let (b, _, _) = pair(Network::new(1, Some(crate::Dist::Const(10.0)), 0.0));
         let mut sim = b.build();
         sim.run_until(SimTime(10_000));
         assert_eq!(*sim.shared(), 5);
@@ -415,26 +418,17 @@ mod tests {
 
     #[test]
     fn the_builder_places_actors_and_applies_partitions() {
-        let mut b = Simulation::builder(1, 0);
-        let a = b.reserve("a");
-        let peer = b.add(
-            "b",
-            Pinger {
-                peer: a,
-                got: vec![],
-            },
-        );
-        b.fill(a, Pinger { peer, got: vec![] })
-            .network(Network::new(2, Some(crate::Dist::Const(10.0)), 0.0))
-            .place(peer, 1)
-            .partition(Partition::new(SimTime(15), SimTime(25), &[a], &[peer]))
-            .schedule(SimTime(0), a, 0);
+        let mut net = Network::new(2, Some(crate::Dist::Const(10.0)), 0.0);
+        net.set_between(0, 1, crate::Dist::Const(100.0));
+        let (mut b, a, peer) = pair(net);
+        b.place(peer, 1)
+            .partition(Partition::new(SimTime(150), SimTime(250), &[a], &[peer]));
         let mut sim = b.build();
         sim.run_until(SimTime(10_000));
-        // 0 -> b at 10; b's reply at 10 arrives at 20; a's at 20 is cut by the partition.
-        assert_eq!(sim.actors()[0].got, vec![(0, 0), (20, 2)]);
-        assert_eq!(sim.actors()[1].got, vec![(10, 1)]);
-        assert_eq!(sim.net().partitions().len(), 1);
+        // Between the regions a message takes 100: b gets 1 at 100, a gets 2 at 200, and
+        // a's answer sent at 200 is cut by the partition.
+        assert_eq!(sim.actors()[0].got, vec![(0, 0), (200, 2)]);
+        assert_eq!(sim.actors()[1].got, vec![(100, 1)]);
     }
 
     #[test]

@@ -19,6 +19,8 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use dssim_components::trace::RunTrace;
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::error::LabError;
 use crate::experiment::RunSpec;
@@ -31,22 +33,83 @@ const HEADER: &str = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
 const TRAILER: &str =
     "{\"name\":\"dssim\",\"ph\":\"M\",\"pid\":0,\"tid\":0,\"args\":{\"format\":\"one run per process, one traced request per thread\"}}\n]}\n";
 
-/// JSON string literal of `s`.
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+/// One trace event, one line of the file: the fields of the Chrome format in the order
+/// they are written, those an event kind does not have left out.
+#[derive(Serialize)]
+struct Event<'a> {
+    pid: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tid: Option<u32>,
+    ph: &'static str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cat: Option<&'static str>,
+    /// An async span's id (`"b"`/`"e"`): `RUN.TRACE.SPAN`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<Micros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dur: Option<Micros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args: Option<Args<'a>>,
 }
 
-/// Nanoseconds as microseconds with three decimals, exactly.
-fn us(ns: u64) -> String {
-    format!("{}.{:03}", ns / 1000, ns % 1000)
+impl<'a> Event<'a> {
+    /// A metadata event (`"ph":"M"`) of run `pid`, of request `tid` or of the run itself.
+    fn meta(pid: usize, tid: Option<u32>, name: &'a str, args: Args<'a>) -> Self {
+        Event {
+            pid,
+            tid,
+            ph: "M",
+            name,
+            cat: None,
+            id: None,
+            ts: None,
+            dur: None,
+            args: Some(args),
+        }
+    }
+}
+
+/// The `args` of an event.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Args<'a> {
+    /// A process's or thread's name.
+    Name { name: &'a str },
+    /// A process's or thread's place in the list.
+    SortIndex { sort_index: usize },
+    /// The component a phase belongs to.
+    Within {
+        #[serde(rename = "in")]
+        within: &'a str,
+    },
+    /// How a visit ended.
+    Status { status: &'static str },
+}
+
+/// A time in nanoseconds, written as microseconds with three decimals, exactly (a JSON
+/// number: `1234.567`, `0.000`; an `f64` would lose the trailing zeros and, past 2^53 ns,
+/// digits).
+struct Micros(u64);
+
+impl Serialize for Micros {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = format!("{}.{:03}", self.0 / 1000, self.0 % 1000);
+        RawValue::from_string(text)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
+    }
 }
 
 /// The event lines of one run.
 pub fn events(spec: &RunSpec, t: &RunTrace) -> String {
     let pid = spec.run;
     let mut out = String::new();
-    let mut line = |s: String| {
-        out.push_str(&s);
+    let mut line = |e: Event<'_>| {
+        // Strings, integers and fixed numbers only: writing them cannot fail.
+        out.push_str(&serde_json::to_string(&e).unwrap_or_default());
         out.push_str(",\n");
     };
     let swept = if spec.swept.is_empty() {
@@ -54,48 +117,63 @@ pub fn events(spec: &RunSpec, t: &RunTrace) -> String {
     } else {
         format!("; {}", spec.swept.join(", "))
     };
-    line(format!(
-        "{{\"pid\":{pid},\"ph\":\"M\",\"name\":\"process_name\",\"args\":{{\"name\":{}}}}}",
-        q(&format!(
-            "run {pid} (point {}, replication {}, seed {}{swept})",
-            spec.point, spec.replication, spec.seed
-        ))
+    let process = format!(
+        "run {pid} (point {}, replication {}, seed {}{swept})",
+        spec.point, spec.replication, spec.seed
+    );
+    line(Event::meta(
+        pid,
+        None,
+        "process_name",
+        Args::Name { name: &process },
     ));
-    line(format!(
-        "{{\"pid\":{pid},\"ph\":\"M\",\"name\":\"process_sort_index\",\"args\":{{\"sort_index\":{pid}}}}}"
+    line(Event::meta(
+        pid,
+        None,
+        "process_sort_index",
+        Args::SortIndex { sort_index: pid },
     ));
     for (tid, name) in &t.requests {
-        line(format!(
-            "{{\"pid\":{pid},\"tid\":{tid},\"ph\":\"M\",\"name\":\"thread_name\",\"args\":{{\"name\":{}}}}}",
-            q(name)
+        let tid = *tid;
+        line(Event::meta(
+            pid,
+            Some(tid),
+            "thread_name",
+            Args::Name { name },
         ));
-        line(format!(
-            "{{\"pid\":{pid},\"tid\":{tid},\"ph\":\"M\",\"name\":\"thread_sort_index\",\"args\":{{\"sort_index\":{tid}}}}}"
+        let sort_index = tid as usize;
+        line(Event::meta(
+            pid,
+            Some(tid),
+            "thread_sort_index",
+            Args::SortIndex { sort_index },
         ));
     }
     for (i, s) in t.spans.iter().enumerate() {
-        let tid = s.trace;
-        let (name, cat, ts) = (q(&s.name), q(s.cat), us(s.start_ns));
+        let span = |ph, ts, dur, id, args| Event {
+            pid,
+            tid: Some(s.trace),
+            ph,
+            name: &s.name,
+            cat: Some(s.cat),
+            id,
+            ts: Some(Micros(ts)),
+            dur,
+            args,
+        };
         if s.replication {
-            let id = q(&format!("{pid}.{tid}.{i}"));
-            line(format!(
-                "{{\"pid\":{pid},\"tid\":{tid},\"ph\":\"b\",\"name\":{name},\"cat\":{cat},\"id\":{id},\"ts\":{ts}}}"
-            ));
-            line(format!(
-                "{{\"pid\":{pid},\"tid\":{tid},\"ph\":\"e\",\"name\":{name},\"cat\":{cat},\"id\":{id},\"ts\":{}}}",
-                us(s.end_ns)
-            ));
+            let id = format!("{pid}.{}.{i}", s.trace);
+            line(span("b", s.start_ns, None, Some(id.clone()), None));
+            line(span("e", s.end_ns, None, Some(id), None));
             continue;
         }
         let args = if s.status.is_empty() {
-            format!("{{\"in\":{}}}", q(&s.within))
+            Args::Within { within: &s.within }
         } else {
-            format!("{{\"status\":{}}}", q(s.status))
+            Args::Status { status: s.status }
         };
-        line(format!(
-            "{{\"pid\":{pid},\"tid\":{tid},\"ph\":\"X\",\"name\":{name},\"cat\":{cat},\"ts\":{ts},\"dur\":{},\"args\":{args}}}",
-            us(s.end_ns.saturating_sub(s.start_ns))
-        ));
+        let dur = Micros(s.end_ns.saturating_sub(s.start_ns));
+        line(span("X", s.start_ns, Some(dur), None, Some(args)));
     }
     out
 }
@@ -267,8 +345,75 @@ mod tests {
 
     #[test]
     fn times_are_microseconds_with_nanosecond_digits() {
+        let us = |ns| serde_json::to_string(&Micros(ns)).unwrap();
         assert_eq!(us(0), "0.000");
         assert_eq!(us(1_234_567), "1234.567");
         assert_eq!(us(5), "0.005");
+        assert_eq!(us(u64::MAX), "18446744073709551.615");
+    }
+
+    #[test]
+    fn event_lines_keep_their_format_byte_for_byte() {
+        use dssim_components::trace::SpanRecord;
+        use dssim_components::{ModelConfig, RunOptions};
+        use dssim_engine::SimTime;
+        let spec = RunSpec {
+            run: 7,
+            point: 3,
+            replication: 1,
+            seed: 42,
+            swept: vec!["0.5".into(), "a\"b".into()],
+            model: ModelConfig::default(),
+            opts: RunOptions {
+                seed: 42,
+                duration: SimTime::from_secs(1),
+                warmup: SimTime::ZERO,
+                timeseries: None,
+                trace: 1,
+                trace_sample: Default::default(),
+            },
+        };
+        let span =
+            |name: &str, cat, within: &str, status, replication, start_ns, end_ns| SpanRecord {
+                trace: 2,
+                name: name.into(),
+                cat,
+                within: within.into(),
+                status,
+                replication,
+                level: 0,
+                start_ns,
+                end_ns,
+            };
+        let t = RunTrace {
+            requests: vec![(2, "#2 write key 5 from users".into())],
+            spans: vec![
+                span("app.0", "service", "", "ok", false, 1_000, 2_500_001),
+                span("queue", "service", "app.0", "", false, 1_000, 1_000),
+                span(
+                    "replicate to db.replica.0",
+                    "replication",
+                    "",
+                    "",
+                    true,
+                    5,
+                    123_456_789_000,
+                ),
+            ],
+        };
+        // The lines the hand-written format! code wrote before the serde types.
+        let expected = [
+            r#"{"pid":7,"ph":"M","name":"process_name","args":{"name":"run 7 (point 3, replication 1, seed 42; 0.5, a\"b)"}},"#,
+            r#"{"pid":7,"ph":"M","name":"process_sort_index","args":{"sort_index":7}},"#,
+            r##"{"pid":7,"tid":2,"ph":"M","name":"thread_name","args":{"name":"#2 write key 5 from users"}},"##,
+            r#"{"pid":7,"tid":2,"ph":"M","name":"thread_sort_index","args":{"sort_index":2}},"#,
+            r#"{"pid":7,"tid":2,"ph":"X","name":"app.0","cat":"service","ts":1.000,"dur":2499.001,"args":{"status":"ok"}},"#,
+            r#"{"pid":7,"tid":2,"ph":"X","name":"queue","cat":"service","ts":1.000,"dur":0.000,"args":{"in":"app.0"}},"#,
+            r#"{"pid":7,"tid":2,"ph":"b","name":"replicate to db.replica.0","cat":"replication","id":"7.2.2","ts":0.005},"#,
+            r#"{"pid":7,"tid":2,"ph":"e","name":"replicate to db.replica.0","cat":"replication","id":"7.2.2","ts":123456789.000},"#,
+        ];
+        let text = events(&spec, &t);
+        assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+        assert!(text.ends_with(",\n"));
     }
 }
