@@ -392,8 +392,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn messages_travel_with_latency_and_cancelled_timers_never_fire() {
+    /// A builder holding two pingers, "a" and "b", each the other's peer.
+    fn ping_pair() -> (SimulationBuilder<Pinger>, ActorId, ActorId) {
         let mut b = Simulation::builder(1, 0);
         let a = b.reserve("a");
         let peer = b.add(
@@ -403,8 +403,14 @@ mod tests {
                 got: vec![],
             },
         );
-        b.fill(a, Pinger { peer, got: vec![] })
-            .network(Network::new(1, Some(crate::Dist::Const(10.0)), 0.0))
+        b.fill(a, Pinger { peer, got: vec![] });
+        (b, a, peer)
+    }
+
+    #[test]
+    fn messages_travel_with_latency_and_cancelled_timers_never_fire() {
+        let (mut b, a, _) = ping_pair();
+        b.network(Network::new(1, Some(crate::Dist::Const(10.0)), 0.0))
             .schedule(SimTime(0), a, 0);
         let mut sim = b.build();
         sim.run_until(SimTime(10_000));
@@ -415,17 +421,8 @@ mod tests {
 
     #[test]
     fn the_builder_places_actors_and_applies_partitions() {
-        let mut b = Simulation::builder(1, 0);
-        let a = b.reserve("a");
-        let peer = b.add(
-            "b",
-            Pinger {
-                peer: a,
-                got: vec![],
-            },
-        );
-        b.fill(a, Pinger { peer, got: vec![] })
-            .network(Network::new(2, Some(crate::Dist::Const(10.0)), 0.0))
+        let (mut b, a, peer) = ping_pair();
+        b.network(Network::new(2, Some(crate::Dist::Const(10.0)), 0.0))
             .place(peer, 1)
             .partition(Partition::new(SimTime(15), SimTime(25), &[a], &[peer]))
             .schedule(SimTime(0), a, 0);
