@@ -85,15 +85,8 @@ pub(crate) struct RunArgs {
     /// Output folder [default: results/<experiment name>].
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
-    /// Parallel runs [default: all cores].
-    #[arg(long)]
-    pub(crate) jobs: Option<usize>,
-    /// Experiment seed (overrides the file's `seed`).
-    #[arg(long)]
-    pub(crate) seed: Option<u64>,
-    /// Override a model path or experiment key: PATH=VALUE (repeatable).
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub(crate) set: Vec<String>,
+    #[command(flatten)]
+    pub(crate) sweep: SweepArgs,
     /// Run only shard K of N (K/N, 0-based): runs whose id mod N is K.
     #[arg(long, value_name = "K/N")]
     pub(crate) shard: Option<String>,
@@ -211,15 +204,8 @@ pub(crate) struct CapacityArgs {
     /// Output folder for capacity.csv [default: results/<experiment name>-capacity].
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
-    /// Parallel runs [default: all cores].
-    #[arg(long)]
-    pub(crate) jobs: Option<usize>,
-    /// Experiment seed (overrides the file's `seed`).
-    #[arg(long)]
-    pub(crate) seed: Option<u64>,
-    /// Override a model path or experiment key: PATH=VALUE (repeatable).
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub(crate) set: Vec<String>,
+    #[command(flatten)]
+    pub(crate) sweep: SweepArgs,
 }
 
 /// `dssim serve [FILE] [--port 8080] [--host 127.0.0.1]`.
@@ -233,6 +219,20 @@ pub(crate) struct ServeArgs {
     /// Address to bind; only this machine can connect by default.
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) host: std::net::IpAddr,
+}
+
+/// How a sweep runs and what it overrides (`run` and `capacity`).
+#[derive(clap::Args, Debug)]
+pub(crate) struct SweepArgs {
+    /// Parallel runs [default: all cores].
+    #[arg(long)]
+    pub(crate) jobs: Option<usize>,
+    /// Experiment seed (overrides the file's `seed`).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Override a model path or experiment key: PATH=VALUE (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub(crate) set: Vec<String>,
 }
 
 /// Limits on one run, on a whole sweep and on input files (`run` and `check`).

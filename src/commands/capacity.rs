@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use dssim_lab::LabError;
 
 use super::{jobs_or_cores, load};
-use crate::args::{CapacityArgs, FindArg};
+use crate::args::{CapacityArgs, FindArg, SweepArgs};
 
 /// Searches, printing one line per probe, then the verdict; writes capacity.csv.
 pub(crate) fn execute(args: CapacityArgs) -> Result<u8, LabError> {
@@ -21,9 +21,7 @@ pub(crate) fn execute(args: CapacityArgs) -> Result<u8, LabError> {
         find,
         zones,
         out,
-        jobs,
-        seed,
-        set,
+        sweep: SweepArgs { jobs, seed, set },
     } = args;
     capacity(
         &file,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use dssim_lab::{LabError, RunSettings};
 
 use super::{jobs_or_cores, limits, load, parse_shard};
-use crate::args::{Format, RunArgs};
+use crate::args::{Format, RunArgs, SweepArgs};
 use crate::{progress, shell, summary};
 
 /// Runs the experiment's plan into its output folder; 130 when interrupted.
@@ -16,9 +16,7 @@ pub(crate) fn execute(args: RunArgs) -> Result<u8, LabError> {
     let RunArgs {
         file,
         out,
-        jobs,
-        seed,
-        set,
+        sweep: SweepArgs { jobs, seed, set },
         shard,
         resume,
         overwrite,

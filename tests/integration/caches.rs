@@ -14,7 +14,7 @@ use dssim_components::node::Msg;
 use dssim_components::{ModelConfig, RunOptions, RunReport};
 use dssim_engine::parse_duration;
 
-use crate::support::model;
+use crate::support::{mean_se, model};
 
 fn opts(seed: u64, duration: &str, warmup: &str) -> RunOptions {
     RunOptions {
@@ -36,6 +36,18 @@ fn run_with(m: &ModelConfig, o: &RunOptions, inject: &[(&str, &str, Msg)]) -> Ru
     w.run().expect("conservation holds")
 }
 
+/// One run in which the cache "redis" dies at `from` and recovers at `until`.
+fn run_with_outage(m: &ModelConfig, o: &RunOptions, from: &str, until: &str) -> RunReport {
+    run_with(
+        m,
+        o,
+        &[
+            (from, "redis", Msg::Fault(FaultAction::Kill)),
+            (until, "redis", Msg::Fault(FaultAction::Recover)),
+        ],
+    )
+}
+
 fn run(m: &ModelConfig, seed: u64, duration: &str, warmup: &str) -> RunReport {
     run_with(m, &opts(seed, duration, warmup), &[])
 }
@@ -45,14 +57,6 @@ fn row<'a>(r: &'a RunReport, name: &str) -> &'a dssim_components::ComponentRow {
         .iter()
         .find(|c| c.component == name)
         .unwrap_or_else(|| panic!("no components.csv row {name}"))
-}
-
-/// Mean and standard error of replicated figures.
-fn mean_se(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-    (m, (var / n).sqrt())
 }
 
 fn check(what: &str, xs: &[f64], theory: f64, approx: f64) {
@@ -337,14 +341,7 @@ fn write_behind(policy: &str) -> RunReport {
         flush_interval = "1s"
         "#
     ));
-    run_with(
-        &m,
-        &opts(11, "10s", "1s"),
-        &[
-            ("5.5s", "redis", Msg::Fault(FaultAction::Kill)),
-            ("6s", "redis", Msg::Fault(FaultAction::Recover)),
-        ],
-    )
+    run_with_outage(&m, &opts(11, "10s", "1s"), "5.5s", "6s")
 }
 
 #[test]
@@ -491,14 +488,7 @@ fn local_caches_are_one_per_instance() {
 #[test]
 fn a_dead_cache_fails_requests_and_recovers() {
     let m = app_cache("lru", "");
-    let r = run_with(
-        &m,
-        &opts(3, "6s", "1s"),
-        &[
-            ("2s", "redis", Msg::Fault(FaultAction::Kill)),
-            ("3s", "redis", Msg::Fault(FaultAction::Recover)),
-        ],
-    );
+    let r = run_with_outage(&m, &opts(3, "6s", "1s"), "2s", "3s");
     let errors = r.metric("errors").unwrap();
     // One second of 2000/s fails.
     assert!((errors - 2000.0).abs() < 5.0 * 2000f64.sqrt(), "{errors}");
@@ -536,14 +526,7 @@ fn a_dead_cache_falls_back_to_its_origin_when_configured() {
             fallback = "{f}"
             "#
         ));
-        run_with(
-            &m,
-            &opts(5, "6s", "1s"),
-            &[
-                ("2s", "redis", Msg::Fault(FaultAction::Kill)),
-                ("3s", "redis", Msg::Fault(FaultAction::Recover)),
-            ],
-        )
+        run_with_outage(&m, &opts(5, "6s", "1s"), "2s", "3s")
     };
     let (err, orig) = (fallback("error"), fallback("origin"));
     let errors = err.metric("errors").unwrap();
@@ -699,14 +682,7 @@ fn conservation_holds_through_loss_partitions_timeouts_and_crashes() {
             until = "1.5s"
             "#
         ));
-        let r = run_with(
-            &m,
-            &opts(5, "4s", "0.5s"),
-            &[
-                ("2.5s", "redis", Msg::Fault(FaultAction::Kill)),
-                ("2.7s", "redis", Msg::Fault(FaultAction::Recover)),
-            ],
-        );
+        let r = run_with_outage(&m, &opts(5, "4s", "0.5s"), "2.5s", "2.7s");
         let n = |k: &str| r.metric(k).unwrap();
         println!(
             "{stampede}/{policy}: requests {} ok {} errors {} timeouts {} shed {} dropped {}",

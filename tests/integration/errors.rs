@@ -43,6 +43,13 @@ fn assert_input_error(o: &Output, needles: &[&str]) -> String {
     err
 }
 
+/// Checks GOOD with `from` replaced by `to`, written to `name` in `dir`: an input error
+/// whose message holds every needle. Returns the message.
+fn check_edited(dir: &Path, name: &str, from: &str, to: &str, needles: &[&str]) -> String {
+    let f = write(dir, name, &GOOD.replace(from, to));
+    assert_input_error(&check(&f, &[]), needles)
+}
+
 #[test]
 fn the_valid_file_checks_ok() {
     let dir = tmp_dir("good");
@@ -72,32 +79,37 @@ fn a_misspelled_key_gives_its_position_and_a_suggestion() {
 #[test]
 fn a_misspelled_experiment_key_and_enum_value_give_suggestions() {
     let dir = tmp_dir("keys");
-    let f = write(&dir, "a.toml", &GOOD.replace("seed = 1", "sead = 1"));
-    assert_input_error(&check(&f, &[]), &[":3:1", "did you mean `seed`"]);
-    let f = write(
+    check_edited(
+        &dir,
+        "a.toml",
+        "seed = 1",
+        "sead = 1",
+        &[":3:1", "did you mean `seed`"],
+    );
+    check_edited(
         &dir,
         "b.toml",
-        &GOOD.replace("rate = 5", "rate = 5\narrival = \"poison\""),
+        "rate = 5",
+        "rate = 5\narrival = \"poison\"",
+        &[":10:11", "did you mean `poisson`"],
     );
-    assert_input_error(&check(&f, &[]), &[":10:11", "did you mean `poisson`"]);
-    let f = write(
+    check_edited(
         &dir,
         "c.toml",
-        &GOOD.replace("\"exp(1ms)\"", "\"expo(1ms)\""),
+        "\"exp(1ms)\"",
+        "\"expo(1ms)\"",
+        &[":13:16", "did you mean \"exp\""],
     );
-    assert_input_error(&check(&f, &[]), &[":13:16", "did you mean \"exp\""]);
 }
 
 #[test]
 fn an_unknown_target_names_the_closest_component() {
     let dir = tmp_dir("target");
-    let f = write(
+    let err = check_edited(
         &dir,
         "bad.toml",
-        &GOOD.replace("target = \"server\"", "target = \"sever\""),
-    );
-    let err = assert_input_error(
-        &check(&f, &[]),
+        "target = \"server\"",
+        "target = \"sever\"",
         &[":8:10", "\"sever\"", "did you mean \"server\""],
     );
     // The hint is the suggestion alone, not the rest of the message.
@@ -110,16 +122,21 @@ fn an_unknown_target_names_the_closest_component() {
 #[test]
 fn a_bad_duration_is_pointed_at() {
     let dir = tmp_dir("dur");
-    let f = write(&dir, "bad.toml", &GOOD.replace("\"2s\"", "\"2 parsecs\""));
-    assert_input_error(&check(&f, &[]), &[":2:12", "unit"]);
-    let f = write(&dir, "neg.toml", &GOOD.replace("\"2s\"", "\"-2s\""));
-    assert_input_error(&check(&f, &[]), &[":2:12"]);
-    let f = write(
+    check_edited(
+        &dir,
+        "bad.toml",
+        "\"2s\"",
+        "\"2 parsecs\"",
+        &[":2:12", "unit"],
+    );
+    check_edited(&dir, "neg.toml", "\"2s\"", "\"-2s\"", &[":2:12"]);
+    check_edited(
         &dir,
         "warm.toml",
-        &GOOD.replace("seed = 1", "seed = 1\nwarmup = \"5s\""),
+        "seed = 1",
+        "seed = 1\nwarmup = \"5s\"",
+        &[":4:10", "warmup"],
     );
-    assert_input_error(&check(&f, &[]), &[":4:10", "warmup"]);
     // Text before the error with multi-byte characters: the excerpt's header points at the
     // same line and column as the message.
     let f = write(
@@ -192,14 +209,20 @@ fn json_files_load_with_the_same_schema_and_errors() {
 #[test]
 fn invalid_toml_syntax_gives_line_and_column() {
     let dir = tmp_dir("syntax");
-    let f = write(&dir, "bad.toml", &GOOD.replace("rate = 5", "rate = 5 ="));
-    assert_input_error(&check(&f, &[]), &["bad.toml:9:10"]);
-    let f = write(
+    check_edited(
+        &dir,
+        "bad.toml",
+        "rate = 5",
+        "rate = 5 =",
+        &["bad.toml:9:10"],
+    );
+    check_edited(
         &dir,
         "unclosed.toml",
-        &GOOD.replace("\"exp(1ms)\"", "\"exp(1ms)"),
+        "\"exp(1ms)\"",
+        "\"exp(1ms)",
+        &["unclosed.toml:13:"],
     );
-    assert_input_error(&check(&f, &[]), &["unclosed.toml:13:"]);
 }
 
 /// A battery of bad values: each must be refused with exit code 2, a message, no panic,

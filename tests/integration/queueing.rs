@@ -12,22 +12,11 @@
 use dssim_engine::SimTime;
 
 use crate::support::{
-    assert_theory, component, metric, model, replicate, Estimate, Plan, HDR_RESOLUTION,
+    assert_theory, component, erlang_c, metric, model, replicate, Estimate, Plan, HDR_RESOLUTION,
 };
 
 /// Replications per check (see `support::SIGMAS` for why 20).
 const R: u64 = 20;
-
-/// Erlang's C formula: the probability that an arrival waits in M/M/c with offered load
-/// `a = λ/μ` Erlangs, via the stable recursion B_k = a·B_{k−1} / (k + a·B_{k−1}).
-fn erlang_c(c: u32, a: f64) -> f64 {
-    let mut b = 1.0;
-    for k in 1..=c {
-        b = a * b / (f64::from(k) + a * b);
-    }
-    let rho = a / f64::from(c);
-    b / (1.0 - rho * (1.0 - b))
-}
 
 /// The `q`-quantile of a continuous, decreasing tail function `tail(t) = P(T > t)`, by
 /// bisection on `[0, hi]`.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{dssim, run_ok, snapshot, tmp_dir, write};
+use crate::support::{reference_run, run_ok, snapshot, tmp_dir};
 
 const EXPERIMENT: &str = r#"
 name = "res"
@@ -34,30 +34,13 @@ service_time = "exp(2ms)"
 "#;
 
 fn resume(file: &Path, out: &Path) -> String {
-    let o = dssim(&[
-        "run",
-        file.to_str().expect("utf-8"),
-        "--out",
-        out.to_str().expect("utf-8"),
-        "--resume",
-        "--jobs",
-        "2",
-    ]);
-    assert!(
-        o.status.success(),
-        "resume failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).to_string()
+    run_ok(file, out, &["--resume", "--jobs", "2"])
 }
 
 #[test]
 fn resuming_a_finished_folder_runs_nothing_and_changes_nothing() {
     let dir = tmp_dir("resume-done");
-    let file = write(&dir, "res.toml", EXPERIMENT);
-    let out = dir.join("out");
-    run_ok(&file, &out, &["--jobs", "2"]);
-    let before = snapshot(&out);
+    let (file, out, before) = reference_run(&dir, "res.toml", EXPERIMENT, &["--jobs", "2"]);
     let said = resume(&file, &out);
     assert!(
         said.contains(" 0 runs written") && said.contains("6 already recorded"),
@@ -70,10 +53,7 @@ fn resuming_a_finished_folder_runs_nothing_and_changes_nothing() {
 #[test]
 fn resuming_after_a_crash_mid_write_completes_to_identical_files() {
     let dir = tmp_dir("resume-crash");
-    let file = write(&dir, "res.toml", EXPERIMENT);
-    let full = dir.join("full");
-    run_ok(&file, &full, &["--jobs", "1"]);
-    let want = snapshot(&full);
+    let (file, _, want) = reference_run(&dir, "res.toml", EXPERIMENT, &["--jobs", "1"]);
 
     // A crash while run 3's row was being written: runs.csv holds runs 0-2 and half a line;
     // the other files hold rows of later runs (written before runs.csv) and a torn line.

@@ -127,6 +127,19 @@ fn scripted(kill_ms: u64) -> Demo {
 /// Kill, load, cut, heal and recover at set simulated times; the export run by the CLI
 /// gives the demo's runs.csv byte for byte and its time series row for row. The same
 /// actions at the same times give the same results; another time gives others.
+/// Runs an exported demo with `dssim run`: its runs.csv must equal the demo's `result` and
+/// its timeseries.csv hold `rows` rows, which it returns.
+fn run_export(tag: &str, text: &str, result: &str, rows: usize) -> Vec<crate::support::Row> {
+    let dir = tmp_dir(tag);
+    let file = write(&dir, "demo.toml", text);
+    run_ok(&file, &dir.join("out"), &["--jobs", "1"]);
+    let cli = std::fs::read_to_string(dir.join("out/runs.csv")).expect("runs.csv");
+    assert_eq!(cli, result, "runs.csv of the export = the demo's");
+    let ts = read_csv(&dir.join("out/timeseries.csv"));
+    assert_eq!(ts.len(), rows);
+    ts
+}
+
 #[test]
 fn a_demo_exported_reproduces_with_dssim_run() {
     let mut d = scripted(8_000);
@@ -154,13 +167,12 @@ fn a_demo_exported_reproduces_with_dssim_run() {
         "the kill shows as errors: {errors_after}"
     );
 
-    let dir = tmp_dir("serve-export");
-    let file = write(&dir, "demo.toml", &d.export().expect("export"));
-    run_ok(&file, &dir.join("out"), &["--jobs", "1"]);
-    let cli = std::fs::read_to_string(dir.join("out/runs.csv")).expect("runs.csv");
-    assert_eq!(cli, result, "runs.csv of the export = the demo's");
-    let ts = read_csv(&dir.join("out/timeseries.csv"));
-    assert_eq!(ts.len(), rows.len());
+    let ts = run_export(
+        "serve-export",
+        &d.export().expect("export"),
+        &result,
+        rows.len(),
+    );
     for (csv, r) in ts.iter().zip(&rows) {
         assert_eq!(csv["errors"], r.errors.to_string());
         assert_eq!(csv["rps"], fmt_f64(r.rps));
@@ -281,13 +293,7 @@ fn changed_settings_export_as_changes_and_reproduce() {
 
     let text = d.export().expect("export");
     assert_eq!(text.matches("[[model.changes]]").count(), 5, "{text}");
-    let dir = tmp_dir("serve-settings-export");
-    let file = write(&dir, "demo.toml", &text);
-    run_ok(&file, &dir.join("out"), &["--jobs", "1"]);
-    let cli = std::fs::read_to_string(dir.join("out/runs.csv")).expect("runs.csv");
-    assert_eq!(cli, result, "runs.csv of the export = the demo's");
-    let ts = read_csv(&dir.join("out/timeseries.csv"));
-    assert_eq!(ts.len(), rows.len());
+    let ts = run_export("serve-settings-export", &text, &result, rows.len());
     for (csv, r) in ts.iter().zip(&rows) {
         assert_eq!(csv["instances"], fmt_f64(r.instances));
         assert_eq!(csv["queue_len"], fmt_f64(r.queue_len));

@@ -128,6 +128,21 @@ impl Estimate {
     }
 }
 
+/// Erlang C: the probability that an arrival waits in M/M/c with offered load `a` = λ/μ
+/// Erlangs (1 at and past saturation), through the stable Erlang B recursion
+/// B_k = a·B_{k−1} / (k + a·B_{k−1}).
+pub fn erlang_c(c: u32, a: f64) -> f64 {
+    let rho = a / f64::from(c);
+    if rho >= 1.0 {
+        return 1.0;
+    }
+    let mut b = 1.0;
+    for k in 1..=c {
+        b = a * b / (f64::from(k) + a * b);
+    }
+    b / (1.0 - rho * (1.0 - b))
+}
+
 /// Sample mean and the standard error of the mean (sample sd / sqrt(n)).
 pub fn mean_se(xs: &[f64]) -> (f64, f64) {
     let e = Estimate::of(xs);
@@ -194,6 +209,22 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// Writes `text` to `dir/name` and runs it into `dir/full` with `extra` arguments: the
+/// file, the folder and the [`snapshot`] of its results (what a damaged folder must come
+/// back to).
+pub fn reference_run(
+    dir: &Path,
+    name: &str,
+    text: &str,
+    extra: &[&str],
+) -> (PathBuf, PathBuf, Vec<(String, Vec<u8>)>) {
+    let file = write(dir, name, text);
+    let full = dir.join("full");
+    run_ok(&file, &full, extra);
+    let want = snapshot(&full);
+    (file, full, want)
+}
+
 /// The `dssim` binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dssim")
@@ -245,8 +276,9 @@ pub fn dssim_ok(cwd: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Runs `dssim run FILE --out OUT EXTRA...` and panics with its stderr unless it exits 0.
-pub fn run_ok(file: &Path, out: &Path, extra: &[&str]) {
+/// Runs `dssim run FILE --out OUT EXTRA...`, panics with its stderr unless it exits 0, and
+/// returns its stdout.
+pub fn run_ok(file: &Path, out: &Path, extra: &[&str]) -> String {
     let mut args = vec![
         "run",
         file.to_str().expect("utf-8 path"),
@@ -261,6 +293,7 @@ pub fn run_ok(file: &Path, out: &Path, extra: &[&str]) {
         o.status.code(),
         String::from_utf8_lossy(&o.stderr)
     );
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Runs `dssim ARGS` like [`dssim`], but kills it and fails the test if it has not exited

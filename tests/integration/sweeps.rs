@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{dssim, tmp_dir};
+use crate::support::{dssim, erlang_c, tmp_dir};
 
 const CSVS: &[&str] = &[
     "runs.csv",
@@ -394,20 +394,6 @@ fn resume_repairs_files_cut_anywhere() {
     let _ = fs::remove_dir_all(&d);
 }
 
-/// Erlang C: the probability that an arrival waits in M/M/c with offered load `a` = λ/μ.
-fn erlang_c(c: u32, a: f64) -> f64 {
-    let rho = a / f64::from(c);
-    if rho >= 1.0 {
-        return 1.0;
-    }
-    // Erlang B by recursion, then C from B.
-    let mut b = 1.0;
-    for k in 1..=c {
-        b = a * b / (f64::from(k) + a * b);
-    }
-    b / (1.0 - rho * (1.0 - b))
-}
-
 /// Mean time in system (ms) of M/M/c: Wq + 1/μ with Wq = C(c, a) / (cμ − λ).
 fn mmc_sojourn_ms(c: u32, lambda: f64, mu: f64) -> f64 {
     let cap = f64::from(c) * mu;
@@ -499,18 +485,23 @@ fn capacity_matches_erlang_c_on_mm2() {
     };
     let exp = mmc_experiment(&d, c, 100.0, duration);
     let out = d.join("out");
-    let stdout = ok(&[
-        "capacity",
-        s(&exp),
-        "--slo",
-        "latency_mean_ms<30",
-        "--vary",
-        "clients.users.rate",
-        "--replications",
-        "5",
-        "--out",
-        s(&out),
-    ]);
+    // The search, into `out`, with `extra` arguments.
+    let search = |out: &Path, extra: &[&str]| {
+        let args = [
+            "capacity",
+            s(&exp),
+            "--slo",
+            "latency_mean_ms<30",
+            "--vary",
+            "clients.users.rate",
+            "--replications",
+            "5",
+            "--out",
+            s(out),
+        ];
+        ok(&[&args[..], extra].concat())
+    };
+    let stdout = search(&out, &[]);
     let ps = probes(&out);
     // The final bracket: the highest passing probe and the lowest failing one above it.
     let a = ps
@@ -559,20 +550,7 @@ fn capacity_matches_erlang_c_on_mm2() {
     assert!(l <= exact && exact <= u, "95% CI [{l}, {u}] misses {exact}");
     // Deterministic: the same search gives the same file, whatever --jobs.
     let out1 = d.join("out1");
-    let _ = ok(&[
-        "capacity",
-        s(&exp),
-        "--slo",
-        "latency_mean_ms<30",
-        "--vary",
-        "clients.users.rate",
-        "--replications",
-        "5",
-        "--out",
-        s(&out1),
-        "--jobs",
-        "1",
-    ]);
+    let _ = search(&out1, &["--jobs", "1"]);
     assert_eq!(
         fs::read(out.join("capacity.csv")).expect("csv"),
         fs::read(out1.join("capacity.csv")).expect("csv")

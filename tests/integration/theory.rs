@@ -10,7 +10,7 @@
 //! Latency means come from HDR histograms with 3 significant digits: a relative
 //! quantization error of at most 0.05%, far below every tolerance here.
 
-use crate::support::{assert_agrees, num, read_csv, run_ok, tmp_dir, write};
+use crate::support::{assert_agrees, erlang_c, num, read_csv, run_ok, tmp_dir, write};
 
 /// An experiment with an inline single-service model.
 fn experiment(head: &str, client: &str, service: &str) -> String {
@@ -75,17 +75,6 @@ fn mm1_mean_and_p99_sojourn() {
         1000.0 * 2f64.ln() / gap,
         0.05,
     );
-}
-
-/// Erlang C: the probability that an arrival waits in M/M/c with offered load `a` Erlangs,
-/// through the Erlang B recursion B_k = a B_{k-1} / (k + a B_{k-1}).
-fn erlang_c(c: u32, a: f64) -> f64 {
-    let mut b = 1.0;
-    for k in 1..=c {
-        b = a * b / (f64::from(k) + a * b);
-    }
-    let rho = a / f64::from(c);
-    b / (1.0 - rho * (1.0 - b))
 }
 
 /// The formula itself against the check value of validation.md: A = 10 Erl, c = 14,

@@ -10,7 +10,9 @@ use dssim_components::model::RunCap;
 use dssim_components::{RunError, RunOptions};
 use dssim_engine::SimTime;
 
-use crate::support::{dssim, dssim_within, read_csv, run_ok, snapshot, tmp_dir, write};
+use crate::support::{
+    dssim, dssim_within, read_csv, reference_run, run_ok, snapshot, tmp_dir, write,
+};
 
 const SWEEP: &str = r#"
 name = "trust"
@@ -148,11 +150,7 @@ fn a_folder_of_another_plan_is_refused_unless_overwrite_or_a_matching_resume() {
 #[test]
 fn resume_checks_every_file_and_reruns_what_is_missing_or_torn() {
     let dir = tmp_dir("resume-verify");
-    let file = write(&dir, "s.toml", SWEEP);
-    let full = dir.join("full");
-    run_ok(&file, &full, &["--jobs", "2"]);
-    let want = snapshot(&full);
-    let f = file.to_str().unwrap();
+    let (file, _, want) = reference_run(&dir, "s.toml", SWEEP, &["--jobs", "2"]);
     // A deleted file: every run again. A torn row (a field short) in the middle of
     // components.csv: that run again. A lost trace: every run again.
     for damage in ["latency.csv", "components.csv", "trace.json"] {
@@ -168,9 +166,7 @@ fn resume_checks_every_file_and_reruns_what_is_missing_or_torn() {
         } else {
             std::fs::remove_file(&path).unwrap();
         }
-        let r = dssim(&["run", f, "--out", cut.to_str().unwrap(), "--resume"]);
-        assert!(r.status.success(), "{damage}: {}", err(&r));
-        let said = out(&r);
+        let said = run_ok(&file, &cut, &["--resume"]);
         assert!(
             !said.contains(" 0 runs written"),
             "{damage}: resume trusted runs.csv: {said}"
@@ -185,11 +181,7 @@ fn resume_checks_every_file_and_reruns_what_is_missing_or_torn() {
 #[test]
 fn resume_reruns_runs_whose_rows_a_truncated_file_lost() {
     let dir = tmp_dir("resume-truncated");
-    let file = write(&dir, "s.toml", SWEEP);
-    let full = dir.join("full");
-    run_ok(&file, &full, &["--jobs", "2"]);
-    let want = snapshot(&full);
-    let f = file.to_str().unwrap();
+    let (file, _, want) = reference_run(&dir, "s.toml", SWEEP, &["--jobs", "2"]);
     // Each file cut to its header (every run lost its rows), or its last line removed
     // (the last run lost one row): resume re-runs exactly the runs concerned.
     let cuts: [(&str, usize, &str); 8] = [
@@ -216,19 +208,14 @@ fn resume_reruns_runs_whose_rows_a_truncated_file_lost() {
             lines[..*keep].concat()
         };
         std::fs::write(&path, kept).unwrap();
-        let r = dssim(&["run", f, "--out", cut.to_str().unwrap(), "--resume"]);
-        assert!(r.status.success(), "{name}: {}", err(&r));
-        assert!(
-            out(&r).contains(said_want),
-            "{name} cut to {keep}: {}",
-            out(&r)
-        );
+        let said = run_ok(&file, &cut, &["--resume"]);
+        assert!(said.contains(said_want), "{name} cut to {keep}: {said}");
         for ((n, w), (_, g)) in want.iter().zip(snapshot(&cut)) {
             assert!(*w == g, "{name} cut: {n} differs after resume");
         }
         // Complete again: a second resume runs nothing.
-        let r = dssim(&["run", f, "--out", cut.to_str().unwrap(), "--resume"]);
-        assert!(out(&r).contains(" 0 runs written"), "{name}: {}", out(&r));
+        let said = run_ok(&file, &cut, &["--resume"]);
+        assert!(said.contains(" 0 runs written"), "{name}: {said}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,51 +3,106 @@
 //! same text (the manifest records every run's fully expanded configuration).
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use dssim_engine::{parse_duration, Dist, SimTime};
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+
+/// A value written as text in model files. One visitor ([`TextVisitor`]) deserializes every
+/// such type, with the type's own messages, and serializes it back to the same text.
+trait TextValue: Sized {
+    /// What the value looks like, for serde's "invalid type" messages.
+    const EXPECTING: &'static str;
+    /// The value from its text.
+    fn parse(text: &str) -> Result<Self, String>;
+    /// A bare integer: `None` where the type takes none (serde's "invalid type" message).
+    fn from_i64(_v: i64) -> Option<Result<Self, String>> {
+        None
+    }
+    /// A bare unsigned integer; by default as [`TextValue::from_i64`] (clamped).
+    fn from_u64(v: u64) -> Option<Result<Self, String>> {
+        Self::from_i64(v.min(i64::MAX as u64) as i64)
+    }
+    /// A bare float: `None` where the type takes none.
+    fn from_f64(_v: f64) -> Option<Result<Self, String>> {
+        None
+    }
+    /// The text it serializes to.
+    fn to_text(&self) -> String;
+}
+
+struct TextVisitor<T>(PhantomData<T>);
+
+impl<T: TextValue> Visitor<'_> for TextVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::parse(v).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        match T::from_i64(v) {
+            Some(r) => r.map_err(E::custom),
+            None => Err(E::invalid_type(Unexpected::Signed(v), &self)),
+        }
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        match T::from_u64(v) {
+            Some(r) => r.map_err(E::custom),
+            None => Err(E::invalid_type(Unexpected::Unsigned(v), &self)),
+        }
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        match T::from_f64(v) {
+            Some(r) => r.map_err(E::custom),
+            None => Err(E::invalid_type(Unexpected::Float(v), &self)),
+        }
+    }
+}
+
+/// `Deserialize` and `Serialize` through [`TextValue`].
+macro_rules! text_value {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(TextVisitor(PhantomData))
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_text())
+            }
+        }
+    )*};
+}
 
 /// A duration such as `"5ms"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Dur(pub SimTime);
 
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Dur;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration string such as \"5ms\", \"2s\" or \"10m\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
-                parse_duration(v).map(Dur).map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
-                if v == 0 {
-                    Ok(Dur(SimTime::ZERO))
-                } else {
-                    Err(E::custom(format!(
-                        "a duration needs a unit: write \"{v}ms\" or \"{v}s\", not {v}"
-                    )))
-                }
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
-                self.visit_i64(v.min(i64::MAX as u64) as i64)
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
-                Err(E::custom(format!(
-                    "a duration needs a unit: write \"{v}ms\" or \"{v}s\", not {v}"
-                )))
-            }
-        }
-        d.deserialize_any(V)
+impl TextValue for Dur {
+    const EXPECTING: &'static str = "a duration string such as \"5ms\", \"2s\" or \"10m\"";
+    fn parse(text: &str) -> Result<Self, String> {
+        parse_duration(text).map(Dur).map_err(|e| e.to_string())
     }
-}
-
-impl Serialize for Dur {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0.to_string())
+    fn from_i64(v: i64) -> Option<Result<Self, String>> {
+        Some(if v == 0 {
+            Ok(Dur(SimTime::ZERO))
+        } else {
+            Err(format!(
+                "a duration needs a unit: write \"{v}ms\" or \"{v}s\", not {v}"
+            ))
+        })
+    }
+    fn from_f64(v: f64) -> Option<Result<Self, String>> {
+        Some(Err(format!(
+            "a duration needs a unit: write \"{v}ms\" or \"{v}s\", not {v}"
+        )))
+    }
+    fn to_text(&self) -> String {
+        self.0.to_string()
     }
 }
 
@@ -70,40 +125,24 @@ fn with_hint(e: dssim_engine::DistError) -> String {
     )
 }
 
-impl<'de> Deserialize<'de> for DistSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = DistSpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a distribution such as \"exp(5ms)\" or a duration such as \"5ms\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<DistSpec, E> {
-                Dist::parse(v)
-                    .map(DistSpec)
-                    .map_err(|e| E::custom(with_hint(e)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DistSpec, E> {
-                Err(E::custom(format!(
-                    "a distribution needs units: write \"exp({v}ms)\" or \"{v}ms\", not {v}"
-                )))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DistSpec, E> {
-                self.visit_i64(v.min(i64::MAX as u64) as i64)
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DistSpec, E> {
-                Err(E::custom(format!(
-                    "a distribution needs units: write \"exp({v}ms)\" or \"{v}ms\", not {v}"
-                )))
-            }
-        }
-        d.deserialize_any(V)
+impl TextValue for DistSpec {
+    const EXPECTING: &'static str =
+        "a distribution such as \"exp(5ms)\" or a duration such as \"5ms\"";
+    fn parse(text: &str) -> Result<Self, String> {
+        Dist::parse(text).map(DistSpec).map_err(with_hint)
     }
-}
-
-impl Serialize for DistSpec {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0.to_string())
+    fn from_i64(v: i64) -> Option<Result<Self, String>> {
+        Some(Err(format!(
+            "a distribution needs units: write \"exp({v}ms)\" or \"{v}ms\", not {v}"
+        )))
+    }
+    fn from_f64(v: f64) -> Option<Result<Self, String>> {
+        Some(Err(format!(
+            "a distribution needs units: write \"exp({v}ms)\" or \"{v}ms\", not {v}"
+        )))
+    }
+    fn to_text(&self) -> String {
+        self.0.to_string()
     }
 }
 
@@ -131,6 +170,20 @@ pub fn check_ratio(path: &str, v: f64) -> Result<(), crate::ConfigError> {
     }
 }
 
+/// Splits `text` into its leading number and its unit (trimmed); `what` and `example` word
+/// the message when it does not start with a number.
+fn number_and_unit<'a>(text: &'a str, what: &str, example: &str) -> Result<(f64, &'a str), String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().map_err(|_| {
+        format!("{text:?} is not a {what}: write a number and a unit, such as {example}")
+    })?;
+    Ok((v, unit.trim()))
+}
+
 /// A size in bytes such as `"8GiB"`, `"512MB"` or `"2KB"` (KB = 1000 bytes, KiB = 1024);
 /// a bare integer is a count of bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -138,15 +191,8 @@ pub struct Bytes(pub u64);
 
 /// Parses a size: a number and a unit among B, KB, MB, GB, TB, KiB, MiB, GiB, TiB.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num.parse().map_err(|_| {
-        format!("{text:?} is not a size: write a number and a unit, such as \"2KB\" or \"8GiB\"")
-    })?;
-    let mult = match unit.trim() {
+    let (v, unit) = number_and_unit(text, "size", "\"2KB\" or \"8GiB\"")?;
+    let mult = match unit {
         "" | "B" => 1.0,
         "KB" | "kB" => 1e3,
         "MB" => 1e6,
@@ -189,33 +235,23 @@ fn fmt_bytes(b: u64) -> String {
     format!("{b}B")
 }
 
-impl<'de> Deserialize<'de> for Bytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Bytes;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a size such as \"2KB\" or \"8GiB\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bytes, E> {
-                parse_bytes(v).map(Bytes).map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bytes, E> {
-                u64::try_from(v)
-                    .map(Bytes)
-                    .map_err(|_| E::custom("a size cannot be negative"))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bytes, E> {
-                Ok(Bytes(v))
-            }
-        }
-        d.deserialize_any(V)
+impl TextValue for Bytes {
+    const EXPECTING: &'static str = "a size such as \"2KB\" or \"8GiB\"";
+    fn parse(text: &str) -> Result<Self, String> {
+        parse_bytes(text).map(Bytes)
     }
-}
-
-impl Serialize for Bytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&fmt_bytes(self.0))
+    fn from_i64(v: i64) -> Option<Result<Self, String>> {
+        Some(
+            u64::try_from(v)
+                .map(Bytes)
+                .map_err(|_| "a size cannot be negative".to_string()),
+        )
+    }
+    fn from_u64(v: u64) -> Option<Result<Self, String>> {
+        Some(Ok(Bytes(v)))
+    }
+    fn to_text(&self) -> String {
+        fmt_bytes(self.0)
     }
 }
 
@@ -225,15 +261,8 @@ pub struct Bandwidth(pub f64);
 
 /// Parses a link speed: a number and a unit among bps, Kbps, Mbps, Gbps, Tbps.
 pub fn parse_bandwidth(text: &str) -> Result<f64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num.parse().map_err(|_| {
-        format!("{text:?} is not a bandwidth: write a number and a unit, such as \"1Gbps\"")
-    })?;
-    let mult = match unit.trim() {
+    let (v, unit) = number_and_unit(text, "bandwidth", "\"1Gbps\"")?;
+    let mult = match unit {
         "bps" => 1.0,
         "Kbps" | "kbps" => 1e3,
         "Mbps" => 1e6,
@@ -252,32 +281,21 @@ pub fn parse_bandwidth(text: &str) -> Result<f64, String> {
     Ok(b)
 }
 
-impl<'de> Deserialize<'de> for Bandwidth {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Bandwidth;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a bandwidth such as \"1Gbps\" or \"100Mbps\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bandwidth, E> {
-                parse_bandwidth(v).map(Bandwidth).map_err(E::custom)
-            }
-        }
-        d.deserialize_any(V)
+impl TextValue for Bandwidth {
+    const EXPECTING: &'static str = "a bandwidth such as \"1Gbps\" or \"100Mbps\"";
+    fn parse(text: &str) -> Result<Self, String> {
+        parse_bandwidth(text).map(Bandwidth)
+    }
+    fn to_text(&self) -> String {
+        let b = self.0;
+        [("Tbps", 1e12), ("Gbps", 1e9), ("Mbps", 1e6), ("Kbps", 1e3)]
+            .iter()
+            .find(|(_, m)| b >= *m)
+            .map_or_else(|| format!("{b}bps"), |(u, m)| format!("{}{u}", b / m))
     }
 }
 
-impl Serialize for Bandwidth {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let b = self.0;
-        let text = [("Tbps", 1e12), ("Gbps", 1e9), ("Mbps", 1e6), ("Kbps", 1e3)]
-            .iter()
-            .find(|(_, m)| b >= *m)
-            .map_or_else(|| format!("{b}bps"), |(u, m)| format!("{}{u}", b / m));
-        s.serialize_str(&text)
-    }
-}
+text_value!(Dur, DistSpec, Bytes, Bandwidth);
 
 #[cfg(test)]
 mod size_tests {
