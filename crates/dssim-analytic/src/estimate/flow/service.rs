@@ -14,6 +14,7 @@ impl<'a> FlowModel<'a> {
         caches: &BTreeMap<usize, CacheFigures>,
         db_nodes: &BTreeMap<usize, Vec<DbNodeFigures>>,
         chains: bool,
+        calls: &CallTimes,
     ) -> (
         ComponentEstimate,
         Option<ComponentEstimate>,
@@ -94,8 +95,10 @@ impl<'a> FlowModel<'a> {
         } else {
             0.0
         };
+        // Service-to-service calls, made after the CPU work with the worker held.
+        let call = part(r_share, calls.read_s) + part(1.0 - r_share, calls.write_s);
         // Each instance holds a worker for its own CPU time (its speed) and the rest.
-        let rest = pool_wait + connect + data + nic + nic_wait;
+        let rest = pool_wait + connect + data + call + nic + nic_wait;
         let cpu_var = |work: f64| cpu_scv * work * work;
         let holds: Vec<(f64, f64, f64)> = self
             .speeds(si)
@@ -104,7 +107,8 @@ impl<'a> FlowModel<'a> {
             .map(|(&v, share)| {
                 let work = self.work_s(si, v);
                 let hold = work + rest;
-                let var = cpu_var(work) + connect_var + data * data + pool_wait * pool_wait;
+                let var =
+                    cpu_var(work) + connect_var + data * data + call * call + pool_wait * pool_wait;
                 let scv = if hold > 0.0 && hold.is_finite() {
                     var / (hold * hold)
                 } else {
@@ -118,6 +122,7 @@ impl<'a> FlowModel<'a> {
         let hold: f64 = holds.iter().map(|(w, h, _)| part(*w, *h)).sum();
         let intrinsic_rest = nic
             + connect
+            + call
             + if has_data {
                 self.data_intrinsic(si, r_share, caches)
             } else {
@@ -208,14 +213,18 @@ impl<'a> FlowModel<'a> {
             sojourn_ms: sojourn.is_finite().then_some(sojourn * 1e3),
             saturation_rps: sat,
             refused: (io.refused > 0.0).then_some(io.refused),
-            method: if connect > 0.0 {
-                format!(
-                    "{}; no pool: connect_time ({:.3} ms) held on the worker before each data call",
-                    io.method,
-                    connect * 1e3
-                )
-            } else {
-                io.method
+            method: {
+                let mut method = io.method;
+                if connect > 0.0 {
+                    method = format!(
+                        "{method}; no pool: connect_time ({:.3} ms) held on the worker before each data call",
+                        connect * 1e3
+                    );
+                }
+                if let Some(how) = &calls.method {
+                    method = format!("{method}; {how}");
+                }
+                method
             },
             ..ComponentEstimate::empty()
         };
@@ -767,4 +776,116 @@ fn topic_rows(q: &dssim_components::jobs::QueueConfig, lambda: f64) -> Vec<Compo
         },
     );
     rows
+}
+
+/// The time of a service's calls per request, by operation (see [`FlowModel::call_times`]).
+#[derive(Clone, Debug, Default)]
+pub(super) struct CallTimes {
+    /// Mean time of the calls a read makes, seconds.
+    pub read_s: f64,
+    /// Mean time of the calls a write makes, seconds.
+    pub write_s: f64,
+    /// How they were computed (none without calls).
+    pub method: Option<String>,
+}
+
+impl FlowModel<'_> {
+    /// The mean time service `si`'s calls add to a request, from its callees' times
+    /// (`time`, already computed downstream): entries in sequence add up; a stage (an
+    /// entry and the `parallel` ones after it, each of `count` calls) waits for its slowest
+    /// call, E[max] = ∫ (1 − ∏ F_i(t)) dt with each call's time taken as exponential of the
+    /// callee's mean (plus the network both ways) — H_N × mean for N alike — and capped at
+    /// the call's `timeout`.
+    pub(super) fn call_times(&self, si: usize, time: &BTreeMap<Node, f64>) -> CallTimes {
+        use crate::queueing::expected_max;
+        use dssim_components::calls::CallOp;
+        let s = &self.m.services[si];
+        if s.calls.is_empty() {
+            return CallTimes::default();
+        }
+        let targets = self.call_targets(si);
+        let per_op = |op: dssim_components::request::Op| -> f64 {
+            // Stages: (mean, count, timeout) of the calls that start together.
+            let mut stages: Vec<Vec<(f64, u32, f64)>> = Vec::new();
+            for (k, (cfg, to)) in s.calls.iter().zip(&targets).enumerate() {
+                if k == 0 || !cfg.parallel {
+                    stages.push(Vec::new());
+                }
+                let applies = match cfg.op {
+                    CallOp::All => true,
+                    CallOp::Read => op == dssim_components::request::Op::Read,
+                    CallOp::Write => op == dssim_components::request::Op::Write,
+                };
+                let Some(to) = to.filter(|_| applies && cfg.count > 0) else {
+                    continue;
+                };
+                let mean = time.get(&to).copied().unwrap_or(0.0)
+                    + 2.0 * self.lat(&s.region, &self.region_of(to));
+                let cap = cfg.timeout.map_or(f64::INFINITY, |d| d.0.as_secs_f64());
+                if let Some(st) = stages.last_mut() {
+                    st.push((mean, cfg.count, cap));
+                }
+            }
+            stages.iter().map(|st| stage_time(st, expected_max)).sum()
+        };
+        let read_s = per_op(dssim_components::request::Op::Read);
+        let write_s = per_op(dssim_components::request::Op::Write);
+        CallTimes {
+            read_s,
+            write_s,
+            method: Some(format!(
+                "calls ({:.3} ms a read, {:.3} ms a write) held on the worker: entries in sequence add up, a parallel stage waits for its slowest call, E[max] = ∫(1 − ∏F_i(t))dt with each call's time taken as exponential of the callee's predicted mean (H_N × mean for N alike), capped at the call's timeout",
+                read_s * 1e3,
+                write_s * 1e3
+            )),
+        }
+    }
+}
+
+/// The mean time of one stage of calls: the max of its calls' times, each exponential of
+/// its mean and capped at its timeout.
+fn stage_time(
+    calls: &[(f64, u32, f64)],
+    expected_max: fn(&[&dyn Fn(f64) -> f64], &[f64]) -> f64,
+) -> f64 {
+    if calls.is_empty() {
+        return 0.0;
+    }
+    if calls.iter().any(|c| !c.0.is_finite() && c.2.is_infinite()) {
+        return f64::INFINITY;
+    }
+    let no_cap = calls.iter().all(|c| c.2.is_infinite());
+    let mean0 = calls[0].0;
+    if no_cap && calls.iter().all(|c| c.0 == mean0) {
+        let n: u32 = calls.iter().map(|c| c.1).sum();
+        return crate::queueing::max_of_exponentials(n, mean0);
+    }
+    if calls.iter().all(|c| c.0 <= 0.0) {
+        return 0.0;
+    }
+    // One survival per call (a fan-out of `count` is `count` calls).
+    let survival: Vec<Box<dyn Fn(f64) -> f64>> = calls
+        .iter()
+        .flat_map(|&(mean, count, cap)| {
+            (0..count).map(move |_| -> Box<dyn Fn(f64) -> f64> {
+                Box::new(move |t: f64| {
+                    if t >= cap {
+                        0.0
+                    } else if mean <= 0.0 {
+                        0.0
+                    } else if !mean.is_finite() {
+                        1.0
+                    } else {
+                        (-t / mean).exp()
+                    }
+                })
+            })
+        })
+        .collect();
+    let means: Vec<f64> = calls
+        .iter()
+        .flat_map(|&(mean, count, cap)| (0..count).map(move |_| mean.min(cap).max(1e-9)))
+        .collect();
+    let refs: Vec<&dyn Fn(f64) -> f64> = survival.iter().map(|b| b.as_ref()).collect();
+    expected_max(&refs, &means)
 }
