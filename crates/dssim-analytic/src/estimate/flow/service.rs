@@ -6,6 +6,7 @@ use super::*;
 impl<'a> FlowModel<'a> {
     /// A service: instances x workers, each request holding a worker for its CPU time, the
     /// wait for a pooled connection, its data call and its NIC time.
+    #[allow(clippy::too_many_arguments)] // the figures downstream it is built from
     pub(super) fn service_times(
         &self,
         si: usize,
@@ -797,7 +798,6 @@ impl FlowModel<'_> {
     /// callee's mean (plus the network both ways) — H_N × mean for N alike — and capped at
     /// the call's `timeout`.
     pub(super) fn call_times(&self, si: usize, time: &BTreeMap<Node, f64>) -> CallTimes {
-        use crate::queueing::expected_max;
         use dssim_components::calls::CallOp;
         let s = &self.m.services[si];
         if s.calls.is_empty() {
@@ -826,7 +826,7 @@ impl FlowModel<'_> {
                     st.push((mean, cfg.count, cap));
                 }
             }
-            stages.iter().map(|st| stage_time(st, expected_max)).sum()
+            stages.iter().map(|st| stage_time(st)).sum()
         };
         let read_s = per_op(dssim_components::request::Op::Read);
         let write_s = per_op(dssim_components::request::Op::Write);
@@ -844,10 +844,7 @@ impl FlowModel<'_> {
 
 /// The mean time of one stage of calls: the max of its calls' times, each exponential of
 /// its mean and capped at its timeout.
-fn stage_time(
-    calls: &[(f64, u32, f64)],
-    expected_max: fn(&[&dyn Fn(f64) -> f64], &[f64]) -> f64,
-) -> f64 {
+fn stage_time(calls: &[(f64, u32, f64)]) -> f64 {
     if calls.is_empty() {
         return 0.0;
     }
@@ -869,9 +866,7 @@ fn stage_time(
         .flat_map(|&(mean, count, cap)| {
             (0..count).map(move |_| -> Box<dyn Fn(f64) -> f64> {
                 Box::new(move |t: f64| {
-                    if t >= cap {
-                        0.0
-                    } else if mean <= 0.0 {
+                    if t >= cap || mean <= 0.0 {
                         0.0
                     } else if !mean.is_finite() {
                         1.0
@@ -887,5 +882,5 @@ fn stage_time(
         .flat_map(|&(mean, count, cap)| (0..count).map(move |_| mean.min(cap).max(1e-9)))
         .collect();
     let refs: Vec<&dyn Fn(f64) -> f64> = survival.iter().map(|b| b.as_ref()).collect();
-    expected_max(&refs, &means)
+    crate::queueing::expected_max(&refs, &means)
 }
