@@ -46,7 +46,7 @@ plt.rcParams.update({
 
 def _read(out):
     frames = {}
-    for name in ["runs", "points", "latency", "timeseries", "components"]:
+    for name in ["runs", "points", "latency", "timeseries", "components", "instances"]:
         path = out / f"{name}.csv"
         if path.exists() and path.stat().st_size > 0:
             frames[name] = pd.read_csv(path)

@@ -342,7 +342,9 @@ service_time = "exp(1ms)"
 }
 
 #[test]
-fn the_estimate_says_it_leaves_calls_out_rather_than_predicting_without_them() {
+fn the_estimate_follows_calls_through_a_breaker() {
+    // front (1 ms) calls search (10 ms, never queues) through a closed breaker, twice in
+    // parallel: the callee takes 2 × 100 calls/s, the caller's time is 1 + H_2 × 10 ms.
     let m = model(
         r#"
 [[clients]]
@@ -353,7 +355,8 @@ rate = 100
 [[services]]
 name = "front"
 service_time = "exp(1ms)"
-calls = [{ to = "cb" }]
+workers = 100
+calls = [{ to = "cb", count = 2 }]
 
 [[services]]
 name = "search"
@@ -370,17 +373,16 @@ target = "search"
 "#,
     );
     let est = dssim_lab::estimate::estimate(&m);
-    // No figures for the caller or the service it reaches through the breaker...
-    assert!(est.get("front").is_none() && est.get("search").is_none());
-    // ... while the rest of the model is still estimated.
+    let search = est.get("search").expect("the callee is estimated");
+    assert!((search.offered_rps - 200.0).abs() < 1e-9, "{search:?}");
+    let front = est.get("front").expect("the caller is estimated");
+    let t = front.sojourn_ms.unwrap();
+    assert!((t - (1.0 + 1.5 * 10.0)).abs() < 1e-6, "front {t} ms");
     assert!(est.get("other").is_some());
     let text = dssim_lab::estimate::render(&m, &est);
+    assert!(text.contains("services.front.calls:"), "{text}");
     assert!(
-        text.contains("services.front.calls: not in this estimate"),
-        "{text}"
-    );
-    assert!(
-        text.contains("H_N/μ") && text.contains("Erlang B"),
+        text.contains("H_N × mean") && text.contains("Erlang B"),
         "{text}"
     );
     assert!(

@@ -8,6 +8,7 @@
 //! `-- --nocapture` to print the figures they measure.
 
 mod caches;
+mod call_estimates;
 mod calls;
 mod changes;
 mod cli;
@@ -20,6 +21,7 @@ mod operations;
 mod outputs;
 mod predictions;
 mod properties;
+mod pubsub;
 mod queueing;
 mod regions;
 mod reliability;

@@ -288,7 +288,8 @@ fn instances_csv_has_each_instance_per_interval_consistent_with_components_csv()
     // 4 runs × 8 intervals × 2 instances, in run, interval, instance order.
     assert_eq!(rows.len(), 4 * 8 * 2);
     let header = fs::read_to_string(one.join("instances.csv")).unwrap();
-    assert!(header.starts_with("run,t_s,component,instance,arrivals_rps,utilization,queue_len\n"));
+    assert!(header
+        .starts_with("run,t_s,component,instance,arrivals_rps,utilization,queue_len,lag_ms\n"));
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r["run"], (i / 16).to_string());
         assert_eq!(r["component"], "app");

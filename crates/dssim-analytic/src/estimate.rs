@@ -416,25 +416,7 @@ fn estimate_in(model: &ModelConfig, window: Option<(f64, f64)>) -> ModelEstimate
             },
         })
         .collect();
-    // Services that make or take service-to-service calls are not modelled with their
-    // calls: no figures rather than wrong ones (render.rs says so in its notes).
     let mut components = pass.components;
-    let involved: Vec<&str> = model
-        .services
-        .iter()
-        .filter(|s| !s.calls.is_empty())
-        .flat_map(|s| {
-            std::iter::once(s.name.as_str())
-                .chain(s.calls.iter().filter_map(|c| model.called_service(&c.to)))
-        })
-        .collect();
-    if !involved.is_empty() {
-        components.retain(|c| {
-            !involved
-                .iter()
-                .any(|n| c.component == *n || c.component.starts_with(&format!("{n}.")))
-        });
-    }
     // Clients behind a geo router: the response from the nearest region, as components.csv
     // reports them (`ROUTER.CLIENT`); failovers are not predicted.
     for (c, e) in model.clients.iter().zip(clients.iter()) {

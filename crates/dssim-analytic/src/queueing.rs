@@ -122,6 +122,56 @@ pub fn mm1k_blocking(rho: f64, k: u32) -> f64 {
     (1.0 - rho) * rho.powi(k as i32) / (1.0 - rho.powi(k as i32 + 1))
 }
 
+/// P(T > t) for the time in an M/M/c queue (wait + service): with probability 1 − C no
+/// wait, else an exponential wait of rate cμ − λ before an exponential service of rate μ.
+pub fn mmc_sojourn_survival(c: u32, lambda: f64, mean_service_s: f64, t: f64) -> f64 {
+    let mu = 1.0 / mean_service_s;
+    let theta = f64::from(c) * mu - lambda;
+    if theta <= 0.0 {
+        return 1.0;
+    }
+    let pc = erlang_c(c, lambda * mean_service_s);
+    let after_wait = if (theta - mu).abs() < 1e-9 * mu {
+        (1.0 + mu * t) * (-mu * t).exp()
+    } else {
+        (theta * (-mu * t).exp() - mu * (-theta * t).exp()) / (theta - mu)
+    };
+    (1.0 - pc) * (-mu * t).exp() + pc * after_wait
+}
+
+/// E[max of independent T_i] = ∫₀^∞ (1 − ∏ P(T_i ≤ t)) dt, by the trapezoid rule on a grid
+/// fine against the smallest mean and long enough that every survival is below 1e-9.
+/// `survival[i](t)` is P(T_i > t); `means` their means (for the grid).
+pub fn expected_max(survival: &[&dyn Fn(f64) -> f64], means: &[f64]) -> f64 {
+    let (lo, hi) = means.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &m| {
+        (lo.min(m), hi.max(m))
+    });
+    if survival.is_empty() || !(lo > 0.0 && hi.is_finite()) {
+        return means.iter().copied().fold(0.0, f64::max);
+    }
+    let dt = lo / 200.0;
+    let g = |t: f64| 1.0 - survival.iter().map(|s| 1.0 - s(t)).product::<f64>();
+    let mut sum = 0.0;
+    let mut prev = g(0.0);
+    let mut t = 0.0;
+    // Stop once the integrand is negligible (at most 10^6 steps).
+    for _ in 0..1_000_000 {
+        t += dt;
+        let cur = g(t);
+        sum += 0.5 * (prev + cur) * dt;
+        prev = cur;
+        if cur < 1e-9 && t > hi {
+            break;
+        }
+    }
+    sum
+}
+
+/// E[max of N independent exponentials of mean m] = H_N × m.
+pub fn max_of_exponentials(n: u32, mean: f64) -> f64 {
+    (1..=n).map(|k| 1.0 / f64::from(k)).sum::<f64>() * mean
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -220,19 +220,21 @@ pub fn render_explain(est: &ModelEstimate) -> String {
     out
 }
 
-/// What the estimate leaves out of a model with service-to-service calls or circuit
-/// breakers, said where its figures are printed (`dssim estimate`, with `--explain` too).
+/// How the estimate takes a model's service-to-service calls, and what it leaves out of
+/// them and of circuit breakers, said where its figures are printed (`dssim estimate`,
+/// with `--explain` too).
 pub fn calls_notes(model: &ModelConfig) -> Vec<String> {
     let mut notes = Vec::new();
     for s in model.services.iter().filter(|s| !s.calls.is_empty()) {
         notes.push(format!(
-            "services.{}.calls: not in this estimate: {} and the services it calls are left out \
-             of the table (and of components.csv's predicted columns), and the clients' response \
-             leaves the calls' time out. By hand: calls in sequence add their times; a \
-             parallel fan-out waits for the slowest (N exponential calls of mean 1/μ: mean H_N/μ, \
-             H_N = 1 + 1/2 + ... + 1/N; p99 −ln(1 − 0.99^(1/N))/μ); a bulkhead of c that refuses \
-             without waiting refuses Erlang B(c, calls/s × mean call time) of its calls",
-            s.name, s.name
+            "services.{}.calls: each callee takes the caller's rate × count (of the call's op); \
+             the caller's time (and its workers' holding time) adds its calls: entries in \
+             sequence add up, a parallel stage waits for its slowest call — E[max] = \
+             ∫(1 − ∏F_i(t))dt, each call's time taken as exponential of the callee's predicted \
+             mean (H_N × mean for N alike), capped at its timeout. Left out: failed, timed-out \
+             and bulkhead-refused calls (a bulkhead of c that refuses without waiting refuses \
+             Erlang B(c, calls/s × mean call time) of its calls)",
+            s.name
         ));
     }
     if !model.circuit_breakers.is_empty() {

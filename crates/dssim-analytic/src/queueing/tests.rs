@@ -173,3 +173,19 @@ fn a_node_with_cores_is_mmc_mmck_or_its_usl_chain() {
     let (a, b) = (wide.solve(320.0).unwrap(), plain.solve(320.0).unwrap());
     assert!((a.refused - b.refused).abs() < 1e-12 && a.wait_s == 0.0);
 }
+
+#[test]
+fn expected_max_of_exponentials_is_h_n_times_the_mean() {
+    for n in [1u32, 2, 3, 8, 10] {
+        let f = |t: f64| (-t / 0.01).exp();
+        let v: Vec<&dyn Fn(f64) -> f64> = (0..n).map(|_| &f as &dyn Fn(f64) -> f64).collect();
+        let got = super::expected_max(&v, &vec![0.01; n as usize]);
+        let want = super::max_of_exponentials(n, 0.01);
+        assert!((got - want).abs() < 1e-4 * want, "{n}: {got} vs {want}");
+    }
+    // The M/M/c sojourn's mean is Wq + 1/μ.
+    let f = |t: f64| super::mmc_sojourn_survival(4, 100.0, 0.02, t);
+    let got = super::expected_max(&[&f], &[0.02]);
+    let want = super::mmc_wait(4, 100.0, 0.02) + 0.02;
+    assert!((got - want).abs() < 1e-4 * want, "{got} vs {want}");
+}

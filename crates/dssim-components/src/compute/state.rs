@@ -207,6 +207,10 @@ pub fn reset_window(c: &mut ComputeState, now: SimTime) {
         q.depth.reset(now);
         q.busy.reset(now);
         q.workers_tw.reset(now);
+        for sub in &mut q.subs {
+            sub.depth.reset(now);
+            sub.busy.reset(now);
+        }
     }
 }
 
@@ -242,13 +246,31 @@ pub fn summary(c: &ComputeState, now: SimTime) -> Summary {
         rows.push(ComponentRow {
             component: q.name.clone(),
             kind: "queue",
-            requests: q.offered,
+            // A topic counts messages published (its groups count the copies).
+            requests: if q.subs.is_empty() {
+                q.offered
+            } else {
+                q.published
+            },
             utilization: (workers > 0.0).then(|| q.busy.mean(now) / workers),
             mean_queue: Some(q.depth.mean(now)),
             p99_ms: q.latency.quantile_ms(0.99),
             mean_ms: q.latency.mean_ms(),
             hit_ratio: None,
         });
+        for sub in &q.subs {
+            let workers = f64::from(sub.workers);
+            rows.push(ComponentRow {
+                component: sub.name.clone(),
+                kind: "subscriber",
+                requests: sub.offered,
+                utilization: (workers > 0.0).then(|| sub.busy.mean(now) / workers),
+                mean_queue: Some(sub.depth.mean(now)),
+                p99_ms: sub.latency.quantile_ms(0.99),
+                mean_ms: sub.latency.mean_ms(),
+                hit_ratio: None,
+            });
+        }
         for cl in &q.classes {
             rows.push(ComponentRow {
                 component: format!("{}.{}", q.name, cl.name),

@@ -176,6 +176,7 @@ pub fn queues(m: &ModelConfig, errs: &mut Vec<ConfigError>) {
                 "must be at least 1; remove it for no bound",
             );
         }
+        subscribers(m, q, &p, errs);
         if q.workers == 0 && !m.autoscalers.iter().any(|a| a.subject() == q.name) {
             err(
                 errs,
@@ -283,5 +284,81 @@ pub fn autoscalers(m: &ModelConfig, errs: &mut Vec<ConfigError>) {
         if a.interval.0 == dssim_engine::SimTime::ZERO {
             err(errs, format!("{p}.interval"), "must be above zero");
         }
+    }
+}
+
+/// Checks a topic's `subscribers` (and what a topic does not take).
+fn subscribers(
+    m: &ModelConfig,
+    q: &crate::jobs::QueueConfig,
+    p: &str,
+    errs: &mut Vec<ConfigError>,
+) {
+    if q.subscribers.is_empty() {
+        return;
+    }
+    let total: u64 = q.subscribers.iter().map(|s| u64::from(s.count)).sum();
+    if total > 1000 {
+        err(
+            errs,
+            format!("{p}.subscribers"),
+            format!("{total} subscriber groups in all; at most 1000"),
+        );
+    }
+    for (i, s) in q.subscribers.iter().enumerate() {
+        let sp = format!("{p}.subscribers[{i}]");
+        if s.name.is_empty() || s.name.contains('.') {
+            err(
+                errs,
+                format!("{sp}.name"),
+                "must not be empty nor contain a dot",
+            );
+        } else if q.subscribers[..i].iter().any(|o| o.name == s.name) {
+            err(
+                errs,
+                format!("{sp}.name"),
+                format!("subscriber {:?} is listed twice", s.name),
+            );
+        }
+        if s.count == 0 {
+            err(errs, format!("{sp}.count"), "must be at least 1");
+        }
+        if s.workers.unwrap_or(q.workers) == 0 {
+            err(errs, format!("{sp}.workers"), "must be at least 1");
+        }
+        if let Some(f) = s.failure_rate {
+            if let Err(e) = check_ratio(&format!("{sp}.failure_rate"), f) {
+                errs.push(e);
+            }
+        }
+    }
+    if q.capacity.is_some() {
+        err(
+            errs,
+            format!("{p}.capacity"),
+            "a topic (a queue with subscribers) keeps every group's backlog unbounded (their storage is the cost); remove capacity",
+        );
+    }
+    if !q.priorities.is_empty() {
+        err(
+            errs,
+            format!("{p}.priorities"),
+            "a topic (a queue with subscribers) delivers in publish order; priorities apply to queues without subscribers",
+        );
+    }
+    if let Some((i, a)) = m
+        .autoscalers
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.subject() == q.name)
+    {
+        err(
+            errs,
+            format!("autoscalers.{}", a.name.clone().unwrap_or_else(|| i.to_string())),
+            format!(
+                "{:?} is a topic (a queue with subscribers): set each group's workers instead of autoscaling it",
+                q.name
+            ),
+        );
     }
 }

@@ -222,8 +222,21 @@ impl ModelConfig {
                     .collect(),
                 ..Default::default()
             };
-            st.win_workers.set(SimTime::ZERO, f64::from(q.workers));
-            st.workers_tw.set(SimTime::ZERO, f64::from(q.workers));
+            let groups = q.subscriber_groups();
+            if !groups.is_empty() {
+                // A topic's workers are its groups' (the row's utilization is over all).
+                st.workers = groups.iter().map(|g| g.workers).sum();
+                st.subs = groups
+                    .into_iter()
+                    .map(|g| crate::jobs::SubState {
+                        name: g.name,
+                        workers: g.workers,
+                        ..Default::default()
+                    })
+                    .collect();
+            }
+            st.win_workers.set(SimTime::ZERO, f64::from(st.workers));
+            st.workers_tw.set(SimTime::ZERO, f64::from(st.workers));
             b.sim.shared_mut().compute.queues.push(st);
             if let Some(si) = topo.producer(QueueIx(qi)) {
                 for w in &mut b.instances[si.0] {

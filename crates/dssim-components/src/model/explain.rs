@@ -527,6 +527,7 @@ mod tests {
             ("queues", accepted::<jobs::QueueConfig>()),
             ("queues.retries", accepted::<jobs::JobRetries>()),
             ("queues.priorities", accepted::<jobs::JobPriority>()),
+            ("queues.subscribers", accepted::<jobs::Subscriber>()),
             ("services.calls", accepted::<crate::calls::CallConfig>()),
             (
                 "circuit_breakers",

@@ -86,6 +86,9 @@ pub struct InstanceSeriesRow {
     pub utilization: Option<f64>,
     /// Requests waiting in it, time average.
     pub queue_len: f64,
+    /// A topic's subscriber group: the age of the message at the head of its backlog at
+    /// the end of the interval (0 when none waits); empty for service instances.
+    pub lag_ms: Option<f64>,
 }
 
 /// Counts within one time-series interval.
@@ -350,6 +353,7 @@ impl Stats {
                     arrivals_rps: g.arrivals as f64 / span,
                     utilization: (g.workers > 0.0).then(|| busy / g.workers),
                     queue_len: queued,
+                    lag_ms: None,
                 });
             }
             g.busy.reset(now);

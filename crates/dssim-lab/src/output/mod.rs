@@ -49,7 +49,7 @@ pub const SERIES_COLUMNS: &[&str] = &[
 ];
 
 /// Columns of instances.csv (`[output] instance_timeseries`): one row per service
-/// instance per time-series row.
+/// instance (and per subscriber group of a topic, with its `lag_ms`) per time-series row.
 pub const INSTANCE_COLUMNS: &[&str] = &[
     "run",
     "t_s",
@@ -58,6 +58,7 @@ pub const INSTANCE_COLUMNS: &[&str] = &[
     "arrivals_rps",
     "utilization",
     "queue_len",
+    "lag_ms",
 ];
 
 /// instances.csv's name in the output folder.
@@ -335,7 +336,7 @@ impl Outputs {
         let mut w = Rows::new();
         for c in &r.components {
             // Job queues count their jobs over the whole run.
-            let span = if c.kind == "queue" || c.kind == "queue_class" {
+            let span = if matches!(c.kind, "queue" | "queue_class" | "subscriber") {
                 spec.opts.duration.as_secs_f64()
             } else {
                 window
@@ -375,6 +376,7 @@ impl Outputs {
                 w.f(s.arrivals_rps);
                 w.o(s.utilization);
                 w.f(s.queue_len);
+                w.o(s.lag_ms);
                 w.end();
             }
             write_flush(f, &self.dir.join(INSTANCES_FILE), &w.finish())?;

@@ -1,7 +1,10 @@
 //! One pass: client rates carried downstream in topological order, then times added back
 //! upstream to each client.
 
+use dssim_components::calls::CallOp;
 use dssim_components::model::topology::{ClientIx, Component};
+
+use crate::estimate::keys::Piece;
 
 use super::*;
 
@@ -136,6 +139,20 @@ impl<'a> FlowModel<'a> {
                                 .push((Some(si), sum.clone())),
                         }
                     }
+                    // Calls: the callee takes the caller's requests of the call's
+                    // operation, `count` calls each.
+                    for (cfg, to) in m.services[si].calls.iter().zip(self.call_targets(si)) {
+                        let Some(to) = to else { continue };
+                        let load = match cfg.op {
+                            CallOp::All => sum.clone(),
+                            CallOp::Read => sum.map(|p| Piece { write: 0.0, ..p }),
+                            CallOp::Write => sum.map(|p| Piece { read: 0.0, ..p }),
+                        };
+                        inputs
+                            .entry(to)
+                            .or_default()
+                            .push((Some(si), load.scaled(f64::from(cfg.count))));
+                    }
                 }
                 Node::Db(di) => {
                     let outside = self.outside_time(di, &sum, &svc_load);
@@ -181,8 +198,9 @@ impl<'a> FlowModel<'a> {
                 }
                 Node::Service(si) => {
                     let (r, w) = svc_load.get(&si).copied().unwrap_or((0.0, 0.0));
+                    let calls = self.call_times(si, &time);
                     let (row, pool, t, st) =
-                        self.service_times(si, r, w, &caches, &db_nodes, chains);
+                        self.service_times(si, r, w, &caches, &db_nodes, chains, &calls);
                     time.insert(n, t);
                     stations.push(st);
                     rows_services.push(row);

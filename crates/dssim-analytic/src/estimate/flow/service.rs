@@ -6,6 +6,7 @@ use super::*;
 impl<'a> FlowModel<'a> {
     /// A service: instances x workers, each request holding a worker for its CPU time, the
     /// wait for a pooled connection, its data call and its NIC time.
+    #[allow(clippy::too_many_arguments)] // the figures downstream it is built from
     pub(super) fn service_times(
         &self,
         si: usize,
@@ -14,6 +15,7 @@ impl<'a> FlowModel<'a> {
         caches: &BTreeMap<usize, CacheFigures>,
         db_nodes: &BTreeMap<usize, Vec<DbNodeFigures>>,
         chains: bool,
+        calls: &CallTimes,
     ) -> (
         ComponentEstimate,
         Option<ComponentEstimate>,
@@ -94,8 +96,10 @@ impl<'a> FlowModel<'a> {
         } else {
             0.0
         };
+        // Service-to-service calls, made after the CPU work with the worker held.
+        let call = part(r_share, calls.read_s) + part(1.0 - r_share, calls.write_s);
         // Each instance holds a worker for its own CPU time (its speed) and the rest.
-        let rest = pool_wait + connect + data + nic + nic_wait;
+        let rest = pool_wait + connect + data + call + nic + nic_wait;
         let cpu_var = |work: f64| cpu_scv * work * work;
         let holds: Vec<(f64, f64, f64)> = self
             .speeds(si)
@@ -104,7 +108,8 @@ impl<'a> FlowModel<'a> {
             .map(|(&v, share)| {
                 let work = self.work_s(si, v);
                 let hold = work + rest;
-                let var = cpu_var(work) + connect_var + data * data + pool_wait * pool_wait;
+                let var =
+                    cpu_var(work) + connect_var + data * data + call * call + pool_wait * pool_wait;
                 let scv = if hold > 0.0 && hold.is_finite() {
                     var / (hold * hold)
                 } else {
@@ -118,6 +123,7 @@ impl<'a> FlowModel<'a> {
         let hold: f64 = holds.iter().map(|(w, h, _)| part(*w, *h)).sum();
         let intrinsic_rest = nic
             + connect
+            + call
             + if has_data {
                 self.data_intrinsic(si, r_share, caches)
             } else {
@@ -208,14 +214,18 @@ impl<'a> FlowModel<'a> {
             sojourn_ms: sojourn.is_finite().then_some(sojourn * 1e3),
             saturation_rps: sat,
             refused: (io.refused > 0.0).then_some(io.refused),
-            method: if connect > 0.0 {
-                format!(
-                    "{}; no pool: connect_time ({:.3} ms) held on the worker before each data call",
-                    io.method,
-                    connect * 1e3
-                )
-            } else {
-                io.method
+            method: {
+                let mut method = io.method;
+                if connect > 0.0 {
+                    method = format!(
+                        "{method}; no pool: connect_time ({:.3} ms) held on the worker before each data call",
+                        connect * 1e3
+                    );
+                }
+                if let Some(how) = &calls.method {
+                    method = format!("{method}; {how}");
+                }
+                method
             },
             ..ComponentEstimate::empty()
         };
@@ -595,6 +605,9 @@ impl<'a> FlowModel<'a> {
     pub(super) fn queue_rows(&self, qi: usize, lambda: f64) -> Vec<ComponentEstimate> {
         use crate::queueing::priority_waits;
         let q = &self.m.queues[qi];
+        if !q.subscribers.is_empty() {
+            return topic_rows(q, lambda);
+        }
         let f = q.failure_rate.clamp(0.0, 1.0);
         let tries = (0..=q.retries.max).map(|k| f.powi(k as i32)).sum::<f64>();
         let s = secs(q.job_time.0.mean()) * tries;
@@ -670,4 +683,204 @@ impl<'a> FlowModel<'a> {
         }
         rows
     }
+}
+
+/// A topic: every group an M/M/c (or M/G/c) queue at the publish rate; delivered to all
+/// is the max of the groups' times, by ∫(1 − ∏F_i) with the groups taken as independent.
+fn topic_rows(q: &dssim_components::jobs::QueueConfig, lambda: f64) -> Vec<ComponentEstimate> {
+    use crate::queueing::{expected_max, mmc_sojourn_survival};
+    let f_retry = |f: f64| (0..=q.retries.max).map(|k| f.powi(k as i32)).sum::<f64>();
+    let groups = q.subscriber_groups();
+    let mut rows = Vec::new();
+    let mut survival: Vec<Box<dyn Fn(f64) -> f64>> = Vec::new();
+    let mut means = Vec::new();
+    let mut total_queue = Some(0.0);
+    let (mut workers, mut busy) = (0u64, 0.0);
+    let mut all_exact = true;
+    for g in &groups {
+        let f = g.failure_rate.clamp(0.0, 1.0);
+        let s = secs(g.job_time.0.mean()) * f_retry(f);
+        let c = g.workers.max(1);
+        let scv = g.job_time.0.scv().max(0.0);
+        let exp = (scv - 1.0).abs() < 1e-9 && f == 0.0;
+        all_exact &= exp;
+        let wq = if s > 0.0 {
+            mgc_wait(c, lambda, s, scv)
+        } else {
+            0.0
+        };
+        let sojourn = wq + s;
+        workers += u64::from(c);
+        busy += (lambda * s).min(f64::from(c));
+        total_queue = total_queue.and_then(|t| wq.is_finite().then_some(t + lambda * wq));
+        if sojourn.is_finite() && s > 0.0 {
+            means.push(sojourn);
+            if exp {
+                survival.push(Box::new(move |t| mmc_sojourn_survival(c, lambda, s, t)));
+            } else {
+                survival.push(Box::new(move |t| (-t / sojourn).exp()));
+            }
+        }
+        rows.push(ComponentEstimate {
+            component: g.name.clone(),
+            kind: "subscriber",
+            offered_rps: lambda,
+            servers: Some(u64::from(c)),
+            utilization: Some((lambda * s / f64::from(c)).min(1.0)),
+            offered_load: Some(lambda * s / f64::from(c)),
+            method: if exp {
+                "subscriber group: M/M/c (Erlang C) at the publish rate"
+            } else {
+                "subscriber group: M/G/c (Allen–Cunneen) at the publish rate, tries per job 1 + f + … + f^retries"
+            }
+            .to_string(),
+            mean_queue: wq.is_finite().then_some(lambda * wq),
+            wait_ms: wq.is_finite().then_some(wq * 1e3),
+            sojourn_ms: sojourn.is_finite().then_some(sojourn * 1e3),
+            saturation_rps: if s > 0.0 {
+                f64::from(c) / s
+            } else {
+                f64::INFINITY
+            },
+            ..ComponentEstimate::empty()
+        });
+    }
+    let all = (means.len() == groups.len()).then(|| {
+        let refs: Vec<&dyn Fn(f64) -> f64> = survival.iter().map(|b| b.as_ref()).collect();
+        expected_max(&refs, &means)
+    });
+    let sat = rows
+        .iter()
+        .map(|r| r.saturation_rps)
+        .fold(f64::INFINITY, f64::min);
+    let n = groups.len();
+    rows.insert(
+        0,
+        ComponentEstimate {
+            component: q.name.clone(),
+            kind: "queue",
+            offered_rps: lambda,
+            servers: Some(workers),
+            utilization: (workers > 0).then(|| busy / workers as f64),
+            method: format!(
+                "topic, {n} subscriber groups: delivered to all = E[max] = ∫(1 − ∏ F_i(t)) dt over the groups' times, taken as independent ({})",
+                if all_exact {
+                    "each an M/M/c sojourn"
+                } else {
+                    "a group that is not M/M/c taken as exponential with its mean"
+                }
+            ),
+            mean_queue: total_queue,
+            sojourn_ms: all.map(|v| v * 1e3),
+            saturation_rps: sat,
+            ..ComponentEstimate::empty()
+        },
+    );
+    rows
+}
+
+/// The time of a service's calls per request, by operation (see [`FlowModel::call_times`]).
+#[derive(Clone, Debug, Default)]
+pub(super) struct CallTimes {
+    /// Mean time of the calls a read makes, seconds.
+    pub read_s: f64,
+    /// Mean time of the calls a write makes, seconds.
+    pub write_s: f64,
+    /// How they were computed (none without calls).
+    pub method: Option<String>,
+}
+
+impl FlowModel<'_> {
+    /// The mean time service `si`'s calls add to a request, from its callees' times
+    /// (`time`, already computed downstream): entries in sequence add up; a stage (an
+    /// entry and the `parallel` ones after it, each of `count` calls) waits for its slowest
+    /// call, E[max] = ∫ (1 − ∏ F_i(t)) dt with each call's time taken as exponential of the
+    /// callee's mean (plus the network both ways) — H_N × mean for N alike — and capped at
+    /// the call's `timeout`.
+    pub(super) fn call_times(&self, si: usize, time: &BTreeMap<Node, f64>) -> CallTimes {
+        use dssim_components::calls::CallOp;
+        let s = &self.m.services[si];
+        if s.calls.is_empty() {
+            return CallTimes::default();
+        }
+        let targets = self.call_targets(si);
+        let per_op = |op: dssim_components::request::Op| -> f64 {
+            // Stages: (mean, count, timeout) of the calls that start together.
+            let mut stages: Vec<Vec<(f64, u32, f64)>> = Vec::new();
+            for (k, (cfg, to)) in s.calls.iter().zip(&targets).enumerate() {
+                if k == 0 || !cfg.parallel {
+                    stages.push(Vec::new());
+                }
+                let applies = match cfg.op {
+                    CallOp::All => true,
+                    CallOp::Read => op == dssim_components::request::Op::Read,
+                    CallOp::Write => op == dssim_components::request::Op::Write,
+                };
+                let Some(to) = to.filter(|_| applies && cfg.count > 0) else {
+                    continue;
+                };
+                let mean = time.get(&to).copied().unwrap_or(0.0)
+                    + 2.0 * self.lat(&s.region, &self.region_of(to));
+                let cap = cfg.timeout.map_or(f64::INFINITY, |d| d.0.as_secs_f64());
+                if let Some(st) = stages.last_mut() {
+                    st.push((mean, cfg.count, cap));
+                }
+            }
+            stages.iter().map(|st| stage_time(st)).sum()
+        };
+        let read_s = per_op(dssim_components::request::Op::Read);
+        let write_s = per_op(dssim_components::request::Op::Write);
+        CallTimes {
+            read_s,
+            write_s,
+            method: Some(format!(
+                "calls ({:.3} ms a read, {:.3} ms a write) held on the worker: entries in sequence add up, a parallel stage waits for its slowest call, E[max] = ∫(1 − ∏F_i(t))dt with each call's time taken as exponential of the callee's predicted mean (H_N × mean for N alike), capped at the call's timeout",
+                read_s * 1e3,
+                write_s * 1e3
+            )),
+        }
+    }
+}
+
+/// The mean time of one stage of calls: the max of its calls' times, each exponential of
+/// its mean and capped at its timeout.
+fn stage_time(calls: &[(f64, u32, f64)]) -> f64 {
+    if calls.is_empty() {
+        return 0.0;
+    }
+    if calls.iter().any(|c| !c.0.is_finite() && c.2.is_infinite()) {
+        return f64::INFINITY;
+    }
+    let no_cap = calls.iter().all(|c| c.2.is_infinite());
+    let mean0 = calls[0].0;
+    if no_cap && calls.iter().all(|c| c.0 == mean0) {
+        let n: u32 = calls.iter().map(|c| c.1).sum();
+        return crate::queueing::max_of_exponentials(n, mean0);
+    }
+    if calls.iter().all(|c| c.0 <= 0.0) {
+        return 0.0;
+    }
+    // One survival per call (a fan-out of `count` is `count` calls).
+    let survival: Vec<Box<dyn Fn(f64) -> f64>> = calls
+        .iter()
+        .flat_map(|&(mean, count, cap)| {
+            (0..count).map(move |_| -> Box<dyn Fn(f64) -> f64> {
+                Box::new(move |t: f64| {
+                    if t >= cap || mean <= 0.0 {
+                        0.0
+                    } else if !mean.is_finite() {
+                        1.0
+                    } else {
+                        (-t / mean).exp()
+                    }
+                })
+            })
+        })
+        .collect();
+    let means: Vec<f64> = calls
+        .iter()
+        .flat_map(|&(mean, count, cap)| (0..count).map(move |_| mean.min(cap).max(1e-9)))
+        .collect();
+    let refs: Vec<&dyn Fn(f64) -> f64> = survival.iter().map(|b| b.as_ref()).collect();
+    crate::queueing::expected_max(&refs, &means)
 }

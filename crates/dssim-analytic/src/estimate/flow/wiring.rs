@@ -139,7 +139,23 @@ impl<'a> FlowModel<'a> {
             .and_then(node)
     }
 
-    /// Where node `n` sends requests, leaving out services' calls (not in the estimate).
+    /// Where each of service `si`'s call entries goes, in order: a circuit breaker's
+    /// target (a closed breaker passes every call), none for a call that leads nowhere.
+    pub(super) fn call_targets(&self, si: usize) -> Vec<Option<Node>> {
+        self.topo
+            .calls_of(ServiceIx(si))
+            .iter()
+            .map(|c| {
+                let mut c = (*c)?;
+                while let Component::Breaker(_) = c {
+                    c = self.topo.next(c)?;
+                }
+                node(c)
+            })
+            .collect()
+    }
+
+    /// Where node `n` sends requests, leaving out services' calls ([`Self::call_targets`]).
     pub(super) fn downstream(&self, n: Node) -> Vec<Node> {
         let service = matches!(n, Node::Service(_));
         self.topo
