@@ -85,7 +85,11 @@ impl ModelConfig {
             .databases
             .iter()
             .enumerate()
-            .map(|(di, d)| DbRouter::new(di, d, key_space))
+            .map(|(di, d)| {
+                DbRouter::with_shard_key(di, d, key_space, |r| {
+                    regions.iter().position(|x| x == r).unwrap_or(0) as u16
+                })
+            })
             .collect();
         for (si, s) in self.services.iter().enumerate() {
             let six = ServiceIx(si);
@@ -122,6 +126,7 @@ impl ModelConfig {
             for i in 0..s.instances.max(scaled_max) {
                 let mut inst = Instance::new(si, i, s);
                 inst.data.db = router.clone();
+                inst.data.region = region_ix(&s.region) as u16;
                 let id = b.add(
                     Node::Instance(inst),
                     topo.instance_name(six, i),
@@ -153,8 +158,10 @@ impl ModelConfig {
                 for n in 0..=d.replicas {
                     let mut node = DbNode::new(di, sh as usize, n as usize, d);
                     let election = node.first_election_check(opts.duration);
+                    let shard_region = d.shard_regions.get(sh as usize).cloned();
                     let region = match &d.replica_region {
                         Some(_) if n > 0 => &d.replica_region,
+                        _ if shard_region.is_some() => &shard_region,
                         _ => &d.region,
                     };
                     let id = b.add(Node::Db(node), d.node_name(sh, n), region_ix(region));
@@ -266,6 +273,15 @@ impl ModelConfig {
             client.target_service = topo.target_service(ClientIx(ci)).map(|s| s.0);
             let id = b.add(Node::Client(client), c.name.clone(), region_ix(&c.region));
             clients.push(id);
+            for (di, d) in self.databases.iter().enumerate() {
+                if d.shard_by == crate::database::ShardBy::Region {
+                    let v = &mut b.sim.shared_mut().dbs[di].client_region;
+                    if v.len() <= id as usize {
+                        v.resize(id as usize + 1, 0);
+                    }
+                    v[id as usize] = region_ix(&c.region) as u16;
+                }
+            }
         }
         let Builder {
             sim,

@@ -180,6 +180,8 @@ pub struct Instance {
     pub data: DataPath,
     /// The services it calls per request before its data tier ([`crate::calls`]).
     pub calls: crate::calls::Calls,
+    /// Its database queries, measured one by one with a shard key or cross-shard queries.
+    pub shards: shards::ShardQueries,
     /// Measurements.
     pub stats: InstanceStats,
 }
@@ -187,6 +189,7 @@ pub struct Instance {
 mod calls;
 mod faults;
 mod pool;
+pub mod shards;
 
 impl Instance {
     /// A fresh, idle instance `index` of service `service`.
@@ -274,6 +277,7 @@ impl Instance {
             jobs: Vec::new(),
             data: DataPath::default(),
             calls: crate::calls::Calls::default(),
+            shards: shards::ShardQueries::default(),
             stats,
         }
     }
