@@ -78,7 +78,10 @@ impl DbRouter {
     /// `DB.cross_shard` rows): with a shard key other than the key, shards placed in
     /// regions, or cross-shard queries.
     pub fn observed(&self) -> bool {
-        self.tenants.is_some() || self.geo.is_some() || self.cross.is_some()
+        self.tenants.is_some()
+            || self.geo.is_some()
+            || self.cross.is_some()
+            || !self.shard_region.is_empty()
     }
 
     /// The shard of `key` (by the key alone).
