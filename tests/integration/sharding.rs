@@ -422,3 +422,38 @@ shards = 4
         }
     }
 }
+
+#[test]
+fn the_estimate_predicts_the_shard_key_split_and_the_cross_shard_load() {
+    // The geo-sharding experiment, tenant sharding with half the reads across all 6
+    // shards: the big tenant's shard takes 600 × (0.5 × 0.278 + 0.5) = 383/s, the others
+    // 600 × (0.5 × 0.144 + 0.5) ≈ 343/s; a cross-shard query costs 3.5× the shard work.
+    let o = dssim(&[
+        "estimate",
+        "experiments/geo-sharding.toml",
+        "--set",
+        "databases.db.shard_by=\"tenant\"",
+        "--set",
+        "databases.db.cross_shard.share=0.5",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("busiest shard (0) takes 27.8% of the queries"),
+        "{text}"
+    );
+    assert!(text.contains("3.50x the reads"), "{text}");
+    assert!(text.contains("H_6 x 5.00 ms = 12.25 ms"), "{text}");
+    let hot: f64 = text
+        .lines()
+        .find(|l| l.starts_with("db.shard.0.primary"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|x| x.parse().ok())
+        .expect("db.shard.0.primary row");
+    let theory = 600.0 * (0.5 / harmonic(20) + 0.5);
+    assert!((hot - theory).abs() < 0.01 * theory, "{hot} vs {theory}");
+}

@@ -318,7 +318,9 @@ pub struct DatabaseConfig {
     /// Tenants, for `shard_by = "tenant"` (ignored with another shard key, so that a sweep
     /// can switch it): `{ count, skew }`. A user belongs to one tenant
     /// (tenant `t` has a share of the users ∝ `1/(t+1)^skew`); the directory places the
-    /// biggest tenants first, each on the shard with the least load so far.
+    /// biggest tenants first, each on the shard with the least load so far. A user is a
+    /// client's user id: give the clients `user_ids` (with one user, every request is one
+    /// tenant's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenants: Option<Tenants>,
     /// Region of each shard (its primary and, without `replica_region`, its replicas), in
