@@ -29,6 +29,7 @@ mod reproducibility;
 mod resume;
 mod robustness;
 mod serve;
+mod sharding;
 mod support;
 mod sweeps;
 mod teaching;

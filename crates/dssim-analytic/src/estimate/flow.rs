@@ -28,6 +28,7 @@ use crate::queueing::{mgc_wait, LoadDependent};
 
 mod cache;
 mod database;
+pub(crate) use database::shard_key_split;
 mod pass;
 mod service;
 mod wiring;

@@ -176,6 +176,9 @@ pub fn render(model: &ModelConfig, est: &ModelEstimate) -> String {
             100.0 / f64::from(m)
         );
     }
+    for d in &model.databases {
+        let _ = shard_key_note(model, d, &mut out);
+    }
     if let Some(b) = est.first_bottleneck() {
         let h = b.headroom();
         let _ = writeln!(
@@ -245,4 +248,68 @@ pub fn calls_notes(model: &ModelConfig) -> Vec<String> {
         );
     }
     notes
+}
+
+/// The shard key's load split and the cross-shard queries' cost, for a database that has
+/// them: the busiest shard's share; a cross-shard query's extra load and its time, the max
+/// over the shards it asks (H_k × the mean read time for exponential reads, plus the
+/// farthest round trip between the shards' regions).
+fn shard_key_note(
+    model: &ModelConfig,
+    d: &dssim_components::database::DatabaseConfig,
+    out: &mut String,
+) -> std::fmt::Result {
+    use std::fmt::Write as _;
+    if let Some(split) = super::flow::shard_key_split(model, d) {
+        let (hot, share) =
+            split
+                .iter()
+                .enumerate()
+                .fold((0, 0.0), |a, (s, &x)| if x > a.1 { (s, x) } else { a });
+        writeln!(
+            out,
+            "database {}: shard by {}: the busiest shard ({hot}) takes {:.1}% of the queries (an even split: {:.1}%)",
+            d.name,
+            serde_json::to_value(d.shard_by)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            100.0 * share,
+            100.0 / f64::from(d.shards.max(1))
+        )?;
+    }
+    let Some(c) = d.cross_shard.filter(|c| c.share > 0.0 && d.shards > 1) else {
+        return Ok(());
+    };
+    let k = c.shards.unwrap_or(d.shards).clamp(2, d.shards);
+    let h: f64 = (1..=k).map(|i| 1.0 / f64::from(i)).sum();
+    let s_ms = d.read_time.0.mean() / 1e6;
+    let mut rtt: f64 = 0.0;
+    for a in &d.shard_regions {
+        for b in &d.shard_regions {
+            let key = |x: &str, y: &str| format!("{x}:{y}");
+            let lat = model
+                .network
+                .regions
+                .get(&key(a, b))
+                .or_else(|| model.network.regions.get(&key(b, a)))
+                .filter(|_| a != b)
+                .or(model.network.latency.as_ref())
+                .map_or(0.0, |l| l.0.mean() / 1e6);
+            rtt = rtt.max(2.0 * lat);
+        }
+    }
+    writeln!(
+        out,
+        "database {}: {:.0}% of reads ask {k} shards: the shards serve {:.2}x the reads of single-shard queries (1 - c + c k), and such a query waits for the slowest: about H_{k} x {s_ms:.2} ms = {:.2} ms with exponential reads (without queueing){}",
+        d.name,
+        100.0 * c.share,
+        1.0 - c.share + c.share * f64::from(k),
+        h * s_ms,
+        if rtt > 0.0 {
+            format!(", plus up to {rtt:.1} ms for the farthest shard's round trip")
+        } else {
+            String::new()
+        }
+    )
 }

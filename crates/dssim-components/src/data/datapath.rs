@@ -21,6 +21,8 @@ pub struct DataPath {
     pub db: Option<DbRouter>,
     /// Whether `entry` is on the same machine (a local cache): called without the network.
     pub local: bool,
+    /// The instance's region (model index): a query to a shard placed elsewhere is remote.
+    pub region: u16,
 }
 
 impl DataPath {

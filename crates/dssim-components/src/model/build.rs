@@ -86,7 +86,11 @@ impl ModelConfig {
             .databases
             .iter()
             .enumerate()
-            .map(|(di, d)| DbRouter::new(di, d, key_space))
+            .map(|(di, d)| {
+                DbRouter::with_shard_key(di, d, key_space, |r| {
+                    regions.iter().position(|x| x == r).unwrap_or(0) as u16
+                })
+            })
             .collect();
         for (si, s) in self.services.iter().enumerate() {
             let six = ServiceIx(si);
@@ -127,6 +131,7 @@ impl ModelConfig {
                 let id = b.reserve(topo.instance_name(six, i), region_ix(&s.region));
                 let mut w = InstanceWiring::default();
                 w.data.db = router.clone();
+                w.data.region = region_ix(&s.region) as u16;
                 wiring.push(w);
                 state.instances.push(id);
                 if i < s.instances {
@@ -155,8 +160,10 @@ impl ModelConfig {
                 for n in 0..=d.replicas {
                     let mut node = DbNode::new(di, sh as usize, n as usize, d);
                     let election = node.first_election_check(opts.duration);
+                    let shard_region = d.shard_regions.get(sh as usize).cloned();
                     let region = match &d.replica_region {
                         Some(_) if n > 0 => &d.replica_region,
+                        _ if shard_region.is_some() => &shard_region,
                         _ => &d.region,
                     };
                     let id = b.add(Node::Db(node), d.node_name(sh, n), region_ix(region));
@@ -289,6 +296,15 @@ impl ModelConfig {
             let client = Client::new(c, targets, target_service, geo, opts.duration);
             let id = b.add(Node::Client(client), c.name.clone(), region_ix(&c.region));
             clients.push(id);
+            for (di, d) in self.databases.iter().enumerate() {
+                if d.shard_by == crate::database::ShardBy::Region {
+                    let v = &mut b.sim.shared_mut().dbs[di].client_region;
+                    if v.len() <= id as usize {
+                        v.resize(id as usize + 1, 0);
+                    }
+                    v[id as usize] = region_ix(&c.region) as u16;
+                }
+            }
         }
         let Builder {
             mut sim,

@@ -552,6 +552,8 @@ mod tests {
             ("databases.buffer_pool", accepted::<database::BufferPool>()),
             ("databases.contention", accepted::<database::Contention>()),
             ("databases.batch", accepted::<database::Batch>()),
+            ("databases.tenants", accepted::<database::Tenants>()),
+            ("databases.cross_shard", accepted::<database::CrossShard>()),
             ("caches", accepted::<cache::CacheConfig>()),
             ("faults", accepted::<faults::FaultConfig>()),
             ("changes", accepted::<crate::changes::ChangeConfig>()),

@@ -349,6 +349,7 @@ impl World {
         }
         self.call_rows(&mut rows);
         self.geo_rows(&mut rows);
+        self.shard_query_rows(&mut rows);
         rows
     }
 
@@ -410,6 +411,58 @@ impl World {
                 c.hit_ratio = (st.requests > 0).then(|| st.ok as f64 / st.requests as f64);
                 rows.push(c);
             }
+        }
+    }
+
+    /// Per database with a shard key, shards in regions or cross-shard queries: a
+    /// `DB.single_shard` row (queries answered by one shard, measured at the instances:
+    /// count, mean and p99, `hit_ratio` = the share served in the instance's own region)
+    /// and a `DB.cross_shard` row (queries that touched several shards: count, mean and
+    /// p99 of the slowest answer, `mean_queue` = shards per query).
+    pub(super) fn shard_query_rows(&self, rows: &mut Vec<ComponentRow>) {
+        for (di, d) in self.model.databases.iter().enumerate() {
+            let mut observed = false;
+            let mut st = crate::service::shards::ShardQueryStats::default();
+            for a in self.sim.actors() {
+                let Node::Instance(i) = a else { continue };
+                let data = i.data();
+                let reads_db = data.db.as_ref().is_some_and(|r| r.db == di && r.observed());
+                if !reads_db || data.entry.is_some() {
+                    continue;
+                }
+                observed = true;
+                let s = i.shard_stats();
+                st.single += s.single;
+                st.single_remote += s.single_remote;
+                st.single_latency.merge(&s.single_latency);
+                st.cross += s.cross;
+                st.cross_parts += s.cross_parts;
+                st.cross_latency.merge(&s.cross_latency);
+            }
+            if !observed {
+                continue;
+            }
+            rows.push(ComponentRow {
+                component: format!("{}.single_shard", d.name),
+                kind: "shard_query",
+                requests: st.single,
+                utilization: None,
+                mean_queue: None,
+                p99_ms: st.single_latency.quantile_ms(0.99),
+                mean_ms: st.single_latency.mean_ms(),
+                hit_ratio: (st.single > 0)
+                    .then(|| 1.0 - st.single_remote as f64 / st.single as f64),
+            });
+            rows.push(ComponentRow {
+                component: format!("{}.cross_shard", d.name),
+                kind: "shard_query",
+                requests: st.cross,
+                utilization: None,
+                mean_queue: (st.cross > 0).then(|| st.cross_parts as f64 / st.cross as f64),
+                p99_ms: st.cross_latency.quantile_ms(0.99),
+                mean_ms: st.cross_latency.mean_ms(),
+                hit_ratio: None,
+            });
         }
     }
 

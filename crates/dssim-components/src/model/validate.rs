@@ -413,6 +413,7 @@ impl ModelConfig {
                     .iter()
                     .filter_map(|d| d.replica_region.clone()),
             )
+            .chain(self.databases.iter().flat_map(|d| d.shard_regions.clone()))
             .chain(self.caches.iter().filter_map(|c| c.region.clone()))
             .chain(self.load_balancers.iter().filter_map(|l| l.region.clone()))
             .chain(

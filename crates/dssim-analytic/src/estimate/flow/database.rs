@@ -97,6 +97,22 @@ impl<'a> FlowModel<'a> {
             reads[s] += spread_r * sh.shares[s];
             writes[s] += spread_w * sh.shares[s];
         }
+        // A shard key other than the key moves whole tenants or regions: the load splits
+        // by their shares; cross-shard reads put one query on each shard they ask.
+        if let Some(split) = shard_key_split(self.m, d) {
+            let (r, w): (f64, f64) = (reads.iter().sum(), writes.iter().sum());
+            for s in 0..sh.n {
+                reads[s] = r * split[s];
+                writes[s] = w * split[s];
+            }
+        }
+        if let Some(c) = d.cross_shard.filter(|c| c.share > 0.0 && sh.n > 1) {
+            let r: f64 = reads.iter().sum();
+            let k = f64::from(c.shards.unwrap_or(d.shards).clamp(2, d.shards));
+            for x in reads.iter_mut() {
+                *x = *x * (1.0 - c.share) + r * c.share * k / sh.n as f64;
+            }
+        }
         // Buffer-pool hit ratios need each node's keys; with many shards only the hottest
         // shard is worked out key by key and stands for the others.
         let hottest = (0..sh.n)
@@ -503,4 +519,65 @@ pub(super) fn group_commit_s(
         (size - 1.0) / (2.0 * lambda)
     };
     Some(s + wait)
+}
+
+/// Each shard's share of a database's queries when `shard_by` is not the key: by the tenant
+/// directory (tenants' sizes), or by region (the clients' rates by region, travellers
+/// spread evenly over the other regions with shards, a region's share evenly over its
+/// shards). `None` for the key.
+pub(crate) fn shard_key_split(m: &ModelConfig, d: &DatabaseConfig) -> Option<Vec<f64>> {
+    use dssim_components::database::{ShardBy, TenantDirectory};
+    let n = d.shards.max(1) as usize;
+    match d.shard_by {
+        ShardBy::Key => None,
+        ShardBy::Tenant => {
+            let t = d.tenants?;
+            Some(TenantDirectory::new(&t.shares(), d.shards).shard_shares(d.shards))
+        }
+        ShardBy::Region => {
+            if d.shard_regions.len() != n {
+                return None;
+            }
+            let mut regions: Vec<&str> = Vec::new();
+            for r in &d.shard_regions {
+                if !regions.contains(&r.as_str()) {
+                    regions.push(r);
+                }
+            }
+            let travel = d.travellers.unwrap_or(0.0);
+            let mut home = vec![0.0; regions.len()];
+            let total: f64 = m.clients.iter().map(|c| open_rate(c).unwrap_or(0.0)).sum();
+            if total <= 0.0 {
+                return None;
+            }
+            for c in &m.clients {
+                let w = open_rate(c).unwrap_or(0.0) / total;
+                let at = c
+                    .region
+                    .as_deref()
+                    .and_then(|r| regions.iter().position(|x| *x == r));
+                match at {
+                    Some(h) if regions.len() > 1 => {
+                        home[h] += w * (1.0 - travel);
+                        let others = (regions.len() - 1) as f64;
+                        for (i, x) in home.iter_mut().enumerate() {
+                            if i != h {
+                                *x += w * travel / others;
+                            }
+                        }
+                    }
+                    Some(h) => home[h] += w,
+                    None => home.iter_mut().for_each(|x| *x += w / regions.len() as f64),
+                }
+            }
+            let mut v = vec![0.0; n];
+            for (i, r) in regions.iter().enumerate() {
+                let mine: Vec<usize> = (0..n).filter(|&s| d.shard_regions[s] == *r).collect();
+                for &s in &mine {
+                    v[s] = home[i] / mine.len() as f64;
+                }
+            }
+            Some(v)
+        }
+    }
 }

@@ -180,6 +180,8 @@ pub struct Instance {
     data: DataPath,
     /// The services it calls per request before its data tier ([`crate::calls`]).
     calls: crate::calls::Calls,
+    /// Its database queries, measured one by one with a shard key or cross-shard queries.
+    shards: shards::ShardQueries,
     /// Measurements.
     pub stats: InstanceStats,
 }
@@ -187,6 +189,7 @@ pub struct Instance {
 mod calls;
 mod faults;
 mod pool;
+pub mod shards;
 
 /// What an instance sends to, resolved from the model's topology before it is built: its
 /// data path, the job queues it feeds and the services it calls.
@@ -287,8 +290,19 @@ impl Instance {
             jobs,
             data,
             calls,
+            shards: shards::ShardQueries::default(),
             stats,
         }
+    }
+
+    /// Where it reads and writes its data.
+    pub fn data(&self) -> &DataPath {
+        &self.data
+    }
+
+    /// Its single- and cross-shard query measurements.
+    pub fn shard_stats(&self) -> &shards::ShardQueryStats {
+        &self.shards.stats
     }
 
     /// The calls it makes per request, with their measurements.

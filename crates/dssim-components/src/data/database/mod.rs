@@ -84,6 +84,64 @@ pub enum Sharding {
     ConsistentHash,
 }
 
+/// What decides the shard of a request (`shard_by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardBy {
+    /// The key, through `sharding` (hash, range, directory, consistent hashing).
+    #[default]
+    Key,
+    /// The user's tenant, through a directory that places whole tenants on shards
+    /// (`tenants`): one tenant's data all on one shard, a big tenant a hot shard.
+    Tenant,
+    /// The user's home region: the shard placed in that region (`shard_regions`); a share
+    /// `travellers` of users live in another region than the one they connect from.
+    Region,
+}
+
+impl ShardBy {
+    /// Whether it is the default (`key`).
+    pub fn is_key(&self) -> bool {
+        *self == ShardBy::Key
+    }
+}
+
+/// `tenants = { count, skew }`: the tenants of a database sharded by tenant.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenants {
+    /// Number of tenants (customers, organisations).
+    pub count: u32,
+    /// Size skew: tenant `t` (from 0) holds a share of the users proportional to
+    /// `1/(t+1)^skew` (0 = equal tenants; 1 = Zipf: the biggest of 20 tenants has 28 %).
+    #[serde(default)]
+    pub skew: f64,
+}
+
+impl Tenants {
+    /// Each tenant's share of the users (and of the requests, users being equally active).
+    pub fn shares(&self) -> Vec<f64> {
+        let w: Vec<f64> = (0..self.count.max(1))
+            .map(|t| (f64::from(t) + 1.0).powf(-self.skew))
+            .collect();
+        let sum: f64 = w.iter().sum();
+        w.into_iter().map(|x| x / sum).collect()
+    }
+}
+
+/// `cross_shard = { share, shards }`: queries that must ask several shards.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossShard {
+    /// Share of reads that touch several shards (a report over all tenants, a search of
+    /// every region): the read goes to its own shard and at once to the next `shards − 1`
+    /// shards, and is answered when the slowest answers.
+    pub share: f64,
+    /// Shards such a query touches, its own included; every shard when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
+}
+
 /// When a write is acknowledged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -252,6 +310,34 @@ pub struct DatabaseConfig {
     /// How keys map to shards.
     #[serde(default)]
     pub sharding: Sharding,
+    /// What decides a request's shard: `key` (default: the key, through `sharding`),
+    /// `tenant` (the user's tenant, through a directory of whole tenants: `tenants`) or
+    /// `region` (the user's home region: the shard `shard_regions` places there).
+    #[serde(default, skip_serializing_if = "ShardBy::is_key")]
+    pub shard_by: ShardBy,
+    /// Tenants, for `shard_by = "tenant"` (ignored with another shard key, so that a sweep
+    /// can switch it): `{ count, skew }`. A user belongs to one tenant
+    /// (tenant `t` has a share of the users ∝ `1/(t+1)^skew`); the directory places the
+    /// biggest tenants first, each on the shard with the least load so far. A user is a
+    /// client's user id: give the clients `user_ids` (with one user, every request is one
+    /// tenant's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<Tenants>,
+    /// Region of each shard (its primary and, without `replica_region`, its replicas), in
+    /// shard order: one name per shard. Geographic sharding (`shard_by = "region"`) sends
+    /// a user's queries to the shard of their home region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shard_regions: Vec<String>,
+    /// `shard_by = "region"` (ignored otherwise): share of users whose home region (where
+    /// their data lives) is not the region they connect from (travellers): their queries
+    /// cross regions. 0 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub travellers: Option<f64>,
+    /// Cross-shard queries: `{ share, shards }`, a share of reads that ask `shards` shards
+    /// at once (all when absent) and wait for the slowest (scatter-gather). Only for
+    /// services that query the database directly (not through a cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_shard: Option<CrossShard>,
     /// Time to serve a read (before contention and disk).
     pub read_time: DistSpec,
     /// Time to serve a write (before contention and disk).
@@ -451,11 +537,89 @@ pub fn validate(d: &DatabaseConfig, errs: &mut Vec<crate::ConfigError>) {
             ));
         }
     }
+    validate_shard_key(d, &p, errs);
     if let Some(b) = &d.batch {
         if b.size == 0 {
             errs.push(ConfigError::new(
                 format!("{p}.batch.size"),
                 "must be at least 1",
+            ));
+        }
+    }
+}
+
+/// Checks `shard_by` and the options that go with it, and `cross_shard`.
+fn validate_shard_key(d: &DatabaseConfig, p: &str, errs: &mut Vec<crate::ConfigError>) {
+    use crate::ConfigError;
+    match (d.shard_by, &d.tenants) {
+        (ShardBy::Tenant, None) => errs.push(ConfigError::new(
+            format!("{p}.tenants"),
+            "shard_by = \"tenant\" needs the tenants, such as tenants = { count = 20, skew = 1.0 }",
+        )),
+        (ShardBy::Tenant, Some(t)) => {
+            if t.count == 0 {
+                errs.push(ConfigError::new(
+                    format!("{p}.tenants.count"),
+                    "must be at least 1",
+                ));
+            }
+            if !(t.skew.is_finite() && (0.0..=10.0).contains(&t.skew)) {
+                errs.push(ConfigError::new(
+                    format!("{p}.tenants.skew"),
+                    format!("must be between 0 and 10; found {}", t.skew),
+                ));
+            }
+        }
+        // Tenants (and travellers) may stay in a model whose `shard_by` a sweep changes:
+        // they are read only with the shard key they belong to.
+        _ => {}
+    }
+    if !d.shard_regions.is_empty() && d.shard_regions.len() != d.shards as usize {
+        errs.push(ConfigError::new(
+            format!("{p}.shard_regions"),
+            format!(
+                "needs one region per shard: {} shards, {} regions given",
+                d.shards,
+                d.shard_regions.len()
+            ),
+        ));
+    }
+    if d.shard_by == ShardBy::Region && d.shard_regions.is_empty() {
+        errs.push(ConfigError::new(
+            format!("{p}.shard_regions"),
+            "shard_by = \"region\" needs the region of each shard, such as shard_regions = [\"eu\", \"us\"]",
+        ));
+    }
+    if let Some(t) = d.travellers {
+        if !(t.is_finite() && (0.0..=1.0).contains(&t)) {
+            errs.push(ConfigError::new(
+                format!("{p}.travellers"),
+                format!("must be a share between 0 and 1; found {t}"),
+            ));
+        }
+    }
+    if let Some(c) = &d.cross_shard {
+        if !(c.share.is_finite() && (0.0..=1.0).contains(&c.share)) {
+            errs.push(ConfigError::new(
+                format!("{p}.cross_shard.share"),
+                format!("must be a share between 0 and 1; found {}", c.share),
+            ));
+        }
+        if let Some(k) = c.shards {
+            if k < 2 || k > d.shards {
+                errs.push(ConfigError::new(
+                    format!("{p}.cross_shard.shards"),
+                    format!(
+                        "must be between 2 and the database's {} shards; found {k} (leave it out for all)",
+                        d.shards
+                    ),
+                ));
+            }
+        }
+        if d.shards < 2 {
+            errs.push(ConfigError::new(
+                format!("{p}.cross_shard"),
+                "a database with one shard has no cross-shard queries: set shards = 2 or more",
             ));
         }
     }

@@ -105,3 +105,132 @@ pub fn moved_fraction(sharding: Sharding, keys: u64, from: u32, to: u32) -> f64 
         .count();
     moved as f64 / keys.max(1) as f64
 }
+
+/// A uniform number in [0, 1) drawn from `x` (a user id) by hashing: the same user always
+/// gets the same one.
+#[inline]
+fn unit(x: u64, salt: u64) -> f64 {
+    (mix64(x ^ salt) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The tenant directory: which tenant a user belongs to, and which shard holds a tenant.
+#[derive(Clone, Debug)]
+pub struct TenantDirectory {
+    /// Cumulative user shares of the tenants (the last is 1).
+    cum: Vec<f64>,
+    /// Shard of each tenant.
+    pub shard: Vec<u32>,
+}
+
+impl TenantDirectory {
+    /// Tenants of sizes `shares` placed on `shards` shards: the biggest first, each on the
+    /// shard with the smallest total so far (ties: the lowest shard).
+    pub fn new(shares: &[f64], shards: u32) -> Self {
+        let n = shards.max(1) as usize;
+        let mut order: Vec<usize> = (0..shares.len()).collect();
+        order.sort_by(|&a, &b| shares[b].total_cmp(&shares[a]).then(a.cmp(&b)));
+        let mut load = vec![0.0f64; n];
+        let mut shard = vec![0u32; shares.len()];
+        for t in order {
+            let s = (0..n)
+                .min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b)))
+                .unwrap_or(0);
+            load[s] += shares[t];
+            shard[t] = s as u32;
+        }
+        let mut acc = 0.0;
+        let cum = shares
+            .iter()
+            .map(|x| {
+                acc += x;
+                acc
+            })
+            .collect();
+        TenantDirectory { cum, shard }
+    }
+
+    /// The tenant of `user`.
+    #[inline]
+    pub fn tenant_of(&self, user: u32) -> usize {
+        let u = unit(u64::from(user), 0x7E4A_4715);
+        self.cum
+            .partition_point(|&c| c <= u)
+            .min(self.cum.len().saturating_sub(1))
+    }
+
+    /// The share of the users on each of `shards` shards.
+    pub fn shard_shares(&self, shards: u32) -> Vec<f64> {
+        let mut v = vec![0.0; shards.max(1) as usize];
+        let mut prev = 0.0;
+        for (t, &c) in self.cum.iter().enumerate() {
+            v[self.shard[t] as usize] += c - prev;
+            prev = c;
+        }
+        v
+    }
+}
+
+/// Geographic placement: the shards of each region and where users live.
+#[derive(Clone, Debug)]
+pub struct GeoDirectory {
+    /// Distinct regions holding shards (model region indices), in order of first shard.
+    pub regions: Vec<u16>,
+    /// Shards of each of `regions`.
+    pub shards_in: Vec<Vec<u32>>,
+    /// Share of users whose home is another region than the one they connect from.
+    pub travellers: f64,
+}
+
+impl GeoDirectory {
+    /// Shards placed in regions `shard_region` (model region indices, one per shard).
+    pub fn new(shard_region: &[u16], travellers: f64) -> Self {
+        let mut regions: Vec<u16> = Vec::new();
+        let mut shards_in: Vec<Vec<u32>> = Vec::new();
+        for (s, &r) in shard_region.iter().enumerate() {
+            match regions.iter().position(|&x| x == r) {
+                Some(i) => shards_in[i].push(s as u32),
+                None => {
+                    regions.push(r);
+                    shards_in.push(vec![s as u32]);
+                }
+            }
+        }
+        GeoDirectory {
+            regions,
+            shards_in,
+            travellers,
+        }
+    }
+
+    /// Index (in `regions`) of the home region of `user` connecting from region `from`
+    /// (a model region index): `from` itself, except for travellers (and for users
+    /// connecting from a region without shards), whose home is another region.
+    #[inline]
+    pub fn home_of(&self, user: u32, from: u16) -> usize {
+        let n = self.regions.len().max(1);
+        let here = self.regions.iter().position(|&r| r == from);
+        let pick = mix64(u64::from(user) ^ 0x6E0_5EED);
+        match here {
+            Some(h)
+                if n > 1
+                    && self.travellers > 0.0
+                    && unit(u64::from(user), 0x7EA7) < self.travellers =>
+            {
+                (h + 1 + (pick % (n as u64 - 1)) as usize) % n
+            }
+            Some(h) => h,
+            None => (pick % n as u64) as usize,
+        }
+    }
+
+    /// The shard of `key` for a user whose home is `home` (an index in `regions`).
+    #[inline]
+    pub fn shard(&self, home: usize, key: u64) -> usize {
+        let v = &self.shards_in[home.min(self.shards_in.len() - 1)];
+        if v.len() == 1 {
+            v[0] as usize
+        } else {
+            v[(mix64(key) % v.len() as u64) as usize] as usize
+        }
+    }
+}

@@ -127,4 +127,7 @@ pub struct DbState {
     pub shards: Vec<ShardState>,
     /// User -> time of their last write (for `read_your_writes` routing).
     pub last_write: DenseMap<Option<SimTime>>,
+    /// Region (model index) of each client actor, indexed by actor id: where users connect
+    /// from (`shard_by = "region"`); empty otherwise.
+    pub client_region: Vec<u16>,
 }

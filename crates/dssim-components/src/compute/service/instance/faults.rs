@@ -36,6 +36,7 @@ impl Instance {
                 }
             }
         }
+        self.forget_shard_queries();
         // Calls still out are abandoned: their answers are freed when they come back.
         let out = std::mem::take(&mut self.calls.out);
         for o in out {

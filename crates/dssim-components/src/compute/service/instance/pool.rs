@@ -10,10 +10,12 @@ use super::*;
 
 impl Instance {
     /// Calls the data tier: a local cache without the network, anything else through it.
-    pub(super) fn call_data(&self, ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
+    pub(super) fn call_data(&mut self, ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
         trace::phase(ctx, req, "data");
         if self.data.local {
             call_local(ctx, to, SimTime::ZERO, req);
+        } else if self.data.entry.is_none() && self.data.db.as_ref().is_some_and(|d| d.observed()) {
+            self.query_shards(ctx, to, req);
         } else {
             call(ctx, to, req);
         }
@@ -61,6 +63,9 @@ impl Instance {
     }
 
     pub(super) fn on_response(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        if !self.shards.children.is_empty() && self.shard_child_answer(ctx, req, status) {
+            return;
+        }
         if !self.calls.out.is_empty() {
             if let Some(o) = self.calls.take(req) {
                 self.call_answered(ctx, o, status);
@@ -79,6 +84,11 @@ impl Instance {
         };
         match self.in_service[pos].phase {
             Phase::Data => {
+                let status = match self.shard_part(ctx, req, status) {
+                    shards::Part::Pending => return,
+                    shards::Part::Done(st) => st,
+                    shards::Part::Untracked => status,
+                };
                 self.release_connection(ctx);
                 self.after_data(ctx, req, status);
             }
