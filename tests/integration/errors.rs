@@ -30,17 +30,7 @@ fn check(file: &Path, extra: &[&str]) -> Output {
 
 /// Asserts a bad-input failure: exit code 2, no panic, and stderr containing every needle.
 fn assert_input_error(o: &Output, needles: &[&str]) -> String {
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "exit code 2 expected; stderr:\n{err}"
-    );
-    assert!(!err.contains("panicked"), "a panic on bad input:\n{err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
-    err
+    crate::support::assert_input_error("bad input", o, needles)
 }
 
 /// Checks GOOD with `from` replaced by `to`, written to `name` in `dir`: an input error

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{dssim, dssim_ok, num, read_csv, tmp_dir, write, Row};
+use crate::support::{assert_check_rejects, dssim_ok, num, read_csv, tmp_dir, Row};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -37,15 +37,7 @@ fn component<'a>(rows: &'a [Row], run: &str, component: &str) -> &'a Row {
 
 /// `dssim check` on `text` written to a scratch file: exit 2 and every needle in stderr.
 fn assert_rejected(tag: &str, text: &str, needles: &[&str]) {
-    let dir = tmp_dir(tag);
-    let f = write(&dir, "bad.toml", text);
-    let o = dssim(&["check", f.to_str().expect("utf-8")]);
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(o.status.code(), Some(2), "exit 2 expected; stderr:\n{err}");
-    assert!(!err.contains("panicked"), "a panic on bad input:\n{err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
+    assert_check_rejects(&tmp_dir(tag), "bad.toml", text, needles);
 }
 
 /// Round robin without ejection suffers the gray instance (gray-failure: availability

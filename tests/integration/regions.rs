@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{dssim, dssim_ok, num, read_csv, tmp_dir, write, Row};
+use crate::support::{assert_check_rejects, dssim_ok, num, read_csv, tmp_dir, write, Row};
 
 fn run_file(tag: &str, file: &Path, sets: &[&str]) -> (Vec<Row>, Vec<Row>, Vec<Row>) {
     let out = tmp_dir(tag);
@@ -280,17 +280,6 @@ fn bad_geo_routers_are_input_errors() {
     .enumerate()
     {
         let dir = tmp_dir(&format!("geo-bad{i}"));
-        let f = write(&dir, "bad.toml", &model(router, target));
-        let o = dssim(&["check", f.to_str().expect("utf-8")]);
-        let err = String::from_utf8_lossy(&o.stderr).to_string();
-        assert_eq!(
-            o.status.code(),
-            Some(2),
-            "case {i}: exit 2 expected:\n{err}"
-        );
-        assert!(!err.contains("panicked"), "a panic on bad input:\n{err}");
-        for n in needles {
-            assert!(err.contains(n), "case {i}: stderr lacks {n:?}:\n{err}");
-        }
+        assert_check_rejects(&dir, "bad.toml", &model(router, target), needles);
     }
 }

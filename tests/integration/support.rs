@@ -255,6 +255,32 @@ pub fn dssim(args: &[&str]) -> Output {
         .expect("start the dssim binary")
 }
 
+/// Asserts a bad-input failure: exit code 2, no panic, and stderr containing every needle
+/// (`what` names the case in the messages); returns stderr.
+pub fn assert_input_error(what: &str, o: &Output, needles: &[&str]) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{what}: exit code 2 expected; stderr:\n{err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "{what}: a panic on bad input:\n{err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "{what}: stderr lacks {n:?}:\n{err}");
+    }
+    err
+}
+
+/// `dssim check` on `text` written to `dir/name`: a bad-input failure naming every needle.
+pub fn assert_check_rejects(dir: &Path, name: &str, text: &str, needles: &[&str]) {
+    let f = write(dir, name, text);
+    let o = dssim(&["check", f.to_str().expect("utf-8")]);
+    assert_input_error(name, &o, needles);
+}
+
 /// Runs `dssim ARGS` in folder `cwd` and returns its output.
 pub fn dssim_in(cwd: &Path, args: &[&str]) -> Output {
     Command::new(bin())

@@ -20,7 +20,8 @@ pub mod units;
 
 // The modules at their historical paths (`dssim_components::client`, `crate::stats`, ...).
 pub use compute::{
-    autoscaler, calls, canary, circuit_breaker, geo, load_balancer, service, shedding, validate,
+    autoscaler, calls, canary, circuit_breaker, geo, health_check, load_balancer, service,
+    shedding, validate,
 };
 pub use data::{cache, consistency, database, datapath, jobs};
 pub use model::{changes, explain, faults, sanity};

@@ -40,6 +40,7 @@ use dssim_engine::{ActorId, Histogram, SimTime, TimeWeighted};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
+use crate::health_check::HealthChecker;
 use crate::load_balancer::HealthCheckConfig;
 use crate::model::NetworkConfig;
 use crate::node::{unexpected, Ctx, Msg};
@@ -181,15 +182,8 @@ pub struct EntryChange {
 pub struct GeoRouter {
     index: usize,
     entries: Vec<EntryTarget>,
-    interval: SimTime,
-    timeout: SimTime,
-    healthy: u32,
-    unhealthy: u32,
-    round: u32,
-    open: bool,
-    acked: Vec<bool>,
-    successes: Vec<u32>,
-    failures: Vec<u32>,
+    /// Its health checks; none configured: nothing is ever detected.
+    health: Option<HealthChecker>,
     /// Health decisions, in time order.
     pub changes: Vec<EntryChange>,
     /// Per entry: 1 while out of rotation, over time (reset when the window opens).
@@ -200,19 +194,10 @@ impl GeoRouter {
     /// Router `index` (in the model's `geo_routers`) over `entries`.
     pub fn new(index: usize, cfg: &GeoRouterConfig, entries: Vec<EntryTarget>) -> Self {
         let n = entries.len();
-        let h = cfg.health_check.as_ref();
         GeoRouter {
             index,
             entries,
-            interval: h.map_or(SimTime::ZERO, |h| h.interval.0),
-            timeout: h.map_or(SimTime::ZERO, |h| h.timeout.0),
-            healthy: h.map_or(1, |h| h.healthy.max(1)),
-            unhealthy: h.map_or(1, |h| h.unhealthy.max(1)),
-            round: 0,
-            open: false,
-            acked: vec![false; n],
-            successes: vec![0; n],
-            failures: vec![0; n],
+            health: cfg.health_check.as_ref().map(|h| HealthChecker::new(h, n)),
             changes: Vec::new(),
             down: (0..n).map(|_| TimeWeighted::default()).collect(),
         }
@@ -220,7 +205,11 @@ impl GeoRouter {
 
     /// The first event: a round of probes at time zero, with health checks.
     pub fn start(&self, schedule: &mut impl FnMut(SimTime, Msg)) {
-        if self.interval > SimTime::ZERO && !self.entries.is_empty() {
+        let checks = self
+            .health
+            .as_ref()
+            .is_some_and(|h| h.interval > SimTime::ZERO);
+        if checks && !self.entries.is_empty() {
             schedule(SimTime::ZERO, Msg::Geo(GeoTimer::Probe));
         }
     }
@@ -238,10 +227,8 @@ impl GeoRouter {
             Msg::Geo(GeoTimer::Probe) => self.probe(ctx),
             Msg::Geo(GeoTimer::Check) => self.check(ctx),
             Msg::ProbeAck { backend, round } => {
-                if self.open && self.round == round {
-                    if let Some(a) = self.acked.get_mut(backend as usize) {
-                        *a = true;
-                    }
+                if let Some(h) = &mut self.health {
+                    h.ack(backend, round);
                 }
             }
             other => unexpected("geo router", other),
@@ -250,10 +237,11 @@ impl GeoRouter {
 
     fn probe(&mut self, ctx: &mut Ctx<'_>) {
         let me = ctx.me();
-        self.round = self.round.wrapping_add(1);
-        self.open = true;
-        self.acked.fill(false);
-        let round = self.round;
+        let Some(h) = &mut self.health else {
+            return;
+        };
+        let round = h.open_round();
+        let (timeout, interval) = (h.timeout, h.interval);
         for e in 0..self.entries.len() {
             let (to, backend) = match &self.entries[e] {
                 EntryTarget::Actor(a) => (Some(*a), e as u32),
@@ -275,38 +263,29 @@ impl GeoRouter {
                 );
             }
         }
-        ctx.timer(self.timeout, Msg::Geo(GeoTimer::Check));
-        ctx.timer(self.interval, Msg::Geo(GeoTimer::Probe));
+        ctx.timer(timeout, Msg::Geo(GeoTimer::Check));
+        ctx.timer(interval, Msg::Geo(GeoTimer::Probe));
     }
 
     fn check(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
-        self.open = false;
+        let Some(h) = &mut self.health else {
+            return;
+        };
         if ctx.shared.geo.len() <= self.index {
             ctx.shared.geo.resize(self.index + 1, Vec::new());
         }
         let up = &mut ctx.shared.geo[self.index];
         up.resize(self.entries.len(), true);
-        for (e, u) in up.iter_mut().enumerate() {
-            let change = if self.acked[e] {
-                self.successes[e] += 1;
-                self.failures[e] = 0;
-                (!*u && self.successes[e] >= self.healthy).then_some(true)
-            } else {
-                self.failures[e] += 1;
-                self.successes[e] = 0;
-                (*u && self.failures[e] >= self.unhealthy).then_some(false)
-            };
-            if let Some(v) = change {
-                *u = v;
-                self.down[e].set(now, if v { 0.0 } else { 1.0 });
-                self.changes.push(EntryChange {
-                    at: now,
-                    entry: e as u32,
-                    up: v,
-                });
-            }
-        }
+        let (down, changes) = (&mut self.down, &mut self.changes);
+        h.close_round(up, |e, v| {
+            down[e].set(now, if v { 0.0 } else { 1.0 });
+            changes.push(EntryChange {
+                at: now,
+                entry: e as u32,
+                up: v,
+            });
+        });
     }
 }
 

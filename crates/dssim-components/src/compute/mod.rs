@@ -8,6 +8,7 @@ pub mod circuit_breaker;
 pub mod deploy;
 pub mod feature;
 pub mod geo;
+pub mod health_check;
 pub mod load_balancer;
 pub mod service;
 pub mod shedding;

@@ -11,10 +11,7 @@ impl LoadBalancer {
         let Some(h) = &mut self.health else {
             return;
         };
-        h.round = h.round.wrapping_add(1);
-        h.open = true;
-        h.acked.fill(false);
-        let round = h.round;
+        let round = h.open_round();
         let (timeout, interval) = (h.timeout, h.interval);
         for (b, &to) in self.backends.iter().enumerate() {
             // A probe the network loses is a failed probe: nothing to do here.
@@ -36,36 +33,16 @@ impl LoadBalancer {
         let Some(h) = &mut self.health else {
             return;
         };
-        h.open = false;
-        let mut changed = false;
-        for b in 0..self.backends.len() {
-            if h.acked[b] {
-                h.successes[b] += 1;
-                h.failures[b] = 0;
-                if !self.in_rotation[b] && h.successes[b] >= h.healthy {
-                    self.in_rotation[b] = true;
-                    changed = true;
-                    self.stats.changes.push(HealthChange {
-                        at: now,
-                        backend: b as u32,
-                        healthy: true,
-                    });
-                }
-            } else {
-                h.failures[b] += 1;
-                h.successes[b] = 0;
-                if self.in_rotation[b] && h.failures[b] >= h.unhealthy {
-                    self.in_rotation[b] = false;
-                    changed = true;
-                    self.stats.changes.push(HealthChange {
-                        at: now,
-                        backend: b as u32,
-                        healthy: false,
-                    });
-                }
-            }
-        }
-        if changed {
+        let changes = &mut self.stats.changes;
+        let before = changes.len();
+        h.close_round(&mut self.in_rotation, |b, healthy| {
+            changes.push(HealthChange {
+                at: now,
+                backend: b as u32,
+                healthy,
+            });
+        });
+        if changes.len() > before {
             self.rebuild_live();
         }
     }

@@ -64,6 +64,7 @@ use dssim_engine::rng::splitmix64;
 use dssim_engine::{ActorId, Dist, Histogram, SimTime};
 use rand::Rng as _;
 
+use crate::health_check::HealthChecker;
 use crate::node::{unexpected, Ctx, Msg};
 use crate::request::{call, reply, ReqId, Status};
 use crate::trace;
@@ -125,19 +126,6 @@ struct Slot {
     since: SimTime,
 }
 
-#[derive(Debug)]
-struct Health {
-    interval: SimTime,
-    timeout: SimTime,
-    healthy: u32,
-    unhealthy: u32,
-    round: u32,
-    open: bool,
-    acked: Vec<bool>,
-    successes: Vec<u32>,
-    failures: Vec<u32>,
-}
-
 /// Passive outlier detection's state: the answers of the current interval per backend.
 #[derive(Debug)]
 struct Outliers {
@@ -176,7 +164,7 @@ pub struct LoadBalancer {
     tracking: Option<(usize, u64)>,
     ring: Vec<(u64, u32)>,
     parse: Option<Dist>,
-    health: Option<Health>,
+    health: Option<HealthChecker>,
     outliers: Option<Outliers>,
     turn: usize,
     inflight: Vec<Slot>,
@@ -239,17 +227,7 @@ impl LoadBalancer {
                 .as_ref()
                 .map_or(Dist::Const(DEFAULT_PARSE.0 as f64), |d| d.0.clone())
         });
-        let health = cfg.health_check.as_ref().map(|h| Health {
-            interval: h.interval.0,
-            timeout: h.timeout.0,
-            healthy: h.healthy.max(1),
-            unhealthy: h.unhealthy.max(1),
-            round: 0,
-            open: false,
-            acked: vec![false; n],
-            successes: vec![0; n],
-            failures: vec![0; n],
-        });
+        let health = cfg.health_check.as_ref().map(|h| HealthChecker::new(h, n));
         let outliers = cfg.outlier_ejection.as_ref().map(|o| Outliers {
             interval: o.interval.0,
             latency_factor: o.latency_factor,
@@ -364,11 +342,7 @@ impl LoadBalancer {
             }
             Msg::ProbeAck { backend, round } => {
                 if let Some(h) = &mut self.health {
-                    if h.open && h.round == round {
-                        if let Some(a) = h.acked.get_mut(backend as usize) {
-                            *a = true;
-                        }
-                    }
+                    h.ack(backend, round);
                 }
             }
             Msg::Probe {
