@@ -30,6 +30,7 @@ mod cache;
 mod database;
 pub(crate) use database::shard_key_split;
 mod pass;
+mod queue;
 mod service;
 mod wiring;
 
