@@ -24,6 +24,8 @@
 
 use dssim_engine::{ActorId, Histogram, SimTime, TimeWeighted};
 
+use crate::compute::deploy::DeployState;
+use crate::compute::feature::FeatureState;
 use crate::report::{Cell, ComponentRow, RunReport};
 use crate::service::{ServiceConfig, Sessions};
 
@@ -139,15 +141,48 @@ pub struct ServiceState {
     /// until one has; 1.0 = normal): what a balancer's outlier ejection is judged against.
     pub slowdown: Vec<f64>,
     /// The feature flag, if the service has a `feature` ([`crate::compute::feature`]).
-    pub feature: Option<crate::compute::feature::FeatureState>,
+    pub feature: Option<FeatureState>,
     /// The rolling deploy, if the service has a `deploy` ([`crate::compute::deploy`]).
-    pub deploy: Option<crate::compute::deploy::DeployState>,
+    pub deploy: Option<DeployState>,
 }
 
 /// Sentinel of [`ServiceState::sessions`]: no session yet.
 pub const NO_HOME: u32 = u32::MAX;
 
+/// How a run may resize a service: what [`ServiceState::new`] needs besides its config.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Resizing {
+    /// An autoscaler or a timed change of its instance count may add instances (the
+    /// autoscaler's `win_*` figures are kept only then).
+    pub scaled: bool,
+    /// A timed change sets its workers or instances ([`crate::changes`]).
+    pub changed: bool,
+}
+
 impl ServiceState {
+    /// The shared state of service `cfg`, whose instance actors (every instance it may ever
+    /// have, by index) are `instances`: all `Off` until the build starts the initial ones
+    /// with [`Shared::set_life`](crate::shared::Shared::set_life). Prices, the feature flag
+    /// and the rolling deploy come from `cfg`.
+    pub fn new(cfg: &ServiceConfig, instances: Vec<ActorId>, resizing: Resizing) -> Self {
+        let count = instances.len() as u32;
+        ServiceState {
+            name: cfg.name.clone(),
+            life: vec![Life::Off; instances.len()],
+            instances,
+            workers: cfg.workers.max(1),
+            changed: resizing.changed,
+            scaled: resizing.scaled,
+            prices: cfg
+                .cost
+                .is_some()
+                .then(|| (0..count).filter_map(|i| cfg.hourly_cost(i)).collect()),
+            feature: cfg.feature.as_ref().map(FeatureState::new),
+            deploy: cfg.deploy.as_ref().map(|_| DeployState::default()),
+            ..Default::default()
+        }
+    }
+
     /// The members, in index order.
     pub fn active(&self) -> &[ActorId] {
         &self.active
@@ -364,12 +399,10 @@ mod tests {
     #[test]
     fn members_are_ready_or_crashed_instances_in_index_order() {
         let mut sh = Shared::default();
-        let mut s = ServiceState {
-            workers: 2,
-            ..Default::default()
-        };
-        s.instances = vec![10, 11, 12];
-        s.life = vec![Life::Off; 3];
+        let cfg: ServiceConfig =
+            toml::from_str("name = \"\"\nworkers = 2\nservice_time = \"const(1ms)\"").unwrap();
+        let s = ServiceState::new(&cfg, vec![10, 11, 12], Resizing::default());
+        assert_eq!(s.life, [Life::Off; 3]);
         sh.compute.services.push(s);
         let t = SimTime::from_secs(1);
         sh.set_life(0, 2, Life::Ready, t);

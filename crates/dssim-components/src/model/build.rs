@@ -11,7 +11,7 @@ use crate::canary::CanaryController;
 use crate::changes::Setting;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::client::Client;
-use crate::compute::{Life, ServiceState};
+use crate::compute::{Life, Resizing, ServiceState};
 use crate::database::{DbNode, DbRouter, DbState, NodeState, ShardState};
 use crate::faults::FaultAction;
 use crate::geo::{EntryTarget, GeoRoute, GeoRouter};
@@ -103,28 +103,15 @@ impl ModelConfig {
                 .find(|a| a.subject() == s.name)
                 .map_or(0, |a| a.max)
                 .max(self.changed_max_instances(&s.name));
-            let mut state = ServiceState::default();
-            state.name = s.name.clone();
-            state.workers = s.workers.max(1);
-            state.changed = self.changes.iter().any(|c| {
-                c.target == s.name && (c.set.workers.is_some() || c.set.instances.is_some())
-            });
-            state.prices = s.cost.is_some().then(|| {
-                (0..s.instances.max(scaled_max))
-                    .filter_map(|i| s.hourly_cost(i))
-                    .collect()
-            });
-            state.scaled = scaled_max > 0;
-            state.deploy = s
-                .deploy
-                .as_ref()
-                .map(|_| crate::compute::deploy::DeployState::default());
-            state.feature = s
-                .feature
-                .as_ref()
-                .map(crate::compute::feature::FeatureState::new);
+            let resizing = Resizing {
+                scaled: scaled_max > 0,
+                changed: self.changes.iter().any(|c| {
+                    c.target == s.name && (c.set.workers.is_some() || c.set.instances.is_some())
+                }),
+            };
             let router = topo.database_of(six).map(|di| routers[di.0].clone());
             let mut wiring = Vec::new();
+            let mut ids = Vec::new();
             for i in 0..s.instances.max(scaled_max) {
                 // Built once the caches, queues and called components it sends to exist
                 // ([`Builder::fill_instances`]).
@@ -133,18 +120,16 @@ impl ModelConfig {
                 w.data.db = router.clone();
                 w.data.region = region_ix(&s.region) as u16;
                 wiring.push(w);
-                state.instances.push(id);
+                ids.push(id);
                 if i < s.instances {
                     v.push(id);
-                    state.life.push(Life::Off);
                     total_workers += u64::from(s.workers.max(1));
                     total_instances += 1;
-                } else {
-                    state.life.push(Life::Off);
                 }
             }
             let initial = s.instances;
             b.instances.push(wiring);
+            let state = ServiceState::new(s, ids, resizing);
             b.sim.shared_mut().compute.services.push(state);
             for i in 0..initial as usize {
                 b.sim
