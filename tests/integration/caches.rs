@@ -14,17 +14,14 @@ use dssim_components::node::Msg;
 use dssim_components::{ModelConfig, RunOptions, RunReport};
 use dssim_engine::parse_duration;
 
-use crate::support::{mean_se, model};
+use crate::support::{mean_se, model, users_to_app};
 
 fn opts(seed: u64, duration: &str, warmup: &str) -> RunOptions {
-    RunOptions {
+    RunOptions::new(
         seed,
-        duration: parse_duration(duration).unwrap(),
-        warmup: parse_duration(warmup).unwrap(),
-        timeseries: None,
-        trace: 0,
-        trace_sample: Default::default(),
-    }
+        parse_duration(duration).unwrap(),
+        parse_duration(warmup).unwrap(),
+    )
 }
 
 /// One run; `inject` lists (time, component, message) to schedule first.
@@ -117,25 +114,35 @@ fn app_cache(eviction: &str, extra: &str) -> ModelConfig {
 
 /// [`app_cache`] with the cache's own keys (after its name) as given.
 fn app_cache_with(cache: &str) -> ModelConfig {
-    model(&format!(
-        r#"
-        [[clients]]
-        name = "users"
-        target = "app"
-        rate = 2000
-        keys = {KEYS}
-        popularity = "zipf(0.8)"
+    app_cache_model(
+        2000,
+        &[&format!("keys = {KEYS}"), r#"popularity = "zipf(0.8)""#],
+        None,
+        cache,
+    )
+}
 
-        [[services]]
-        name = "app"
-        workers = 100000
-        service_time = "0ms"
-        cache = "redis"
-
-        [[caches]]
-        name = "redis"
-        {cache}
-        "#
+/// Clients `users` (`rate`/s, `client` lines) -> one app node (no CPU time) -> cache
+/// `redis` (its keys after the name: `cache`); with `origin` = (name, service time), the
+/// cache's origin is a service of that name that never queues.
+fn app_cache_model(
+    rate: u32,
+    client: &[&str],
+    origin: Option<(&str, &str)>,
+    cache: &str,
+) -> ModelConfig {
+    let mut app = String::from("workers = 100000\nservice_time = \"0ms\"\ncache = \"redis\"\n");
+    let mut cache_lines = String::from("[[caches]]\nname = \"redis\"\n");
+    if let Some((name, time)) = origin {
+        app += &format!(
+            "\n[[services]]\nname = \"{name}\"\nworkers = 100000\nservice_time = \"{time}\"\n"
+        );
+        cache_lines += &format!("origin = \"{name}\"\n");
+    }
+    model(&users_to_app(
+        rate,
+        client,
+        &format!("{app}\n{cache_lines}{cache}\n"),
     ))
 }
 
@@ -209,22 +216,18 @@ fn ttl_cache_matches_lambda_t_over_one_plus_lambda_t() {
 fn browser_cache_is_a_ttl_cache_per_user() {
     // 10 users x 20 keys at 200/s: each (user, key) pair at λ = 1/s; max-age 2 s:
     // h = λT/(1+λT) = 2/3 for cacheable keys; browser hits end at once as ok requests.
-    let m = model(
+    let m = model(&users_to_app(
+        200,
+        &[
+            "keys = 20",
+            "user_ids = 10",
+            r#"browser_cache = { max_age = "2s", cacheable = 0.5 }"#,
+        ],
         r#"
-        [[clients]]
-        name = "users"
-        target = "app"
-        rate = 200
-        keys = 20
-        user_ids = 10
-        browser_cache = { max_age = "2s", cacheable = 0.5 }
-
-        [[services]]
-        name = "app"
         workers = 1000
         service_time = "0ms"
         "#,
-    );
+    ));
     let mut xs = Vec::new();
     for s in 0..REPS {
         let r = run(&m, 200 + s, "60s", "10s");
@@ -266,32 +269,12 @@ fn cache_server_with_max_ops_is_an_md1_queue() {
 
 /// A hot key (every request reads key 0) cached for 1 s in front of a 20 ms backend.
 fn stampede(protection: &str) -> (f64, f64) {
-    let m = model(&format!(
-        r#"
-        [[clients]]
-        name = "users"
-        target = "app"
-        rate = 2000
-        keys = 1
-
-        [[services]]
-        name = "app"
-        workers = 100000
-        service_time = "0ms"
-        cache = "redis"
-
-        [[services]]
-        name = "db"
-        workers = 100000
-        service_time = "20ms"
-
-        [[caches]]
-        name = "redis"
-        ttl = "1s"
-        origin = "db"
-        stampede = "{protection}"
-        "#
-    ));
+    let m = app_cache_model(
+        2000,
+        &["keys = 1"],
+        Some(("db", "20ms")),
+        &format!("ttl = \"1s\"\nstampede = \"{protection}\""),
+    );
     let r = run(&m, 7, "11s", "1s");
     (
         row(&r, "db").requests as f64,
@@ -314,33 +297,12 @@ fn stampede_protection_sends_one_read_per_expiry() {
 }
 
 fn write_behind(policy: &str) -> RunReport {
-    let m = model(&format!(
-        r#"
-        [[clients]]
-        name = "users"
-        target = "app"
-        rate = 1000
-        read_ratio = 0.5
-        keys = 100000
-
-        [[services]]
-        name = "app"
-        workers = 100000
-        service_time = "0ms"
-        cache = "redis"
-
-        [[services]]
-        name = "db"
-        workers = 100000
-        service_time = "1ms"
-
-        [[caches]]
-        name = "redis"
-        origin = "db"
-        write_policy = "{policy}"
-        flush_interval = "1s"
-        "#
-    ));
+    let m = app_cache_model(
+        1000,
+        &["read_ratio = 0.5", "keys = 100000"],
+        Some(("db", "1ms")),
+        &format!("write_policy = \"{policy}\"\nflush_interval = \"1s\""),
+    );
     run_with_outage(&m, &opts(11, "10s", "1s"), "5.5s", "6s")
 }
 
@@ -424,27 +386,12 @@ fn cdn_edge_offloads_the_origin() {
 /// 2000 entries over 10000 zipf keys at 500 requests/s: a cold cache needs many seconds
 /// to fill.
 fn warming_model(warm: &str) -> ModelConfig {
-    model(&format!(
-        r#"
-        [[clients]]
-        name = "users"
-        target = "app"
-        rate = 500
-        keys = 10000
-        popularity = "zipf(0.8)"
-
-        [[services]]
-        name = "app"
-        workers = 100000
-        service_time = "0ms"
-        cache = "redis"
-
-        [[caches]]
-        name = "redis"
-        capacity = 2000
-        {warm}
-        "#
-    ))
+    app_cache_model(
+        500,
+        &["keys = 10000", r#"popularity = "zipf(0.8)""#],
+        None,
+        &format!("capacity = 2000\n{warm}"),
+    )
 }
 
 #[test]
@@ -500,32 +447,12 @@ fn a_dead_cache_fails_requests_and_recovers() {
 #[test]
 fn a_dead_cache_falls_back_to_its_origin_when_configured() {
     let fallback = |f: &str| {
-        let m = model(&format!(
-            r#"
-            [[clients]]
-            name = "users"
-            target = "app"
-            rate = 2000
-            keys = 1000
-            popularity = "zipf(0.8)"
-
-            [[services]]
-            name = "app"
-            workers = 100000
-            service_time = "0ms"
-            cache = "redis"
-
-            [[services]]
-            name = "store"
-            workers = 100000
-            service_time = "1ms"
-
-            [[caches]]
-            name = "redis"
-            origin = "store"
-            fallback = "{f}"
-            "#
-        ));
+        let m = app_cache_model(
+            2000,
+            &["keys = 1000", r#"popularity = "zipf(0.8)""#],
+            Some(("store", "1ms")),
+            &format!("fallback = \"{f}\""),
+        );
         run_with_outage(&m, &opts(5, "6s", "1s"), "2s", "3s")
     };
     let (err, orig) = (fallback("error"), fallback("origin"));

@@ -241,14 +241,7 @@ recover = "30s"
 
 #[test]
 fn a_breaker_sheds_load_from_a_dead_dependency_and_closes_after_it_recovers() {
-    let opts = RunOptions {
-        seed: 15_400,
-        duration: SimTime::from_secs(40),
-        warmup: SimTime::ZERO,
-        timeseries: None,
-        trace: 0,
-        trace_sample: Default::default(),
-    };
+    let opts = RunOptions::new(15_400, SimTime::from_secs(40), SimTime::ZERO);
     // Without a breaker every call in the 20 s outage goes to the dead service and fails.
     let plain = run(&breaker_model("dep"), &opts);
     let failed_plain = component(&plain, "front.calls.dep.failed").requests;

@@ -12,12 +12,8 @@ use crate::support::{dssim, run_ok, tmp_dir, write};
 
 fn run(m: &ModelConfig, seed: u64, secs: u64) -> RunReport {
     let opts = RunOptions {
-        seed,
-        duration: SimTime::from_secs(secs),
-        warmup: SimTime::from_secs(2),
         timeseries: Some(SimTime::from_secs(1)),
-        trace: 0,
-        trace_sample: Default::default(),
+        ..RunOptions::new(seed, SimTime::from_secs(secs), SimTime::from_secs(2))
     };
     m.build(&opts).expect("build").run().expect("run")
 }

@@ -15,7 +15,7 @@ use dssim_lab::source::Source;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::support::{metric, run};
+use crate::support::{metric, run, users_to_app};
 
 fn model(text: &str) -> ModelConfig {
     Source::from_text(Path::new("model.toml"), text.to_string())
@@ -24,14 +24,11 @@ fn model(text: &str) -> ModelConfig {
 }
 
 fn opts(seed: u64, secs: f64, warmup: f64) -> RunOptions {
-    RunOptions {
+    RunOptions::new(
         seed,
-        duration: SimTime::from_secs_f64(secs),
-        warmup: SimTime::from_secs_f64(warmup),
-        timeseries: None,
-        trace: 0,
-        trace_sample: Default::default(),
-    }
+        SimTime::from_secs_f64(secs),
+        SimTime::from_secs_f64(warmup),
+    )
 }
 
 fn build(m: &ModelConfig, o: &RunOptions) -> World {
@@ -169,18 +166,11 @@ fn random_partitions(rng: &mut Xoshiro256PlusPlus) -> String {
 }
 
 fn cap_model(consistency: &str, partitions: &str) -> ModelConfig {
-    model(&format!(
-        r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 300
-read_ratio = 0.7
-keys = 50
-user_ids = 20
-
-[[services]]
-name = "app"
+    model(&users_to_app(
+        300,
+        &["read_ratio = 0.7", "keys = 50", "user_ids = 20"],
+        &format!(
+            r#"
 instances = 2
 workers = 1000
 service_time = "0ms"
@@ -197,6 +187,7 @@ read_from = "replicas"
 consistency = "{consistency}"
 {partitions}
 "#
+        ),
     ))
 }
 
@@ -445,15 +436,10 @@ fn batching_groups_commits() {
 
 #[test]
 fn database_names_are_checked_with_hints() {
-    let m = model(
+    let m = model(&users_to_app(
+        10,
+        &[],
         r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 10
-
-[[services]]
-name = "app"
 service_time = "1ms"
 database = "dbb"
 
@@ -468,7 +454,7 @@ sides = [["db.primary"], ["db.replica.1"]]
 from = "1s"
 until = "2s"
 "#,
-    );
+    ));
     let errs = m.validate().unwrap_err();
     let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     assert!(

@@ -216,12 +216,8 @@ fn run(text: &str, seed: u64) -> Result<RunReport, String> {
         .validate()
         .map_err(|e| format!("validate: {e:?}\n{text}"))?;
     let opts = RunOptions {
-        seed,
-        duration: SimTime::from_secs(3),
-        warmup: SimTime::from_millis(500),
         timeseries: Some(SimTime::from_millis(500)),
-        trace: 0,
-        trace_sample: Default::default(),
+        ..RunOptions::new(seed, SimTime::from_secs(3), SimTime::from_millis(500))
     };
     let world = model.build(&opts).map_err(|e| format!("build: {e:?}"))?;
     world.run().map_err(|e| format!("run: {e}\n{text}"))

@@ -161,12 +161,8 @@ fn delivered_to_all_is_the_max_of_the_groups_times() {
 /// Runs `m` with instances.csv rows (the groups' backlog and lag per second).
 fn with_series(m: &ModelConfig, seed: u64) -> RunReport {
     let opts = RunOptions {
-        seed,
-        duration: SimTime::from_secs(65),
-        warmup: SimTime::from_secs(5),
         timeseries: Some(SimTime::from_secs(1)),
-        trace: 0,
-        trace_sample: Default::default(),
+        ..RunOptions::new(seed, SimTime::from_secs(65), SimTime::from_secs(5))
     };
     let mut w = m.build(&opts).expect("builds");
     w.enable_instance_series();

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::support::{col, dssim_in, dssim_ok, read_table, tmp_dir};
+use crate::support::{col, dssim_in, dssim_ok, read_table, tmp_dir, users_to_app};
 
 /// A small sweep that exercises every source of randomness a run has today: Poisson and
 /// closed-loop arrivals, read/write mix, zipf keys, random choice among instances,
@@ -205,20 +205,17 @@ fn adding_a_component_leaves_the_others_draws_alone() {
     // Each component draws from its own stream (seeded by run seed and name), and the
     // network draws from the sender's stream, so a second, separate client-service pair
     // must not change a single figure of the first.
-    let base = r#"
-        [[clients]]
-        name = "users"
-        target = "app"
-        rate = 500
-
-        [[services]]
-        name = "app"
+    let base = &users_to_app(
+        500,
+        &[],
+        r#"
         workers = 2
         service_time = "exp(3ms)"
 
         [network]
         latency = "exp(0.5ms)"
-        "#;
+        "#,
+    );
     let extra = r#"
         [[clients]]
         name = "reports"
@@ -231,14 +228,11 @@ fn adding_a_component_leaves_the_others_draws_alone() {
         "#;
     let run = |text: &str| {
         let m = crate::support::model(text);
-        let opts = dssim_components::RunOptions {
-            seed: 7,
-            duration: dssim_engine::SimTime::from_secs(30),
-            warmup: dssim_engine::SimTime::from_secs(1),
-            timeseries: None,
-            trace: 0,
-            trace_sample: Default::default(),
-        };
+        let opts = dssim_components::RunOptions::new(
+            7,
+            dssim_engine::SimTime::from_secs(30),
+            dssim_engine::SimTime::from_secs(1),
+        );
         m.build(&opts).unwrap().run().unwrap()
     };
     let alone = run(base);

@@ -9,7 +9,7 @@ use dssim_engine::SimTime;
 
 use crate::support::{
     assert_check_rejects, assert_theory, component, dssim, model, replicate, run, tmp_dir,
-    Estimate, Plan, HDR_RESOLUTION,
+    users_to_app, Estimate, Plan, HDR_RESOLUTION,
 };
 
 /// H_n = 1 + 1/2 + ... + 1/n.
@@ -29,17 +29,10 @@ fn a_cross_shard_query_takes_the_max_of_n_shards_and_loads_every_shard() {
     // Half the reads ask all 8 shards, each answering in exp(10 ms) without queueing: such
     // a query takes the max of 8 exponentials, H_8 × 10 ms = 27.18 ms on average; a
     // single-shard query takes 10 ms. The cost: 8 shard queries instead of 1.
-    let m = model(
+    let m = model(&users_to_app(
+        200,
+        &["read_ratio = 1.0", "keys = 100000"],
         r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 200
-read_ratio = 1.0
-keys = 100000
-
-[[services]]
-name = "app"
 workers = 1000
 service_time = "const(0ms)"
 database = "db"
@@ -51,7 +44,7 @@ read_time = "exp(10ms)"
 write_time = "exp(10ms)"
 cross_shard = { share = 0.5 }
 "#,
-    );
+    ));
     let reports = replicate(
         &m,
         Plan {
@@ -110,17 +103,11 @@ cross_shard = { share = 0.5 }
     }
 }
 
-const TENANT_MODEL: &str = r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 2000
-read_ratio = 1.0
-keys = 100000
-user_ids = 100000
-
-[[services]]
-name = "app"
+fn tenant_model() -> String {
+    users_to_app(
+        2000,
+        &["read_ratio = 1.0", "keys = 100000", "user_ids = 100000"],
+        r#"
 workers = 1000
 service_time = "const(0ms)"
 database = "db"
@@ -133,7 +120,9 @@ tenants = { count = 20, skew = 1.0 }
 read_time = "exp(1ms)"
 write_time = "exp(1ms)"
 cores = 1
-"#;
+"#,
+    )
+}
 
 #[test]
 fn tenant_sharding_splits_load_by_tenant_size_and_the_big_tenant_makes_a_hot_shard() {
@@ -152,7 +141,7 @@ fn tenant_sharding_splits_load_by_tenant_size_and_the_big_tenant_makes_a_hot_sha
     assert!((hot - biggest).abs() < 1e-12, "{split:?}");
     assert_eq!(dir.shard.iter().filter(|&&s| s == dir.shard[0]).count(), 1);
 
-    let m = model(&TENANT_MODEL.replace("SHARD_BY", "tenant"));
+    let m = model(&tenant_model().replace("SHARD_BY", "tenant"));
     let reports = replicate(
         &m,
         Plan {
@@ -202,17 +191,10 @@ fn tenant_sharding_splits_load_by_tenant_size_and_the_big_tenant_makes_a_hot_sha
         0.06,
     );
     // Hashing the key spreads the same load evenly: no hot shard.
-    let hashed = model(&TENANT_MODEL.replace("SHARD_BY", "key"));
+    let hashed = model(&tenant_model().replace("SHARD_BY", "key"));
     let r = run(
         &hashed,
-        &RunOptions {
-            seed: 15_650,
-            duration: SimTime::from_secs(12),
-            warmup: SimTime::from_secs(2),
-            timeseries: None,
-            trace: 0,
-            trace_sample: Default::default(),
-        },
+        &RunOptions::new(15_650, SimTime::from_secs(12), SimTime::from_secs(2)),
     );
     let v = shard_requests(&r, 4);
     let total = v.iter().sum::<u64>() as f64;
@@ -276,14 +258,7 @@ fn region_sharding_keeps_home_users_local_and_travellers_pay_the_round_trip() {
     // A local query takes 0.5 + 2 + 0.5 = 3 ms, a remote one 30 + 2 + 30 = 62 ms. By
     // region, 80 % of users are at home (20 % travellers): 80 % local, mean 3 + 0.2 × 59 =
     // 14.8 ms. Hashing the key puts half the queries in the other region: 32.5 ms.
-    let opts = RunOptions {
-        seed: 15_700,
-        duration: SimTime::from_secs(22),
-        warmup: SimTime::from_secs(2),
-        timeseries: None,
-        trace: 0,
-        trace_sample: Default::default(),
-    };
+    let opts = RunOptions::new(15_700, SimTime::from_secs(22), SimTime::from_secs(2));
     let geo = |by: &str, cross: &str| {
         let m = model(&GEO_MODEL.replace("SHARD_BY", by).replace("CROSS", cross));
         run(&m, &opts)
@@ -317,38 +292,24 @@ fn region_sharding_keeps_home_users_local_and_travellers_pay_the_round_trip() {
 fn default_sharding_adds_no_rows_and_draws_nothing_new() {
     // Without a shard key, shard regions or cross-shard queries no query is tracked: no
     // new rows (the shipped experiments' outputs stay as they were).
-    let m = model(&TENANT_MODEL.replace(
+    let m = model(&tenant_model().replace(
         "shard_by = \"SHARD_BY\"\ntenants = { count = 20, skew = 1.0 }\n",
         "",
     ));
     let r = run(
         &m,
-        &RunOptions {
-            seed: 15_800,
-            duration: SimTime::from_secs(3),
-            warmup: SimTime::from_secs(1),
-            timeseries: None,
-            trace: 0,
-            trace_sample: Default::default(),
-        },
+        &RunOptions::new(15_800, SimTime::from_secs(3), SimTime::from_secs(1)),
     );
     assert!(!r.components.iter().any(|c| c.kind == "shard_query"));
     // A share of zero asks one shard per query.
     let m = model(
-        &TENANT_MODEL
+        &tenant_model()
             .replace("SHARD_BY", "tenant")
             .replace("cores = 1", "cores = 1\ncross_shard = { share = 0.0 }"),
     );
     let r = run(
         &m,
-        &RunOptions {
-            seed: 15_801,
-            duration: SimTime::from_secs(3),
-            warmup: SimTime::from_secs(1),
-            timeseries: None,
-            trace: 0,
-            trace_sample: Default::default(),
-        },
+        &RunOptions::new(15_801, SimTime::from_secs(3), SimTime::from_secs(1)),
     );
     assert_eq!(component(&r, "db.cross_shard").requests, 0);
     assert!(component(&r, "db.single_shard").requests > 3000);

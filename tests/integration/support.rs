@@ -37,6 +37,20 @@ pub fn model(text: &str) -> ModelConfig {
     m
 }
 
+/// The model most tests start from: a client `users` sending `rate` requests/s to a
+/// service `app`. `client` adds lines to the client (`"keys = 100"`); `app` goes on from
+/// `name = "app"` inside `[[services]]`: the service's keys, then any further tables.
+pub fn users_to_app(rate: u32, client: &[&str], app: &str) -> String {
+    let mut text = format!("[[clients]]\nname = \"users\"\ntarget = \"app\"\nrate = {rate}\n");
+    for line in client {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str("\n[[services]]\nname = \"app\"\n");
+    text.push_str(app);
+    text
+}
+
 /// Run length of a replication.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
@@ -61,12 +75,12 @@ pub fn replicate(m: &ModelConfig, plan: Plan) -> Vec<RunReport> {
         .into_par_iter()
         .map(|seed| {
             let opts = RunOptions {
-                seed,
-                duration: SimTime::from_secs(plan.duration_s),
-                warmup: SimTime::from_secs(plan.warmup_s),
                 timeseries: plan.timeseries,
-                trace: 0,
-                trace_sample: Default::default(),
+                ..RunOptions::new(
+                    seed,
+                    SimTime::from_secs(plan.duration_s),
+                    SimTime::from_secs(plan.warmup_s),
+                )
             };
             let world = m
                 .build(&opts)

@@ -10,7 +10,9 @@
 //! Latency means come from HDR histograms with 3 significant digits: a relative
 //! quantization error of at most 0.05%, far below every tolerance here.
 
-use crate::support::{assert_agrees, erlang_c, num, read_csv, run_ok, tmp_dir, write};
+use crate::support::{
+    assert_agrees, erlang_c, num, read_csv, run_ok, tmp_dir, users_to_app, write,
+};
 
 /// An experiment with an inline single-service model.
 fn experiment(head: &str, client: &str, service: &str) -> String {
@@ -270,16 +272,10 @@ fn littles_law_holds_on_the_time_series() {
 fn priority_job_queue_matches_cobham() {
     use crate::support::HDR_RESOLUTION;
     use crate::support::{assert_theory, component, model, replicate, Estimate, Plan};
-    let m = model(
+    let m = model(&users_to_app(
+        200,
+        &["read_ratio = 0.0"],
         r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 200
-read_ratio = 0.0
-
-[[services]]
-name = "app"
 workers = 1000
 service_time = "const(1ms)"
 
@@ -290,7 +286,7 @@ workers = 1
 job_time = "exp(4ms)"
 priorities = [{ name = "high", share = 0.25 }, { name = "low", share = 0.75 }]
 "#,
-    );
+    ));
     let reports = replicate(
         &m,
         Plan {

@@ -9,14 +9,7 @@ use dssim_engine::SimTime;
 use crate::support::model;
 
 fn opts(duration: f64) -> RunOptions {
-    RunOptions {
-        seed: 7,
-        duration: SimTime::from_secs_f64(duration),
-        warmup: SimTime::ZERO,
-        timeseries: None,
-        trace: 0,
-        trace_sample: Default::default(),
-    }
+    RunOptions::new(7, SimTime::from_secs_f64(duration), SimTime::ZERO)
 }
 
 fn world(m: &ModelConfig, o: &RunOptions) -> World {

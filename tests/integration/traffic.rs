@@ -12,12 +12,12 @@ use crate::support::{metric, model, run};
 
 fn opts(seed: u64, duration: f64, warmup: f64, series: Option<f64>) -> RunOptions {
     RunOptions {
-        seed,
-        duration: SimTime::from_secs_f64(duration),
-        warmup: SimTime::from_secs_f64(warmup),
         timeseries: series.map(SimTime::from_secs_f64),
-        trace: 0,
-        trace_sample: Default::default(),
+        ..RunOptions::new(
+            seed,
+            SimTime::from_secs_f64(duration),
+            SimTime::from_secs_f64(warmup),
+        )
     }
 }
 

@@ -495,14 +495,7 @@ fn a_3000_component_model_builds_and_runs_promptly() {
 }
 
 fn opts(secs: u64) -> RunOptions {
-    RunOptions {
-        seed: 3,
-        duration: SimTime::from_secs(secs),
-        warmup: SimTime::ZERO,
-        timeseries: None,
-        trace: 0,
-        trace_sample: Default::default(),
-    }
+    RunOptions::new(3, SimTime::from_secs(secs), SimTime::ZERO)
 }
 
 #[test]

@@ -666,14 +666,11 @@ mod path_tests {
                 estimate(&m),
                 estimate_run(
                     &m,
-                    &RunOptions {
-                        seed: 1,
-                        duration: dssim_engine::SimTime::from_secs(10),
-                        warmup: dssim_engine::SimTime::ZERO,
-                        timeseries: None,
-                        trace: 0,
-                        trace_sample: Default::default(),
-                    },
+                    &RunOptions::new(
+                        1,
+                        dssim_engine::SimTime::from_secs(10),
+                        dssim_engine::SimTime::ZERO,
+                    ),
                 ),
             ] {
                 no_nan(&est);

@@ -531,14 +531,7 @@ mod tests {
     use dssim_engine::SimTime;
 
     fn opts(secs: u64) -> RunOptions {
-        RunOptions {
-            seed: 1,
-            duration: SimTime::from_secs(secs),
-            warmup: SimTime::ZERO,
-            timeseries: None,
-            trace: 0,
-            trace_sample: Default::default(),
-        }
+        RunOptions::new(1, SimTime::from_secs(secs), SimTime::ZERO)
     }
 
     fn model(text: &str) -> ModelConfig {

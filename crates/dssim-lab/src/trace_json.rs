@@ -365,12 +365,8 @@ mod tests {
             swept: vec!["0.5".into(), "a\"b".into()],
             model: ModelConfig::default(),
             opts: RunOptions {
-                seed: 42,
-                duration: SimTime::from_secs(1),
-                warmup: SimTime::ZERO,
-                timeseries: None,
                 trace: 1,
-                trace_sample: Default::default(),
+                ..RunOptions::new(42, SimTime::from_secs(1), SimTime::ZERO)
             },
         };
         let span =

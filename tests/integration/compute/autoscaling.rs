@@ -2,20 +2,18 @@
 //! instances taking traffic (and balancers following them), scaling on p95.
 
 use super::{first_row, m, opts, run};
+use crate::support::users_to_app;
 
 /// Two workers of 10 ms serve 200/s per instance; 600/s needs three instances at 100% and
 /// five at the 120/s-per-instance target. The load starts at t = 0 with one instance: the
 /// autoscaler waits its 30 s stabilization window, then adds instances that serve 20 s
 /// later. (It tracks `rps`: `cpu` saturates at 1.0 on an overloaded instance, so a
 /// cpu-driven scaler climbs in steps of at most 1/target per window.)
-const SCALE_UP: &str = r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 600
-
-[[services]]
-name = "app"
+fn scale_up() -> String {
+    users_to_app(
+        600,
+        &[],
+        r#"
 instances = 1
 workers = 2
 queue = 400
@@ -31,11 +29,13 @@ interval = "5s"
 provision = "20s"
 scale_up = { step = "400%", stabilize = "30s" }
 scale_down = { step = 1, stabilize = "5m" }
-"#;
+"#,
+    )
+}
 
 #[test]
 fn autoscaler_adds_instances_after_stabilization_plus_provisioning() {
-    let r = run(SCALE_UP, &opts(11, "120s", "0s", Some("5s")));
+    let r = run(&scale_up(), &opts(11, "120s", "0s", Some("5s")));
     let s = &r.series;
 
     // No new instance before stabilize (30 s) + provision (20 s).
@@ -70,14 +70,10 @@ fn autoscaler_adds_instances_after_stabilization_plus_provisioning() {
 
 #[test]
 fn autoscaler_scale_down_waits_its_window() {
-    let text = r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 50
-
-[[services]]
-name = "app"
+    let text = &users_to_app(
+        50,
+        &[],
+        r#"
 instances = 6
 workers = 2
 service_time = "exp(10ms)"
@@ -91,7 +87,8 @@ max = 8
 interval = "5s"
 provision = "20s"
 scale_down = { step = "50%", stabilize = "60s" }
-"#;
+"#,
+    );
     let r = run(text, &opts(3, "150s", "0s", Some("5s")));
     let s = &r.series;
     for row in s.iter().filter(|r| r.t_s < 60.0) {
@@ -111,7 +108,7 @@ scale_down = { step = "50%", stabilize = "60s" }
 #[test]
 fn autoscaled_instances_take_traffic_and_draining_loses_nothing() {
     // Scale up then down in one run: requests routed to drained instances still end once.
-    let text = SCALE_UP
+    let text = scale_up()
         .replace(
             "scale_down = { step = 1, stabilize = \"5m\" }",
             "scale_down = { step = 1, stabilize = \"10s\" }",
@@ -126,7 +123,7 @@ fn autoscaled_instances_take_traffic_and_draining_loses_nothing() {
 fn autoscaler_on_p95_scales_up_too() {
     // p95 in the service during the overload is ~2 s against a 100 ms target: the
     // recommendation is the maximum; the step (400%) limits the first action to 1 -> 5.
-    let text = SCALE_UP
+    let text = scale_up()
         .replace("metric = \"rps\"", "metric = \"p95\"")
         .replace("target = 120", "target = \"100ms\"");
     let r = run(&text, &opts(11, "90s", "0s", Some("5s")));
@@ -139,7 +136,7 @@ fn autoscaler_on_p95_scales_up_too() {
 fn load_balancers_follow_autoscaled_members() {
     // The same step as above behind a least-connections balancer with health checks: new
     // instances get traffic once ready, off ones never do (no errors), and the p99 falls.
-    let text = SCALE_UP.replace(
+    let text = scale_up().replace(
         "target = \"app\"\nrate = 600",
         "target = \"lb\"\nrate = 600",
     ) + r#"

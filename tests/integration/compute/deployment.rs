@@ -5,23 +5,20 @@ use dssim_components::node::Node;
 use dssim_engine::parse_duration;
 
 use super::{build, m, opts, run};
-use crate::support::model;
+use crate::support::{model, users_to_app};
 
 #[test]
 fn cost_grows_faster_than_speed() {
-    let text = r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 10
-
-[[services]]
-name = "app"
+    let text = &users_to_app(
+        10,
+        &[],
+        r#"
 instances = 2
 service_time = "exp(10ms)"
 speed = 2.0
 cost = { per_hour = 0.10, exponent = 1.5 }
-"#;
+"#,
+    );
     let r = run(text, &opts(1, "3610s", "10s", None));
     let hours = m(&r, "instance_hours");
     assert!((hours - 2.0).abs() < 1e-9, "{hours}");
@@ -32,20 +29,17 @@ cost = { per_hour = 0.10, exponent = 1.5 }
 /// Mixed server sizes (`speeds`): each instance serves at its own speed and is priced at it.
 #[test]
 fn mixed_sizes_serve_and_bill_at_each_instance_speed() {
-    let text = r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 20
-
-[[services]]
-name = "app"
+    let text = &users_to_app(
+        20,
+        &[],
+        r#"
 instances = 2
 workers = 8
 service_time = "exp(10ms)"
 speeds = [2.0, 0.5]
 cost = { per_hour = 0.10, exponent = 1.5 }
-"#;
+"#,
+    );
     let o = opts(4, "3610s", "10s", None);
     let mut w = build(text, &o);
     w.advance(parse_duration("3610s").unwrap());
@@ -92,22 +86,18 @@ cost = { per_hour = 0.10, exponent = 1.5 }
 #[test]
 fn local_sessions_pay_relogins_when_routed_elsewhere() {
     let text = |sessions: &str| {
-        format!(
-            r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 100
-user_ids = 50
-
-[[services]]
-name = "app"
+        users_to_app(
+            100,
+            &["user_ids = 50"],
+            &format!(
+                r#"
 instances = 4
 workers = 4
 service_time = "exp(5ms)"
 sessions = "{sessions}"
 relogin = "const(50ms)"
 "#
+            ),
         )
     };
     let o = opts(4, "30s", "5s", None);
@@ -121,20 +111,17 @@ relogin = "const(50ms)"
 }
 
 fn canary(error_rate: f64) -> String {
-    format!(
-        r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 400
-
-[[services]]
-name = "app"
+    users_to_app(
+        400,
+        &[],
+        &format!(
+            r#"
 instances = 2
 workers = 4
 service_time = "exp(5ms)"
 canary = {{ error_rate = {error_rate}, steps = [0.05, 0.25, 1.0], start = "5s", every = "10s", max_error_rate = 0.05, check = "2s" }}
 "#
+        ),
     )
 }
 

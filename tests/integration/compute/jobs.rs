@@ -4,18 +4,14 @@
 use dssim_components::RunReport;
 
 use super::{m, opts, run};
+use crate::support::users_to_app;
 
 fn jobs(extra: &str) -> String {
-    format!(
-        r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 200
-read_ratio = 0.0
-
-[[services]]
-name = "app"
+    users_to_app(
+        200,
+        &["read_ratio = 0.0"],
+        &format!(
+            r#"
 instances = 2
 workers = 4
 service_time = "exp(2ms)"
@@ -28,6 +24,7 @@ workers = 4
 job_time = "exp(5ms)"
 {extra}
 "#
+        ),
     )
 }
 

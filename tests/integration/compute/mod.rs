@@ -18,16 +18,16 @@ use dssim_components::stats::SeriesRow;
 use dssim_components::{ModelConfig, RunOptions, RunReport, World};
 use dssim_engine::parse_duration;
 
-use crate::support::model;
+use crate::support::{model, users_to_app};
 
 fn opts(seed: u64, duration: &str, warmup: &str, series: Option<&str>) -> RunOptions {
     RunOptions {
-        seed,
-        duration: parse_duration(duration).unwrap(),
-        warmup: parse_duration(warmup).unwrap(),
         timeseries: series.map(|s| parse_duration(s).unwrap()),
-        trace: 0,
-        trace_sample: Default::default(),
+        ..RunOptions::new(
+            seed,
+            parse_duration(duration).unwrap(),
+            parse_duration(warmup).unwrap(),
+        )
     }
 }
 
@@ -62,14 +62,10 @@ fn first_row(series: &[SeriesRow], from: f64, f: impl Fn(&SeriesRow) -> bool) ->
 
 #[test]
 fn compute_options_are_validated_with_paths() {
-    let bad = r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 1
-
-[[services]]
-name = "app"
+    let bad = &users_to_app(
+        1,
+        &[],
+        r#"
 service_time = "1ms"
 shedding = "probabilistic(0.5)"
 pool = { size = 0 }
@@ -85,7 +81,8 @@ metric = "cpu"
 target = 2.0
 min = 3
 max = 2
-"#;
+"#,
+    );
     let m: ModelConfig = dssim_lab::source::Source::from_text(Path::new("m.toml"), bad.into())
         .parse()
         .unwrap();

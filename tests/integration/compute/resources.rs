@@ -4,21 +4,17 @@
 use dssim_components::RunReport;
 
 use super::{build, m, opts, run};
-use crate::support::model;
+use crate::support::{model, users_to_app};
 
 /// The app calls its database for every request through a pool of `pool` connections; the
 /// database serves 20 ms each with no limit on queries at once, so 2 connections carry at
 /// most 100 requests/s per instance.
 fn pooled(pool: u32) -> String {
-    format!(
-        r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 150
-
-[[services]]
-name = "app"
+    users_to_app(
+        150,
+        &[],
+        &format!(
+            r#"
 workers = 16
 service_time = "const(1ms)"
 pool = {{ size = {pool}, timeout = "50ms" }}
@@ -29,6 +25,7 @@ name = "db"
 read_time = "const(20ms)"
 write_time = "const(20ms)"
 "#
+        ),
     )
 }
 
@@ -62,20 +59,17 @@ fn out_of_memory_crashes_fail_in_flight_requests_and_restart() {
     // 20 requests fit in memory. M/M/4 at 70% load climbs from 19 to 20 held at rate
     // λ·π19 = 280 × C(4, 2.8) × 0.3 × 0.7^15 ≈ 0.17/s: a crash every 6 s or so, each
     // followed by 2 s down.
-    let text = r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 280
-
-[[services]]
-name = "app"
+    let text = &users_to_app(
+        280,
+        &[],
+        r#"
 workers = 4
 service_time = "exp(10ms)"
 memory = "2000MiB"
 memory_per_request = "100MiB"
 restart = "2s"
-"#;
+"#,
+    );
     let r = run(text, &opts(21, "60s", "5s", Some("1s")));
     let crashes = m(&r, "oom_crashes");
     assert!(crashes >= 2.0, "crashes {crashes}");
@@ -91,20 +85,17 @@ restart = "2s"
 #[test]
 fn nic_bandwidth_caps_throughput_at_bandwidth_over_size() {
     // 1 Gbps / 2 KB = 62,500 responses/s; the CPU could do 640,000/s.
-    let text = r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 80000
-
-[[services]]
-name = "app"
+    let text = &users_to_app(
+        80000,
+        &[],
+        r#"
 workers = 64
 queue = 1000
 service_time = "const(0.1ms)"
 bandwidth = "1Gbps"
 response_size = "2KB"
-"#;
+"#,
+    );
     let r = run(text, &opts(1, "3s", "1s", None));
     let x = m(&r, "throughput_rps");
     assert!((x - 62_500.0).abs() / 62_500.0 < 0.01, "throughput {x}");
@@ -119,15 +110,11 @@ fn a_crash_moves_long_lived_connections_to_the_others_and_cascades() {
     // the other two then hold 4.5 GiB of connections each and crash at once, and each
     // instance that restarts alone takes all of them: the service never recovers.
     let text = |conns: u32| {
-        format!(
-            r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 3600
-
-[[services]]
-name = "app"
+        users_to_app(
+            3600,
+            &[],
+            &format!(
+                r#"
 instances = 3
 workers = 8
 service_time = "exp(4ms)"
@@ -137,6 +124,7 @@ memory_per_connection = "256KiB"
 connections = {conns}
 restart = "5s"
 "#
+            ),
         )
     };
     let o = opts(17, "60s", "5s", None);
@@ -165,16 +153,11 @@ restart = "5s"
 #[test]
 fn connect_time_is_paid_per_request_without_a_pool_only() {
     let text = |extra: &str| {
-        format!(
-            r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 300
-keys = 1000
-
-[[services]]
-name = "app"
+        users_to_app(
+            300,
+            &["keys = 1000"],
+            &format!(
+                r#"
 workers = 100000
 service_time = "exp(1ms)"
 database = "db"
@@ -185,6 +168,7 @@ name = "db"
 read_time = "exp(2ms)"
 write_time = "exp(2ms)"
 "#
+            ),
         )
     };
     let mean = |extra: &str, seed: u64| {

@@ -2,24 +2,22 @@
 //! `shedding = "none"` as a baseline, high-priority requests served first.
 
 use super::{m, opts, run};
+use crate::support::users_to_app;
 
 /// One instance, 4 workers of exp(10 ms): capacity 400/s; offered 800/s (2x).
 fn overload(shedding: &str, queue: &str) -> String {
-    format!(
-        r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 800
-
-[[services]]
-name = "app"
+    users_to_app(
+        800,
+        &[],
+        &format!(
+            r#"
 workers = 4
 {queue}
 service_time = "exp(10ms)"
 shedding = "{shedding}"
 retry_after = "2s"
 "#
+        ),
     )
 }
 
@@ -54,21 +52,16 @@ fn shedding_bounds_p99_of_served_requests_at_twice_capacity() {
 
 #[test]
 fn degradation_sheds_low_priority_first_and_goes_read_only() {
-    let text = r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 800
-read_ratio = 0.8
-low_priority = 0.5
-
-[[services]]
-name = "app"
+    let text = &users_to_app(
+        800,
+        &["read_ratio = 0.8", "low_priority = 0.5"],
+        r#"
 workers = 4
 queue = 50
 service_time = "exp(10ms)"
 degrade = [{ at = 1.0, action = "shed_low_priority" }, { at = 5.0, action = "read_only" }]
-"#;
+"#,
+    );
     let r = run(text, &opts(9, "20s", "2s", None));
     // Half the offered load is low priority: shedding it brings the load to capacity.
     let d = m(&r, "degraded") / m(&r, "requests");
@@ -80,23 +73,18 @@ degrade = [{ at = 1.0, action = "shed_low_priority" }, { at = 5.0, action = "rea
 #[test]
 fn shedding_none_sheds_nothing_even_with_degradation_levels() {
     let text = |shedding: &str| {
-        format!(
-            r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 800
-read_ratio = 0.8
-low_priority = 0.25
-
-[[services]]
-name = "app"
+        users_to_app(
+            800,
+            &["read_ratio = 0.8", "low_priority = 0.25"],
+            &format!(
+                r#"
 workers = 4
 queue = 50
 service_time = "exp(10ms)"
 shedding = "{shedding}"
 degrade = [{{ at = 1.0, action = "shed_low_priority" }}, {{ at = 5.0, action = "read_only" }}]
 "#
+            ),
         )
     };
     let o = opts(3, "10s", "2s", None);

@@ -6,23 +6,16 @@ use dssim_engine::SimTime;
 use dssim_lab::estimate::{estimate, estimate_run};
 
 use super::{agrees, column};
-use crate::support::{model, replicate, Plan};
+use crate::support::{model, replicate, users_to_app, Plan};
 
 #[test]
 fn lru_hit_ratio_matches_its_che_prediction() {
     // 100,000 keys, so the estimate groups the tail into cells; no backend, so a miss
     // fills at once. The prediction covers the cold start of each run's window.
-    let m = model(
+    let m = model(&users_to_app(
+        4000,
+        &["keys = 100000", r#"popularity = "zipf(0.8)""#],
         r#"
-        [[clients]]
-        name = "users"
-        target = "app"
-        rate = 4000
-        keys = 100000
-        popularity = "zipf(0.8)"
-
-        [[services]]
-        name = "app"
         workers = 100000
         service_time = "0ms"
         cache = "redis"
@@ -31,7 +24,7 @@ fn lru_hit_ratio_matches_its_che_prediction() {
         name = "redis"
         capacity = 2000
         "#,
-    );
+    ));
     let plan = Plan {
         warmup_s: 5,
         duration_s: 20,
@@ -39,14 +32,11 @@ fn lru_hit_ratio_matches_its_che_prediction() {
         timeseries: None,
         first_seed: 9100,
     };
-    let opts = RunOptions {
-        seed: 0,
-        duration: SimTime::from_secs(plan.duration_s),
-        warmup: SimTime::from_secs(plan.warmup_s),
-        timeseries: None,
-        trace: 0,
-        trace_sample: Default::default(),
-    };
+    let opts = RunOptions::new(
+        0,
+        SimTime::from_secs(plan.duration_s),
+        SimTime::from_secs(plan.warmup_s),
+    );
     let predicted = estimate_run(&m, &opts)
         .get("redis")
         .and_then(|c| c.hit_ratio)

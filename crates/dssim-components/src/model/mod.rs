@@ -135,6 +135,21 @@ pub struct RunOptions {
     pub trace_sample: crate::trace::Sample,
 }
 
+impl RunOptions {
+    /// A run of `seed` whose arrivals stop at `duration`, measured after `warmup`, with
+    /// no time series and no trace (set those fields to record them).
+    pub fn new(seed: u64, duration: SimTime, warmup: SimTime) -> Self {
+        RunOptions {
+            seed,
+            duration,
+            warmup,
+            timeseries: None,
+            trace: 0,
+            trace_sample: Default::default(),
+        }
+    }
+}
+
 /// The highest arrival rate a client may have: one request per nanosecond.
 pub const MAX_RATE: f64 = 1e9;
 
