@@ -177,6 +177,25 @@ def _tidy_axis(axis, data_lo):
                 axis.axes.set_ylim(bottom=0)
 
 
+def label(ax, x=None, y=None, title=None, *, xscale=None, yscale=None, legend=False, title_size=None):
+    """Scales, axis labels, title and legend of one axes in one call: the lines that end
+    most figures. A scale is a name ("log") or a name and its options (("log", {"base": 2}));
+    `legend` is True, or the legend's options ({"fontsize": 8}); `title_size` is the
+    title's font size."""
+    for set_scale, scale in ((ax.set_xscale, xscale), (ax.set_yscale, yscale)):
+        if scale is not None:
+            name, options = (scale, {}) if isinstance(scale, str) else scale
+            set_scale(name, **options)
+    if x is not None:
+        ax.set_xlabel(x)
+    if y is not None:
+        ax.set_ylabel(y)
+    if title is not None:
+        ax.set_title(title, **({} if title_size is None else {"fontsize": title_size}))
+    if legend:
+        ax.legend(**({} if legend is True else legend))
+
+
 def finish(fig, name=None):
     """Make `fig` readable on its own and, if DSSIM_FIGURES names a folder, save it there as
     <name>.png. Plain tick labels on every axis (log axes get ticks at 1, 2, 5 × 10^k),

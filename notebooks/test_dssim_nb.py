@@ -1,5 +1,6 @@
 """Tests of the notebook helpers (run by .ci/run): plain tick labels, counts from zero, legends
-off the data, figures written only on request, predictions checked or answered."""
+off the data, figures written only on request, predictions checked or answered, axes labelled
+in one call."""
 import contextlib
 import io
 import os
@@ -43,6 +44,23 @@ def test_counts_start_at_zero_and_legend_leaves_the_data():
     assert not any(t.startswith("-") or t.startswith("−") for t in labels(ax.yaxis))
     box = ax.get_legend().get_window_extent()
     assert box.x0 >= ax.get_window_extent().x1, "the legend sits to the right of the axes"
+
+
+def test_label_sets_scales_labels_title_and_legend_in_one_call():
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 4], [1, 10, 100], label="data")
+    dssim_nb.label(ax, "load", "latency", "A title", xscale=("log", {"base": 2}), yscale="log",
+                   legend={"loc": "lower right"}, title_size=9)
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    assert ax.xaxis.get_transform().base == 2
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("load", "latency", "A title")
+    assert ax.title.get_fontsize() == 9
+    assert ax.get_legend() is not None and ax.get_legend()._loc == 4, "lower right"
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [1, 2], label="data")
+    dssim_nb.label(ax, y="only y")
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("", "only y", "")
+    assert ax.get_xscale() == "linear" and ax.get_legend() is None, "nothing else set"
 
 
 def test_figures_written_only_on_request():

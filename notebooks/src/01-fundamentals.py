@@ -44,10 +44,8 @@ t = np.linspace(0, lat["latency_ms"].max(), 200)
 ax.plot(t, 1 - np.exp(-20 * t / 1000), "k--", label="theory: 1 − e^(−(μ−λ)t)")
 ax.axvline(p99, color="C3", ls=":", label=f"p99 = {p99:.0f} ms")
 ax.axvline(10, color="grey", ls=":", label="mean work per request: 10 ms")
-ax.set_xlabel("latency (ms)")
-ax.set_ylabel("share of requests answered within x")
-ax.set_title(f"80% busy: 10 ms of work, but 1 request in 100 waits {p99:.0f} ms or more")
-ax.legend()
+dssim_nb.label(ax, "latency (ms)", "share of requests answered within x",
+               f"80% busy: 10 ms of work, but 1 request in 100 waits {p99:.0f} ms or more", legend=True)
 dssim_nb.finish(fig, "mm1-cdf")
 
 # %%
@@ -179,10 +177,8 @@ fig, ax = plt.subplots(figsize=(6.5, 4))
 m = max(L.max(), lw.max()) * 1.1
 ax.plot([0, m], [0, m], "k--", label="theory: L = λW")
 ax.scatter(lw, L, s=50, zorder=3, label="one run (50, 100, 150, 180 requests/s)")
-ax.set_xlabel("λ × W: throughput × mean latency (requests)")
-ax.set_ylabel("L: mean requests in flight (requests)")
-ax.set_title(f"L = λW at every load (largest gap {100 * rel.max():.2f}%)")
-ax.legend()
+dssim_nb.label(ax, "λ × W: throughput × mean latency (requests)", "L: mean requests in flight (requests)",
+               f"L = λW at every load (largest gap {100 * rel.max():.2f}%)", legend=True)
 dssim_nb.finish(fig, "littles-law")
 
 # %%
@@ -224,10 +220,8 @@ ax.plot(n, -10 * np.log(1 - 0.99 ** (1 / n)), "--", color="C3", label="theory: p
 ax.plot(n, 10 * n, ":", color="gray", label="the same calls in sequence: N × 10 ms")
 ax.set_xscale("log", base=2)
 ax.set_ylim(0, 100)
-ax.set_xlabel("shards called at once, N (shard work per request grows as N)")
-ax.set_ylabel("request latency (ms)")
-ax.set_title("Fan-out: latency grows like ln N (the slowest of N), the work like N")
-ax.legend(fontsize=8)
+dssim_nb.label(ax, "shards called at once, N (shard work per request grows as N)", "request latency (ms)",
+               "Fan-out: latency grows like ln N (the slowest of N), the work like N", legend={"fontsize": 8})
 dssim_nb.finish(fig, "scatter-gather")
 
 # %%
@@ -367,11 +361,9 @@ ax.plot(ex2["clients.users.rate"], ex2["throughput_rps"], "o-", label="simulated
 ax.plot(ex2["clients.users.rate"], ex2["clients.users.rate"], "k:", lw=1, label="offered load")
 if answer_2 is not None:
     ax.axhline(answer_2, color="C2", ls="--", label=f"your answer: {answer_2:,.0f}/s")
-ax.set_xscale("log")
-ax.set_xlabel("offered load (requests/s)")
-ax.set_ylabel("throughput (requests/s)")
-ax.set_title("16 workers: throughput follows the load, then flattens at capacity")
-ax.legend()
+dssim_nb.label(ax, "offered load (requests/s)", "throughput (requests/s)",
+               "16 workers: throughput follows the load, then flattens at capacity", xscale="log",
+               legend=True)
 dssim_nb.finish(fig)
 dssim_nb.check(answer_2, ex2["throughput_rps"].max(), "requests/s", tolerance=0.05)
 

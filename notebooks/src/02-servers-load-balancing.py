@@ -62,10 +62,8 @@ for run, g in ts.groupby("run"):
         continue
     ax2.plot(g["t_s"], g["errors"] / 2, label=f"{int(r['services.app.instances'])} x speed {r['services.app.speed']:g}")
 ax2.axvspan(30, 60, color="grey", alpha=0.15, label="app.0 down")
-ax2.set_xlabel("time (s)")
-ax2.set_ylabel("errors per second")
-ax2.set_title("One crash: the only box is an outage, one of four a blip")
-ax2.legend()
+dssim_nb.label(ax2, "time (s)", "errors per second",
+               "One crash: the only box is an outage, one of four a blip", legend=True)
 ax1.set_xlabel("cost of the run ($)")
 dssim_nb.finish(fig, "scaling")
 
@@ -103,11 +101,9 @@ hi = pts[pts["clients.users.rate"] == pts["clients.users.rate"].max()].set_index
 fig, ax = plt.subplots(figsize=(7, 4.2))
 for alg, g in pts.groupby("load_balancers.lb.algorithm", sort=False):
     ax.plot(100 * g["clients.users.rate"] / 2000, g["p99_ms"], marker="o", label=alg)
-ax.set_xlabel("server utilization (%): offered requests/s ÷ 2,000/s of capacity")
-ax.set_ylabel("p99 latency (ms)")
-ax.set_yscale("log")
-ax.set_title(f"At 90% load random's p99 is {hi['random'] / hi['least_connections']:.0f}× least connections'")
-ax.legend(title="algorithm")
+dssim_nb.label(ax, "server utilization (%): offered requests/s ÷ 2,000/s of capacity", "p99 latency (ms)",
+               f"At 90% load random's p99 is {hi['random'] / hi['least_connections']:.0f}× least connections'",
+               yscale="log", legend={"title": "algorithm"})
 dssim_nb.finish(fig, "lb-algorithms")
 table = pts.pivot(index="clients.users.rate", columns="load_balancers.lb.algorithm", values="p99_ms").round(0)
 print(table)
@@ -441,10 +437,7 @@ fig, ax = plt.subplots(figsize=(7, 3.5))
 ax.plot(ts1["t_s"], ts1["rps"], label="answered per second")
 ax.plot(ts1["t_s"], ts1["arrivals_rps"], "k:", label="arrivals per second")
 ax.axvspan(30, 60, color="grey", alpha=0.15, label="app.0 down")
-ax.set_xlabel("time (s)")
-ax.set_ylabel("requests per second")
-ax.set_title("3 small instances, one crashes at 30 s")
-ax.legend()
+dssim_nb.label(ax, "time (s)", "requests per second", "3 small instances, one crashes at 30 s", legend=True)
 dssim_nb.finish(fig)
 down = ts1[(ts1["t_s"] >= 35) & (ts1["t_s"] < 60)]
 dssim_nb.check(answer_1, bool(down["rps"].mean() >= 0.98 * down["arrivals_rps"].mean()),

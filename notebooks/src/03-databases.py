@@ -239,10 +239,9 @@ c = np.linspace(0, 0.5, 11)
 ax.plot(c * 100, 600 * ((1 - c) / 6 + c), "k--", lw=1, label="theory: 600/s × ((1−c)/6 + c)")
 ax.plot(c * 100, 600 * ((1 - c) * 0.278 + c), "k-.", lw=1, label="theory, big tenant: 600/s × (0.278(1−c) + c)")
 ax.axhline(400, color="C3", lw=1, label="a shard's capacity: 2 cores / 5 ms = 400/s")
-ax.set_xlabel("share of queries that ask all 6 shards, c (%)")
-ax.set_ylabel("queries per second on a shard")
-ax.set_title("The cost side: each cross-shard query loads every shard;\nthe big tenant's shard is hot (28 % of queries)")
-ax.legend(fontsize=7)
+dssim_nb.label(ax, "share of queries that ask all 6 shards, c (%)", "queries per second on a shard",
+               "The cost side: each cross-shard query loads every shard;\nthe big tenant's shard is hot (28 % of queries)",
+               legend={"fontsize": 7})
 dssim_nb.finish(fig, "geo-sharding")
 measured = multi[(multi["shard_by"] == "region") & (multi["cross"] == 0.1)]["mean_ms"].iloc[0]
 dssim_nb.check(my_prediction, measured, what="the simulation (region, 10 % cross-shard)")
@@ -378,15 +377,10 @@ fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
 for name, g in ppts.groupby("set-up"):
     ax1.plot(g["clients.users.rate"], g["latency_mean_ms"], "o-", label=name)
     ax2.plot(g["clients.users.rate"], g["availability"], "o-", label=name)
-ax1.set_xlabel("requests/s")
-ax1.set_ylabel("mean latency (ms)")
-ax1.set_title("Every request pays the set-up")
-ax1.legend()
+dssim_nb.label(ax1, "requests/s", "mean latency (ms)", "Every request pays the set-up", legend=True)
 ax2.axvline(4 * 16 / 0.054, color="grey", ls=":", label="no pool: 64 workers / 54 ms ≈ 1,190/s")
-ax2.set_xlabel("requests/s")
-ax2.set_ylabel("availability")
-ax2.set_title("…and holds a worker through it: capacity falls 10×")
-ax2.legend()
+dssim_nb.label(ax2, "requests/s", "availability", "…and holds a worker through it: capacity falls 10×",
+               legend=True)
 dssim_nb.finish(fig, "pooling")
 pa = ppts.set_index(["set-up", "clients.users.rate"])
 dssim_nb.check(my_prediction, pa.loc[("no pool (50 ms set-up)", 2000), "availability"], "")
@@ -423,21 +417,15 @@ runs_io["miss_rate"] = runs_io["clients.users.rate"] * (1 - db["hit_ratio"])
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
 for pages, g in ipts.groupby("databases.db.buffer_pool.pages"):
     ax1.plot(g["clients.users.rate"], g["p99_ms"], "o-", label=f"{pages:,} pages")
-ax1.set_yscale("log")
-ax1.set_xlabel("reads/s")
-ax1.set_ylabel("p99 latency (ms)")
-ax1.set_title("The disk, not the CPU, sets the limit")
-ax1.legend()
+dssim_nb.label(ax1, "reads/s", "p99 latency (ms)", "The disk, not the CPU, sets the limit", yscale="log",
+               legend=True)
 rho = runs_io["miss_rate"] / 1000
 ax2.plot(rho, db["mean_ms"], "o", label="time in the database node (simulated)")
 r = np.linspace(0.05, 0.97, 50)
 ax2.plot(r, 1.0 + (1 - 0.6) * (0.5 + 1.0 + r / (2 * (1 - r))), "k--", lw=1,
          label="M/D/1 with 40% misses: 1 + 0.4 (1.5 + ρ/(2(1−ρ))) ms")
-ax2.set_yscale("log")
-ax2.set_xlabel("disk utilization ρ = misses/s ÷ 1,000 IOPS")
-ax2.set_ylabel("mean time in the node (ms)")
-ax2.set_title("Misses queue for the disk as ρ → 1")
-ax2.legend(fontsize=8)
+dssim_nb.label(ax2, "disk utilization ρ = misses/s ÷ 1,000 IOPS", "mean time in the node (ms)",
+               "Misses queue for the disk as ρ → 1", yscale="log", legend={"fontsize": 8})
 dssim_nb.finish(fig, "disk-iops")
 pi = ipts.set_index(["clients.users.rate", "databases.db.buffer_pool.pages"])["p99_ms"]
 dssim_nb.check(my_prediction, pi[2400, 5000], "ms")
@@ -489,19 +477,13 @@ for i, (size, g) in enumerate(wpts.groupby("databases.db.batch.size")):
         ax2.plot(lw_ * 1000 / W, S + W * (1 + lw_ / 2) / (1 + lw_), "--", color=c, lw=1,
                  label="S + W (1 + λW/2) / (1 + λW)" if size == 10 else None)
 ax1.plot(lam, lam, color="0.6", lw=0.8, label="offered")
-ax1.set_xscale("log")
-ax1.set_yscale("log")
-ax1.set_xlabel("offered writes/s")
-ax1.set_ylabel("writes committed per second")
+dssim_nb.label(ax1, "offered writes/s", "writes committed per second", xscale="log", yscale="log")
 cap10 = wpts.set_index(["databases.db.batch.size", "clients.writers.rate"]).loc[(10, 4000), "throughput_rps"]
 ax1.set_title(f"Groups of 10 commit {cap10:,.0f} writes/s, not 200\n(capacity = size / 5 ms, dotted)", fontsize=10)
 ax1.legend(fontsize=8)
-ax2.set_xscale("log")
-ax2.set_yscale("log")
-ax2.set_xlabel("offered writes/s")
-ax2.set_ylabel("mean time of a write in the database (ms)")
-ax2.set_title("The price: at a low rate a write waits\nup to max_wait (5 ms) for its group", fontsize=10)
-ax2.legend(fontsize=8)
+dssim_nb.label(ax2, "offered writes/s", "mean time of a write in the database (ms)",
+               "The price: at a low rate a write waits\nup to max_wait (5 ms) for its group", title_size=10,
+               xscale="log", yscale="log", legend={"fontsize": 8})
 dssim_nb.finish(fig, "write-batching")
 wt = wpts.set_index(["databases.db.batch.size", "clients.writers.rate"])
 dssim_nb.check(my_prediction, wt.loc[(10, 4000), "throughput_rps"], "writes/s", tolerance=0.05)

@@ -52,11 +52,9 @@ fig, ax = plt.subplots(figsize=(6, 4))
 ax.plot(sizes, [che(c) for c in sizes], "k--", label="LRU, Che approximation")
 for pol, g in pts.groupby("caches.redis.eviction", sort=False):
     ax.plot(g["caches.redis.capacity"], g["cache_hit_ratio"], "o-", label=pol)
-ax.set_xscale("log")
-ax.set_xlabel("cache capacity (entries, of 10,000 keys)")
-ax.set_ylabel("hit ratio (share of reads)")
-ax.set_title(f"Skew pays: 5% of the keys in an LRU cache answer {h500:.0%} of reads")
-ax.legend(title="eviction")
+dssim_nb.label(ax, "cache capacity (entries, of 10,000 keys)", "hit ratio (share of reads)",
+               f"Skew pays: 5% of the keys in an LRU cache answer {h500:.0%} of reads", xscale="log",
+               legend={"title": "eviction"})
 dssim_nb.finish(fig, "cache-hit-ratio")
 dssim_nb.check(my_prediction, h500)
 print(pts.pivot(index="caches.redis.capacity", columns="caches.redis.eviction", values="cache_hit_ratio").round(3))
@@ -113,11 +111,9 @@ ax1.set_title(f"The CDN takes hits from the app cache; the store still answers {
 lat = ch["latency"]
 for run, g in lat.groupby("run"):
     ax2.plot(g["latency_ms"], g["quantile"], label=f"cacheable {runs.loc[run, 'caches.edge.cacheable']}")
-ax2.set_xlabel("latency (ms)")
-ax2.set_ylabel("P(latency ≤ x)")
-ax2.set_xscale("symlog", linthresh=1)
-ax2.set_title("Steps in the latency: browser ~0, edge ~5 ms, origin ~150 ms")
-ax2.legend()
+dssim_nb.label(ax2, "latency (ms)", "P(latency ≤ x)",
+               "Steps in the latency: browser ~0, edge ~5 ms, origin ~150 ms",
+               xscale=("symlog", {"linthresh": 1}), legend=True)
 dssim_nb.finish(fig, "cache-hierarchy")
 dssim_nb.check(my_prediction, layers.iloc[(layers.index.to_series() - 0.9).abs().argmin()]["store (and writes)"])
 assert hit["edge.origin"].is_monotonic_increasing, "more cacheable content, more origin offload"
@@ -144,11 +140,9 @@ for pol, g in pts.groupby("caches.redis.invalidation", sort=False):
     for _, r in g.iterrows():
         ax.annotate(f"ttl {r['caches.redis.ttl']}", (r["cache_hit_ratio"], r["stale_reads"] / r["requests"]),
                     textcoords="offset points", xytext=(-34, -12) if r["caches.redis.ttl"] == "10s" else (4, 4), fontsize=7)
-ax.set_xlabel("cache hit ratio (share of reads)")
-ax.set_ylabel("stale reads per request")
-ax.set_yscale("symlog", linthresh=1e-4)
-ax.set_title("Longer TTLs raise the hit ratio; only ttl_only pays in stale reads")
-ax.legend(title="invalidation")
+dssim_nb.label(ax, "cache hit ratio (share of reads)", "stale reads per request",
+               "Longer TTLs raise the hit ratio; only ttl_only pays in stale reads",
+               yscale=("symlog", {"linthresh": 1e-4}), legend={"title": "invalidation"})
 dssim_nb.finish(fig, "cache-invalidation")
 at60 = pts[pts["caches.redis.ttl"] == "60s"].set_index("caches.redis.invalidation")
 dssim_nb.check(my_prediction, at60["cache_hit_ratio"].idxmax() if at60.loc[at60["cache_hit_ratio"].idxmax(), "stale_reads"] > 0 else "none of them")
@@ -183,10 +177,8 @@ p99 = dict(zip(runs["caches.redis.stampede"], runs["p99_ms"]))
 fig, (ax, axp) = plt.subplots(1, 2, figsize=(10, 3.8))
 ax.bar(runs["caches.redis.stampede"], per_expiry, color=["C3" if v > 3 else "C2" for v in per_expiry])
 ax.axhline(2000 * 0.02, color="k", ls="--", lw=1, label="theory: 2,000/s × 20 ms reload = 40")
-ax.set_ylabel("reads reaching the database per expiry")
-ax.set_xlabel("stampede protection")
-ax.set_title("The cost: database reads per expiry")
-ax.legend()
+dssim_nb.label(ax, "stampede protection", "reads reaching the database per expiry",
+               "The cost: database reads per expiry", legend=True)
 axp.bar(runs["caches.redis.stampede"], runs["p99_ms"], color=["C3" if v > 3 else "C2" for v in per_expiry])
 axp.set_ylabel("p99 latency of all users (ms)")
 axp.set_xlabel("stampede protection")

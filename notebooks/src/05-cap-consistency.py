@@ -45,19 +45,14 @@ ax1.plot(d, d * math.log(2), "k--", lw=1, label="theory p50 = d ln 2")
 ax1.plot(d, d * math.log(100), "k:", lw=1, label="theory p99 = d ln 100")
 ax1.plot(rep["d_ms"], rep["repl_lag_p50_ms"], "o", label="simulated p50")
 ax1.plot(rep["d_ms"], rep["repl_lag_p99_ms"], "s", label="simulated p99")
-ax1.set_xlabel("mean shipping delay d (ms)")
-ax1.set_ylabel("replication lag (ms)")
-ax1.set_title("The lag follows the theory: p50 = d ln 2, p99 = d ln 100")
-ax1.legend()
+dssim_nb.label(ax1, "mean shipping delay d (ms)", "replication lag (ms)",
+               "The lag follows the theory: p50 = d ln 2, p99 = d ln 100", legend=True)
 for strat, g in pts.groupby("databases.db.read_from", sort=False):
     ax2.plot(g["d_ms"], g["ryw_violations"], "o-", label=f"{strat}: read-your-writes violations")
     ax2.plot(g["d_ms"], g["stale_reads"], "x:", color=ax2.lines[-1].get_color(), label=f"{strat}: stale reads")
-ax2.set_xscale("log")
-ax2.set_yscale("symlog", linthresh=1)
-ax2.set_xlabel("mean shipping delay d (ms)")
-ax2.set_ylabel("count in the window")
-ax2.set_title("Only reads from replicas break read-your-writes")
-ax2.legend()
+dssim_nb.label(ax2, "mean shipping delay d (ms)", "count in the window",
+               "Only reads from replicas break read-your-writes", xscale="log",
+               yscale=("symlog", {"linthresh": 1}), legend=True)
 dssim_nb.finish(fig, "replication-lag")
 dssim_nb.check(my_prediction, rep.set_index("d_ms").loc[100, "repl_lag_p50_ms"], "ms")
 print(pts[["databases.db.replication_delay", "databases.db.read_from", "repl_lag_p50_ms", "repl_lag_p99_ms",
@@ -169,18 +164,14 @@ for run, g in ts.groupby("run"):
     ax1.plot(g["t_s"], g["errors"], drawstyle="steps-post", label=f"detect {detects[run]}")
 ax1.axvline(20, color="grey", ls=":", label="the primary dies")
 ax1.set_xlim(15, 40)
-ax1.set_xlabel("time (s)")
-ax1.set_ylabel("errors per second")
-ax1.set_title("The outage lasts detect + promote")
-ax1.legend()
+dssim_nb.label(ax1, "time (s)", "errors per second", "The outage lasts detect + promote", legend=True)
 secs = fpts["databases.db.failover.detect"].str.rstrip("s").astype(float)
 ax2.plot(secs, fpts["errors"], "o", ms=8, label="simulated")
 x = np.array([0, 16])
 ax2.plot(x, 400 * (x + 2), "k--", lw=1, label="theory: 400/s × (detect + 2 s)")
-ax2.set_xlabel("detect (s)")
-ax2.set_ylabel("failed requests")
-ax2.set_title(f"Errors = rate × outage; async lost {fpts['lost_writes'].sum():.0f} acknowledged writes")
-ax2.legend()
+dssim_nb.label(ax2, "detect (s)", "failed requests",
+               f"Errors = rate × outage; async lost {fpts['lost_writes'].sum():.0f} acknowledged writes",
+               legend=True)
 dssim_nb.finish(fig, "failover")
 dssim_nb.check(my_prediction, fpts.set_index("databases.db.failover.detect").loc["5s", "errors"], "failed requests")
 print(fpts[["databases.db.failover.detect", "errors", "availability", "lost_writes"]].round(3).to_string(index=False))
@@ -214,14 +205,10 @@ fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
 for mode, g in rpts.groupby("databases.db.replication", sort=False):
     ax1.plot(g["d_ms"], g["write_p99_ms"], "o-", label=mode)
     ax2.plot(g["d_ms"], g["lost_writes"], "o-", label=mode)
-ax1.set_xlabel("mean shipping delay d (ms)")
-ax1.set_ylabel("write p99 (ms)")
-ax1.set_title("Waiting for replicas makes writes slower")
-ax1.legend()
-ax2.set_xlabel("mean shipping delay d (ms)")
-ax2.set_ylabel("acknowledged writes lost at the failover")
-ax2.set_title("…and is what keeps them at a failover")
-ax2.legend()
+dssim_nb.label(ax1, "mean shipping delay d (ms)", "write p99 (ms)",
+               "Waiting for replicas makes writes slower", legend=True)
+dssim_nb.label(ax2, "mean shipping delay d (ms)", "acknowledged writes lost at the failover",
+               "…and is what keeps them at a failover", legend=True)
 dssim_nb.finish(fig, "replication-modes")
 w = rpts.set_index(["databases.db.replication", "d_ms"])["write_p99_ms"]
 dssim_nb.check(my_prediction, w["sync", 30] - w["async", 30], "ms")
@@ -278,11 +265,9 @@ for rf, g in cpts.groupby("databases.db.read_from"):
     ax2.plot(g["d_s"] * 1000, g["stale_pct"], "o", ms=7,
              label="read model (simulated)" if rf == "replicas" else "primary (simulated)")
 ax2.plot(d * 1000, theory, "k--", lw=1, label="Σ p_k · w_k d / (1 + w_k d)")
-ax2.set_xscale("log")
-ax2.set_xlabel("mean projection lag d (ms)")
-ax2.set_ylabel("stale reads (% of reads)")
-ax2.set_title("The price: stale reads grow with the projection lag\n(theory dashed)", fontsize=10)
-ax2.legend(fontsize=8)
+dssim_nb.label(ax2, "mean projection lag d (ms)", "stale reads (% of reads)",
+               "The price: stale reads grow with the projection lag\n(theory dashed)", title_size=10,
+               xscale="log", legend={"fontsize": 8})
 dssim_nb.finish(fig, "cqrs")
 st = cpts.set_index(["databases.db.read_from", "databases.db.replication_delay"])
 dssim_nb.check(my_prediction, st.loc[("replicas", "exp(1s)"), "stale_pct"], "%")
@@ -388,9 +373,6 @@ full = ts[ts["run"] == runs.index[runs["databases.db.consistency"] == "cp"][0]]
 ax.plot(full["t_s"], full["rps"] / full["arrivals_rps"], label="partition 60–120 s")
 t2 = ex2["timeseries"]
 ax.plot(t2["t_s"], t2["rps"] / t2["arrivals_rps"], label="partition 60–90 s")
-ax.set_xlabel("time (s)")
-ax.set_ylabel("answered / arrived")
-ax.set_title("cp: a shorter partition, a shorter outage")
-ax.legend()
+dssim_nb.label(ax, "time (s)", "answered / arrived", "cp: a shorter partition, a shorter outage", legend=True)
 dssim_nb.finish(fig)
 dssim_nb.check(answer_2, ex2["runs"]["availability"].iloc[0], tolerance=0.02, what="the simulation (cp, 30 s partition)")

@@ -47,10 +47,8 @@ for u, g in pts.groupby("load_balancers.lb.health_check.unhealthy"):
     i = np.linspace(0.5, 5, 20)
     ax1.fill_between(i, 500 * (u - 1) * i, 500 * u * i, color=line.get_color(), alpha=0.15,
                      label=f"theory: 500 errors/s for {u - 1} to {u} intervals")
-ax1.set_xlabel("probe interval (s)")
-ax1.set_ylabel("errors after the crash")
-ax1.set_title("Slower detection, more errors")
-ax1.legend()
+dssim_nb.label(ax1, "probe interval (s)", "errors after the crash", "Slower detection, more errors",
+               legend=True)
 ts, runs = hc["timeseries"], hc["runs"].set_index("run")
 for run, g in ts.groupby("run"):
     r = runs.loc[run]
@@ -58,10 +56,8 @@ for run, g in ts.groupby("run"):
         ax2.plot(g["t_s"], g["errors"], label=f"interval {r['load_balancers.lb.health_check.interval']}, unhealthy 3")
 ax2.axvline(21.3, color="grey", ls=":", label="crash")
 ax2.set_xlim(15, 40)
-ax2.set_xlabel("time (s)")
-ax2.set_ylabel("errors per second")
-ax2.set_title("Until the checker notices, a quarter of requests fail")
-ax2.legend()
+dssim_nb.label(ax2, "time (s)", "errors per second", "Until the checker notices, a quarter of requests fail",
+               legend=True)
 dssim_nb.finish(fig, "health-checks")
 print(pts[["load_balancers.lb.health_check.interval", "load_balancers.lb.health_check.unhealthy", "errors", "availability"]].to_string(index=False))
 e = pts.set_index(["interval_s", "load_balancers.lb.health_check.unhealthy"])["errors"]
@@ -94,11 +90,8 @@ fig, ax = plt.subplots(figsize=(7.5, 4))
 for run, g in gts.groupby("run"):
     ax.plot(g["t_s"], g["p99_all_ms"], label=gruns.loc[run, "load_balancers.lb.algorithm"])
 ax.axvspan(20, 50, color="grey", alpha=0.12, label="app.1 10× slower")
-ax.set_yscale("log")
-ax.set_xlabel("time (s)")
-ax.set_ylabel("p99 of every request, failures included (ms)")
-ax.set_title("No health check fires; only the routing decides")
-ax.legend()
+dssim_nb.label(ax, "time (s)", "p99 of every request, failures included (ms)",
+               "No health check fires; only the routing decides", yscale="log", legend=True)
 dssim_nb.finish(fig, "gray-failure")
 gp = gf["points"].set_index("load_balancers.lb.algorithm")
 dssim_nb.check(my_prediction, gp.loc["round_robin", "availability"], "")
@@ -134,11 +127,9 @@ ax.plot(q, pts["ok"] / pts["requests"], "o-", label="ok (served in time)")
 ax.axhline(1000 / 1200, color="grey", ls=":", label="theory: capacity ÷ offered = 1000/1200")
 ax.plot(q, pts["shed"] / pts["requests"], "s-", label="shed (503 at once)")
 ax.plot(q, pts["timeouts"] / pts["requests"], "^-", label="timed out (served too late)")
-ax.set_xscale("log")
-ax.set_xlabel("queue places (100,000 = unbounded)")
-ax.set_ylabel("share of requests")
-ax.set_title("1.2× overload: a short queue refuses the excess; an unbounded one serves everyone late")
-ax.legend()
+dssim_nb.label(ax, "queue places (100,000 = unbounded)", "share of requests",
+               "1.2× overload: a short queue refuses the excess; an unbounded one serves everyone late",
+               xscale="log", legend=True)
 dssim_nb.finish(fig, "backpressure")
 print(pts[["services.app.queue", "throughput_rps", "shed", "timeouts", "p99_ms", "availability"]].round(2).to_string(index=False))
 a = pts.set_index("services.app.queue")["availability"]
@@ -386,10 +377,8 @@ fig, ax = plt.subplots(figsize=(5.5, 3.8))
 ax.plot(pts["queues.emails.failure_rate"], pts["dead share"], "o", label="simulated")
 f = np.linspace(0, 0.5, 50)
 ax.plot(f, f ** 4, "k--", label="theory f⁴ (4 attempts)")
-ax.set_xlabel("failure rate per attempt")
-ax.set_ylabel("share of jobs dead-lettered")
-ax.set_title("Each retry multiplies the dead share by f: f⁴ after 3 retries")
-ax.legend()
+dssim_nb.label(ax, "failure rate per attempt", "share of jobs dead-lettered",
+               "Each retry multiplies the dead share by f: f⁴ after 3 retries", legend=True)
 dssim_nb.finish(fig, "job-queue")
 r = pts.set_index("queues.emails.failure_rate")
 dssim_nb.check(my_prediction, r.loc[0.5, "dead share"])
@@ -436,11 +425,9 @@ for c, th, color in [("high", hi, "C0"), ("low", lo, "C3")]:
     ax.plot(tab.index, tab[("mean_ms", c)], "o", color=color, label=f"{c} (simulated)")
     ax.plot(lam, th, "--", color=color, label=f"{c} (Cobham)")
 ax.plot(lam, 4.0 / (1 - lam * 4.0 / 1000.0), "k:", label="FIFO (M/M/1)")
-ax.set_xlabel("jobs/s (one worker, 250/s at most)")
-ax.set_ylabel("mean time offer → done (ms)")
-ax.set_yscale("log")
-ax.set_title("The high class keeps a low wait; the low class absorbs the queueing")
-ax.legend(fontsize=8)
+dssim_nb.label(ax, "jobs/s (one worker, 250/s at most)", "mean time offer → done (ms)",
+               "The high class keeps a low wait; the low class absorbs the queueing", yscale="log",
+               legend={"fontsize": 8})
 dssim_nb.finish(fig, "priority-queues")
 dssim_nb.check(my_prediction, tab.loc[200, ("mean_ms", "low")])
 assert tab.loc[225, ("mean_ms", "high")] < 15
@@ -511,10 +498,9 @@ for name, color in [("orders.slow", "C3"), ("orders.sub.1", "C0")]:
     s = inst[(inst["run"] == slow_run) & (inst["instance"] == name)]
     cx.plot(s["t_s"], s["queue_len"], color=color, label=f"{name} backlog")
 cx.plot([0, 65], [0, 65 * 20], "k--", label="theory (λ − cμ)·t = 20/s")
-cx.set_xlabel("time (s)")
-cx.set_ylabel("messages waiting")
-cx.legend(fontsize=8)
-cx.set_title(f"publisher p99 {tab['publisher p99 ms'].iloc[0]:.1f} ms in every variant", fontsize=9)
+dssim_nb.label(cx, "time (s)", "messages waiting",
+               f"publisher p99 {tab['publisher p99 ms'].iloc[0]:.1f} ms in every variant", title_size=9,
+               legend={"fontsize": 8})
 fig.suptitle("Delivered to all is the max of N groups (≈ H_N × 20 ms) at N× the work; a slow group falls behind alone")
 dssim_nb.finish(fig, "pub-sub")
 dssim_nb.check(my_prediction, tab.loc["10 groups", "delivered to all, mean ms"], "ms")
@@ -682,11 +668,8 @@ fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4))
 for f, g in op.groupby("load_balancers.lb.outlier_ejection.latency_factor"):
     ax1.plot(g["ejection_s"], g["p99_all_ms"], "o-", label=f"ejection, latency_factor {f}")
 ax1.axhline(base["p99_all_ms"], color="C3", ls="--", label=f"no ejection (gray-failure): {base['p99_all_ms']:.0f} ms")
-ax1.set_yscale("log")
-ax1.set_xlabel("ejection time (s)")
-ax1.set_ylabel("p99 of every request (ms)")
-ax1.set_title("Ejection cuts p99 from 1 s (timeouts) to 12–230 ms")
-ax1.legend(fontsize=8)
+dssim_nb.label(ax1, "ejection time (s)", "p99 of every request (ms)",
+               "Ejection cuts p99 from 1 s (timeouts) to 12–230 ms", yscale="log", legend={"fontsize": 8})
 for f, g in per_run.groupby("latency_factor"):
     ax2.plot(g["ejection_s"], 100 * g["capacity_removed"], "o-", label=f"capacity removed, factor {f}")
     ax2.bar(g["ejection_s"] + (0.6 if f > 2 else -0.6), g["false_ejections"], width=1.2, alpha=0.4,
@@ -694,10 +677,8 @@ for f, g in per_run.groupby("latency_factor"):
 ej_t = np.array([2, 10, 30])
 ax2.plot(ej_t, 100 * np.minimum(30, np.ceil(30 / (ej_t + 1)) * ej_t) / (50 * 4), "k:",
          label="theory: app.1 out ⌈30/(t+1)⌉ times × t, of 50 s × 4 backends")
-ax2.set_xlabel("ejection time (s)")
-ax2.set_ylabel("% of the fleet out / false ejections")
-ax2.set_title("Cost: up to 15% of the fleet out; false ejections at 1.1×")
-ax2.legend(fontsize=7)
+dssim_nb.label(ax2, "ejection time (s)", "% of the fleet out / false ejections",
+               "Cost: up to 15% of the fleet out; false ejections at 1.1×", legend={"fontsize": 7})
 dssim_nb.finish(fig, "outlier-ejection")
 p3 = op[op["load_balancers.lb.outlier_ejection.latency_factor"] == 3].set_index("ejection_s")
 dssim_nb.check(my_prediction, p3.loc[10, "p99_all_ms"], "ms")
@@ -744,10 +725,8 @@ for run, g in rd["timeseries"].groupby("run"):
     r = rruns.loc[run]
     ax1.plot(g["t_s"], g["errors"], label=f"drain {r['services.app.deploy.drain']}, readiness {r['services.app.deploy.readiness']}")
 ax1.axvline(20, color="grey", ls=":", label="deploy starts")
-ax1.set_xlabel("time (s)")
-ax1.set_ylabel("errors per second")
-ax1.set_title("Liveness only: each cold instance fails its share")
-ax1.legend(fontsize=8)
+dssim_nb.label(ax1, "time (s)", "errors per second", "Liveness only: each cold instance fails its share",
+               legend={"fontsize": 8})
 x = np.arange(len(rp))
 ax2.bar(x - 0.2, rp["errors"], width=0.4, color="C3", label="errors")
 ax2.set_yscale("symlog", linthresh=10)
@@ -807,11 +786,8 @@ fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4))
 for run, g in ff["timeseries"].groupby("run"):
     ax1.plot(g["t_s"], g["p99_all_ms"], label=f"flag {fruns.loc[run, 'services.app.feature.flag']}")
 ax1.axvspan(20, 40, color="grey", alpha=0.12, label="5,000 req/s")
-ax1.set_yscale("log")
-ax1.set_xlabel("time (s)")
-ax1.set_ylabel("p99 of every request (ms)")
-ax1.set_title("Kill switch: feature off 1 s into the spike")
-ax1.legend(fontsize=8)
+dssim_nb.label(ax1, "time (s)", "p99 of every request (ms)", "Kill switch: feature off 1 s into the spike",
+               yscale="log", legend={"fontsize": 8})
 order = ["on", "auto", "off"]
 x = np.arange(3)
 ax2.bar(x - 0.2, [100 * (1 - tab.loc[o, "availability"]) for o in order], width=0.4, color="C3",
