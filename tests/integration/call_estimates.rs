@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::{
-    component, dssim_ok, mean_se, model, num, read_csv, replicate, tmp_dir, Plan, Row, SIGMAS,
+    component, dssim_ok, mean_se, model, num, read_csv, replicate, tmp_dir, users_to, Plan, Row,
+    SIGMAS,
 };
 
 /// Measured `xs` against `predicted`: within SIGMAS standard errors plus `approx` of it,
@@ -150,15 +151,11 @@ fn sequence_parallel_and_timeout_rules_meet_the_simulation() {
     // 1/(1/10 + 1/30) = 32.5 ms), then `d` (never queues, exp(10 ms)) with a 10 ms timeout,
     // optional: E[min(T, 10)] = 10 (1 − e^(−1)) = 6.32 ms. In all 1 + 10 + 32.5 + 6.32 =
     // 49.82 ms.
-    let m = model(
+    let m = model(&users_to(
+        "front",
+        100,
+        &[],
         r#"
-[[clients]]
-name = "users"
-target = "front"
-rate = 100
-
-[[services]]
-name = "front"
 workers = 1000
 service_time = "exp(1ms)"
 calls = [
@@ -188,7 +185,7 @@ name = "d"
 workers = 1000
 service_time = "exp(10ms)"
 "#,
-    );
+    ));
     let est = dssim_lab::estimate::estimate(&m);
     let want = 1.0
         + 10.0

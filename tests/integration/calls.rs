@@ -9,7 +9,7 @@ use dssim_engine::SimTime;
 
 use crate::support::{
     assert_check_rejects, assert_theory, component, metric, model, replicate, run, tmp_dir,
-    Estimate, Plan, HDR_RESOLUTION,
+    users_to, Estimate, Plan, HDR_RESOLUTION,
 };
 
 /// H_n = 1 + 1/2 + ... + 1/n.
@@ -22,15 +22,12 @@ fn scatter_gather_latency_is_the_max_of_n_exponentials() {
     // Eight calls at once to shards that never queue, each exp(10 ms): the request takes
     // the maximum of 8 exponentials, mean H_8 × 10 ms, P(max ≤ t) = (1 − e^(−t/10))^8.
     let n = 8;
-    let m = model(&format!(
-        r#"
-[[clients]]
-name = "users"
-target = "front"
-rate = 200
-
-[[services]]
-name = "front"
+    let m = model(&users_to(
+        "front",
+        200,
+        &[],
+        &format!(
+            r#"
 workers = 1000
 service_time = "const(0ms)"
 calls = [{{ to = "search", count = {n} }}]
@@ -40,6 +37,7 @@ name = "search"
 workers = 100000
 service_time = "exp(10ms)"
 "#
+        ),
     ));
     let reports = replicate(
         &m,
@@ -87,15 +85,12 @@ fn sequential_calls_add_up_and_parallel_ones_wait_for_the_slowest() {
     // a, then b and c together: exp(10) + max(exp(20), exp(30)), whose mean is
     // 10 + 20 + 30 − 1/(1/20 + 1/30) = 48 ms; all three in sequence take 60 ms.
     let text = |parallel: bool| {
-        format!(
-            r#"
-[[clients]]
-name = "users"
-target = "front"
-rate = 100
-
-[[services]]
-name = "front"
+        users_to(
+            "front",
+            100,
+            &[],
+            &format!(
+                r#"
 workers = 1000
 service_time = "const(0ms)"
 calls = [{{ to = "a" }}, {{ to = "b" }}, {{ to = "c", parallel = {parallel} }}]
@@ -115,6 +110,7 @@ name = "c"
 workers = 10000
 service_time = "exp(30ms)"
 "#
+            ),
         )
     };
     let plan = Plan {
@@ -145,15 +141,11 @@ fn bulkhead_refusals_match_erlang_b() {
     // Poisson calls at 400/s into a bulkhead of 5, each held exp(10 ms) by a callee that
     // never queues: the bulkhead is an M/M/5/5 loss system with 4 Erlangs offered, and
     // the share of calls it refuses is Erlang B(5, 4) ≈ 0.199.
-    let m = model(
+    let m = model(&users_to(
+        "front",
+        400,
+        &[],
         r#"
-[[clients]]
-name = "users"
-target = "front"
-rate = 400
-
-[[services]]
-name = "front"
 workers = 1000
 service_time = "const(0ms)"
 calls = [{ to = "dep", pool = 5, optional = true }]
@@ -163,7 +155,7 @@ name = "dep"
 workers = 100000
 service_time = "exp(10ms)"
 "#,
-    );
+    ));
     let reports = replicate(
         &m,
         Plan {
@@ -206,15 +198,12 @@ service_time = "exp(10ms)"
 }
 
 fn breaker_model(to: &str) -> dssim_components::ModelConfig {
-    model(&format!(
-        r#"
-[[clients]]
-name = "users"
-target = "front"
-rate = 500
-
-[[services]]
-name = "front"
+    model(&users_to(
+        "front",
+        500,
+        &[],
+        &format!(
+            r#"
 workers = 100
 service_time = "exp(1ms)"
 calls = [{{ to = "{to}", optional = true }}]
@@ -236,6 +225,7 @@ kill = "dep"
 at = "10s"
 recover = "30s"
 "#
+        ),
     ))
 }
 
@@ -332,15 +322,11 @@ service_time = "exp(1ms)"
 fn the_estimate_follows_calls_through_a_breaker() {
     // front (1 ms) calls search (10 ms, never queues) through a closed breaker, twice in
     // parallel: the callee takes 2 × 100 calls/s, the caller's time is 1 + H_2 × 10 ms.
-    let m = model(
+    let m = model(&users_to(
+        "front",
+        100,
+        &[],
         r#"
-[[clients]]
-name = "users"
-target = "front"
-rate = 100
-
-[[services]]
-name = "front"
 service_time = "exp(1ms)"
 workers = 100
 calls = [{ to = "cb", count = 2 }]
@@ -358,7 +344,7 @@ service_time = "exp(1ms)"
 name = "cb"
 target = "search"
 "#,
-    );
+    ));
     let est = dssim_lab::estimate::estimate(&m);
     let search = est.get("search").expect("the callee is estimated");
     assert!((search.offered_rps - 200.0).abs() < 1e-9, "{search:?}");

@@ -12,7 +12,8 @@
 use dssim_engine::SimTime;
 
 use crate::support::{
-    assert_theory, component, erlang_c, metric, model, replicate, Estimate, Plan, HDR_RESOLUTION,
+    assert_theory, component, erlang_c, metric, model, replicate, users_to, Estimate, Plan,
+    HDR_RESOLUTION,
 };
 
 /// Replications per check (see `support::SIGMAS` for why 20).
@@ -40,18 +41,14 @@ fn quantile_of_tail(q: f64, hi: f64, tail: impl Fn(f64) -> f64) -> f64 {
 /// the mean number in system L = ρ/(1 − ρ) (Little's law on the client side).
 #[test]
 fn mm1_sojourn_time_is_exponential() {
-    let m = model(
+    let m = model(&users_to(
+        "server",
+        800,
+        &[],
         r#"
-        [[clients]]
-        name = "users"
-        target = "server"
-        rate = 800
-
-        [[services]]
-        name = "server"
         service_time = "exp(1ms)"
         "#,
-    );
+    ));
     // 400 s per replication: about 320,000 requests; the relaxation time of this queue is
     // 1/(μ(1 − √ρ)²) ≈ 0.09 s, so 10 s of warm-up leaves no trace of the empty start.
     let reports = replicate(

@@ -41,13 +41,19 @@ pub fn model(text: &str) -> ModelConfig {
 /// service `app`. `client` adds lines to the client (`"keys = 100"`); `app` goes on from
 /// `name = "app"` inside `[[services]]`: the service's keys, then any further tables.
 pub fn users_to_app(rate: u32, client: &[&str], app: &str) -> String {
-    let mut text = format!("[[clients]]\nname = \"users\"\ntarget = \"app\"\nrate = {rate}\n");
+    users_to("app", rate, client, app)
+}
+
+/// [`users_to_app`] with the service named `service`.
+pub fn users_to(service: &str, rate: u32, client: &[&str], rest: &str) -> String {
+    let mut text =
+        format!("[[clients]]\nname = \"users\"\ntarget = \"{service}\"\nrate = {rate}\n");
     for line in client {
         text.push_str(line);
         text.push('\n');
     }
-    text.push_str("\n[[services]]\nname = \"app\"\n");
-    text.push_str(app);
+    text.push_str(&format!("\n[[services]]\nname = \"{service}\"\n"));
+    text.push_str(rest);
     text
 }
 

@@ -439,36 +439,39 @@ fn traffic_errors_point_at_the_offending_value() {
             .collect()
     };
     let svc = "[[services]]\nname = \"app\"\ninstances = 3\nservice_time = \"1ms\"\n";
-    let e = bad(&format!(
-        "{svc}[[clients]]\nname = \"u\"\ntarget = \"lb\"\nrate = 1\n[[load_balancers]]\nname = \"lb\"\nbackends = \"ap\"\n"
-    ));
-    assert!(
-        e[0].starts_with("load_balancers.lb.backends") && e[0].contains("did you mean \"app\""),
-        "{e:?}"
-    );
-    let e = bad(&format!(
-        "{svc}[[clients]]\nname = \"u\"\ntarget = \"lb\"\nrate = 1\n[[load_balancers]]\nname = \"lb\"\nbackends = \"app\"\nalgorithm = \"weighted_round_robin\"\nweights = [1, 2]\n"
-    ));
-    assert!(e[0].starts_with("load_balancers.lb.weights"), "{e:?}");
-    let e = bad(&format!(
-        "{svc}[[clients]]\nname = \"u\"\ntarget = \"app\"\nrate = 1\n[[faults]]\nkill = \"app.3\"\nat = \"1s\"\n"
-    ));
-    assert!(
-        e[0].starts_with("faults.0.kill") && e[0].contains("app.2"),
-        "{e:?}"
-    );
-    let e = bad(&format!(
-        "{svc}[[clients]]\nname = \"u\"\ntarget = \"app\"\narrival = \"steps\"\n"
-    ));
-    assert!(e[0].starts_with("clients.u.steps"), "{e:?}");
-    let e = bad(&format!(
-        "{svc}[[clients]]\nname = \"u\"\ntarget = \"app\"\nrate = 1\npeak = 5\n"
-    ));
-    assert!(e[0].starts_with("clients.u.peak"), "{e:?}");
-    let e = bad(&format!(
-        "{svc}[[clients]]\nname = \"u\"\ntarget = \"app\"\nrate = 1\nretries = {{ max = 2, multiplier = 0.5 }}\n"
-    ));
-    assert!(e[0].starts_with("clients.u.retries.multiplier"), "{e:?}");
+    // (the client `u` after its name and what follows it, where the first error points,
+    // what it also says)
+    let cases: [(&str, &str, &str); 6] = [
+        (
+            "target = \"lb\"\nrate = 1\n[[load_balancers]]\nname = \"lb\"\nbackends = \"ap\"\n",
+            "load_balancers.lb.backends",
+            "did you mean \"app\"",
+        ),
+        (
+            "target = \"lb\"\nrate = 1\n[[load_balancers]]\nname = \"lb\"\nbackends = \"app\"\nalgorithm = \"weighted_round_robin\"\nweights = [1, 2]\n",
+            "load_balancers.lb.weights",
+            "",
+        ),
+        (
+            "target = \"app\"\nrate = 1\n[[faults]]\nkill = \"app.3\"\nat = \"1s\"\n",
+            "faults.0.kill",
+            "app.2",
+        ),
+        ("target = \"app\"\narrival = \"steps\"\n", "clients.u.steps", ""),
+        ("target = \"app\"\nrate = 1\npeak = 5\n", "clients.u.peak", ""),
+        (
+            "target = \"app\"\nrate = 1\nretries = { max = 2, multiplier = 0.5 }\n",
+            "clients.u.retries.multiplier",
+            "",
+        ),
+    ];
+    for (client, path, says) in cases {
+        let e = bad(&format!("{svc}[[clients]]\nname = \"u\"\n{client}"));
+        assert!(
+            e[0].starts_with(path) && e[0].contains(says),
+            "{client}: {e:?}"
+        );
+    }
 }
 
 #[test]
