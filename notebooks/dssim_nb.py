@@ -196,6 +196,30 @@ def label(ax, x=None, y=None, title=None, *, xscale=None, yscale=None, legend=Fa
         ax.legend(**({} if legend is True else legend))
 
 
+def throughput_and_p99(x, pts, xlabel):
+    """A new figure of a sweep's throughput (left axis, `pts["throughput_rps"]`) and p99
+    latency (right axis, `pts["p99_ms"]`) over `x`; returns the figure and the left axes."""
+    fig, ax1 = plt.subplots(figsize=(7, 4))
+    ax1.plot(x, pts["throughput_rps"], "o-", label="throughput (left)")
+    label(ax1, xlabel, "throughput (requests/s)")
+    ax2 = ax1.twinx()
+    ax2.plot(x, pts["p99_ms"], "r^--", label="p99 latency (right)")
+    ax2.set_ylabel("p99 latency (ms)")
+    ax2.grid(False)
+    return fig, ax1
+
+
+def your_answer(ax, answer, text, axis="y", legend=False):
+    """If the reader gave an answer, mark it on `ax`: a dashed line across the plot at that
+    value (`axis="x"`: a vertical one), labelled "your answer: " + `text`.format(answer)."""
+    if answer is None:
+        return
+    line = ax.axhline if axis == "y" else ax.axvline
+    line(answer, color="C2", ls="--", label="your answer: " + text.format(answer))
+    if legend:
+        ax.legend()
+
+
 def finish(fig, name=None):
     """Make `fig` readable on its own and, if DSSIM_FIGURES names a folder, save it there as
     <name>.png. Plain tick labels on every axis (log axes get ticks at 1, 2, 5 × 10^k),

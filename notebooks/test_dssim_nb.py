@@ -63,6 +63,30 @@ def test_label_sets_scales_labels_title_and_legend_in_one_call():
     assert ax.get_xscale() == "linear" and ax.get_legend() is None, "nothing else set"
 
 
+def test_your_answer_is_drawn_only_when_given():
+    fig, ax = plt.subplots()
+    ax.bar(["a"], [3])
+    dssim_nb.your_answer(ax, None, "{:,.0f}/s", legend=True)
+    assert not ax.lines and ax.get_legend() is None, "no answer: nothing drawn"
+    dssim_nb.your_answer(ax, 1234.4, "{:,.0f}/s", legend=True)
+    (line,) = ax.lines
+    assert line.get_label() == "your answer: 1,234/s" and line.get_ydata()[0] == 1234.4
+    assert ax.get_legend() is not None
+    fig, ax = plt.subplots()
+    dssim_nb.your_answer(ax, 5, "{}", axis="x")
+    assert ax.lines[0].get_xdata()[0] == 5 and ax.get_legend() is None, "vertical, no legend"
+
+
+def test_throughput_and_p99_share_the_x_axis():
+    import pandas as pd
+    pts = pd.DataFrame({"n": [1, 2, 4], "throughput_rps": [10, 20, 15], "p99_ms": [5, 6, 40]})
+    fig, ax1 = dssim_nb.throughput_and_p99(pts["n"], pts, "nodes")
+    ax2 = [a for a in fig.axes if a is not ax1][0]
+    assert ax1.get_xlabel() == "nodes" and ax1.get_ylabel() == "throughput (requests/s)"
+    assert ax2.get_ylabel() == "p99 latency (ms)"
+    assert list(ax1.lines[0].get_ydata()) == [10, 20, 15] and list(ax2.lines[0].get_ydata()) == [5, 6, 40]
+
+
 def test_figures_written_only_on_request():
     with tempfile.TemporaryDirectory() as d:
         os.environ.pop("DSSIM_FIGURES", None)

@@ -359,8 +359,7 @@ ex2 = dssim_nb.run("breaking-point", "services.api.workers=16", "replications=1"
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
 ax.plot(ex2["clients.users.rate"], ex2["throughput_rps"], "o-", label="simulated throughput")
 ax.plot(ex2["clients.users.rate"], ex2["clients.users.rate"], "k:", lw=1, label="offered load")
-if answer_2 is not None:
-    ax.axhline(answer_2, color="C2", ls="--", label=f"your answer: {answer_2:,.0f}/s")
+dssim_nb.your_answer(ax, answer_2, "{:,.0f}/s")
 dssim_nb.label(ax, "offered load (requests/s)", "throughput (requests/s)",
                "16 workers: throughput follows the load, then flattens at capacity", xscale="log",
                legend=True)

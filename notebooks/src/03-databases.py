@@ -36,14 +36,7 @@ my_prediction = None  # app nodes, e.g. 16
 bn = dssim_nb.run("db-bottleneck", "replications=1", "duration=15s")
 pts = bn["points"]
 x = pts.set_index("services.app.instances")["throughput_rps"]
-fig, ax1 = plt.subplots(figsize=(7, 4))
-ax1.plot(pts["services.app.instances"], pts["throughput_rps"], "o-", label="throughput (left)")
-ax1.set_xlabel("app nodes")
-ax1.set_ylabel("throughput (requests/s)")
-ax2 = ax1.twinx()
-ax2.plot(pts["services.app.instances"], pts["p99_ms"], "r^--", label="p99 latency (right)")
-ax2.set_ylabel("p99 latency (ms)")
-ax2.grid(False)
+fig, ax1 = dssim_nb.throughput_and_p99(pts["services.app.instances"], pts, "app nodes")
 ax1.set_title(f"Throughput peaks at {x.idxmax()} app nodes; more nodes overload the one database")
 fig.legend(loc="outside lower center", ncols=2)
 dssim_nb.finish(fig, "db-bottleneck")
@@ -333,15 +326,9 @@ my_prediction = None  # connections per instance, e.g. 32
 ps = dssim_nb.run("pool-sizing", "replications=1", "duration=8s")
 pts = ps["points"]
 x = pts.set_index("services.app.pool.size")["throughput_rps"]
-fig, ax1 = plt.subplots(figsize=(7, 4))
-ax1.plot(4 * pts["services.app.pool.size"], pts["throughput_rps"], "o-", label="throughput (left)")
+fig, ax1 = dssim_nb.throughput_and_p99(4 * pts["services.app.pool.size"], pts,
+                                        "connections to the database (4 instances × pool size)")
 ax1.axvline(21.8, color="grey", ls=":", label="USL peak, N* = 21.8 connections")
-ax1.set_xlabel("connections to the database (4 instances × pool size)")
-ax1.set_ylabel("throughput (requests/s)")
-ax2 = ax1.twinx()
-ax2.plot(4 * pts["services.app.pool.size"], pts["p99_ms"], "r^--", label="p99 latency (right)")
-ax2.set_ylabel("p99 latency (ms)")
-ax2.grid(False)
 ax1.set_title(f"Pool size: starved, then a sweet spot at {x.idxmax()} per instance, then contention")
 fig.legend(loc="outside lower center", ncols=3)
 dssim_nb.finish(fig, "pool-sizing")
@@ -540,9 +527,7 @@ ex2 = dssim_nb.run("read-replicas", "databases.db.replicas=2", "replications=1",
 nodes = ex2[ex2["kind"] == "database"].set_index("component")["rps"]
 fig, ax = plt.subplots(figsize=(6, 3.4))
 ax.bar(nodes.index, nodes, color=["C3"] + ["C0"] * (len(nodes) - 1))
-if answer_2 is not None:
-    ax.axhline(answer_2, color="C2", ls="--", label=f"your answer: {answer_2:,.0f}/s")
-    ax.legend()
+dssim_nb.your_answer(ax, answer_2, "{:,.0f}/s", legend=True)
 ax.set_ylabel("queries per second")
 ax.set_title("The primary takes the writes, the replicas share the reads")
 dssim_nb.finish(fig)

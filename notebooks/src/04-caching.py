@@ -337,9 +337,7 @@ ex2 = dssim_nb.run("cache-stampede", "caches.redis.stampede=none", "clients.user
 store2 = ex2["components"].set_index("component").loc["store", "requests"]
 fig, ax = plt.subplots(figsize=(6, 3.4))
 ax.bar(["2,000 reads/s", "1,000 reads/s"], [by["none"], store2 / 15], color="C3")
-if answer_2 is not None:
-    ax.axhline(answer_2, color="C2", ls="--", label=f"your answer: {answer_2:,.0f}")
-    ax.legend()
+dssim_nb.your_answer(ax, answer_2, "{:,.0f}", legend=True)
 ax.set_ylabel("database reads per expiry")
 ax.set_title("Half the readers, half the stampede")
 dssim_nb.finish(fig)

@@ -354,8 +354,7 @@ util = [float(dssim_nb.cli("estimate", dssim_nb.ROOT / "experiments" / "capacity
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 ax.plot(list(fleet), [100 * u for u in util], "o-", label="dssim estimate")
 ax.axhline(70, color="grey", ls=":", label="70%")
-if answer_1 is not None:
-    ax.axvline(answer_1, color="C2", ls="--", label=f"your answer: {answer_1}")
+dssim_nb.your_answer(ax, answer_1, "{}", axis="x")
 dssim_nb.label(ax, "instances", "utilization at 7,000/s (%)", "The fewest instances at or under 70% busy",
                legend=True)
 dssim_nb.finish(fig)
