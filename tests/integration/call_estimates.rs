@@ -196,16 +196,7 @@ service_time = "exp(10ms)"
         (p - want).abs() < 0.01 * want,
         "front predicted {p} ms, by hand {want}"
     );
-    let reports = replicate(
-        &m,
-        Plan {
-            warmup_s: 5,
-            duration_s: 125,
-            replications: 12,
-            timeseries: None,
-            first_seed: 15_800,
-        },
-    );
+    let reports = replicate(&m, Plan::new(5, 125, 12, 15_800));
     let xs: Vec<f64> = reports
         .iter()
         .map(|r| component(r, "front").mean_ms.unwrap())

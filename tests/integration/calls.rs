@@ -39,16 +39,7 @@ service_time = "exp(10ms)"
 "#
         ),
     ));
-    let reports = replicate(
-        &m,
-        Plan {
-            warmup_s: 1,
-            duration_s: 31,
-            replications: 12,
-            timeseries: None,
-            first_seed: 15_100,
-        },
-    );
+    let reports = replicate(&m, Plan::new(1, 31, 12, 15_100));
     let mean = Estimate::over(&reports, |r| metric(r, "latency_mean_ms"));
     assert_theory(
         "scatter-gather over 8, mean latency (ms)",
@@ -113,13 +104,7 @@ service_time = "exp(30ms)"
             ),
         )
     };
-    let plan = Plan {
-        warmup_s: 1,
-        duration_s: 31,
-        replications: 12,
-        timeseries: None,
-        first_seed: 15_200,
-    };
+    let plan = Plan::new(1, 31, 12, 15_200);
     for (parallel, theory) in [
         (false, 60.0),
         (true, 10.0 + 50.0 - 1.0 / (1.0 / 20.0 + 1.0 / 30.0)),
@@ -156,16 +141,7 @@ workers = 100000
 service_time = "exp(10ms)"
 "#,
     ));
-    let reports = replicate(
-        &m,
-        Plan {
-            warmup_s: 1,
-            duration_s: 31,
-            replications: 12,
-            timeseries: None,
-            first_seed: 15_300,
-        },
-    );
+    let reports = replicate(&m, Plan::new(1, 31, 12, 15_300));
     let refused = Estimate::over(&reports, |r| {
         component(r, "front.calls.dep.refused").requests as f64
             / component(r, "front.calls.dep").requests as f64

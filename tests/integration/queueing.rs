@@ -54,11 +54,8 @@ fn mm1_sojourn_time_is_exponential() {
     let reports = replicate(
         &m,
         Plan {
-            warmup_s: 10,
-            duration_s: 410,
-            replications: R,
             timeseries: Some(SimTime::from_secs(10)),
-            first_seed: 1000,
+            ..Plan::new(10, 410, R, 1000)
         },
     );
     let (lambda, mu) = (800.0, 1000.0);
@@ -114,16 +111,7 @@ fn mmc_wait_matches_erlang_c() {
         service_time = "exp(10ms)"
         "#,
     );
-    let reports = replicate(
-        &m,
-        Plan {
-            warmup_s: 5,
-            duration_s: 205,
-            replications: R,
-            timeseries: None,
-            first_seed: 2000,
-        },
-    );
+    let reports = replicate(&m, Plan::new(5, 205, R, 2000));
     let (c, lambda, mu) = (14u32, 1000.0, 100.0); // per second
     let a = lambda / mu;
     let pc = erlang_c(c, a);
@@ -178,16 +166,7 @@ fn mm1k_blocking_probability() {
             service_time = "exp(1ms)"
             "#
         ));
-        let reports = replicate(
-            &m,
-            Plan {
-                warmup_s: 2,
-                duration_s: 102,
-                replications: R,
-                timeseries: None,
-                first_seed: 3000,
-            },
-        );
+        let reports = replicate(&m, Plan::new(2, 102, R, 3000));
         let k = 5;
         let norm: f64 = (0..=k).map(|n| f64::powi(rho, n)).sum();
         let p = |n: i32| f64::powi(rho, n) / norm;
@@ -238,16 +217,7 @@ fn closed_loop_matches_the_machine_repairman_model() {
         service_time = "exp(5ms)"
         "#,
     );
-    let reports = replicate(
-        &m,
-        Plan {
-            warmup_s: 5,
-            duration_s: 205,
-            replications: R,
-            timeseries: None,
-            first_seed: 6000,
-        },
-    );
+    let reports = replicate(&m, Plan::new(5, 205, R, 6000));
     let (n, z, s) = (10, 0.040, 0.005);
     let r = s / z; // arrival rate of one thinking user / service rate
     let mut weights = vec![1.0f64];

@@ -45,16 +45,7 @@ write_time = "exp(10ms)"
 cross_shard = { share = 0.5 }
 "#,
     ));
-    let reports = replicate(
-        &m,
-        Plan {
-            warmup_s: 1,
-            duration_s: 31,
-            replications: 12,
-            timeseries: None,
-            first_seed: 15_500,
-        },
-    );
+    let reports = replicate(&m, Plan::new(1, 31, 12, 15_500));
     let cross = Estimate::over(&reports, |r| {
         component(r, "db.cross_shard")
             .mean_ms
@@ -142,16 +133,7 @@ fn tenant_sharding_splits_load_by_tenant_size_and_the_big_tenant_makes_a_hot_sha
     assert_eq!(dir.shard.iter().filter(|&&s| s == dir.shard[0]).count(), 1);
 
     let m = model(&tenant_model().replace("SHARD_BY", "tenant"));
-    let reports = replicate(
-        &m,
-        Plan {
-            warmup_s: 2,
-            duration_s: 32,
-            replications: 16,
-            timeseries: None,
-            first_seed: 15_600,
-        },
-    );
+    let reports = replicate(&m, Plan::new(2, 32, 16, 15_600));
     // The users' tenants are drawn once, by hashing the user id: the 100,000 users of the
     // client split over the shards within about √(p(1−p)/100000) ≈ 0.14 % of the sizes.
     let mut users = [0u64; 4];

@@ -74,6 +74,20 @@ pub struct Plan {
     pub first_seed: u64,
 }
 
+impl Plan {
+    /// `replications` runs of `duration_s` seconds measured after `warmup_s`, seeds from
+    /// `first_seed` on, with no time series.
+    pub fn new(warmup_s: u64, duration_s: u64, replications: u64, first_seed: u64) -> Plan {
+        Plan {
+            warmup_s,
+            duration_s,
+            replications,
+            timeseries: None,
+            first_seed,
+        }
+    }
+}
+
 /// Runs `plan.replications` replications of `m` with consecutive seeds (in parallel; the
 /// reports come back in replication order).
 pub fn replicate(m: &ModelConfig, plan: Plan) -> Vec<RunReport> {

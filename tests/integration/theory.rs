@@ -287,16 +287,7 @@ job_time = "exp(4ms)"
 priorities = [{ name = "high", share = 0.25 }, { name = "low", share = 0.75 }]
 "#,
     ));
-    let reports = replicate(
-        &m,
-        Plan {
-            warmup_s: 2,
-            duration_s: 62,
-            replications: 20,
-            timeseries: None,
-            first_seed: 15_000,
-        },
-    );
+    let reports = replicate(&m, Plan::new(2, 62, 20, 15_000));
     let (lambda, es, es2) = (0.2, 4.0, 32.0); // per ms, ms, ms²
     let w0 = lambda * es2 / 2.0;
     let (s1, s2) = (0.25 * lambda * es, lambda * es);

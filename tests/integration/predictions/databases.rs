@@ -131,16 +131,7 @@ fn the_database_bottleneck_is_named_once_it_saturates_first() {
         mv["services"][0]["instances"] = toml::Value::Integer(i64::from(n));
         let m = model(&toml::to_string(&mv).expect("model text"));
         let predicted = estimate(&m).clients[0].rate_rps;
-        let reps = replicate(
-            &m,
-            Plan {
-                warmup_s: 3,
-                duration_s: 15,
-                replications: 6,
-                timeseries: None,
-                first_seed: 9200 + u64::from(n),
-            },
-        );
+        let reps = replicate(&m, Plan::new(3, 15, 6, 9200 + u64::from(n)));
         let xs: Vec<f64> = reps
             .iter()
             .map(|r| crate::support::metric(r, "throughput_rps"))
@@ -195,16 +186,7 @@ fn a_database_with_cores_is_mmc_and_its_chain_matches_the_simulation() {
     assert!(db.method.contains("M/M/c") && db2.method.contains("M/M/c/K"));
     // The service waits for its database call.
     exact("app time", est.get("app").unwrap().sojourn_ms, t);
-    let reports = replicate(
-        &m,
-        Plan {
-            warmup_s: 5,
-            duration_s: 105,
-            replications: 20,
-            timeseries: None,
-            first_seed: 16900,
-        },
-    );
+    let reports = replicate(&m, Plan::new(5, 105, 20, 16900));
     let col = |f: &dyn Fn(&ComponentRow) -> Option<f64>, comp: &str| column(&reports, comp, f);
     let hist = 0.002;
     agrees(
@@ -281,16 +263,7 @@ fn group_commit_is_predicted_and_the_simulation_agrees() {
             db.saturation_rps
         );
         assert!(db.method.contains("group commit"), "{}", db.method);
-        let reports = replicate(
-            &model,
-            Plan {
-                warmup_s: 5,
-                duration_s: 35,
-                replications: 4,
-                timeseries: None,
-                first_seed: 17100,
-            },
-        );
+        let reports = replicate(&model, Plan::new(5, 35, 4, 17100));
         let xs: Vec<f64> = reports
             .iter()
             .map(|r| support::component(r, "db.primary").mean_ms.unwrap())

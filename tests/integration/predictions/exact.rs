@@ -25,13 +25,7 @@ fn lru_hit_ratio_matches_its_che_prediction() {
         capacity = 2000
         "#,
     ));
-    let plan = Plan {
-        warmup_s: 5,
-        duration_s: 20,
-        replications: 8,
-        timeseries: None,
-        first_seed: 9100,
-    };
+    let plan = Plan::new(5, 20, 8, 9100);
     let opts = RunOptions::new(
         0,
         SimTime::from_secs(plan.duration_s),
