@@ -191,6 +191,14 @@ consistency = "{consistency}"
     ))
 }
 
+/// A partition of [`cap_model`] from `from` to `until`: the primary and `app.0` on one
+/// side, the two replicas (the majority) and `app.1` on the other.
+fn primary_cut_off(from: &str, until: &str) -> String {
+    format!(
+        "[[network.partitions]]\nsides = [[\"db.primary\", \"app.0\"], [\"db.replica.0\", \"db.replica.1\", \"app.1\"]]\nfrom = \"{from}\"\nuntil = \"{until}\"\n"
+    )
+}
+
 #[test]
 fn cp_never_reads_stale_and_ap_never_refuses_under_random_partitions() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(2024);
@@ -228,12 +236,7 @@ fn cp_never_reads_stale_and_ap_never_refuses_under_random_partitions() {
 
 #[test]
 fn ap_accepts_writes_on_both_sides_and_counts_conflicts_after_healing() {
-    let parts = r#"
-[[network.partitions]]
-sides = [["db.primary", "app.0"], ["db.replica.0", "db.replica.1", "app.1"]]
-from = "2s"
-until = "6s"
-"#;
+    let parts = &primary_cut_off("2s", "6s");
     let ap = run(&cap_model("ap", parts), &opts(3, 10.0, 0.5));
     assert_eq!(metric(&ap, "errors"), 0.0);
     assert!(metric(&ap, "write_conflicts") > 0.0);
@@ -256,12 +259,7 @@ until = "6s"
 /// old primary, alone, refuses until the partition heals and then rejoins as a replica.
 #[test]
 fn cp_majority_side_elects_a_leader_and_serves_through_the_partition() {
-    let parts = r#"
-[[network.partitions]]
-sides = [["db.primary", "app.0"], ["db.replica.0", "db.replica.1", "app.1"]]
-from = "3s"
-until = "9s"
-"#;
+    let parts = &primary_cut_off("3s", "9s");
     let mut o = opts(5, 12.0, 0.5);
     o.timeseries = Some(SimTime::from_secs(1));
     let cp = run(&cap_model("cp", parts), &o);

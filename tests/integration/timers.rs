@@ -6,7 +6,7 @@ use dssim_components::node::Node;
 use dssim_components::{ModelConfig, RunOptions, World};
 use dssim_engine::SimTime;
 
-use crate::support::model;
+use crate::support::{model, users_to_app};
 
 fn opts(duration: f64) -> RunOptions {
     RunOptions::new(7, SimTime::from_secs_f64(duration), SimTime::ZERO)
@@ -29,19 +29,14 @@ fn deadlines_held(w: &World) -> usize {
 /// until its deadline, as before).
 #[test]
 fn unreached_timeouts_hold_only_requests_in_flight() {
-    let m = model(
+    let m = model(&users_to_app(
+        2000,
+        &[r#"timeout = "1h""#],
         r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 2000
-timeout = "1h"
-[[services]]
-name = "app"
 workers = 4
 service_time = "exp(1ms)"
 "#,
-    );
+    ));
     let o = opts(120.0);
     let mut w = world(&m, &o);
     let mut seen = Vec::new();
@@ -64,20 +59,17 @@ service_time = "exp(1ms)"
 /// a server slower than the timeout times every attempt out.
 #[test]
 fn reached_timeouts_fire_once_per_attempt() {
-    let m = model(
+    let m = model(&users_to_app(
+        50,
+        &[
+            r#"timeout = "100ms""#,
+            r#"retries = { max = 2, backoff = "10ms" }"#,
+        ],
         r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 50
-timeout = "100ms"
-retries = { max = 2, backoff = "10ms" }
-[[services]]
-name = "app"
 workers = 1000
 service_time = "exp(1s)"
 "#,
-    );
+    ));
     let o = opts(20.0);
     let r = world(&m, &o).run().expect("run");
     let requests = r.metric("requests").unwrap();
@@ -136,14 +128,11 @@ service_time = "50ms"
 #[test]
 fn pool_waits_leave_no_tombstones() {
     for pool in [r#"{ size = 2 }"#, r#"{ size = 2, timeout = "5ms" }"#] {
-        let m = model(&format!(
-            r#"
-[[clients]]
-name = "users"
-target = "app"
-rate = 900
-[[services]]
-name = "app"
+        let m = model(&users_to_app(
+            900,
+            &[],
+            &format!(
+                r#"
 workers = 16
 service_time = "exp(0.2ms)"
 pool = {pool}
@@ -153,6 +142,7 @@ name = "db"
 read_time = "exp(2ms)"
 write_time = "exp(2ms)"
 "#
+            ),
         ));
         let o = opts(30.0);
         let mut w = world(&m, &o);
