@@ -123,6 +123,15 @@ pub struct Oracle {
 }
 
 impl Oracle {
+    /// Turns the oracle on for a model whose keys are drawn from `0..key_space`: its
+    /// per-key tables are sized for them at once (up to 16 MiB each; see
+    /// [`DenseMap::reserve`]).
+    pub fn enable(&mut self, key_space: u64) {
+        self.enabled = true;
+        self.last.reserve(key_space);
+        self.keys.reserve(key_space);
+    }
+
     /// A fresh, globally increasing version for a commit.
     #[inline]
     pub fn next_version(&mut self) -> u64 {
