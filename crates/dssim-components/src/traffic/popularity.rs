@@ -150,7 +150,7 @@ pub struct ZipfRanks {
 impl ZipfRanks {
     /// rand_distr's `Zipf::new(n, s)`: `None` where it fails (`s` negative or NaN, `n < 1`).
     pub fn new(n: f64, s: f64) -> Option<Self> {
-        if !(s >= 0.0) || n < 1.0 {
+        if s.is_nan() || s < 0.0 || n < 1.0 {
             return None;
         }
         // The same arithmetic as rand_distr, so `t` and `q` are the same numbers.
