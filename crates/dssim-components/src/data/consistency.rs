@@ -123,6 +123,16 @@ pub struct Oracle {
 }
 
 impl Oracle {
+    /// Turns the oracle on for a model whose keys are drawn from `0..key_space`: the table
+    /// every read looks up (`last`, 16 bytes a key) is sized for them at once (up to
+    /// 16 MiB; see [`DenseMap::reserve`]). The histories (152 bytes a key, read by writes
+    /// and candidate stale reads only) grow with the writes as before: sizing them too took
+    /// a 3 s run of the production model from 17 to 32 MB of peak RSS.
+    pub fn enable(&mut self, key_space: u64) {
+        self.enabled = true;
+        self.last.reserve(key_space);
+    }
+
     /// A fresh, globally increasing version for a commit.
     #[inline]
     pub fn next_version(&mut self) -> u64 {

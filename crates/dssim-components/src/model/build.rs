@@ -155,11 +155,7 @@ impl ModelConfig {
                     if let Some((t, m)) = election {
                         b.sim.schedule(t, id, m);
                     }
-                    shard.nodes.push(NodeState {
-                        actor: id,
-                        alive: true,
-                        ..Default::default()
-                    });
+                    shard.nodes.push(NodeState::new(id, key_space));
                 }
                 state.shards.push(shard);
             }
@@ -172,7 +168,9 @@ impl ModelConfig {
             }
             b.sim.shared_mut().dbs.push(state);
         }
-        b.sim.shared_mut().oracle.enabled = !self.databases.is_empty();
+        if !self.databases.is_empty() {
+            b.sim.shared_mut().oracle.enable(key_space);
+        }
         let mut lbs = Vec::new();
         for (li, l) in self.load_balancers.iter().enumerate() {
             // Behind an autoscaler (or timed changes of the instance count) the balancer

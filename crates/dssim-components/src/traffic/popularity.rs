@@ -9,7 +9,6 @@
 use std::fmt;
 
 use rand::Rng as _;
-use rand_distr::{Distribution, Zipf};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -71,9 +70,9 @@ impl Popularity {
         let keys = keys.max(1);
         match self {
             Popularity::Uniform => KeySampler::Uniform(keys),
-            Popularity::Zipf(a) => match Zipf::new(keys as f64, *a) {
-                Ok(z) => KeySampler::Zipf(z, keys),
-                Err(_) => KeySampler::Uniform(keys),
+            Popularity::Zipf(a) => match ZipfRanks::new(keys as f64, *a) {
+                Some(z) => KeySampler::Zipf(z, keys),
+                None => KeySampler::Uniform(keys),
             },
             Popularity::Hotspot(f, p) => {
                 let hot = ((keys as f64 * f).round() as u64).clamp(1, keys);
@@ -127,13 +126,86 @@ impl Serialize for Popularity {
     }
 }
 
+/// Zipf ranks `1..=n` with exponent `s`: `rand_distr::Zipf` (0.5), rejection-inversion
+/// (Hörmann–Derflinger), with the same random draws and bit for bit the same results, but
+/// one `powf` per draw where that does three.
+///
+/// Each round draws `u` and `y`, inverts the envelope's integral at `u` to `inv_b` (one
+/// `powf`), takes rank `x = ⌊inv_b + 1⌋` and accepts it when `y < x^−s · inv_b^s` (two more
+/// `powf`). Since `x − 1 ≤ inv_b < x`, that ratio is at least `1 − max(s, 1)/x` (Bernoulli's
+/// inequality); when `y` is below that bound (less a 10⁻¹² margin, far above the few ulps the
+/// two `powf`s may be off) the rank is accepted without computing the ratio, and rank 1's
+/// ratio is exactly 1. Otherwise the ratio is computed exactly as rand_distr does, so every
+/// decision is the same. In the production model (`zipf(0.9)` over 100,000 keys) this took
+/// libm `pow` from 3.3 % of the run's CPU samples to 1.7 % (`perf record`, 120 s at 5,800/s).
+#[derive(Clone, Debug)]
+pub struct ZipfRanks {
+    s: f64,
+    t: f64,
+    q: f64,
+    /// `max(s, 1)`, for the acceptance bound.
+    bound_s: f64,
+}
+
+impl ZipfRanks {
+    /// rand_distr's `Zipf::new(n, s)`: `None` where it fails (`s` negative or NaN, `n < 1`).
+    pub fn new(n: f64, s: f64) -> Option<Self> {
+        if s.is_nan() || s < 0.0 || n < 1.0 {
+            return None;
+        }
+        // The same arithmetic as rand_distr, so `t` and `q` are the same numbers.
+        let q = if s != 1.0 { 1.0 / (1.0 - s) } else { 0.0 };
+        let t = if s != 1.0 {
+            (n.powf(1.0 - s) - s) * q
+        } else {
+            1.0 + n.ln()
+        };
+        Some(ZipfRanks {
+            s,
+            t,
+            q,
+            bound_s: s.max(1.0),
+        })
+    }
+
+    #[inline]
+    fn inv_cdf(&self, p: f64) -> f64 {
+        let pt = p * self.t;
+        if pt <= 1.0 {
+            pt
+        } else if self.s != 1.0 {
+            (pt * (1.0 - self.s) + self.s).powf(self.q)
+        } else {
+            (pt - 1.0).exp()
+        }
+    }
+
+    /// One rank, as a float in `1..=n` (as rand_distr returns it).
+    #[inline]
+    pub fn sample(&self, rng: &mut Rng) -> f64 {
+        loop {
+            let inv_b = self.inv_cdf(rng.random::<f64>());
+            let x = (inv_b + 1.0).floor();
+            let y: f64 = rng.random();
+            // Rank 1: the ratio is 1.0.powf(-s) = 1 exactly, and y < 1.
+            if x <= 1.0 || y < (1.0 - self.bound_s / x) * (1.0 - 1e-12) {
+                return x;
+            }
+            let ratio = x.powf(-self.s) * inv_b.powf(self.s);
+            if y < ratio {
+                return x;
+            }
+        }
+    }
+}
+
 /// Draws keys (0-based; key 0 is the most popular).
 #[derive(Clone, Debug)]
 pub enum KeySampler {
     /// Uniform over `0..n`.
     Uniform(u64),
     /// Zipf over ranks.
-    Zipf(Zipf<f64>, u64),
+    Zipf(ZipfRanks, u64),
     /// Hot set first.
     Hotspot {
         /// All keys.
@@ -166,6 +238,36 @@ impl KeySampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zipf_ranks_are_rand_distrs_draw_for_draw() {
+        use rand_distr::{Distribution, Zipf};
+        for (n, a) in [
+            (100_000.0, 0.9),
+            (100.0, 0.99),
+            (1000.0, 0.0),
+            (50.0, 0.5),
+            (1000.0, 1.0),
+            (10_000.0, 1.2),
+            (7.0, 2.5),
+            (1.0, 0.9),
+        ] {
+            let ours = ZipfRanks::new(n, a).unwrap();
+            let theirs = Zipf::new(n, a).unwrap();
+            let mut r1 = dssim_engine::rng::stream(11, "z");
+            let mut r2 = dssim_engine::rng::stream(11, "z");
+            for _ in 0..200_000 {
+                assert_eq!(
+                    ours.sample(&mut r1).to_bits(),
+                    theirs.sample(&mut r2).to_bits()
+                );
+            }
+            // The streams are still in step: the same number of draws was taken.
+            assert_eq!(r1.random::<u64>(), r2.random::<u64>());
+        }
+        assert!(ZipfRanks::new(10.0, -1.0).is_none() && Zipf::new(10.0, -1.0).is_err());
+        assert!(ZipfRanks::new(10.0, f64::NAN).is_none() && Zipf::new(10.0, f64::NAN).is_err());
+    }
 
     #[test]
     fn zipf_frequencies_match_probabilities() {

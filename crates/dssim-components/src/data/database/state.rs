@@ -43,6 +43,22 @@ pub struct NodeState {
     pub divergent: Vec<(u64, u64, u64)>,
 }
 
+impl NodeState {
+    /// The live node `actor`, for a model whose keys are drawn from `0..key_space`: its
+    /// data table is sized for the first 131,072 keys at once (1 MiB), as reads look up
+    /// keys that were never written (see [`DenseMap::reserve`]).
+    pub fn new(actor: ActorId, key_space: u64) -> Self {
+        let mut data = DenseMap::default();
+        data.reserve(key_space.min(1 << 17));
+        NodeState {
+            actor,
+            alive: true,
+            data,
+            ..Default::default()
+        }
+    }
+}
+
 /// One shard: its nodes and its replication log.
 #[derive(Clone, Debug, Default)]
 pub struct ShardState {
