@@ -249,7 +249,7 @@ impl Stats {
     ///
     /// One `match` on the outcome for the interval's and the run's counts together (the
     /// run's only when counted), where it took three.
-    #[inline]
+    #[inline(always)]
     pub fn finished(&mut self, first_sent: SimTime, op: Op, now: SimTime, outcome: Outcome) {
         let d = now - first_sent;
         if self.series_on {

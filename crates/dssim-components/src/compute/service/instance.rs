@@ -1,4 +1,5 @@
-//! An instance of a service: admission, workers, memory, the NIC, answering.
+//! An instance of a service: admission, workers, memory, the way to the data tier (the
+//! NIC and the answer are in `answer.rs`).
 
 use std::collections::VecDeque;
 
@@ -450,6 +451,7 @@ impl Instance {
         reply(ctx, req, Status::Shed);
     }
 
+    #[inline(always)]
     pub(super) fn arrive(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let now = ctx.now();
         let counted = Self::counted(ctx);
@@ -639,6 +641,7 @@ impl Instance {
     }
 
     /// CPU work is over: call the data tier (the worker stays busy meanwhile) or answer.
+    #[inline(always)]
     pub(super) fn cpu_done(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let Some(pos) = self.find(req) else {
             return; // the instance crashed meanwhile

@@ -274,8 +274,14 @@ impl Client {
                     if t >= self.end {
                         return None;
                     }
-                    let phase = std::f64::consts::TAU * (t.0 as f64 / *period_ns);
-                    let rate = *base + (*peak - *base) * (1.0 - phase.cos()) / 2.0;
+                    // A flat day (`peak` = `rate`) needs no cosine: the formula gives `base`
+                    // exactly then (about 65 instructions per arrival saved).
+                    let rate = if *peak == *base {
+                        *base
+                    } else {
+                        let phase = std::f64::consts::TAU * (t.0 as f64 / *period_ns);
+                        *base + (*peak - *base) * (1.0 - phase.cos()) / 2.0
+                    };
                     if ctx.rng.random::<f64>() * top < rate {
                         break t;
                     }
@@ -476,6 +482,7 @@ impl Client {
         true
     }
 
+    #[inline(always)]
     pub(super) fn on_response(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
         if status == Status::Ok && !ctx.shared.oracle.enabled && self.browser.is_none() {
             // The common case needs four fields of the attempt: read them and free the

@@ -27,7 +27,7 @@ impl Instance {
         pos: Option<usize>,
         status: Status,
     ) {
-        if status == Status::Ok && self.nic.is_some() && self.to_nic(ctx, req, pos) {
+        if status == Status::Ok && self.nic.is_some() && self.nic_send(ctx, req, pos) {
             return;
         }
         if let Some(pos) = pos {
@@ -37,7 +37,7 @@ impl Instance {
 
     /// Hands an ok answer to the NIC (false when it has no bytes to send): the worker is
     /// freed when it is sent ([`Self::nic_done`]).
-    fn to_nic(&mut self, ctx: &mut Ctx<'_>, req: ReqId, pos: Option<usize>) -> bool {
+    fn nic_send(&mut self, ctx: &mut Ctx<'_>, req: ReqId, pos: Option<usize>) -> bool {
         let Some(nic) = &mut self.nic else {
             return false;
         };
