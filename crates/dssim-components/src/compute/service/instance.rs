@@ -451,6 +451,12 @@ impl Instance {
         reply(ctx, req, Status::Shed);
     }
 
+    // `#[inline(always)]` on the hops every request takes (`arrive`, `cpu_done`,
+    // `go_to_data_at`, `data_done`, `respond_at`, `start`, `pull_next`, `busy_delta`,
+    // `queued_delta`; the client's `on_response`, `close`, `send_attempt`, `arm_deadline`;
+    // `Stats::finished`): each has one or two callers, and a call frame cost about 15
+    // instructions. Measured on the 250 s M/M/1: 377 → 343 M instructions (−170 per
+    // customer), outputs byte-identical.
     #[inline(always)]
     pub(super) fn arrive(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let now = ctx.now();
