@@ -126,6 +126,15 @@ impl Request {
 }
 
 impl Request {
+    /// Puts `caller` on the return path of this new attempt (still empty), as [`call`]
+    /// would: send it with [`send_called`] once it is in the table.
+    #[inline]
+    pub fn push_caller(&mut self, caller: ActorId) {
+        debug_assert_eq!(self.depth, 0, "the return path of a new attempt is empty");
+        self.hops[0] = caller;
+        self.depth = 1;
+    }
+
     /// A fresh attempt of the same logical request (a retry): same user, key, op and first
     /// send time, the next attempt number, an empty return path.
     pub fn retry(&self) -> Request {
@@ -283,12 +292,12 @@ impl RequestTable {
     /// Pops the top of the return path of `req`: the caller to answer.
     #[inline]
     fn pop_hop(&mut self, req: ReqId) -> Option<ActorId> {
-        let d = self.get(req)?.depth as usize;
+        let r = self.get_mut(req)?;
+        let d = r.depth as usize;
         if d == 0 {
             return None;
         }
         if d <= MAX_HOPS {
-            let r = self.get_mut(req)?;
             r.depth -= 1;
             return Some(r.hops[d - 1]);
         }
@@ -327,6 +336,14 @@ pub fn call(ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
         ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Error));
         return;
     }
+    send_called(ctx, to, req);
+}
+
+/// The second half of [`call`]: sends request `req`, whose return path has this actor on
+/// top already ([`Request::push_caller`]), on to `to`. If the network cannot deliver it,
+/// this actor gets a `Dropped` answer at once.
+#[inline]
+pub fn send_called(ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
     if !ctx.send(to, Msg::Request(req)) {
         ctx.shared.reqs.pop_hop(req);
         ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Dropped));

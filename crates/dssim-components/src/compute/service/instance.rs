@@ -1,4 +1,5 @@
-//! An instance of a service: admission, workers, memory, the NIC, answering.
+//! An instance of a service: admission, workers, memory, the way to the data tier (the
+//! NIC and the answer are in `answer.rs`).
 
 use std::collections::VecDeque;
 
@@ -186,6 +187,7 @@ pub struct Instance {
     pub stats: InstanceStats,
 }
 
+mod answer;
 mod calls;
 mod faults;
 mod pool;
@@ -396,6 +398,7 @@ impl Instance {
         (f64::from(self.busy) + self.queued() as f64) / f64::from(self.workers)
     }
 
+    #[inline(always)]
     pub(super) fn busy_delta(&mut self, ctx: &mut Ctx<'_>, delta: f64) {
         let now = ctx.now();
         self.stats.busy.add(now, delta);
@@ -417,6 +420,7 @@ impl Instance {
         }
     }
 
+    #[inline(always)]
     pub(super) fn queued_delta(&mut self, ctx: &mut Ctx<'_>, delta: f64) {
         let now = ctx.now();
         self.stats.queued.add(now, delta);
@@ -447,23 +451,28 @@ impl Instance {
         reply(ctx, req, Status::Shed);
     }
 
+    // `#[inline(always)]` on the hops every request takes (`arrive`, `cpu_done`,
+    // `go_to_data_at`, `data_done`, `respond_at`, `start`, `pull_next`, `busy_delta`,
+    // `queued_delta`; the client's `on_response`, `close`, `send_attempt`, `arm_deadline`;
+    // `Stats::finished`): each has one or two callers, and a call frame cost about 15
+    // instructions. Measured on the 250 s M/M/1: 377 → 343 M instructions (−170 per
+    // customer), outputs byte-identical.
+    #[inline(always)]
     pub(super) fn arrive(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let now = ctx.now();
-        if !matches!(self.life(ctx), Life::Ready | Life::Draining) {
-            // Down, or not a member: the connection is refused.
-            reply(ctx, req, Status::Error);
-            return;
-        }
-        if self.warming {
-            // Alive, not ready: cold pools and caches, the request fails at once.
-            reply(ctx, req, Status::Error);
-            return;
-        }
         let counted = Self::counted(ctx);
+        // One look-up of the service's state for its member list and its counter.
+        let svc = &mut ctx.shared.compute.services[self.service];
+        if !matches!(svc.life[self.index as usize], Life::Ready | Life::Draining) || self.warming {
+            // Down or not a member: the connection is refused; alive but not ready (cold
+            // pools and caches): the request fails at once.
+            reply(ctx, req, Status::Error);
+            return;
+        }
+        svc.win_arrivals += 1;
         if counted {
             self.stats.requests += 1;
         }
-        ctx.shared.compute.services[self.service].win_arrivals += 1;
         if ctx.shared.stats.series_on {
             let me = ctx.me();
             if let Some(g) = ctx.shared.stats.instance_gauge(me) {
@@ -526,6 +535,7 @@ impl Instance {
         }
     }
 
+    #[inline(always)]
     pub(super) fn start(&mut self, ctx: &mut Ctx<'_>, req: ReqId, arrived: SimTime) {
         self.busy += 1;
         self.busy_delta(ctx, 1.0);
@@ -541,24 +551,8 @@ impl Instance {
         if self.slowdown != 1.0 {
             d = SimTime::from_secs_f64(d.as_secs_f64() * self.slowdown);
         }
-        if let Some(relogin) = &self.relogin {
-            if let Some(user) = ctx.shared.reqs.get(req).map(|r| r.user as usize) {
-                let counted = Self::counted(ctx);
-                let svc = &mut ctx.shared.compute.services[self.service];
-                if svc.sessions.len() <= user {
-                    svc.sessions.resize(user + 1, NO_HOME);
-                }
-                let home = svc.sessions[user];
-                if home != self.index {
-                    if home != NO_HOME {
-                        if counted {
-                            svc.relogins += 1;
-                        }
-                        d += relogin.sample(ctx.rng);
-                    }
-                    ctx.shared.compute.services[self.service].sessions[user] = self.index;
-                }
-            }
+        if self.relogin.is_some() {
+            d += self.relogin_cost(ctx, req);
         }
         self.in_service.push(Job {
             req,
@@ -572,6 +566,7 @@ impl Instance {
     }
 
     /// Workers free up: take waiting requests, high priority first.
+    #[inline(always)]
     pub(super) fn pull_next(&mut self, ctx: &mut Ctx<'_>) {
         while self.busy < self.workers {
             let Some((req, at)) = self.queue[0]
@@ -589,6 +584,34 @@ impl Instance {
             }
             self.start(ctx, req, at);
         }
+    }
+
+    /// With local sessions: the re-login work of a request whose user's session lives on
+    /// another instance (zero when it lives here or nowhere yet); the session moves here.
+    fn relogin_cost(&self, ctx: &mut Ctx<'_>, req: ReqId) -> SimTime {
+        let (Some(relogin), Some(user)) = (
+            &self.relogin,
+            ctx.shared.reqs.get(req).map(|r| r.user as usize),
+        ) else {
+            return SimTime::ZERO;
+        };
+        let counted = Self::counted(ctx);
+        let svc = &mut ctx.shared.compute.services[self.service];
+        if svc.sessions.len() <= user {
+            svc.sessions.resize(user + 1, NO_HOME);
+        }
+        let home = svc.sessions[user];
+        if home == self.index {
+            return SimTime::ZERO;
+        }
+        svc.sessions[user] = self.index;
+        if home == NO_HOME {
+            return SimTime::ZERO;
+        }
+        if counted {
+            svc.relogins += 1;
+        }
+        relogin.sample(ctx.rng)
     }
 
     /// The feature's extra CPU time for a request a worker takes now: zero unless the
@@ -624,50 +647,56 @@ impl Instance {
     }
 
     /// CPU work is over: call the data tier (the worker stays busy meanwhile) or answer.
+    #[inline(always)]
     pub(super) fn cpu_done(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let Some(pos) = self.find(req) else {
             return; // the instance crashed meanwhile
         };
-        if self.in_service[pos].phase == Phase::Connect {
-            // The connection is open: make the call (the node is picked now).
-            match self.data.route(ctx, req) {
-                Some(t) => {
-                    self.in_service[pos].phase = Phase::Data;
-                    self.call_data(ctx, t, req);
+        let job = self.in_service[pos];
+        match job.phase {
+            Phase::Cpu => {}
+            Phase::Connect => {
+                // The connection is open: make the call (the node is picked now).
+                match self.data.route(ctx, req) {
+                    Some(t) => {
+                        self.in_service[pos].phase = Phase::Data;
+                        self.call_data(ctx, t, req);
+                    }
+                    None => self.after_data(ctx, req, Status::Ok),
                 }
-                None => self.after_data(ctx, req, Status::Ok),
+                return;
             }
-            return;
+            _ => return,
         }
-        if self.in_service[pos].phase != Phase::Cpu {
-            return;
-        }
-        if self.in_service[pos].canary
-            && self.canary_error > 0.0
-            && ctx.rng.random::<f64>() < self.canary_error
-        {
-            self.respond(ctx, req, Status::Error);
+        if job.canary && self.canary_error > 0.0 && ctx.rng.random::<f64>() < self.canary_error {
+            self.respond_at(ctx, req, Some(pos), Status::Error);
             return;
         }
         if !self.calls.is_empty() {
             self.start_stage(ctx, req, 0);
             return;
         }
-        self.go_to_data(ctx, req);
+        self.go_to_data_at(ctx, req, pos);
     }
 
     /// The CPU work and the calls are done: call the data tier (through the pool or a new
     /// connection) or answer.
     pub(super) fn go_to_data(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
-        let Some(pos) = self.find(req) else {
-            return;
-        };
+        if let Some(pos) = self.find(req) {
+            self.go_to_data_at(ctx, req, pos);
+        }
+    }
+
+    /// [`Self::go_to_data`] for `req`, held at `pos` of `in_service`: the caller found it
+    /// already, and the request's `op` is read once here for the whole way to the answer.
+    #[inline(always)]
+    fn go_to_data_at(&mut self, ctx: &mut Ctx<'_>, req: ReqId, pos: usize) {
         let Some(op) = ctx.shared.reqs.get(req).map(|r| r.op) else {
-            self.respond(ctx, req, Status::Error);
+            self.respond_at(ctx, req, Some(pos), Status::Error);
             return;
         };
         let Some(t) = self.data.route(ctx, req) else {
-            self.after_data(ctx, req, Status::Ok);
+            self.data_done(ctx, req, pos, op);
             return;
         };
         if op == Op::Read && !self.degrade.is_empty() && degraded(&self.degrade, self.load()).stale
@@ -675,7 +704,7 @@ impl Instance {
             if Self::counted(ctx) {
                 ctx.shared.compute.services[self.service].stale_served += 1;
             }
-            self.after_data(ctx, req, Status::Ok);
+            self.data_done(ctx, req, pos, op);
             return;
         }
         let now = ctx.now();
@@ -718,6 +747,18 @@ impl Instance {
         }
     }
 
+    /// The data tier answered `req` (held at `pos`, an `op`) ok, or was not needed: a
+    /// write goes on to the job queues, anything else is answered (as
+    /// [`Self::after_data`], without looking the request up again).
+    #[inline(always)]
+    fn data_done(&mut self, ctx: &mut Ctx<'_>, req: ReqId, pos: usize, op: Op) {
+        if op == Op::Write && !self.jobs.is_empty() {
+            self.enqueue_from(ctx, req, 0);
+        } else {
+            self.respond_at(ctx, req, Some(pos), Status::Ok);
+        }
+    }
+
     /// Offers a job to each queue from `from` on with its `enqueue_ratio`, one at a time
     /// (a blocking queue holds the worker until it takes the job), then answers.
     pub(super) fn enqueue_from(&mut self, ctx: &mut Ctx<'_>, req: ReqId, from: usize) {
@@ -733,90 +774,5 @@ impl Instance {
             }
         }
         self.respond(ctx, req, Status::Ok);
-    }
-
-    /// The worker is done with `req`: send the answer (an ok answer with bytes goes through
-    /// the NIC first, the worker writing it), free the worker, start the next in line.
-    pub(super) fn respond(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
-        if status == Status::Ok {
-            if let Some(nic) = &mut self.nic {
-                let bytes = ctx.shared.reqs.get(req).map_or(0, |r| r.response_bytes);
-                let bytes = if bytes == 0 { nic.default_bytes } else { bytes };
-                if bytes > 0 {
-                    let now = ctx.now();
-                    let start = nic.free_at.max(now);
-                    let end = start
-                        + SimTime::from_nanos(
-                            (f64::from(bytes) * 8.0 / nic.bits_per_s * 1e9).round() as u64,
-                        );
-                    nic.free_at = end;
-                    nic.fifo.push_back((req, end));
-                    trace::phase(ctx, req, "send (nic)");
-                    ctx.timer_at(end, Msg::Instance(InstanceMsg::Nic));
-                    if let Some(pos) = self.find(req) {
-                        self.in_service[pos].phase = Phase::Nic;
-                    }
-                    return;
-                }
-            }
-        }
-        self.release(ctx, req, status);
-    }
-
-    pub(super) fn release(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
-        let Some(pos) = self.find(req) else {
-            return;
-        };
-        let job = self.in_service.swap_remove(pos);
-        self.busy -= 1;
-        self.busy_delta(ctx, -1.0);
-        self.answer(ctx, req, job.arrived, status, job.canary);
-        self.pull_next(ctx);
-        self.check_drained(ctx);
-    }
-
-    pub(super) fn nic_done(&mut self, ctx: &mut Ctx<'_>) {
-        let now = ctx.now();
-        while let Some(&(req, end)) = self.nic.as_ref().and_then(|n| n.fifo.front()) {
-            if end > now {
-                break;
-            }
-            if let Some(n) = &mut self.nic {
-                n.fifo.pop_front();
-            }
-            self.release(ctx, req, Status::Ok);
-        }
-    }
-
-    /// Records the request's time here and answers its caller.
-    pub(super) fn answer(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        req: ReqId,
-        arrived: SimTime,
-        status: Status,
-        canary: bool,
-    ) {
-        let now = ctx.now();
-        let d = now - arrived;
-        if arrived >= ctx.shared.stats.warmup {
-            self.stats.sojourn.record(d);
-        }
-        let s = &mut ctx.shared.compute.services[self.service];
-        if s.scaled {
-            s.win_latency.record(d);
-        }
-        if canary {
-            let c = &mut s.canary;
-            c.requests += 1;
-            c.latency.record(d);
-            let failed = status != Status::Ok;
-            c.errors += u64::from(failed);
-            if arrived >= ctx.shared.stats.warmup {
-                c.total += 1;
-                c.total_errors += u64::from(failed);
-            }
-        }
-        reply(ctx, req, status);
     }
 }

@@ -69,6 +69,7 @@ impl Instance {
 
     /// A draining instance that holds nothing more switches off (or, in a deploy, stops
     /// for its restart).
+    #[inline]
     pub(super) fn check_drained(&mut self, ctx: &mut Ctx<'_>) {
         if self.held() == 0 && self.life(ctx) == Life::Draining {
             if self.deploying {

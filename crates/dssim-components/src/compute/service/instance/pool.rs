@@ -90,7 +90,8 @@ impl Instance {
                     shards::Part::Untracked => status,
                 };
                 self.release_connection(ctx);
-                self.after_data(ctx, req, status);
+                // Still at `pos`: handing the connection on changes no worker's place.
+                self.after_data_at(ctx, req, Some(pos), status);
             }
             Phase::Enqueue(i) => self.enqueue_from(ctx, req, usize::from(i) + 1),
             _ => {}
@@ -129,11 +130,24 @@ impl Instance {
     }
 
     pub(super) fn after_data(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
+        let pos = self.find(req);
+        self.after_data_at(ctx, req, pos, status);
+    }
+
+    /// [`Self::after_data`] for `req` found at `pos` of `in_service` already (a scan of
+    /// up to `workers` jobs saved).
+    pub(super) fn after_data_at(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        req: ReqId,
+        pos: Option<usize>,
+        status: Status,
+    ) {
         let write = ctx.shared.reqs.get(req).is_some_and(|r| r.op == Op::Write);
         if status == Status::Ok && write && !self.jobs.is_empty() {
             self.enqueue_from(ctx, req, 0);
         } else {
-            self.respond(ctx, req, status);
+            self.respond_at(ctx, req, pos, status);
         }
     }
 }
