@@ -115,6 +115,33 @@ const ARITY: usize = 4;
 /// - An 8-ary heap (three-round tournament): 1.55 / 2.7 s against 2.05 / 4.6 s with 50 k /
 ///   200 k pending, but 7% more instructions and 2–3% more CPU time on the production
 ///   model (callgrind, and six interleaved rounds).
+///
+/// Tried later on Dec 7 and not kept: a two-tier queue. It had a calendar for the near
+/// future, which was a ring of buckets with a bitmap of the non-empty ones, each bucket
+/// kept sorted by key. Events due beyond the ring's horizon went to this heap. The next
+/// event was the smaller of the two fronts, and the tiers never exchanged events. It kept
+/// exact `(time, seq)` order (checked against a `BinaryHeap` on random schedules). Figures
+/// are against this heap. Instructions are callgrind counts for the production model
+/// (`models/production-10m.toml` at 5,800/s, 20 s: 1,179 M here) and the M/M/1
+/// (`benches/mm1-long.toml`, 250 s: 329 M here). CPU time is user seconds from
+/// interleaved `taskset -c 0` rounds: production at 120 s takes 0.88–0.93 s here and the
+/// M/M/1 at 6,250 s takes 0.62–0.64 s.
+/// - 2,048 buckets of 65.5 µs (134 ms), with a binary-search insert: production fell to
+///   1,042 M instructions (−12%) but its CPU time did not move (0.87–0.97 s against
+///   0.88–0.93 s, six rounds). Bucket inserts added 24 M instructions of `memmove`. The
+///   M/M/1 rose to 0.78 / 0.82 s (+25%). `heap_hold` with 3,000 pending took 122 ns
+///   against 83.5 ns (minutes apart, not interleaved), with about 100 events per bucket.
+/// - 8,192 buckets of 16.4 µs (the same horizon), inserts by shifting, and the next event
+///   cached in a field so a peek is a load: production fell to 1,010 M instructions (−14%)
+///   but took the same CPU time (0.89 / 0.90 / 0.96 s against 0.92 / 0.89 / 0.89 s). The
+///   M/M/1 rose to 356 M instructions (+8%) and 0.79 / 0.81 s (+26%). Moving the tier
+///   push out of line made both slower.
+///
+/// About 150 instructions a pop were saved without saving time. The heap's compares are
+/// branch-free and run at high IPC. The calendar's work instead goes to scattered memory
+/// (an allocation per bucket, thousands of vector headers) and data-dependent branches (the
+/// bitmap scan, the insertion shifts). That explanation is inferred: this container has no
+/// hardware counters to confirm it.
 #[derive(Debug)]
 struct MinHeap<M> {
     data: Vec<Event<M>>,
