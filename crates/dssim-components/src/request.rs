@@ -363,7 +363,12 @@ pub fn call_local(ctx: &mut Ctx<'_>, to: ActorId, delay: SimTime, req: ReqId) {
 
 /// Answers request `req` to whoever sent it here. If the network cannot deliver the
 /// answer, the caller receives `Dropped` instead (the connection broke).
-#[inline]
+///
+/// Inlined at every call: it is the last step of every visit, and as a call it paid a
+/// prologue and an epilogue per answer (M/M/1 250 s, 200k customers: 326.2 -> 322.5 M
+/// instructions, 1,631 -> 1,613 a customer; with a 1 s timeout 1,807 -> 1,788; outputs
+/// byte-identical).
+#[inline(always)]
 pub fn reply(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
     crate::trace::leave(ctx, req, status);
     let Some(to) = ctx.shared.reqs.pop_hop(req) else {
