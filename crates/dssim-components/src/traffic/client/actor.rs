@@ -338,6 +338,10 @@ impl Client {
         }
     }
 
+    /// Starts a new request of `user` now: builds its first attempt and sends it.
+    ///
+    /// Left a call: `#[inline(always)]` (inlined at its two callers) was tried, M/M/1 250 s
+    /// 321.2 -> 322.0 M instructions.
     pub(super) fn send_new(&mut self, ctx: &mut Ctx<'_>, user: u32) {
         let now = ctx.now();
         let key = self.keys.sample(ctx.rng);
