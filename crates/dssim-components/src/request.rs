@@ -163,19 +163,22 @@ pub struct RequestTable {
 
 impl RequestTable {
     /// Stores an attempt and returns its handle.
+    ///
+    /// The slot is found first (a free one, or a new empty one) and the attempt written
+    /// there at one place.
+    #[inline]
     pub fn insert(&mut self, r: Request) -> ReqId {
         self.live += 1;
-        if let Some(idx) = self.free.pop() {
-            let slot = &mut self.slots[idx as usize];
-            slot.1 = Some(r);
-            ReqId { idx, gen: slot.0 }
-        } else {
-            self.slots.push((0, Some(r)));
-            ReqId {
-                idx: (self.slots.len() - 1) as u32,
-                gen: 0,
+        let idx = match self.free.pop() {
+            Some(idx) => idx,
+            None => {
+                self.slots.push((0, None));
+                (self.slots.len() - 1) as u32
             }
-        }
+        };
+        let slot = &mut self.slots[idx as usize];
+        slot.1 = Some(r);
+        ReqId { idx, gen: slot.0 }
     }
 
     /// The attempt behind `id`, if it is still live.
