@@ -140,6 +140,9 @@ impl Actor for Node {
     type Msg = Msg;
     type Shared = Shared;
 
+    // Tried and not kept: `#[inline(always)]` here, which puts every component's handler
+    // into the run loop: M/M/1 250 s 326.2 -> 328.1 M instructions (more spills around the
+    // loop than the call's prologue and epilogue saved).
     #[inline]
     fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         if let Msg::Request(req) = msg {

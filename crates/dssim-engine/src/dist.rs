@@ -211,8 +211,27 @@ impl Dist {
     }
 
     /// Draws one value, in nanoseconds.
-    #[inline]
+    ///
+    /// The exponential and the constant, the service times of most models, are drawn
+    /// inline at the call; the other shapes in [`Self::sample_other`], out of line. As one
+    /// out-of-line function for all shapes it cost a call, a prologue and an epilogue per
+    /// draw (M/M/1 250 s, 200k customers: 329.3 -> 326.2 M instructions, 1,646 -> 1,631 a
+    /// customer; with a 1 s timeout 1,820 -> 1,807; outputs byte-identical).
+    #[inline(always)]
     pub fn sample(&self, rng: &mut Rng) -> SimTime {
+        match self {
+            Dist::Exp(m) => {
+                let e: f64 = Exp1.sample(rng);
+                SimTime::from_nanos_f64(e * m)
+            }
+            Dist::Const(v) => SimTime::from_nanos_f64(*v),
+            _ => self.sample_other(rng),
+        }
+    }
+
+    /// [`Self::sample`] for the shapes other than the exponential and the constant.
+    #[inline(never)]
+    fn sample_other(&self, rng: &mut Rng) -> SimTime {
         let x = match self {
             Dist::Const(v) => *v,
             Dist::Exp(m) => {

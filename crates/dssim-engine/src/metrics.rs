@@ -85,7 +85,12 @@ impl Histogram {
     }
 
     /// Records one duration.
-    #[inline]
+    ///
+    /// Inlined at every call (the flush stays out of line): as a call it paid a prologue
+    /// and an epilogue per value (M/M/1 250 s, 200k customers: 322.5 -> 321.2 M
+    /// instructions, 1,613 -> 1,606 a customer; with a 1 s timeout 1,788 -> 1,781; outputs
+    /// byte-identical).
+    #[inline(always)]
     pub fn record(&mut self, d: SimTime) {
         let i = index_of(d.0.clamp(1, i64::MAX as u64));
         self.total += 1;
