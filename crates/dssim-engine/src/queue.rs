@@ -187,9 +187,20 @@ impl<M: Copy> MinHeap<M> {
 
     #[inline(always)]
     fn pop(&mut self) -> Option<Event<M>> {
-        let last = self.data.pop()?;
         if self.data.is_empty() {
-            return Some(last);
+            return None;
+        }
+        Some(self.pop_nonempty())
+    }
+
+    /// [`Self::pop`] of a heap known to hold an event.
+    #[inline(always)]
+    fn pop_nonempty(&mut self) -> Event<M> {
+        let Some(last) = self.data.pop() else {
+            unreachable!("pop_nonempty on an empty heap")
+        };
+        if self.data.is_empty() {
+            return last;
         }
         // Floyd's bottom-up pop: move the hole from the root down to a leaf along the
         // smallest children, without comparing them to `last` (which came from the end of
@@ -240,7 +251,7 @@ impl<M: Copy> MinHeap<M> {
             i = parent;
         }
         self.data[i] = last;
-        Some(top)
+        top
     }
 
     fn len(&self) -> usize {
@@ -284,6 +295,18 @@ impl<M: Copy> NowFifo<M> {
         Some(ev)
     }
 
+    /// [`Self::pop_front`] of a FIFO known to hold an event.
+    #[inline(always)]
+    fn pop_front_nonempty(&mut self) -> Event<M> {
+        let ev = self.items[self.head];
+        self.head += 1;
+        if self.head == self.items.len() {
+            self.items.clear();
+            self.head = 0;
+        }
+        ev
+    }
+
     /// Inserts `ev` before the first entry with a larger `seq`.
     fn insert_by_seq(&mut self, ev: Event<M>) {
         let at = self.head + self.items[self.head..].partition_point(|e| e.seq < ev.seq);
@@ -298,6 +321,17 @@ impl<M: Copy> NowFifo<M> {
     fn len(&self) -> usize {
         self.items.len() - self.head
     }
+}
+
+/// Where the next event due is ([`EventQueue::next_due`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// In the FIFO of now.
+    Now,
+    /// At the top of the heap.
+    Heap,
+    /// Nowhere: none is due by then.
+    Nothing,
 }
 
 /// The future event list.
@@ -450,6 +484,45 @@ impl<M: Copy> EventQueue<M> {
         let ev = self.heap.pop()?;
         self.current = ev.time;
         Some(ev)
+    }
+
+    /// Where the next live event is if it is due at or before `t`: what [`Self::pop_due`]
+    /// would take, to be taken with [`Self::take`]. The run loop takes each kind in a branch
+    /// of its own, so the event goes from the FIFO or the heap straight to the actor: as one
+    /// `Option<Event>` from either, it was copied through a chain of stack slots first (the
+    /// two paths met in one value, its niche in the message's tag). M/M/1 250 s: 314.6 ->
+    /// 292.9 M instructions (1,544 -> 1,436 a customer); 5 M customers, `taskset -c 0`, five
+    /// interleaved rounds: 0.585-0.643 -> 0.554-0.568 CPU s; outputs byte-identical.
+    #[inline(always)]
+    pub fn next_due(&mut self, t: SimTime) -> Next {
+        self.skip_cancelled();
+        if !self.now.is_empty() {
+            // The FIFO holds events at `current`; a heap event due then has a smaller seq.
+            if self.current > t {
+                return Next::Nothing;
+            }
+            if self.heap.peek().is_some_and(|e| e.time == self.current) {
+                return Next::Heap;
+            }
+            return Next::Now;
+        }
+        match self.heap.peek() {
+            Some(e) if e.time <= t => Next::Heap,
+            _ => Next::Nothing,
+        }
+    }
+
+    /// Removes and returns the next event from where [`Self::next_due`] just said it is
+    /// ([`Next::Now`] or [`Next::Heap`]).
+    #[inline(always)]
+    pub fn take(&mut self, from: Next) -> Event<M> {
+        if from == Next::Now {
+            self.now.pop_front_nonempty()
+        } else {
+            let ev = self.heap.pop_nonempty();
+            self.current = ev.time;
+            ev
+        }
     }
 
     /// The next event, cancelled or not: heap events due now first (smaller `seq`), then

@@ -8,7 +8,7 @@
 //! with no boxing; messages are one closed enum, stored inline in the heap.
 
 use crate::net::{Network, Partition};
-use crate::queue::{ActorId, Deadline, EventQueue, TimerId};
+use crate::queue::{ActorId, Deadline, EventQueue, Next, TimerId};
 use crate::rng::{self, Rng};
 use crate::time::SimTime;
 
@@ -192,12 +192,20 @@ impl<A: Actor> Simulation<A> {
         // be reloaded and stored around every call into an actor (3 instructions an event).
         let mut left = cap.saturating_sub(self.events);
         while left > 0 {
-            match self.queue.pop_due(t) {
-                Some(ev) => {
+            // One branch per place the event comes from, each handing it on itself (see
+            // `EventQueue::next_due`).
+            match self.queue.next_due(t) {
+                Next::Now => {
                     left -= 1;
+                    let ev = self.queue.take(Next::Now);
                     self.handle(ev);
                 }
-                None => {
+                Next::Heap => {
+                    left -= 1;
+                    let ev = self.queue.take(Next::Heap);
+                    self.handle(ev);
+                }
+                Next::Nothing => {
                     self.events = cap - left;
                     self.now = self.now.max(t);
                     return true;
