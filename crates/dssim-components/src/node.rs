@@ -38,6 +38,13 @@ pub enum Msg {
     Client(ClientTimer),
     /// A service instance's own timers, and the autoscaler's drain check.
     Instance(InstanceMsg),
+    /// A worker of a service instance finished the CPU part of this request: the one
+    /// instance timer every request has, kept here rather than in [`InstanceMsg`] so its
+    /// [`ReqId`] sits at offset 4 like the other top-level ones. The run loop copies a
+    /// message as bytes 0-4, 4-12 and 12-16 (the tag first: `Option<Event>` keeps its
+    /// niche there), and a `ReqId` at offset 8 was read back across two of those stores,
+    /// which store-to-load forwarding cannot serve.
+    WorkerDone(ReqId),
     /// A load balancer's own timers (L7 parse, health-check rounds).
     Balancer(BalancerTimer),
     /// A database node's own timers (serving, failover, replication, batches).

@@ -515,7 +515,7 @@ impl LoadBalancer {
 
     /// Remembers when `req` arrived, in a slot indexed like the request table.
     fn open_slot(&mut self, req: ReqId, now: SimTime) {
-        let i = req.idx as usize;
+        let i = req.idx() as usize;
         if self.inflight.len() <= i {
             self.inflight.resize(
                 i + 1,
@@ -527,7 +527,7 @@ impl LoadBalancer {
             );
         }
         self.inflight[i] = Slot {
-            gen: req.gen,
+            gen: req.gen(),
             backend: NONE,
             since: now,
         };
@@ -538,8 +538,8 @@ impl LoadBalancer {
             reply(ctx, req, Status::Error);
             return;
         };
-        if let Some(slot) = self.inflight.get_mut(req.idx as usize) {
-            if slot.gen == req.gen {
+        if let Some(slot) = self.inflight.get_mut(req.idx() as usize) {
+            if slot.gen == req.gen() {
                 slot.backend = b;
             }
         }
@@ -551,8 +551,8 @@ impl LoadBalancer {
 
     fn answered(&mut self, ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
         let now = ctx.now();
-        if let Some(slot) = self.inflight.get_mut(req.idx as usize) {
-            if slot.gen == req.gen && slot.backend != NONE {
+        if let Some(slot) = self.inflight.get_mut(req.idx() as usize) {
+            if slot.gen == req.gen() && slot.backend != NONE {
                 let b = slot.backend as usize;
                 slot.backend = NONE;
                 self.outstanding[b] = self.outstanding[b].saturating_sub(1);

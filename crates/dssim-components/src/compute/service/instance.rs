@@ -28,8 +28,6 @@ pub(super) enum Crash {
 /// Faults come as [`Msg::Fault`], like every kind's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InstanceMsg {
-    /// A worker finished the CPU part of this request.
-    WorkerDone(ReqId),
     /// A new connection for this request is set up (`connect_time`, no pool).
     Connected(ReqId),
     /// The NIC finished sending the response at its head.
@@ -347,7 +345,7 @@ impl Instance {
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
             Msg::Request(req) => self.arrive(ctx, req),
-            Msg::Instance(InstanceMsg::WorkerDone(req) | InstanceMsg::Connected(req)) => {
+            Msg::WorkerDone(req) | Msg::Instance(InstanceMsg::Connected(req)) => {
                 self.cpu_done(ctx, req)
             }
             Msg::Response(req, status) => self.on_response(ctx, req, status),
@@ -562,7 +560,7 @@ impl Instance {
             pending: 0,
         });
         trace::phase(ctx, req, if canary { "cpu (canary)" } else { "cpu" });
-        ctx.timer(d, Msg::Instance(InstanceMsg::WorkerDone(req)));
+        ctx.timer(d, Msg::WorkerDone(req));
     }
 
     /// Workers free up: take waiting requests, high priority first.

@@ -68,16 +68,16 @@ impl<V> ByRequest<V> {
     /// Sets the value of `req` (replacing any it had).
     #[inline]
     pub(super) fn insert(&mut self, req: ReqId, v: V) {
-        let i = req.idx as usize;
+        let i = req.idx() as usize;
         if i >= self.slots.len() {
             self.slots.resize_with(i + 1, || None);
         }
         if !self.spill.is_empty() {
             self.spill.remove(&pack(req));
         }
-        if let Some((gen, old)) = self.slots[i].replace((req.gen, v)) {
-            if gen != req.gen {
-                let older = ReqId { idx: req.idx, gen };
+        if let Some((gen, old)) = self.slots[i].replace((req.gen(), v)) {
+            if gen != req.gen() {
+                let older = ReqId::new(req.idx(), gen);
                 self.spill.insert(pack(older), old);
             }
         }
@@ -86,8 +86,8 @@ impl<V> ByRequest<V> {
     /// Takes the value of `req`, if it has one.
     #[inline]
     pub(super) fn remove(&mut self, req: ReqId) -> Option<V> {
-        if let Some(slot) = self.slots.get_mut(req.idx as usize) {
-            if matches!(slot, Some((g, _)) if *g == req.gen) {
+        if let Some(slot) = self.slots.get_mut(req.idx() as usize) {
+            if matches!(slot, Some((g, _)) if *g == req.gen()) {
                 return slot.take().map(|(_, v)| v);
             }
         }
@@ -138,7 +138,7 @@ pub struct Cache {
 
 #[inline]
 pub(super) fn pack(r: ReqId) -> u64 {
-    (u64::from(r.idx) << 32) | u64::from(r.gen)
+    (u64::from(r.idx()) << 32) | u64::from(r.gen())
 }
 
 impl Cache {
@@ -728,10 +728,7 @@ mod tests {
         let mut h: KeyMap<u64, u64> = KeyMap::default();
         let mut rng = dssim_engine::rng::stream(5, "by_request");
         for i in 0..20_000u64 {
-            let req = ReqId {
-                idx: rng.random_range(0..6),
-                gen: rng.random_range(0..4),
-            };
+            let req = ReqId::new(rng.random_range(0..6), rng.random_range(0..4));
             if rng.random_range(0..3) == 0 {
                 assert_eq!(m.remove(req), h.remove(&pack(req)), "step {i}");
             } else {
@@ -741,7 +738,7 @@ mod tests {
         }
         for idx in 0..6 {
             for gen in 0..4 {
-                let req = ReqId { idx, gen };
+                let req = ReqId::new(idx, gen);
                 assert_eq!(m.remove(req), h.remove(&pack(req)));
             }
         }
