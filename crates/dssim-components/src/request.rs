@@ -42,6 +42,9 @@ pub enum Status {
 /// back by the run loop in one 8-byte load spanning both, which store-to-load forwarding
 /// cannot serve: the loop stalled on every request and answer that went through the
 /// queue's FIFO of now (M/M/1 250 s: 13.5% of the run loop's samples sat on that load).
+/// With [`crate::node::Msg::WorkerDone`] (which keeps the instance's timer from reading it
+/// at offset 8): M/M/1 250 s 295.5 -> 292.9 M instructions; 5 M customers, `taskset -c
+/// 0`, six interleaved rounds: 0.574-0.589 -> 0.552-0.575 CPU s.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(C, packed(4))]
 pub struct ReqId {
