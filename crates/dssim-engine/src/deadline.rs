@@ -17,17 +17,30 @@
 //! the wake-up is scheduled under that stamp, so a deadline that is reached fires exactly
 //! where a timer set at that moment would have, in the same `(time, seq)` order.
 
-use std::collections::VecDeque;
-
 use crate::queue::Deadline;
 
 /// Sweeps start once the FIFO holds this many entries.
 const MIN_SWEEP: usize = 64;
 
+/// The read part of the entries is dropped (moved out) once it is this long and at least
+/// half of them.
+const COMPACT_AT: usize = 1024;
+
 /// A FIFO of in-order deadlines with at most one wake-up armed, for its head.
+///
+/// The entries are a vector read from `head` (the read part dropped once it is half of
+/// it, so memory stays within about twice the entries held) rather than a `VecDeque`,
+/// whose `push_back` stayed a call that took the entry by reference and reloaded it in
+/// 16-byte pieces from the narrower stores the caller had just made, which store-to-load
+/// forwarding cannot serve; here the push inlines and writes from registers. M/M/1 250 s
+/// with a 1 s client timeout: 321.7 -> 318.7 M instructions; 5 M customers, `taskset -c
+/// 0`, six interleaved rounds: 0.638-0.652 -> 0.608-0.624 CPU s (60 s timeout: 0.641-0.680
+/// -> 0.611-0.646); outputs byte-identical.
 #[derive(Debug)]
 pub struct DeadlineFifo<T> {
-    items: VecDeque<(Deadline, T)>,
+    items: Vec<(Deadline, T)>,
+    /// Entries before it are gone.
+    head: usize,
     /// The deadline of the wake-up in the queue, if one is.
     armed: Option<Deadline>,
     /// The length that triggers the next sweep of stale entries.
@@ -37,7 +50,8 @@ pub struct DeadlineFifo<T> {
 impl<T> Default for DeadlineFifo<T> {
     fn default() -> Self {
         DeadlineFifo {
-            items: VecDeque::new(),
+            items: Vec::new(),
+            head: 0,
             armed: None,
             sweep_at: MIN_SWEEP,
         }
@@ -67,27 +81,53 @@ impl<T: Copy> DeadlineFifo<T> {
         mut live: impl FnMut(&T) -> bool,
     ) -> Option<Deadline> {
         debug_assert!(
-            self.items.back().is_none_or(|(b, _)| *b <= d),
+            self.items[self.head..].last().is_none_or(|(b, _)| *b <= d),
             "deadlines must come in order"
         );
         // The head is the oldest entry, usually answered by now: dropping it here keeps
         // the FIFO at about the attempts in flight without a sweep where answers come
         // back in order. The sweep bounds it where they do not (one slow attempt).
-        if self.items.front().is_some_and(|(_, t)| !live(t)) {
-            self.items.pop_front();
+        if self.front().is_some_and(|(_, t)| !live(t)) {
+            self.pop_front();
         }
-        if self.items.len() >= self.sweep_at {
+        if self.len() >= self.sweep_at {
             self.sweep(live);
+        } else if self.head >= COMPACT_AT && 2 * self.head >= self.items.len() {
+            self.compact();
         }
-        self.items.push_back((d, item));
+        self.items.push((d, item));
         self.arm()
     }
 
     /// Drops the entries `live` rejects; the next sweep comes once the FIFO has doubled.
     #[inline(never)]
     fn sweep(&mut self, mut live: impl FnMut(&T) -> bool) {
+        self.compact();
         self.items.retain(|(_, t)| live(t));
         self.sweep_at = (2 * self.items.len()).max(MIN_SWEEP);
+    }
+
+    /// Drops the read part of the vector.
+    #[cold]
+    #[inline(never)]
+    fn compact(&mut self) {
+        self.items.drain(..self.head);
+        self.head = 0;
+    }
+
+    #[inline(always)]
+    fn front(&self) -> Option<&(Deadline, T)> {
+        self.items.get(self.head)
+    }
+
+    /// Drops the head entry (there is one).
+    #[inline(always)]
+    fn pop_front(&mut self) {
+        self.head += 1;
+        if self.head >= self.items.len() {
+            self.items.clear();
+            self.head = 0;
+        }
     }
 
     /// The armed wake-up came: returns the item whose deadline it was, if `live` still
@@ -95,13 +135,13 @@ impl<T: Copy> DeadlineFifo<T> {
     /// once the item is dealt with.
     pub fn fire(&mut self, mut live: impl FnMut(&T) -> bool) -> Option<T> {
         let fired = self.armed.take()?;
-        while let Some(&(d, t)) = self.items.front() {
+        while let Some(&(d, t)) = self.front() {
             if !live(&t) {
-                self.items.pop_front();
+                self.pop_front();
                 continue;
             }
             if d == fired {
-                self.items.pop_front();
+                self.pop_front();
                 return Some(t);
             }
             // Every entry was pushed after the head the wake-up was armed for, so a live
@@ -118,29 +158,30 @@ impl<T: Copy> DeadlineFifo<T> {
         if self.armed.is_some() {
             return None;
         }
-        while self.items.front().is_some_and(|(_, t)| !live(t)) {
-            self.items.pop_front();
+        while self.front().is_some_and(|(_, t)| !live(t)) {
+            self.pop_front();
         }
         self.arm()
     }
 
+    #[inline(always)]
     fn arm(&mut self) -> Option<Deadline> {
         if self.armed.is_some() {
             return None;
         }
-        let d = self.items.front()?.0;
+        let d = self.front()?.0;
         self.armed = Some(d);
         Some(d)
     }
 
     /// Entries held, stale ones not yet dropped included.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items.len() - self.head
     }
 
     /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.head == self.items.len()
     }
 
     /// Whether a wake-up is in the queue.
