@@ -283,6 +283,10 @@ pub fn status_label(s: Status) -> &'static str {
 /// actor, now). `None` when tracing is off or `req` is not traced.
 type Here<'c> = (&'c mut Tracer, u32, u32, u8, ActorId, SimTime);
 
+///
+/// Tried and not kept: `arrive`, `phase` and `leave` testing `trace.on` inline and doing
+/// the rest in a `#[cold]` call (`here` is left a call at one hop per request): M/M/1
+/// 250 s 292.9 -> 290.9 M instructions but 0.555 -> 0.565 CPU s (five interleaved rounds).
 #[inline]
 fn here<'c>(ctx: &'c mut Ctx<'_>, req: ReqId) -> Option<Here<'c>> {
     if !ctx.shared.trace.on {
