@@ -73,7 +73,7 @@ pub struct Network {
     delays: bool,
     /// `Some((low, high - low))` when every message takes the one path a single region
     /// with a uniform latency, no loss and no partition gives it: then
-    /// [`Network::transit_slow`] draws it at once (see [`uniform_f64`]).
+    /// [`Network::transit`] draws it at once (see [`uniform_f64`]).
     one_uniform: Option<(f64, f64)>,
 }
 
@@ -162,22 +162,26 @@ impl Network {
     /// single-region models without a latency) this is one test inlined into the sender,
     /// drawing nothing, as the full path would not: 2 instructions a message of an M/M/1
     /// run instead of 26 for the call (callgrind).
+    ///
+    /// The one-region uniform latency of most models ([`Network::one_uniform`]) is drawn
+    /// here too, inline; the general path ([`Network::transit_general`]: loss, partitions,
+    /// per-region latencies) stays out of line. Production 10m, 20 s at 5,800/s (834,672
+    /// messages), callgrind:
+    /// - drawn at once in a leaf out-of-line function instead of through the general path
+    ///   and `Dist::sample`: 141 -> 47 instructions a message, the run 1,187.1 -> 1,108.9 M
+    ///   instructions, ~4% less CPU time (120 s: 0.914 -> 0.874 s user, 5 interleaved
+    ///   rounds);
+    /// - then inline here: 37 a message, the run 1,099.9 -> 1,091.4 M, CPU time level
+    ///   (0.920 against 0.935 s median, 10 rounds on a loaded machine); the M/M/1 250 s,
+    ///   which never takes this branch, rose 319.8 -> 320.4 M (+3 instructions a customer
+    ///   of register spills in `Client::send_new`).
+    ///
+    /// Outputs byte-identical.
     #[inline(always)]
     pub fn transit(&self, a: ActorId, b: ActorId, t: SimTime, rng: &mut Rng) -> Option<SimTime> {
         if !self.delays {
             return Some(SimTime::ZERO);
         }
-        self.transit_slow(a, b, t, rng)
-    }
-
-    /// A network that delays: the one-region uniform latency of most models drawn at once,
-    /// in a small leaf function, else [`Network::transit_general`].
-    ///
-    /// Production 10m, 20 s at 5,800/s (834,672 messages): 141 -> 47 instructions a
-    /// message, the run 1,187.1 -> 1,108.9 M instructions (callgrind), ~4% less CPU time
-    /// (120 s: 0.914 -> 0.874 s user, 5 interleaved rounds); outputs byte-identical.
-    #[inline(never)]
-    fn transit_slow(&self, a: ActorId, b: ActorId, t: SimTime, rng: &mut Rng) -> Option<SimTime> {
         if let Some((low, scale)) = self.one_uniform {
             return Some(SimTime::from_nanos_f64(uniform_f64(low, scale, rng)));
         }
