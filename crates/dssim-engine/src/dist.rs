@@ -242,9 +242,24 @@ impl Dist {
         }
     }
 
-    /// [`Self::sample`] for the shapes other than the exponential and the constant.
+    /// [`Self::sample`] for the shapes other than the exponential and the constant: a
+    /// uniform drawn here, a leaf that saves no registers, the rest in
+    /// [`Self::sample_rest`]. Production 20 s (116,387 uniform CDN latencies, 83,860
+    /// lognormal service times): 1,091.4 -> 1,088.8 M instructions; outputs byte-identical.
     #[inline(never)]
     fn sample_other(&self, rng: &mut Rng) -> SimTime {
+        if let Dist::Uniform(a, b) = *self {
+            let scale = b - a;
+            if a < b && scale.is_finite() {
+                return SimTime::from_nanos_f64(uniform_f64(a, scale, rng));
+            }
+        }
+        self.sample_rest(rng)
+    }
+
+    /// [`Self::sample_other`] for the shapes other than a proper uniform.
+    #[inline(never)]
+    fn sample_rest(&self, rng: &mut Rng) -> SimTime {
         let x = match self {
             Dist::Const(v) => *v,
             Dist::Exp(m) => {
