@@ -21,6 +21,19 @@ use rand_distr::{Distribution, Exp1, Gamma, LogNormal, StandardNormal};
 use crate::rng::Rng;
 use crate::time::{parse_duration, SimTime};
 
+/// A uniform draw on `[low, low + scale]` exactly as rand 0.9's
+/// `rng.random_range(low..=high)` makes it for `f64` with `scale = high - low` (its
+/// `UniformFloat::sample_single_inclusive`): the same one `u64`, its top 52 bits as a
+/// float in `[1, 2)`, minus 1, times the width, plus the low end, with the same rounding.
+/// Without rand's range checks, which the caller has made once: `low < high` and a finite
+/// width.
+#[inline(always)]
+pub fn uniform_f64(low: f64, scale: f64, rng: &mut Rng) -> f64 {
+    use rand::RngCore as _;
+    let value1_2 = f64::from_bits((rng.next_u64() >> 12) | (1023u64 << 52));
+    (value1_2 - 1.0) * scale + low
+}
+
 /// A distribution of durations.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Dist {
@@ -229,9 +242,24 @@ impl Dist {
         }
     }
 
-    /// [`Self::sample`] for the shapes other than the exponential and the constant.
+    /// [`Self::sample`] for the shapes other than the exponential and the constant: a
+    /// uniform drawn here, a leaf that saves no registers, the rest in
+    /// [`Self::sample_rest`]. Production 20 s (116,387 uniform CDN latencies, 83,860
+    /// lognormal service times): 1,091.4 -> 1,088.8 M instructions; outputs byte-identical.
     #[inline(never)]
     fn sample_other(&self, rng: &mut Rng) -> SimTime {
+        if let Dist::Uniform(a, b) = *self {
+            let scale = b - a;
+            if a < b && scale.is_finite() {
+                return SimTime::from_nanos_f64(uniform_f64(a, scale, rng));
+            }
+        }
+        self.sample_rest(rng)
+    }
+
+    /// [`Self::sample_other`] for the shapes other than a proper uniform.
+    #[inline(never)]
+    fn sample_rest(&self, rng: &mut Rng) -> SimTime {
         let x = match self {
             Dist::Const(v) => *v,
             Dist::Exp(m) => {
@@ -239,7 +267,10 @@ impl Dist {
                 e * m
             }
             Dist::Uniform(a, b) => {
-                if a == b {
+                let scale = b - a;
+                if a < b && scale.is_finite() {
+                    uniform_f64(*a, scale, rng)
+                } else if a == b {
                     *a
                 } else {
                     rng.random_range(*a..=*b)
@@ -417,6 +448,36 @@ mod tests {
                 "{s}: {m} vs {}",
                 d.mean()
             );
+        }
+    }
+
+    /// [`uniform_f64`] draws what rand's `random_range(a..=b)` draws, bit for bit, and
+    /// leaves the stream where it leaves it.
+    #[test]
+    fn uniform_f64_is_rands_inclusive_range() {
+        use rand::Rng as _;
+        let bounds = [
+            (200_000.0, 800_000.0),
+            (5e6, 1.5e7),
+            (0.0, 1.0),
+            (-3.5, 7.25),
+            (1e-300, 1e300),
+            (0.1, 0.1 + f64::EPSILON),
+        ];
+        for (a, b) in bounds {
+            let mut r = stream(3, "u");
+            let mut twin = stream(3, "u");
+            for _ in 0..10_000 {
+                let x = uniform_f64(a, b - a, &mut r);
+                let y: f64 = twin.random_range(a..=b);
+                assert_eq!(x.to_bits(), y.to_bits(), "[{a}, {b}]");
+            }
+            assert_eq!(r.random::<u64>(), twin.random::<u64>());
+            let d = Dist::Uniform(a, b);
+            for _ in 0..1_000 {
+                let y: f64 = twin.random_range(a..=b);
+                assert_eq!(d.sample(&mut r), SimTime::from_nanos_f64(y), "[{a}, {b}]");
+            }
         }
     }
 

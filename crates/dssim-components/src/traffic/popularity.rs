@@ -183,17 +183,36 @@ impl ZipfRanks {
     /// One rank, as a float in `1..=n` (as rand_distr returns it).
     #[inline]
     pub fn sample(&self, rng: &mut Rng) -> f64 {
+        self.sample_both(rng).0
+    }
+
+    /// One rank as [`Self::sample`] draws it, and that rank `as u64`.
+    ///
+    /// The rank is `⌊inv_b + 1⌋`; below 2^52 it is taken as the integer the truncating
+    /// conversion gives (the floor of a positive number), which is also the rank `as u64`,
+    /// rather than by a libm `floor` call and a saturating float-to-`u64` conversion: 24
+    /// instructions a key fewer (production 20 s, 116,387 keys: 1,102.7 -> 1,099.9 M
+    /// instructions; outputs byte-identical).
+    #[inline]
+    pub fn sample_both(&self, rng: &mut Rng) -> (f64, u64) {
         loop {
             let inv_b = self.inv_cdf(rng.random::<f64>());
-            let x = (inv_b + 1.0).floor();
+            let b1 = inv_b + 1.0;
+            let (x, k) = if b1 > 0.0 && b1 < 4_503_599_627_370_496.0 {
+                let k = b1 as i64;
+                (k as f64, k as u64)
+            } else {
+                let x = b1.floor();
+                (x, x as u64)
+            };
             let y: f64 = rng.random();
             // Rank 1: the ratio is 1.0.powf(-s) = 1 exactly, and y < 1.
             if x <= 1.0 || y < (1.0 - self.bound_s / x) * (1.0 - 1e-12) {
-                return x;
+                return (x, k);
             }
             let ratio = x.powf(-self.s) * inv_b.powf(self.s);
             if y < ratio {
-                return x;
+                return (x, k);
             }
         }
     }
@@ -223,7 +242,7 @@ impl KeySampler {
     pub fn sample(&self, rng: &mut Rng) -> u64 {
         match self {
             KeySampler::Uniform(n) => rng.random_range(0..*n),
-            KeySampler::Zipf(z, n) => (z.sample(rng) as u64).clamp(1, *n) - 1,
+            KeySampler::Zipf(z, n) => z.sample_both(rng).1.clamp(1, *n) - 1,
             KeySampler::Hotspot { keys, hot, p } => {
                 if *hot >= *keys || rng.random::<f64>() < *p {
                     rng.random_range(0..*hot)
@@ -251,16 +270,17 @@ mod tests {
             (10_000.0, 1.2),
             (7.0, 2.5),
             (1.0, 0.9),
+            // Ranks beyond 2^52 (the floor path of `sample_both`).
+            (1e18, 0.5),
         ] {
             let ours = ZipfRanks::new(n, a).unwrap();
             let theirs = Zipf::new(n, a).unwrap();
             let mut r1 = dssim_engine::rng::stream(11, "z");
             let mut r2 = dssim_engine::rng::stream(11, "z");
             for _ in 0..200_000 {
-                assert_eq!(
-                    ours.sample(&mut r1).to_bits(),
-                    theirs.sample(&mut r2).to_bits()
-                );
+                let (x, k) = ours.sample_both(&mut r1);
+                assert_eq!(x.to_bits(), theirs.sample(&mut r2).to_bits());
+                assert_eq!(k, x as u64);
             }
             // The streams are still in step: the same number of draws was taken.
             assert_eq!(r1.random::<u64>(), r2.random::<u64>());

@@ -449,13 +449,24 @@ impl LoadBalancer {
                 // contiguous array costs less than keeping a priority queue updated on every
                 // request and every answer. Start from a rotating index so ties are broken
                 // in turn, not always towards the first backend.
+                //
+                // The scan is two plain passes (after `start`, then before it) rather than
+                // one with `(start + k) % len`: a division per backend. With 8 backends, 73
+                // instructions a pick fewer (production 20 s: 1,108.9 -> 1,102.7 M, about 1%
+                // less CPU time in 10 interleaved rounds; outputs byte-identical); one loop
+                // over the two parts chained saved only 29 (13 instructions a backend).
                 let start = self.turn % len;
                 self.turn = self.turn.wrapping_add(1);
                 let mut best = cands[start];
-                for k in 1..len {
-                    let c = cands[(start + k) % len];
-                    if self.outstanding[c as usize] < self.outstanding[best as usize] {
-                        best = c;
+                let mut fewest = self.outstanding[best as usize];
+                let (before, from) = cands.split_at(start);
+                for part in [&from[1..], before] {
+                    for &c in part {
+                        let n = self.outstanding[c as usize];
+                        if n < fewest {
+                            best = c;
+                            fewest = n;
+                        }
                     }
                 }
                 best
