@@ -446,8 +446,10 @@ impl ModelConfig {
                 }
             } else {
                 let backend = backend_of(b, topo.shared_cache_backend(ci));
+                let mut cache = Cache::new(ci.0, c, backend);
+                cache.reserve_keys(self.clients.iter().map(|c| c.keys).max().unwrap_or(1));
                 let id = b.add(
-                    Node::Cache(Box::new(Cache::new(ci.0, c, backend))),
+                    Node::Cache(Box::new(cache)),
                     c.name.clone(),
                     region_ix(&c.region),
                 );

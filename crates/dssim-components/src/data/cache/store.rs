@@ -140,11 +140,19 @@ impl<V: Default> DenseMap<V> {
             .min(Self::limit() as usize);
         self.dense.resize_with(n, V::default);
         if !self.sparse.is_empty() {
-            for k in old..n {
-                if let Some(v) = self.sparse.remove(&(k as u64)) {
-                    self.dense[k] = v;
+            // One pass over the map's entries rather than a probe per id grown over (a
+            // growth from 65,536 to 131,072 ids probed 65,536 times for the few ids held).
+            // The order of the pass cannot show: each id moves to its own index.
+            let dense = &mut self.dense;
+            self.sparse.retain(|&k, v| {
+                if k < n as u64 {
+                    debug_assert!(k >= old as u64);
+                    dense[k as usize] = std::mem::take(v);
+                    false
+                } else {
+                    true
                 }
-            }
+            });
         }
     }
 
@@ -186,20 +194,22 @@ impl<V: Default> DenseMap<V> {
 
 const NIL: u32 = u32::MAX;
 
+/// One entry: 32 bytes, two to a cache line and never across two. The word each policy
+/// needs shares `prev`: LRU and FIFO link the entries through `prev` and `next`; random
+/// eviction keeps the entry's position in `dense` in `prev`, LFU its hits + 1. It had
+/// separate fields for each (and a `live` flag used by a debug assertion only): 56 bytes,
+/// six entries in eight across two cache lines; a lookup's miss on the entry was a third
+/// of `Cache::serve`'s time in the production model.
 #[derive(Clone, Debug)]
 struct Entry {
     key: u64,
     version: u64,
     expires: SimTime,
+    /// LRU, FIFO: the previous entry (towards the head). Random: the position in `dense`.
+    /// LFU: hits + 1.
     prev: u32,
+    /// LRU, FIFO: the next entry (towards the tail).
     next: u32,
-    /// Position in `dense` (random eviction).
-    pos: u32,
-    /// Hits + 1 (LFU).
-    freq: u32,
-    /// Order of the last LFU update (tie-break: older first).
-    seq: u64,
-    live: bool,
 }
 
 /// What a lookup found.
@@ -258,6 +268,12 @@ impl Store {
             seq: 0,
             len: 0,
         }
+    }
+
+    /// Sizes the key table for the ids `0..ids` now (see [`DenseMap::reserve`]): 8 bytes
+    /// a key, at most 16 MiB.
+    pub fn reserve_keys(&mut self, ids: u64) {
+        self.map.reserve(ids);
     }
 
     /// Entries held (expired ones included until they are looked up or evicted).
@@ -321,10 +337,9 @@ impl Store {
             }
             Eviction::Lfu => {
                 let e = &mut self.slots[s as usize];
-                e.freq = e.freq.saturating_add(1);
+                e.prev = e.prev.saturating_add(1);
                 self.seq += 1;
-                e.seq = self.seq;
-                self.lfu.change_priority(&s, Reverse((e.freq, e.seq)));
+                self.lfu.change_priority(&s, Reverse((e.prev, self.seq)));
             }
             Eviction::Fifo | Eviction::Random => {}
         }
@@ -395,10 +410,6 @@ impl Store {
             expires,
             prev: NIL,
             next: NIL,
-            pos: NIL,
-            freq: 1,
-            seq: 0,
-            live: true,
         };
         let s = match self.free.pop() {
             Some(s) => {
@@ -415,12 +426,12 @@ impl Store {
         match self.policy {
             Eviction::Lru | Eviction::Fifo => self.push_front(s),
             Eviction::Random => {
-                self.slots[s as usize].pos = self.dense.len() as u32;
+                self.slots[s as usize].prev = self.dense.len() as u32;
                 self.dense.push(s);
             }
             Eviction::Lfu => {
                 self.seq += 1;
-                self.slots[s as usize].seq = self.seq;
+                self.slots[s as usize].prev = 1;
                 self.lfu.push(s, Reverse((1, self.seq)));
             }
         }
@@ -472,22 +483,21 @@ impl Store {
 
     fn remove_slot(&mut self, s: u32) {
         let e = &self.slots[s as usize];
-        debug_assert!(e.live);
         let key = e.key;
+        debug_assert_eq!(self.slot_of(key), Some(s));
         match self.policy {
             Eviction::Lru | Eviction::Fifo => self.unlink(s),
             Eviction::Random => {
-                let pos = e.pos as usize;
+                let pos = e.prev as usize;
                 self.dense.swap_remove(pos);
                 if let Some(&moved) = self.dense.get(pos) {
-                    self.slots[moved as usize].pos = pos as u32;
+                    self.slots[moved as usize].prev = pos as u32;
                 }
             }
             Eviction::Lfu => {
                 self.lfu.remove(&s);
             }
         }
-        self.slots[s as usize].live = false;
         if self.map.value(key).aux == 0 {
             self.map.remove(key);
         } else {
@@ -596,11 +606,15 @@ mod tests {
         // Every dense position points back at a live slot that knows its position.
         for (i, &slot) in s.dense.iter().enumerate() {
             let e = &s.slots[slot as usize];
-            assert!(e.live);
-            assert_eq!(e.pos as usize, i);
+            assert_eq!(e.prev as usize, i);
             assert_eq!(s.slot_of(e.key), Some(slot));
         }
         assert_eq!(s.dense.len(), s.len());
+    }
+
+    #[test]
+    fn an_entry_is_a_half_cache_line() {
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
     }
 
     #[test]
