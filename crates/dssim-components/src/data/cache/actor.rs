@@ -188,17 +188,18 @@ impl Cache {
         c
     }
 
-    /// Sizes the entry table's key index for keys drawn from `0..key_space` at once (the
-    /// first 131,072, 1 MiB), as the consistency oracle and the database nodes do (see
-    /// [`DenseMap::reserve`]). Grown by writes instead, the index sent the early fills and
-    /// flights of keys beyond it through its hash map and then moved them in: in the
-    /// production model's 20 s run (with the one-pass move in `DenseMap::grow`) this cut
-    /// 1,187.1 -> 1,172.4 M instructions; a one-time cost, so no CPU time to see in the
-    /// 120 s run (1.088 vs 1.091 s, 10 rounds). Versioned caches key entries by a hash:
-    /// nothing to size. Local caches (one per instance) still grow with their writes.
-    pub fn reserve_keys(&mut self, key_space: u64) {
+    /// Gives the keys below `ids` (at most 131,072) their entries at their own index, 32
+    /// bytes each, allocated now (see [`Store::with_keys`]); called before the run (the
+    /// store starts over and the warm entries are loaded again). The model gives a shared cache or edge the
+    /// first 131,072 keys of its key space (4 MiB), a local cache the first 32,768. A key
+    /// table grown by writes instead sent the early fills and flights of keys beyond it
+    /// through its hash map and then moved them in (production 20 s: 1,187.1 -> 1,172.4 M
+    /// instructions once sized up front). Versioned caches key entries by a hash: nothing
+    /// to give.
+    pub fn reserve_keys(&mut self, ids: u64) {
         if !self.versioned() {
-            self.store.reserve_keys(key_space.min(1 << 17));
+            self.store.reserve_keys(ids);
+            self.preload(SimTime::ZERO);
         }
     }
 
