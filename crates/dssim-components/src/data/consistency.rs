@@ -101,7 +101,8 @@ pub struct Oracle {
     /// without touching `last`: 12.5 kB for the production model's 100,000 keys, always
     /// cached, where `last` (1.6 MB) missed the cache on most such reads, and those are
     /// the reads of the cold keys, the ones whose `last` line is not cached. Keys beyond the
-    /// bits take the usual path.
+    /// bits take the usual path. Production 120 s: 1.061 -> 1.024 s CPU (10 rounds),
+    /// `Oracle::observe` 6.9 % -> 4.4 % of the samples.
     written: Vec<u64>,
     keys: DenseMap<KeyAcks>,
     users: DenseMap<UserState>,
