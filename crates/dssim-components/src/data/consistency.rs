@@ -96,6 +96,14 @@ pub struct Oracle {
     /// Per key, the newest acknowledgement `(time, version)`: 16 bytes a key, so the hot
     /// keys share cache lines; a read that is not stale needs nothing else.
     last: DenseMap<(SimTime, u64)>,
+    /// One bit per key of the key space: whether `last` holds an acknowledgement of it.
+    /// A read of a key never written is judged at once (nothing newer was acknowledged)
+    /// without touching `last`: 12.5 kB for the production model's 100,000 keys, always
+    /// cached, where `last` (1.6 MB) missed the cache on most such reads, and those are
+    /// the reads of the cold keys, the ones whose `last` line is not cached. Keys beyond the
+    /// bits take the usual path. Production 120 s: 1.061 -> 1.024 s CPU (10 rounds),
+    /// `Oracle::observe` 6.9 % -> 4.4 % of the samples.
+    written: Vec<u64>,
     keys: DenseMap<KeyAcks>,
     users: DenseMap<UserState>,
     /// Reads judged (counted requests only).
@@ -131,6 +139,8 @@ impl Oracle {
     pub fn enable(&mut self, key_space: u64) {
         self.enabled = true;
         self.last.reserve(key_space);
+        let bits = key_space.min(1 << 24);
+        self.written = vec![0; bits.div_ceil(64) as usize];
     }
 
     /// A fresh, globally increasing version for a commit.
@@ -164,6 +174,9 @@ impl Oracle {
                 let k = self.keys.entry(r.key);
                 k.push(now, r.version);
                 self.last.insert(r.key, k.last);
+                if let Some(w) = self.written.get_mut((r.key / 64) as usize) {
+                    *w |= 1 << (r.key % 64);
+                }
                 self.users.entry(u64::from(r.user)).write = Some((r.key, r.version, now));
             }
             Op::Read => {
@@ -172,8 +185,18 @@ impl Oracle {
                 // Acknowledgement times never decrease: when every one came before the
                 // read began and none is newer than what it returned, the floor is the
                 // newest and nothing newer was missed (the history is not needed).
-                let (at, newest) = self.last.value(r.key);
-                let judged = if at < began && v >= newest {
+                let never = self
+                    .written
+                    .get((r.key / 64) as usize)
+                    .is_some_and(|w| w & (1 << (r.key % 64)) == 0);
+                let (at, newest) = if never {
+                    (SimTime::ZERO, 0)
+                } else {
+                    self.last.value(r.key)
+                };
+                // A key never written: the floor is 0 and nothing newer was missed, as
+                // the history (empty) says too when the read began at time 0.
+                let judged = if never || (at < began && v >= newest) {
                     Some((newest, None))
                 } else {
                     match self.keys.get(r.key) {
@@ -248,6 +271,55 @@ mod tests {
         o.observe(&req(Op::Read, 2, 7, 0, 17), true, true, ms(20));
         assert_eq!(o.monotonic_violations, 1); // user 2 read 0, 0, 3, then 0
         assert_eq!(o.reads_judged, 5);
+    }
+
+    /// The bits of keys never written change no judgement.
+    #[test]
+    fn reads_of_keys_never_written_are_judged_alike() {
+        use rand::Rng as _;
+        let mut a = Oracle::default();
+        a.enable(40);
+        let mut b = Oracle {
+            enabled: true,
+            ..Default::default()
+        };
+        let mut rng = dssim_engine::rng::stream(9, "oracle");
+        let mut version = 0;
+        for i in 0..20_000u64 {
+            let key = rng.random_range(0..60u64);
+            let user = rng.random_range(0..3u32);
+            let sent = i.saturating_sub(rng.random_range(0..50));
+            let op = if rng.random_range(0..8) == 0 {
+                version += 1;
+                Op::Write
+            } else {
+                Op::Read
+            };
+            let v = match op {
+                Op::Write => version,
+                Op::Read => rng.random_range(0..=version),
+            };
+            let r = req(op, user, key, v, sent);
+            let now = SimTime::from_millis(i);
+            a.observe(&r, true, true, now);
+            b.observe(&r, true, true, now);
+        }
+        assert!(a.reads_judged > 10_000 && a.stale_reads > 0);
+        assert_eq!(
+            (
+                a.reads_judged,
+                a.stale_reads,
+                a.ryw_violations,
+                a.monotonic_violations
+            ),
+            (
+                b.reads_judged,
+                b.stale_reads,
+                b.ryw_violations,
+                b.monotonic_violations
+            )
+        );
+        assert_eq!(a.stale_age.len(), b.stale_age.len());
     }
 
     #[test]

@@ -144,6 +144,7 @@ impl ModelConfig {
                 let mut shard = ShardState::default();
                 for n in 0..=d.replicas {
                     let mut node = DbNode::new(di, sh as usize, n as usize, d);
+                    node.reserve_pool_keys(key_space.min(1 << 15));
                     let election = node.first_election_check(opts.duration);
                     let shard_region = d.shard_regions.get(sh as usize).cloned();
                     let region = match &d.replica_region {
@@ -417,6 +418,7 @@ impl ModelConfig {
         region_ix: &dyn Fn(&Option<String>) -> usize,
         routers: &[DbRouter],
     ) {
+        let key_space = self.clients.iter().map(|c| c.keys).max().unwrap_or(1);
         for &ci in topo.cache_order() {
             let c = &self.caches[ci.0];
             let backend_of = |b: &Builder, to: Option<Component>| match to {
@@ -433,8 +435,10 @@ impl ModelConfig {
                     let s = &self.services[si.0];
                     let backend = backend_of(b, topo.cache_backend(ci, si));
                     for i in 0..s.instances {
+                        let mut cache = Cache::new(ci.0, c, backend.clone());
+                        cache.reserve_keys(key_space.min(1 << 15));
                         let id = b.add(
-                            Node::Cache(Box::new(Cache::new(ci.0, c, backend.clone()))),
+                            Node::Cache(Box::new(cache)),
                             topo.local_cache_name(ci, si, i),
                             region_ix(&s.region),
                         );
@@ -446,8 +450,10 @@ impl ModelConfig {
                 }
             } else {
                 let backend = backend_of(b, topo.shared_cache_backend(ci));
+                let mut cache = Cache::new(ci.0, c, backend);
+                cache.reserve_keys(key_space);
                 let id = b.add(
-                    Node::Cache(Box::new(Cache::new(ci.0, c, backend))),
+                    Node::Cache(Box::new(cache)),
                     c.name.clone(),
                     region_ix(&c.region),
                 );

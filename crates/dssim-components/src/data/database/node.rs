@@ -193,6 +193,14 @@ impl DbNode {
         self.params.max_conns
     }
 
+    /// Gives the pages below `ids` their place in the buffer pool's table at once (see
+    /// [`Store::with_keys`]); the others go through its map.
+    pub fn reserve_pool_keys(&mut self, ids: u64) {
+        if let Some(p) = self.pool.as_mut() {
+            p.reserve_keys(ids);
+        }
+    }
+
     /// Whether the node has a buffer pool.
     pub fn has_pool(&self) -> bool {
         self.pool.is_some()

@@ -27,6 +27,9 @@ pub struct DbRouter {
     pub shard_region: Arc<Vec<u16>>,
     /// Cross-shard queries: (share of reads, shards each touches).
     pub cross: Option<(f64, u32)>,
+    /// Whether the replicas have a region of their own (`replica_region`): only then may
+    /// two nodes that serve a shard's reads be at different distances from a caller.
+    replica_region: bool,
 }
 
 impl DbRouter {
@@ -41,6 +44,7 @@ impl DbRouter {
             geo: None,
             shard_region: Arc::new(Vec::new()),
             cross: None,
+            replica_region: cfg.replica_region.is_some(),
         }
     }
 
@@ -163,7 +167,12 @@ impl DbRouter {
             }
         }
         let mut replicas = ok & !(1 << primary);
-        if wants_replica && replicas.count_ones() > 1 {
+        // Every node of a shard is in the shard's region unless the replicas have their
+        // own; then only the configured primary (node 0, a candidate after a failover) may
+        // be elsewhere. Candidates all in one region are all as near: nothing to filter
+        // (four mean latencies a replica read skipped; production 20 s: 1,166.7 -> 1,157.6 M
+        // instructions).
+        if wants_replica && replicas.count_ones() > 1 && self.replica_region && replicas & 1 != 0 {
             // Prefer the nearest replicas (a replica in the caller's own region).
             let me = ctx.me();
             let lat = |i: usize| ctx.net().mean_latency(me, shard.nodes[i].actor);

@@ -27,6 +27,47 @@ pub struct Entry {
     pub trace: u32,
 }
 
+/// A node's versions by key (0: never written), with one bit per key of the key space
+/// saying whether the key may have been written here. A read of a key whose bit is clear
+/// answers 0 without touching the table: the reads that reach a database are the caches'
+/// misses, the cold keys, most of them never written, whose line of the table (1 MiB a
+/// node) was not cached; the bits (12.5 kB a node for 100,000 keys) are. Keys beyond the
+/// bits take the table. Production 120 s: 1.007 -> 0.976 s CPU (10 rounds),
+/// `DbNode::served` 2.8 % -> 1.5 % of the samples; 1,157.3 -> 1,156.8 M instructions (20 s).
+/// Tried and not kept: a replica applying a change to a key whose bit is clear writing the
+/// version without reading the table first: same instructions, 0.888 vs 0.883 s (noise).
+#[derive(Clone, Debug, Default)]
+pub struct Versions {
+    map: DenseMap<u64>,
+    written: Vec<u64>,
+}
+
+impl Versions {
+    /// The version held for `key` (0: none).
+    #[inline]
+    pub fn value(&self, key: u64) -> u64 {
+        match self.written.get((key / 64) as usize) {
+            Some(w) if w & (1 << (key % 64)) == 0 => 0,
+            _ => self.map.value(key),
+        }
+    }
+
+    /// The version held for `key`, to change in place.
+    #[inline]
+    pub fn entry(&mut self, key: u64) -> &mut u64 {
+        if let Some(w) = self.written.get_mut((key / 64) as usize) {
+            *w |= 1 << (key % 64);
+        }
+        self.map.entry(key)
+    }
+
+    /// Sets the version held for `key`.
+    #[inline]
+    pub fn insert(&mut self, key: u64, version: u64) {
+        *self.entry(key) = version;
+    }
+}
+
 /// A node's data and health, shared so that failover and reconciliation can see them.
 #[derive(Clone, Debug, Default)]
 pub struct NodeState {
@@ -35,7 +76,7 @@ pub struct NodeState {
     /// Alive (not killed).
     pub alive: bool,
     /// Key -> newest version held (looked up, never iterated).
-    pub data: DenseMap<u64>,
+    pub data: Versions,
     /// Next log sequence number to ship to this node.
     pub shipped: u64,
     /// Writes accepted here while cut off from the primary (`ap`): (key, version, the
@@ -48,8 +89,9 @@ impl NodeState {
     /// data table is sized for the first 131,072 keys at once (1 MiB), as reads look up
     /// keys that were never written (see [`DenseMap::reserve`]).
     pub fn new(actor: ActorId, key_space: u64) -> Self {
-        let mut data = DenseMap::default();
-        data.reserve(key_space.min(1 << 17));
+        let mut data = Versions::default();
+        data.map.reserve(key_space.min(1 << 17));
+        data.written = vec![0; key_space.min(1 << 24).div_ceil(64) as usize];
         NodeState {
             actor,
             alive: true,
@@ -146,4 +188,31 @@ pub struct DbState {
     /// Region (model index) of each client actor, indexed by actor id: where users connect
     /// from (`shard_by = "region"`); empty otherwise.
     pub client_region: Vec<u16>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bits of keys never written answer as the table does.
+    #[test]
+    fn versions_answer_as_the_table() {
+        let mut a = NodeState::new(0, 300).data;
+        let mut b = Versions::default();
+        for (i, k) in [0u64, 5, 63, 64, 299, 300, 1_000_000, 5]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(a.value(k), b.value(k));
+            a.insert(k, i as u64 + 1);
+            b.insert(k, i as u64 + 1);
+            *a.entry(k + 1) = 7;
+            *b.entry(k + 1) = 7;
+            let c = a.clone();
+            for j in 0..400 {
+                assert_eq!((a.value(j), c.value(j)), (b.value(j), b.value(j)));
+            }
+            assert_eq!(a.value(1_000_001), b.value(1_000_001));
+        }
+    }
 }
