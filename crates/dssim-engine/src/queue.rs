@@ -145,22 +145,59 @@ const ARITY: usize = 4;
 #[derive(Debug)]
 struct MinHeap<M> {
     data: Vec<Event<M>>,
+    /// Whether the root was taken ([`Self::take_top`]) and is neither replaced by a push
+    /// nor removed yet ([`Self::settle`]).
+    taken: bool,
 }
 
 impl<M: Copy> MinHeap<M> {
     fn with_capacity(n: usize) -> Self {
         MinHeap {
             data: Vec::with_capacity(n),
+            taken: false,
         }
     }
 
+    /// Removes a root that was taken and not replaced by a push. Every reader of the heap
+    /// settles it first.
+    #[inline(always)]
+    fn settle(&mut self) {
+        if self.taken {
+            self.taken = false;
+            self.pop_nonempty();
+        }
+    }
+
+    /// The root (after [`Self::settle`]).
     #[inline(always)]
     fn peek(&self) -> Option<&Event<M>> {
+        debug_assert!(!self.taken, "peek before settle");
         self.data.first()
+    }
+
+    /// Copies the root out of a heap that holds an event and leaves it in place, marked
+    /// taken: the next push writes its event there and sifts it down ([`Self::replace_top`]),
+    /// so an event that schedules another (the common case) costs one sift, not a sift
+    /// down for the pop and a sift up for the push. Keys are unique, so the order events
+    /// leave in is the same. Production model, 20 s at 5,800/s: 1,028.3 -> 951.6 M
+    /// instructions (callgrind), about 8% less CPU time (four interleaved rounds); the
+    /// M/M/1 (two events pending) +0.7% instructions. Tried with it: the settle out of
+    /// line (more instructions on both), and only in heaps of more than 8 events (+4.8%
+    /// instructions on the M/M/1, +1% on production).
+    #[inline(always)]
+    fn take_top(&mut self) -> Event<M> {
+        debug_assert!(!self.taken, "take_top before settle");
+        self.taken = true;
+        self.data[0]
     }
 
     #[inline(always)]
     fn push(&mut self, ev: Event<M>) {
+        if self.taken {
+            self.taken = false;
+            self.replace_top(ev);
+            return;
+        }
         // Sift a hole up from the end and write `ev` once, into the hole: the event is
         // never stored and read back (a swap reloaded it in pieces of another width than
         // it was written in, which stalls store-to-load forwarding).
@@ -185,8 +222,58 @@ impl<M: Copy> MinHeap<M> {
         self.data[i] = ev;
     }
 
+    /// Writes `ev` over the root and sifts it down to its place: a plain sift-down that
+    /// stops as soon as `ev` is smaller than the smallest child (a new event is usually due
+    /// soon, so it seldom goes far), with the same tournament as [`Self::pop_nonempty`].
+    #[inline(always)]
+    fn replace_top(&mut self, ev: Event<M>) {
+        let key = ev.key();
+        let n = self.data.len();
+        let mut i = 0;
+        loop {
+            let first = ARITY * i + 1;
+            if first + ARITY > n {
+                break;
+            }
+            let c = &self.data[first..first + ARITY];
+            let (k0, k1, k2, k3) = (c[0].key(), c[1].key(), c[2].key(), c[3].key());
+            let (a, ka) = if k1 < k0 { (1, k1) } else { (0, k0) };
+            let (b, kb) = if k3 < k2 { (3, k3) } else { (2, k2) };
+            let (m, km) = if kb < ka {
+                (first + b, kb)
+            } else {
+                (first + a, ka)
+            };
+            if key < km {
+                self.data[i] = ev;
+                return;
+            }
+            self.data[i] = self.data[m];
+            i = m;
+        }
+        // A node with fewer than ARITY children (only leaves below it).
+        let first = ARITY * i + 1;
+        if first < n {
+            let mut child = first;
+            let mut ck = self.data[first].key();
+            for c in first + 1..n {
+                let k = self.data[c].key();
+                if k < ck {
+                    child = c;
+                    ck = k;
+                }
+            }
+            if ck < key {
+                self.data[i] = self.data[child];
+                i = child;
+            }
+        }
+        self.data[i] = ev;
+    }
+
     #[inline(always)]
     fn pop(&mut self) -> Option<Event<M>> {
+        debug_assert!(!self.taken, "pop before settle");
         if self.data.is_empty() {
             return None;
         }
@@ -255,11 +342,11 @@ impl<M: Copy> MinHeap<M> {
     }
 
     fn len(&self) -> usize {
-        self.data.len()
+        self.data.len() - usize::from(self.taken)
     }
 
     fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len() == 0
     }
 }
 
@@ -430,6 +517,7 @@ impl<M: Copy> EventQueue<M> {
     /// Cancels a scheduled event. Cancelling one that already fired (or was cancelled)
     /// is harmless and leaves nothing behind.
     pub fn cancel(&mut self, id: TimerId) {
+        self.heap.settle();
         let k = id.key();
         // Events leave in key order and every new key comes after the last one popped,
         // so the keys that fired are exactly those below the next one pending.
@@ -525,7 +613,7 @@ impl<M: Copy> EventQueue<M> {
         if from == Next::Now {
             self.now.pop_front_nonempty()
         } else {
-            let ev = self.heap.pop_nonempty();
+            let ev = self.heap.take_top();
             self.current = ev.time;
             ev
         }
@@ -559,6 +647,9 @@ impl<M: Copy> EventQueue<M> {
 
     #[inline(always)]
     fn skip_cancelled(&mut self) {
+        // Every reader of the heap comes here first: a root taken by `take` and not
+        // replaced by a push leaves now.
+        self.heap.settle();
         if self.any_cancelled {
             self.skip_cancelled_slow();
         }
@@ -567,13 +658,21 @@ impl<M: Copy> EventQueue<M> {
     /// Pops cancelled events off the front; kept out of line so the common case (no
     /// tombstone at all) costs one test in the hot loop. The next event is a tombstone
     /// exactly when its key is the smallest cancelled key, so no set lookup is needed.
+    ///
+    /// The clock stays at the last live event: a skipped tombstone from the heap does not
+    /// move `current`. (It once did: a run that stopped at `t` after skipping a tombstone
+    /// due later, then scheduled one event at the tombstone's time and one before it, sent
+    /// the first to the FIFO of now and popped it before the second; found by
+    /// `random_schedules_pop_in_time_seq_order` once it cancelled.)
     #[inline(never)]
     fn skip_cancelled_slow(&mut self) {
+        let current = self.current;
         while self.next_key() == Some(self.next_cancelled) {
             self.pop_any();
             self.cancelled.remove(&self.next_cancelled);
             self.next_cancelled = self.cancelled.first().copied().unwrap_or(u128::MAX);
         }
+        self.current = current;
         self.any_cancelled = !self.cancelled.is_empty();
     }
 
@@ -661,8 +760,10 @@ mod tests {
     }
 
     /// A random mix of pushes (at the clock, just after it, and spread over hours, so the
-    /// heap grows deep and shallow again), peeks, bounded pops and pops leaves in
-    /// exactly `(time, seq)` order, as an ordered set of the same keys does.
+    /// heap grows deep and shallow again), peeks, cancels of the next and the last event,
+    /// bounded pops, the run loop's `next_due` + `take` (whose taken root the next push
+    /// replaces) and pops leaves in exactly `(time, seq)` order, as an ordered set of the
+    /// same keys does.
     #[test]
     fn random_schedules_pop_in_time_seq_order() {
         use rand::Rng as _;
@@ -682,10 +783,22 @@ mod tests {
                 };
                 let id = q.push(SimTime(now + delay), 0, step);
                 want.insert((now + delay, id.seq, step));
-            } else if r < 0.57 {
+            } else if r < 0.55 {
                 assert_eq!(q.peek_time(), want.first().map(|&(t, _, _)| SimTime(t)));
+            } else if r < 0.57 {
+                let victim = if r < 0.56 {
+                    want.pop_first()
+                } else {
+                    want.pop_last()
+                };
+                if let Some((t, seq, _)) = victim {
+                    q.cancel(TimerId {
+                        time: SimTime(t),
+                        seq,
+                    });
+                }
             } else {
-                let got = if r < 0.7 {
+                let got = if r < 0.65 {
                     let limit = now + rng.random_range(0..1_000);
                     match q.pop_due(SimTime(limit)) {
                         Some(e) => Some(e),
@@ -693,6 +806,15 @@ mod tests {
                             assert!(want.first().is_none_or(|&(t, _, _)| t > limit));
                             continue;
                         }
+                    }
+                } else if r < 0.8 {
+                    let limit = now + rng.random_range(0..1_000);
+                    match q.next_due(SimTime(limit)) {
+                        Next::Nothing => {
+                            assert!(want.first().is_none_or(|&(t, _, _)| t > limit));
+                            continue;
+                        }
+                        from => Some(q.take(from)),
                     }
                 } else {
                     q.pop()
@@ -704,12 +826,12 @@ mod tests {
                     popped += 1;
                 }
             }
-            assert_eq!(q.len(), want.len());
+            assert_eq!(q.len() - q.tombstones(), want.len());
         }
         while let Some(e) = q.pop() {
             assert_eq!(Some((e.time.0, e.seq, e.msg)), want.pop_first());
         }
-        assert!(want.is_empty() && q.is_empty());
+        assert!(want.is_empty() && q.is_empty() && q.tombstones() == 0);
         assert!(popped > 100_000, "{popped}");
     }
 
