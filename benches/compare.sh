@@ -15,10 +15,13 @@
 #      at two simulated durations: flat when timeouts cost memory only while in flight;
 #   6. a whole simulated day of experiments/production-day.toml at the stress load (the
 #      table's 5,800/s peak, 300/s trough: --set clients.users.peak=5800, rate=300), with
-#      its outputs (time series included), in CPU seconds (DAY=0 skips it: ~10 CPU minutes).
+#      its outputs (time series included), in CPU seconds (DAY=0 skips it: ~5 CPU minutes).
 #
 #   benches/compare.sh            # from the repository root
 #   CUSTOMERS=5000000 SIMPY_CUSTOMERS=500000 ROUNDS=2 benches/compare.sh
+#
+# CUSTOMERS defaults to 20 M: /usr/bin/time counts CPU time in 10 ms ticks, so with 5 M the
+# bare loop's 0.28 s is known to about 3.5% only, too coarse for a ratio near its target.
 #   BASELINE=/tmp/dssim-old benches/compare.sh   # also an older dssim binary, interleaved
 #
 # ROUNDS > 1 repeats the whole set, interleaved (A B C ... A B C ...), and reports the
@@ -28,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CUSTOMERS=${CUSTOMERS:-5000000}
+CUSTOMERS=${CUSTOMERS:-20000000}
 SIMPY_CUSTOMERS=${SIMPY_CUSTOMERS:-500000}
 PROD_SECONDS=${PROD_SECONDS:-120}
 RSS_SECONDS=${RSS_SECONDS:-"30 90"}
