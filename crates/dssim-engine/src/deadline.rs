@@ -17,30 +17,21 @@
 //! the wake-up is scheduled under that stamp, so a deadline that is reached fires exactly
 //! where a timer set at that moment would have, in the same `(time, seq)` order.
 
+use crate::head_vec::HeadVec;
 use crate::queue::Deadline;
 
 /// Sweeps start once the FIFO holds this many entries.
 const MIN_SWEEP: usize = 64;
 
-/// The read part of the entries is dropped (moved out) once it is this long and at least
-/// half of them.
-const COMPACT_AT: usize = 1024;
-
 /// A FIFO of in-order deadlines with at most one wake-up armed, for its head.
 ///
-/// The entries are a vector read from `head` (the read part dropped once it is half of
-/// it, so memory stays within about twice the entries held) rather than a `VecDeque`,
-/// whose `push_back` stayed a call that took the entry by reference and reloaded it in
-/// 16-byte pieces from the narrower stores the caller had just made, which store-to-load
-/// forwarding cannot serve; here the push inlines and writes from registers. M/M/1 250 s
-/// with a 1 s client timeout: 321.7 -> 318.7 M instructions; 5 M customers, `taskset -c
-/// 0`, six interleaved rounds: 0.638-0.652 -> 0.608-0.624 CPU s (60 s timeout: 0.641-0.680
-/// -> 0.611-0.646); outputs byte-identical.
+/// The entries are a [`HeadVec`] rather than a `VecDeque` (see there): M/M/1 250 s with a
+/// 1 s client timeout: 321.7 -> 318.7 M instructions; 5 M customers, `taskset -c 0`, six
+/// interleaved rounds: 0.638-0.652 -> 0.608-0.624 CPU s (60 s timeout: 0.641-0.680 ->
+/// 0.611-0.646); outputs byte-identical.
 #[derive(Debug)]
 pub struct DeadlineFifo<T> {
-    items: Vec<(Deadline, T)>,
-    /// Entries before it are gone.
-    head: usize,
+    items: HeadVec<(Deadline, T)>,
     /// The deadline of the wake-up in the queue, if one is.
     armed: Option<Deadline>,
     /// The length that triggers the next sweep of stale entries.
@@ -50,8 +41,7 @@ pub struct DeadlineFifo<T> {
 impl<T> Default for DeadlineFifo<T> {
     fn default() -> Self {
         DeadlineFifo {
-            items: Vec::new(),
-            head: 0,
+            items: HeadVec::default(),
             armed: None,
             sweep_at: MIN_SWEEP,
         }
@@ -81,7 +71,7 @@ impl<T: Copy> DeadlineFifo<T> {
         mut live: impl FnMut(&T) -> bool,
     ) -> Option<Deadline> {
         debug_assert!(
-            self.items[self.head..].last().is_none_or(|(b, _)| *b <= d),
+            self.items.back().is_none_or(|(b, _)| *b <= d),
             "deadlines must come in order"
         );
         // The head is the oldest entry, usually answered by now: dropping it here keeps
@@ -92,42 +82,27 @@ impl<T: Copy> DeadlineFifo<T> {
         }
         if self.len() >= self.sweep_at {
             self.sweep(live);
-        } else if self.head >= COMPACT_AT && 2 * self.head >= self.items.len() {
-            self.compact();
         }
-        self.items.push((d, item));
+        self.items.push_back((d, item));
         self.arm()
     }
 
     /// Drops the entries `live` rejects; the next sweep comes once the FIFO has doubled.
     #[inline(never)]
     fn sweep(&mut self, mut live: impl FnMut(&T) -> bool) {
-        self.compact();
         self.items.retain(|(_, t)| live(t));
         self.sweep_at = (2 * self.items.len()).max(MIN_SWEEP);
     }
 
-    /// Drops the read part of the vector.
-    #[cold]
-    #[inline(never)]
-    fn compact(&mut self) {
-        self.items.drain(..self.head);
-        self.head = 0;
-    }
-
     #[inline(always)]
     fn front(&self) -> Option<&(Deadline, T)> {
-        self.items.get(self.head)
+        self.items.front()
     }
 
     /// Drops the head entry (there is one).
     #[inline(always)]
     fn pop_front(&mut self) {
-        self.head += 1;
-        if self.head >= self.items.len() {
-            self.items.clear();
-            self.head = 0;
-        }
+        self.items.pop_front_nonempty();
     }
 
     /// The armed wake-up came: returns the item whose deadline it was, if `live` still
@@ -176,12 +151,12 @@ impl<T: Copy> DeadlineFifo<T> {
 
     /// Entries held, stale ones not yet dropped included.
     pub fn len(&self) -> usize {
-        self.items.len() - self.head
+        self.items.len()
     }
 
     /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
-        self.head == self.items.len()
+        self.items.is_empty()
     }
 
     /// Whether a wake-up is in the queue.

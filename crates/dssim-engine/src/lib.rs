@@ -11,6 +11,7 @@
 
 pub mod deadline;
 pub mod dist;
+pub mod head_vec;
 pub mod metrics;
 pub mod net;
 pub mod queue;
@@ -20,6 +21,7 @@ pub mod time;
 
 pub use deadline::DeadlineFifo;
 pub use dist::{Dist, DistError};
+pub use head_vec::HeadVec;
 pub use metrics::{Histogram, Running, TimeWeighted};
 pub use net::{Network, Partition};
 pub use queue::{ActorId, Deadline, EventQueue, TimerId};

@@ -28,6 +28,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::head_vec::HeadVec;
 use crate::time::SimTime;
 
 /// Index of an actor in the simulation.
@@ -223,6 +224,37 @@ impl<M: Copy> MinHeap<M> {
         self.data[i] = ev;
     }
 
+    /// The smallest of the ARITY children from `first` and its key, by a two-round
+    /// tournament whose picks compile to selects, not branches, since which child wins is
+    /// a coin toss the branch predictor cannot learn.
+    #[inline(always)]
+    fn min_of_four(&self, first: usize) -> (usize, u128) {
+        let c = &self.data[first..first + ARITY];
+        let (k0, k1, k2, k3) = (c[0].key(), c[1].key(), c[2].key(), c[3].key());
+        let (a, ka) = if k1 < k0 { (1, k1) } else { (0, k0) };
+        let (b, kb) = if k3 < k2 { (3, k3) } else { (2, k2) };
+        if kb < ka {
+            (first + b, kb)
+        } else {
+            (first + a, ka)
+        }
+    }
+
+    /// The smallest of the children from `first` to the end (fewer than ARITY) and its key.
+    #[inline(always)]
+    fn min_of_rest(&self, first: usize, n: usize) -> (usize, u128) {
+        let mut child = first;
+        let mut ck = self.data[first].key();
+        for c in first + 1..n {
+            let k = self.data[c].key();
+            if k < ck {
+                child = c;
+                ck = k;
+            }
+        }
+        (child, ck)
+    }
+
     /// Writes `ev` over the root and sifts it down to its place: a plain sift-down that
     /// stops as soon as `ev` is smaller than the smallest child (a new event is usually due
     /// soon, so it seldom goes far), with the same tournament as [`Self::pop_nonempty`].
@@ -236,15 +268,7 @@ impl<M: Copy> MinHeap<M> {
             if first + ARITY > n {
                 break;
             }
-            let c = &self.data[first..first + ARITY];
-            let (k0, k1, k2, k3) = (c[0].key(), c[1].key(), c[2].key(), c[3].key());
-            let (a, ka) = if k1 < k0 { (1, k1) } else { (0, k0) };
-            let (b, kb) = if k3 < k2 { (3, k3) } else { (2, k2) };
-            let (m, km) = if kb < ka {
-                (first + b, kb)
-            } else {
-                (first + a, ka)
-            };
+            let (m, km) = self.min_of_four(first);
             if key < km {
                 self.data[i] = ev;
                 return;
@@ -255,15 +279,7 @@ impl<M: Copy> MinHeap<M> {
         // A node with fewer than ARITY children (only leaves below it).
         let first = ARITY * i + 1;
         if first < n {
-            let mut child = first;
-            let mut ck = self.data[first].key();
-            for c in first + 1..n {
-                let k = self.data[c].key();
-                if k < ck {
-                    child = c;
-                    ck = k;
-                }
-            }
+            let (child, ck) = self.min_of_rest(first, n);
             if ck < key {
                 self.data[i] = self.data[child];
                 i = child;
@@ -298,34 +314,20 @@ impl<M: Copy> MinHeap<M> {
         let top = self.data[0];
         let n = self.data.len();
         let mut i = 0;
-        // Nodes with all ARITY children: the smallest child by a two-round tournament whose
-        // picks compile to selects, not branches, since which child wins is a coin toss the
-        // branch predictor cannot learn.
+        // Nodes with all ARITY children: the smallest child by a tournament.
         loop {
             let first = ARITY * i + 1;
             if first + ARITY > n {
                 break;
             }
-            let c = &self.data[first..first + ARITY];
-            let (k0, k1, k2, k3) = (c[0].key(), c[1].key(), c[2].key(), c[3].key());
-            let (a, ka) = if k1 < k0 { (1, k1) } else { (0, k0) };
-            let (b, kb) = if k3 < k2 { (3, k3) } else { (2, k2) };
-            let m = first + if kb < ka { b } else { a };
+            let (m, _) = self.min_of_four(first);
             self.data[i] = self.data[m];
             i = m;
         }
         // A node with fewer than ARITY children (only leaves below it).
         let first = ARITY * i + 1;
         if first < n {
-            let mut child = first;
-            let mut ck = self.data[first].key();
-            for c in first + 1..n {
-                let k = self.data[c].key();
-                if k < ck {
-                    child = c;
-                    ck = k;
-                }
-            }
+            let (child, _) = self.min_of_rest(first, n);
             self.data[i] = self.data[child];
             i = child;
         }
@@ -351,65 +353,10 @@ impl<M: Copy> MinHeap<M> {
     }
 }
 
-/// The events due at the current instant, in `seq` order: a vector read from `head`,
-/// emptied whenever it has been read to the end (it always is before the clock moves on).
-/// Unlike `VecDeque::push_back`, `push_back` here inlines into the actor that sends, so the
-/// event is written straight from registers.
-#[derive(Debug)]
-struct NowFifo<M> {
-    items: Vec<Event<M>>,
-    head: usize,
-}
-
-impl<M: Copy> NowFifo<M> {
-    #[inline(always)]
-    fn push_back(&mut self, ev: Event<M>) {
-        self.items.push(ev);
-    }
-
-    #[inline(always)]
-    fn front(&self) -> Option<&Event<M>> {
-        self.items.get(self.head)
-    }
-
-    #[inline(always)]
-    fn pop_front(&mut self) -> Option<Event<M>> {
-        let ev = *self.items.get(self.head)?;
-        self.head += 1;
-        if self.head == self.items.len() {
-            self.items.clear();
-            self.head = 0;
-        }
-        Some(ev)
-    }
-
-    /// [`Self::pop_front`] of a FIFO known to hold an event.
-    #[inline(always)]
-    fn pop_front_nonempty(&mut self) -> Event<M> {
-        let ev = self.items[self.head];
-        self.head += 1;
-        if self.head == self.items.len() {
-            self.items.clear();
-            self.head = 0;
-        }
-        ev
-    }
-
-    /// Inserts `ev` before the first entry with a larger `seq`.
-    fn insert_by_seq(&mut self, ev: Event<M>) {
-        let at = self.head + self.items[self.head..].partition_point(|e| e.seq < ev.seq);
-        self.items.insert(at, ev);
-    }
-
-    #[inline(always)]
-    fn is_empty(&self) -> bool {
-        self.head == self.items.len()
-    }
-
-    fn len(&self) -> usize {
-        self.items.len() - self.head
-    }
-}
+/// The events due at the current instant, in `seq` order ([`HeadVec`]: the push inlines
+/// into the actor that sends, so the event is written straight from registers). It is
+/// always read to the end, and so emptied, before the clock moves on.
+type NowFifo<M> = HeadVec<Event<M>>;
 
 /// Where the next event due is ([`EventQueue::next_due`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -452,10 +399,7 @@ impl<M: Copy> EventQueue<M> {
     pub fn new() -> Self {
         EventQueue {
             heap: MinHeap::with_capacity(1024),
-            now: NowFifo {
-                items: Vec::with_capacity(64),
-                head: 0,
-            },
+            now: NowFifo::with_capacity(64),
             current: SimTime::ZERO,
             next_seq: 0,
             cancelled: BTreeSet::new(),
@@ -503,7 +447,7 @@ impl<M: Copy> EventQueue<M> {
             // Due now. Heap events due now pop before the FIFO, which is right only if
             // this seq precedes every FIFO entry; otherwise it takes its place in the FIFO.
             match self.now.front() {
-                Some(f) if f.seq < d.seq => self.now.insert_by_seq(ev),
+                Some(f) if f.seq < d.seq => self.now.insert_before(ev, |e| e.seq > d.seq),
                 _ => self.heap.push(ev),
             }
         } else {
