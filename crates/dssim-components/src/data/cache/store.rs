@@ -72,8 +72,9 @@ const DENSE_BYTES: usize = 16 << 20;
 /// no tag: the value itself says whether it is there). The vector grows (doubling) to take
 /// an id only while it stays under 16 MiB and under about twice the writes made so far, so
 /// its memory follows the ids in use (popular keys are the small ids) and a sparse use of
-/// a huge id space stays in the hash map; ids the vector grows over move into it. Never
-/// iterated, like the maps it replaces, so its layout cannot leak into a run's results.
+/// a huge id space stays in the hash map; ids the vector grows over move into it. The map
+/// is iterated only there, where the order cannot show (each id moves to its own index),
+/// so its layout cannot leak into a run's results.
 #[derive(Clone, Debug)]
 pub struct DenseMap<V> {
     dense: Vec<V>,
