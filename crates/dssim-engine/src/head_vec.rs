@@ -116,8 +116,7 @@ impl<T: Copy> HeadVec<T> {
 
     /// Inserts `x` before the first entry `before` accepts (at the back if none does);
     /// `before` must accept a suffix of the entries.
-    pub fn insert_before(&mut self, x: T, before: impl FnMut(&T) -> bool) {
-        let mut before = before;
+    pub fn insert_before(&mut self, x: T, mut before: impl FnMut(&T) -> bool) {
         let at = self.head + self.as_slice().partition_point(|e| !before(e));
         self.items.insert(at, x);
     }

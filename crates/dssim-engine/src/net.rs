@@ -107,13 +107,8 @@ impl Network {
         if self.regions != 1 || self.loss > 0.0 || !self.partitions.is_empty() {
             return;
         }
-        if let Some(Some(Dist::Uniform(a, b))) = self.latency.first() {
-            let scale = b - a;
-            // Only where `random_range(a..=b)` neither panics (empty range, infinite
-            // width) nor is skipped (`a == b` draws nothing).
-            if a < b && scale.is_finite() {
-                self.one_uniform = Some((*a, scale));
-            }
+        if let Some(Some(d)) = self.latency.first() {
+            self.one_uniform = d.proper_uniform();
         }
     }
 
