@@ -497,26 +497,14 @@ impl<M: Copy> EventQueue<M> {
         self.pop_any()
     }
 
-    /// Removes and returns the next live event if it is due at or before `t`.
+    /// Removes and returns the next live event if it is due at or before `t`
+    /// ([`Self::next_due`] then [`Self::take`]).
     #[inline(always)]
     pub fn pop_due(&mut self, t: SimTime) -> Option<Event<M>> {
-        self.skip_cancelled();
-        if !self.now.is_empty() {
-            // The FIFO holds events at `current`; a heap event due then has a smaller seq.
-            if self.current > t {
-                return None;
-            }
-            if self.heap.peek().is_some_and(|e| e.time == self.current) {
-                return self.heap.pop();
-            }
-            return self.now.pop_front();
+        match self.next_due(t) {
+            Next::Nothing => None,
+            from => Some(self.take(from)),
         }
-        if self.heap.peek()?.time > t {
-            return None;
-        }
-        let ev = self.heap.pop()?;
-        self.current = ev.time;
-        Some(ev)
     }
 
     /// Where the next live event is if it is due at or before `t`: what [`Self::pop_due`]

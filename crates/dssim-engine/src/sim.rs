@@ -178,10 +178,10 @@ impl<A: Actor> Simulation<A> {
 
     /// Runs every event up to and including time `t`; the clock then reads `t`.
     pub fn run_until(&mut self, t: SimTime) {
-        while let Some(ev) = self.queue.pop_due(t) {
-            self.dispatch(ev);
-        }
-        self.now = self.now.max(t);
+        // The same loop as a capped run, so an uncapped one (`--force`, a live page, a
+        // model advanced by hand) also hands each event straight on (`EventQueue::take`).
+        let reached = self.run_until_capped(t, u64::MAX);
+        debug_assert!(reached, "2^64 events");
     }
 
     /// Like [`Simulation::run_until`], but stops once `cap` events have been processed in
