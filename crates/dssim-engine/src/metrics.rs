@@ -123,7 +123,70 @@ impl Histogram {
         self.hi = self.hi.max(top + 1);
     }
 
+    /// Calls `f(i, c)` for every bucket index `i` whose count `c` (buffered values
+    /// included) is positive, in index order, until `f` returns true.
+    ///
+    /// The counts are read in place, the buffered indexes (at most [`PENDING`]) sorted
+    /// and added where the scan reaches them. Readers went through a copy of the whole
+    /// histogram with the buffer counted when a value was buffered (always, at the end
+    /// of a run): a `memcpy` of the counts (tens of KiB) per quantile, mean and merge.
+    /// Production 20 s: `memcpy` 9.2 -> 4.3 M instructions, the run 941.8 -> ~936.9 M
+    /// (profile of a build with the Zipf change, 941.8 -> 928.1 M together; M/M/1 250 s
+    /// 291.8 -> 291.5 M); outputs byte-identical (the same counts in the same order).
+    /// Inlined with its scan, so each reader's closure is inlined in the loop: as calls,
+    /// M/M/1 250 s rose to 292.6 M.
+    #[inline(always)]
+    fn each_count(&self, mut f: impl FnMut(usize, u64) -> bool) {
+        let n = self.npending as usize;
+        let mut p = self.pending;
+        let p = &mut p[..n];
+        p.sort_unstable();
+        let hi = self.hi;
+        // The positive counts of `counts[from..to]` (`to` at most `hi`).
+        #[inline(always)]
+        fn plain(
+            counts: &[u64],
+            from: usize,
+            to: usize,
+            f: &mut impl FnMut(usize, u64) -> bool,
+        ) -> bool {
+            from < to
+                && counts[from..to]
+                    .iter()
+                    .enumerate()
+                    .any(|(j, &c)| c > 0 && f(from + j, c))
+        }
+        let mut from = 0;
+        let mut k = 0;
+        while k < n {
+            let q = p[k] as usize;
+            let mut m = 0u64;
+            while k < n && p[k] as usize == q {
+                m += 1;
+                k += 1;
+            }
+            if plain(&self.counts, from, q.min(hi), &mut f) {
+                return;
+            }
+            // Past `hi` the counts are zero (or not allocated yet).
+            let c = self.counts.get(q).copied().unwrap_or(0) + m;
+            if f(q, c) {
+                return;
+            }
+            from = q + 1;
+        }
+        plain(&self.counts, from, hi, &mut f);
+    }
+
+    /// One past the highest bucket index with a count, buffered values included.
+    fn top(&self) -> usize {
+        self.pending[..self.npending as usize]
+            .iter()
+            .fold(self.hi, |m, &i| m.max(i as usize + 1))
+    }
+
     /// This histogram with every buffered value counted: itself when none is buffered.
+    #[cfg(test)]
     fn settled(&self) -> std::borrow::Cow<'_, Histogram> {
         if self.npending == 0 {
             std::borrow::Cow::Borrowed(self)
@@ -176,19 +239,21 @@ impl Histogram {
         }
         // hdrhistogram's `value_at_quantile`: the first bucket where the running count
         // reaches ceil(q * total) (at least 1), reported as its highest value (lowest at 0).
-        let h = self.settled();
         let q = q.clamp(0.0, 1.0);
         let target = ((q * self.total as f64).ceil() as u64).max(1);
         let mut run = 0u64;
-        for (i, &c) in h.counts[..h.hi].iter().enumerate() {
+        let mut found = None;
+        // A bucket without a count cannot be the first to reach the target.
+        self.each_count(|i, c| {
             run += c;
             if run >= target {
                 let v = value_of(i);
                 let v = if q == 0.0 { v } else { highest_equivalent(v) };
-                return Some(v as f64 / 1e6);
+                found = Some(v as f64 / 1e6);
             }
-        }
-        Some(0.0)
+            found.is_some()
+        });
+        Some(found.unwrap_or(0.0))
     }
 
     /// The values at quantiles `qs` (each 0..=1, ascending), in milliseconds, in one pass
@@ -201,14 +266,10 @@ impl Histogram {
         if !qs.windows(2).all(|w| w[0] <= w[1]) {
             return qs.iter().filter_map(|&q| self.quantile_ms(q)).collect();
         }
-        let h = self.settled();
         let mut out = Vec::with_capacity(qs.len());
         let mut next = 0;
         let mut run = 0u64;
-        for (i, &c) in h.counts[..h.hi].iter().enumerate() {
-            if c == 0 {
-                continue;
-            }
+        self.each_count(|i, c| {
             run += c;
             while let Some(&q) = qs.get(next) {
                 let q = q.clamp(0.0, 1.0);
@@ -221,10 +282,8 @@ impl Histogram {
                 out.push(v as f64 / 1e6);
                 next += 1;
             }
-            if next == qs.len() {
-                return out;
-            }
-        }
+            next == qs.len()
+        });
         out.resize(qs.len(), 0.0);
         out
     }
@@ -238,13 +297,11 @@ impl Histogram {
         }
         let total = self.total as f64;
         let mut mean = 0.0_f64;
-        let h = self.settled();
-        for (i, &c) in h.counts[..h.hi].iter().enumerate() {
-            if c > 0 {
-                let top = highest_equivalent(value_of(i));
-                mean += median_equivalent(top) as f64 * c as f64 / total;
-            }
-        }
+        self.each_count(|i, c| {
+            let top = highest_equivalent(value_of(i));
+            mean += median_equivalent(top) as f64 * c as f64 / total;
+            false
+        });
         Some(mean / 1e6)
     }
 
@@ -256,15 +313,14 @@ impl Histogram {
         if self.total == 0 {
             None
         } else {
-            let h = self.settled();
-            Some(highest_equivalent(value_of(h.hi - 1)) as f64 / 1e6)
+            Some(highest_equivalent(value_of(self.top() - 1)) as f64 / 1e6)
         }
     }
 
-    /// Adds every value of `other`.
+    /// Adds every value of `other`: its counts, and its buffered values into this
+    /// histogram's buffer (emptied first), rather than through a copy of `other`.
     pub fn merge(&mut self, other: &Histogram) {
         self.flush();
-        let other = other.settled();
         if other.hi > self.counts.len() {
             self.grow(other.hi - 1);
         }
@@ -273,6 +329,9 @@ impl Histogram {
         }
         self.total += other.total;
         self.hi = self.hi.max(other.hi);
+        let n = other.npending as usize;
+        self.pending[..n].copy_from_slice(&other.pending[..n]);
+        self.npending = other.npending;
     }
 
     /// Forgets everything.
