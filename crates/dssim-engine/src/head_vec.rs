@@ -134,6 +134,10 @@ impl<T: Copy> HeadVec<T> {
     }
 
     /// Whether it holds nothing.
+    ///
+    /// Tried and not kept: `items.is_empty()` (one load; a FIFO read to the end is cleared
+    /// at once, so the head is past the last entry only when the vector is empty):
+    /// production 20 s 921.8 -> 920.3 M instructions but M/M/1 250 s 290.3 -> 290.9 M.
     #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.head == self.items.len()

@@ -162,18 +162,25 @@ impl<A: Actor> Simulation<A> {
     /// [`Self::dispatch`] without counting the event (the caller counts).
     #[inline(always)]
     fn handle(&mut self, ev: crate::queue::Event<A::Msg>) {
-        debug_assert!(ev.time >= self.now, "time went backwards");
-        self.now = ev.time;
-        let i = ev.to as usize;
-        let mut ctx = Ctx {
-            now: self.now,
-            me: ev.to,
+        self.parts().deliver(ev);
+    }
+
+    /// The world borrowed apart for delivering events. The actors and their streams are
+    /// slices of one length, so one bounds check serves both, and the run loop holds them
+    /// across its calls into actors (the vectors' lengths were reloaded from the world after
+    /// every call and checked apiece). Production 20 s 923.2 -> 921.8 M instructions,
+    /// M/M/1 250 s 291.2 -> 290.3 M.
+    #[inline(always)]
+    fn parts(&mut self) -> Parts<'_, A> {
+        let n = self.actors.len();
+        Parts {
+            actors: &mut self.actors,
+            rngs: &mut self.rngs[..n],
             queue: &mut self.queue,
             net: &self.net,
-            rng: &mut self.rngs[i],
             shared: &mut self.shared,
-        };
-        self.actors[i].handle(ev.msg, &mut ctx);
+            now: &mut self.now,
+        }
     }
 
     /// Runs every event up to and including time `t`; the clock then reads `t`.
@@ -191,23 +198,24 @@ impl<A: Actor> Simulation<A> {
         // The count runs down in a register and is stored once at the end: the field would
         // be reloaded and stored around every call into an actor (3 instructions an event).
         let mut left = cap.saturating_sub(self.events);
+        let mut parts = self.parts();
         while left > 0 {
             // One branch per place the event comes from, each handing it on itself (see
             // `EventQueue::next_due`).
-            match self.queue.next_due(t) {
+            match parts.queue.next_due(t) {
                 Next::Now => {
                     left -= 1;
-                    let ev = self.queue.take(Next::Now);
-                    self.handle(ev);
+                    let ev = parts.queue.take(Next::Now);
+                    parts.deliver(ev);
                 }
                 Next::Heap => {
                     left -= 1;
-                    let ev = self.queue.take(Next::Heap);
-                    self.handle(ev);
+                    let ev = parts.queue.take(Next::Heap);
+                    parts.deliver(ev);
                 }
                 Next::Nothing => {
+                    *parts.now = (*parts.now).max(t);
                     self.events = cap - left;
-                    self.now = self.now.max(t);
                     return true;
                 }
             }
@@ -271,6 +279,36 @@ impl<A: Actor> Simulation<A> {
     /// The network.
     pub fn net(&self) -> &Network {
         &self.net
+    }
+}
+
+/// The parts of a [`Simulation`] an event is delivered with, borrowed apart so the run loop
+/// can hold the actors and their streams as slices of one length.
+struct Parts<'w, A: Actor> {
+    actors: &'w mut [A],
+    rngs: &'w mut [Rng],
+    queue: &'w mut EventQueue<A::Msg>,
+    net: &'w Network,
+    shared: &'w mut A::Shared,
+    now: &'w mut SimTime,
+}
+
+impl<A: Actor> Parts<'_, A> {
+    /// Advances the clock to `ev` and has its actor handle it.
+    #[inline(always)]
+    fn deliver(&mut self, ev: crate::queue::Event<A::Msg>) {
+        debug_assert!(ev.time >= *self.now, "time went backwards");
+        *self.now = ev.time;
+        let i = ev.to as usize;
+        let mut ctx = Ctx {
+            now: ev.time,
+            me: ev.to,
+            queue: self.queue,
+            net: self.net,
+            rng: &mut self.rngs[i],
+            shared: self.shared,
+        };
+        self.actors[i].handle(ev.msg, &mut ctx);
     }
 }
 
