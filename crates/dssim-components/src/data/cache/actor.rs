@@ -628,7 +628,9 @@ impl Cache {
         self.answer(ctx, req, status);
     }
 
-    /// Stores a value read from the backend.
+    /// Stores a value read from the backend. Inlined in [`Self::answered`], its one caller,
+    /// as [`Self::land`] is.
+    #[inline(always)]
     pub(super) fn fill(&mut self, ctx: &mut Ctx<'_>, key: u64, version: u64) {
         // With versioned keys the value is stored under the version the database returned
         // (an older one, from a lagging replica, is never found by a newer lookup).
@@ -643,6 +645,7 @@ impl Cache {
     }
 
     /// One backend read of `key` ended: answer whoever waited on it.
+    #[inline(always)]
     pub(super) fn land(&mut self, ctx: &mut Ctx<'_>, key: u64, status: Status, version: u64) {
         let Some(f) = self.store.aux(key).checked_sub(1) else {
             return;

@@ -401,9 +401,25 @@ impl Store {
         self.find(key).map_or(0, |h| self.ents[h as usize].aux)
     }
 
-    /// Sets the owner's word for `key`.
-    #[inline]
+    /// Sets the owner's word for `key`: a key below `direct` in place, inlined (its handle
+    /// is itself and is never released), any other in [`Self::set_aux_mapped`]. As one
+    /// function it was a call for every begun and every ended flight. With [`Cache::fill`]
+    /// and [`Cache::land`] inlined: production 20 s 936.3 -> 934.0 M instructions.
+    ///
+    /// [`Cache::fill`]: super::Cache::fill
+    /// [`Cache::land`]: super::Cache::land
+    #[inline(always)]
     pub fn set_aux(&mut self, key: u64, aux: u32) {
+        if key < self.direct {
+            self.ents[key as usize].aux = aux;
+        } else {
+            self.set_aux_mapped(key, aux);
+        }
+    }
+
+    /// [`Self::set_aux`] for a key beyond `direct`.
+    #[inline(never)]
+    fn set_aux_mapped(&mut self, key: u64, aux: u32) {
         if aux == 0 {
             if let Some(h) = self.find(key) {
                 self.ents[h as usize].aux = 0;
