@@ -548,6 +548,11 @@ impl Cache {
         }
     }
 
+    /// Calls the backend with `req`: inlined where a call starts (`start_call`, the CDN's
+    /// `Fetch` in `handle`, `flush`), a choice of target and a call of [`call`]. As a call
+    /// of its own it cost a prologue and an epilogue per backend call: production 20 s
+    /// 934.0 -> 932.2 M instructions.
+    #[inline(always)]
     pub(super) fn call_backend(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         let to = match &self.backend {
             Backend::None => None,
