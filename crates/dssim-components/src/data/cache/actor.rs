@@ -309,7 +309,7 @@ impl Cache {
     pub fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
         match msg {
             Msg::Request(req) => self.arrive(ctx, req),
-            Msg::Cache(CacheMsg::Lookup(req)) => self.serve(ctx, req, Look::First),
+            Msg::Cache(CacheMsg::Lookup(req)) => self.lookup(ctx, req, Look::First),
             Msg::Cache(CacheMsg::Retry(req)) => self.serve(ctx, req, Look::AfterLockWait),
             Msg::Cache(CacheMsg::Fetch(req)) => self.call_backend(ctx, req),
             Msg::Cache(CacheMsg::Answered(req, st)) => self.answered(ctx, req, st),
@@ -344,6 +344,7 @@ impl Cache {
         }
     }
 
+    #[inline(always)]
     pub(super) fn arrive(&mut self, ctx: &mut Ctx<'_>, req: ReqId) {
         if !self.alive {
             if self.fallback == Fallback::Origin && !matches!(self.backend, Backend::None) {
@@ -382,8 +383,19 @@ impl Cache {
         }
     }
 
-    /// The operation runs: a lookup for a read, the write policy for a write.
+    /// [`Self::lookup`] as a call, for its rare callers (a lock waiter's retry, a cache
+    /// with no lookup delay).
+    #[inline(never)]
     pub(super) fn serve(&mut self, ctx: &mut Ctx<'_>, req: ReqId, look: Look) {
+        self.lookup(ctx, req, look);
+    }
+
+    /// The operation runs: a lookup for a read, the write policy for a write. Inlined in
+    /// [`Self::handle`] for a `Lookup` (the event of every read and write at a cache with
+    /// a latency), as [`Self::arrive`] is for a `Request`: two calls fewer per request at
+    /// a cache, production 20 s 931.5 -> 927.5 M instructions.
+    #[inline(always)]
+    pub(super) fn lookup(&mut self, ctx: &mut Ctx<'_>, req: ReqId, look: Look) {
         if !self.alive {
             self.answer(ctx, req, Status::Error);
             return;
