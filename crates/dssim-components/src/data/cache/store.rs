@@ -401,9 +401,22 @@ impl Store {
         self.find(key).map_or(0, |h| self.ents[h as usize].aux)
     }
 
-    /// Sets the owner's word for `key`.
-    #[inline]
+    /// Sets the owner's word for `key`: a key below `direct` in place, inlined (its handle
+    /// is itself and is never released), any other in [`Self::set_aux_mapped`]. As one
+    /// function it was a call for every begun and every ended flight. With the cache's
+    /// `fill` and `land` inlined: production 20 s 936.3 -> 934.0 M instructions.
+    #[inline(always)]
     pub fn set_aux(&mut self, key: u64, aux: u32) {
+        if key < self.direct {
+            self.ents[key as usize].aux = aux;
+        } else {
+            self.set_aux_mapped(key, aux);
+        }
+    }
+
+    /// [`Self::set_aux`] for a key beyond `direct`.
+    #[inline(never)]
+    fn set_aux_mapped(&mut self, key: u64, aux: u32) {
         if aux == 0 {
             if let Some(h) = self.find(key) {
                 self.ents[h as usize].aux = 0;
@@ -458,6 +471,10 @@ impl Store {
 
     /// Stores `key` at `version` until `expires`. An existing entry is updated in place
     /// (its TTL restarts). Returns the key evicted to make room, if any.
+    ///
+    /// Inlined, with [`Self::insert_new`], at its callers (the cache's fill, above all):
+    /// two calls fewer per fill, production 20 s 932.2 -> 931.5 M instructions.
+    #[inline(always)]
     pub fn insert(
         &mut self,
         key: u64,
@@ -507,7 +524,7 @@ impl Store {
     }
 
     /// Adds an entry for `key`, which is absent and has room.
-    #[inline]
+    #[inline(always)]
     fn insert_new(&mut self, key: u64, version: u64, expires: SimTime) {
         let s = self.handle(key);
         let e = &mut self.ents[s as usize];
