@@ -265,6 +265,16 @@ impl Dist {
         }
     }
 
+    /// [`Self::proper_uniform`] whose every draw lies in `+0.0 <= x < 2^52`, so that
+    /// [`SimTime::from_small_nanos_f64`] converts it: `low >= 0` and `low + width` (as a
+    /// float) below 2^52. The draw is `u * width + low` with `0 <= u < 1`, and rounding is
+    /// monotone, so it is at most the float `low + width` and at least `+0.0`.
+    #[inline]
+    pub fn small_uniform(&self) -> Option<(f64, f64)> {
+        self.proper_uniform()
+            .filter(|&(low, width)| low >= 0.0 && low + width < SimTime::TWO_52)
+    }
+
     /// [`Self::sample_other`] for the shapes other than a proper uniform.
     #[inline(never)]
     fn sample_rest(&self, rng: &mut Rng) -> SimTime {

@@ -73,7 +73,9 @@ pub struct Network {
     delays: bool,
     /// `Some((low, high - low))` when every message takes the one path a single region
     /// with a uniform latency, no loss and no partition gives it: then
-    /// [`Network::transit`] draws it at once (see [`uniform_f64`]).
+    /// [`Network::transit`] draws it at once (see [`uniform_f64`]). Only for bounds whose
+    /// draws all convert by [`SimTime::from_small_nanos_f64`] ([`Dist::small_uniform`]);
+    /// others take the general path, which draws the same values.
     one_uniform: Option<(f64, f64)>,
 }
 
@@ -108,7 +110,7 @@ impl Network {
             return;
         }
         if let Some(Some(d)) = self.latency.first() {
-            self.one_uniform = d.proper_uniform();
+            self.one_uniform = d.small_uniform();
         }
     }
 
@@ -178,7 +180,7 @@ impl Network {
             return Some(SimTime::ZERO);
         }
         if let Some((low, scale)) = self.one_uniform {
-            return Some(SimTime::from_nanos_f64(uniform_f64(low, scale, rng)));
+            return Some(SimTime::from_small_nanos_f64(uniform_f64(low, scale, rng)));
         }
         self.transit_general(a, b, t, rng)
     }
@@ -280,6 +282,12 @@ mod tests {
             .one_uniform
             .is_none());
         assert!(Network::new(1, Some(Dist::Uniform(5.0, 5.0)), 0.0)
+            .one_uniform
+            .is_none());
+        assert!(Network::new(1, Some(Dist::Uniform(-5.0, 5.0)), 0.0)
+            .one_uniform
+            .is_none());
+        assert!(Network::new(1, Some(Dist::Uniform(1.0, 1e16)), 0.0)
             .one_uniform
             .is_none());
         let mut p = Network::new(1, Some(d.clone()), 0.0);
