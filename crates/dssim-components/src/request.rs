@@ -191,9 +191,18 @@ impl Request {
 }
 
 /// Slab of attempts in flight; memory grows with requests in flight, not with time.
+///
+/// A slot's generation is odd while it holds a live attempt and even once freed (freeing
+/// and reusing each add 1), so every handle has an odd generation and the one comparison
+/// `slot generation == handle generation` says both "same attempt" and "live": a freed
+/// slot keeps its last attempt's bytes, never read. As `(generation, Option<Request>)`
+/// each look-up also tested the option's niche (one compare and branch more; about 1.9 M
+/// look-ups in the production 20 s): production 20 s 872.9 -> 869.3 M instructions,
+/// M/M/1 250 s 287.3 -> 285.6 M; 120 s CPU level with main's (0.725 s median of 6
+/// interleaved rounds each, twice); outputs byte-identical.
 #[derive(Debug, Default)]
 pub struct RequestTable {
-    slots: Vec<(u32, Option<Request>)>,
+    slots: Vec<(u32, Request)>,
     free: Vec<u32>,
     live: usize,
     /// Per slot, the callers past the first [`MAX_HOPS`] of a deep return path (element
@@ -209,23 +218,26 @@ impl RequestTable {
     #[inline]
     pub fn insert(&mut self, r: Request) -> ReqId {
         self.live += 1;
-        let idx = match self.free.pop() {
-            Some(idx) => idx,
+        let (idx, gen) = match self.free.pop() {
+            Some(idx) => {
+                let slot = &mut self.slots[idx as usize];
+                slot.0 = slot.0.wrapping_add(1);
+                slot.1 = r;
+                (idx, slot.0)
+            }
             None => {
-                self.slots.push((0, None));
-                (self.slots.len() - 1) as u32
+                self.slots.push((1, r));
+                ((self.slots.len() - 1) as u32, 1)
             }
         };
-        let slot = &mut self.slots[idx as usize];
-        slot.1 = Some(r);
-        ReqId::new(idx, slot.0)
+        ReqId::new(idx, gen)
     }
 
     /// The attempt behind `id`, if it is still live.
     #[inline]
     pub fn get(&self, id: ReqId) -> Option<&Request> {
         match self.slots.get(id.idx() as usize) {
-            Some((g, Some(r))) if *g == id.gen() => Some(r),
+            Some((g, r)) if *g == id.gen() => Some(r),
             _ => None,
         }
     }
@@ -234,7 +246,7 @@ impl RequestTable {
     #[inline]
     pub fn get_mut(&mut self, id: ReqId) -> Option<&mut Request> {
         match self.slots.get_mut(id.idx() as usize) {
-            Some((g, Some(r))) if *g == id.gen() => Some(r),
+            Some((g, r)) if *g == id.gen() => Some(r),
             _ => None,
         }
     }
@@ -242,14 +254,14 @@ impl RequestTable {
     /// Frees the slot of `id` and returns the attempt.
     pub fn remove(&mut self, id: ReqId) -> Option<Request> {
         let slot = self.slots.get_mut(id.idx() as usize)?;
-        if slot.0 != id.gen() || slot.1.is_none() {
+        if slot.0 != id.gen() {
             return None;
         }
-        let r = slot.1.take();
         slot.0 = slot.0.wrapping_add(1);
+        let r = slot.1.clone();
         self.free.push(id.idx());
         self.live -= 1;
-        r
+        Some(r)
     }
 
     /// Frees the slot of `id` (if live), dropping the attempt where it lies.
@@ -258,10 +270,9 @@ impl RequestTable {
         let Some(slot) = self.slots.get_mut(id.idx() as usize) else {
             return;
         };
-        if slot.0 != id.gen() || slot.1.is_none() {
+        if slot.0 != id.gen() {
             return;
         }
-        slot.1 = None;
         slot.0 = slot.0.wrapping_add(1);
         self.free.push(id.idx());
         self.live -= 1;
@@ -269,8 +280,8 @@ impl RequestTable {
 
     /// Calls `f` on every live attempt, in slot order.
     pub fn for_each_live(&self, mut f: impl FnMut(&Request)) {
-        for (_, r) in &self.slots {
-            if let Some(r) = r {
+        for (g, r) in &self.slots {
+            if g % 2 == 1 {
                 f(r);
             }
         }
@@ -283,8 +294,7 @@ impl RequestTable {
 
     /// Bytes the table holds (its slots, grown to the most attempts ever in flight at once).
     pub fn bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<(u32, Option<Request>)>()
-            + self.free.capacity() * 4
+        self.slots.capacity() * std::mem::size_of::<(u32, Request)>() + self.free.capacity() * 4
     }
 
     /// How many callers wait on attempt `req` (the length of its return path); 0 when it
