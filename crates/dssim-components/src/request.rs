@@ -343,6 +343,11 @@ impl RequestTable {
     }
 
     /// Pops the top of the return path of `req`: the caller to answer.
+    ///
+    /// Tried on Dec 7 and not kept: `1 <= d <= MAX_HOPS` as one unsigned compare
+    /// (`d.wrapping_sub(1) < MAX_HOPS`) before the `d == 0` test: production 20 s 869.3 ->
+    /// 868.7 M instructions, M/M/1 285.6 -> 285.4 M, but 120 s CPU medians 0.705 -> 0.735
+    /// and 0.755 -> 0.775 s against this version (2x6 interleaved rounds, loaded machine).
     #[inline]
     fn pop_hop(&mut self, req: ReqId) -> Option<ActorId> {
         let r = self.get_mut(req)?;
