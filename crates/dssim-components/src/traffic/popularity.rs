@@ -250,47 +250,53 @@ impl ZipfRanks {
     pub fn sample_both(&self, rng: &mut Rng) -> (f64, u64) {
         loop {
             let p: f64 = rng.random();
-            let pt = p * self.t;
-            if self.whole_q != 0 && pt > 1.0 {
-                let z = pt * (1.0 - self.s) + self.s;
-                let b1 = pow_whole(z, self.whole_q) + 1.0;
-                if b1 > 1.0 && b1 < 2_251_799_813_685_248.0 {
-                    let k = b1 as i64;
-                    let frac = b1 - k as f64;
-                    let tol = b1 * 1e-9;
-                    if frac > tol && 1.0 - frac > tol {
-                        let x = k as f64;
-                        let y: f64 = rng.random();
-                        if x <= 1.0 || y < (1.0 - self.bound_s / x) * (1.0 - 1e-12) {
-                            return (x, k as u64);
-                        }
-                        let inv_b = z.powf(self.q);
-                        if y < x.powf(-self.s) * inv_b.powf(self.s) {
-                            return (x, k as u64);
-                        }
-                        continue;
-                    }
+            // The rank, and `inv_b` when it had to be computed for it.
+            let (x, k, inv_b) = match self.whole_rank(p) {
+                Some(k) => (k as f64, k, None),
+                None => {
+                    let inv_b = self.inv_cdf(p);
+                    let b1 = inv_b + 1.0;
+                    let (x, k) = if b1 > 0.0 && b1 < 4_503_599_627_370_496.0 {
+                        let k = b1 as i64;
+                        (k as f64, k as u64)
+                    } else {
+                        let x = b1.floor();
+                        (x, x as u64)
+                    };
+                    (x, k, Some(inv_b))
                 }
-            }
-            let inv_b = self.inv_cdf(p);
-            let b1 = inv_b + 1.0;
-            let (x, k) = if b1 > 0.0 && b1 < 4_503_599_627_370_496.0 {
-                let k = b1 as i64;
-                (k as f64, k as u64)
-            } else {
-                let x = b1.floor();
-                (x, x as u64)
             };
             let y: f64 = rng.random();
             // Rank 1: the ratio is 1.0.powf(-s) = 1 exactly, and y < 1.
             if x <= 1.0 || y < (1.0 - self.bound_s / x) * (1.0 - 1e-12) {
                 return (x, k);
             }
+            let inv_b = inv_b.unwrap_or_else(|| self.inv_cdf(p));
             let ratio = x.powf(-self.s) * inv_b.powf(self.s);
             if y < ratio {
                 return (x, k);
             }
         }
+    }
+
+    /// The rank for `p` from [`pow_whole`] when `q` is whole ([`Self::whole_q`]) and the
+    /// power's `inv_b + 1` lies more than 10⁻⁹ (relative) from an integer, so its floor is
+    /// the one libm's `powf` gives; `None` otherwise (the caller then uses libm).
+    #[inline]
+    fn whole_rank(&self, p: f64) -> Option<u64> {
+        let pt = p * self.t;
+        if self.whole_q == 0 || pt <= 1.0 {
+            return None;
+        }
+        let z = pt * (1.0 - self.s) + self.s;
+        let b1 = pow_whole(z, self.whole_q) + 1.0;
+        if !(b1 > 1.0 && b1 < 2_251_799_813_685_248.0) {
+            return None;
+        }
+        let k = b1 as i64;
+        let frac = b1 - k as f64;
+        let tol = b1 * 1e-9;
+        (frac > tol && 1.0 - frac > tol).then_some(k as u64)
     }
 }
 
