@@ -645,6 +645,11 @@ impl Instance {
         }
     }
 
+    /// A scan of up to `workers` jobs. Tried and not kept: a table of each request slot's
+    /// position in `in_service` (set at `start`, fixed up after `swap_remove`, checked
+    /// against the job there, the scan as fallback), so no scan exit mispredicts: production
+    /// 20 s 871.0 -> 872.0 M instructions, simulated mispredicts 6.49 -> 6.55 M (fewer in
+    /// the instance, more elsewhere), 120 s CPU 16 interleaved rounds mean +0.006 s.
     pub(super) fn find(&self, req: ReqId) -> Option<usize> {
         self.in_service.iter().position(|j| j.req == req)
     }
