@@ -103,6 +103,13 @@ pub struct Oracle {
     /// the reads of the cold keys, the ones whose `last` line is not cached. Keys beyond the
     /// bits take the usual path. Production 120 s: 1.061 -> 1.024 s CPU (10 rounds),
     /// `Oracle::observe` 6.9 % -> 4.4 % of the samples.
+    ///
+    /// Tried and not kept: judging a read from its key's history entry (`keys`, whose
+    /// `last` is the same pair) instead of `last`, so a candidate stale read takes one
+    /// cache miss rather than two in a row: 120 s CPU 30 interleaved rounds mean +0.008 s
+    /// (medians 0.737 -> 0.744 s); the reads that are not stale lose the denser table. In
+    /// `perf` samples (`-e cpu-clock`) `observe` is ~5 % of the run, nearly all of it three
+    /// loads that miss: `last` here, the history on a write and on a candidate stale read.
     written: Vec<u64>,
     keys: DenseMap<KeyAcks>,
     users: DenseMap<UserState>,
