@@ -84,12 +84,22 @@ impl Instance {
         };
         match self.in_service[pos].phase {
             Phase::Data => {
-                let status = match self.shard_part(ctx, req, status) {
-                    shards::Part::Pending => return,
-                    shards::Part::Done(st) => st,
-                    shards::Part::Untracked => status,
+                // No cross-shard query out and no pool (the production model's instances):
+                // both calls had nothing to do, and are not made (two call frames).
+                // Production 20 s: 871.0 -> 866.7 M instructions; 120 s CPU level (30
+                // interleaved rounds, mean -0.000 s); outputs byte-identical.
+                let status = if self.shards.out.is_empty() {
+                    status
+                } else {
+                    match self.shard_part(ctx, req, status) {
+                        shards::Part::Pending => return,
+                        shards::Part::Done(st) => st,
+                        shards::Part::Untracked => status,
+                    }
                 };
-                self.release_connection(ctx);
+                if self.pool.is_some() {
+                    self.release_connection(ctx);
+                }
                 // Still at `pos`: handing the connection on changes no worker's place.
                 self.after_data_at(ctx, req, Some(pos), status);
             }
