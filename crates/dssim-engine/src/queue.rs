@@ -290,7 +290,19 @@ impl<M: Copy> MinHeap<M> {
     /// Tried and not kept: the loop over the levels whose every node has ARITY children
     /// (a count that depends on `n` alone), then one branch-free last level with children
     /// past the end read at the last index and their keys masked to `u128::MAX`: 1,067 M
-    /// instructions and 0.84 s against 0.80 s (8 rounds).
+    /// instructions and 0.84 s against 0.80 s (8 rounds). Figures below are production
+    /// 20 s instructions against this version's 913.6 M, and 120 s CPU medians of 8-10
+    /// interleaved rounds against it:
+    /// - the same with padding instead of the masks (`data` kept at `4 * len + 1` events,
+    ///   the slots past `len` keyed `u128::MAX`, so the last level is a plain tournament):
+    ///   970.1 M, 0.705 against 0.70 s;
+    /// - the replace out of line (one copy for every sender, the event passed as its
+    ///   fields): simulated I1 misses 12.8 -> 7.8 M, 935.8 M instructions, but 0.70 against
+    ///   0.68 s (10 rounds);
+    /// - the tournament on the times alone (a one-word compare where the key takes two,
+    ///   shortening the chain of compares down the levels), with a cold exact path when
+    ///   two compared times are equal (10 of 5.8 M levels): 961.6 M (LLVM made the tie
+    ///   test three branches), 0.725 against 0.715 s.
     #[inline(always)]
     fn replace_top(&mut self, ev: Event<M>) {
         let key = ev.key();
