@@ -292,8 +292,9 @@ impl<M: Copy> MinHeap<M> {
     /// 0.725 s (three sets of 6-8 interleaved rounds, `taskset -c 1`), and in later sets
     /// means 0.725 -> 0.716 s (16 rounds), 0.768 -> 0.757 s (10), 0.751 -> 0.746 s (12):
     /// about 1%, the machine shared; M/M/1 250 s 285.6 -> 288.8 M instructions, its CPU
-    /// level (6,250 s: 0.515 against 0.51 s median of 6 rounds). Pops use it too, in place of Floyd's bottom-up pop (a descent
-    /// to a leaf, then a sift-up with the same unpredictable exit).
+    /// level (6,250 s: 0.515 against 0.51 s median of 6 rounds). Pops use it too, in place
+    /// of Floyd's bottom-up pop (a descent to a leaf, then a sift-up with the same
+    /// unpredictable exit).
     ///
     /// Tried and not kept: the loop over the levels whose every node has ARITY children
     /// (a count that depends on `n` alone), then one branch-free last level with children
