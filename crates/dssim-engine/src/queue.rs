@@ -203,6 +203,12 @@ impl<M: Copy> MinHeap<M> {
         // Sift a hole up from the end and write `ev` once, into the hole: the event is
         // never stored and read back (a swap reloaded it in pieces of another width than
         // it was written in, which stalls store-to-load forwarding).
+        //
+        // Tried and not kept: this sift branch-free as `replace_top` (one round per level
+        // above the new slot, `ilog2(3n + 1) / 2`, the parent moving down by an index
+        // select; its first test mispredicts 56 k of the 141 k such pushes of production
+        // 20 s in valgrind's model): 913.6 -> 948.0 M instructions, CPU no clearer than
+        // noise (mean of 10 rounds 0.761 against 0.757 s, median 0.755 against 0.77 s).
         let key = ev.key();
         let mut i = self.data.len();
         if i == 0 || self.data[(i - 1) / ARITY].key() <= key {
@@ -269,13 +275,49 @@ impl<M: Copy> MinHeap<M> {
         (child, ck)
     }
 
-    /// Writes `ev` over the root and sifts it down to its place: a plain sift-down that
-    /// stops as soon as `ev` is smaller than the smallest child (a new event is usually due
-    /// soon, so it seldom goes far), with the same tournament as [`Self::pop_nonempty`].
+    /// Writes `ev` over the root and sifts it down to its place, with no branch on where
+    /// that place is: it walks the path of smallest children to the bottom (the loop ends
+    /// on the heap's shape, not on `ev`), and at each level moves the child up into the
+    /// hole only if it is smaller than `ev`, by an index select (a copy of the hole onto
+    /// itself when not). The children's keys grow down the path, so the moves are a prefix
+    /// of it and the hole stops where a sift-down with an exit test would have put `ev`.
+    ///
+    /// Replaces that sift-down, whose exit test (`ev` smaller than the smallest child) was a
+    /// coin toss where a new event lands: production 20 s, callgrind `--branch-sim`, 0.93 M
+    /// mispredicts of 4.9 M exit tests. A full descent costs few compares more (the old sift
+    /// went 3.7 of about 4 levels on average): production 20 s 869.9 -> 913.6 M
+    /// instructions, simulated conditional mispredicts 5.12 -> 4.38 M (valgrind's predictor
+    /// has no history, so it now misses the end of nearly every descent, 1.57 M, which a
+    /// real one learns better); 120 s CPU medians 0.765 -> 0.745, 0.80 -> 0.785, 0.74 ->
+    /// 0.725 s (three sets of 6-8 interleaved rounds, `taskset -c 1`), and in later sets
+    /// means 0.725 -> 0.716 s (16 rounds), 0.768 -> 0.757 s (10), 0.751 -> 0.746 s (12):
+    /// about 1%, the machine shared; M/M/1 250 s 285.6 -> 288.8 M instructions, its CPU
+    /// level (6,250 s: 0.515 against 0.51 s median of 6 rounds). Pops use it too, in place
+    /// of Floyd's bottom-up pop (a descent to a leaf, then a sift-up with the same
+    /// unpredictable exit).
+    ///
+    /// Tried and not kept: the loop over the levels whose every node has ARITY children
+    /// (a count that depends on `n` alone), then one branch-free last level with children
+    /// past the end read at the last index and their keys masked to `u128::MAX`: 1,067 M
+    /// instructions and 0.84 s against 0.80 s (8 rounds). Figures below are production
+    /// 20 s instructions against this version's 913.6 M, and 120 s CPU medians of 8-10
+    /// interleaved rounds against it:
+    /// - the same with padding instead of the masks (`data` kept at `4 * len + 1` events,
+    ///   the slots past `len` keyed `u128::MAX`, so the last level is a plain tournament):
+    ///   970.1 M, 0.705 against 0.70 s; and with the number of rounds computed from `n`
+    ///   (`ilog2(3n + 1) / 2`, a loop with a fixed count): 1,000.3 M, 0.77 against 0.765 s;
+    /// - the replace out of line (one copy for every sender, the event passed as its
+    ///   fields): simulated I1 misses 12.8 -> 7.8 M, 935.8 M instructions, but 0.70 against
+    ///   0.68 s (10 rounds);
+    /// - the tournament on the times alone (a one-word compare where the key takes two,
+    ///   shortening the chain of compares down the levels), with a cold exact path when
+    ///   two compared times are equal (10 of 5.8 M levels): 961.6 M (LLVM made the tie
+    ///   test three branches), 0.725 against 0.715 s.
     #[inline(always)]
     fn replace_top(&mut self, ev: Event<M>) {
         let key = ev.key();
         let n = self.data.len();
+        let mut hole = 0;
         let mut i = 0;
         loop {
             let first = ARITY * i + 1;
@@ -283,23 +325,20 @@ impl<M: Copy> MinHeap<M> {
                 break;
             }
             let (m, km) = self.min_of_four(first);
-            if key < km {
-                self.data[i] = ev;
-                return;
-            }
-            self.data[i] = self.data[m];
+            let src = if km < key { m } else { hole };
+            self.data[hole] = self.data[src];
+            hole = src;
             i = m;
         }
         // A node with fewer than ARITY children (only leaves below it).
         let first = ARITY * i + 1;
         if first < n {
             let (child, ck) = self.min_of_rest(first, n);
-            if ck < key {
-                self.data[i] = self.data[child];
-                i = child;
-            }
+            let src = if ck < key { child } else { hole };
+            self.data[hole] = self.data[src];
+            hole = src;
         }
-        self.data[i] = ev;
+        self.data[hole] = ev;
     }
 
     #[inline(always)]
@@ -311,7 +350,9 @@ impl<M: Copy> MinHeap<M> {
         Some(self.pop_nonempty())
     }
 
-    /// [`Self::pop`] of a heap known to hold an event.
+    /// [`Self::pop`] of a heap known to hold an event: the last event replaces the root
+    /// ([`Self::replace_top`], whose full descent is what Floyd's bottom-up pop, used here
+    /// before, also did).
     #[inline(always)]
     fn pop_nonempty(&mut self) -> Event<M> {
         let Some(last) = self.data.pop() else {
@@ -320,41 +361,8 @@ impl<M: Copy> MinHeap<M> {
         if self.data.is_empty() {
             return last;
         }
-        // Floyd's bottom-up pop: move the hole from the root down to a leaf along the
-        // smallest children, without comparing them to `last` (which came from the end of
-        // the array, so it nearly always belongs near the bottom), then sift `last` up from
-        // there: about one comparison per level saved, and one unpredictable branch.
-        let key = last.key();
         let top = self.data[0];
-        let n = self.data.len();
-        let mut i = 0;
-        // Nodes with all ARITY children: the smallest child by a tournament.
-        loop {
-            let first = ARITY * i + 1;
-            if first + ARITY > n {
-                break;
-            }
-            let (m, _) = self.min_of_four(first);
-            self.data[i] = self.data[m];
-            i = m;
-        }
-        // A node with fewer than ARITY children (only leaves below it).
-        let first = ARITY * i + 1;
-        if first < n {
-            let (child, _) = self.min_of_rest(first, n);
-            self.data[i] = self.data[child];
-            i = child;
-        }
-        // The hole is at a leaf: sift `last` up into place.
-        while i > 0 {
-            let parent = (i - 1) / ARITY;
-            if self.data[parent].key() <= key {
-                break;
-            }
-            self.data[i] = self.data[parent];
-            i = parent;
-        }
-        self.data[i] = last;
+        self.replace_top(last);
         top
     }
 
