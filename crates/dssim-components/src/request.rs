@@ -419,19 +419,10 @@ pub fn call(ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
     let me = ctx.me();
     if !ctx.shared.reqs.push_hop(req, me) {
         // The attempt is gone (it ended): answer rather than lose the request.
-        answer_self(ctx, req, Status::Error);
+        ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Error));
         return;
     }
     send_called(ctx, to, req);
-}
-
-/// This actor answers itself `status` for `req` at once: the rare ends of [`call`] and
-/// [`send_called`] (the attempt gone, the network failing), out of line so that the event
-/// queue's push is not inlined again at every call site for them.
-#[cold]
-#[inline(never)]
-fn answer_self(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
-    ctx.timer(SimTime::ZERO, Msg::Response(req, status));
 }
 
 /// The second half of [`call`]: sends request `req`, whose return path has this actor on
@@ -441,7 +432,7 @@ fn answer_self(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
 pub fn send_called(ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
     if !ctx.send(to, Msg::Request(req)) {
         ctx.shared.reqs.pop_hop(req);
-        answer_self(ctx, req, Status::Dropped);
+        ctx.timer(SimTime::ZERO, Msg::Response(req, Status::Dropped));
     }
 }
 
@@ -470,20 +461,8 @@ pub fn reply(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
         return;
     };
     if !ctx.send(to, Msg::Response(req, status)) {
-        reply_dropped(ctx, to, req);
+        ctx.send_local(to, SimTime::ZERO, Msg::Response(req, Status::Dropped));
     }
-}
-
-/// The end of [`reply`] when the network cannot deliver the answer: `to` gets `Dropped`
-/// at once. Out of line (cold) so that `reply`, inlined at every answer, carries one
-/// inlined push of the event queue rather than two. With [`answer_self`] and the cache's
-/// `answer_local`: production 20 s 873.2 -> 872.0 M instructions (simulated I1 misses
-/// 12.8 -> 13.5 M and mispredicts 6.33 -> 6.69 M, the layout moving); 120 s CPU level
-/// (medians 0.772 -> 0.765 s, 10 rounds; 0.732 -> 0.739 s, 8 rounds, paired -0.004 s).
-#[cold]
-#[inline(never)]
-fn reply_dropped(ctx: &mut Ctx<'_>, to: ActorId, req: ReqId) {
-    ctx.send_local(to, SimTime::ZERO, Msg::Response(req, Status::Dropped));
 }
 
 /// Answers request `req` to its caller on the same machine after `delay` (no network).

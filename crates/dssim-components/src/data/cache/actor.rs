@@ -255,13 +255,6 @@ pub struct Cache {
     pub stats: CacheStats,
 }
 
-/// [`Cache::answer`] at a local cache (one per instance, reached without the network): out
-/// of line, so that `answer` carries one inlined push of the event queue, not two.
-#[inline(never)]
-fn answer_local(ctx: &mut Ctx<'_>, req: ReqId, status: Status) {
-    reply_local(ctx, req, SimTime::ZERO, status);
-}
-
 #[inline]
 pub(super) fn pack(r: ReqId) -> u64 {
     (u64::from(r.idx()) << 32) | u64::from(r.gen())
@@ -407,7 +400,7 @@ impl Cache {
             self.stats.sojourn.record(ctx.now() - t);
         }
         if self.local {
-            answer_local(ctx, req, status);
+            reply_local(ctx, req, SimTime::ZERO, status);
         } else {
             reply(ctx, req, status);
         }
