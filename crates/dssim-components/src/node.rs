@@ -56,7 +56,8 @@ pub enum Msg {
     /// Tried on Dec 7 and not kept: the lookup timer (`CacheMsg::Lookup`, one per request
     /// at a cache with a latency) as a top-level `Msg::CacheLookup`, as [`Msg::WorkerDone`]
     /// is, so that the cache dispatches it with one jump table instead of two: production
-    /// 20 s 872.0 -> 870.4 M instructions, simulated mispredicts 6.69 -> 6.51 M, but 120 s
+    /// 20 s 872.0 -> 870.4 M instructions, simulated mispredicts 6.69 -> 6.51 M (measured
+    /// with the out-of-line answers noted at [`crate::request::reply`]), but 120 s
     /// CPU no better (medians of 8-10 interleaved rounds: 0.713 -> 0.721, 0.684 -> 0.697,
     /// 0.732 -> 0.733 s; loaded machine).
     Cache(CacheMsg),
