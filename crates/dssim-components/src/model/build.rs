@@ -438,7 +438,7 @@ impl ModelConfig {
                         let mut cache = Cache::new(ci.0, c, backend.clone());
                         cache.reserve_keys(key_space.min(1 << 15));
                         let id = b.add(
-                            Node::Cache(Box::new(cache)),
+                            Node::Cache(cache),
                             topo.local_cache_name(ci, si, i),
                             region_ix(&s.region),
                         );
@@ -452,11 +452,7 @@ impl ModelConfig {
                 let backend = backend_of(b, topo.shared_cache_backend(ci));
                 let mut cache = Cache::new(ci.0, c, backend);
                 cache.reserve_keys(key_space);
-                let id = b.add(
-                    Node::Cache(Box::new(cache)),
-                    c.name.clone(),
-                    region_ix(&c.region),
-                );
+                let id = b.add(Node::Cache(cache), c.name.clone(), region_ix(&c.region));
                 for &si in topo.users(ci) {
                     // The instances running from the start; spares call the database.
                     let initial = self.services[si.0].instances as usize;
