@@ -145,30 +145,31 @@ impl Visits {
     /// Takes the arrival time of `req`, if it has one.
     #[inline]
     pub(super) fn take_arrived(&mut self, req: ReqId) -> Option<SimTime> {
-        if let Some((g, v)) = self.slots.get_mut(req.idx() as usize) {
-            if *g == req.gen() {
-                return v.take_arrived();
-            }
-        }
-        if self.spill.is_empty() {
-            None
-        } else {
-            self.spill_take(req, Visit::take_arrived)
-        }
+        self.take_from(req, Visit::take_arrived)
     }
 
     /// Takes the call `req` waits on, if it has one.
     #[inline]
     pub(super) fn take_call(&mut self, req: ReqId) -> Option<(u32, Call)> {
+        self.take_from(req, Visit::take_call)
+    }
+
+    /// `take` of the visit of `req`: in its slot (the usual case), else in `spill`.
+    #[inline(always)]
+    fn take_from<T>(
+        &mut self,
+        req: ReqId,
+        take: impl FnOnce(&mut Visit) -> Option<T>,
+    ) -> Option<T> {
         if let Some((g, v)) = self.slots.get_mut(req.idx() as usize) {
             if *g == req.gen() {
-                return v.take_call();
+                return take(v);
             }
         }
         if self.spill.is_empty() {
             None
         } else {
-            self.spill_take(req, Visit::take_call)
+            self.spill_take(req, take)
         }
     }
 
