@@ -15,10 +15,16 @@
 #      at two simulated durations: flat when timeouts cost memory only while in flight;
 #   6. a whole simulated day of experiments/production-day.toml at the stress load (the
 #      table's 5,800/s peak, 300/s trough: --set clients.users.peak=5800, rate=300), with
-#      its outputs (time series included), in CPU seconds (DAY=0 skips it: ~5 CPU minutes).
+#      its outputs (time series included), in CPU seconds (DAY=0 skips it: ~5 CPU minutes);
+#   7. 1, 4 and 6 again with the profile-guided build of the same code (benches/pgo.sh),
+#      whose outputs must equal the plain build's.
 #
 #   benches/compare.sh            # from the repository root
 #   CUSTOMERS=5000000 SIMPY_CUSTOMERS=500000 ROUNDS=2 benches/compare.sh
+#
+# PGO=1 (the default) also builds the profile-guided binary (benches/pgo.sh, ~6 minutes) and
+# measures it in the same rounds, checking that its outputs equal the plain build's; PGO=0
+# skips it.
 #
 # CUSTOMERS defaults to 20 M: /usr/bin/time counts CPU time in 10 ms ticks, so with 5 M the
 # bare loop's 0.28 s is known to about 3.5% only, too coarse for a ratio near its target.
@@ -36,6 +42,7 @@ SIMPY_CUSTOMERS=${SIMPY_CUSTOMERS:-500000}
 PROD_SECONDS=${PROD_SECONDS:-120}
 RSS_SECONDS=${RSS_SECONDS:-"30 90"}
 DAY=${DAY:-1}
+PGO=${PGO:-1}
 ROUNDS=${ROUNDS:-1}
 PIN=()
 if command -v taskset >/dev/null 2>&1 && taskset -c 0 true 2>/dev/null; then
@@ -101,19 +108,25 @@ fi
 
 DSSIM=./target/release/dssim
 BASELINE=${BASELINE:-}
+# Each variant: "prefix binary". The plain release build has no prefix.
+VARIANTS=("- $DSSIM")
+if [ "$PGO" != 0 ]; then
+  benches/pgo.sh
+  VARIANTS+=("pgo- ./target/pgo/dssim")
+fi
+[ -n "$BASELINE" ] && VARIANTS+=("base- $BASELINE")
 for round in $(seq 1 "$ROUNDS"); do
   echo "== round $round of $ROUNDS"
-  for to in none 1s 60s; do
-    set_to=()
-    [ "$to" != none ] && set_to=(--set "clients.users.timeout=$to")
-    rm -rf "$OUT/mm1-$to"
-    measure "mm1-$to" "${PIN[@]}" "$DSSIM" run benches/mm1-long.toml --jobs 1 \
-      --out "$OUT/mm1-$to" --set "duration=${DURATION_S}s" "${set_to[@]}"
-    if [ -n "$BASELINE" ]; then
-      rm -rf "$OUT/base-mm1-$to"
-      measure "base-mm1-$to" "${PIN[@]}" "$BASELINE" run benches/mm1-long.toml --jobs 1 \
-        --out "$OUT/base-mm1-$to" --set "duration=${DURATION_S}s" "${set_to[@]}"
-    fi
+  for v in "${VARIANTS[@]}"; do
+    pre=${v%% *} bin=${v#* }
+    pre=${pre#-}
+    for to in none 1s 60s; do
+      set_to=()
+      [ "$to" != none ] && set_to=(--set "clients.users.timeout=$to")
+      rm -rf "$OUT/${pre}mm1-$to"
+      measure "${pre}mm1-$to" "${PIN[@]}" "$bin" run benches/mm1-long.toml --jobs 1 \
+        --out "$OUT/${pre}mm1-$to" --set "duration=${DURATION_S}s" "${set_to[@]}"
+    done
   done
   measure bare "${PIN[@]}" ./target/release/examples/bare_mm1 "$CUSTOMERS" 800 0.001
   if [ -n "$SIMPY" ]; then
@@ -122,14 +135,13 @@ for round in $(seq 1 "$ROUNDS"); do
       measure "simpy-$to" "${PIN[@]}" .venv-bench/bin/python benches/simpy_mm1.py "$SIMPY_CUSTOMERS" "$t"
     done
   fi
-  rm -rf "$OUT/prod"
-  measure prod "${PIN[@]}" "$DSSIM" run models/production-10m.toml --jobs 1 --out "$OUT/prod" \
-    --set "duration=${PROD_SECONDS}s" --set warmup=0s --set clients.users.rate=5800
-  if [ -n "$BASELINE" ]; then
-    rm -rf "$OUT/base-prod"
-    measure base-prod "${PIN[@]}" "$BASELINE" run models/production-10m.toml --jobs 1 --out "$OUT/base-prod" \
+  for v in "${VARIANTS[@]}"; do
+    pre=${v%% *} bin=${v#* }
+    pre=${pre#-}
+    rm -rf "$OUT/${pre}prod"
+    measure "${pre}prod" "${PIN[@]}" "$bin" run models/production-10m.toml --jobs 1 --out "$OUT/${pre}prod" \
       --set "duration=${PROD_SECONDS}s" --set warmup=0s --set clients.users.rate=5800
-  fi
+  done
   for s in $RSS_SECONDS; do
     rm -rf "$OUT/rss-$s"
     # No --force: the memory estimate counts requests in flight, not rate x timeout.
@@ -137,9 +149,14 @@ for round in $(seq 1 "$ROUNDS"); do
       --out "$OUT/rss-$s" --set "duration=${s}s"
   done
   if [ "$DAY" != 0 ]; then
-    rm -rf "$OUT/day"
-    measure day "${PIN[@]}" "$DSSIM" run experiments/production-day.toml --jobs 1 --out "$OUT/day" \
-      --set clients.users.rate=300 --set clients.users.peak=5800
+    for v in "${VARIANTS[@]}"; do
+      pre=${v%% *} bin=${v#* }
+      pre=${pre#-}
+      [ "$pre" = base- ] && continue
+      rm -rf "$OUT/${pre}day"
+      measure "${pre}day" "${PIN[@]}" "$bin" run experiments/production-day.toml --jobs 1 --out "$OUT/${pre}day" \
+        --set clients.users.rate=300 --set clients.users.peak=5800
+    done
   fi
 done
 
@@ -209,13 +226,47 @@ if [ -n "$BASELINE" ]; then
   printf "    production model: baseline %s, now %s events/s (%s×)\n" "$(echo "$O" | fmt)" "$(echo "$P" | fmt)" \
     "$(awk -v d="${P%% *}" -v o="${O%% *}" 'BEGIN { printf "%.2f", d / o }')"
 fi
-if [ "$DAY" != 0 ]; then
-  DAY_EVENTS=$(col "$OUT/day" events)
-  printf "  a whole day (production-day at the 5,800/s peak, %s requests, %s events): %s CPU s [%s s wall], %s events/s (target < 240 CPU s)\n" \
-    "$(col "$OUT/day" requests)" "$DAY_EVENTS" \
-    "$(awk '{ print $2 }' "$OUT/day.times" | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')" \
-    "$(awk '{ print $1 }' "$OUT/day.times" | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')" \
-    "$(stat day "$DAY_EVENTS" 2 | fmt)"
+# day_line PREFIX LABEL: the whole day's CPU seconds (median of the rounds)
+day_line() {
+  local ev
+  ev=$(col "$OUT/${1}day" events)
+  printf "  a whole day%s (production-day at the 5,800/s peak, %s requests, %s events): %s CPU s [%s s wall], %s events/s (target < 240 CPU s)\n" \
+    "$2" "$(col "$OUT/${1}day" requests)" "$ev" \
+    "$(awk '{ print $2 }' "$OUT/${1}day.times" | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')" \
+    "$(awk '{ print $1 }' "$OUT/${1}day.times" | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')" \
+    "$(stat "${1}day" "$ev" 2 | fmt)"
+}
+[ "$DAY" != 0 ] && day_line "" ""
+if [ "$PGO" != 0 ]; then
+  echo
+  echo "  profile-guided build (benches/pgo.sh -> target/pgo/dssim), same rounds (per CPU second):"
+  for to in none 1s 60s; do
+    G=$(stat "pgo-mm1-$to" "$N" 2)
+    D=$(stat "mm1-$to" "$N" 2)
+    printf "    M/M/1, timeout %s: %s customers/s (%s× the plain build), %s× the bare loop\n" "$to" "$(echo "$G" | fmt)" \
+      "$(awk -v g="${G%% *}" -v d="${D%% *}" 'BEGIN { printf "%.2f", g / d }')" \
+      "$(awk -v g="${G%% *}" -v b="${B%% *}" 'BEGIN { printf "%.3f", g / b }')"
+  done
+  G0=$(stat pgo-mm1-none "$N" 2)
+  for to in 1s 60s; do
+    G=$(stat "pgo-mm1-$to" "$N" 2)
+    awk -v g="${G%% *}" -v z="${G0%% *}" -v t="$to" 'BEGIN { printf "    with a %s timeout / without:  %.3f  (target >= 0.9)\n", t, g / z }'
+  done
+  G=$(stat pgo-prod "$PROD_EVENTS" 2)
+  P=$(stat prod "$PROD_EVENTS" 2)
+  printf "    production model: %s events/s [%s] (%s× the plain build; target >= 12 M events/s)\n" "$(echo "$G" | fmt)" \
+    "$(stat pgo-prod "$PROD_EVENTS" 1 | fmt)" "$(awk -v g="${G%% *}" -v p="${P%% *}" 'BEGIN { printf "%.2f", g / p }')"
+  [ "$DAY" != 0 ] && day_line pgo- " (profile-guided build)"
+  # The same simulation: every output file of the profile-guided runs equals the plain one's.
+  same=(mm1-none mm1-1s mm1-60s prod)
+  [ "$DAY" != 0 ] && same+=(day)
+  for d in "${same[@]}"; do
+    if ! diff -r -x manifest.json -x dssim.lock "$OUT/$d" "$OUT/pgo-$d" >/dev/null; then
+      echo "    OUTPUTS DIFFER between the plain and the profile-guided build: $d"
+      exit 1
+    fi
+  done
+  echo "    outputs of the profile-guided runs identical to the plain build's (${same[*]})"
 fi
 if [ ${#TIME[@]} -gt 0 ]; then
   for s in $RSS_SECONDS; do
