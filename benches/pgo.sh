@@ -3,27 +3,33 @@
 # byte, compiled with the branch and call frequencies of real runs so that the compiler lays
 # out hot paths first, inlines by measured heat and keeps cold code (errors, rare events) out
 # of the instruction cache. It runs through cargo-pgo (installed into ~/.cargo/bin if
-# missing) and rustup's llvm-tools component (added if missing):
+# missing) and rustup's llvm-tools component (added if missing; exit 3 when it cannot be):
 #
 #   benches/pgo.sh                 # -> target/pgo/dssim (about 6 minutes on 2 cores)
 #   target/pgo/dssim run experiments/production-day.toml
 #
 # Training: every shipped experiment and model for 3 simulated seconds, then the long M/M/1
 # with and without a client timeout and 20 s of the production model at its 5,800/s peak;
-# the binary's outputs are those of the plain build, byte for byte (benches/compare.sh checks
-# them on every run it times). Figures: README "Performance".
+# the binary's outputs are those of the plain build, byte for byte: the script ends by
+# comparing eight runs of both (and benches/compare.sh compares every run it times).
+# Figures: README "Performance".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
+PROFDATA="$(rustc --print sysroot)/lib/rustlib/$TRIPLE/bin/llvm-profdata"
+if [ ! -x "$PROFDATA" ]; then
+  rustup component add llvm-tools >/dev/null 2>&1 || rustup component add llvm-tools-preview >/dev/null 2>&1 || true
+fi
+if [ ! -x "$PROFDATA" ]; then
+  echo "pgo: llvm-profdata not found (rustup component add llvm-tools)" >&2
+  exit 3
+fi
 if ! command -v cargo-pgo >/dev/null 2>&1; then
   cargo install cargo-pgo --locked --quiet
 fi
-if ! cargo pgo info >/dev/null 2>&1; then
-  # `info` also asks for BOLT, which PGO does not need: only llvm-profdata must be there.
-  rustup component add llvm-tools-preview >/dev/null 2>&1 || true
-fi
+export RUST_LOG=${RUST_LOG:-warn} # cargo-pgo's progress lines
 
-TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 BIN=target/$TRIPLE/release/dssim
 TRAIN=$(mktemp -d "${TMPDIR:-/tmp}/dssim-pgo.XXXXXX")
 trap 'rm -rf "$TRAIN"' EXIT
@@ -46,4 +52,26 @@ echo "pgo: building the optimised binary"
 cargo pgo optimize build -- --quiet --bin dssim
 mkdir -p target/pgo
 cp "$BIN" target/pgo/dssim
-echo "pgo: target/pgo/dssim"
+
+# The same simulation as the plain build, byte for byte: a few runs of both, compared.
+echo "pgo: checking its outputs against the plain build's"
+cargo build --release --quiet --bin dssim
+check() { # check NAME FILE ARGS...
+  local n=$1 f=$2
+  shift 2
+  for b in release pgo; do
+    target/$b/dssim run "$f" --jobs 1 -q --out "$TRAIN/check-$b-$n" "$@" >/dev/null
+  done
+  if ! diff -r -x manifest.json "$TRAIN/check-release-$n" "$TRAIN/check-pgo-$n" >/dev/null; then
+    echo "pgo: the profile-guided build's outputs differ from the plain build's ($f)" >&2
+    exit 1
+  fi
+}
+check production models/production-10m.toml --set duration=10s --set warmup=0s --set clients.users.rate=5800
+check mm1 benches/mm1-long.toml --set duration=50s --set clients.users.timeout=1s
+check day experiments/production-day.toml --set duration=1h
+for f in experiments/failover.toml experiments/cache-stampede.toml experiments/job-queue.toml \
+  experiments/autoscaling-spike.toml experiments/cap.toml; do
+  check "$(basename "$f" .toml)" "$f" --set duration=3s --set warmup=0s
+done
+echo "pgo: target/pgo/dssim (outputs identical to target/release/dssim on 8 runs)"
