@@ -28,3 +28,29 @@ pub use queue::{ActorId, Deadline, EventQueue, TimerId};
 pub use rng::Rng;
 pub use sim::{Actor, Ctx, Simulation, SimulationBuilder};
 pub use time::{parse_duration, DurationError, SimTime};
+
+/// Asks the CPU to bring the cache line that holds `x` into its caches (every level), and
+/// returns at once: a hint ahead of a load that would miss, which changes nothing that a
+/// run computes (outputs stay byte-identical). `safe_arch::prefetch_t0` on x86 and x86_64
+/// (SSE, on by default there), a no-op elsewhere.
+///
+/// Where it pays: a table too big for the caches, read at an event that a known earlier
+/// event announces, so the line is asked for one hop ahead (see the cache's
+/// `prefetch_entry`: its entry for the key at the request's arrival, production 120 s CPU
+/// about 6 % less). A prefetch is not free: on a page the TLB does not hold, the
+/// instruction waits for the page walk, and the sites tried and not kept (the oracle's
+/// `last[key]` when the CDN answers the client, a database node's version, the entry
+/// again before a fill) cost about what they saved (figures there).
+#[inline(always)]
+pub fn prefetch<T>(x: &T) {
+    #[cfg(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse"
+    ))]
+    safe_arch::prefetch_t0(x);
+    #[cfg(not(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse"
+    )))]
+    let _ = x;
+}

@@ -428,6 +428,17 @@ impl Store {
         }
     }
 
+    /// Starts loading the cache line of `key`'s entry ([`dssim_engine::prefetch`]) for a
+    /// lookup to come; keys below `direct` only (any other key's handle is in `map`).
+    #[inline(always)]
+    pub fn prefetch(&self, key: u64) {
+        if key < self.direct {
+            if let Some(e) = self.ents.get(key as usize) {
+                dssim_engine::prefetch(e);
+            }
+        }
+    }
+
     /// The maximum number of entries.
     pub fn capacity(&self) -> usize {
         self.capacity
