@@ -457,7 +457,11 @@ impl Cache {
     /// arrival: time for the line to come, not so long that it leaves the cache again.
     /// `Cache::read` 10.6 % -> 5.3 % of the samples; production 120 s CPU medians
     /// (interleaved rounds, `taskset -c 1`, a loaded machine): 0.865 -> 0.805, 0.830 ->
-    /// 0.790, 0.875 -> 0.850, 0.885 -> 0.800 s.
+    /// 0.790, 0.875 -> 0.850, 0.885 -> 0.800 s; as written here 0.745 -> 0.700 (24
+    /// rounds), 0.870 -> 0.835 (20), 0.950 -> 0.915 s (24); the stress day (24 h, 300 to
+    /// 5,800/s) 374.7 -> 332.0 CPU s (one run each, loaded machine); production 20 s
+    /// 911.9 -> 919.7 M instructions, simulated conditional mispredicts 3.92 -> 4.92 M
+    /// (valgrind's predictor has no history; the cacheable test is a coin toss).
     ///
     /// Tried and not kept (same rounds, switched on beside this one, medians against it):
     /// - the oracle's `last[key]` (and the user's state) prefetched where the CDN answers
@@ -469,6 +473,9 @@ impl Cache {
     ///   the fill): 0.835 -> 0.840 s; a database node's version of the key when it starts
     ///   a query (a `Served` timer, `exp(3ms)` later): 0.835 -> 0.850 s; the oracle's key
     ///   history for a write: 0.835 -> 0.880 s; the user's state: 0.835 -> 0.845 s.
+    /// - the cacheable test as a select of the line (the key's or key 0's, always cached)
+    ///   rather than a branch: simulated conditional mispredicts 4.92 -> 4.57 M, 919.7 ->
+    ///   921.4 M instructions, CPU level (medians 0.835 -> 0.820, 0.915 -> 0.920 s).
     #[inline(always)]
     fn prefetch_entry(&self, key: u64, op: Op) {
         let looked_up = match op {
