@@ -38,9 +38,9 @@ pub use time::{parse_duration, DurationError, SimTime};
 /// event announces, so the line is asked for one hop ahead (see the cache's
 /// `prefetch_entry`: its entry for the key at the request's arrival, production 120 s CPU
 /// about 6 % less). A prefetch is not free: on a page the TLB does not hold, the
-/// instruction waits for the page walk, and the sites tried and not kept (the oracle's
-/// `last[key]` when the CDN answers the client, a database node's version, the entry
-/// again before a fill) cost about what they saved (figures there).
+/// instruction waits for the page walk: on 4 KiB pages the oracle's and a database node's
+/// prefetches cost about what they saved; with the binary's tables on huge pages (its
+/// allocator, `src/main.rs`) they pay (figures at `Oracle::prefetch`).
 #[inline(always)]
 pub fn prefetch<T>(x: &T) {
     #[cfg(all(

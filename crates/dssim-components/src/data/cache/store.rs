@@ -109,6 +109,15 @@ impl<V: Default> DenseMap<V> {
         }
     }
 
+    /// Starts loading the line of `key`'s value ([`dssim_engine::prefetch`]), when the
+    /// vector holds it.
+    #[inline(always)]
+    pub fn prefetch(&self, key: u64) {
+        if let Some(v) = self.dense.get(key as usize) {
+            dssim_engine::prefetch(v);
+        }
+    }
+
     /// The value of `key`, the default when absent.
     #[inline]
     pub fn value(&self, key: u64) -> V

@@ -55,6 +55,13 @@ impl Versions {
         }
     }
 
+    /// Starts loading the line of `key`'s version, for a read served later
+    /// ([`dssim_engine::prefetch`]; see `DbNode::execute`).
+    #[inline(always)]
+    pub fn prefetch(&self, key: u64) {
+        self.map.prefetch(key);
+    }
+
     /// The version held for `key`, to change in place.
     #[inline]
     pub fn entry(&mut self, key: u64) -> &mut u64 {
