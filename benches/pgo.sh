@@ -47,6 +47,11 @@ done
   --jobs 1 -q --out "$TRAIN/mm1-timeout" >/dev/null
 "$BIN" run models/production-10m.toml --set duration=20s --set warmup=0s \
   --set clients.users.rate=5800 --jobs 1 -q --out "$TRAIN/production" >/dev/null
+# The stress day's shape in 20 minutes: by its end most keys have been written, so reads
+# go through the consistency oracle's later checks as they do over a whole day.
+"$BIN" run experiments/production-day.toml --set duration=20m --set warmup=0s \
+  --set clients.users.period=20m --set clients.users.rate=300 --set clients.users.peak=5800 \
+  --jobs 1 -q --out "$TRAIN/day" >/dev/null
 
 echo "pgo: building the optimised binary"
 cargo pgo optimize build -- --quiet --bin dssim
