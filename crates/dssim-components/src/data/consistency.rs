@@ -224,7 +224,8 @@ impl Oracle {
     /// session's start, medians: this prefetch with the compact `last` 1.018 on 4 KiB
     /// pages, 0.939 and 0.973 (12 and 9 rounds) on huge pages (glibc's
     /// `glibc.malloc.hugetlb=1`); with jemalloc's huge pages 0.952 (10 rounds), 0.946 with
-    /// the history for writes and the database's version prefetched too.
+    /// the history for writes and the database's version prefetched too. Tried and not
+    /// kept: a read's history too (all three of its lines), level (8 rounds, median 1.001).
     #[inline(always)]
     pub fn prefetch(&self, key: u64, op: Op) {
         if self.enabled {
