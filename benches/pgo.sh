@@ -5,12 +5,13 @@
 # of the instruction cache. It runs through cargo-pgo (installed into ~/.cargo/bin if
 # missing) and rustup's llvm-tools component (added if missing; exit 3 when it cannot be):
 #
-#   benches/pgo.sh                 # -> target/pgo/dssim (about 6 minutes on 2 cores)
+#   benches/pgo.sh                 # -> target/pgo/dssim (3-5 minutes on 2 cores)
 #   target/pgo/dssim run experiments/production-day.toml
 #
 # Training: every shipped experiment and model for 3 simulated seconds, then the long M/M/1
-# with and without a client timeout and 20 s of the production model at its 5,800/s peak;
-# the binary's outputs are those of the plain build, byte for byte: the script ends by
+# with and without a client timeout, 20 s of the production model at its 5,800/s peak and
+# 20 minutes of the stress day's shape (300 -> 5,800/s, most keys written by its end); the
+# binary's outputs are those of the plain build, byte for byte: the script ends by
 # comparing eight runs of both (and benches/compare.sh compares every run it times).
 # Figures: README "Performance".
 set -euo pipefail
